@@ -1,0 +1,134 @@
+/* common.c: error texts, names, hashes and buffers shared by the writer and the reader. */
+#include "format_int.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <xxhash.h>
+
+const char *rt_strerror(int code)
+{
+    switch (code) {
+#define RT_X_CASE(name, val, text)                                                        \
+    case name:                                                                            \
+        return text;
+        RT_ERRORS(RT_X_CASE)
+#undef RT_X_CASE
+    default:
+        return "unknown error";
+    }
+}
+
+void rt_err_set(struct rt_err *err, int code, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    err->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+}
+
+const char *trace_ev_type_name(unsigned type)
+{
+    static const char *const names[] = {"unknown", "open",  "close", "request", "reply",
+                                        "push",    "gap",   "stats", "note"};
+    return type <= TRACE_EV_MAX_KNOWN ? names[type] : "unknown";
+}
+
+const char *trace_reply_type_name(unsigned rtype)
+{
+    switch (rtype) {
+    case TRACE_R_SIMPLE: return "simple";
+    case TRACE_R_ERROR: return "error";
+    case TRACE_R_INTEGER: return "integer";
+    case TRACE_R_BULK: return "bulk";
+    case TRACE_R_ARRAY: return "array";
+    case TRACE_R_NULL: return "null";
+    case TRACE_R_DOUBLE: return "double";
+    case TRACE_R_BOOLEAN: return "boolean";
+    case TRACE_R_BLOB_ERROR: return "blob_error";
+    case TRACE_R_VERBATIM: return "verbatim";
+    case TRACE_R_BIGNUM: return "bignum";
+    case TRACE_R_MAP: return "map";
+    case TRACE_R_SET: return "set";
+    case TRACE_R_ATTRIBUTE: return "attribute";
+    case TRACE_R_PUSH: return "push";
+    default: return "unknown";
+    }
+}
+
+uint64_t trace_hash(const void *p, size_t n)
+{
+    return XXH3_64bits(p, n);
+}
+
+uint32_t rt_check32(const void *p, size_t n)
+{
+    return (uint32_t)XXH3_64bits(p, n);
+}
+
+char *trace_addr_format(const struct trace_addr *a, char *buf, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (a->family == 4)
+        inet_ntop(AF_INET, a->addr, ip, sizeof ip);
+    else if (a->family == 6)
+        inet_ntop(AF_INET6, a->addr, ip, sizeof ip);
+    if (a->family == 6)
+        snprintf(buf, cap, "[%s]:%u", ip, (unsigned)a->port);
+    else
+        snprintf(buf, cap, "%s:%u", ip, (unsigned)a->port);
+    return buf;
+}
+
+int rt_buf_grow(struct rt_buf *b, size_t need)
+{
+    if (need > SIZE_MAX / 2 - b->len)
+        return -1;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap - b->len < need)
+        cap *= 2;
+    uint8_t *p = realloc(b->p, cap);
+    if (!p)
+        return -1;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+void rt_buf_free(struct rt_buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+uint16_t stream_id_of(int slot)
+{
+    static const uint16_t fixed[W_REPLY] = {
+        S_TYPE,       S_TS,        S_CONN,      S_OPEN_FLAGS, S_OPEN_ADDR,
+        S_CLOSE_REASON, S_REQ_DB,  S_REQ_PROTO, S_REQ_FLAGS,  S_REQ_ARGC,
+        S_REQ_ARGLEN, S_REQ_ARG0,  S_REQ_ARG1,  S_REQ_ARGN};
+    if (slot < W_REPLY)
+        return fixed[slot];
+    if (slot < W_PUSH)
+        return (uint16_t)((TRACE_EV_REPLY << 4) | (slot - W_REPLY));
+    if (slot < W_GAP)
+        return (uint16_t)((TRACE_EV_PUSH << 4) | (slot - W_PUSH));
+    switch (slot) {
+    case W_GAP: return S_GAP;
+    case W_STATS: return S_STATS;
+    case W_NOTE: return S_NOTE;
+    default: return S_NOTE_TEXT;
+    }
+}
+
+int stream_slot_of(uint64_t id)
+{
+    for (int i = 0; i < W_NSTREAMS; i++)
+        if (stream_id_of(i) == id)
+            return i;
+    return -1;
+}

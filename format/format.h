@@ -1,0 +1,368 @@
+/* format.h: the resptrace trace file library (event model, streaming writer, reader). */
+#ifndef RESPTRACE_FORMAT_H
+#define RESPTRACE_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The byte layout is specified in format/FORMAT.md; this header is the C view of it. */
+
+#define RT_VERSION_STRING "0.1.0"
+
+/* Format version written by this library. A reader accepts any file whose major version it
+ * knows; minor versions only add block types, stream ids or metadata keys, which older
+ * readers skip. */
+#define TRACE_FORMAT_MAJOR 1
+#define TRACE_FORMAT_MINOR 0
+
+/* ---------------------------------------------------------------------------------------
+ * Errors
+ * ------------------------------------------------------------------------------------- */
+
+/* X-macro table: code, name, default text. Functions return 0 or a negative RT_E* code. */
+#define RT_ERRORS(X)                                                                      \
+    X(RT_EIO, -1, "I/O error")                                                            \
+    X(RT_ENOMEM, -2, "out of memory")                                                     \
+    X(RT_EINVAL, -3, "invalid argument")                                                  \
+    X(RT_ENOTTRACE, -4, "not a resptrace file")                                           \
+    X(RT_EVERSION, -5, "unsupported format version")                                      \
+    X(RT_ECORRUPT, -6, "corrupt data")                                                    \
+    X(RT_ETRUNCATED, -7, "file is truncated")                                             \
+    X(RT_ELIMIT, -8, "limit exceeded")                                                    \
+    X(RT_ENOINDEX, -9, "no index")
+
+enum rt_errcode {
+#define RT_X_ENUM(name, val, text) name = val,
+    RT_ERRORS(RT_X_ENUM)
+#undef RT_X_ENUM
+};
+
+/* Caller-owned error detail: the message names the file, byte offset, connection or
+ * command involved. */
+struct rt_err {
+    int code;
+    char msg[256];
+};
+
+/*! rt_strerror() : @return the fixed text of an RT_E* code ("unknown error" otherwise). */
+const char *rt_strerror(int code);
+
+/* ---------------------------------------------------------------------------------------
+ * The event model
+ * ------------------------------------------------------------------------------------- */
+
+enum trace_ev_type {
+    TRACE_EV_CONN_OPEN = 1,  /* connection opened, or first seen mid-stream */
+    TRACE_EV_CONN_CLOSE = 2, /* connection closed (FIN, RST, evicted, end of capture) */
+    TRACE_EV_REQUEST = 3,    /* one command sent by the client */
+    TRACE_EV_REPLY = 4,      /* one reply from the server, paired with a request or not */
+    TRACE_EV_PUSH = 5,       /* unsolicited push: RESP3 '>' or RESP2 pub/sub message */
+    TRACE_EV_GAP = 6,        /* bytes missing in one direction of one connection */
+    TRACE_EV_STATS = 7,      /* cumulative capture statistics */
+    TRACE_EV_NOTE = 8,       /* a diagnostic about one connection (not RESP, TLS, ...) */
+    TRACE_EV_MAX_KNOWN = 8
+};
+
+/* Direction of a byte stream within a connection. */
+enum trace_dir { TRACE_DIR_TO_SERVER = 0, TRACE_DIR_TO_CLIENT = 1 };
+
+struct trace_addr {
+    uint8_t family; /* 4 or 6; 0 when unknown */
+    uint8_t addr[16];  /* network byte order; IPv4 uses the first 4 bytes */
+    uint16_t port;
+};
+
+/* CONN_OPEN flags */
+#define TRACE_OPEN_MIDSTREAM 0x1u /* no SYN seen: the capture began inside the connection */
+#define TRACE_OPEN_TLS 0x2u       /* the connection carries TLS (its payload is not traced) */
+
+enum trace_close_reason {
+    TRACE_CLOSE_FIN = 0,
+    TRACE_CLOSE_RST = 1,
+    TRACE_CLOSE_IDLE = 2,  /* evicted after being idle */
+    TRACE_CLOSE_END = 3,   /* the capture ended with the connection open */
+    TRACE_CLOSE_LIMIT = 4, /* dropped by a flow or memory cap */
+    TRACE_CLOSE_CLIENT_QUIT = 5
+};
+
+/* REQUEST flags */
+#define TRACE_REQ_INLINE 0x1u          /* sent as an inline command, not a RESP array */
+#define TRACE_REQ_REDACTED 0x2u        /* secret arguments (AUTH, HELLO AUTH) were replaced */
+#define TRACE_REQ_VALUES_REDACTED 0x4u /* write values replaced by bytes of the same length */
+#define TRACE_REQ_NOREPLY 0x8u         /* the server sends no reply (CLIENT REPLY OFF/SKIP) */
+#define TRACE_REQ_TRUNCATED 0x10u      /* an argument was longer than the recorder kept */
+#define TRACE_REQ_AFTER_GAP 0x20u      /* first command after a gap (resynchronised) */
+
+/* Reply types: every RESP2 and RESP3 type. The values are the type's first byte on the wire
+ * where it has one. */
+enum trace_reply_type {
+    TRACE_R_SIMPLE = '+',
+    TRACE_R_ERROR = '-',
+    TRACE_R_INTEGER = ':',
+    TRACE_R_BULK = '$',
+    TRACE_R_ARRAY = '*',
+    TRACE_R_NULL = '_',     /* RESP3 null, and RESP2 null bulk / null array (see flags) */
+    TRACE_R_DOUBLE = ',',
+    TRACE_R_BOOLEAN = '#',
+    TRACE_R_BLOB_ERROR = '!',
+    TRACE_R_VERBATIM = '=',
+    TRACE_R_BIGNUM = '(',
+    TRACE_R_MAP = '%',
+    TRACE_R_SET = '~',
+    TRACE_R_ATTRIBUTE = '|',
+    TRACE_R_PUSH = '>'
+};
+
+/* REPLY / PUSH flags */
+#define TRACE_REPLY_NULL_BULK 0x1u    /* RESP2 "$-1" */
+#define TRACE_REPLY_NULL_ARRAY 0x2u   /* RESP2 "*-1" */
+#define TRACE_REPLY_HAS_HASH 0x4u     /* hash is set */
+#define TRACE_REPLY_HAS_PAYLOAD 0x8u  /* payload holds the wire bytes */
+#define TRACE_REPLY_ATTRIBUTED 0x10u  /* an attribute preceded the reply (counted in len) */
+#define TRACE_REPLY_AFTER_GAP 0x20u   /* first reply after a gap: pairing is uncertain */
+
+/* Sequence number used in reply.req_seq when a reply is paired with no request. */
+#define TRACE_SEQ_NONE UINT64_MAX
+
+struct trace_request {
+    uint64_t seq;   /* ordinal of this request in the trace, from 0; assigned by the writer */
+    uint32_t db;
+    uint8_t proto;  /* 2 or 3 */
+    uint32_t flags; /* TRACE_REQ_* */
+    uint32_t argc;
+    const char *const *argv;  /* argc binary-safe arguments, name first */
+    const size_t *argvlen;
+};
+
+struct trace_reply { /* used by REPLY and PUSH events */
+    uint64_t req_seq; /* seq of the request it answers, or TRACE_SEQ_NONE */
+    uint8_t rtype;    /* enum trace_reply_type */
+    uint32_t flags;   /* TRACE_REPLY_* */
+    uint64_t len;     /* bytes of the whole reply on the wire */
+    uint64_t count;   /* aggregates: elements (map and attribute: pairs); else 0 */
+    uint64_t size;    /* strings, errors, verbatim, bignum, double: payload bytes; else 0 */
+    int64_t ival;     /* integer: the value; boolean: 0 or 1; else 0 */
+    uint64_t hash;    /* XXH3-64 of the wire bytes when TRACE_REPLY_HAS_HASH */
+    const char *err;  /* errors: the message without the type byte and CRLF ("ERR ...") */
+    size_t errlen;
+    const uint8_t *payload; /* when TRACE_REPLY_HAS_PAYLOAD: the wire bytes */
+    size_t payload_len;
+};
+
+struct trace_conn_open {
+    struct trace_addr client, server;
+    uint32_t flags; /* TRACE_OPEN_* */
+};
+
+struct trace_conn_close {
+    uint32_t reason; /* enum trace_close_reason */
+};
+
+struct trace_gap {
+    uint8_t dir; /* enum trace_dir */
+    uint64_t bytes;
+};
+
+struct trace_stats { /* cumulative since the start of the capture */
+    uint64_t packets;        /* packets seen by the recorder */
+    uint64_t bytes;          /* bytes captured */
+    uint64_t kernel_drops;   /* pcap_stats ps_drop */
+    uint64_t iface_drops;    /* pcap_stats ps_ifdrop */
+    uint64_t flows_dropped;  /* connections refused or evicted by the flow cap */
+    uint64_t bytes_dropped;  /* bytes discarded by the buffer caps */
+};
+
+struct trace_note {
+    uint8_t dir;
+    uint32_t code; /* recorder-defined, listed in FORMAT.md */
+    const char *text;
+    size_t len;
+};
+
+struct trace_event {
+    uint8_t type;  /* enum trace_ev_type */
+    uint64_t ts;   /* nanoseconds since the Unix epoch */
+    uint64_t conn; /* connection id, unique within the trace; 0 for trace-wide events */
+    union {
+        struct trace_conn_open open;
+        struct trace_conn_close close;
+        struct trace_request req;
+        struct trace_reply reply; /* REPLY and PUSH */
+        struct trace_gap gap;
+        struct trace_stats stats;
+        struct trace_note note;
+    } u;
+};
+
+/*! trace_ev_type_name() : @return "open", "close", "request", "reply", "push", "gap",
+ *  "stats", "note", or "unknown". */
+const char *trace_ev_type_name(unsigned type);
+
+/*! trace_reply_type_name() : @return "simple", "error", "integer", "bulk", "array", "null",
+ *  "double", "boolean", "blob_error", "verbatim", "bignum", "map", "set", "attribute",
+ *  "push", or "unknown". */
+const char *trace_reply_type_name(unsigned rtype);
+
+/* ---------------------------------------------------------------------------------------
+ * Metadata: string keys and byte-string values (see FORMAT.md for the well-known keys).
+ * ------------------------------------------------------------------------------------- */
+
+struct trace_meta_kv {
+    const char *key;
+    const char *val;
+    size_t vlen;
+};
+
+/* ---------------------------------------------------------------------------------------
+ * Writer
+ * ------------------------------------------------------------------------------------- */
+
+struct trace_writer;
+
+struct trace_writer_opts {
+    int level;              /* zstd level; 0 means the default (3) */
+    size_t chunk_bytes;     /* flush when the raw chunk reaches this; 0 means 1 MiB */
+    uint64_t chunk_ns;      /* flush when a chunk spans this much trace time; 0 means 1 s */
+    uint32_t chunk_events;  /* flush at this many events; 0 means 65536 */
+    int fsync_chunks;       /* fsync after every chunk (survives power loss, costs time) */
+};
+
+/*! trace_writer_open() :
+ *  Creates (mode 0600, truncating) `path` and writes the file header and one metadata block.
+ *  `opts` may be NULL. @return a writer owned by the caller (close with trace_writer_close),
+ *  or NULL with `err` set. */
+struct trace_writer *trace_writer_open(const char *path, const struct trace_meta_kv *meta,
+                                       size_t nmeta, const struct trace_writer_opts *opts,
+                                       struct rt_err *err);
+
+/*! trace_writer_open_fd() : as trace_writer_open() on an fd the writer takes over (closes).
+ *  `name` is used in messages. */
+struct trace_writer *trace_writer_open_fd(int fd, const char *name,
+                                          const struct trace_meta_kv *meta, size_t nmeta,
+                                          const struct trace_writer_opts *opts,
+                                          struct rt_err *err);
+
+/*! trace_writer_add() :
+ *  Appends one event. For a REQUEST, the writer assigns ev->u.req.seq (hence non-const).
+ *  All pointers in `ev` are read before return. May write a chunk.
+ *  @return 0 or a negative RT_E* code with `err` set; after an error the writer only closes. */
+int trace_writer_add(struct trace_writer *w, struct trace_event *ev, struct rt_err *err);
+
+/*! trace_writer_add_meta() : adds a metadata block (written before the next chunk; later
+ *  values of a key override earlier ones). @return 0 or a negative code. */
+int trace_writer_add_meta(struct trace_writer *w, const struct trace_meta_kv *meta,
+                          size_t nmeta, struct rt_err *err);
+
+/*! trace_writer_poll() : flushes the open chunk if its first event is older than the time
+ *  bound at wall time `now_ns`. Call it from the recorder's timer when traffic is quiet. */
+int trace_writer_poll(struct trace_writer *w, uint64_t now_ns, struct rt_err *err);
+
+/*! trace_writer_flush() : writes the open chunk now (no-op when it is empty). */
+int trace_writer_flush(struct trace_writer *w, struct rt_err *err);
+
+/*! trace_writer_close() :
+ *  Flushes, writes the index and footer, closes the file and frees `w` (NULL is accepted).
+ *  @return 0 or a negative code; `w` is freed either way. */
+int trace_writer_close(struct trace_writer *w, struct rt_err *err);
+
+/*! trace_writer_abort() : frees `w` and closes its fd without writing the index, leaving the
+ *  file as a crash would (used by tests). NULL is accepted. */
+void trace_writer_abort(struct trace_writer *w);
+
+/* ---------------------------------------------------------------------------------------
+ * Reader
+ * ------------------------------------------------------------------------------------- */
+
+struct trace_reader;
+
+struct trace_reader_opts {
+    int salvage;          /* skip damaged chunks instead of stopping at the first one */
+    size_t max_chunk_raw; /* refuse chunks that decompress to more; 0 means 256 MiB */
+};
+
+/* Totals of a trace: from the index when the file was closed, else counted while reading. */
+struct trace_totals {
+    uint64_t events;
+    uint64_t by_type[TRACE_EV_MAX_KNOWN + 1]; /* index 0 counts unknown types */
+    uint64_t chunks;
+    uint64_t raw_bytes;        /* decompressed chunk payloads */
+    uint64_t compressed_bytes; /* chunk frames as stored */
+    uint64_t ts_min, ts_max;   /* 0, 0 when there are no events */
+};
+
+/*! trace_reader_open() : opens `path` ("-" for stdin, sequential only), checks the header,
+ *  reads the metadata blocks before the first chunk, and loads the index if the file has one.
+ *  `opts` may be NULL. @return a reader owned by the caller, or NULL with `err` set. */
+struct trace_reader *trace_reader_open(const char *path, const struct trace_reader_opts *opts,
+                                       struct rt_err *err);
+
+/*! trace_reader_open_mem() : as trace_reader_open() over a buffer the caller keeps alive
+ *  until trace_reader_close(); `name` is used in messages. */
+struct trace_reader *trace_reader_open_mem(const void *buf, size_t len, const char *name,
+                                           const struct trace_reader_opts *opts,
+                                           struct rt_err *err);
+
+/*! trace_reader_next() :
+ *  @return 1 with `*ev` filled (its pointers borrowed until the next call on `r`), 0 at the
+ *  end of a complete trace, or a negative code with `err` naming the file and byte offset.
+ *  RT_ETRUNCATED means the file ends inside a block or without an index after its last
+ *  complete chunk was read: everything before the damage has been returned. With salvage,
+ *  damaged chunks are skipped and counted (trace_reader_damage()) instead of returned. */
+int trace_reader_next(struct trace_reader *r, struct trace_event *ev, struct rt_err *err);
+
+/*! trace_reader_seek_time() : positions the reader at the first chunk that may hold events
+ *  at or after `ts`; events before `ts` in that chunk are skipped. Uses the index, or a scan
+ *  of chunk headers when the file has none. Not for stdin. @return 0 or a negative code. */
+int trace_reader_seek_time(struct trace_reader *r, uint64_t ts, struct rt_err *err);
+
+/*! trace_reader_meta() : the metadata read so far, later blocks overriding earlier keys.
+ *  Borrowed until trace_reader_close(). */
+const struct trace_meta_kv *trace_reader_meta(const struct trace_reader *r, size_t *n);
+
+/*! trace_reader_meta_get() : the value of `key`, or NULL. Borrowed like trace_reader_meta. */
+const char *trace_reader_meta_get(const struct trace_reader *r, const char *key, size_t *vlen);
+
+/*! trace_reader_has_index() : 1 if the file ends with a valid index (it was closed). */
+int trace_reader_has_index(const struct trace_reader *r);
+
+/*! trace_reader_totals() : totals from the index, or what has been read so far when the file
+ *  has no index. */
+void trace_reader_totals(const struct trace_reader *r, struct trace_totals *t);
+
+/*! trace_reader_version() : the file's format version. */
+void trace_reader_version(const struct trace_reader *r, unsigned *major, unsigned *minor);
+
+/*! trace_reader_file_size() : bytes of the file (for stdin: bytes read so far). */
+uint64_t trace_reader_file_size(const struct trace_reader *r);
+
+/* What salvage skipped or where reading stopped. */
+struct trace_damage {
+    uint64_t chunks_skipped;
+    uint64_t bytes_skipped;
+    uint64_t first_offset; /* offset where the first damage starts; UINT64_MAX when none */
+    char msg[256];         /* what was wrong there */
+};
+void trace_reader_damage(const struct trace_reader *r, struct trace_damage *d);
+
+/*! trace_reader_close() : frees `r` (NULL is accepted). */
+void trace_reader_close(struct trace_reader *r);
+
+/* ---------------------------------------------------------------------------------------
+ * Helpers shared by the recorder, the replayer and the tools.
+ * ------------------------------------------------------------------------------------- */
+
+/*! trace_hash() : the payload hash stored in replies (XXH3-64, seed 0). */
+uint64_t trace_hash(const void *p, size_t n);
+
+/*! trace_addr_format() : writes "1.2.3.4:6379" or "[::1]:6379" into buf. @return buf. */
+char *trace_addr_format(const struct trace_addr *a, char *buf, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

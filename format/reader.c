@@ -1,0 +1,1112 @@
+/* reader.c: trace reader: sequential decoding, seek by time, recovery of truncated files. */
+#include "format_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+struct index_entry {
+    uint64_t offset, ts_min, ts_max, req_base;
+    uint32_t events;
+};
+
+struct trace_reader {
+    char *name;
+    struct trace_reader_opts o;
+
+    /* the source: a file, stdin, or a caller's buffer */
+    int fd;
+    const uint8_t *mem;
+    int seekable;
+    uint64_t size;   /* file or buffer size; for stdin, bytes consumed so far */
+    uint64_t stream; /* stdin only: offset of the next byte read() returns */
+    int eof_seen;    /* stdin only */
+
+    unsigned major, minor;
+    uint64_t pos;         /* offset of the next block */
+    uint64_t first_block; /* offset of the first block after header and leading metadata */
+    int done;             /* the index block or a clean end was reached */
+
+    struct trace_meta_kv *meta;
+    size_t nmeta, capmeta;
+
+    int has_index;
+    struct index_entry *idx;
+    size_t nidx;
+    struct trace_totals itot, rtot;
+
+    /* the chunk being decoded */
+    ZSTD_DCtx *dctx;
+    struct rt_buf comp, raw, blk;
+    uint64_t chunk_off;
+    uint32_t chunk_events, left;
+    struct rt_cur c[W_NSTREAMS];
+    uint64_t prev_ts, prev_conn, req_next;
+    uint64_t skip_before;
+
+    const char **argv;
+    size_t *argvlen;
+    size_t argcap;
+
+    struct trace_damage dmg;
+};
+
+/* ---- source ---- */
+
+/* Reads up to n bytes at `off`; fewer only at the end of the source. @return bytes or -1. */
+static ssize_t src_read(struct trace_reader *r, uint64_t off, void *buf, size_t n)
+{
+    if (r->mem) {
+        if (off >= r->size)
+            return 0;
+        size_t k = r->size - off < n ? (size_t)(r->size - off) : n;
+        memcpy(buf, r->mem + off, k);
+        return (ssize_t)k;
+    }
+    if (r->seekable) {
+        size_t got = 0;
+        while (got < n) {
+            ssize_t k = pread(r->fd, (char *)buf + got, n - got, (off_t)(off + got));
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0)
+                return -1;
+            if (k == 0)
+                break;
+            got += (size_t)k;
+        }
+        return (ssize_t)got;
+    }
+    /* stdin: forward only; skip what lies before `off` */
+    if (off < r->stream) {
+        errno = ESPIPE;
+        return -1;
+    }
+    char sink[4096];
+    while (r->stream < off && !r->eof_seen) {
+        size_t want = off - r->stream < sizeof sink ? (size_t)(off - r->stream) : sizeof sink;
+        ssize_t k = read(r->fd, sink, want);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -1;
+        if (k == 0)
+            r->eof_seen = 1;
+        r->stream += (uint64_t)k;
+    }
+    if (r->stream < off)
+        return 0;
+    size_t got = 0;
+    while (got < n && !r->eof_seen) {
+        ssize_t k = read(r->fd, (char *)buf + got, n - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -1;
+        if (k == 0)
+            r->eof_seen = 1;
+        got += (size_t)k;
+    }
+    r->stream += got;
+    if (r->stream > r->size)
+        r->size = r->stream;
+    return (ssize_t)got;
+}
+
+static int read_exact(struct trace_reader *r, uint64_t off, void *buf, size_t n,
+                      const char *what, struct rt_err *err)
+{
+    ssize_t k = src_read(r, off, buf, n);
+    if (k < 0) {
+        rt_err_set(err, RT_EIO, "%s: read at offset %llu: %s", r->name,
+                   (unsigned long long)off, strerror(errno));
+        return RT_EIO;
+    }
+    if ((size_t)k < n) {
+        rt_err_set(err, RT_ETRUNCATED,
+                   "%s: truncated at offset %llu inside %s (%zd of %zu bytes present)",
+                   r->name, (unsigned long long)(off + (uint64_t)k), what, k, n);
+        return RT_ETRUNCATED;
+    }
+    return 0;
+}
+
+/* ---- metadata ---- */
+
+static int meta_set(struct trace_reader *r, const uint8_t *k, size_t klen, const uint8_t *v,
+                    size_t vlen)
+{
+    char *val = malloc(vlen + 1);
+    if (!val)
+        return -1;
+    memcpy(val, v, vlen);
+    val[vlen] = 0;
+    for (size_t i = 0; i < r->nmeta; i++) {
+        if (strlen(r->meta[i].key) == klen && memcmp(r->meta[i].key, k, klen) == 0) {
+            free((char *)r->meta[i].val);
+            r->meta[i].val = val;
+            r->meta[i].vlen = vlen;
+            return 0;
+        }
+    }
+    if (r->nmeta == r->capmeta) {
+        size_t cap = r->capmeta ? r->capmeta * 2 : 16;
+        struct trace_meta_kv *m = realloc(r->meta, cap * sizeof *m);
+        if (!m) {
+            free(val);
+            return -1;
+        }
+        r->meta = m;
+        r->capmeta = cap;
+    }
+    char *key = malloc(klen + 1);
+    if (!key) {
+        free(val);
+        return -1;
+    }
+    memcpy(key, k, klen);
+    key[klen] = 0;
+    r->meta[r->nmeta++] = (struct trace_meta_kv){key, val, vlen};
+    return 0;
+}
+
+static int parse_meta(struct trace_reader *r, const uint8_t *body, size_t n, uint64_t off,
+                      struct rt_err *err)
+{
+    struct rt_cur c = {body, body + n};
+    uint64_t count;
+    if (rt_cur_varint(&c, &count))
+        goto bad;
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t klen, vlen;
+        const uint8_t *k, *v;
+        if (rt_cur_varint(&c, &klen) || klen > n || rt_cur_bytes(&c, (size_t)klen, &k) ||
+            rt_cur_varint(&c, &vlen) || vlen > n || rt_cur_bytes(&c, (size_t)vlen, &v))
+            goto bad;
+        if (memchr(k, 0, (size_t)klen))
+            goto bad;
+        if (meta_set(r, k, (size_t)klen, v, (size_t)vlen)) {
+            rt_err_set(err, RT_ENOMEM, "%s: out of memory reading metadata", r->name);
+            return RT_ENOMEM;
+        }
+    }
+    return 0;
+bad:
+    rt_err_set(err, RT_ECORRUPT, "%s: corrupt metadata block at offset %llu", r->name,
+               (unsigned long long)off);
+    return RT_ECORRUPT;
+}
+
+/* ---- blocks ---- */
+
+struct block {
+    uint64_t off;   /* offset of the envelope */
+    uint32_t size;  /* content bytes */
+    uint8_t type;
+    const uint8_t *content; /* the whole content when loaded */
+};
+
+static uint32_t block_cap(uint8_t type)
+{
+    switch (type) {
+    case TRACE_BLK_HEADER: return 4096;
+    case TRACE_BLK_CHUNK: return 4096;
+    case TRACE_BLK_META: return TRACE_MAX_META_BLOCK;
+    case TRACE_BLK_INDEX: return TRACE_MAX_INDEX_BLOCK;
+    default: return 0; /* unknown: never loaded */
+    }
+}
+
+/* Reads the envelope and type at `off`; loads the content of known types and checks it.
+ * @return 1 with *b filled, 0 at a clean end of the source, or a negative code. */
+static int block_read(struct trace_reader *r, uint64_t off, struct block *b,
+                      struct rt_err *err)
+{
+    uint8_t env[TRACE_ENVELOPE + 1];
+    ssize_t k = src_read(r, off, env, sizeof env);
+    if (k < 0) {
+        rt_err_set(err, RT_EIO, "%s: read at offset %llu: %s", r->name,
+                   (unsigned long long)off, strerror(errno));
+        return RT_EIO;
+    }
+    if (k == 0)
+        return 0;
+    if (k < (ssize_t)sizeof env) {
+        rt_err_set(err, RT_ETRUNCATED,
+                   "%s: truncated at offset %llu inside a block header (%zd of 9 bytes)",
+                   r->name, (unsigned long long)(off + (uint64_t)k), k);
+        return RT_ETRUNCATED;
+    }
+    if (rt_rd32(env) != TRACE_BLOCK_MAGIC) {
+        rt_err_set(err, RT_ECORRUPT, "%s: bad block magic at offset %llu", r->name,
+                   (unsigned long long)off);
+        return RT_ECORRUPT;
+    }
+    b->off = off;
+    b->size = rt_rd32(env + 4);
+    b->type = env[8];
+    b->content = NULL;
+    if (b->size < 1) {
+        rt_err_set(err, RT_ECORRUPT, "%s: empty block at offset %llu", r->name,
+                   (unsigned long long)off);
+        return RT_ECORRUPT;
+    }
+    uint32_t cap = block_cap(b->type);
+    if (cap == 0)
+        return 1; /* unknown block type: the caller skips it */
+    uint32_t min = b->type == TRACE_BLK_INDEX ? 17 : b->type == TRACE_BLK_CHUNK
+                                                       ? TRACE_CHUNK_HDR_CONTENT
+                                                       : 5;
+    if (b->size > cap || b->size < min) {
+        rt_err_set(err, RT_ECORRUPT, "%s: block at offset %llu has impossible size %u",
+                   r->name, (unsigned long long)off, b->size);
+        return RT_ECORRUPT;
+    }
+    if (r->seekable && off + TRACE_ENVELOPE + b->size > r->size) {
+        rt_err_set(err, RT_ETRUNCATED,
+                   "%s: truncated at offset %llu inside a block (%llu of %u bytes present)",
+                   r->name, (unsigned long long)r->size,
+                   (unsigned long long)(r->size - off - TRACE_ENVELOPE), b->size);
+        return RT_ETRUNCATED;
+    }
+    r->blk.len = 0;
+    if (rt_buf_reserve(&r->blk, b->size)) {
+        rt_err_set(err, RT_ENOMEM, "%s: out of memory", r->name);
+        return RT_ENOMEM;
+    }
+    int rc = read_exact(r, off + TRACE_ENVELOPE, r->blk.p, b->size, "a block", err);
+    if (rc)
+        return rc;
+    const uint8_t *c = r->blk.p;
+    size_t checked = b->type == TRACE_BLK_INDEX ? b->size - 16 : b->size - 4;
+    if (rt_check32(c, checked) != rt_rd32(c + checked)) {
+        rt_err_set(err, RT_ECORRUPT, "%s: block at offset %llu fails its check", r->name,
+                   (unsigned long long)off);
+        return RT_ECORRUPT;
+    }
+    b->content = c;
+    return 1;
+}
+
+static uint64_t block_end_off(const struct block *b)
+{
+    return b->off + TRACE_ENVELOPE + b->size;
+}
+
+/* ---- index ---- */
+
+static int parse_index(struct trace_reader *r, const uint8_t *c, size_t n)
+{
+    struct rt_cur cur = {c + 1, c + n - 16};
+    uint64_t count, v[5], ntypes;
+    if (rt_cur_varint(&cur, &count) || count > n)
+        return -1;
+    struct index_entry *e = count ? calloc((size_t)count, sizeof *e) : NULL;
+    if (count && !e)
+        return -1;
+    uint64_t off = 0, ts = 0;
+    for (uint64_t i = 0; i < count; i++) {
+        for (int j = 0; j < 5; j++)
+            if (rt_cur_varint(&cur, &v[j]))
+                goto bad;
+        off += v[0];
+        ts += (uint64_t)rt_unzigzag(v[1]);
+        e[i] = (struct index_entry){off, ts, ts + v[2], v[3], (uint32_t)v[4]};
+        if ((i > 0 && e[i].offset <= e[i - 1].offset) || v[4] > UINT32_MAX)
+            goto bad;
+    }
+    memset(&r->itot, 0, sizeof r->itot);
+    if (rt_cur_varint(&cur, &ntypes) || ntypes > 4096)
+        goto bad;
+    for (uint64_t t = 0; t < ntypes; t++) {
+        uint64_t x;
+        if (rt_cur_varint(&cur, &x))
+            goto bad;
+        if (t <= TRACE_EV_MAX_KNOWN)
+            r->itot.by_type[t] = x;
+        else
+            r->itot.by_type[0] += x;
+    }
+    uint64_t reqs;
+    if (rt_cur_varint(&cur, &r->itot.events) || rt_cur_varint(&cur, &r->itot.chunks) ||
+        rt_cur_varint(&cur, &r->itot.raw_bytes) ||
+        rt_cur_varint(&cur, &r->itot.compressed_bytes) ||
+        rt_cur_varint(&cur, &r->itot.ts_min) || rt_cur_varint(&cur, &r->itot.ts_max) ||
+        rt_cur_varint(&cur, &reqs))
+        goto bad;
+    free(r->idx);
+    r->idx = e;
+    r->nidx = (size_t)count;
+    return 0;
+bad:
+    free(e);
+    return -1;
+}
+
+/* Looks for the index through the tail at the end of the file. A missing or damaged index is
+ * not an error: the file is then read as one that was not closed. */
+static void load_index(struct trace_reader *r)
+{
+    uint8_t tail[TRACE_TAIL_BYTES];
+    if (!r->seekable || r->size < r->first_block + TRACE_ENVELOPE + 17)
+        return;
+    if (src_read(r, r->size - TRACE_TAIL_BYTES, tail, sizeof tail) != (ssize_t)sizeof tail)
+        return;
+    if (memcmp(tail + 8, TRACE_TAIL_MAGIC, 8) != 0)
+        return;
+    uint32_t total = rt_rd32(tail + 4);
+    if (total > r->size - r->first_block || total < TRACE_ENVELOPE + 17)
+        return;
+    struct block b;
+    struct rt_err ignored;
+    uint64_t off = r->size - total;
+    if (block_read(r, off, &b, &ignored) != 1 || b.type != TRACE_BLK_INDEX ||
+        block_end_off(&b) != r->size)
+        return;
+    if (parse_index(r, b.content, b.size) == 0)
+        r->has_index = 1;
+}
+
+/* ---- open ---- */
+
+static struct trace_reader *reader_new(const char *name, const struct trace_reader_opts *opts)
+{
+    struct trace_reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->fd = -1;
+    r->name = strdup(name ? name : "(trace)");
+    r->dctx = ZSTD_createDCtx();
+    if (!r->name || !r->dctx) {
+        trace_reader_close(r);
+        return NULL;
+    }
+    if (opts)
+        r->o = *opts;
+    if (r->o.max_chunk_raw == 0)
+        r->o.max_chunk_raw = 256u << 20;
+    r->dmg.first_offset = UINT64_MAX;
+    return r;
+}
+
+static int reader_start(struct trace_reader *r, struct rt_err *err)
+{
+    struct block b;
+    int rc = block_read(r, 0, &b, err);
+    if (rc == 0 || (rc < 0 && (rc == RT_ECORRUPT || rc == RT_ETRUNCATED))) {
+        /* nothing that starts like a trace: say so rather than "corrupt" */
+        uint8_t m[4];
+        ssize_t k = src_read(r, 0, m, 4);
+        if (k < 4 || rt_rd32(m) != TRACE_BLOCK_MAGIC) {
+            rt_err_set(err, RT_ENOTTRACE, "%s: not a resptrace trace (%s)", r->name,
+                       k == 0 ? "empty file" : "no trace magic at offset 0");
+            return RT_ENOTTRACE;
+        }
+        if (rc == 0)
+            rc = RT_ETRUNCATED;
+        return rc;
+    }
+    if (rc < 0)
+        return rc;
+    if (b.type != TRACE_BLK_HEADER || !b.content || b.size < TRACE_HEADER_CONTENT ||
+        memcmp(b.content + 1, TRACE_FILE_MAGIC, 8) != 0) {
+        rt_err_set(err, RT_ENOTTRACE, "%s: not a resptrace trace (no file header at offset 0)",
+                   r->name);
+        return RT_ENOTTRACE;
+    }
+    r->major = rt_rd16(b.content + 9);
+    r->minor = rt_rd16(b.content + 11);
+    if (r->major != TRACE_FORMAT_MAJOR) {
+        rt_err_set(err, RT_EVERSION,
+                   "%s: format version %u.%u; this resptrace reads version %u.x", r->name,
+                   r->major, r->minor, TRACE_FORMAT_MAJOR);
+        return RT_EVERSION;
+    }
+    r->pos = block_end_off(&b);
+    /* leading metadata blocks */
+    for (;;) {
+        struct rt_err e2 = {0};
+        rc = block_read(r, r->pos, &b, &e2);
+        if (rc != 1 || b.type != TRACE_BLK_META)
+            break;
+        rc = parse_meta(r, b.content + 1, b.size - 5, b.off, err);
+        if (rc)
+            return rc;
+        r->pos = block_end_off(&b);
+    }
+    r->first_block = r->pos;
+    load_index(r);
+    return 0;
+}
+
+struct trace_reader *trace_reader_open(const char *path, const struct trace_reader_opts *opts,
+                                       struct rt_err *err)
+{
+    int is_stdin = strcmp(path, "-") == 0;
+    struct trace_reader *r = reader_new(is_stdin ? "(stdin)" : path, opts);
+    if (!r) {
+        rt_err_set(err, RT_ENOMEM, "%s: out of memory", path);
+        return NULL;
+    }
+    if (is_stdin) {
+        r->fd = dup(0);
+    } else {
+        r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    if (r->fd < 0) {
+        rt_err_set(err, RT_EIO, "%s: cannot open: %s", path, strerror(errno));
+        goto fail;
+    }
+    struct stat st;
+    if (fstat(r->fd, &st) != 0) {
+        rt_err_set(err, RT_EIO, "%s: stat: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        rt_err_set(err, RT_EINVAL, "%s: is a directory", path);
+        goto fail;
+    }
+    if (S_ISREG(st.st_mode)) {
+        r->seekable = 1;
+        r->size = (uint64_t)st.st_size;
+    }
+    if (reader_start(r, err) != 0)
+        goto fail;
+    return r;
+fail:
+    trace_reader_close(r);
+    return NULL;
+}
+
+struct trace_reader *trace_reader_open_mem(const void *buf, size_t len, const char *name,
+                                           const struct trace_reader_opts *opts,
+                                           struct rt_err *err)
+{
+    struct trace_reader *r = reader_new(name, opts);
+    if (!r) {
+        rt_err_set(err, RT_ENOMEM, "%s: out of memory", name ? name : "(trace)");
+        return NULL;
+    }
+    static const uint8_t empty[1];
+    r->mem = len ? buf : empty;
+    r->size = len;
+    r->seekable = 1;
+    if (reader_start(r, err) != 0) {
+        trace_reader_close(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* ---- chunks ---- */
+
+struct chunk_hdr {
+    uint32_t events, req_count, raw_size, comp_size;
+    uint64_t ts_min, ts_max, req_base, comp_hash;
+    uint8_t encoding;
+};
+
+static void chunk_hdr_parse(const uint8_t *c, struct chunk_hdr *h)
+{
+    h->encoding = c[1];
+    h->events = rt_rd32(c + 4);
+    h->ts_min = rt_rd64(c + 8);
+    h->ts_max = rt_rd64(c + 16);
+    h->req_base = rt_rd64(c + 24);
+    h->req_count = rt_rd32(c + 32);
+    h->raw_size = rt_rd32(c + 36);
+    h->comp_size = rt_rd32(c + 40);
+    h->comp_hash = rt_rd64(c + 44);
+}
+
+static void note_damage(struct trace_reader *r, uint64_t off)
+{
+    if (r->dmg.first_offset == UINT64_MAX)
+        r->dmg.first_offset = off;
+}
+
+/* Loads the chunk whose header block is `b`: reads, verifies and decompresses the frame and
+ * sets up the stream cursors. On a corrupt frame *next is still set past the frame. */
+static int chunk_load(struct trace_reader *r, const struct block *b, uint64_t *next,
+                      struct rt_err *err)
+{
+    struct chunk_hdr h;
+    chunk_hdr_parse(b->content, &h);
+    uint64_t foff = block_end_off(b);
+    *next = foff + h.comp_size;
+    if (h.encoding != TRACE_CHUNK_ENCODING) {
+        /* a chunk encoding from a newer writer: skipped like an unknown block */
+        return 1;
+    }
+    if (h.raw_size > r->o.max_chunk_raw || h.events == 0 || h.events > h.raw_size ||
+        h.comp_size > ZSTD_compressBound(h.raw_size)) {
+        rt_err_set(err, RT_ECORRUPT,
+                   "%s: chunk at offset %llu has impossible sizes (%u events, %u raw, %u "
+                   "compressed bytes)",
+                   r->name, (unsigned long long)b->off, h.events, h.raw_size, h.comp_size);
+        return RT_ECORRUPT;
+    }
+    if (r->seekable && foff + h.comp_size > r->size) {
+        rt_err_set(err, RT_ETRUNCATED,
+                   "%s: truncated at offset %llu inside the chunk at offset %llu (%llu of %u "
+                   "compressed bytes present)",
+                   r->name, (unsigned long long)r->size, (unsigned long long)b->off,
+                   (unsigned long long)(r->size - foff), h.comp_size);
+        return RT_ETRUNCATED;
+    }
+    r->comp.len = 0;
+    if (rt_buf_reserve(&r->comp, h.comp_size ? h.comp_size : 1) ||
+        rt_buf_reserve(&r->raw, h.raw_size ? h.raw_size : 1)) {
+        rt_err_set(err, RT_ENOMEM, "%s: out of memory for the chunk at offset %llu", r->name,
+                   (unsigned long long)b->off);
+        return RT_ENOMEM;
+    }
+    int rc = read_exact(r, foff, r->comp.p, h.comp_size, "a chunk", err);
+    if (rc)
+        return rc;
+    if (trace_hash(r->comp.p, h.comp_size) != h.comp_hash) {
+        rt_err_set(err, RT_ECORRUPT, "%s: chunk at offset %llu fails its checksum", r->name,
+                   (unsigned long long)b->off);
+        return RT_ECORRUPT;
+    }
+    size_t got = ZSTD_decompressDCtx(r->dctx, r->raw.p, h.raw_size, r->comp.p, h.comp_size);
+    if (ZSTD_isError(got) || got != h.raw_size) {
+        rt_err_set(err, RT_ECORRUPT, "%s: chunk at offset %llu does not decompress (%s)",
+                   r->name, (unsigned long long)b->off,
+                   ZSTD_isError(got) ? ZSTD_getErrorName(got) : "wrong size");
+        return RT_ECORRUPT;
+    }
+    /* the stream directory: (id, length) pairs, then the streams in that order */
+    struct rt_cur d = {r->raw.p, r->raw.p + h.raw_size};
+    uint64_t n, id, len, total = 0;
+    if (rt_cur_varint(&d, &n) || n > h.raw_size)
+        goto bad_dir;
+    struct rt_cur dir = d;
+    for (uint64_t i = 0; i < n; i++) {
+        if (rt_cur_varint(&d, &id) || rt_cur_varint(&d, &len) || len > h.raw_size)
+            goto bad_dir;
+        total += len;
+    }
+    if (total != (uint64_t)(d.end - d.p))
+        goto bad_dir;
+    memset(r->c, 0, sizeof r->c);
+    const uint8_t *p = d.p;
+    for (uint64_t i = 0; i < n; i++) {
+        rt_cur_varint(&dir, &id);
+        rt_cur_varint(&dir, &len);
+        int s = stream_slot_of(id);
+        if (s >= 0) { /* unknown ids are stepped over */
+            if (r->c[s].p)
+                goto bad_dir; /* the same stream twice */
+            r->c[s] = (struct rt_cur){p, p + len};
+        }
+        p += len;
+    }
+    r->chunk_off = b->off;
+    r->chunk_events = r->left = h.events;
+    r->prev_ts = h.ts_min;
+    r->prev_conn = 0;
+    r->req_next = h.req_base;
+    r->rtot.chunks++;
+    r->rtot.raw_bytes += h.raw_size;
+    r->rtot.compressed_bytes += h.comp_size;
+    return 0;
+bad_dir:
+    rt_err_set(err, RT_ECORRUPT, "%s: chunk at offset %llu has a corrupt stream directory",
+               r->name, (unsigned long long)b->off);
+    return RT_ECORRUPT;
+}
+
+/* ---- events ---- */
+
+static const char *slot_name(int s)
+{
+    static const char *const fixed[W_REPLY] = {
+        "type",      "ts",       "conn",       "open.flags", "open.addr",
+        "close",     "req.db",   "req.proto",  "req.flags",  "req.argc",
+        "req.arglen", "req.arg0", "req.arg1",  "req.argn"};
+    if (s < W_REPLY)
+        return fixed[s];
+    if (s < W_PUSH)
+        return "reply";
+    if (s < W_GAP)
+        return "push";
+    return s == W_GAP ? "gap" : s == W_STATS ? "stats" : "note";
+}
+
+#define RV(slot, out)                                                                     \
+    do {                                                                                  \
+        if (rt_cur_varint(&r->c[slot], (out))) {                                          \
+            bad = (slot);                                                                 \
+            goto corrupt;                                                                 \
+        }                                                                                 \
+    } while (0)
+#define R8(slot, out)                                                                     \
+    do {                                                                                  \
+        if (rt_cur_u8(&r->c[slot], (out))) {                                              \
+            bad = (slot);                                                                 \
+            goto corrupt;                                                                 \
+        }                                                                                 \
+    } while (0)
+#define RB(slot, n, out)                                                                  \
+    do {                                                                                  \
+        if (rt_cur_bytes(&r->c[slot], (n), (out))) {                                      \
+            bad = (slot);                                                                 \
+            goto corrupt;                                                                 \
+        }                                                                                 \
+    } while (0)
+
+static int decode_addr(struct trace_reader *r, struct trace_addr *a)
+{
+    uint8_t fam;
+    const uint8_t *p;
+    if (rt_cur_u8(&r->c[W_OPEN_ADDR], &fam) || (fam != 0 && fam != 4 && fam != 6))
+        return -1;
+    size_t alen = fam == 4 ? 4 : fam == 6 ? 16 : 0;
+    memset(a, 0, sizeof *a);
+    a->family = fam;
+    if (rt_cur_bytes(&r->c[W_OPEN_ADDR], alen + 2, &p))
+        return -1;
+    memcpy(a->addr, p, alen);
+    a->port = rt_rd16(p + alen);
+    return 0;
+}
+
+static int decode_one(struct trace_reader *r, struct trace_event *ev, struct rt_err *err)
+{
+    int bad = W_TYPE;
+    uint64_t v, dts, dconn;
+    uint8_t type;
+    R8(W_TYPE, &type);
+    RV(W_TS, &dts);
+    RV(W_CONN, &dconn);
+    memset(ev, 0, sizeof *ev);
+    ev->type = type;
+    ev->ts = r->prev_ts + (uint64_t)rt_unzigzag(dts);
+    ev->conn = r->prev_conn + (uint64_t)rt_unzigzag(dconn);
+    r->prev_ts = ev->ts;
+    r->prev_conn = ev->conn;
+    switch (type) {
+    case TRACE_EV_CONN_OPEN:
+        RV(W_OPEN_FLAGS, &v);
+        ev->u.open.flags = (uint32_t)v;
+        if (decode_addr(r, &ev->u.open.client) || decode_addr(r, &ev->u.open.server)) {
+            bad = W_OPEN_ADDR;
+            goto corrupt;
+        }
+        break;
+    case TRACE_EV_CONN_CLOSE:
+        RV(W_CLOSE, &v);
+        ev->u.close.reason = (uint32_t)v;
+        break;
+    case TRACE_EV_REQUEST: {
+        struct trace_request *q = &ev->u.req;
+        uint64_t argc;
+        RV(W_REQ_DB, &v);
+        q->db = (uint32_t)v;
+        R8(W_REQ_PROTO, &q->proto);
+        RV(W_REQ_FLAGS, &v);
+        q->flags = (uint32_t)v;
+        RV(W_REQ_ARGC, &argc);
+        /* every argument has at least one length byte: caps argc before allocating */
+        if (argc == 0 || argc > (uint64_t)(r->c[W_REQ_ARGLEN].end - r->c[W_REQ_ARGLEN].p)) {
+            bad = W_REQ_ARGC;
+            goto corrupt;
+        }
+        if (argc > r->argcap) {
+            size_t cap = r->argcap ? r->argcap : 16;
+            while (cap < argc)
+                cap *= 2;
+            const char **a = realloc(r->argv, cap * sizeof *a);
+            if (a)
+                r->argv = a;
+            size_t *l = a ? realloc(r->argvlen, cap * sizeof *l) : NULL;
+            if (!a || !l) {
+                rt_err_set(err, RT_ENOMEM, "%s: out of memory for %llu arguments", r->name,
+                           (unsigned long long)argc);
+                return RT_ENOMEM;
+            }
+            r->argvlen = l;
+            r->argcap = cap;
+        }
+        for (uint64_t i = 0; i < argc; i++) {
+            int slot = i == 0 ? W_REQ_ARG0 : i == 1 ? W_REQ_ARG1 : W_REQ_ARGN;
+            const uint8_t *p;
+            RV(W_REQ_ARGLEN, &v);
+            RB(slot, (size_t)(v > SIZE_MAX ? SIZE_MAX : v), &p);
+            r->argv[i] = (const char *)p;
+            r->argvlen[i] = (size_t)v;
+        }
+        q->argc = (uint32_t)argc;
+        q->argv = r->argv;
+        q->argvlen = r->argvlen;
+        q->seq = r->req_next++;
+        break;
+    }
+    case TRACE_EV_REPLY:
+    case TRACE_EV_PUSH: {
+        struct trace_reply *p = &ev->u.reply;
+        int base = type == TRACE_EV_REPLY ? W_REPLY : W_PUSH;
+        uint64_t back = 0, errlen;
+        R8(base + S_R_TYPE, &p->rtype);
+        RV(base + S_R_FLAGS, &v);
+        p->flags = (uint32_t)v;
+        if (type == TRACE_EV_REPLY)
+            RV(base + S_R_BACK, &back);
+        if (back > r->req_next) {
+            bad = base + S_R_BACK;
+            goto corrupt;
+        }
+        p->req_seq = back ? r->req_next - back : TRACE_SEQ_NONE;
+        RV(base + S_R_LEN, &p->len);
+        RV(base + S_R_COUNT, &p->count);
+        RV(base + S_R_SIZE, &p->size);
+        RV(base + S_R_IVAL, &v);
+        p->ival = rt_unzigzag(v);
+        RV(base + S_R_ERRLEN, &errlen);
+        if (errlen) {
+            const uint8_t *e;
+            RB(base + S_R_ERR, (size_t)(errlen > SIZE_MAX ? SIZE_MAX : errlen), &e);
+            p->err = (const char *)e;
+            p->errlen = (size_t)errlen;
+        }
+        if (p->flags & TRACE_REPLY_HAS_HASH) {
+            const uint8_t *h;
+            RB(base + S_R_HASH, 8, &h);
+            p->hash = rt_rd64(h);
+        }
+        if (p->flags & TRACE_REPLY_HAS_PAYLOAD) {
+            RV(base + S_R_PAYLEN, &v);
+            RB(base + S_R_PAYLOAD, (size_t)(v > SIZE_MAX ? SIZE_MAX : v), &p->payload);
+            p->payload_len = (size_t)v;
+        }
+        break;
+    }
+    case TRACE_EV_GAP:
+        R8(W_GAP, &ev->u.gap.dir);
+        RV(W_GAP, &ev->u.gap.bytes);
+        break;
+    case TRACE_EV_STATS: {
+        struct trace_stats *s = &ev->u.stats;
+        RV(W_STATS, &s->packets);
+        RV(W_STATS, &s->bytes);
+        RV(W_STATS, &s->kernel_drops);
+        RV(W_STATS, &s->iface_drops);
+        RV(W_STATS, &s->flows_dropped);
+        RV(W_STATS, &s->bytes_dropped);
+        break;
+    }
+    case TRACE_EV_NOTE: {
+        const uint8_t *t;
+        R8(W_NOTE, &ev->u.note.dir);
+        RV(W_NOTE, &v);
+        ev->u.note.code = (uint32_t)v;
+        RV(W_NOTE, &v);
+        RB(W_NOTE_TEXT, (size_t)(v > SIZE_MAX ? SIZE_MAX : v), &t);
+        ev->u.note.text = (const char *)t;
+        ev->u.note.len = (size_t)v;
+        break;
+    }
+    default:
+        /* an event type from a newer writer: its own streams are unknown here; only the
+         * common fields were consumed */
+        break;
+    }
+    return 0;
+corrupt:
+    rt_err_set(err, RT_ECORRUPT,
+               "%s: chunk at offset %llu: event %u of %u: stream %s ends early or holds a bad "
+               "value",
+               r->name, (unsigned long long)r->chunk_off, r->chunk_events - r->left + 1,
+               r->chunk_events, slot_name(bad));
+    return RT_ECORRUPT;
+}
+
+/* Scans forward from `from` for the next block with a valid check (salvage). */
+static int resync(struct trace_reader *r, uint64_t from, uint64_t *found)
+{
+    if (!r->seekable)
+        return -1;
+    uint8_t win[65536 + 3];
+    uint64_t off = from;
+    while (off < r->size) {
+        ssize_t k = src_read(r, off, win, sizeof win);
+        if (k < 4)
+            return -1;
+        for (ssize_t i = 0; i + 4 <= k; i++) {
+            if (rt_rd32(win + i) != TRACE_BLOCK_MAGIC)
+                continue;
+            struct block b;
+            struct rt_err e;
+            if (block_read(r, off + (uint64_t)i, &b, &e) == 1 && b.content) {
+                *found = off + (uint64_t)i;
+                return 0;
+            }
+        }
+        off += (uint64_t)k - 3;
+    }
+    return -1;
+}
+
+/* Handles a damaged block at r->pos. With salvage it moves r->pos past the damage and
+ * returns 0; without, it returns the error. */
+static int damaged(struct trace_reader *r, int rc, uint64_t skip_to, struct rt_err *err)
+{
+    if (r->dmg.first_offset == UINT64_MAX && err)
+        memcpy(r->dmg.msg, err->msg, sizeof r->dmg.msg);
+    note_damage(r, r->pos);
+    if (!r->o.salvage || rc == RT_EIO || rc == RT_ENOMEM)
+        return rc;
+    uint64_t next = skip_to;
+    if (next <= r->pos || (r->seekable && next > r->size)) {
+        if (resync(r, r->pos + 1, &next) != 0) {
+            r->dmg.bytes_skipped += (r->size > r->pos ? r->size - r->pos : 0);
+            r->dmg.chunks_skipped++;
+            r->pos = r->size;
+            r->done = 1;
+            return rc == RT_ETRUNCATED ? rc : 0;
+        }
+    }
+    r->dmg.chunks_skipped++;
+    r->dmg.bytes_skipped += next - r->pos;
+    r->pos = next;
+    return 0;
+}
+
+int trace_reader_next(struct trace_reader *r, struct trace_event *ev, struct rt_err *err)
+{
+    for (;;) {
+        while (r->left) {
+            int rc = decode_one(r, ev, err);
+            r->left--;
+            if (rc) {
+                if (rc == RT_ECORRUPT && r->o.salvage) {
+                    if (r->dmg.first_offset == UINT64_MAX)
+                        memcpy(r->dmg.msg, err->msg, sizeof r->dmg.msg);
+                    note_damage(r, r->chunk_off);
+                    r->dmg.chunks_skipped++;
+                    r->left = 0;
+                    break;
+                }
+                r->left = 0;
+                return rc;
+            }
+            if (ev->type > TRACE_EV_MAX_KNOWN || ev->type == 0) {
+                r->rtot.by_type[0]++;
+                continue;
+            }
+            r->rtot.events++;
+            r->rtot.by_type[ev->type]++;
+            if (r->rtot.events == 1 || ev->ts < r->rtot.ts_min)
+                r->rtot.ts_min = ev->ts;
+            if (ev->ts > r->rtot.ts_max)
+                r->rtot.ts_max = ev->ts;
+            if (ev->ts < r->skip_before)
+                continue;
+            return 1;
+        }
+        if (r->done)
+            return 0;
+        struct block b;
+        int rc = block_read(r, r->pos, &b, err);
+        if (rc == 0) {
+            r->done = 1;
+            rt_err_set(err, RT_ETRUNCATED,
+                       "%s: ends at offset %llu without an index: the writer did not close "
+                       "it (%llu complete chunks read)",
+                       r->name, (unsigned long long)r->pos,
+                       (unsigned long long)r->rtot.chunks);
+            note_damage(r, r->pos);
+            return RT_ETRUNCATED;
+        }
+        if (rc < 0) {
+            rc = damaged(r, rc, 0, err);
+            if (rc)
+                return rc;
+            continue;
+        }
+        switch (b.type) {
+        case TRACE_BLK_CHUNK: {
+            uint64_t next = 0;
+            rc = chunk_load(r, &b, &next, err);
+            if (rc < 0) {
+                rc = damaged(r, rc, rc == RT_ETRUNCATED ? 0 : next, err);
+                if (rc)
+                    return rc;
+                continue;
+            }
+            r->pos = next;
+            break;
+        }
+        case TRACE_BLK_META:
+            rc = parse_meta(r, b.content + 1, b.size - 5, b.off, err);
+            if (rc) {
+                rc = damaged(r, rc, block_end_off(&b), err);
+                if (rc)
+                    return rc;
+                continue;
+            }
+            r->pos = block_end_off(&b);
+            break;
+        case TRACE_BLK_INDEX:
+            r->done = 1;
+            r->pos = block_end_off(&b);
+            break;
+        case TRACE_BLK_HEADER:
+            rt_err_set(err, RT_ECORRUPT, "%s: second file header at offset %llu", r->name,
+                       (unsigned long long)b.off);
+            rc = damaged(r, RT_ECORRUPT, block_end_off(&b), err);
+            if (rc)
+                return rc;
+            break;
+        default: /* unknown block type: skipped */
+            r->pos = block_end_off(&b);
+            break;
+        }
+    }
+}
+
+/* ---- seeking ---- */
+
+/* Builds the chunk list by walking block headers, for files without an index. */
+static int scan_chunks(struct trace_reader *r, struct rt_err *err)
+{
+    uint64_t off = r->first_block;
+    size_t cap = 0;
+    free(r->idx);
+    r->idx = NULL;
+    r->nidx = 0;
+    for (;;) {
+        struct block b;
+        struct rt_err e = {0};
+        int rc = block_read(r, off, &b, &e);
+        if (rc <= 0)
+            break; /* the end, or damage: seek among what came before it */
+        if (b.type == TRACE_BLK_INDEX)
+            break;
+        uint64_t next = block_end_off(&b);
+        if (b.type == TRACE_BLK_CHUNK) {
+            struct chunk_hdr h;
+            chunk_hdr_parse(b.content, &h);
+            next += h.comp_size;
+            if (r->nidx == cap) {
+                cap = cap ? cap * 2 : 64;
+                struct index_entry *p = realloc(r->idx, cap * sizeof *p);
+                if (!p) {
+                    rt_err_set(err, RT_ENOMEM, "%s: out of memory", r->name);
+                    return RT_ENOMEM;
+                }
+                r->idx = p;
+            }
+            r->idx[r->nidx++] =
+                (struct index_entry){b.off, h.ts_min, h.ts_max, h.req_base, h.events};
+        }
+        off = next;
+    }
+    return 0;
+}
+
+int trace_reader_seek_time(struct trace_reader *r, uint64_t ts, struct rt_err *err)
+{
+    if (!r->seekable) {
+        rt_err_set(err, RT_EINVAL, "%s: cannot seek in a pipe", r->name);
+        return RT_EINVAL;
+    }
+    if (!r->has_index) {
+        int rc = scan_chunks(r, err);
+        if (rc)
+            return rc;
+    }
+    size_t i = 0;
+    while (i < r->nidx && r->idx[i].ts_max < ts)
+        i++;
+    r->left = 0;
+    r->skip_before = ts;
+    if (i == r->nidx) {
+        /* past the last event: the next read reports the end as a sequential read would */
+        r->pos = r->nidx ? r->idx[r->nidx - 1].offset : r->first_block;
+        if (r->nidx) {
+            struct block b;
+            if (block_read(r, r->pos, &b, err) == 1 && b.type == TRACE_BLK_CHUNK) {
+                struct chunk_hdr h;
+                chunk_hdr_parse(b.content, &h);
+                r->pos = block_end_off(&b) + h.comp_size;
+            }
+        }
+        r->done = 0;
+        return 0;
+    }
+    r->pos = r->idx[i].offset;
+    r->done = 0;
+    return 0;
+}
+
+/* ---- accessors ---- */
+
+const struct trace_meta_kv *trace_reader_meta(const struct trace_reader *r, size_t *n)
+{
+    *n = r->nmeta;
+    return r->meta;
+}
+
+const char *trace_reader_meta_get(const struct trace_reader *r, const char *key, size_t *vlen)
+{
+    for (size_t i = 0; i < r->nmeta; i++)
+        if (strcmp(r->meta[i].key, key) == 0) {
+            if (vlen)
+                *vlen = r->meta[i].vlen;
+            return r->meta[i].val;
+        }
+    return NULL;
+}
+
+int trace_reader_has_index(const struct trace_reader *r)
+{
+    return r->has_index;
+}
+
+void trace_reader_totals(const struct trace_reader *r, struct trace_totals *t)
+{
+    *t = r->has_index ? r->itot : r->rtot;
+}
+
+void trace_reader_version(const struct trace_reader *r, unsigned *major, unsigned *minor)
+{
+    *major = r->major;
+    *minor = r->minor;
+}
+
+uint64_t trace_reader_file_size(const struct trace_reader *r)
+{
+    return r->size;
+}
+
+void trace_reader_damage(const struct trace_reader *r, struct trace_damage *d)
+{
+    *d = r->dmg;
+}
+
+void trace_reader_close(struct trace_reader *r)
+{
+    if (!r)
+        return;
+    if (r->fd >= 0)
+        close(r->fd);
+    for (size_t i = 0; i < r->nmeta; i++) {
+        free((char *)r->meta[i].key);
+        free((char *)r->meta[i].val);
+    }
+    free(r->meta);
+    free(r->idx);
+    rt_buf_free(&r->comp);
+    rt_buf_free(&r->raw);
+    rt_buf_free(&r->blk);
+    ZSTD_freeDCtx(r->dctx);
+    free(r->argv);
+    free(r->argvlen);
+    free(r->name);
+    free(r);
+}
