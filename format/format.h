@@ -293,6 +293,8 @@ struct trace_totals {
     uint64_t raw_bytes;        /* decompressed chunk payloads */
     uint64_t compressed_bytes; /* chunk frames as stored */
     uint64_t ts_min, ts_max;   /* 0, 0 when there are no events */
+    uint64_t gap_bytes[2];     /* missing bytes, by enum trace_dir */
+    struct trace_stats stats;  /* the last STATS event (cumulative counters) */
 };
 
 /*! trace_reader_open() : opens `path` ("-" for stdin, sequential only), checks the header,

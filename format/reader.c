@@ -335,7 +335,14 @@ static int parse_index(struct trace_reader *r, const uint8_t *c, size_t n)
         rt_cur_varint(&cur, &r->itot.raw_bytes) ||
         rt_cur_varint(&cur, &r->itot.compressed_bytes) ||
         rt_cur_varint(&cur, &r->itot.ts_min) || rt_cur_varint(&cur, &r->itot.ts_max) ||
-        rt_cur_varint(&cur, &reqs))
+        rt_cur_varint(&cur, &reqs) || rt_cur_varint(&cur, &r->itot.gap_bytes[0]) ||
+        rt_cur_varint(&cur, &r->itot.gap_bytes[1]) ||
+        rt_cur_varint(&cur, &r->itot.stats.packets) ||
+        rt_cur_varint(&cur, &r->itot.stats.bytes) ||
+        rt_cur_varint(&cur, &r->itot.stats.kernel_drops) ||
+        rt_cur_varint(&cur, &r->itot.stats.iface_drops) ||
+        rt_cur_varint(&cur, &r->itot.stats.flows_dropped) ||
+        rt_cur_varint(&cur, &r->itot.stats.bytes_dropped))
         goto bad;
     free(r->idx);
     r->idx = e;
@@ -900,6 +907,10 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev, struct rt_
             }
             r->rtot.events++;
             r->rtot.by_type[ev->type]++;
+            if (ev->type == TRACE_EV_GAP)
+                r->rtot.gap_bytes[ev->u.gap.dir ? 1 : 0] += ev->u.gap.bytes;
+            else if (ev->type == TRACE_EV_STATS)
+                r->rtot.stats = ev->u.stats;
             if (r->rtot.events == 1 || ev->ts < r->rtot.ts_min)
                 r->rtot.ts_min = ev->ts;
             if (ev->ts > r->rtot.ts_max)

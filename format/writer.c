@@ -396,6 +396,10 @@ done:
     if (ev->ts > w->ts_max)
         w->ts_max = ev->ts;
     w->tot.by_type[ev->type]++;
+    if (ev->type == TRACE_EV_GAP)
+        w->tot.gap_bytes[ev->u.gap.dir ? 1 : 0] += ev->u.gap.bytes;
+    else if (ev->type == TRACE_EV_STATS)
+        w->tot.stats = ev->u.stats;
     if (w->raw >= w->o.chunk_bytes || w->events >= w->o.chunk_events ||
         w->ts_max - w->ts_min >= w->o.chunk_ns)
         return trace_writer_flush(w, err);
@@ -556,7 +560,12 @@ static int write_index(struct trace_writer *w, struct rt_err *err)
     if (rt_put_varint(b, w->tot.events) || rt_put_varint(b, w->tot.chunks) ||
         rt_put_varint(b, w->tot.raw_bytes) || rt_put_varint(b, w->tot.compressed_bytes) ||
         rt_put_varint(b, w->tot.ts_min) || rt_put_varint(b, w->tot.ts_max) ||
-        rt_put_varint(b, w->req_next))
+        rt_put_varint(b, w->req_next) || rt_put_varint(b, w->tot.gap_bytes[0]) ||
+        rt_put_varint(b, w->tot.gap_bytes[1]) || rt_put_varint(b, w->tot.stats.packets) ||
+        rt_put_varint(b, w->tot.stats.bytes) || rt_put_varint(b, w->tot.stats.kernel_drops) ||
+        rt_put_varint(b, w->tot.stats.iface_drops) ||
+        rt_put_varint(b, w->tot.stats.flows_dropped) ||
+        rt_put_varint(b, w->tot.stats.bytes_dropped))
         goto nomem;
     /* check, then the tail that lets a reader find this block from the end of the file */
     if (rt_buf_reserve(b, 16))

@@ -1,0 +1,197 @@
+/* cmd_info.c: `resptrace info`: a trace's metadata, time range, counts and sizes. */
+#include "tools.h"
+
+#include <getopt.h>
+#include <string.h>
+
+void usage_info(FILE *out)
+{
+    fprintf(out,
+            "usage: resptrace info TRACE [--json] [--verify] [--salvage]\n\n"
+            "Prints the trace's metadata, time range, counts of connections, requests,\n"
+            "replies, gaps and drops, and its size on disk and uncompressed.\n\n"
+            "  --json      one JSON object instead of the table\n"
+            "  --verify    decode every chunk (a closed trace is otherwise summarised from its\n"
+            "              index without reading the chunks)\n"
+            "  --salvage   skip damaged chunks instead of stopping at the first\n\n"
+            "Exit status: 0 for a complete trace, 1 when it is damaged or was not closed\n"
+            "(what is readable is still summarised), 2 for a bad command line.\n");
+}
+
+struct info {
+    const char *path;
+    struct trace_totals t;
+    struct trace_damage dmg;
+    unsigned major, minor;
+    int indexed;
+    uint64_t file_size;
+    char errmsg[256];
+};
+
+static void print_table(struct trace_reader *r, const struct info *in)
+{
+    char a[64], b[64];
+    const struct trace_totals *t = &in->t;
+    printf("%-14s %s\n", "file", in->path);
+    printf("%-14s %u.%u, %s\n", "format", in->major, in->minor,
+           in->indexed ? "closed (indexed)" : "not closed (no index)");
+    size_t n;
+    const struct trace_meta_kv *m = trace_reader_meta(r, &n);
+    for (size_t i = 0; i < n; i++) {
+        printf("%-14s ", m[i].key);
+        rt_quote(stdout, m[i].val, m[i].vlen, 200);
+        putchar('\n');
+    }
+    if (t->events) {
+        printf("%-14s %s\n", "start", rt_fmt_time(t->ts_min, a, sizeof a));
+        printf("%-14s %s\n", "end", rt_fmt_time(t->ts_max, a, sizeof a));
+        printf("%-14s %.3f s\n", "duration", (double)(t->ts_max - t->ts_min) / 1e9);
+    }
+    printf("%-14s %llu\n", "events", (unsigned long long)t->events);
+    printf("%-14s %llu opened or first seen, %llu closed\n", "connections",
+           (unsigned long long)t->by_type[TRACE_EV_CONN_OPEN],
+           (unsigned long long)t->by_type[TRACE_EV_CONN_CLOSE]);
+    printf("%-14s %llu\n", "requests", (unsigned long long)t->by_type[TRACE_EV_REQUEST]);
+    printf("%-14s %llu\n", "replies", (unsigned long long)t->by_type[TRACE_EV_REPLY]);
+    printf("%-14s %llu\n", "pushes", (unsigned long long)t->by_type[TRACE_EV_PUSH]);
+    printf("%-14s %llu (%s to server, %s to client)\n", "gaps",
+           (unsigned long long)t->by_type[TRACE_EV_GAP], rt_fmt_bytes(t->gap_bytes[0], a, 64),
+           rt_fmt_bytes(t->gap_bytes[1], b, 64));
+    printf("%-14s %llu\n", "notes", (unsigned long long)t->by_type[TRACE_EV_NOTE]);
+    if (t->by_type[0])
+        printf("%-14s %llu (event types newer than this resptrace)\n", "unknown",
+               (unsigned long long)t->by_type[0]);
+    printf("%-14s %llu packets, %s captured\n", "capture", (unsigned long long)t->stats.packets,
+           rt_fmt_bytes(t->stats.bytes, a, 64));
+    printf("%-14s kernel %llu, interface %llu, flows %llu, bytes %llu\n", "drops",
+           (unsigned long long)t->stats.kernel_drops, (unsigned long long)t->stats.iface_drops,
+           (unsigned long long)t->stats.flows_dropped,
+           (unsigned long long)t->stats.bytes_dropped);
+    printf("%-14s %llu\n", "chunks", (unsigned long long)t->chunks);
+    printf("%-14s %s (%llu bytes)\n", "on disk", rt_fmt_bytes(in->file_size, a, 64),
+           (unsigned long long)in->file_size);
+    printf("%-14s %s (%.1fx the compressed chunks)\n", "uncompressed",
+           rt_fmt_bytes(t->raw_bytes, a, 64),
+           t->compressed_bytes ? (double)t->raw_bytes / (double)t->compressed_bytes : 0.0);
+    if (t->events)
+        printf("%-14s %.1f\n", "bytes/event", (double)in->file_size / (double)t->events);
+    if (in->dmg.first_offset != UINT64_MAX)
+        printf("%-14s starts at offset %llu; %llu chunks (%llu bytes) skipped\n", "damage",
+               (unsigned long long)in->dmg.first_offset,
+               (unsigned long long)in->dmg.chunks_skipped,
+               (unsigned long long)in->dmg.bytes_skipped);
+}
+
+static json_t *u64(uint64_t v)
+{
+    return json_integer((json_int_t)v);
+}
+
+static void print_json(struct trace_reader *r, const struct info *in)
+{
+    const struct trace_totals *t = &in->t;
+    json_t *o = json_object(), *meta = json_object(), *stats = json_object();
+    json_object_set_new(o, "file", json_string(in->path));
+    json_object_set_new(o, "format_version",
+                        json_sprintf("%u.%u", in->major, in->minor));
+    json_object_set_new(o, "closed", json_boolean(in->indexed));
+    size_t n;
+    const struct trace_meta_kv *m = trace_reader_meta(r, &n);
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(meta, m[i].key, rt_json_bytes(m[i].val, m[i].vlen));
+    json_object_set_new(o, "metadata", meta);
+    json_object_set_new(o, "start_ns", t->events ? u64(t->ts_min) : json_null());
+    json_object_set_new(o, "end_ns", t->events ? u64(t->ts_max) : json_null());
+    json_object_set_new(o, "duration_s", json_real((double)(t->ts_max - t->ts_min) / 1e9));
+    json_object_set_new(o, "events", u64(t->events));
+    json_object_set_new(o, "connections", u64(t->by_type[TRACE_EV_CONN_OPEN]));
+    json_object_set_new(o, "closes", u64(t->by_type[TRACE_EV_CONN_CLOSE]));
+    json_object_set_new(o, "requests", u64(t->by_type[TRACE_EV_REQUEST]));
+    json_object_set_new(o, "replies", u64(t->by_type[TRACE_EV_REPLY]));
+    json_object_set_new(o, "pushes", u64(t->by_type[TRACE_EV_PUSH]));
+    json_object_set_new(o, "gaps", u64(t->by_type[TRACE_EV_GAP]));
+    json_object_set_new(o, "gap_bytes_to_server", u64(t->gap_bytes[0]));
+    json_object_set_new(o, "gap_bytes_to_client", u64(t->gap_bytes[1]));
+    json_object_set_new(o, "notes", u64(t->by_type[TRACE_EV_NOTE]));
+    json_object_set_new(o, "unknown_events", u64(t->by_type[0]));
+    json_object_set_new(stats, "packets", u64(t->stats.packets));
+    json_object_set_new(stats, "bytes", u64(t->stats.bytes));
+    json_object_set_new(stats, "kernel_drops", u64(t->stats.kernel_drops));
+    json_object_set_new(stats, "iface_drops", u64(t->stats.iface_drops));
+    json_object_set_new(stats, "flows_dropped", u64(t->stats.flows_dropped));
+    json_object_set_new(stats, "bytes_dropped", u64(t->stats.bytes_dropped));
+    json_object_set_new(o, "capture", stats);
+    json_object_set_new(o, "chunks", u64(t->chunks));
+    json_object_set_new(o, "bytes_on_disk", u64(in->file_size));
+    json_object_set_new(o, "bytes_compressed", u64(t->compressed_bytes));
+    json_object_set_new(o, "bytes_uncompressed", u64(t->raw_bytes));
+    if (in->dmg.first_offset != UINT64_MAX || in->errmsg[0]) {
+        json_t *d = json_object();
+        json_object_set_new(d, "first_offset", in->dmg.first_offset != UINT64_MAX
+                                                   ? u64(in->dmg.first_offset)
+                                                   : json_null());
+        json_object_set_new(d, "chunks_skipped", u64(in->dmg.chunks_skipped));
+        json_object_set_new(d, "bytes_skipped", u64(in->dmg.bytes_skipped));
+        json_object_set_new(d, "message",
+                            json_string(in->errmsg[0] ? in->errmsg : in->dmg.msg));
+        json_object_set_new(o, "damage", d);
+    } else {
+        json_object_set_new(o, "damage", json_null());
+    }
+    rt_print_json(stdout, o);
+}
+
+int cmd_info(int argc, char **argv)
+{
+    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+                                         {"verify", no_argument, NULL, 'v'},
+                                         {"salvage", no_argument, NULL, 's'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int json = 0, verify = 0, salvage = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': json = 1; break;
+        case 'v': verify = 1; break;
+        case 's': salvage = 1; break;
+        case 'h': usage_info(stdout); return RT_EXIT_OK;
+        default: usage_info(stderr); return RT_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        usage_info(stderr);
+        return RT_EXIT_USAGE;
+    }
+    struct info in = {.path = argv[optind]};
+    struct trace_reader *r = rt_open_trace("info", in.path, salvage);
+    if (!r)
+        return RT_EXIT_FAIL;
+    in.indexed = trace_reader_has_index(r);
+    int rc = 0;
+    if (!in.indexed || verify) {
+        /* count by reading: the file was not closed, or the user wants every chunk checked */
+        struct trace_event ev;
+        struct rt_err err = {0};
+        while ((rc = trace_reader_next(r, &ev, &err)) == 1)
+            ;
+        if (rc < 0)
+            snprintf(in.errmsg, sizeof in.errmsg, "%s", err.msg);
+    }
+    trace_reader_totals(r, &in.t);
+    trace_reader_damage(r, &in.dmg);
+    trace_reader_version(r, &in.major, &in.minor);
+    in.file_size = trace_reader_file_size(r);
+    if (json)
+        print_json(r, &in);
+    else
+        print_table(r, &in);
+    fflush(stdout);
+    if (in.errmsg[0])
+        fprintf(stderr, "resptrace info: %s\n", in.errmsg);
+    else if (in.dmg.first_offset != UINT64_MAX)
+        fprintf(stderr, "resptrace info: %s (salvaged: %llu damaged chunks skipped)\n",
+                in.dmg.msg, (unsigned long long)in.dmg.chunks_skipped);
+    trace_reader_close(r);
+    return (rc < 0 || in.dmg.first_offset != UINT64_MAX) ? RT_EXIT_FAIL : RT_EXIT_OK;
+}

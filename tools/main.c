@@ -1,1 +1,63 @@
-int main(void){return 0;}
+/* main.c: the resptrace front end: git-style dispatch to the subcommands. */
+#include "tools.h"
+
+#include <string.h>
+
+const struct rt_cmd rt_commands[] = {
+    {"info", cmd_info, usage_info, "print a trace's metadata, counts and sizes"},
+    {"cat", cmd_cat, usage_cat, "print a trace's events as text, JSON lines or RESP"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: resptrace <command> [options]\n\n"
+                 "Record, replay and analyse Redis-protocol (RESP) traffic.\n\ncommands:\n");
+    for (const struct rt_cmd *c = rt_commands; c->name; c++)
+        fprintf(out, "  %-10s %s\n", c->name, c->summary);
+    fprintf(out, "  %-10s %s\n", "help", "show this list, or a command's help");
+    fprintf(out, "  %-10s %s\n", "version", "print the version and trace format version");
+    fprintf(out, "\nSee 'resptrace help <command>' or 'resptrace <command> --help'.\n");
+}
+
+static const struct rt_cmd *find(const char *name)
+{
+    for (const struct rt_cmd *c = rt_commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return RT_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
+        if (argc > 2) {
+            const struct rt_cmd *c = find(argv[2]);
+            if (!c) {
+                fprintf(stderr, "resptrace: '%s' is not a command. See 'resptrace help'.\n",
+                        argv[2]);
+                return RT_EXIT_USAGE;
+            }
+            c->usage(stdout);
+            return RT_EXIT_OK;
+        }
+        usage(stdout);
+        return RT_EXIT_OK;
+    }
+    if (!strcmp(name, "version") || !strcmp(name, "--version")) {
+        printf("resptrace %s (trace format %d.%d)\n", RT_VERSION_STRING, TRACE_FORMAT_MAJOR,
+               TRACE_FORMAT_MINOR);
+        return RT_EXIT_OK;
+    }
+    const struct rt_cmd *c = find(name);
+    if (!c) {
+        fprintf(stderr, "resptrace: '%s' is not a command. See 'resptrace help'.\n", name);
+        return RT_EXIT_USAGE;
+    }
+    return c->run(argc - 1, argv + 1);
+}

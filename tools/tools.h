@@ -1,0 +1,63 @@
+/* tools.h: the resptrace subcommands and the helpers they share. */
+#ifndef RESPTRACE_TOOLS_H
+#define RESPTRACE_TOOLS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "format.h"
+
+/* Exit codes of every subcommand. */
+enum {
+    RT_EXIT_OK = 0,
+    RT_EXIT_FAIL = 1,  /* the work failed or the input is damaged */
+    RT_EXIT_USAGE = 2  /* bad command line */
+};
+
+struct rt_cmd {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    void (*usage)(FILE *out);
+    const char *summary;
+};
+
+/* The table of subcommands, ending with a NULL name. */
+extern const struct rt_cmd rt_commands[];
+
+int cmd_info(int argc, char **argv);
+void usage_info(FILE *out);
+int cmd_cat(int argc, char **argv);
+void usage_cat(FILE *out);
+
+/* ---- formatting helpers (cli.c) ---- */
+
+/*! rt_fmt_time() : "2026-11-26T15:42:32.123456789Z" into buf (at least 32 bytes). */
+char *rt_fmt_time(uint64_t ns, char *buf, size_t cap);
+
+/*! rt_fmt_bytes() : "1.5 MiB" style into buf. */
+char *rt_fmt_bytes(uint64_t n, char *buf, size_t cap);
+
+/*! rt_json_bytes() : a JSON string for binary-safe bytes. Valid UTF-8 passes through except
+ *  that a backslash becomes two backslashes; every byte that is not part of valid UTF-8
+ *  becomes the four characters \xHH. Decoding is unambiguous: "\\" is a backslash, "\xHH"
+ *  the byte HH, anything else itself. @return a new reference, NULL on out of memory. */
+json_t *rt_json_bytes(const void *p, size_t n);
+
+/*! rt_quote() : redis-cli style quoting of bytes for text output ("a\x00b"), at most `max`
+ *  input bytes shown, then `...(+N bytes)`, written to `out`. */
+void rt_quote(FILE *out, const void *p, size_t n, size_t max);
+
+/*! rt_print_json() : one compact JSON object per line on `out`, then frees it. */
+int rt_print_json(FILE *out, json_t *obj);
+
+/*! rt_open_trace() : opens a trace for a command, printing the error if it fails. */
+struct trace_reader *rt_open_trace(const char *cmd, const char *path, int salvage);
+
+/*! rt_parse_time() : a time given on the command line: "+S" or "S" seconds after `base_ns`
+ *  (fractions allowed), an integer of nanoseconds since the epoch (> 1e15), or an ISO 8601
+ *  UTC time "2026-11-26T15:42:32[.fff]Z". @return 0 or -1. */
+int rt_parse_time(const char *s, uint64_t base_ns, uint64_t *out);
+
+#endif
