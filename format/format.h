@@ -52,6 +52,10 @@ struct rt_err {
 /*! rt_strerror() : @return the fixed text of an RT_E* code ("unknown error" otherwise). */
 const char *rt_strerror(int code);
 
+/*! rt_err_set() : sets err->code and formats err->msg (NULL `err` is accepted). */
+void rt_err_set(struct rt_err *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* ---------------------------------------------------------------------------------------
  * The event model
  * ------------------------------------------------------------------------------------- */
@@ -177,9 +181,16 @@ struct trace_stats { /* cumulative since the start of the capture */
     uint64_t bytes_dropped;  /* bytes discarded by the buffer caps */
 };
 
+enum trace_note_code {
+    TRACE_NOTE_NOT_RESP = 1,    /* the bytes on a server port are not RESP */
+    TRACE_NOTE_TLS = 2,         /* a TLS handshake: the connection is not traced */
+    TRACE_NOTE_PROTO_ERROR = 3, /* RESP framing error; the text says what and where */
+    TRACE_NOTE_LIMIT = 4        /* a depth, size or count limit was hit */
+};
+
 struct trace_note {
     uint8_t dir;
-    uint32_t code; /* recorder-defined, listed in FORMAT.md */
+    uint32_t code; /* enum trace_note_code; readers show unknown codes as numbers */
     const char *text;
     size_t len;
 };

@@ -98,9 +98,6 @@ uint16_t stream_id_of(int slot);
 /* @return the slot of a stream id, or -1 for an id this version does not know */
 int stream_slot_of(uint64_t id);
 
-/* ---- error helper ---- */
-void rt_err_set(struct rt_err *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* ---- growable byte buffer ---- */
 struct rt_buf {

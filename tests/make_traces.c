@@ -205,7 +205,7 @@ static void golden(const char *dir)
 
     struct trace_event note = {.type = TRACE_EV_NOTE, .ts = now, .conn = 3};
     const char *text = "not RESP: TLS handshake seen; connection skipped";
-    note.u.note = (struct trace_note){TRACE_DIR_TO_SERVER, 2, text, strlen(text)};
+    note.u.note = (struct trace_note){TRACE_DIR_TO_SERVER, TRACE_NOTE_TLS, text, strlen(text)};
     add(&note);
     struct trace_event st = {.type = TRACE_EV_STATS, .ts = now, .conn = 0};
     st.u.stats = (struct trace_stats){1234, 567890, 3, 1, 0, 0};
