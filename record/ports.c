@@ -53,8 +53,8 @@ int record_ports_add(struct record_ports *p, const char *arg, struct rt_err *err
         }
         for (unsigned v = lo; v <= hi; v++) {
             if (add_one(p, (uint16_t)v)) {
-                rt_err_set(err, RT_ELIMIT, "more than %d server ports in '%s'",
-                           RECORD_MAX_PORTS, arg);
+                rt_err_set(err, RT_ELIMIT, "more than %d server ports in '%s'", RECORD_MAX_PORTS,
+                           arg);
                 return RT_ELIMIT;
             }
         }

@@ -29,8 +29,7 @@ int record_ports_add(struct record_ports *p, const char *arg, struct rt_err *err
  *  Writes the BPF filter that selects the TCP traffic of the ports, both directions, with or
  *  without VLAN tags: "(tcp port 6379) or (vlan and tcp port 6379)" style. With no ports the
  *  default port 6379 is used. @return 0, or RT_ELIMIT when `cap` is too small. */
-int record_filter_build(const struct record_ports *p, char *buf, size_t cap,
-                        struct rt_err *err);
+int record_filter_build(const struct record_ports *p, char *buf, size_t cap, struct rt_err *err);
 
 #ifdef __cplusplus
 }

@@ -57,8 +57,10 @@ void replay_target_clear(struct replay_target *t)
 static int bad(struct rt_err *err, struct replay_target *t, const char *what)
 {
     replay_target_clear(t);
-    rt_err_set(err, RT_EINVAL, "bad target URL: %s (expected redis://[user:pass@]host:port[/db] "
-               "or rediss://...)", what);
+    rt_err_set(err, RT_EINVAL,
+               "bad target URL: %s (expected redis://[user:pass@]host:port[/db] "
+               "or rediss://...)",
+               what);
     return RT_EINVAL;
 }
 
@@ -150,8 +152,7 @@ int replay_target_parse(const char *url, struct replay_target *t, struct rt_err 
 char *replay_target_format(const struct replay_target *t, char *buf, size_t cap)
 {
     int v6 = strchr(t->host, ':') != NULL;
-    snprintf(buf, cap, "%s://%s%s%s%s%s:%u/%u", t->tls ? "rediss" : "redis",
-             t->user ? t->user : "", t->user ? "@" : "", v6 ? "[" : "", t->host, v6 ? "]" : "",
-             (unsigned)t->port, t->db);
+    snprintf(buf, cap, "%s://%s%s%s%s%s:%u/%u", t->tls ? "rediss" : "redis", t->user ? t->user : "",
+             t->user ? "@" : "", v6 ? "[" : "", t->host, v6 ? "]" : "", (unsigned)t->port, t->db);
     return buf;
 }

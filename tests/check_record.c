@@ -22,8 +22,8 @@ END_TEST
 
 START_TEST(test_record_ports_rejects_bad_input)
 {
-    static const char *const bad[] = {"", "0", "65536", "abc", "6379,", ",6379", "7002-7000",
-                                      "1-", "-5", "63 79", "123456"};
+    static const char *const bad[] = {"",          "0",  "65536", "abc",   "6379,", ",6379",
+                                      "7002-7000", "1-", "-5",    "63 79", "123456"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct record_ports p = {0};
         struct rt_err err = {0};

@@ -50,15 +50,14 @@ END_TEST
 
 START_TEST(test_replay_target_rejects_bad_urls)
 {
-    static const char *const bad[] = {"http://h:1",      "redis://",          "redis://:6379",
-                                      "redis://h:0",     "redis://h:65536",   "redis://h:x",
-                                      "redis://[::1",    "redis://[::1]x",    "redis://h/db",
-                                      "redis://u:%zz@h", "redis://h:123456",  "h:6379"};
+    static const char *const bad[] = {"http://h:1",      "redis://",         "redis://:6379",
+                                      "redis://h:0",     "redis://h:65536",  "redis://h:x",
+                                      "redis://[::1",    "redis://[::1]x",   "redis://h/db",
+                                      "redis://u:%zz@h", "redis://h:123456", "h:6379"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct replay_target t;
         struct rt_err err = {0};
-        ck_assert_msg(replay_target_parse(bad[i], &t, &err) == RT_EINVAL, "accepted '%s'",
-                      bad[i]);
+        ck_assert_msg(replay_target_parse(bad[i], &t, &err) == RT_EINVAL, "accepted '%s'", bad[i]);
         ck_assert_ptr_nonnull(strstr(err.msg, "bad target URL"));
         ck_assert_ptr_null(t.user);
         ck_assert_ptr_null(t.pass);

@@ -30,8 +30,12 @@ static uint64_t request(uint64_t conn, uint32_t db, uint8_t proto, uint32_t flag
     for (int i = 0; i < argc; i++)
         l[i] = lens ? lens[i] : strlen(argv[i]);
     struct trace_event ev = {.type = TRACE_EV_REQUEST, .ts = now, .conn = conn};
-    ev.u.req = (struct trace_request){.db = db, .proto = proto, .flags = flags,
-                                      .argc = (uint32_t)argc, .argv = argv, .argvlen = l};
+    ev.u.req = (struct trace_request){.db = db,
+                                      .proto = proto,
+                                      .flags = flags,
+                                      .argc = (uint32_t)argc,
+                                      .argv = argv,
+                                      .argvlen = l};
     add(&ev);
     now += 1500;
     return ev.u.req.seq;
@@ -40,16 +44,20 @@ static uint64_t request(uint64_t conn, uint32_t db, uint8_t proto, uint32_t flag
 static void reply(uint64_t conn, uint64_t seq, const char *wire, uint8_t rtype, uint64_t count,
                   uint64_t size, int64_t ival, const char *errmsg, uint32_t flags)
 {
-    struct trace_event ev = {.type = seq == TRACE_SEQ_NONE && rtype == TRACE_R_PUSH
-                                         ? TRACE_EV_PUSH
-                                         : TRACE_EV_REPLY,
-                             .ts = now,
-                             .conn = conn};
+    struct trace_event ev = {
+        .type = seq == TRACE_SEQ_NONE && rtype == TRACE_R_PUSH ? TRACE_EV_PUSH : TRACE_EV_REPLY,
+        .ts = now,
+        .conn = conn};
     size_t n = strlen(wire);
-    ev.u.reply = (struct trace_reply){.req_seq = seq, .rtype = rtype,
-                                      .flags = flags | TRACE_REPLY_HAS_HASH, .len = n,
-                                      .count = count, .size = size, .ival = ival,
-                                      .hash = trace_hash(wire, n), .err = errmsg,
+    ev.u.reply = (struct trace_reply){.req_seq = seq,
+                                      .rtype = rtype,
+                                      .flags = flags | TRACE_REPLY_HAS_HASH,
+                                      .len = n,
+                                      .count = count,
+                                      .size = size,
+                                      .ival = ival,
+                                      .hash = trace_hash(wire, n),
+                                      .err = errmsg,
                                       .errlen = errmsg ? strlen(errmsg) : 0};
     if (flags & TRACE_REPLY_HAS_PAYLOAD) {
         ev.u.reply.payload = (const uint8_t *)wire;
@@ -135,8 +143,7 @@ static void golden(const char *dir)
     reply(2, s, "+OK\r\n", TRACE_R_SIMPLE, 0, 2, 0, NULL, 0);
     const char *bad[] = {"LPUSH", "user:1000:name", "x"};
     s = request(1, 0, 2, 0, 3, bad, NULL);
-    const char *wrongtype =
-        "WRONGTYPE Operation against a key holding the wrong kind of value";
+    const char *wrongtype = "WRONGTYPE Operation against a key holding the wrong kind of value";
     reply(1, s, "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
           TRACE_R_ERROR, 0, strlen(wrongtype), 0, wrongtype, 0);
     const char *ping[] = {"PING"};
@@ -162,8 +169,8 @@ static void golden(const char *dir)
     reply(2, s, "=15\r\ntxt:id=7 db=3\n\r\n", TRACE_R_VERBATIM, 0, 15, 0, NULL, 0);
     const char *big[] = {"DEBUG", "BIGNUM"};
     s = request(2, 3, 3, 0, 2, big, NULL);
-    reply(2, s, "(3492890328409238509324850943850943825024385\r\n", TRACE_R_BIGNUM, 0, 43, 0,
-          NULL, 0);
+    reply(2, s, "(3492890328409238509324850943850943825024385\r\n", TRACE_R_BIGNUM, 0, 43, 0, NULL,
+          0);
     const char *fcall[] = {"FCALL", "f", "0"};
     s = request(2, 3, 3, 0, 3, fcall, NULL);
     reply(2, s, "!21\r\nSYNTAX invalid syntax\r\n", TRACE_R_BLOB_ERROR, 0, 21, 0,
@@ -184,8 +191,8 @@ static void golden(const char *dir)
     const char *sub[] = {"SUBSCRIBE", "news"};
     s = request(2, 3, 3, 0, 2, sub, NULL);
     reply(2, s, ">3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n", TRACE_R_PUSH, 3, 0, 0, NULL, 0);
-    reply(2, TRACE_SEQ_NONE, ">3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n", TRACE_R_PUSH,
-          3, 0, 0, NULL, 0);
+    reply(2, TRACE_SEQ_NONE, ">3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n", TRACE_R_PUSH, 3,
+          0, 0, NULL, 0);
     const char *off[] = {"CLIENT", "REPLY", "OFF"};
     request(1, 0, 2, TRACE_REQ_NOREPLY, 3, off, NULL);
     const char *quiet[] = {"SET", "k", "v"};

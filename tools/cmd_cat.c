@@ -44,9 +44,11 @@ static void print_req_flags(FILE *out, uint32_t f)
     static const struct {
         uint32_t bit;
         const char *name;
-    } names[] = {{TRACE_REQ_INLINE, "inline"},       {TRACE_REQ_REDACTED, "redacted"},
+    } names[] = {{TRACE_REQ_INLINE, "inline"},
+                 {TRACE_REQ_REDACTED, "redacted"},
                  {TRACE_REQ_VALUES_REDACTED, "values-redacted"},
-                 {TRACE_REQ_NOREPLY, "noreply"},     {TRACE_REQ_TRUNCATED, "truncated"},
+                 {TRACE_REQ_NOREPLY, "noreply"},
+                 {TRACE_REQ_TRUNCATED, "truncated"},
                  {TRACE_REQ_AFTER_GAP, "after-gap"}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (f & names[i].bit)
@@ -86,9 +88,7 @@ static void print_text(FILE *out, const struct trace_event *ev)
                 ev->u.open.flags & TRACE_OPEN_MIDSTREAM ? " [midstream]" : "",
                 ev->u.open.flags & TRACE_OPEN_TLS ? " [tls]" : "");
         break;
-    case TRACE_EV_CONN_CLOSE:
-        fprintf(out, " %s", close_reason_name(ev->u.close.reason));
-        break;
+    case TRACE_EV_CONN_CLOSE: fprintf(out, " %s", close_reason_name(ev->u.close.reason)); break;
     case TRACE_EV_REQUEST: {
         const struct trace_request *q = &ev->u.req;
         fprintf(out, " #%" PRIu64 " db=%u resp%u", q->seq, q->db, q->proto);
@@ -106,13 +106,10 @@ static void print_text(FILE *out, const struct trace_event *ev)
             fprintf(out, " (unpaired)");
         text_reply(out, &ev->u.reply);
         break;
-    case TRACE_EV_PUSH:
-        text_reply(out, &ev->u.reply);
-        break;
+    case TRACE_EV_PUSH: text_reply(out, &ev->u.reply); break;
     case TRACE_EV_GAP:
         fprintf(out, " %s %" PRIu64 " bytes missing",
-                ev->u.gap.dir == TRACE_DIR_TO_SERVER ? "to-server" : "to-client",
-                ev->u.gap.bytes);
+                ev->u.gap.dir == TRACE_DIR_TO_SERVER ? "to-server" : "to-client", ev->u.gap.bytes);
         break;
     case TRACE_EV_STATS:
         fprintf(out,
@@ -123,13 +120,10 @@ static void print_text(FILE *out, const struct trace_event *ev)
         break;
     case TRACE_EV_NOTE:
         fprintf(out, " %s code=%u ",
-                ev->u.note.dir == TRACE_DIR_TO_SERVER ? "to-server" : "to-client",
-                ev->u.note.code);
+                ev->u.note.dir == TRACE_DIR_TO_SERVER ? "to-server" : "to-client", ev->u.note.code);
         rt_quote(out, ev->u.note.text, ev->u.note.len, 400);
         break;
-    default:
-        fprintf(out, " (type %u)", ev->type);
-        break;
+    default: fprintf(out, " (type %u)", ev->type); break;
     }
     fputc('\n', out);
 }
@@ -158,9 +152,11 @@ static json_t *req_flags_json(uint32_t f)
     static const struct {
         uint32_t bit;
         const char *name;
-    } names[] = {{TRACE_REQ_INLINE, "inline"},       {TRACE_REQ_REDACTED, "redacted"},
+    } names[] = {{TRACE_REQ_INLINE, "inline"},
+                 {TRACE_REQ_REDACTED, "redacted"},
                  {TRACE_REQ_VALUES_REDACTED, "values_redacted"},
-                 {TRACE_REQ_NOREPLY, "noreply"},     {TRACE_REQ_TRUNCATED, "truncated"},
+                 {TRACE_REQ_NOREPLY, "noreply"},
+                 {TRACE_REQ_TRUNCATED, "truncated"},
                  {TRACE_REQ_AFTER_GAP, "after_gap"}};
     json_t *a = json_array();
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -244,9 +240,9 @@ static json_t *event_json(const struct trace_event *ev)
     case TRACE_EV_REPLY:
     case TRACE_EV_PUSH:
         if (ev->type == TRACE_EV_REPLY)
-            json_object_set_new(o, "seq", ev->u.reply.req_seq == TRACE_SEQ_NONE
-                                              ? json_null()
-                                              : u64(ev->u.reply.req_seq));
+            json_object_set_new(o, "seq",
+                                ev->u.reply.req_seq == TRACE_SEQ_NONE ? json_null()
+                                                                      : u64(ev->u.reply.req_seq));
         json_object_set_new(o, "reply", reply_json(ev, 0, 0));
         break;
     case TRACE_EV_GAP:
@@ -266,9 +262,7 @@ static json_t *event_json(const struct trace_event *ev)
         json_object_set_new(o, "code", json_integer(ev->u.note.code));
         json_object_set_new(o, "text", rt_json_bytes(ev->u.note.text, ev->u.note.len));
         break;
-    default:
-        json_object_set_new(o, "type", json_integer(ev->type));
-        break;
+    default: json_object_set_new(o, "type", json_integer(ev->type)); break;
     }
     return o;
 }
@@ -293,8 +287,8 @@ static struct line *ring_at(struct pairing *p, size_t i)
     return &p->v[(p->head + i) % p->cap];
 }
 
-static int pairing_push(struct pairing *p, json_t *obj, uint64_t seq, uint64_t conn,
-                        uint64_t ts, int waiting)
+static int pairing_push(struct pairing *p, json_t *obj, uint64_t seq, uint64_t conn, uint64_t ts,
+                        int waiting)
 {
     if (p->len == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 1024;
@@ -408,8 +402,7 @@ int cmd_cat(int argc, char **argv)
             else if (!strcmp(optarg, "resp"))
                 fmt = FMT_RESP;
             else {
-                fprintf(stderr, "resptrace cat: unknown format '%s' (text, jsonl, resp)\n",
-                        optarg);
+                fprintf(stderr, "resptrace cat: unknown format '%s' (text, jsonl, resp)\n", optarg);
                 return RT_EXIT_USAGE;
             }
             break;

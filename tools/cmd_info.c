@@ -65,8 +65,7 @@ static void print_table(struct trace_reader *r, const struct info *in)
            rt_fmt_bytes(t->stats.bytes, a, 64));
     printf("%-14s kernel %llu, interface %llu, flows %llu, bytes %llu\n", "drops",
            (unsigned long long)t->stats.kernel_drops, (unsigned long long)t->stats.iface_drops,
-           (unsigned long long)t->stats.flows_dropped,
-           (unsigned long long)t->stats.bytes_dropped);
+           (unsigned long long)t->stats.flows_dropped, (unsigned long long)t->stats.bytes_dropped);
     printf("%-14s %llu\n", "chunks", (unsigned long long)t->chunks);
     printf("%-14s %s (%llu bytes)\n", "on disk", rt_fmt_bytes(in->file_size, a, 64),
            (unsigned long long)in->file_size);
@@ -77,8 +76,7 @@ static void print_table(struct trace_reader *r, const struct info *in)
         printf("%-14s %.1f\n", "bytes/event", (double)in->file_size / (double)t->events);
     if (in->dmg.first_offset != UINT64_MAX)
         printf("%-14s starts at offset %llu; %llu chunks (%llu bytes) skipped\n", "damage",
-               (unsigned long long)in->dmg.first_offset,
-               (unsigned long long)in->dmg.chunks_skipped,
+               (unsigned long long)in->dmg.first_offset, (unsigned long long)in->dmg.chunks_skipped,
                (unsigned long long)in->dmg.bytes_skipped);
 }
 
@@ -92,8 +90,7 @@ static void print_json(struct trace_reader *r, const struct info *in)
     const struct trace_totals *t = &in->t;
     json_t *o = json_object(), *meta = json_object(), *stats = json_object();
     json_object_set_new(o, "file", json_string(in->path));
-    json_object_set_new(o, "format_version",
-                        json_sprintf("%u.%u", in->major, in->minor));
+    json_object_set_new(o, "format_version", json_sprintf("%u.%u", in->major, in->minor));
     json_object_set_new(o, "closed", json_boolean(in->indexed));
     size_t n;
     const struct trace_meta_kv *m = trace_reader_meta(r, &n);
@@ -127,13 +124,12 @@ static void print_json(struct trace_reader *r, const struct info *in)
     json_object_set_new(o, "bytes_uncompressed", u64(t->raw_bytes));
     if (in->dmg.first_offset != UINT64_MAX || in->errmsg[0]) {
         json_t *d = json_object();
-        json_object_set_new(d, "first_offset", in->dmg.first_offset != UINT64_MAX
-                                                   ? u64(in->dmg.first_offset)
-                                                   : json_null());
+        json_object_set_new(d, "first_offset",
+                            in->dmg.first_offset != UINT64_MAX ? u64(in->dmg.first_offset)
+                                                               : json_null());
         json_object_set_new(d, "chunks_skipped", u64(in->dmg.chunks_skipped));
         json_object_set_new(d, "bytes_skipped", u64(in->dmg.bytes_skipped));
-        json_object_set_new(d, "message",
-                            json_string(in->errmsg[0] ? in->errmsg : in->dmg.msg));
+        json_object_set_new(d, "message", json_string(in->errmsg[0] ? in->errmsg : in->dmg.msg));
         json_object_set_new(o, "damage", d);
     } else {
         json_object_set_new(o, "damage", json_null());
@@ -190,8 +186,8 @@ int cmd_info(int argc, char **argv)
     if (in.errmsg[0])
         fprintf(stderr, "resptrace info: %s\n", in.errmsg);
     else if (in.dmg.first_offset != UINT64_MAX)
-        fprintf(stderr, "resptrace info: %s (salvaged: %llu damaged chunks skipped)\n",
-                in.dmg.msg, (unsigned long long)in.dmg.chunks_skipped);
+        fprintf(stderr, "resptrace info: %s (salvaged: %llu damaged chunks skipped)\n", in.dmg.msg,
+                (unsigned long long)in.dmg.chunks_skipped);
     trace_reader_close(r);
     return (rc < 0 || in.dmg.first_offset != UINT64_MAX) ? RT_EXIT_FAIL : RT_EXIT_OK;
 }

@@ -12,8 +12,8 @@
 /* Exit codes of every subcommand. */
 enum {
     RT_EXIT_OK = 0,
-    RT_EXIT_FAIL = 1,  /* the work failed or the input is damaged */
-    RT_EXIT_USAGE = 2  /* bad command line */
+    RT_EXIT_FAIL = 1, /* the work failed or the input is damaged */
+    RT_EXIT_USAGE = 2 /* bad command line */
 };
 
 struct rt_cmd {
