@@ -13,6 +13,13 @@ struct index_entry {
     uint32_t events;
 };
 
+struct block {
+    uint64_t off;   /* offset of the envelope */
+    uint32_t size;  /* content bytes */
+    uint8_t type;
+    const uint8_t *content; /* the whole content when loaded */
+};
+
 struct trace_reader {
     char *name;
     struct trace_reader_opts o;
@@ -24,6 +31,12 @@ struct trace_reader {
     uint64_t size;   /* file or buffer size; for stdin, bytes consumed so far */
     uint64_t stream; /* stdin only: offset of the next byte read() returns */
     int eof_seen;    /* stdin only */
+    /* stdin only: the block after the leading metadata, read by the open's look-ahead and
+     * handed to the first trace_reader_next() because a pipe cannot be read twice */
+    int has_ahead;
+    int ahead_rc; /* block_read()'s result for it */
+    struct block ahead;
+    struct rt_err ahead_err;
 
     unsigned major, minor;
     uint64_t pos;         /* offset of the next block */
@@ -202,13 +215,6 @@ bad:
 
 /* ---- blocks ---- */
 
-struct block {
-    uint64_t off;   /* offset of the envelope */
-    uint32_t size;  /* content bytes */
-    uint8_t type;
-    const uint8_t *content; /* the whole content when loaded */
-};
-
 static uint32_t block_cap(uint8_t type)
 {
     switch (type) {
@@ -277,7 +283,9 @@ static int block_read(struct trace_reader *r, uint64_t off, struct block *b,
         rt_err_set(err, RT_ENOMEM, "%s: out of memory", r->name);
         return RT_ENOMEM;
     }
-    int rc = read_exact(r, off + TRACE_ENVELOPE, r->blk.p, b->size, "a block", err);
+    /* the type byte came with the envelope: a pipe cannot give it twice */
+    r->blk.p[0] = b->type;
+    int rc = read_exact(r, off + TRACE_ENVELOPE + 1, r->blk.p + 1, b->size - 1, "a block", err);
     if (rc)
         return rc;
     const uint8_t *c = r->blk.p;
@@ -434,8 +442,8 @@ static int reader_start(struct trace_reader *r, struct rt_err *err)
     }
     r->pos = block_end_off(&b);
     /* leading metadata blocks */
+    struct rt_err e2 = {0};
     for (;;) {
-        struct rt_err e2 = {0};
         rc = block_read(r, r->pos, &b, &e2);
         if (rc != 1 || b.type != TRACE_BLK_META)
             break;
@@ -443,6 +451,12 @@ static int reader_start(struct trace_reader *r, struct rt_err *err)
         if (rc)
             return rc;
         r->pos = block_end_off(&b);
+    }
+    if (!r->seekable) {
+        r->has_ahead = 1;
+        r->ahead_rc = rc;
+        r->ahead = b;
+        r->ahead_err = e2;
     }
     r->first_block = r->pos;
     load_index(r);
@@ -885,6 +899,11 @@ static int damaged(struct trace_reader *r, int rc, uint64_t skip_to, struct rt_e
 
 int trace_reader_next(struct trace_reader *r, struct trace_event *ev, struct rt_err *err)
 {
+    /* salvage copies the message into the damage report, so it needs one even when the
+     * caller does not ask for it */
+    struct rt_err own;
+    if (!err)
+        err = &own;
     for (;;) {
         while (r->left) {
             int rc = decode_one(r, ev, err);
@@ -922,7 +941,16 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev, struct rt_
         if (r->done)
             return 0;
         struct block b;
-        int rc = block_read(r, r->pos, &b, err);
+        int rc;
+        if (r->has_ahead) {
+            r->has_ahead = 0;
+            rc = r->ahead_rc;
+            b = r->ahead;
+            if (rc < 0)
+                *err = r->ahead_err;
+        } else {
+            rc = block_read(r, r->pos, &b, err);
+        }
         if (rc == 0) {
             r->done = 1;
             rt_err_set(err, RT_ETRUNCATED,

@@ -27,6 +27,7 @@ struct trace_writer {
     size_t raw;
     uint32_t events;
     uint64_t ts_min, ts_max, prev_ts, prev_conn;
+    uint64_t ts_first; /* the first event's ts: its delta is patched in at flush */
     uint64_t req_base;
     uint64_t opened_wall; /* wall clock when the chunk got its first event */
 
@@ -330,7 +331,7 @@ int trace_writer_add(struct trace_writer *w, struct trace_event *ev, struct rt_e
         return RT_EINVAL;
     }
     if (w->events == 0) {
-        w->ts_min = w->ts_max = w->prev_ts = ev->ts;
+        w->ts_min = w->ts_max = w->prev_ts = w->ts_first = ev->ts;
         w->prev_conn = 0;
         w->req_base = w->req_next;
         w->opened_wall = wall_ns();
@@ -427,6 +428,27 @@ static int index_add(struct trace_writer *w, const struct index_entry *e)
     return 0;
 }
 
+/* The first event's time is stored relative to the chunk's ts_min, which is only known when
+ * the chunk is complete: the event went in with a one-byte delta of 0, replaced here. */
+static int ts_first_patch(struct trace_writer *w)
+{
+    struct rt_buf *b = &w->s[W_TS];
+    uint8_t v[10];
+    struct rt_buf t = {v, 0, sizeof v};
+    rt_put_varint_unchecked(&t, rt_zigzag((int64_t)(w->ts_first - w->ts_min)));
+    if (t.len == 1) {
+        b->p[0] = v[0];
+        return 0;
+    }
+    if (rt_buf_reserve(b, t.len - 1))
+        return -1;
+    memmove(b->p + t.len, b->p + 1, b->len - 1);
+    memcpy(b->p, v, t.len);
+    b->len += t.len - 1;
+    w->raw += t.len - 1;
+    return 0;
+}
+
 int trace_writer_flush(struct trace_writer *w, struct rt_err *err)
 {
     if (w->failed) {
@@ -440,6 +462,9 @@ int trace_writer_flush(struct trace_writer *w, struct rt_err *err)
     }
     if (w->events == 0)
         return 0;
+
+    if (ts_first_patch(w))
+        goto nomem;
 
     /* directory: the non-empty streams with their lengths */
     struct rt_buf *d = &w->dir;

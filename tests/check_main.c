@@ -1,0 +1,16 @@
+/* check_main.c: runs the Check unit suites of resptrace; exits non-zero when a test fails. */
+#include "check_suites.h"
+
+#include <stdlib.h>
+
+int main(void)
+{
+    SRunner *sr = srunner_create(format_suite());
+    srunner_add_suite(sr, record_suite());
+    srunner_add_suite(sr, replay_suite());
+    srunner_add_suite(sr, crash_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

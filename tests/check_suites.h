@@ -1,0 +1,12 @@
+/* check_suites.h: the Check suites that check_main.c runs, one per module. */
+#ifndef RESPTRACE_CHECK_SUITES_H
+#define RESPTRACE_CHECK_SUITES_H
+
+#include <check.h>
+
+Suite *format_suite(void);
+Suite *record_suite(void);
+Suite *replay_suite(void);
+Suite *crash_suite(void);
+
+#endif
