@@ -329,8 +329,9 @@ struct trace_reader *trace_reader_open_mem(const void *buf, size_t len, const ch
 int trace_reader_next(struct trace_reader *r, struct trace_event *ev, struct rt_err *err);
 
 /*! trace_reader_seek_time() : positions the reader at the first chunk that may hold events
- *  at or after `ts`; events before `ts` in that chunk are skipped. Uses the index, or a scan
- *  of chunk headers when the file has none. Not for stdin. @return 0 or a negative code. */
+ *  at or after `ts`; from then on, events before `ts` are skipped (also in later chunks, for
+ *  streams whose clocks are slightly out of order). Uses the index, or a scan of chunk
+ *  headers when the file has none. Not for stdin. @return 0 or a negative code. */
 int trace_reader_seek_time(struct trace_reader *r, uint64_t ts, struct rt_err *err);
 
 /*! trace_reader_meta() : the metadata read so far, later blocks overriding earlier keys.

@@ -261,8 +261,13 @@ static int block_read(struct trace_reader *r, uint64_t off, struct block *b,
         return RT_ECORRUPT;
     }
     uint32_t cap = block_cap(b->type);
-    if (cap == 0)
-        return 1; /* unknown block type: the caller skips it */
+    if (cap == 0) {
+        /* an unknown type, which the caller skips. Every block but the index ends with its
+         * check, so a small one is verified: a damaged type byte must not hide a chunk. */
+        if (b->size > TRACE_MAX_META_BLOCK)
+            return 1;
+        cap = TRACE_MAX_META_BLOCK;
+    }
     uint32_t min = b->type == TRACE_BLK_INDEX ? 17 : b->type == TRACE_BLK_CHUNK
                                                        ? TRACE_CHUNK_HDR_CONTENT
                                                        : 5;

@@ -74,10 +74,14 @@ static void print_table(struct trace_reader *r, const struct info *in)
            t->compressed_bytes ? (double)t->raw_bytes / (double)t->compressed_bytes : 0.0);
     if (t->events)
         printf("%-14s %.1f\n", "bytes/event", (double)in->file_size / (double)t->events);
-    if (in->dmg.first_offset != UINT64_MAX)
+    if (in->dmg.first_offset != UINT64_MAX && in->dmg.chunks_skipped)
         printf("%-14s starts at offset %llu; %llu chunks (%llu bytes) skipped\n", "damage",
-               (unsigned long long)in->dmg.first_offset, (unsigned long long)in->dmg.chunks_skipped,
+               (unsigned long long)in->dmg.first_offset,
+               (unsigned long long)in->dmg.chunks_skipped,
                (unsigned long long)in->dmg.bytes_skipped);
+    else if (in->dmg.first_offset != UINT64_MAX)
+        printf("%-14s starts at offset %llu; the counts above stop there\n", "damage",
+               (unsigned long long)in->dmg.first_offset);
 }
 
 static json_t *u64(uint64_t v)
