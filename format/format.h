@@ -237,9 +237,9 @@ struct trace_writer;
 
 struct trace_writer_opts {
     int level;              /* zstd level; 0 means the default (3) */
-    size_t chunk_bytes;     /* flush when the raw chunk reaches this; 0 means 1 MiB */
+    size_t chunk_bytes;     /* flush when the raw chunk reaches this; 0 means 8 MiB */
     uint64_t chunk_ns;      /* flush when a chunk spans this much trace time; 0 means 1 s */
-    uint32_t chunk_events;  /* flush at this many events; 0 means 65536 */
+    uint32_t chunk_events;  /* flush at this many events; 0 means 1 Mi */
     int fsync_chunks;       /* fsync after every chunk (survives power loss, costs time) */
 };
 

@@ -29,6 +29,10 @@ enum trace_block_type {
 #define TRACE_CHUNK_ENCODING 1
 #define TRACE_HEADER_CONTENT 29 /* type(1) magic(8) major(2) minor(2) flags(4) created(8) check(4) */
 #define TRACE_MAX_META_BLOCK (16u << 20)
+/* A chunk's payload is one or more zstd frames: a stream of this many bytes ends a frame. */
+#define TRACE_FRAME_SPLIT (64u << 10)
+/* zstd frame headers and footers beyond ZSTD_compressBound(): at most one frame a stream */
+#define TRACE_FRAME_SLACK (64u * 32u)
 #define TRACE_MAX_INDEX_BLOCK (1u << 30)
 
 /* Stream ids inside a chunk payload: 0x01-0x0f are common to all events; event type T owns
@@ -44,7 +48,7 @@ enum trace_stream_id {
     S_REQ_PROTO = 0x31,
     S_REQ_FLAGS = 0x32,
     S_REQ_ARGC = 0x33,
-    S_REQ_ARGLEN = 0x34,
+    /* 0x34 is reserved (never written): each argument carries its length in its stream */
     S_REQ_ARG0 = 0x35,
     S_REQ_ARG1 = 0x36,
     S_REQ_ARGN = 0x37,
@@ -81,7 +85,6 @@ enum {
     W_REQ_PROTO,
     W_REQ_FLAGS,
     W_REQ_ARGC,
-    W_REQ_ARGLEN,
     W_REQ_ARG0,
     W_REQ_ARG1,
     W_REQ_ARGN,

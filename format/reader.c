@@ -568,7 +568,7 @@ static int chunk_load(struct trace_reader *r, const struct block *b, uint64_t *n
         return 1;
     }
     if (h.raw_size > r->o.max_chunk_raw || h.events == 0 || h.events > h.raw_size ||
-        h.comp_size > ZSTD_compressBound(h.raw_size)) {
+        h.comp_size > ZSTD_compressBound(h.raw_size) + TRACE_FRAME_SLACK) {
         rt_err_set(err, RT_ECORRUPT,
                    "%s: chunk at offset %llu has impossible sizes (%u events, %u raw, %u "
                    "compressed bytes)",
@@ -653,7 +653,7 @@ static const char *slot_name(int s)
     static const char *const fixed[W_REPLY] = {
         "type",      "ts",       "conn",       "open.flags", "open.addr",
         "close",     "req.db",   "req.proto",  "req.flags",  "req.argc",
-        "req.arglen", "req.arg0", "req.arg1",  "req.argn"};
+        "req.arg0",  "req.arg1",  "req.argn"};
     if (s < W_REPLY)
         return fixed[s];
     if (s < W_PUSH)
@@ -738,7 +738,9 @@ static int decode_one(struct trace_reader *r, struct trace_event *ev, struct rt_
         q->flags = (uint32_t)v;
         RV(W_REQ_ARGC, &argc);
         /* every argument has at least one length byte: caps argc before allocating */
-        if (argc == 0 || argc > (uint64_t)(r->c[W_REQ_ARGLEN].end - r->c[W_REQ_ARGLEN].p)) {
+        if (argc == 0 || argc > (uint64_t)(r->c[W_REQ_ARG0].end - r->c[W_REQ_ARG0].p) +
+                                    (uint64_t)(r->c[W_REQ_ARG1].end - r->c[W_REQ_ARG1].p) +
+                                    (uint64_t)(r->c[W_REQ_ARGN].end - r->c[W_REQ_ARGN].p)) {
             bad = W_REQ_ARGC;
             goto corrupt;
         }
@@ -761,7 +763,7 @@ static int decode_one(struct trace_reader *r, struct trace_event *ev, struct rt_
         for (uint64_t i = 0; i < argc; i++) {
             int slot = i == 0 ? W_REQ_ARG0 : i == 1 ? W_REQ_ARG1 : W_REQ_ARGN;
             const uint8_t *p;
-            RV(W_REQ_ARGLEN, &v);
+            RV(slot, &v);
             RB(slot, (size_t)(v > SIZE_MAX ? SIZE_MAX : v), &p);
             r->argv[i] = (const char *)p;
             r->argvlen[i] = (size_t)v;
