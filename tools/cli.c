@@ -131,6 +131,14 @@ void rt_quote(FILE *out, const void *vp, size_t n, size_t max)
         fprintf(out, "...(+%zu bytes)", n - shown);
 }
 
+json_t *rt_json_u64(uint64_t v)
+{
+    /* jansson integers are signed 64-bit: counters beyond INT64_MAX are written as reals */
+    if (v > (uint64_t)INT64_MAX)
+        return json_real((double)v);
+    return json_integer((json_int_t)v);
+}
+
 int rt_print_json(FILE *out, json_t *obj)
 {
     if (!obj)

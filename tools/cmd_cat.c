@@ -39,20 +39,23 @@ static const char *close_reason_name(uint32_t r)
     return r < sizeof n / sizeof n[0] ? n[r] : "unknown";
 }
 
+/* Request flag names, shared by the text and JSON outputs. */
+static const struct {
+    uint32_t bit;
+    const char *name;
+} req_flag_names[] = {{TRACE_REQ_INLINE, "inline"},
+                      {TRACE_REQ_REDACTED, "redacted"},
+                      {TRACE_REQ_VALUES_REDACTED, "values_redacted"},
+                      {TRACE_REQ_NOREPLY, "noreply"},
+                      {TRACE_REQ_TRUNCATED, "truncated"},
+                      {TRACE_REQ_AFTER_GAP, "after_gap"}};
+#define N_REQ_FLAGS (sizeof req_flag_names / sizeof req_flag_names[0])
+
 static void print_req_flags(FILE *out, uint32_t f)
 {
-    static const struct {
-        uint32_t bit;
-        const char *name;
-    } names[] = {{TRACE_REQ_INLINE, "inline"},
-                 {TRACE_REQ_REDACTED, "redacted"},
-                 {TRACE_REQ_VALUES_REDACTED, "values-redacted"},
-                 {TRACE_REQ_NOREPLY, "noreply"},
-                 {TRACE_REQ_TRUNCATED, "truncated"},
-                 {TRACE_REQ_AFTER_GAP, "after-gap"}};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (f & names[i].bit)
-            fprintf(out, " [%s]", names[i].name);
+    for (size_t i = 0; i < N_REQ_FLAGS; i++)
+        if (f & req_flag_names[i].bit)
+            fprintf(out, " [%s]", req_flag_names[i].name);
 }
 
 static void text_reply(FILE *out, const struct trace_reply *p)
@@ -142,26 +145,12 @@ static void print_resp(FILE *out, const struct trace_request *q)
 
 /* ---- JSON lines ---- */
 
-static json_t *u64(uint64_t v)
-{
-    return json_integer((json_int_t)v);
-}
-
 static json_t *req_flags_json(uint32_t f)
 {
-    static const struct {
-        uint32_t bit;
-        const char *name;
-    } names[] = {{TRACE_REQ_INLINE, "inline"},
-                 {TRACE_REQ_REDACTED, "redacted"},
-                 {TRACE_REQ_VALUES_REDACTED, "values_redacted"},
-                 {TRACE_REQ_NOREPLY, "noreply"},
-                 {TRACE_REQ_TRUNCATED, "truncated"},
-                 {TRACE_REQ_AFTER_GAP, "after_gap"}};
     json_t *a = json_array();
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (f & names[i].bit)
-            json_array_append_new(a, json_string(names[i].name));
+    for (size_t i = 0; i < N_REQ_FLAGS; i++)
+        if (f & req_flag_names[i].bit)
+            json_array_append_new(a, json_string(req_flag_names[i].name));
     return a;
 }
 
@@ -170,15 +159,15 @@ static json_t *reply_json(const struct trace_event *ev, uint64_t req_ts, int wit
     const struct trace_reply *p = &ev->u.reply;
     json_t *o = json_object();
     json_object_set_new(o, "type", json_string(trace_reply_type_name(p->rtype)));
-    json_object_set_new(o, "len", u64(p->len));
-    json_object_set_new(o, "ts", u64(ev->ts));
+    json_object_set_new(o, "len", rt_json_u64(p->len));
+    json_object_set_new(o, "ts", rt_json_u64(ev->ts));
     if (with_req_ts)
         json_object_set_new(o, "latency_ns", json_integer((json_int_t)(ev->ts - req_ts)));
     if (p->count || p->rtype == TRACE_R_ARRAY || p->rtype == TRACE_R_MAP ||
         p->rtype == TRACE_R_SET || p->rtype == TRACE_R_PUSH || p->rtype == TRACE_R_ATTRIBUTE)
-        json_object_set_new(o, "count", u64(p->count));
+        json_object_set_new(o, "count", rt_json_u64(p->count));
     if (p->size || p->rtype == TRACE_R_BULK || p->rtype == TRACE_R_SIMPLE)
-        json_object_set_new(o, "size", u64(p->size));
+        json_object_set_new(o, "size", rt_json_u64(p->size));
     if (p->rtype == TRACE_R_INTEGER)
         json_object_set_new(o, "int", json_integer(p->ival));
     if (p->rtype == TRACE_R_BOOLEAN)
@@ -205,8 +194,8 @@ static json_t *event_json(const struct trace_event *ev)
     char a[80];
     json_t *o = json_object();
     json_object_set_new(o, "event", json_string(trace_ev_type_name(ev->type)));
-    json_object_set_new(o, "ts", u64(ev->ts));
-    json_object_set_new(o, "conn", u64(ev->conn));
+    json_object_set_new(o, "ts", rt_json_u64(ev->ts));
+    json_object_set_new(o, "conn", rt_json_u64(ev->conn));
     switch (ev->type) {
     case TRACE_EV_CONN_OPEN:
         json_object_set_new(o, "client", json_string(trace_addr_format(&ev->u.open.client, a, 80)));
@@ -228,7 +217,7 @@ static json_t *event_json(const struct trace_event *ev)
             char c = q->argv[0][i];
             name[i] = (c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
         }
-        json_object_set_new(o, "seq", u64(q->seq));
+        json_object_set_new(o, "seq", rt_json_u64(q->seq));
         json_object_set_new(o, "db", json_integer(q->db));
         json_object_set_new(o, "proto", json_integer(q->proto));
         json_object_set_new(o, "cmd", rt_json_bytes(name, n));
@@ -241,21 +230,22 @@ static json_t *event_json(const struct trace_event *ev)
     case TRACE_EV_PUSH:
         if (ev->type == TRACE_EV_REPLY)
             json_object_set_new(o, "seq",
-                                ev->u.reply.req_seq == TRACE_SEQ_NONE ? json_null()
-                                                                      : u64(ev->u.reply.req_seq));
+                                ev->u.reply.req_seq == TRACE_SEQ_NONE
+                                    ? json_null()
+                                    : rt_json_u64(ev->u.reply.req_seq));
         json_object_set_new(o, "reply", reply_json(ev, 0, 0));
         break;
     case TRACE_EV_GAP:
         json_object_set_new(o, "dir", json_string(ev->u.gap.dir ? "to_client" : "to_server"));
-        json_object_set_new(o, "bytes", u64(ev->u.gap.bytes));
+        json_object_set_new(o, "bytes", rt_json_u64(ev->u.gap.bytes));
         break;
     case TRACE_EV_STATS:
-        json_object_set_new(o, "packets", u64(ev->u.stats.packets));
-        json_object_set_new(o, "bytes", u64(ev->u.stats.bytes));
-        json_object_set_new(o, "kernel_drops", u64(ev->u.stats.kernel_drops));
-        json_object_set_new(o, "iface_drops", u64(ev->u.stats.iface_drops));
-        json_object_set_new(o, "flows_dropped", u64(ev->u.stats.flows_dropped));
-        json_object_set_new(o, "bytes_dropped", u64(ev->u.stats.bytes_dropped));
+        json_object_set_new(o, "packets", rt_json_u64(ev->u.stats.packets));
+        json_object_set_new(o, "bytes", rt_json_u64(ev->u.stats.bytes));
+        json_object_set_new(o, "kernel_drops", rt_json_u64(ev->u.stats.kernel_drops));
+        json_object_set_new(o, "iface_drops", rt_json_u64(ev->u.stats.iface_drops));
+        json_object_set_new(o, "flows_dropped", rt_json_u64(ev->u.stats.flows_dropped));
+        json_object_set_new(o, "bytes_dropped", rt_json_u64(ev->u.stats.bytes_dropped));
         break;
     case TRACE_EV_NOTE:
         json_object_set_new(o, "dir", json_string(ev->u.note.dir ? "to_client" : "to_server"));

@@ -76,17 +76,11 @@ static void print_table(struct trace_reader *r, const struct info *in)
         printf("%-14s %.1f\n", "bytes/event", (double)in->file_size / (double)t->events);
     if (in->dmg.first_offset != UINT64_MAX && in->dmg.chunks_skipped)
         printf("%-14s starts at offset %llu; %llu chunks (%llu bytes) skipped\n", "damage",
-               (unsigned long long)in->dmg.first_offset,
-               (unsigned long long)in->dmg.chunks_skipped,
+               (unsigned long long)in->dmg.first_offset, (unsigned long long)in->dmg.chunks_skipped,
                (unsigned long long)in->dmg.bytes_skipped);
     else if (in->dmg.first_offset != UINT64_MAX)
         printf("%-14s starts at offset %llu; the counts above stop there\n", "damage",
                (unsigned long long)in->dmg.first_offset);
-}
-
-static json_t *u64(uint64_t v)
-{
-    return json_integer((json_int_t)v);
 }
 
 static void print_json(struct trace_reader *r, const struct info *in)
@@ -101,38 +95,38 @@ static void print_json(struct trace_reader *r, const struct info *in)
     for (size_t i = 0; i < n; i++)
         json_object_set_new(meta, m[i].key, rt_json_bytes(m[i].val, m[i].vlen));
     json_object_set_new(o, "metadata", meta);
-    json_object_set_new(o, "start_ns", t->events ? u64(t->ts_min) : json_null());
-    json_object_set_new(o, "end_ns", t->events ? u64(t->ts_max) : json_null());
+    json_object_set_new(o, "start_ns", t->events ? rt_json_u64(t->ts_min) : json_null());
+    json_object_set_new(o, "end_ns", t->events ? rt_json_u64(t->ts_max) : json_null());
     json_object_set_new(o, "duration_s", json_real((double)(t->ts_max - t->ts_min) / 1e9));
-    json_object_set_new(o, "events", u64(t->events));
-    json_object_set_new(o, "connections", u64(t->by_type[TRACE_EV_CONN_OPEN]));
-    json_object_set_new(o, "closes", u64(t->by_type[TRACE_EV_CONN_CLOSE]));
-    json_object_set_new(o, "requests", u64(t->by_type[TRACE_EV_REQUEST]));
-    json_object_set_new(o, "replies", u64(t->by_type[TRACE_EV_REPLY]));
-    json_object_set_new(o, "pushes", u64(t->by_type[TRACE_EV_PUSH]));
-    json_object_set_new(o, "gaps", u64(t->by_type[TRACE_EV_GAP]));
-    json_object_set_new(o, "gap_bytes_to_server", u64(t->gap_bytes[0]));
-    json_object_set_new(o, "gap_bytes_to_client", u64(t->gap_bytes[1]));
-    json_object_set_new(o, "notes", u64(t->by_type[TRACE_EV_NOTE]));
-    json_object_set_new(o, "unknown_events", u64(t->by_type[0]));
-    json_object_set_new(stats, "packets", u64(t->stats.packets));
-    json_object_set_new(stats, "bytes", u64(t->stats.bytes));
-    json_object_set_new(stats, "kernel_drops", u64(t->stats.kernel_drops));
-    json_object_set_new(stats, "iface_drops", u64(t->stats.iface_drops));
-    json_object_set_new(stats, "flows_dropped", u64(t->stats.flows_dropped));
-    json_object_set_new(stats, "bytes_dropped", u64(t->stats.bytes_dropped));
+    json_object_set_new(o, "events", rt_json_u64(t->events));
+    json_object_set_new(o, "connections", rt_json_u64(t->by_type[TRACE_EV_CONN_OPEN]));
+    json_object_set_new(o, "closes", rt_json_u64(t->by_type[TRACE_EV_CONN_CLOSE]));
+    json_object_set_new(o, "requests", rt_json_u64(t->by_type[TRACE_EV_REQUEST]));
+    json_object_set_new(o, "replies", rt_json_u64(t->by_type[TRACE_EV_REPLY]));
+    json_object_set_new(o, "pushes", rt_json_u64(t->by_type[TRACE_EV_PUSH]));
+    json_object_set_new(o, "gaps", rt_json_u64(t->by_type[TRACE_EV_GAP]));
+    json_object_set_new(o, "gap_bytes_to_server", rt_json_u64(t->gap_bytes[0]));
+    json_object_set_new(o, "gap_bytes_to_client", rt_json_u64(t->gap_bytes[1]));
+    json_object_set_new(o, "notes", rt_json_u64(t->by_type[TRACE_EV_NOTE]));
+    json_object_set_new(o, "unknown_events", rt_json_u64(t->by_type[0]));
+    json_object_set_new(stats, "packets", rt_json_u64(t->stats.packets));
+    json_object_set_new(stats, "bytes", rt_json_u64(t->stats.bytes));
+    json_object_set_new(stats, "kernel_drops", rt_json_u64(t->stats.kernel_drops));
+    json_object_set_new(stats, "iface_drops", rt_json_u64(t->stats.iface_drops));
+    json_object_set_new(stats, "flows_dropped", rt_json_u64(t->stats.flows_dropped));
+    json_object_set_new(stats, "bytes_dropped", rt_json_u64(t->stats.bytes_dropped));
     json_object_set_new(o, "capture", stats);
-    json_object_set_new(o, "chunks", u64(t->chunks));
-    json_object_set_new(o, "bytes_on_disk", u64(in->file_size));
-    json_object_set_new(o, "bytes_compressed", u64(t->compressed_bytes));
-    json_object_set_new(o, "bytes_uncompressed", u64(t->raw_bytes));
+    json_object_set_new(o, "chunks", rt_json_u64(t->chunks));
+    json_object_set_new(o, "bytes_on_disk", rt_json_u64(in->file_size));
+    json_object_set_new(o, "bytes_compressed", rt_json_u64(t->compressed_bytes));
+    json_object_set_new(o, "bytes_uncompressed", rt_json_u64(t->raw_bytes));
     if (in->dmg.first_offset != UINT64_MAX || in->errmsg[0]) {
         json_t *d = json_object();
         json_object_set_new(d, "first_offset",
-                            in->dmg.first_offset != UINT64_MAX ? u64(in->dmg.first_offset)
+                            in->dmg.first_offset != UINT64_MAX ? rt_json_u64(in->dmg.first_offset)
                                                                : json_null());
-        json_object_set_new(d, "chunks_skipped", u64(in->dmg.chunks_skipped));
-        json_object_set_new(d, "bytes_skipped", u64(in->dmg.bytes_skipped));
+        json_object_set_new(d, "chunks_skipped", rt_json_u64(in->dmg.chunks_skipped));
+        json_object_set_new(d, "bytes_skipped", rt_json_u64(in->dmg.bytes_skipped));
         json_object_set_new(d, "message", json_string(in->errmsg[0] ? in->errmsg : in->dmg.msg));
         json_object_set_new(o, "damage", d);
     } else {

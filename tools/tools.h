@@ -49,6 +49,9 @@ json_t *rt_json_bytes(const void *p, size_t n);
  *  input bytes shown, then `...(+N bytes)`, written to `out`. */
 void rt_quote(FILE *out, const void *p, size_t n, size_t max);
 
+/*! rt_json_u64() : a JSON number for an unsigned 64-bit count. */
+json_t *rt_json_u64(uint64_t v);
+
 /*! rt_print_json() : one compact JSON object per line on `out`, then frees it. */
 int rt_print_json(FILE *out, json_t *obj);
 
