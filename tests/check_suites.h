@@ -8,5 +8,7 @@ Suite *format_suite(void);
 Suite *record_suite(void);
 Suite *replay_suite(void);
 Suite *crash_suite(void);
+Suite *resp_suite(void);
+Suite *tcp_suite(void);
 
 #endif
