@@ -31,6 +31,49 @@ int record_ports_add(struct record_ports *p, const char *arg, struct rt_err *err
  *  default port 6379 is used. @return 0, or RT_ELIMIT when `cap` is too small. */
 int record_filter_build(const struct record_ports *p, char *buf, size_t cap, struct rt_err *err);
 
+/* ---- capture (capture.c) ------------------------------------------------------------ */
+
+/* What `resptrace record` asks of the recorder. */
+struct record_opts {
+    const char *iface;        /* live capture on this interface ("any" included), or NULL */
+    const char *file;         /* or a pcap / pcapng file ("-" for stdin) */
+    const char *out;          /* the trace to write */
+    struct record_ports ports; /* server ports; none means 6379 */
+    const char *filter;       /* a BPF expression instead of the one built from the ports */
+    int snaplen;              /* live: bytes kept per packet; 0 means 262144 */
+    int buffer_mib;           /* live: kernel capture buffer; 0 means 256 MiB (see MEASURED) */
+    double duration_s;        /* stop after this many seconds; 0: until the end or a signal */
+    uint64_t max_packets;     /* stop after this many packets; 0: no limit */
+    int keep_payload;         /* store the reply bytes, not only their hash */
+    const struct trace_writer_opts *writer; /* NULL: the writer's defaults */
+};
+
+/* Counters for the progress line and the summary. */
+struct record_progress {
+    uint64_t packets, bytes;          /* seen by the recorder */
+    uint64_t bad_packets;             /* truncated or malformed */
+    uint64_t other_packets;           /* not TCP, fragments, unsupported link types */
+    uint64_t kernel_drops, iface_drops; /* pcap_stats (live capture only) */
+    uint64_t flows_dropped, bytes_dropped; /* the reassembly caps */
+    uint64_t conns_open, conns_total;
+    uint64_t requests, replies, pushes, gaps, notes;
+    uint64_t first_ts, last_ts;       /* packet time */
+    double wall_s;                    /* since the start */
+};
+
+/* Called about twice a second while capturing, and once more at the end (`final` = 1). */
+typedef void (*record_progress_fn)(void *ctx, const struct record_progress *p, int final);
+
+/*! record_run() :
+ *  Captures until the file ends, `duration_s` or `max_packets` is reached, or *stop becomes
+ *  non-zero (set it from a signal handler), writing the trace as it goes; the trace is closed
+ *  (indexed) on every path that opened it. @return 0 or a negative code with `err` naming
+ *  the source, the filter or the trace. */
+int record_run(const struct record_opts *o, record_progress_fn progress, void *ctx,
+               volatile int *stop, struct rt_err *err);
+
+/* ---- end of capture ------------------------------------------------------------------- */
+
 /* ---- packet decoding (packet.c) ----------------------------------------------------- */
 
 /* TCP flags as on the wire (struct record_packet.flags). */
@@ -291,6 +334,94 @@ int resp_scan_reply(const uint8_t *buf, size_t len, const struct resp_limits *li
  *  resync again from that offset + 1. @return the offset, or -1 when there is none. */
 ssize_t resp_resync(const uint8_t *buf, size_t len, int dir);
 /* ---- end of RESP scanning ----------------------------------------------------------- */
+
+/* ---- RESP sessions (session.c) --------------------------------------------------------- */
+
+/* One connection's pairing layer between TCP reassembly and the trace writer: it buffers each
+ * direction, scans messages with the RESP scanner and emits REQUEST, REPLY, PUSH, GAP and NOTE
+ * events (never CONN_OPEN or CONN_CLOSE: those are the recorder's) to a sink.
+ *
+ * Times: an event's ts is the capture time of the segment that carried the message's first
+ * byte, so a reply's ts minus its request's ts is the server latency at the capture point.
+ *
+ * Pairing is FIFO per connection, with these policies:
+ * - CLIENT REPLY OFF and SKIP get no reply, nor do the commands they silence: those requests
+ *   carry TRACE_REQ_NOREPLY and are never paired. ON always gets its +OK.
+ * - (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE with n arguments get n confirmations. In RESP2 the
+ *   first is a REPLY paired with the command and the others are PUSH events whose req_seq is
+ *   the command's seq; in RESP3 all of them are ">" pushes, emitted as PUSH events with the
+ *   command's seq. Without arguments, UNSUBSCRIBE takes the confirmations of its kind until
+ *   one reports 0 subscriptions left or another message comes.
+ * - RESP3 ">" pushes, RESP2 message/pmessage/smessage arrays while subscribed and MONITOR
+ *   lines are PUSH events with req_seq TRACE_SEQ_NONE. MULTI/EXEC need nothing special
+ *   (QUEUED answers each queued command, EXEC gets its array or error).
+ * - A request carries the db and proto in force when redis executes it: SELECT and HELLO take
+ *   effect for the commands sent after them, and an error reply restores the old value for
+ *   commands sent after that reply is seen. SELECT inside MULTI takes effect at EXEC. RESET
+ *   returns to db 0, RESP2, replies on; subscribed and MONITOR modes end at its reply.
+ * - Secrets (AUTH's password, HELLO ... AUTH user pass, MIGRATE ... AUTH/AUTH2) are replaced
+ *   by "<redacted>" before the sink sees the request, with TRACE_REQ_REDACTED; copies in the
+ *   session's own buffers are overwritten.
+ * - Replies with no request pending (a capture that began mid-stream) are unpaired
+ *   (req_seq TRACE_SEQ_NONE). A mid-stream connection first resynchronises both directions.
+ * - After a gap in the server direction, or a server message the scanner rejects, every
+ *   pending request stays unpaired; after any gap, requests queued until the queue next
+ *   drains have their replies flagged TRACE_REPLY_AFTER_GAP, as is the first message after the
+ *   gap. Pairing after a gap is thus flagged, never silently wrong.
+ * - A scan failure gives one NOTE (TRACE_NOTE_NOT_RESP when the first byte is no RESP type,
+ *   TRACE_NOTE_PROTO_ERROR otherwise, TRACE_NOTE_LIMIT for limits and for a message longer
+ *   than max_buffer) naming the connection, direction and stream offset, then a resync. A TLS
+ *   handshake (0x16 0x03 first) gives TRACE_NOTE_TLS and the connection is ignored. */
+
+/* Where events go; the recorder passes its trace writer here. For a REQUEST the sink sets
+ * ev->u.req.seq (trace_writer_add() does). Event pointers are borrowed for the call only.
+ * A negative return stops the session (rec_conn_error() returns it). */
+struct rec_sink {
+    int (*event)(void *ctx, struct trace_event *ev);
+    void *ctx;
+};
+
+struct rec_session_opts {
+    struct resp_limits lim; /* scanner limits */
+    size_t max_buffer;      /* bytes held per direction for an incomplete message; 0: 64 MiB */
+    int keep_payload;       /* store the wire bytes of replies and pushes */
+};
+
+struct rec_conn_stats {
+    uint64_t requests, replies, pushes, unpaired_replies, proto_errors, gaps, resyncs;
+};
+
+struct rec_conn;
+
+/*! rec_conn_new() :
+ *  A session for connection `conn`; `open_flags` are its TRACE_OPEN_* flags (MIDSTREAM starts
+ *  both directions with a resync, TLS ignores the connection). `o` NULL takes default limits;
+ *  `o` and `sink` are copied. @return a session owned by the caller (rec_conn_free), or NULL
+ *  with `err` set. */
+struct rec_conn *rec_conn_new(uint64_t conn, uint32_t open_flags, const struct rec_session_opts *o,
+                              const struct rec_sink *sink, struct rt_err *err);
+
+/*! rec_conn_data() : the next `n` in-order bytes of direction `dir`, captured at `ts`
+ *  (borrowed for the call). Emits the events of every message they complete. */
+void rec_conn_data(struct rec_conn *c, enum trace_dir dir, const uint8_t *p, size_t n, uint64_t ts);
+
+/*! rec_conn_gap() : `bytes` bytes of `dir` are lost: emits a GAP, drops the partial message and
+ *  resynchronises (see the gap policy above). */
+void rec_conn_gap(struct rec_conn *c, enum trace_dir dir, uint64_t bytes, uint64_t ts);
+
+/*! rec_conn_close() : the connection ended: pending requests stay unpaired; a message cut by
+ *  the end gives a NOTE. Later data is still accepted but nothing is pending. */
+void rec_conn_close(struct rec_conn *c, uint64_t ts);
+
+/*! rec_conn_free() : frees the session (NULL is accepted), wiping its buffers. */
+void rec_conn_free(struct rec_conn *c);
+
+/*! rec_conn_stats() : copies the session's counters. */
+void rec_conn_stats(const struct rec_conn *c, struct rec_conn_stats *st);
+
+/*! rec_conn_error() : @return 0, or the first negative value the sink returned. */
+int rec_conn_error(const struct rec_conn *c);
+/* ---- end of RESP sessions ------------------------------------------------------------- */
 
 #ifdef __cplusplus
 }

@@ -10,5 +10,6 @@ Suite *replay_suite(void);
 Suite *crash_suite(void);
 Suite *resp_suite(void);
 Suite *tcp_suite(void);
+Suite *session_suite(void);
 
 #endif

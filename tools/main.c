@@ -4,6 +4,7 @@
 #include <string.h>
 
 const struct rt_cmd rt_commands[] = {
+    {"record", cmd_record, usage_record, "capture RESP traffic from an interface or a pcap file"},
     {"info", cmd_info, usage_info, "print a trace's metadata, counts and sizes"},
     {"cat", cmd_cat, usage_cat, "print a trace's events as text, JSON lines or RESP"},
     {NULL, NULL, NULL, NULL},

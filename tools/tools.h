@@ -26,6 +26,8 @@ struct rt_cmd {
 /* The table of subcommands, ending with a NULL name. */
 extern const struct rt_cmd rt_commands[];
 
+int cmd_record(int argc, char **argv);
+void usage_record(FILE *out);
 int cmd_info(int argc, char **argv);
 void usage_info(FILE *out);
 int cmd_cat(int argc, char **argv);

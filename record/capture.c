@@ -1,0 +1,362 @@
+/* capture.c: the recorder's main loop: libpcap source, reassembly, sessions, trace writer. */
+#define _GNU_SOURCE
+#include "record.h"
+
+#include <errno.h>
+#include <pcap/pcap.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NS 1000000000ull
+
+struct rec {
+    const struct record_opts *o;
+    pcap_t *pcap;
+    int linktype;
+    struct trace_writer *w;
+    struct tcp_table *tcp;
+    struct rec_session_opts sopts;
+    struct rec_sink sink;
+    struct record_progress prog;
+    struct rt_err werr; /* the first writer error: it stops the capture */
+    int failed;
+    uint64_t last_stats_ts; /* packet time of the last STATS event */
+};
+
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- events into the writer ---- */
+
+static int sink_event(void *ctx, struct trace_event *ev)
+{
+    struct rec *r = ctx;
+    if (r->failed)
+        return -1;
+    if (trace_writer_add(r->w, ev, &r->werr) != 0) {
+        r->failed = 1;
+        return -1;
+    }
+    switch (ev->type) {
+    case TRACE_EV_REQUEST: r->prog.requests++; break;
+    case TRACE_EV_REPLY: r->prog.replies++; break;
+    case TRACE_EV_PUSH: r->prog.pushes++; break;
+    case TRACE_EV_GAP: r->prog.gaps++; break;
+    case TRACE_EV_NOTE: r->prog.notes++; break;
+    default: break;
+    }
+    return 0;
+}
+
+static void *on_open(void *ctx, uint64_t conn, const struct trace_addr *client,
+                     const struct trace_addr *server, uint32_t flags, uint64_t ts)
+{
+    struct rec *r = ctx;
+    struct trace_event ev = {.type = TRACE_EV_CONN_OPEN, .ts = ts, .conn = conn};
+    ev.u.open.client = *client;
+    ev.u.open.server = *server;
+    ev.u.open.flags = flags;
+    if (sink_event(r, &ev) != 0)
+        return NULL;
+    r->prog.conns_total++;
+    r->prog.conns_open++;
+    struct rt_err err = {0};
+    return rec_conn_new(conn, flags, &r->sopts, &r->sink, &err);
+}
+
+static void on_data(void *ctx, void *conn_ctx, uint64_t conn, enum trace_dir dir, const uint8_t *p,
+                    size_t n, uint64_t ts)
+{
+    (void)ctx;
+    (void)conn;
+    if (conn_ctx)
+        rec_conn_data(conn_ctx, dir, p, n, ts);
+}
+
+static void on_gap(void *ctx, void *conn_ctx, uint64_t conn, enum trace_dir dir, uint64_t bytes,
+                   uint64_t ts)
+{
+    (void)ctx;
+    (void)conn;
+    if (conn_ctx)
+        rec_conn_gap(conn_ctx, dir, bytes, ts);
+}
+
+static void on_close(void *ctx, void *conn_ctx, uint64_t conn, enum trace_close_reason reason,
+                     uint64_t ts)
+{
+    struct rec *r = ctx;
+    if (conn_ctx) {
+        rec_conn_close(conn_ctx, ts);
+        rec_conn_free(conn_ctx);
+    }
+    struct trace_event ev = {.type = TRACE_EV_CONN_CLOSE, .ts = ts, .conn = conn};
+    ev.u.close.reason = reason;
+    sink_event(r, &ev);
+    r->prog.conns_open--;
+}
+
+/* ---- statistics ---- */
+
+static void read_pcap_stats(struct rec *r)
+{
+    struct pcap_stat ps;
+    if (r->o->iface && pcap_stats(r->pcap, &ps) == 0) {
+        r->prog.kernel_drops = ps.ps_drop;
+        r->prog.iface_drops = ps.ps_ifdrop;
+    }
+}
+
+static void write_stats(struct rec *r, uint64_t ts)
+{
+    struct tcp_stats t;
+    tcp_table_stats(r->tcp, &t);
+    read_pcap_stats(r);
+    r->prog.flows_dropped = t.flows_dropped;
+    r->prog.bytes_dropped = t.bytes_dropped;
+    struct trace_event ev = {.type = TRACE_EV_STATS, .ts = ts, .conn = 0};
+    ev.u.stats = (struct trace_stats){r->prog.packets,     r->prog.bytes,   r->prog.kernel_drops,
+                                      r->prog.iface_drops, t.flows_dropped, t.bytes_dropped};
+    sink_event(r, &ev);
+    r->last_stats_ts = ts;
+}
+
+/* ---- packets ---- */
+
+static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
+{
+    struct rec *r = (struct rec *)user;
+    /* nanosecond precision was asked for when the handle was opened */
+    uint64_t ts = (uint64_t)h->ts.tv_sec * NS + (uint64_t)h->ts.tv_usec;
+    r->prog.packets++;
+    r->prog.bytes += h->len;
+    if (r->prog.first_ts == 0)
+        r->prog.first_ts = ts;
+    if (ts > r->prog.last_ts)
+        r->prog.last_ts = ts;
+    struct record_packet pkt;
+    int rc = record_packet_decode(r->linktype, bytes, h->caplen, h->len, ts, &pkt);
+    if (rc == RECORD_PKT_OK || rc == RECORD_PKT_CUT) {
+        int trc = tcp_table_input(r->tcp, &pkt);
+        (void)trc; /* refusals and memory shortfalls are counted by the table */
+    } else if (rc == RECORD_PKT_TRUNCATED || rc == RECORD_PKT_MALFORMED) {
+        r->prog.bad_packets++;
+    } else {
+        r->prog.other_packets++;
+    }
+    if (ts >= r->last_stats_ts + NS)
+        write_stats(r, ts);
+    if (r->o->max_packets && r->prog.packets >= r->o->max_packets)
+        pcap_breakloop(r->pcap);
+    if (r->failed)
+        pcap_breakloop(r->pcap);
+}
+
+/* ---- opening the source ---- */
+
+static pcap_t *open_live(const struct record_opts *o, struct rt_err *err)
+{
+    char ebuf[PCAP_ERRBUF_SIZE] = "";
+    pcap_t *p = pcap_create(o->iface, ebuf);
+    if (!p) {
+        rt_err_set(err, RT_EIO, "interface %s: %s", o->iface, ebuf);
+        return NULL;
+    }
+    pcap_set_snaplen(p, o->snaplen ? o->snaplen : 262144);
+    pcap_set_promisc(p, 0);
+    pcap_set_timeout(p, 100);
+    pcap_set_immediate_mode(p, 1);
+    pcap_set_buffer_size(p, (o->buffer_mib ? o->buffer_mib : 256) << 20);
+    pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_NANO);
+    int rc = pcap_activate(p);
+    if (rc < 0) {
+        rt_err_set(err, RT_EIO, "interface %s: %s", o->iface,
+                   rc == PCAP_ERROR ? pcap_geterr(p) : pcap_statustostr(rc));
+        pcap_close(p);
+        return NULL;
+    }
+    return p;
+}
+
+static pcap_t *open_file(const struct record_opts *o, struct rt_err *err)
+{
+    char ebuf[PCAP_ERRBUF_SIZE] = "";
+    pcap_t *p = pcap_open_offline_with_tstamp_precision(o->file, PCAP_TSTAMP_PRECISION_NANO, ebuf);
+    if (!p)
+        rt_err_set(err, RT_EIO, "%s: %s", o->file, ebuf);
+    return p;
+}
+
+static int set_filter(struct rec *r, char *filter, size_t cap, struct rt_err *err)
+{
+    if (r->o->filter)
+        snprintf(filter, cap, "%s", r->o->filter);
+    else if (record_filter_build(&r->o->ports, filter, cap, err) != 0)
+        return RT_ELIMIT;
+    struct bpf_program prog;
+    if (pcap_compile(r->pcap, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+        rt_err_set(err, RT_EINVAL, "filter '%s': %s", filter, pcap_geterr(r->pcap));
+        return RT_EINVAL;
+    }
+    int rc = pcap_setfilter(r->pcap, &prog);
+    pcap_freecode(&prog);
+    if (rc != 0) {
+        rt_err_set(err, RT_EIO, "filter '%s': %s", filter, pcap_geterr(r->pcap));
+        return RT_EIO;
+    }
+    return 0;
+}
+
+static int open_writer(struct rec *r, const char *filter, struct rt_err *err)
+{
+    const struct record_opts *o = r->o;
+    char host[256] = "", ports[RECORD_MAX_PORTS * 6 + 1] = "", start[32], snap[16];
+    gethostname(host, sizeof host - 1);
+    size_t n = 0;
+    const struct record_ports *pp = &o->ports;
+    struct record_ports def = {{RECORD_DEFAULT_PORT}, 1};
+    if (pp->n == 0)
+        pp = &def;
+    for (size_t i = 0; i < pp->n; i++)
+        n += (size_t)snprintf(ports + n, sizeof ports - n, "%s%u", i ? "," : "",
+                              (unsigned)pp->port[i]);
+    snprintf(start, sizeof start, "%llu", (unsigned long long)wall_ns());
+    snprintf(snap, sizeof snap, "%d", pcap_snapshot(r->pcap));
+    char iface[4096 + 8];
+    if (o->iface)
+        snprintf(iface, sizeof iface, "%s", o->iface);
+    else
+        snprintf(iface, sizeof iface, "file:%s", o->file);
+    const char *values = "off"; /* value redaction (--redact-values) is not written yet */
+    struct trace_meta_kv meta[] = {
+        {"tool.version", "resptrace " RT_VERSION_STRING, strlen("resptrace " RT_VERSION_STRING)},
+        {"capture.host", host, strlen(host)},
+        {"capture.interface", iface, strlen(iface)},
+        {"capture.filter", filter, strlen(filter)},
+        {"capture.ports", ports, strlen(ports)},
+        {"capture.start_ns", start, strlen(start)},
+        {"capture.snaplen", snap, strlen(snap)},
+        {"redaction.auth", "on", 2},
+        {"redaction.values", values, strlen(values)},
+    };
+    r->w = trace_writer_open(o->out, meta, sizeof meta / sizeof meta[0], o->writer, err);
+    return r->w ? 0 : (err ? err->code : RT_EIO);
+}
+
+int record_run(const struct record_opts *o, record_progress_fn progress, void *ctx,
+               volatile int *stop, struct rt_err *err)
+{
+    struct rec r = {.o = o};
+    int rc = 0;
+    char filter[4096];
+    if ((o->iface == NULL) == (o->file == NULL) || !o->out) {
+        rt_err_set(err, RT_EINVAL, "give one source (an interface or a file) and an output");
+        return RT_EINVAL;
+    }
+    r.pcap = o->iface ? open_live(o, err) : open_file(o, err);
+    if (!r.pcap)
+        return RT_EIO;
+    r.linktype = pcap_datalink(r.pcap);
+    if ((rc = set_filter(&r, filter, sizeof filter, err)) != 0)
+        goto done;
+    if ((rc = open_writer(&r, filter, err)) != 0)
+        goto done;
+    r.sink = (struct rec_sink){sink_event, &r};
+    r.sopts.lim = resp_limits_default();
+    r.sopts.keep_payload = o->keep_payload;
+    struct tcp_opts topts = {.ports = &o->ports};
+    struct tcp_callbacks cb = {on_open, on_data, on_gap, on_close};
+    r.tcp = tcp_table_new(&topts, &cb, &r, err);
+    if (!r.tcp) {
+        rc = err->code;
+        goto done;
+    }
+
+    /* A live handle is non-blocking and waited on with poll(): libpcap's own wait goes on
+     * through signals and timeouts, and the loop must see the stop flag and tick while the
+     * traffic is quiet. */
+    int fd = o->iface ? pcap_get_selectable_fd(r.pcap) : -1;
+    char ebuf[PCAP_ERRBUF_SIZE];
+    if (o->iface && (fd < 0 || pcap_setnonblock(r.pcap, 1, ebuf) != 0)) {
+        rt_err_set(err, RT_EIO, "interface %s: cannot poll the capture", o->iface);
+        rc = RT_EIO;
+        goto done;
+    }
+    uint64_t t0 = mono_ns(), last_tick = t0;
+    for (;;) {
+        if (fd >= 0) {
+            struct pollfd pfd = {fd, POLLIN, 0};
+            poll(&pfd, 1, 100); /* EINTR from a signal just ends the wait */
+        }
+        int n = pcap_dispatch(r.pcap, 256, on_packet, (u_char *)&r);
+        if (n == PCAP_ERROR) {
+            rt_err_set(err, RT_EIO, "%s: %s", o->iface ? o->iface : o->file, pcap_geterr(r.pcap));
+            rc = RT_EIO;
+            break;
+        }
+        if (r.failed)
+            break;
+        if (n == 0 && o->file) /* a file is at its end (a live read timed out: go on) */
+            break;
+        if (n == PCAP_ERROR_BREAK && !(stop && *stop))
+            break; /* max_packets reached */
+        uint64_t now = mono_ns();
+        if (o->duration_s > 0 && (double)(now - t0) / 1e9 >= o->duration_s)
+            break;
+        if (stop && *stop)
+            break;
+        if (now - last_tick >= NS / 2) {
+            last_tick = now;
+            if (o->iface) {
+                /* quiet traffic: let time pass for reassembly and the writer */
+                tcp_table_expire(r.tcp, wall_ns());
+                trace_writer_poll(r.w, wall_ns(), NULL);
+                if (wall_ns() >= r.last_stats_ts + NS)
+                    write_stats(&r, wall_ns());
+            }
+            read_pcap_stats(&r);
+            r.prog.wall_s = (double)(now - t0) / 1e9;
+            if (progress)
+                progress(ctx, &r.prog, 0);
+        }
+    }
+    /* always flushed: closing the connections frees their sessions */
+    uint64_t end = o->iface ? wall_ns() : r.prog.last_ts;
+    tcp_table_flush(r.tcp, end);
+    if (!r.failed)
+        write_stats(&r, end ? end : wall_ns());
+    r.prog.wall_s = (double)(mono_ns() - t0) / 1e9;
+    if (r.failed && !rc) {
+        *err = r.werr;
+        rc = r.werr.code ? r.werr.code : RT_EIO;
+    }
+done:
+    if (r.w) {
+        struct rt_err cerr = {0};
+        int crc = trace_writer_close(r.w, &cerr);
+        if (crc && !rc) {
+            *err = cerr;
+            rc = crc;
+        }
+    }
+    tcp_table_free(r.tcp);
+    pcap_close(r.pcap);
+    if (progress)
+        progress(ctx, &r.prog, 1);
+    return rc;
+}
