@@ -29,6 +29,7 @@ enum trace_block_type {
 #define TRACE_CHUNK_ENCODING 1
 #define TRACE_HEADER_CONTENT 29 /* type(1) magic(8) major(2) minor(2) flags(4) created(8) check(4) */
 #define TRACE_MAX_META_BLOCK (16u << 20)
+#define TRACE_MAX_META_KEYS 65536u /* distinct metadata keys a reader keeps */
 /* A chunk's payload is one or more zstd frames: a stream of this many bytes ends a frame. */
 #define TRACE_FRAME_SPLIT (64u << 10)
 /* zstd frame headers and footers beyond ZSTD_compressBound(): at most one frame a stream */
@@ -231,8 +232,15 @@ static inline int rt_cur_u8(struct rt_cur *c, uint8_t *out)
 
 static inline int rt_cur_bytes(struct rt_cur *c, size_t n, const uint8_t **out)
 {
+    static const uint8_t empty[1];
     if ((size_t)(c->end - c->p) < n)
         return -1;
+    if (n == 0) {
+        /* a stream absent from its chunk is a NULL cursor, and NULL + 0 is undefined: an
+         * empty field gets a valid pointer all the same */
+        *out = c->p ? c->p : empty;
+        return 0;
+    }
     *out = c->p;
     c->p += n;
     return 0;

@@ -45,6 +45,8 @@ struct trace_reader {
 
     struct trace_meta_kv *meta;
     size_t nmeta, capmeta;
+    uint32_t *mslot; /* open addressing over meta: index + 1, 0 for an empty slot */
+    size_t nmslot;   /* a power of two, at least twice nmeta */
 
     int has_index;
     struct index_entry *idx;
@@ -149,21 +151,59 @@ static int read_exact(struct trace_reader *r, uint64_t off, void *buf, size_t n,
 
 /* ---- metadata ---- */
 
+/* @return the table slot holding key `k`, or the empty slot where it would go. */
+static size_t meta_slot(const struct trace_reader *r, const uint8_t *k, size_t klen)
+{
+    size_t mask = r->nmslot - 1;
+    for (size_t i = (size_t)trace_hash(k, klen) & mask;; i = (i + 1) & mask) {
+        if (r->mslot[i] == 0)
+            return i;
+        /* keys hold no NUL, so strncmp stops inside both */
+        const char *key = r->meta[r->mslot[i] - 1].key;
+        if (strncmp(key, (const char *)k, klen) == 0 && key[klen] == 0)
+            return i;
+    }
+}
+
+/* Doubles the slot table and re-inserts every key. @return 0 or -1. */
+static int meta_rehash(struct trace_reader *r)
+{
+    size_t n = r->nmslot ? r->nmslot * 2 : 64;
+    uint32_t *t = calloc(n, sizeof *t);
+    if (!t)
+        return -1;
+    free(r->mslot);
+    r->mslot = t;
+    r->nmslot = n;
+    for (size_t i = 0; i < r->nmeta; i++) {
+        const char *key = r->meta[i].key;
+        r->mslot[meta_slot(r, (const uint8_t *)key, strlen(key))] = (uint32_t)(i + 1);
+    }
+    return 0;
+}
+
+/* @return 0, -1 out of memory, or -2 past TRACE_MAX_META_KEYS distinct keys. */
 static int meta_set(struct trace_reader *r, const uint8_t *k, size_t klen, const uint8_t *v,
                     size_t vlen)
 {
+    if (2 * (r->nmeta + 1) > r->nmslot && meta_rehash(r))
+        return -1;
+    size_t slot = meta_slot(r, k, klen);
     char *val = malloc(vlen + 1);
     if (!val)
         return -1;
     memcpy(val, v, vlen);
     val[vlen] = 0;
-    for (size_t i = 0; i < r->nmeta; i++) {
-        if (strlen(r->meta[i].key) == klen && memcmp(r->meta[i].key, k, klen) == 0) {
-            free((char *)r->meta[i].val);
-            r->meta[i].val = val;
-            r->meta[i].vlen = vlen;
-            return 0;
-        }
+    if (r->mslot[slot]) {
+        struct trace_meta_kv *m = &r->meta[r->mslot[slot] - 1];
+        free((char *)m->val);
+        m->val = val;
+        m->vlen = vlen;
+        return 0;
+    }
+    if (r->nmeta == TRACE_MAX_META_KEYS) {
+        free(val);
+        return -2;
     }
     if (r->nmeta == r->capmeta) {
         size_t cap = r->capmeta ? r->capmeta * 2 : 16;
@@ -183,6 +223,7 @@ static int meta_set(struct trace_reader *r, const uint8_t *k, size_t klen, const
     memcpy(key, k, klen);
     key[klen] = 0;
     r->meta[r->nmeta++] = (struct trace_meta_kv){key, val, vlen};
+    r->mslot[slot] = (uint32_t)r->nmeta;
     return 0;
 }
 
@@ -201,7 +242,13 @@ static int parse_meta(struct trace_reader *r, const uint8_t *body, size_t n, uin
             goto bad;
         if (memchr(k, 0, (size_t)klen))
             goto bad;
-        if (meta_set(r, k, (size_t)klen, v, (size_t)vlen)) {
+        int rc = meta_set(r, k, (size_t)klen, v, (size_t)vlen);
+        if (rc == -2) {
+            rt_err_set(err, RT_ELIMIT, "%s: metadata block at offset %llu: more than %u keys",
+                       r->name, (unsigned long long)off, TRACE_MAX_META_KEYS);
+            return RT_ELIMIT;
+        }
+        if (rc) {
             rt_err_set(err, RT_ENOMEM, "%s: out of memory reading metadata", r->name);
             return RT_ENOMEM;
         }
@@ -737,10 +784,14 @@ static int decode_one(struct trace_reader *r, struct trace_event *ev, struct rt_
         RV(W_REQ_FLAGS, &v);
         q->flags = (uint32_t)v;
         RV(W_REQ_ARGC, &argc);
-        /* every argument has at least one length byte: caps argc before allocating */
-        if (argc == 0 || argc > (uint64_t)(r->c[W_REQ_ARG0].end - r->c[W_REQ_ARG0].p) +
-                                    (uint64_t)(r->c[W_REQ_ARG1].end - r->c[W_REQ_ARG1].p) +
-                                    (uint64_t)(r->c[W_REQ_ARGN].end - r->c[W_REQ_ARGN].p)) {
+        /* every argument has at least one length byte: caps argc before allocating. The
+         * argument table costs 16 bytes an argument, so it is also held to the chunk limit
+         * the caller chose, or one byte of a chunk could cost 16 of memory. */
+        if (argc == 0 ||
+            argc > (uint64_t)(r->c[W_REQ_ARG0].end - r->c[W_REQ_ARG0].p) +
+                       (uint64_t)(r->c[W_REQ_ARG1].end - r->c[W_REQ_ARG1].p) +
+                       (uint64_t)(r->c[W_REQ_ARGN].end - r->c[W_REQ_ARGN].p) ||
+            argc > r->o.max_chunk_raw / (sizeof *r->argv + sizeof *r->argvlen)) {
             bad = W_REQ_ARGC;
             goto corrupt;
         }
@@ -854,6 +905,7 @@ corrupt:
 }
 
 /* Scans forward from `from` for the next block with a valid check (salvage). */
+#define TRACE_RESYNC_MAX_BLOCK 4096u
 static int resync(struct trace_reader *r, uint64_t from, uint64_t *found)
 {
     if (!r->seekable)
@@ -866,6 +918,10 @@ static int resync(struct trace_reader *r, uint64_t from, uint64_t *found)
             return -1;
         for (ssize_t i = 0; i + 4 <= k; i++) {
             if (rt_rd32(win + i) != TRACE_BLOCK_MAGIC)
+                continue;
+            /* verifying a candidate costs its size: a big one at every magic would make the
+             * scan quadratic, so only small blocks (chunk headers) end the damage */
+            if (i + TRACE_ENVELOPE <= k && rt_rd32(win + i + 4) > TRACE_RESYNC_MAX_BLOCK)
                 continue;
             struct block b;
             struct rt_err e;
@@ -1146,6 +1202,7 @@ void trace_reader_close(struct trace_reader *r)
         free((char *)r->meta[i].val);
     }
     free(r->meta);
+    free(r->mslot);
     free(r->idx);
     rt_buf_free(&r->comp);
     rt_buf_free(&r->raw);

@@ -106,6 +106,8 @@ static int block_end(struct rt_buf *b)
 
 static int encode_meta(struct rt_buf *b, const struct trace_meta_kv *meta, size_t n)
 {
+    if (n > TRACE_MAX_META_KEYS)
+        return -2; /* a reader would refuse the block */
     if (block_begin(b, TRACE_BLK_META) || rt_put_varint(b, n))
         return -1;
     for (size_t i = 0; i < n; i++) {
@@ -175,7 +177,7 @@ struct trace_writer *trace_writer_open_fd(int fd, const char *name,
         int rc = encode_meta(&w->out, meta, nmeta);
         if (rc) {
             rt_err_set(err, rc == -2 ? RT_ELIMIT : RT_ENOMEM, "%s: metadata block %s", w->name,
-                       rc == -2 ? "larger than 16 MiB" : "out of memory");
+                       rc == -2 ? "larger than 16 MiB or with more than 65536 keys" : "out of memory");
             goto fail;
         }
         if (write_buf(w, &w->out, err))
@@ -224,7 +226,7 @@ int trace_writer_add_meta(struct trace_writer *w, const struct trace_meta_kv *me
     if (rc || rt_put_bytes(&w->meta, b.p, b.len)) {
         rt_buf_free(&b);
         rt_err_set(err, rc == -2 ? RT_ELIMIT : RT_ENOMEM, "%s: metadata block %s", w->name,
-                   rc == -2 ? "larger than 16 MiB" : "out of memory");
+                   rc == -2 ? "larger than 16 MiB or with more than 65536 keys" : "out of memory");
         return rc == -2 ? RT_ELIMIT : RT_ENOMEM;
     }
     rt_buf_free(&b);
