@@ -206,7 +206,7 @@ static int set_filter(struct rec *r, char *filter, size_t cap, struct rt_err *er
 {
     if (r->o->filter)
         snprintf(filter, cap, "%s", r->o->filter);
-    else if (record_filter_build(&r->o->ports, filter, cap, err) != 0)
+    else if (record_filter_build(&r->o->ports, r->linktype == DLT_EN10MB, filter, cap, err) != 0)
         return RT_ELIMIT;
     struct bpf_program prog;
     if (pcap_compile(r->pcap, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {

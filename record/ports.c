@@ -64,7 +64,8 @@ int record_ports_add(struct record_ports *p, const char *arg, struct rt_err *err
     }
 }
 
-int record_filter_build(const struct record_ports *p, char *buf, size_t cap, struct rt_err *err)
+int record_filter_build(const struct record_ports *p, int vlan, char *buf, size_t cap,
+                        struct rt_err *err)
 {
     struct record_ports def = {{RECORD_DEFAULT_PORT}, 1};
     if (p == NULL || p->n == 0)
@@ -76,7 +77,8 @@ int record_filter_build(const struct record_ports *p, char *buf, size_t cap, str
     for (size_t i = 0; i < p->n; i++)
         o += (size_t)snprintf(ports + o, sizeof ports - o, "%stcp port %u", i ? " or " : "",
                               (unsigned)p->port[i]);
-    int k = snprintf(buf, cap, "(%s) or (vlan and (%s))", ports, ports);
+    int k = vlan ? snprintf(buf, cap, "(%s) or (vlan and (%s))", ports, ports)
+                 : snprintf(buf, cap, "%s", ports);
     if (k < 0 || (size_t)k >= cap) {
         rt_err_set(err, RT_ELIMIT, "filter for %zu ports needs %d bytes", p->n, k);
         return RT_ELIMIT;

@@ -26,39 +26,42 @@ struct record_ports {
 int record_ports_add(struct record_ports *p, const char *arg, struct rt_err *err);
 
 /*! record_filter_build() :
- *  Writes the BPF filter that selects the TCP traffic of the ports, both directions, with or
- *  without VLAN tags: "(tcp port 6379) or (vlan and tcp port 6379)" style. With no ports the
- *  default port 6379 is used. @return 0, or RT_ELIMIT when `cap` is too small. */
-int record_filter_build(const struct record_ports *p, char *buf, size_t cap, struct rt_err *err);
+ *  Writes the BPF filter that selects the TCP traffic of the ports, both directions; with
+ *  `vlan` (Ethernet captures) also behind VLAN tags: "(tcp port 6379) or (vlan and (tcp port
+ *  6379))". Other link types cannot carry tags and libpcap refuses `vlan` on some of them.
+ *  With no ports the default port 6379 is used. @return 0, or RT_ELIMIT when `cap` is too
+ *  small. */
+int record_filter_build(const struct record_ports *p, int vlan, char *buf, size_t cap,
+                        struct rt_err *err);
 
 /* ---- capture (capture.c) ------------------------------------------------------------ */
 
 /* What `resptrace record` asks of the recorder. */
 struct record_opts {
-    const char *iface;        /* live capture on this interface ("any" included), or NULL */
-    const char *file;         /* or a pcap / pcapng file ("-" for stdin) */
-    const char *out;          /* the trace to write */
+    const char *iface;         /* live capture on this interface ("any" included), or NULL */
+    const char *file;          /* or a pcap / pcapng file ("-" for stdin) */
+    const char *out;           /* the trace to write */
     struct record_ports ports; /* server ports; none means 6379 */
-    const char *filter;       /* a BPF expression instead of the one built from the ports */
-    int snaplen;              /* live: bytes kept per packet; 0 means 262144 */
-    int buffer_mib;           /* live: kernel capture buffer; 0 means 256 MiB (see MEASURED) */
-    double duration_s;        /* stop after this many seconds; 0: until the end or a signal */
-    uint64_t max_packets;     /* stop after this many packets; 0: no limit */
-    int keep_payload;         /* store the reply bytes, not only their hash */
+    const char *filter;        /* a BPF expression instead of the one built from the ports */
+    int snaplen;               /* live: bytes kept per packet; 0 means 262144 */
+    int buffer_mib;            /* live: kernel capture buffer; 0 means 256 MiB (see MEASURED) */
+    double duration_s;         /* stop after this many seconds; 0: until the end or a signal */
+    uint64_t max_packets;      /* stop after this many packets; 0: no limit */
+    int keep_payload;          /* store the reply bytes, not only their hash */
     const struct trace_writer_opts *writer; /* NULL: the writer's defaults */
 };
 
 /* Counters for the progress line and the summary. */
 struct record_progress {
-    uint64_t packets, bytes;          /* seen by the recorder */
-    uint64_t bad_packets;             /* truncated or malformed */
-    uint64_t other_packets;           /* not TCP, fragments, unsupported link types */
-    uint64_t kernel_drops, iface_drops; /* pcap_stats (live capture only) */
+    uint64_t packets, bytes;               /* seen by the recorder */
+    uint64_t bad_packets;                  /* truncated or malformed */
+    uint64_t other_packets;                /* not TCP, fragments, unsupported link types */
+    uint64_t kernel_drops, iface_drops;    /* pcap_stats (live capture only) */
     uint64_t flows_dropped, bytes_dropped; /* the reassembly caps */
     uint64_t conns_open, conns_total;
     uint64_t requests, replies, pushes, gaps, notes;
-    uint64_t first_ts, last_ts;       /* packet time */
-    double wall_s;                    /* since the start */
+    uint64_t first_ts, last_ts; /* packet time */
+    double wall_s;              /* since the start */
 };
 
 /* Called about twice a second while capturing, and once more at the end (`final` = 1). */

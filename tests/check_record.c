@@ -85,7 +85,7 @@ START_TEST(test_record_filter_selects_both_directions_and_vlan)
     struct rt_err err = {0};
     char f[4096];
     ck_assert_int_eq(record_ports_add(&p, "6379,7000", &err), 0);
-    ck_assert_int_eq(record_filter_build(&p, f, sizeof f, &err), 0);
+    ck_assert_int_eq(record_filter_build(&p, 1, f, sizeof f, &err), 0);
     ck_assert(filter_matches(f, 50000, 6379, 0));
     ck_assert(filter_matches(f, 6379, 50000, 0));
     ck_assert(filter_matches(f, 50000, 7000, 0));
@@ -100,12 +100,31 @@ START_TEST(test_record_filter_default_port_and_small_buffer)
 {
     struct rt_err err = {0};
     char f[256];
-    ck_assert_int_eq(record_filter_build(NULL, f, sizeof f, &err), 0);
+    ck_assert_int_eq(record_filter_build(NULL, 1, f, sizeof f, &err), 0);
     ck_assert(filter_matches(f, 40000, 6379, 0));
     ck_assert(!filter_matches(f, 40000, 6380, 0));
     struct record_ports p = {0};
     ck_assert_int_eq(record_ports_add(&p, "7000-7063", &err), 0);
-    ck_assert_int_eq(record_filter_build(&p, f, sizeof f, &err), RT_ELIMIT);
+    ck_assert_int_eq(record_filter_build(&p, 1, f, sizeof f, &err), RT_ELIMIT);
+}
+END_TEST
+
+START_TEST(test_record_filter_without_vlan_compiles_on_loopback)
+{
+    struct record_ports p = {0};
+    struct rt_err err = {0};
+    char f[4096];
+    ck_assert_int_eq(record_ports_add(&p, "6379,7000", &err), 0);
+    ck_assert_int_eq(record_filter_build(&p, 0, f, sizeof f, &err), 0);
+    ck_assert_ptr_null(strstr(f, "vlan"));
+    pcap_t *dead = pcap_open_dead(DLT_NULL, 65535);
+    struct bpf_program prog;
+    ck_assert_msg(pcap_compile(dead, &prog, f, 1, PCAP_NETMASK_UNKNOWN) == 0, "%s: %s", f,
+                  pcap_geterr(dead));
+    pcap_freecode(&prog);
+    pcap_close(dead);
+    ck_assert(filter_matches(f, 50000, 7000, 0));
+    ck_assert(!filter_matches(f, 50000, 80, 0));
 }
 END_TEST
 
@@ -117,6 +136,7 @@ Suite *record_suite(void)
     tcase_add_test(tc, test_record_ports_rejects_bad_input);
     tcase_add_test(tc, test_record_filter_selects_both_directions_and_vlan);
     tcase_add_test(tc, test_record_filter_default_port_and_small_buffer);
+    tcase_add_test(tc, test_record_filter_without_vlan_compiles_on_loopback);
     suite_add_tcase(s, tc);
     return s;
 }

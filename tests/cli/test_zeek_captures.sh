@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# test_zeek_captures.sh: `resptrace record` on every real capture in ../shared/fixtures/zeek-redis
+# (captured elsewhere, parsed independently by Zeek; never committed here). Skipped, with a
+# note, when the fixtures are not beside the checkout.
+. "$(dirname "$0")/lib.sh"
+Z=$SRC/../shared/fixtures/zeek-redis
+if [ ! -f "$Z/README.md" ]; then
+    echo "note: no $Z; nothing to check"
+    ok
+    finish
+fi
+for f in "$Z"/*.pcap "$Z"/*.pcapng; do
+    name=$(basename "$f"); name=${name%.*}
+    port=6379; [ "$name" = django-cloud ] && port=10625
+    "$RT" record -q -r "$f" -p "$port" -w "$TMP/$name.rtrace" --json > "$TMP/$name.json" 2> "$TMP/$name.err"
+    check_eq "$name: record exit" 0 $?
+    "$RT" info --verify "$TMP/$name.rtrace" > /dev/null; check_eq "$name: trace verifies" 0 $?
+    "$RT" cat "$TMP/$name.rtrace" --format jsonl > "$TMP/$name.jsonl"
+done
+# counts against Zeek's redis.log (one line per command; column 7 is the name, 10 is success)
+for name in django-cloud pipelining-example pipeline-with-commands; do
+    want=$(grep -v '^#' "$Z/baseline/$name/redis.log" | wc -l)
+    check_eq "$name: requests as in Zeek's log" "$want" "$(jq .requests "$TMP/$name.json")"
+    want=$(grep -v '^#' "$Z/baseline/$name/redis.log" | cut -f7 | sort | uniq -c | tr -s ' ')
+    got=$(jq -r 'select(.event=="request") | .cmd' "$TMP/$name.jsonl" | sort | uniq -c | tr -s ' ')
+    check_eq "$name: command names as in Zeek's log" "$want" "$got"
+done
+check_eq "set: three SETs paired" 3 "$(jq -c 'select(.event=="request" and .cmd=="SET" and .reply!=null)' "$TMP/set.jsonl" | wc -l)"
+# the passwords of auth.pcap (Zeek's baseline lists them) never reach the trace
+for pw in notapassword defaultpassword password; do
+    check_eq "auth: '$pw' absent" 0 "$(jq -c 'select(.event=="request") | .argv[]' "$TMP/auth.jsonl" | grep -c "$pw")"
+done
+check_eq "auth: three AUTHs, all redacted" 3 "$(jq -c 'select(.event=="request" and .cmd=="AUTH" and (.flags|index("redacted")))' "$TMP/auth.jsonl" | wc -l)"
+# commands sent after CLIENT REPLY OFF get no reply
+check_eq "reply-off-on: unpaired as in Zeek's log" \
+    "$(grep -v '^#' "$Z/baseline/reply-off-on/redis.log" | cut -f10 | grep -c '^-$')" \
+    "$(jq -c 'select(.event=="request" and .reply==null)' "$TMP/reply-off-on.jsonl" | wc -l)"
+# a server that stops speaking RESP is reported, not fatal
+check_eq "almost-resp: a note" 1 "$(jq .notes "$TMP/almost-resp.json")"
+finish
