@@ -34,7 +34,10 @@ redis-cli -h 127.0.0.1 -p "$REDIS_PORT" CONFIG RESETSTAT > /dev/null
 # bounded: a recorder that ignored SIGINT would be killed after 120 s and fail the test
 timeout -s KILL 120 "$RT" record -q -i lo -p "$REDIS_PORT" -w "$TMP/l.rtrace" > "$TMP/l.out" 2> "$TMP/l.err" &
 rec=$!
-sleep 1.5
+# the trace is created once the capture is active and its filter set
+for _ in $(seq 1 100); do [ -s "$TMP/l.rtrace" ] && break; sleep 0.1; done
+check_eq "live trace created" 1 "$([ -s "$TMP/l.rtrace" ] && echo 1 || echo 0)"
+sleep 0.2
 redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -c 8 -n 3000 -r 1000 -d 32 -t set,get -q > /dev/null
 redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -c 4 -n 3000 -r 1000 -d 32 -P 32 -t set,get -q > /dev/null
 sleep 1
