@@ -9,13 +9,11 @@
 const char *rt_strerror(int code)
 {
     switch (code) {
-#define RT_X_CASE(name, val, text)                                                        \
-    case name:                                                                            \
-        return text;
+#define RT_X_CASE(name, val, text)                                                                 \
+    case name: return text;
         RT_ERRORS(RT_X_CASE)
 #undef RT_X_CASE
-    default:
-        return "unknown error";
+    default: return "unknown error";
     }
 }
 
@@ -32,8 +30,8 @@ void rt_err_set(struct rt_err *err, int code, const char *fmt, ...)
 
 const char *trace_ev_type_name(unsigned type)
 {
-    static const char *const names[] = {"unknown", "open",  "close", "request", "reply",
-                                        "push",    "gap",   "stats", "note"};
+    static const char *const names[] = {"unknown", "open", "close", "request", "reply",
+                                        "push",    "gap",  "stats", "note"};
     return type <= TRACE_EV_MAX_KNOWN ? names[type] : "unknown";
 }
 
@@ -67,6 +65,17 @@ uint64_t trace_hash(const void *p, size_t n)
 uint32_t rt_check32(const void *p, size_t n)
 {
     return (uint32_t)XXH3_64bits(p, n);
+}
+
+int rt_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
 }
 
 char *trace_addr_format(const struct trace_addr *a, char *buf, size_t cap)
@@ -108,9 +117,8 @@ void rt_buf_free(struct rt_buf *b)
 uint16_t stream_id_of(int slot)
 {
     static const uint16_t fixed[W_REPLY] = {
-        S_TYPE,       S_TS,        S_CONN,      S_OPEN_FLAGS, S_OPEN_ADDR,
-        S_CLOSE_REASON, S_REQ_DB,  S_REQ_PROTO, S_REQ_FLAGS,  S_REQ_ARGC,
-        S_REQ_ARG0,   S_REQ_ARG1,  S_REQ_ARGN};
+        S_TYPE,      S_TS,        S_CONN,     S_OPEN_FLAGS, S_OPEN_ADDR, S_CLOSE_REASON, S_REQ_DB,
+        S_REQ_PROTO, S_REQ_FLAGS, S_REQ_ARGC, S_REQ_ARG0,   S_REQ_ARG1,  S_REQ_ARGN};
     if (slot < W_REPLY)
         return fixed[slot];
     if (slot < W_PUSH)

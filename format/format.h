@@ -25,15 +25,15 @@ extern "C" {
  * ------------------------------------------------------------------------------------- */
 
 /* X-macro table: code, name, default text. Functions return 0 or a negative RT_E* code. */
-#define RT_ERRORS(X)                                                                      \
-    X(RT_EIO, -1, "I/O error")                                                            \
-    X(RT_ENOMEM, -2, "out of memory")                                                     \
-    X(RT_EINVAL, -3, "invalid argument")                                                  \
-    X(RT_ENOTTRACE, -4, "not a resptrace file")                                           \
-    X(RT_EVERSION, -5, "unsupported format version")                                      \
-    X(RT_ECORRUPT, -6, "corrupt data")                                                    \
-    X(RT_ETRUNCATED, -7, "file is truncated")                                             \
-    X(RT_ELIMIT, -8, "limit exceeded")                                                    \
+#define RT_ERRORS(X)                                                                               \
+    X(RT_EIO, -1, "I/O error")                                                                     \
+    X(RT_ENOMEM, -2, "out of memory")                                                              \
+    X(RT_EINVAL, -3, "invalid argument")                                                           \
+    X(RT_ENOTTRACE, -4, "not a resptrace file")                                                    \
+    X(RT_EVERSION, -5, "unsupported format version")                                               \
+    X(RT_ECORRUPT, -6, "corrupt data")                                                             \
+    X(RT_ETRUNCATED, -7, "file is truncated")                                                      \
+    X(RT_ELIMIT, -8, "limit exceeded")                                                             \
     X(RT_ENOINDEX, -9, "no index")
 
 enum rt_errcode {
@@ -76,8 +76,8 @@ enum trace_ev_type {
 enum trace_dir { TRACE_DIR_TO_SERVER = 0, TRACE_DIR_TO_CLIENT = 1 };
 
 struct trace_addr {
-    uint8_t family; /* 4 or 6; 0 when unknown */
-    uint8_t addr[16];  /* network byte order; IPv4 uses the first 4 bytes */
+    uint8_t family;   /* 4 or 6; 0 when unknown */
+    uint8_t addr[16]; /* network byte order; IPv4 uses the first 4 bytes */
     uint16_t port;
 };
 
@@ -110,7 +110,7 @@ enum trace_reply_type {
     TRACE_R_INTEGER = ':',
     TRACE_R_BULK = '$',
     TRACE_R_ARRAY = '*',
-    TRACE_R_NULL = '_',     /* RESP3 null, and RESP2 null bulk / null array (see flags) */
+    TRACE_R_NULL = '_', /* RESP3 null, and RESP2 null bulk / null array (see flags) */
     TRACE_R_DOUBLE = ',',
     TRACE_R_BOOLEAN = '#',
     TRACE_R_BLOB_ERROR = '!',
@@ -123,27 +123,27 @@ enum trace_reply_type {
 };
 
 /* REPLY / PUSH flags */
-#define TRACE_REPLY_NULL_BULK 0x1u    /* RESP2 "$-1" */
-#define TRACE_REPLY_NULL_ARRAY 0x2u   /* RESP2 "*-1" */
-#define TRACE_REPLY_HAS_HASH 0x4u     /* hash is set */
-#define TRACE_REPLY_HAS_PAYLOAD 0x8u  /* payload holds the wire bytes */
-#define TRACE_REPLY_ATTRIBUTED 0x10u  /* an attribute preceded the reply (counted in len) */
-#define TRACE_REPLY_AFTER_GAP 0x20u   /* first reply after a gap: pairing is uncertain */
+#define TRACE_REPLY_NULL_BULK 0x1u   /* RESP2 "$-1" */
+#define TRACE_REPLY_NULL_ARRAY 0x2u  /* RESP2 "*-1" */
+#define TRACE_REPLY_HAS_HASH 0x4u    /* hash is set */
+#define TRACE_REPLY_HAS_PAYLOAD 0x8u /* payload holds the wire bytes */
+#define TRACE_REPLY_ATTRIBUTED 0x10u /* an attribute preceded the reply (counted in len) */
+#define TRACE_REPLY_AFTER_GAP 0x20u  /* first reply after a gap: pairing is uncertain */
 
 /* Sequence number used in reply.req_seq when a reply is paired with no request. */
 #define TRACE_SEQ_NONE UINT64_MAX
 
 struct trace_request {
-    uint64_t seq;   /* ordinal of this request in the trace, from 0; assigned by the writer */
+    uint64_t seq; /* ordinal of this request in the trace, from 0; assigned by the writer */
     uint32_t db;
     uint8_t proto;  /* 2 or 3 */
     uint32_t flags; /* TRACE_REQ_* */
     uint32_t argc;
-    const char *const *argv;  /* argc binary-safe arguments, name first */
+    const char *const *argv; /* argc binary-safe arguments, name first */
     const size_t *argvlen;
 };
 
-struct trace_reply { /* used by REPLY and PUSH events */
+struct trace_reply {  /* used by REPLY and PUSH events */
     uint64_t req_seq; /* seq of the request it answers, or TRACE_SEQ_NONE */
     uint8_t rtype;    /* enum trace_reply_type */
     uint32_t flags;   /* TRACE_REPLY_* */
@@ -172,13 +172,13 @@ struct trace_gap {
     uint64_t bytes;
 };
 
-struct trace_stats { /* cumulative since the start of the capture */
-    uint64_t packets;        /* packets seen by the recorder */
-    uint64_t bytes;          /* bytes captured */
-    uint64_t kernel_drops;   /* pcap_stats ps_drop */
-    uint64_t iface_drops;    /* pcap_stats ps_ifdrop */
-    uint64_t flows_dropped;  /* connections refused or evicted by the flow cap */
-    uint64_t bytes_dropped;  /* bytes discarded by the buffer caps */
+struct trace_stats {        /* cumulative since the start of the capture */
+    uint64_t packets;       /* packets seen by the recorder */
+    uint64_t bytes;         /* bytes captured */
+    uint64_t kernel_drops;  /* pcap_stats ps_drop */
+    uint64_t iface_drops;   /* pcap_stats ps_ifdrop */
+    uint64_t flows_dropped; /* connections refused or evicted by the flow cap */
+    uint64_t bytes_dropped; /* bytes discarded by the buffer caps */
 };
 
 enum trace_note_code {
@@ -236,11 +236,11 @@ struct trace_meta_kv {
 struct trace_writer;
 
 struct trace_writer_opts {
-    int level;              /* zstd level; 0 means the default (3) */
-    size_t chunk_bytes;     /* flush when the raw chunk reaches this; 0 means 8 MiB */
-    uint64_t chunk_ns;      /* flush when a chunk spans this much trace time; 0 means 1 s */
-    uint32_t chunk_events;  /* flush at this many events; 0 means 1 Mi */
-    int fsync_chunks;       /* fsync after every chunk (survives power loss, costs time) */
+    int level;             /* zstd level; 0 means the default (3) */
+    size_t chunk_bytes;    /* flush when the raw chunk reaches this; 0 means 8 MiB */
+    uint64_t chunk_ns;     /* flush when a chunk spans this much trace time; 0 means 1 s */
+    uint32_t chunk_events; /* flush at this many events; 0 means 1 Mi */
+    int fsync_chunks;      /* fsync after every chunk (survives power loss, costs time) */
 };
 
 /*! trace_writer_open() :
@@ -255,8 +255,7 @@ struct trace_writer *trace_writer_open(const char *path, const struct trace_meta
  *  `name` is used in messages. */
 struct trace_writer *trace_writer_open_fd(int fd, const char *name,
                                           const struct trace_meta_kv *meta, size_t nmeta,
-                                          const struct trace_writer_opts *opts,
-                                          struct rt_err *err);
+                                          const struct trace_writer_opts *opts, struct rt_err *err);
 
 /*! trace_writer_add() :
  *  Appends one event. For a REQUEST, the writer assigns ev->u.req.seq (hence non-const).
@@ -266,8 +265,8 @@ int trace_writer_add(struct trace_writer *w, struct trace_event *ev, struct rt_e
 
 /*! trace_writer_add_meta() : adds a metadata block (written before the next chunk; later
  *  values of a key override earlier ones). @return 0 or a negative code. */
-int trace_writer_add_meta(struct trace_writer *w, const struct trace_meta_kv *meta,
-                          size_t nmeta, struct rt_err *err);
+int trace_writer_add_meta(struct trace_writer *w, const struct trace_meta_kv *meta, size_t nmeta,
+                          struct rt_err *err);
 
 /*! trace_writer_poll() : flushes the open chunk if its first event is older than the time
  *  bound at wall time `now_ns`. Call it from the recorder's timer when traffic is quiet. */
@@ -372,6 +371,9 @@ void trace_reader_close(struct trace_reader *r);
 
 /*! trace_hash() : the payload hash stored in replies (XXH3-64, seed 0). */
 uint64_t trace_hash(const void *p, size_t n);
+
+/*! rt_hexval() : @return the value of hex digit `c` (0-15), or -1. */
+int rt_hexval(int c);
 
 /*! trace_addr_format() : writes "1.2.3.4:6379" or "[::1]:6379" into buf. @return buf. */
 char *trace_addr_format(const struct trace_addr *a, char *buf, size_t cap);

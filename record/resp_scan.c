@@ -125,17 +125,6 @@ static int is_blank(uint8_t c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
 }
 
-static int hex_val(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Parses a decimal integer as redis' string2ll() does: an optional '-', no '+', no leading
  * zeros, no "-0", within int64. @return 0, or -1. */
 static int parse_i64(const uint8_t *p, size_t n, int64_t *out)
@@ -712,9 +701,10 @@ static int split_one(struct scan *s, struct resp_request *out, struct tok *t, si
         if (inq) {
             if (p == end)
                 return bad(s, RESP_FAIL_SYNTAX, p, "unbalanced double quotes");
-            if (c == '\\' && at(s, p + 1, end) == 'x' && hex_val(at(s, p + 2, end)) >= 0 &&
-                hex_val(at(s, p + 3, end)) >= 0) {
-                uint8_t v = (uint8_t)(hex_val(at(s, p + 2, end)) * 16 + hex_val(at(s, p + 3, end)));
+            if (c == '\\' && at(s, p + 1, end) == 'x' && rt_hexval(at(s, p + 2, end)) >= 0 &&
+                rt_hexval(at(s, p + 3, end)) >= 0) {
+                uint8_t v =
+                    (uint8_t)(rt_hexval(at(s, p + 2, end)) * 16 + rt_hexval(at(s, p + 3, end)));
                 rc = tok_put(s, out, t, used, p, v);
                 p += 4;
             } else if (c == '\\' && p + 1 < end) {

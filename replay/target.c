@@ -5,17 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s[0..n) into a new string. @return NULL on a bad escape or no memory. */
 static char *pct_decode(const char *s, size_t n)
 {
@@ -25,8 +14,8 @@ static char *pct_decode(const char *s, size_t n)
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '%') {
-            int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+            int hi = i + 2 < n ? rt_hexval((unsigned char)s[i + 1]) : -1;
+            int lo = i + 2 < n ? rt_hexval((unsigned char)s[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 free(out);
                 return NULL;

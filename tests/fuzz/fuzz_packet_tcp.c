@@ -1,12 +1,11 @@
 /* fuzz_packet_tcp.c: libFuzzer target for packet decoding feeding TCP reassembly. */
+#include "fuzz_common.h"
 #include "record.h"
 
 #include <pcap/dlt.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /*
  * The input is a sequence of records: [mode:1][len:2, little-endian][len bytes]. The low four
@@ -25,13 +24,6 @@ static const int LINKS[10] = {DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_NUL
 #define MAX_FLOWS 4
 #define MAX_DIR 2048
 #define MAX_TOTAL 4096
-
-/* An API promise was broken: crash so that libFuzzer saves the input. */
-#define EXPECT(cond)                                                                               \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
 
 struct ctx {
     uint64_t last_id, opened, closed;

@@ -1,31 +1,14 @@
 /* fuzz_resp_scan.c: libFuzzer target for the RESP scanner: requests, replies and resync. */
+#include "fuzz_common.h"
 #include "record.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 /* Every byte a span points at is summed into this, so that a span that strays outside the
  * input or the scratch is read and caught by ASan, and the reads cannot be dropped. */
 static volatile uint64_t sink;
-
-/* An API promise was broken: crash so that libFuzzer saves the input. */
-#define EXPECT(cond)                                                                               \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
-
-static uint64_t touch(const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    uint64_t s = 0;
-    for (size_t i = 0; i < n; i++)
-        s += b[i];
-    return s;
-}
 
 static int inside(const void *p, size_t n, const void *base, size_t len)
 {

@@ -1,6 +1,7 @@
 /* fuzz_trace_reader.c: libFuzzer target for the trace reader: every source, every call. */
 #define _GNU_SOURCE /* memfd_create, F_SETPIPE_SZ */
 #include "format.h"
+#include "fuzz_common.h"
 
 #include <fcntl.h>
 #include <stdint.h>
@@ -10,28 +11,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 /* Every byte the reader hands out is summed into this, so that a pointer or length that
  * strays outside the input or the reader's buffers is read and caught by ASan, and so that
  * the compiler cannot drop the reads. */
 static volatile uint64_t sink;
-
-/* An API promise was broken: crash so that libFuzzer saves the input. */
-#define EXPECT(cond)                                                                               \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
-
-static uint64_t touch(const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    uint64_t s = 0;
-    for (size_t i = 0; i < n; i++)
-        s += b[i];
-    return s;
-}
 
 static uint64_t touch_addr(const struct trace_addr *a)
 {
