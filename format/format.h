@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h> /* ssize_t */
 
 #ifdef __cplusplus
 extern "C" {
@@ -377,6 +378,120 @@ int rt_hexval(int c);
 
 /*! trace_addr_format() : writes "1.2.3.4:6379" or "[::1]:6379" into buf. @return buf. */
 char *trace_addr_format(const struct trace_addr *a, char *buf, size_t cap);
+
+/* ---- RESP scanning (resp_scan.c) ----------------------------------------------------- */
+
+/* The passive RESP scanner, stateless and zero-copy in the style of picohttpparser: each call
+ * looks at one message at the start of `buf` and returns the bytes it takes (> 0), -2 when the
+ * buffer ends inside the message, or -1 when the bytes are not a message (or break a limit).
+ * Output spans point into `buf` (or into the caller's scratch). The functions keep no state
+ * (reentrant): after -2 the caller rescans from the message start once it holds *need bytes. */
+
+/* The deepest nesting any limit can allow (the scanner keeps one slot per level). */
+#define RESP_DEPTH_MAX 256
+/* The longest message a scan returns: the return value is an int. Longer ones fail with
+ * RESP_FAIL_LIMIT. */
+#define RESP_MSG_MAX 0x7fffffff
+
+/* Why a scan returned -1 (resp_request.fail, resp_reply.fail). */
+#define RESP_FAIL_SYNTAX 1  /* not RESP, or not what redis accepts */
+#define RESP_FAIL_LIMIT 2   /* a resp_limits bound or RESP_MSG_MAX was exceeded */
+#define RESP_FAIL_SCRATCH 3 /* resp_request.scratch is too small for the unquoted arguments */
+
+/* Bounds on untrusted input. Every length and count read from the wire is checked against
+ * these before it is used; a message that breaks one returns -1 with RESP_FAIL_LIMIT. */
+struct resp_limits {
+    unsigned max_depth; /* nested aggregates, attributes included (capped at RESP_DEPTH_MAX) */
+    uint64_t max_elems; /* elements of one aggregate (maps and attributes: pairs) */
+    uint64_t max_bulk;  /* bytes of one bulk, verbatim or blob error, or one request argument */
+    size_t max_inline;  /* bytes of a line without a length: an inline command, or a
+                         * + - ( , reply line (CRLF not counted) */
+    uint64_t max_args;  /* arguments of one request */
+};
+
+/*! resp_limits_default() :
+ *  @return depth 64, 2^28 elements, 512 MiB bulk (redis' proto-max-bulk-len), 64 KiB lines
+ *  (redis' PROTO_INLINE_MAX_SIZE), 2^28 arguments. */
+struct resp_limits resp_limits_default(void);
+
+/* One client command. The caller sets the first five fields; the scanner sets the rest. */
+struct resp_request {
+    const char **argv; /* argv_cap slots for the arguments, or NULL with argv_cap 0 */
+    size_t *argvlen;
+    size_t argv_cap;
+    char *scratch;      /* where unquoted inline arguments are written (may be NULL) */
+    size_t scratch_cap; /* at least lim->max_inline bytes guarantees it is large enough */
+
+    size_t argc;           /* arguments stored in argv: min(total, argv_cap) */
+    size_t total;          /* arguments of the command; 0 for an empty line or "*0" */
+    uint32_t flags;        /* TRACE_REQ_INLINE for an inline command */
+    size_t len;            /* bytes of the message (the return value) */
+    int fail;              /* on -1: RESP_FAIL_* */
+    size_t fail_off;       /* on -1: offset of the byte where the scan failed */
+    const char *fail_what; /* on -1: a static text saying what was wrong */
+};
+
+/*! resp_scan_request() :
+ *  Scans one client command at the start of `buf`: a RESP array of bulk strings ("*2\r\n$3\r\n
+ *  GET\r\n$1\r\nk\r\n"), or, when the first byte is not '*', an inline command: a line ended
+ *  by "\n" or "\r\n", split as redis' sdssplitargs does (blanks separate; "double quotes" with
+ *  \xHH \n \r \t \b \a and \<any> escapes; 'single quotes' with \' ; a closing quote must be
+ *  followed by a blank or the end; an unbalanced quote is invalid; a NUL byte in the line is
+ *  invalid, since redis' strchr() never finds the end of that line). Every CRLF must be
+ *  there, also those redis skips unread, and "$-1" is no argument.
+ *  Arguments of a RESP array, and inline arguments that are one unquoted or one escape-free
+ *  quoted run, point into `buf`; other inline arguments are unquoted into out->scratch.
+ *  With more arguments than argv_cap, all are checked and counted in out->total and the first
+ *  argv_cap are stored. An empty line, "*0" and negative counts are consumed with total 0
+ *  (redis skips them). `lim` NULL means resp_limits_default(); `need` may be NULL.
+ *  @return bytes consumed (> 0) with `out` filled; -2 when more bytes are needed, with *need
+ *  a lower bound (> len) on the length of the message: a retry with a shorter buffer cannot
+ *  complete, so the caller may wait until it has that many bytes; -1 when invalid, with
+ *  out->fail, fail_off and fail_what set. Pointers are borrowed from `buf` and `scratch`. */
+int resp_scan_request(const uint8_t *buf, size_t len, const struct resp_limits *lim,
+                      struct resp_request *out, size_t *need);
+
+/* One server message, described by its top level. */
+struct resp_reply {
+    uint8_t type;       /* enum trace_reply_type of the reply (not of a leading attribute) */
+    uint32_t flags;     /* TRACE_REPLY_NULL_BULK ("$-1", type NULL), TRACE_REPLY_NULL_ARRAY
+                         * ("*-1", type NULL), TRACE_REPLY_ATTRIBUTED */
+    size_t len;         /* bytes of the message, leading attributes included (the return value) */
+    size_t attr_len;    /* bytes of the leading attributes */
+    uint64_t count;     /* aggregates: elements (maps: pairs); else 0 */
+    uint64_t size;      /* + - $ ! = ( , payload bytes (verbatim: with its "txt:"); else 0 */
+    int64_t ival;       /* integer: the value; boolean: 0 or 1; else 0 */
+    const uint8_t *str; /* payload of a scalar: the line after the type byte, or the bulk data */
+    size_t str_len;
+    const char *err; /* - and !: the message without the type byte and CRLF; else NULL */
+    size_t errlen;
+    const uint8_t *first; /* array or push: its first element when that is a + or $ string */
+    size_t first_len;
+    int fail;              /* on -1: RESP_FAIL_* */
+    size_t fail_off;       /* on -1: offset of the byte where the scan failed */
+    const char *fail_what; /* on -1: a static text saying what was wrong */
+};
+
+/*! resp_scan_reply() :
+ *  Scans one complete server message at the start of `buf`: any RESP2 or RESP3 type, nested
+ *  aggregates included, with its leading attributes ("|") consumed and flagged. Attributes
+ *  inside aggregates are skipped and not counted as elements. A length or count of -1 is a
+ *  null for $ and * only. RESP3 streamed strings and aggregates ("$?", "*?") are not
+ *  supported (-1). Doubles, big numbers and booleans are checked for their syntax; integers
+ *  and lengths as redis' string2ll() reads them. `lim` NULL means resp_limits_default();
+ *  `need` may be NULL. @return as resp_scan_request(). Pointers are borrowed from `buf`. */
+int resp_scan_reply(const uint8_t *buf, size_t len, const struct resp_limits *lim,
+                    struct resp_reply *out, size_t *need);
+
+/*! resp_resync() :
+ *  After a gap (or after a -1), finds the next plausible message start in `buf`: offset 0 or
+ *  the byte after a '\n', where for TRACE_DIR_TO_SERVER a RESP array of bulk strings begins
+ *  ("*<n>\r\n$<len>\r\n", n >= 1), and for TRACE_DIR_TO_CLIENT a reply type byte with a valid
+ *  header (and a valid body for scalars) follows. A candidate cut by the end of `buf` counts.
+ *  Inline commands are never resync targets. If a scan then fails at the offset returned,
+ *  resync again from that offset + 1. @return the offset, or -1 when there is none. */
+ssize_t resp_resync(const uint8_t *buf, size_t len, int dir);
+/* ---- end of RESP scanning ----------------------------------------------------------- */
 
 #ifdef __cplusplus
 }

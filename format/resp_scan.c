@@ -1,4 +1,5 @@
-/* resp_scan.c: the passive RESP2/RESP3 scanner the recorder runs on reassembled TCP streams. */
+/* resp_scan.c: the RESP2/RESP3 scanner: the recorder runs it on reassembled TCP streams, the
+ * replayer on the target's replies. */
 
 /*
  * Why this is written by hand instead of using hiredis' reader (checked against the hiredis
@@ -32,7 +33,7 @@
  * request grammar follows redis' processMultibulkBuffer and processInlineBuffer: the server's
  * view is what a trace must record.
  */
-#include "record.h"
+#include "format.h"
 
 #include <string.h>
 
