@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-const struct rt_cmd rt_commands[] = {
+const struct rt_subcmd rt_subcommands[] = {
     {"record", cmd_record, usage_record, "capture RESP traffic from an interface or a pcap file"},
     {"info", cmd_info, usage_info, "print a trace's metadata, counts and sizes"},
     {"cat", cmd_cat, usage_cat, "print a trace's events as text, JSON lines or RESP"},
@@ -14,16 +14,16 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: resptrace <command> [options]\n\n"
                  "Record, replay and analyse Redis-protocol (RESP) traffic.\n\ncommands:\n");
-    for (const struct rt_cmd *c = rt_commands; c->name; c++)
+    for (const struct rt_subcmd *c = rt_subcommands; c->name; c++)
         fprintf(out, "  %-10s %s\n", c->name, c->summary);
     fprintf(out, "  %-10s %s\n", "help", "show this list, or a command's help");
     fprintf(out, "  %-10s %s\n", "version", "print the version and trace format version");
     fprintf(out, "\nSee 'resptrace help <command>' or 'resptrace <command> --help'.\n");
 }
 
-static const struct rt_cmd *find(const char *name)
+static const struct rt_subcmd *find(const char *name)
 {
-    for (const struct rt_cmd *c = rt_commands; c->name; c++)
+    for (const struct rt_subcmd *c = rt_subcommands; c->name; c++)
         if (strcmp(c->name, name) == 0)
             return c;
     return NULL;
@@ -38,7 +38,7 @@ int main(int argc, char **argv)
     const char *name = argv[1];
     if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
         if (argc > 2) {
-            const struct rt_cmd *c = find(argv[2]);
+            const struct rt_subcmd *c = find(argv[2]);
             if (!c) {
                 fprintf(stderr, "resptrace: '%s' is not a command. See 'resptrace help'.\n",
                         argv[2]);
@@ -55,7 +55,7 @@ int main(int argc, char **argv)
                TRACE_FORMAT_MINOR);
         return RT_EXIT_OK;
     }
-    const struct rt_cmd *c = find(name);
+    const struct rt_subcmd *c = find(name);
     if (!c) {
         fprintf(stderr, "resptrace: '%s' is not a command. See 'resptrace help'.\n", name);
         return RT_EXIT_USAGE;

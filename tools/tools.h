@@ -16,7 +16,7 @@ enum {
     RT_EXIT_USAGE = 2 /* bad command line */
 };
 
-struct rt_cmd {
+struct rt_subcmd {
     const char *name;
     int (*run)(int argc, char **argv);
     void (*usage)(FILE *out);
@@ -24,7 +24,7 @@ struct rt_cmd {
 };
 
 /* The table of subcommands, ending with a NULL name. */
-extern const struct rt_cmd rt_commands[];
+extern const struct rt_subcmd rt_subcommands[];
 
 int cmd_record(int argc, char **argv);
 void usage_record(FILE *out);
