@@ -230,7 +230,8 @@ static void redact_arg(struct rec_conn *c, size_t i, const uint8_t *own, size_t 
     c->argvlen[i] = sizeof REDACTED - 1;
 }
 
-/* AUTH pass, AUTH user pass, HELLO ver AUTH user pass, MIGRATE ... AUTH pass / AUTH2 u p.
+/* AUTH pass, AUTH user pass, HELLO ver AUTH user pass, MIGRATE ... AUTH pass / AUTH2 u p,
+ * CONFIG SET requirepass|masterauth|tls-*-pass value, ACL SETUSER name >pass <pass #hash !hash.
  * @return 1 when something was redacted. */
 static int redact(struct rec_conn *c, size_t argc, const uint8_t *own, size_t ownlen)
 {
@@ -240,6 +241,31 @@ static int redact(struct rec_conn *c, size_t argc, const uint8_t *own, size_t ow
         for (size_t i = argc == 3 ? 2 : 1; i < argc; i++) {
             redact_arg(c, i, own, ownlen);
             r = 1;
+        }
+        return r;
+    }
+    if (arg_is(c, 0, "CONFIG") && argc > 1 && arg_is(c, 1, "SET")) {
+        /* CONFIG SET name value [name value ...]: the values of secret parameters */
+        static const char *const secret[] = {"requirepass", "masterauth",
+                                             "tls-key-file-pass", "tls-client-key-file-pass",
+                                             NULL};
+        for (size_t i = 2; i + 1 < argc; i += 2)
+            for (const char *const *n = secret; *n; n++)
+                if (arg_is(c, i, *n)) {
+                    redact_arg(c, i + 1, own, ownlen);
+                    r = 1;
+                }
+        return r;
+    }
+    if (arg_is(c, 0, "ACL") && argc > 2 && arg_is(c, 1, "SETUSER")) {
+        /* ACL SETUSER name rule...: >pass and <pass name a password, #hash and !hash its
+         * SHA-256; rules are one argument each */
+        for (size_t i = 3; i < argc; i++) {
+            char k = i < c->argv_cap && c->argvlen[i] ? c->argv[i][0] : 0;
+            if (k == '>' || k == '<' || k == '#' || k == '!') {
+                redact_arg(c, i, own, ownlen);
+                r = 1;
+            }
         }
         return r;
     }

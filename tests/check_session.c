@@ -546,6 +546,35 @@ START_TEST(test_session_redaction)
 }
 END_TEST
 
+START_TEST(test_session_redaction_config_acl)
+{
+    struct step st[] = {
+        {.dir = C2S,
+         .data = "*6\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$9\r\nmaxmemory\r\n$4\r\n100m\r\n"
+                 "$11\r\nrequirepass\r\n$9\r\nn3wsecret\r\n"},
+        {.dir = S2C, .data = "+OK\r\n"},
+        {.dir = C2S, .data = "CONFIG SET masterauth upstr3am\r\n"},
+        {.dir = S2C, .data = "+OK\r\n"},
+        {.dir = C2S,
+         .data = "*6\r\n$3\r\nACL\r\n$7\r\nSETUSER\r\n$3\r\nbob\r\n$2\r\non\r\n$9\r\n>bobspass\r\n"
+                 "$5\r\n~key*\r\n"},
+        {.dir = S2C, .data = "+OK\r\n"},
+        {.dir = C2S, .data = "*2\r\n$3\r\nGET\r\n$11\r\nrequirepass\r\n"},
+        {.dir = S2C, .data = "$-1\r\n"},
+    };
+    struct tsink s = {.secret = {"n3wsecret", "upstr3am", "bobspass"}};
+    scenario(&s, st, N(st), NULL, "Q0:CONFIG/r R0 Q1:CONFIG/r R1 Q2:ACL/r R2 Q3:GET R3");
+    ck_assert_str_eq(find_req(&s, 0)->argv[3], "100m"); /* not a secret */
+    ck_assert_str_eq(find_req(&s, 0)->argv[5], "<redacted>");
+    ck_assert_str_eq(find_req(&s, 1)->argv[3], "<redacted>");
+    ck_assert_str_eq(find_req(&s, 2)->argv[3], "on");
+    ck_assert_str_eq(find_req(&s, 2)->argv[4], "<redacted>");
+    ck_assert_str_eq(find_req(&s, 2)->argv[5], "~key*");
+    ck_assert_str_eq(find_req(&s, 3)->argv[1], "requirepass"); /* a key, not CONFIG */
+    sink_free(&s);
+}
+END_TEST
+
 START_TEST(test_session_midstream)
 {
     /* the capture begins inside a bulk reply and inside a request */
@@ -964,6 +993,7 @@ Suite *session_suite(void)
     tcase_add_test(tc, test_session_multi_exec);
     tcase_add_test(tc, test_session_select_db);
     tcase_add_test(tc, test_session_redaction);
+    tcase_add_test(tc, test_session_redaction_config_acl);
     tcase_add_test(tc, test_session_midstream);
     tcase_add_test(tc, test_session_gap);
     tcase_add_test(tc, test_session_not_resp);
