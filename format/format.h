@@ -493,6 +493,137 @@ int resp_scan_reply(const uint8_t *buf, size_t len, const struct resp_limits *li
 ssize_t resp_resync(const uint8_t *buf, size_t len, int dir);
 /* ---- end of RESP scanning ----------------------------------------------------------- */
 
+/* ---- command table ------------------------------------------------------------------
+ * One table of the Redis commands, generated from a redis-server's own COMMAND INFO and
+ * COMMAND DOCS by format/gen_cmdtable (format/cmdtable_data.c, never edited by hand): names,
+ * arity, flags, key specifications and, for the commands that write a payload, the argument
+ * grammar that tells values from options. Used by replay (--key-prefix, --read-only, cluster
+ * routing), record (--redact-values) and the analysis tools. */
+
+/* struct rt_cmd.flags: the server's command flags, ACL categories and tips */
+#define RT_CMD_WRITE 0x1u       /* "write" flag */
+#define RT_CMD_READONLY 0x2u    /* "readonly" flag */
+#define RT_CMD_ADMIN 0x4u       /* "admin" flag */
+#define RT_CMD_DANGEROUS 0x8u   /* ACL category @dangerous */
+#define RT_CMD_BLOCKING 0x10u   /* "blocking" flag */
+#define RT_CMD_PUBSUB 0x20u     /* "pubsub" flag */
+#define RT_CMD_MOVABLEKEYS 0x40u /* "movablekeys": key positions depend on the arguments */
+#define RT_CMD_FAST 0x80u
+#define RT_CMD_NOSCRIPT 0x100u
+#define RT_CMD_LOADING 0x200u
+#define RT_CMD_STALE 0x400u
+#define RT_CMD_DENYOOM 0x800u
+#define RT_CMD_NO_MULTI 0x1000u
+#define RT_CMD_NO_AUTH 0x2000u
+#define RT_CMD_MAY_REPLICATE 0x4000u
+#define RT_CMD_SKIP_MONITOR 0x8000u
+#define RT_CMD_CONTAINER 0x10000u       /* has subcommands (CONFIG, CLIENT, ...) */
+#define RT_CMD_NONDETERMINISTIC 0x20000u /* tip nondeterministic_output(_order) */
+#define RT_CMD_ALL_NODES 0x40000u       /* tip request_policy:all_nodes */
+#define RT_CMD_ALL_SHARDS 0x80000u      /* tip request_policy:all_shards */
+#define RT_CMD_MULTI_SHARD 0x100000u    /* tip request_policy:multi_shard */
+#define RT_CMD_SPECIAL_POLICY 0x200000u /* tip request_policy:special */
+#define RT_CMD_KEYSPACE 0x400000u       /* ACL category @keyspace */
+#define RT_CMD_SCRIPTING 0x800000u      /* ACL category @scripting */
+
+/* struct rt_keyspec: one key specification, as COMMAND INFO reports it */
+enum { RT_KS_UNKNOWN = 0, RT_KS_INDEX = 1, RT_KS_KEYWORD = 2 };  /* begin_search type */
+enum { RT_KS_FK_UNKNOWN = 0, RT_KS_RANGE = 1, RT_KS_KEYNUM = 2 }; /* find_keys type */
+#define RT_KS_RO 0x1u
+#define RT_KS_RW 0x2u
+#define RT_KS_OW 0x4u
+#define RT_KS_RM 0x8u
+#define RT_KS_ACCESS 0x10u
+#define RT_KS_UPDATE 0x20u
+#define RT_KS_INSERT 0x40u
+#define RT_KS_DELETE 0x80u
+#define RT_KS_NOT_KEY 0x100u
+#define RT_KS_INCOMPLETE 0x200u
+#define RT_KS_VARIABLE_FLAGS 0x400u
+struct rt_keyspec {
+    uint8_t bs, fk;      /* RT_KS_INDEX/KEYWORD/UNKNOWN, RT_KS_RANGE/KEYNUM/FK_UNKNOWN */
+    uint16_t flags;      /* RT_KS_* */
+    int32_t bs_arg;      /* index: the position; keyword: startfrom */
+    const char *keyword; /* keyword: the keyword (upper case); else NULL */
+    int32_t fk_a, fk_b, fk_c; /* range: lastkey, keystep, limit; keynum: keynumidx, firstkey, keystep */
+};
+
+/* struct rt_cmdarg: one node of a command's argument grammar (COMMAND DOCS), stored in
+ * preorder; a node's children follow it and `size` counts the node and its descendants. */
+enum {
+    RT_ARG_KEY = 1,
+    RT_ARG_VALUE,    /* string written to the keyspace (or published): what rt_cmd_values() reports */
+    RT_ARG_STRING,   /* any other string (ids, group names, hash fields, channels, ...) */
+    RT_ARG_INTEGER,
+    RT_ARG_DOUBLE,
+    RT_ARG_UNIXTIME,
+    RT_ARG_PATTERN,
+    RT_ARG_TOKEN,    /* pure-token: only its token */
+    RT_ARG_ONEOF,    /* one of the children */
+    RT_ARG_BLOCK     /* the children in sequence */
+};
+#define RT_ARG_OPTIONAL 0x1u
+#define RT_ARG_MULTIPLE 0x2u
+#define RT_ARG_MULTIPLE_TOKEN 0x4u /* the token repeats before each repetition */
+struct rt_cmdarg {
+    uint8_t type;      /* RT_ARG_* */
+    uint8_t flags;     /* RT_ARG_OPTIONAL | ... */
+    uint16_t size;     /* nodes in this subtree, itself included */
+    const char *token; /* the token before the argument (upper case), or NULL */
+};
+
+struct rt_cmd {
+    const char *name; /* lower case; subcommands "config|set" */
+    int arity;        /* redis arity: > 0 exactly, < 0 at least -arity arguments (name included) */
+    uint32_t flags;   /* RT_CMD_* */
+    int16_t first_key, last_key, key_step; /* legacy key range of COMMAND INFO */
+    uint16_t nkeyspecs;
+    const struct rt_keyspec *keyspecs;
+    uint16_t nargs; /* the argument grammar: only for the commands with values, else 0 */
+    const struct rt_cmdarg *args;
+};
+
+/*! rt_cmd_lookup() :
+ *  Finds the command of a request, case-insensitively; when the command has subcommands and
+ *  argc >= 2, resolves the subcommand (CONFIG SET -> "config|set").
+ *  @return the entry, or NULL for an unknown command or subcommand. */
+const struct rt_cmd *rt_cmd_lookup(size_t argc, const char *const *argv, const size_t *argvlen);
+
+/*! rt_cmd_by_name() : the entry of `name` ("get", "config|set"; case-insensitive), or NULL. */
+const struct rt_cmd *rt_cmd_by_name(const char *name);
+
+/*! rt_cmd_count(), rt_cmd_at() : the table in name order, for listing and analysis. */
+size_t rt_cmd_count(void);
+const struct rt_cmd *rt_cmd_at(size_t i);
+
+/*! rt_cmd_table_source() : the server the table was generated from ("redis 7.0.15"). */
+const char *rt_cmd_table_source(void);
+
+/*! rt_cmd_keys() :
+ *  Stores in pos[] the argv positions of the key arguments of a request of command `c`, from
+ *  its key specifications as redis' getKeysUsingKeySpecs() reads them (begin_search index or
+ *  keyword with startfrom; find_keys range lastkey/keystep/limit or keynum), in spec order;
+ *  SORT, SORT_RO and MIGRATE, whose specs are incomplete, as the server's own getkeys
+ *  procedures do. At most `cap` positions are stored; *n receives the count found (may exceed
+ *  cap). @return 0, or -1 when argc breaks the arity or the arguments break the specs (bad
+ *  numkeys, out of range), -2 when the specs cannot resolve the keys (incomplete or unknown
+ *  specs): then ask the target with COMMAND GETKEYS. */
+int rt_cmd_keys(const struct rt_cmd *c, size_t argc, const char *const *argv,
+                const size_t *argvlen, uint32_t *pos, size_t cap, size_t *n);
+
+/*! rt_cmd_values() :
+ *  Stores in pos[] the argv positions of the values of a request of command `c`: the payload
+ *  it writes to the keyspace or publishes (SET's value, MSET's values, HSET's values, list,
+ *  set and sorted set elements, XADD field values, RESTORE's payload, PUBLISH's message...),
+ *  found by matching the arguments against the command's grammar from COMMAND DOCS. Never
+ *  the name, keys, option tokens, numbers, hash fields, stream ids, group names or channels.
+ *  Commands with no values (reads, admin) give *n = 0. At most `cap` positions are stored; *n
+ *  receives the count found. @return 0, -1 when argc breaks the arity or the arguments do not
+ *  match the grammar (then treat every non-key argument as a value to be safe). */
+int rt_cmd_values(const struct rt_cmd *c, size_t argc, const char *const *argv,
+                  const size_t *argvlen, uint32_t *pos, size_t cap, size_t *n);
+/* ---- end of command table ------------------------------------------------------------ */
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,456 @@
+/* cmdtable.c: the command table: what a request's command is, which of its arguments are
+ * keys and which are values.
+ *
+ * Why one table, generated from the server itself: replay (--key-prefix, --read-only, cluster
+ * routing), the recorder (--redact-values) and the analysis tools all ask these questions of
+ * every request, and a hand-written table drifts from the server: a movable-keys command
+ * guessed wrong corrupts a prefixed replay or sends a request to the wrong shard, silently.
+ * cmdtable_data.c is written by gen_cmdtable.c from a redis-server's own COMMAND INFO (arity,
+ * flags, ACL categories, tips, key specifications, subcommands) and COMMAND DOCS (argument
+ * grammar), and a test regenerates it from a fresh server and diffs it with the committed file.
+ *
+ * Keys are read from the key specifications exactly as redis' getKeysUsingKeySpecs() reads
+ * them; the three commands whose specs are incomplete in redis 7.0 (SORT, SORT_RO, MIGRATE)
+ * use the server's own getkeys procedures, rewritten here; an integration test compares the
+ * positions with the server's COMMAND GETKEYS. Values are found by matching the arguments
+ * against the command's COMMAND DOCS grammar (tokens, oneof, blocks, optional and repeated
+ * arguments; repetitions as few as possible first, so that trailing options are options),
+ * with a step budget so that no request can make the match explode.
+ */
+#include "format.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* cmdtable_data.c (generated) */
+extern const struct rt_cmd rt_cmd_table[];
+extern const size_t rt_cmd_table_len;
+extern const char rt_cmd_table_server[];
+
+#define CMD_NAME_MAX 64 /* longer than any command name, "container|subcommand" included */
+
+/* The entry of `name` (`len` bytes, any case), or NULL. */
+static const struct rt_cmd *cmd_find(const char *name, size_t len)
+{
+    char low[CMD_NAME_MAX];
+    if (!name || len == 0 || len >= sizeof low || memchr(name, 0, len))
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        char ch = name[i];
+        low[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+    }
+    low[len] = 0;
+    size_t lo = 0, hi = rt_cmd_table_len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(low, rt_cmd_table[mid].name);
+        if (c == 0)
+            return &rt_cmd_table[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+const struct rt_cmd *rt_cmd_lookup(size_t argc, const char *const *argv, const size_t *argvlen)
+{
+    if (argc == 0 || !argv || !argvlen)
+        return NULL;
+    const struct rt_cmd *c = cmd_find(argv[0], argvlen[0]);
+    if (!c || !(c->flags & RT_CMD_CONTAINER) || argc < 2)
+        return c;
+    char full[CMD_NAME_MAX];
+    size_t nl = strlen(c->name);
+    if (nl + 1 + argvlen[1] >= sizeof full)
+        return NULL;
+    memcpy(full, c->name, nl);
+    full[nl] = '|';
+    memcpy(full + nl + 1, argv[1], argvlen[1]);
+    return cmd_find(full, nl + 1 + argvlen[1]);
+}
+
+const struct rt_cmd *rt_cmd_by_name(const char *name)
+{
+    return name ? cmd_find(name, strlen(name)) : NULL;
+}
+
+size_t rt_cmd_count(void)
+{
+    return rt_cmd_table_len;
+}
+
+const struct rt_cmd *rt_cmd_at(size_t i)
+{
+    return i < rt_cmd_table_len ? &rt_cmd_table[i] : NULL;
+}
+
+const char *rt_cmd_table_source(void)
+{
+    return rt_cmd_table_server;
+}
+
+static int arity_ok(const struct rt_cmd *c, size_t argc)
+{
+    if (argc > INT32_MAX)
+        return 0;
+    return c->arity >= 0 ? argc == (size_t)c->arity : argc >= (size_t)-(long)c->arity;
+}
+
+/* An argument equal to `s`, case-insensitively. */
+static int arg_is(const char *arg, size_t len, const char *s)
+{
+    return strlen(s) == len && strncasecmp(arg, s, len) == 0;
+}
+
+/* redis' string2ll(): an optional '-', digits without a leading zero, no overflow. */
+static int parse_ll(const char *s, size_t len, long long *v)
+{
+    size_t i = 0;
+    int neg = 0;
+    if (len == 0 || len > 20)
+        return 0;
+    if (s[0] == '-') {
+        neg = 1;
+        i = 1;
+        if (len == 1)
+            return 0;
+    }
+    if (s[i] == '0' && len > i + 1)
+        return 0;
+    unsigned long long u = 0;
+    for (; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (u > (~0ull - d) / 10)
+            return 0;
+        u = u * 10 + d;
+    }
+    if (neg ? u > (unsigned long long)INT64_MAX + 1 : u > (unsigned long long)INT64_MAX)
+        return 0;
+    *v = neg ? (long long)(0 - u) : (long long)u;
+    return 1;
+}
+
+struct keyout {
+    uint32_t *pos;
+    size_t cap, n;
+};
+
+static void key_add(struct keyout *o, size_t i)
+{
+    if (o->n < o->cap)
+        o->pos[o->n] = (uint32_t)i;
+    o->n++;
+}
+
+/* redis' sortGetKeys(): the key, and the argument after the last STORE. */
+static void sort_keys(size_t argc, const char *const *argv, const size_t *argvlen,
+                      struct keyout *o)
+{
+    static const struct { const char *name; size_t skip; } skip[] = {
+        {"limit", 2}, {"get", 1}, {"by", 1}};
+    size_t store = 0;
+    key_add(o, 1);
+    for (size_t i = 2; i < argc; i++) {
+        if (arg_is(argv[i], argvlen[i], "store") && i + 1 < argc) {
+            store = i + 1;
+            continue;
+        }
+        for (size_t j = 0; j < sizeof skip / sizeof skip[0]; j++)
+            if (arg_is(argv[i], argvlen[i], skip[j].name)) {
+                i += skip[j].skip;
+                break;
+            }
+    }
+    if (store)
+        key_add(o, store);
+}
+
+/* redis' migrateGetKeys(): argv[3], or with an empty argv[3] the keys after KEYS. */
+static void migrate_keys(size_t argc, const char *const *argv, const size_t *argvlen,
+                         struct keyout *o)
+{
+    static const struct { const char *name; size_t skip; } skip[] = {
+        {"copy", 0}, {"replace", 0}, {"auth", 1}, {"auth2", 2}};
+    size_t first = 3, num = 1;
+    for (size_t i = 6; i < argc; i++) {
+        if (arg_is(argv[i], argvlen[i], "keys")) {
+            if (argvlen[3] == 0) {
+                first = i + 1;
+                num = argc - first;
+            }
+            break;
+        }
+        for (size_t j = 0; j < sizeof skip / sizeof skip[0]; j++)
+            if (arg_is(argv[i], argvlen[i], skip[j].name)) {
+                i += skip[j].skip;
+                break;
+            }
+    }
+    for (size_t i = 0; i < num; i++)
+        key_add(o, first + i);
+}
+
+/* The keys of one spec, as getKeysUsingKeySpecs() finds them. @return 0, -1 when the
+ * arguments break the spec, -2 when the spec cannot tell. */
+static int spec_keys(const struct rt_keyspec *s, size_t argc, const char *const *argv,
+                     const size_t *argvlen, struct keyout *o)
+{
+    long first = 0, last, step, n = (long)argc;
+    if (s->bs == RT_KS_INDEX) {
+        first = s->bs_arg;
+    } else if (s->bs == RT_KS_KEYWORD) {
+        long from = s->bs_arg > 0 ? s->bs_arg : n + s->bs_arg;
+        long to = s->bs_arg > 0 ? n - 1 : 1;
+        for (long i = from; i != to; i = from <= to ? i + 1 : i - 1) {
+            if (i >= n || i < 1)
+                break;
+            if (arg_is(argv[i], argvlen[i], s->keyword)) {
+                first = i + 1;
+                break;
+            }
+        }
+        if (!first)
+            return 0; /* keyword not found: no keys from this spec */
+    } else {
+        return -2;
+    }
+    if (s->fk == RT_KS_RANGE) {
+        step = s->fk_b;
+        if (s->fk_a >= 0)
+            last = first + s->fk_a;
+        else if (!s->fk_c)
+            last = n + s->fk_a;
+        else
+            last = first + ((n - first) / s->fk_c + s->fk_a);
+    } else if (s->fk == RT_KS_KEYNUM) {
+        step = s->fk_c;
+        long idx = first + s->fk_a;
+        long long num;
+        if (idx >= n || !parse_ll(argv[idx], argvlen[idx], &num) || num < 0 || num > n)
+            return -1;
+        if (num == 0)
+            return 0; /* EVAL script 0: a request without keys */
+        first += s->fk_b;
+        last = first + (long)num - 1;
+    } else {
+        return -2;
+    }
+    if (last >= n || last < first || first >= n || step <= 0)
+        return -1;
+    for (long i = first; i <= last; i += step)
+        key_add(o, (size_t)i);
+    return s->flags & RT_KS_INCOMPLETE ? -2 : 0;
+}
+
+int rt_cmd_keys(const struct rt_cmd *c, size_t argc, const char *const *argv,
+                const size_t *argvlen, uint32_t *pos, size_t cap, size_t *n)
+{
+    struct keyout o = {pos, pos ? cap : 0, 0};
+    *n = 0;
+    if (!c || !arity_ok(c, argc))
+        return -1;
+    if (!strcmp(c->name, "sort")) {
+        sort_keys(argc, argv, argvlen, &o);
+    } else if (!strcmp(c->name, "sort_ro")) {
+        key_add(&o, 1);
+    } else if (!strcmp(c->name, "migrate")) {
+        migrate_keys(argc, argv, argvlen, &o);
+    } else {
+        for (size_t j = 0; j < c->nkeyspecs; j++) {
+            if (c->keyspecs[j].flags & RT_KS_NOT_KEY)
+                continue;
+            int rc = spec_keys(&c->keyspecs[j], argc, argv, argvlen, &o);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    *n = o.n;
+    return 0;
+}
+
+/* ---- values: the arguments matched against the COMMAND DOCS grammar ----------------- */
+
+struct match {
+    const char *const *argv;
+    const size_t *argvlen;
+    size_t argc;
+    uint8_t *isval; /* argc flags: matched by an RT_ARG_VALUE */
+    int typed;      /* check integers and doubles (the first pass) */
+    size_t end;     /* where a match continued by `stop` ended */
+    unsigned long budget;
+};
+
+/* What follows a node: the `n` sibling nodes from `a`, then `next`. */
+struct cont {
+    const struct rt_cmdarg *a;
+    size_t n;
+    const struct cont *next;
+};
+static const struct cont stop; /* continuation that accepts anywhere (one repetition) */
+
+static int m_node(struct match *m, const struct rt_cmdarg *a, size_t i, const struct cont *k);
+
+static int m_cont(struct match *m, size_t i, const struct cont *k)
+{
+    if (k == &stop) {
+        m->end = i;
+        return 1;
+    }
+    if (!k)
+        return i == m->argc;
+    if (k->n == 0)
+        return m_cont(m, i, k->next);
+    const struct cont rest = {k->a + k->a->size, k->n - 1, k->next};
+    return m_node(m, k->a, i, &rest);
+}
+
+static size_t children(const struct rt_cmdarg *a)
+{
+    size_t n = 0;
+    for (const struct rt_cmdarg *c = a + 1; c < a + a->size; c += c->size)
+        n++;
+    return n;
+}
+
+static int type_ok(unsigned type, const char *s, size_t len)
+{
+    char buf[64], *end;
+    long long v;
+    switch (type) {
+    case RT_ARG_INTEGER:
+    case RT_ARG_UNIXTIME: return parse_ll(s, len, &v);
+    case RT_ARG_DOUBLE:
+        if (len && s[0] == '(') { /* exclusive score bounds */
+            s++;
+            len--;
+        }
+        if (len == 0 || len >= sizeof buf)
+            return 0;
+        memcpy(buf, s, len);
+        buf[len] = 0;
+        (void)strtod(buf, &end);
+        return *end == 0 && end != buf;
+    default: return 1;
+    }
+}
+
+static int m_token(const struct match *m, const struct rt_cmdarg *a, size_t i)
+{
+    return i < m->argc && arg_is(m->argv[i], m->argvlen[i], a->token);
+}
+
+/* The node's type part at i, then k. */
+static int m_body(struct match *m, const struct rt_cmdarg *a, size_t i, const struct cont *k)
+{
+    switch (a->type) {
+    case RT_ARG_TOKEN: return m_cont(m, i, k);
+    case RT_ARG_ONEOF:
+        for (const struct rt_cmdarg *c = a + 1; c < a + a->size; c += c->size)
+            if (m_node(m, c, i, k))
+                return 1;
+        return 0;
+    case RT_ARG_BLOCK: {
+        const struct cont seq = {a + 1, children(a), k};
+        return m_cont(m, i, &seq);
+    }
+    default:
+        if (i >= m->argc || (m->typed && !type_ok(a->type, m->argv[i], m->argvlen[i])))
+            return 0;
+        if (a->type == RT_ARG_VALUE)
+            m->isval[i] = 1;
+        if (m_cont(m, i + 1, k))
+            return 1;
+        m->isval[i] = 0;
+        return 0;
+    }
+}
+
+/* The node at i (token, type part, repetitions), then k; the budget bounds the backtracking.
+ * Repetitions are matched one at a time, fewest first, by a loop: the recursion depth stays
+ * bounded by the grammar, whatever the number of arguments. */
+static int m_node(struct match *m, const struct rt_cmdarg *a, size_t i, const struct cont *k)
+{
+    if (m->budget == 0)
+        return 0;
+    m->budget--;
+    if (!(a->flags & RT_ARG_MULTIPLE)) {
+        if (a->token) {
+            if (m_token(m, a, i) && m_body(m, a, i + 1, k))
+                return 1;
+        } else if (m_body(m, a, i, k)) {
+            return 1;
+        }
+    } else {
+        size_t j = i;
+        int ok = 1;
+        if (a->token && !(a->flags & RT_ARG_MULTIPLE_TOKEN)) {
+            ok = m_token(m, a, j);
+            j++;
+        }
+        size_t start = j;
+        while (ok && m->budget) {
+            size_t b = j;
+            if (a->flags & RT_ARG_MULTIPLE_TOKEN) {
+                if (!m_token(m, a, b))
+                    break;
+                b++;
+            }
+            if (!m_body(m, a, b, &stop) || m->end == j)
+                break;
+            j = m->end;
+            if (m_cont(m, j, k))
+                return 1;
+        }
+        for (size_t x = start; x < j && x < m->argc; x++)
+            m->isval[x] = 0;
+    }
+    return (a->flags & RT_ARG_OPTIONAL) && m->budget && m_cont(m, i, k);
+}
+
+int rt_cmd_values(const struct rt_cmd *c, size_t argc, const char *const *argv,
+                  const size_t *argvlen, uint32_t *pos, size_t cap, size_t *n)
+{
+    *n = 0;
+    if (!c || !arity_ok(c, argc))
+        return -1;
+    if (!c->nargs)
+        return 0;
+    struct match m = {argv, argvlen, argc, calloc(argc, 1), 1, 0, 0};
+    uint32_t *kp = malloc(argc * sizeof *kp);
+    if (!m.isval || !kp) {
+        free(m.isval);
+        free(kp);
+        return -1;
+    }
+    struct cont top = {c->args, 0, NULL};
+    for (const struct rt_cmdarg *a = c->args; a < c->args + c->nargs; a += a->size)
+        top.n++;
+    int ok = 0;
+    for (int pass = 0; pass < 2 && !ok; pass++) {
+        m.typed = pass == 0; /* then untyped: ZINCRBY's "integer" increment may be 1.5 */
+        m.budget = 4096 + 64 * (unsigned long)argc;
+        ok = m_cont(&m, 1, &top);
+    }
+    if (ok) {
+        /* keys are never values, whatever the match says */
+        size_t nk = 0;
+        if (rt_cmd_keys(c, argc, argv, argvlen, kp, argc, &nk) == 0)
+            for (size_t i = 0; i < nk && i < argc; i++)
+                if (kp[i] < argc)
+                    m.isval[kp[i]] = 0;
+        for (size_t i = 1; i < argc; i++)
+            if (m.isval[i]) {
+                if (*n < cap && pos)
+                    pos[*n] = (uint32_t)i;
+                (*n)++;
+            }
+    }
+    free(m.isval);
+    free(kp);
+    return ok ? 0 : -1;
+}
