@@ -134,6 +134,7 @@ int replay_target_parse(const char *url, struct replay_target *t, struct rt_err 
             db = db * 10 + (unsigned)(path[i] - '0');
         }
         t->db = (uint32_t)db;
+        t->db_set = 1;
     }
     return 0;
 }

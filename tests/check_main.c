@@ -12,6 +12,9 @@ int main(void)
     srunner_add_suite(sr, resp_suite());
     srunner_add_suite(sr, tcp_suite());
     srunner_add_suite(sr, session_suite());
+    srunner_add_suite(sr, cmdtable_suite());
+    srunner_add_suite(sr, hist_suite());
+    srunner_add_suite(sr, server_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -1,4 +1,5 @@
-/* check_replay.c: unit tests of the replayer library (target URLs). */
+/* check_replay.c: unit tests of the replayer library: target URLs and the list of unsafe
+ * commands (the histogram and the throwaway server have check_hist.c and check_server.c). */
 #include "check_suites.h"
 #include "replay.h"
 
@@ -70,6 +71,20 @@ START_TEST(test_replay_target_rejects_bad_urls)
 }
 END_TEST
 
+START_TEST(test_unsafe_commands)
+{
+    ck_assert_int_eq(replay_cmd_is_unsafe("flushall", NULL), 1);
+    ck_assert_int_eq(replay_cmd_is_unsafe("FLUSHDB", NULL), 1);
+    ck_assert_int_eq(replay_cmd_is_unsafe("config", "set"), 1);
+    ck_assert_int_eq(replay_cmd_is_unsafe("script", "flush"), 1);
+    ck_assert_int_eq(replay_cmd_is_unsafe("script", "load"), 0);
+    ck_assert_int_eq(replay_cmd_is_unsafe("client", "kill"), 1);
+    ck_assert_int_eq(replay_cmd_is_unsafe("client", "setname"), 0);
+    ck_assert_int_eq(replay_cmd_is_unsafe("get", NULL), 0);
+    ck_assert_int_eq(replay_cmd_is_unsafe("flushallx", NULL), 0);
+}
+END_TEST
+
 Suite *replay_suite(void)
 {
     Suite *s = suite_create("replay");
@@ -78,5 +93,8 @@ Suite *replay_suite(void)
     tcase_add_test(tc, test_replay_target_tls_auth_db_ipv6);
     tcase_add_test(tc, test_replay_target_rejects_bad_urls);
     suite_add_tcase(s, tc);
+    TCase *ts = tcase_create("safety");
+    tcase_add_test(ts, test_unsafe_commands);
+    suite_add_tcase(s, ts);
     return s;
 }

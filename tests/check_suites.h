@@ -11,5 +11,8 @@ Suite *crash_suite(void);
 Suite *resp_suite(void);
 Suite *tcp_suite(void);
 Suite *session_suite(void);
+Suite *cmdtable_suite(void);
+Suite *hist_suite(void);
+Suite *server_suite(void);
 
 #endif

@@ -5,6 +5,8 @@
 
 const struct rt_subcmd rt_subcommands[] = {
     {"record", cmd_record, usage_record, "capture RESP traffic from an interface or a pcap file"},
+    {"replay", cmd_replay, usage_replay,
+     "reissue a trace against a target and report latency, errors and divergence"},
     {"info", cmd_info, usage_info, "print a trace's metadata, counts and sizes"},
     {"cat", cmd_cat, usage_cat, "print a trace's events as text, JSON lines or RESP"},
     {NULL, NULL, NULL, NULL},

@@ -32,6 +32,8 @@ int cmd_info(int argc, char **argv);
 void usage_info(FILE *out);
 int cmd_cat(int argc, char **argv);
 void usage_cat(FILE *out);
+int cmd_replay(int argc, char **argv);
+void usage_replay(FILE *out);
 
 /* ---- formatting helpers (cli.c) ---- */
 

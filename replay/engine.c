@@ -1,0 +1,1836 @@
+/* engine.c: the replay engine: streaming read-ahead, open-loop scheduling, target connections
+ * (plain or TLS through libevent's bufferevents), reply framing and accounting.
+ *
+ * The model, per worker thread (one libevent base each, connections partitioned by a hash
+ * of the recorded connection id; every worker reads the whole trace with its own reader, so
+ * no queue crosses threads and memory stays bounded by the read-ahead):
+ *
+ * - Each request read from the trace gets a due time: the recorded offset from the start of
+ *   the window divided by --speed (or k / --rate for the k-th request), on the monotonic
+ *   clock. It waits in the worker's due queue (trace order is time order) until then, then
+ *   moves to its recorded connection's ready queue.
+ * - Pipelining is taken from the recording: a request carries how many of its connection's
+ *   requests were still unanswered in the recording when it was sent (`max_out`). The replay
+ *   sends it only when at most that many are unanswered on the replay side, so what was
+ *   pipelined is sent pipelined, and what waited for a reply waits for one.
+ * - Latency is measured from the due time (coordinated omission corrected, as wrk2 does) and
+ *   from the actual send (service time); lag is send time minus due time.
+ * - Replies are framed with the RESP scanner of format/ (RESP2 and RESP3) and compared by
+ *   type with the recorded reply, when the trace has one, for the divergence counts.
+ */
+#include "replay.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#define NS 1000000000ull
+#define LOOKAHEAD_NS (200ull * 1000 * 1000) /* read this far ahead of the schedule */
+#define MAX_CMDS 512                        /* distinct command names tracked per worker */
+#define REC_WAIT_MAX 4096                   /* recorded replies awaited per connection */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- unsafe commands ------------------------------------------------------------------- */
+
+/* Commands that destroy data, reconfigure or stop the server, or reach other hosts. A name
+ * alone covers all its subcommands; "name|sub" one subcommand. */
+static const char *const unsafe_cmds[] = {
+    "flushall", "flushdb", "config", "shutdown", "debug", "save", "bgsave", "bgrewriteaof",
+    "replicaof", "slaveof", "cluster", "acl", "script|flush", "script|kill", "function|flush",
+    "function|delete", "function|restore", "function|kill", "monitor", "sync", "psync",
+    "failover", "migrate", "module", "swapdb", "client|kill", "client|pause",
+    "client|unpause", "client|no-evict", "client|no-touch", "latency|reset", "slowlog|reset",
+    "memory|purge", "lastsave", "restore-asking", "pfdebug", "pfselftest", "replconf",
+    "quit", NULL};
+
+static int name_eq(const char *a, const char *b, size_t blen)
+{
+    return strlen(a) == blen && strncasecmp(a, b, blen) == 0;
+}
+
+/* matches "name" or "name|sub" (or "name sub") of the list against the command */
+static int list_match(const char *const *list, size_t n, const char *name, size_t nlen,
+                      const char *sub, size_t slen)
+{
+    for (size_t i = 0; n == (size_t)-1 ? list[i] != NULL : i < n; i++) {
+        const char *e = list[i];
+        size_t el = strcspn(e, "| ");
+        if (el != nlen || strncasecmp(e, name, nlen) != 0)
+            continue;
+        if (!e[el])
+            return 1;
+        if (sub && name_eq(e + el + 1, sub, slen))
+            return 1;
+    }
+    return 0;
+}
+
+int replay_cmd_is_unsafe(const char *name, const char *sub)
+{
+    return list_match(unsafe_cmds, (size_t)-1, name, strlen(name), sub, sub ? strlen(sub) : 0);
+}
+
+const char *replay_skip_name(unsigned why)
+{
+    static const char *const names[] = {"unsafe", "read_only", "filter",     "auth",
+                                        "select", "keys",      "unreachable"};
+    return why < REPLAY_SKIP_MAX ? names[why] : "unknown";
+}
+
+/* ---- data structures ------------------------------------------------------------------- */
+
+enum req_kind { K_REQ = 0, K_CLOSE = 1, K_INTERNAL = 2 };
+
+/* special handling of some commands */
+enum { S_NONE = 0, S_SELECT, S_HELLO, S_AUTH, S_SUBSCRIBE, S_UNSUBSCRIBE, S_RESET, S_QUIT };
+
+struct rconn;
+
+struct req {
+    struct req *next;      /* due queue / ready queue */
+    struct req *inext;     /* in-flight list of a target connection */
+    struct rconn *rc;
+    uint64_t seq;          /* recorded seq */
+    uint64_t due, sent;    /* monotonic ns */
+    uint32_t max_out;      /* recorded unanswered requests of the connection when it was sent */
+    uint32_t db;           /* recorded db */
+    uint16_t cmd;          /* index of the per-command stats */
+    uint8_t kind, special, proto;
+    uint8_t expect;        /* a reply is expected */
+    uint8_t refs;          /* queue/in flight + awaiting the recorded reply */
+    uint8_t rec_state;     /* 0 awaited, 1 known, 2 none will come */
+    uint8_t got;           /* the target's reply came */
+    uint8_t rec_rtype, got_rtype;
+    uint32_t replies_left; /* subscribe family: confirmations still to come */
+    int64_t arg;           /* SELECT db / HELLO protover */
+    size_t wlen;
+    char *wire;            /* the RESP bytes to send */
+};
+
+struct tconn;
+
+struct rconn {
+    uint64_t key;          /* recorded connection id, loop in the top bits */
+    struct rconn *hnext;
+    struct tconn *tc;
+    struct req *rhead, *rtail; /* ready to send, in order */
+    uint32_t out;          /* sent and unanswered on the replay side */
+    uint32_t rec_out;      /* unanswered in the recording so far */
+    uint32_t pending;      /* its requests in the due or ready queue */
+    uint64_t unblocked_at; /* when the last reply arrived (a waiting request may go) */
+    int closing;           /* the recorded connection closed: close after draining */
+    /* requests whose recorded reply is awaited, in order */
+    struct req **wait;
+    size_t wait_head, wait_n, wait_cap;
+};
+
+enum { TC_IDLE = 0, TC_CONNECTING, TC_READY, TC_DOWN, TC_CLOSED };
+
+struct worker;
+
+struct tconn {
+    struct worker *w;
+    struct bufferevent *bev;
+    struct event *retry;
+    int state;
+    int ever_ready;
+    int authed, subscribed, quitting;
+    uint32_t db;
+    uint8_t proto;
+    unsigned attempts;
+    uint64_t down_since;
+    struct req *ihead, *itail; /* in flight, in order */
+    size_t nin;
+    struct rconn **users;      /* recorded connections sending here */
+    size_t nusers, capusers;
+    uint8_t *rbuf;
+    size_t rlen, rcap, need;
+    size_t index;              /* fold mode: slot; else -1 */
+    int busy, doomed;          /* freed inside its own callback: freed when it returns */
+};
+
+struct cmd_stat {
+    struct replay_cmd_result r;
+};
+
+struct worker {
+    const struct replay_opts *o;
+    unsigned id, nthreads;
+    struct event_base *base;
+    struct trace_reader *rd;
+    struct rt_err err;
+    int fatal;
+    SSL_CTX *ssl;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    /* read-ahead */
+    struct trace_event ev;
+    int have_ev, eof;
+    unsigned loop;
+    uint64_t trace_t0, trace_last, loop_off, wall_t0, rate_k;
+    int t0_set;
+    size_t buffered, max_buffered;
+    struct req *dhead, *dtail; /* due queue */
+    struct event *due_timer, *fill_timer, *house_timer, *drain_timer;
+    uint64_t eof_at;
+    /* connections */
+    struct rconn **ht;
+    size_t htcap, nrconn;
+    struct tconn **fold;
+    size_t nfold;
+    uint64_t live_tconns;
+    size_t inflight; /* requests of the trace sent and unanswered */
+    /* stats */
+    struct replay_result res;
+    struct cmd_stat *cmds;
+    size_t ncmds;
+    struct rt_hist *delta_lat; /* since the last status snapshot */
+    uint64_t lag_max_interval;
+    /* status shared with the main thread */
+    pthread_mutex_t *mu;
+    struct rt_hist *shared_lat;
+    struct replay_status *shared;
+    uint64_t shared_lag;
+    volatile int *stop;
+    uint64_t deadline;
+    int stopping;
+};
+
+static void tconn_connect(struct tconn *tc);
+static void rconn_pump(struct rconn *rc);
+static void worker_fill(struct worker *w);
+static void worker_check_done(struct worker *w);
+
+/* ---- helpers --------------------------------------------------------------------------- */
+
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+__attribute__((returns_nonnull, malloc)) static void *xcalloc(size_t n, size_t sz)
+{
+    void *p = calloc(n, sz);
+    if (!p) {
+        fprintf(stderr, "resptrace replay: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+__attribute__((returns_nonnull)) static void *xrealloc(void *p, size_t sz)
+{
+    void *q = realloc(p, sz);
+    if (!q) {
+        fprintf(stderr, "resptrace replay: out of memory\n");
+        abort();
+    }
+    return q;
+}
+
+static void fatal(struct worker *w, int code, const char *msg)
+{
+    if (w->fatal)
+        return;
+    w->fatal = 1;
+    rt_err_set(&w->err, code, "%s", msg);
+    if (w->base)
+        event_base_loopbreak(w->base);
+}
+
+/* ---- per-command statistics ------------------------------------------------------------ */
+
+static uint16_t cmd_index(struct worker *w, const char *name)
+{
+    for (size_t i = 0; i < w->ncmds; i++)
+        if (strcmp(w->cmds[i].r.name, name) == 0)
+            return (uint16_t)i;
+    if (w->ncmds == MAX_CMDS - 1)
+        name = "(other)"; /* the last slot takes every further name */
+    if (w->ncmds == MAX_CMDS)
+        return MAX_CMDS - 1;
+    struct cmd_stat *c = &w->cmds[w->ncmds];
+    snprintf(c->r.name, sizeof c->r.name, "%s", name);
+    c->r.lat = rt_hist_new();
+    c->r.svc = rt_hist_new();
+    if (!c->r.lat || !c->r.svc) {
+        fprintf(stderr, "resptrace replay: out of memory\n");
+        abort();
+    }
+    return (uint16_t)w->ncmds++;
+}
+
+static int is_err_type(unsigned t) { return t == TRACE_R_ERROR || t == TRACE_R_BLOB_ERROR; }
+
+/* Both replies known: count how the target's differs from the recorded one. */
+static void compare(struct worker *w, struct req *r)
+{
+    unsigned rec = r->rec_rtype, got = r->got_rtype;
+    if (!got)
+        return; /* lost with its connection */
+    struct replay_cmd_result *c = &w->cmds[r->cmd].r;
+    c->compared++;
+    w->res.compared++;
+    if (is_err_type(got) && !is_err_type(rec)) {
+        c->new_errors++;
+        w->res.new_errors++;
+    } else if (got == TRACE_R_NULL && rec != TRACE_R_NULL && !is_err_type(rec)) {
+        c->misses++;
+        w->res.misses++;
+    } else if (rec == TRACE_R_NULL && got != TRACE_R_NULL && !is_err_type(got)) {
+        c->new_values++;
+        w->res.new_values++;
+    } else if (rec != got && !(is_err_type(rec) && is_err_type(got))) {
+        c->type_changed++;
+        w->res.type_changed++;
+    }
+}
+
+static void release(struct req *r)
+{
+    if (--r->refs == 0) {
+        free(r->wire);
+        free(r);
+    }
+}
+
+/* ---- recorded connections -------------------------------------------------------------- */
+
+struct wait_ent {
+    uint64_t seq;
+    struct req *r; /* NULL for a request that was not sent */
+};
+
+static struct rconn *rconn_find(struct worker *w, uint64_t key)
+{
+    if (!w->htcap)
+        return NULL;
+    for (struct rconn *rc = w->ht[mix64(key) & (w->htcap - 1)]; rc; rc = rc->hnext)
+        if (rc->key == key)
+            return rc;
+    return NULL;
+}
+
+static void ht_insert(struct worker *w, struct rconn *rc)
+{
+    if (w->nrconn + 1 > w->htcap / 2) {
+        size_t ncap = w->htcap ? w->htcap * 2 : 256;
+        struct rconn **nt = xcalloc(ncap, sizeof *nt);
+        for (size_t i = 0; i < w->htcap; i++)
+            for (struct rconn *c = w->ht[i], *nx; c; c = nx) {
+                nx = c->hnext;
+                c->hnext = nt[mix64(c->key) & (ncap - 1)];
+                nt[mix64(c->key) & (ncap - 1)] = c;
+            }
+        free(w->ht);
+        w->ht = nt;
+        w->htcap = ncap;
+    }
+    struct rconn **b = &w->ht[mix64(rc->key) & (w->htcap - 1)];
+    rc->hnext = *b;
+    *b = rc;
+    w->nrconn++;
+}
+
+static void ht_remove(struct worker *w, struct rconn *rc)
+{
+    for (struct rconn **p = &w->ht[mix64(rc->key) & (w->htcap - 1)]; *p; p = &(*p)->hnext)
+        if (*p == rc) {
+            *p = rc->hnext;
+            w->nrconn--;
+            return;
+        }
+}
+
+static struct tconn *tconn_new(struct worker *w, size_t index)
+{
+    struct tconn *tc = xcalloc(1, sizeof *tc);
+    tc->w = w;
+    tc->index = index;
+    tc->proto = 2;
+    w->live_tconns++;
+    tconn_connect(tc);
+    return tc;
+}
+
+static void tconn_free(struct tconn *tc)
+{
+    struct worker *w = tc->w;
+    if (tc->busy) {
+        tc->doomed = 1;
+        return;
+    }
+    if (tc->bev)
+        bufferevent_free(tc->bev);
+    if (tc->retry)
+        event_free(tc->retry);
+    for (struct req *r = tc->ihead, *nx; r; r = nx) {
+        nx = r->inext;
+        if (r->kind != K_INTERNAL) {
+            w->res.unanswered++;
+            w->inflight--;
+        }
+        release(r);
+    }
+    free(tc->users);
+    free(tc->rbuf);
+    w->live_tconns--;
+    free(tc);
+}
+
+static void tc_add_user(struct tconn *tc, struct rconn *rc)
+{
+    if (tc->nusers == tc->capusers) {
+        tc->capusers = tc->capusers ? tc->capusers * 2 : 4;
+        tc->users = xrealloc(tc->users, tc->capusers * sizeof *tc->users);
+    }
+    tc->users[tc->nusers++] = rc;
+}
+
+static void tc_del_user(struct tconn *tc, struct rconn *rc)
+{
+    for (size_t i = 0; i < tc->nusers; i++)
+        if (tc->users[i] == rc) {
+            tc->users[i] = tc->users[--tc->nusers];
+            return;
+        }
+}
+
+static struct rconn *rconn_get(struct worker *w, uint64_t key, uint64_t conn)
+{
+    struct rconn *rc = rconn_find(w, key);
+    if (rc)
+        return rc;
+    rc = xcalloc(1, sizeof *rc);
+    rc->key = key;
+    ht_insert(w, rc);
+    if (w->o->connections) {
+        size_t slot = mix64(conn) % w->o->connections;
+        if (!w->fold[slot])
+            w->fold[slot] = tconn_new(w, slot);
+        rc->tc = w->fold[slot];
+    } else {
+        rc->tc = tconn_new(w, (size_t)-1);
+    }
+    tc_add_user(rc->tc, rc);
+    return rc;
+}
+
+static void wait_push(struct rconn *rc, uint64_t seq, struct req *r)
+{
+    if (rc->wait_n == rc->wait_cap) {
+        size_t ncap = rc->wait_cap ? rc->wait_cap * 2 : 16;
+        struct wait_ent *nw = xcalloc(ncap, sizeof *nw);
+        struct wait_ent *ow = (struct wait_ent *)rc->wait;
+        for (size_t i = 0; i < rc->wait_n; i++)
+            nw[i] = ow[(rc->wait_head + i) % rc->wait_cap];
+        free(rc->wait);
+        rc->wait = (struct req **)nw;
+        rc->wait_cap = ncap;
+        rc->wait_head = 0;
+    }
+    struct wait_ent *ws = (struct wait_ent *)rc->wait;
+    ws[(rc->wait_head + rc->wait_n) % rc->wait_cap] = (struct wait_ent){seq, r};
+    rc->wait_n++;
+}
+
+/* Pops the oldest awaited recorded reply; `known` with the recorded type, or none. */
+static void wait_pop(struct worker *w, struct rconn *rc, int known, unsigned rtype)
+{
+    struct wait_ent *ws = (struct wait_ent *)rc->wait;
+    struct wait_ent e = ws[rc->wait_head];
+    rc->wait_head = (rc->wait_head + 1) % rc->wait_cap;
+    rc->wait_n--;
+    if (rc->rec_out)
+        rc->rec_out--;
+    if (!e.r)
+        return;
+    if (known) {
+        e.r->rec_state = 1;
+        e.r->rec_rtype = (uint8_t)rtype;
+        if (e.r->got)
+            compare(w, e.r);
+    } else {
+        e.r->rec_state = 2;
+    }
+    release(e.r);
+}
+
+static void rconn_free(struct worker *w, struct rconn *rc)
+{
+    while (rc->wait_n)
+        wait_pop(w, rc, 0, 0);
+    free(rc->wait);
+    for (struct req *r = rc->rhead, *nx; r; r = nx) {
+        nx = r->next;
+        w->buffered--;
+        release(r);
+    }
+    ht_remove(w, rc);
+    struct tconn *tc = rc->tc;
+    tc_del_user(tc, rc);
+    /* in flight requests keep their pointer to rc: detach them */
+    for (struct req *r = tc->ihead; r; r = r->inext)
+        if (r->rc == rc)
+            r->rc = NULL;
+    if (!w->o->connections)
+        tconn_free(tc);
+    free(rc);
+}
+
+/* ---- sending --------------------------------------------------------------------------- */
+
+static size_t fmt_len(size_t argc, const size_t *len, const uint8_t *iskey, size_t plen)
+{
+    size_t n = 32;
+    for (size_t i = 0; i < argc; i++)
+        n += 32 + len[i] + (iskey && iskey[i] ? plen : 0);
+    return n;
+}
+
+/* RESP array of bulk strings, with `prefix` before the arguments iskey marks. */
+static char *fmt_cmd(size_t argc, const char *const *argv, const size_t *len,
+                     const uint8_t *iskey, const char *prefix, size_t *out_len)
+{
+    size_t plen = prefix ? strlen(prefix) : 0;
+    size_t cap = fmt_len(argc, len, iskey, plen);
+    char *buf = xcalloc(1, cap);
+    size_t p = (size_t)snprintf(buf, cap, "*%zu\r\n", argc);
+    for (size_t i = 0; i < argc; i++) {
+        int k = iskey && iskey[i];
+        p += (size_t)snprintf(buf + p, cap - p, "$%zu\r\n", len[i] + (k ? plen : 0));
+        if (k) {
+            memcpy(buf + p, prefix, plen);
+            p += plen;
+        }
+        memcpy(buf + p, argv[i], len[i]);
+        p += len[i];
+        buf[p++] = '\r';
+        buf[p++] = '\n';
+    }
+    *out_len = p;
+    return buf;
+}
+
+static void inflight_push(struct tconn *tc, struct req *r)
+{
+    r->inext = NULL;
+    if (tc->itail)
+        tc->itail->inext = r;
+    else
+        tc->ihead = r;
+    tc->itail = r;
+    tc->nin++;
+}
+
+/* A command resptrace sends itself (AUTH, SELECT, HELLO). */
+static void send_internal(struct tconn *tc, uint8_t special, size_t argc, const char *const *argv)
+{
+    size_t len[8];
+    for (size_t i = 0; i < argc; i++)
+        len[i] = strlen(argv[i]);
+    struct req *r = xcalloc(1, sizeof *r);
+    r->kind = K_INTERNAL;
+    r->special = special;
+    r->expect = 1;
+    r->refs = 1;
+    r->wire = fmt_cmd(argc, argv, len, NULL, NULL, &r->wlen);
+    bufferevent_write(tc->bev, r->wire, r->wlen);
+    inflight_push(tc, r);
+}
+
+static void send_auth(struct tconn *tc)
+{
+    const struct replay_target *t = &tc->w->o->target;
+    if (!t->pass)
+        return;
+    if (t->user) {
+        const char *argv[] = {"AUTH", t->user, t->pass};
+        send_internal(tc, S_AUTH, 3, argv);
+    } else {
+        const char *argv[] = {"AUTH", t->pass};
+        send_internal(tc, S_AUTH, 2, argv);
+    }
+}
+
+static void send_select(struct tconn *tc, uint32_t db)
+{
+    char num[16];
+    snprintf(num, sizeof num, "%u", db);
+    const char *argv[] = {"SELECT", num};
+    send_internal(tc, S_SELECT, 2, argv);
+    tc->db = db;
+}
+
+static void send_hello(struct tconn *tc, unsigned proto)
+{
+    const struct replay_target *t = &tc->w->o->target;
+    char num[4];
+    snprintf(num, sizeof num, "%u", proto);
+    if (t->pass) {
+        const char *argv[] = {"HELLO", num, "AUTH", t->user ? t->user : "default", t->pass};
+        send_internal(tc, S_HELLO, 5, argv);
+    } else {
+        const char *argv[] = {"HELLO", num};
+        send_internal(tc, S_HELLO, 2, argv);
+    }
+    tc->proto = (uint8_t)proto;
+}
+
+static void complete(struct worker *w, struct req *r, unsigned rtype, uint64_t now);
+
+static void tconn_send(struct tconn *tc, struct req *r, uint64_t now)
+{
+    struct worker *w = tc->w;
+    const struct replay_opts *o = w->o;
+    if (r->special != S_HELLO && r->special != S_RESET && r->proto && r->proto != tc->proto)
+        send_hello(tc, r->proto);
+    if (!o->target.db_set && r->special != S_RESET && r->db != tc->db)
+        send_select(tc, r->db);
+    bufferevent_write(tc->bev, r->wire, r->wlen);
+    r->sent = now;
+    if (!r->due)
+        r->due = now; /* as fast as possible: no schedule to be late against */
+    /* the replayer's own lateness: from when the request was both due and free to go (a
+     * request that waits for a reply, as recorded, is free when that reply arrives; a slow
+     * target shows in the latency, not here) */
+    uint64_t base = r->due;
+    if (r->rc && r->rc->unblocked_at > base)
+        base = r->rc->unblocked_at;
+    uint64_t lag = now > base ? now - base : 0;
+    rt_hist_record(w->res.lag, lag);
+    if (lag > w->lag_max_interval)
+        w->lag_max_interval = lag;
+    w->res.sent++;
+    w->buffered--;
+    switch (r->special) {
+    case S_SELECT:
+        if (r->arg >= 0)
+            tc->db = (uint32_t)r->arg;
+        break;
+    case S_HELLO:
+        if (r->arg == 2 || r->arg == 3)
+            tc->proto = (uint8_t)r->arg;
+        break;
+    case S_SUBSCRIBE: tc->subscribed = 1; break;
+    case S_QUIT: tc->quitting = 1; break;
+    default: break;
+    }
+    if (r->expect) {
+        inflight_push(tc, r);
+        w->inflight++;
+        if (r->rc)
+            r->rc->out++;
+    } else {
+        complete(w, r, 0, now);
+    }
+    if (r->special == S_RESET) {
+        /* RESET drops the connection's authentication, database and protocol */
+        tc->db = 0;
+        tc->proto = 2;
+        tc->subscribed = 0;
+        send_auth(tc);
+        if (o->target.db_set && o->target.db)
+            send_select(tc, o->target.db);
+    }
+}
+
+static void drop_unreachable(struct worker *w, struct rconn *rc)
+{
+    struct req *r = rc->rhead;
+    rc->rhead = r->next;
+    if (!rc->rhead)
+        rc->rtail = NULL;
+    w->buffered--;
+    rc->pending--;
+    w->cmds[r->cmd].r.errors++;
+    w->res.errors++;
+    w->res.skipped_by[REPLAY_SKIP_UNREACHABLE]++;
+    r->got = 1; /* nothing to compare */
+    release(r);
+}
+
+static void rconn_pump(struct rconn *rc)
+{
+    struct tconn *tc = rc->tc;
+    struct worker *w = tc->w;
+    uint64_t now = now_ns();
+    uint64_t window = (uint64_t)((w->o->reconnect_window_s > 0 ? w->o->reconnect_window_s : 2.0) *
+                                 (double)NS);
+    while (rc->rhead) {
+        struct req *r = rc->rhead;
+        if (tc->state != TC_READY) {
+            if (tc->state == TC_DOWN && now - tc->down_since > window) {
+                drop_unreachable(w, rc);
+                continue;
+            }
+            break;
+        }
+        if (r->expect && rc->out > r->max_out)
+            break; /* the recording waited for a reply here */
+        rc->rhead = r->next;
+        if (!rc->rhead)
+            rc->rtail = NULL;
+        r->next = NULL;
+        rc->pending--;
+        tconn_send(tc, r, now);
+    }
+    if (rc->closing && rc->pending == 0 && rc->out == 0)
+        rconn_free(w, rc);
+    worker_check_done(w);
+}
+
+static void ready_push(struct rconn *rc, struct req *r)
+{
+    r->next = NULL;
+    if (rc->rtail)
+        rc->rtail->next = r;
+    else
+        rc->rhead = r;
+    rc->rtail = r;
+}
+
+/* ---- replies --------------------------------------------------------------------------- */
+
+static void complete(struct worker *w, struct req *r, unsigned rtype, uint64_t now)
+{
+    struct replay_cmd_result *c = &w->cmds[r->cmd].r;
+    uint64_t lat = now - r->due, svc = now - r->sent;
+    rt_hist_record(c->lat, lat);
+    rt_hist_record(c->svc, svc);
+    rt_hist_record(w->res.lat, lat);
+    rt_hist_record(w->res.svc, svc);
+    rt_hist_record(w->delta_lat, lat);
+    c->ops++;
+    w->res.ops++;
+    if (is_err_type(rtype)) {
+        c->errors++;
+        w->res.errors++;
+    }
+    r->got = 1;
+    r->got_rtype = (uint8_t)(rtype ? rtype : 0);
+    if (r->rec_state == 1 && rtype)
+        compare(w, r);
+    struct rconn *rc = r->rc;
+    if (r->expect && rc && rc->out)
+        rc->out--;
+    if (rc)
+        rc->unblocked_at = now;
+    release(r);
+    if (rc)
+        rconn_pump(rc);
+    if (w->buffered <= w->max_buffered / 2)
+        worker_fill(w);
+}
+
+static int str_in(const uint8_t *s, size_t n, const char *const *set)
+{
+    for (; *set; set++)
+        if (name_eq(*set, (const char *)s, n))
+            return 1;
+    return 0;
+}
+
+static const char *const msg_kinds[] = {"message", "pmessage", "smessage", NULL};
+static const char *const conf_kinds[] = {"subscribe",   "psubscribe",   "ssubscribe",
+                                         "unsubscribe", "punsubscribe", "sunsubscribe",
+                                         NULL};
+
+static void tconn_lost(struct tconn *tc, const char *why);
+
+/* One message from the target. @return 0, or -1 when the connection is gone. */
+static int on_reply(struct tconn *tc, const struct resp_reply *m, uint64_t now)
+{
+    struct worker *w = tc->w;
+    struct req *front = tc->ihead;
+    int push_like = m->type == TRACE_R_PUSH || (tc->subscribed && m->type == TRACE_R_ARRAY);
+    if (push_like) {
+        int conf = m->first && str_in(m->first, m->first_len, conf_kinds);
+        int msg = m->first && str_in(m->first, m->first_len, msg_kinds);
+        if (!(conf && front && front->replies_left > 0) && (m->type == TRACE_R_PUSH || conf || msg)) {
+            w->res.pushes++;
+            return 0;
+        }
+    }
+    if (!front) {
+        w->res.pushes++; /* nothing asked: count it, do not pair it */
+        return 0;
+    }
+    if (front->replies_left > 1) {
+        front->replies_left--;
+        return 0;
+    }
+    tc->ihead = front->inext;
+    if (!tc->ihead)
+        tc->itail = NULL;
+    tc->nin--;
+    if (front->kind == K_INTERNAL) {
+        if (is_err_type(m->type)) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "%.*s", (int)(m->errlen < 150 ? m->errlen : 150),
+                     m->err ? m->err : "");
+            w->res.setup_errors++;
+            if (!w->res.setup_error[0])
+                snprintf(w->res.setup_error, sizeof w->res.setup_error, "%s", msg);
+            if (front->special == S_AUTH || front->special == S_HELLO) {
+                char text[256];
+                snprintf(text, sizeof text, "the target refused %s: %s",
+                         front->special == S_AUTH ? "AUTH" : "HELLO", msg);
+                release(front);
+                fatal(w, RT_EINVAL, text);
+                return -1;
+            }
+        } else if (front->special == S_AUTH) {
+            tc->authed = 1;
+        }
+        release(front);
+        return 0;
+    }
+    w->inflight--;
+    complete(w, front, m->type, now);
+    return tc->state == TC_READY && !tc->doomed ? 0 : -1;
+}
+
+static void tconn_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct tconn *tc = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t n = evbuffer_get_length(in);
+    if (tc->rlen + n > tc->rcap) {
+        size_t ncap = tc->rcap ? tc->rcap : 16384;
+        while (ncap < tc->rlen + n)
+            ncap *= 2;
+        tc->rbuf = xrealloc(tc->rbuf, ncap);
+        tc->rcap = ncap;
+    }
+    evbuffer_remove(in, tc->rbuf + tc->rlen, n);
+    tc->rlen += n;
+    if (tc->rlen < tc->need)
+        return;
+    tc->need = 0;
+    tc->busy = 1;
+    uint64_t now = now_ns();
+    size_t off = 0;
+    while (off < tc->rlen) {
+        struct resp_reply m;
+        size_t need = 0;
+        int k = resp_scan_reply(tc->rbuf + off, tc->rlen - off, NULL, &m, &need);
+        if (k == -2) {
+            tc->need = need;
+            break;
+        }
+        if (k < 0) {
+            char why[160];
+            snprintf(why, sizeof why, "the target sent bytes that are not RESP (%s at byte %zu)",
+                     m.fail_what ? m.fail_what : "bad reply", m.fail_off);
+            tc->busy = 0;
+            tconn_lost(tc, why);
+            return;
+        }
+        off += (size_t)k;
+        if (on_reply(tc, &m, now) < 0)
+            break;
+    }
+    tc->busy = 0;
+    if (tc->doomed) {
+        tconn_free(tc);
+        return;
+    }
+    if (tc->state != TC_READY)
+        return;
+    memmove(tc->rbuf, tc->rbuf + off, tc->rlen - off);
+    tc->rlen -= off;
+}
+
+static void conn_error_text(struct tconn *tc, short what, char *buf, size_t cap)
+{
+    const struct replay_opts *o = tc->w->o;
+    int e = EVUTIL_SOCKET_ERROR();
+    if (what & BEV_EVENT_TIMEOUT) {
+        snprintf(buf, cap, "%s after %.1f s", tc->state == TC_CONNECTING ? "connect timed out"
+                                                                       : "timed out",
+                 o->connect_timeout_s > 0 ? o->connect_timeout_s : 3.0);
+        return;
+    }
+    if (o->target.tls && tc->bev) {
+        SSL *ssl = bufferevent_openssl_get_ssl(tc->bev);
+        long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+        unsigned long le = bufferevent_get_openssl_error(tc->bev);
+        if (vr != X509_V_OK) {
+            snprintf(buf, cap, "TLS: the server's certificate was not accepted: %s",
+                     X509_verify_cert_error_string(vr));
+            return;
+        }
+        if (le) {
+            char eb[200];
+            ERR_error_string_n(le, eb, sizeof eb);
+            snprintf(buf, cap, "TLS: %s", eb);
+            return;
+        }
+        if (tc->state == TC_CONNECTING && !(what & BEV_EVENT_CONNECTED) && !e) {
+            snprintf(buf, cap, "TLS handshake failed (is the port speaking TLS?)");
+            return;
+        }
+    }
+    if (what & BEV_EVENT_EOF)
+        snprintf(buf, cap, "the target closed the connection");
+    else
+        snprintf(buf, cap, "%s", e ? evutil_socket_error_to_string(e) : "connection error");
+}
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    tconn_connect(arg);
+}
+
+static void tconn_lost(struct tconn *tc, const char *why)
+{
+    struct worker *w = tc->w;
+    char host[300];
+    replay_target_format(&w->o->target, host, sizeof host);
+    if (tc->state == TC_CONNECTING && !w->res.conn_opened && !tc->quitting) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "cannot connect to %s: %s", host, why);
+        fatal(w, RT_EIO, msg);
+    }
+    if (!tc->quitting) {
+        w->res.conn_failures++;
+        if (!w->res.conn_error[0])
+            snprintf(w->res.conn_error, sizeof w->res.conn_error, "%s", why);
+    }
+    if (tc->bev) {
+        bufferevent_free(tc->bev);
+        tc->bev = NULL;
+    }
+    /* what was in flight is lost with the connection */
+    for (struct req *r = tc->ihead, *nx; r; r = nx) {
+        nx = r->inext;
+        if (r->kind != K_INTERNAL) {
+            w->cmds[r->cmd].r.errors++;
+            w->res.errors++;
+            w->inflight--;
+            if (r->rc && r->rc->out)
+                r->rc->out--;
+        }
+        r->got = 1;
+        release(r);
+    }
+    tc->ihead = tc->itail = NULL;
+    tc->nin = 0;
+    tc->rlen = tc->need = 0;
+    tc->authed = tc->subscribed = 0;
+    if (tc->quitting) {
+        tc->state = TC_CLOSED; /* QUIT: the server closed as asked; reopen on next use */
+        tc->quitting = 0;
+    }
+    if (tc->state != TC_DOWN)
+        tc->down_since = now_ns();
+    tc->state = TC_DOWN;
+    if (w->fatal)
+        return;
+    unsigned shift = tc->attempts < 4 ? tc->attempts : 4;
+    struct timeval tv = {0, (long)(50000u << shift)}; /* 50 ms doubling to 800 ms */
+    if (!tc->retry)
+        tc->retry = evtimer_new(w->base, retry_cb, tc);
+    evtimer_add(tc->retry, &tv);
+    tc->busy = 1;
+    for (size_t i = 0; i < tc->nusers && !tc->doomed; i++)
+        rconn_pump(tc->users[i]);
+    tc->busy = 0;
+    if (tc->doomed)
+        tconn_free(tc);
+    else
+        worker_check_done(w);
+}
+
+static void tconn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct tconn *tc = arg;
+    struct worker *w = tc->w;
+    if (what & BEV_EVENT_CONNECTED) {
+        tc->state = TC_READY;
+        tc->attempts = 0;
+        w->res.conn_opened++;
+        bufferevent_set_timeouts(bev, NULL, NULL);
+        evutil_socket_t fd = bufferevent_getfd(bev);
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        tc->db = 0;
+        tc->proto = 2;
+        send_auth(tc);
+        if (w->o->target.db_set && w->o->target.db)
+            send_select(tc, w->o->target.db);
+        tc->busy = 1;
+        for (size_t i = 0; i < tc->nusers && !tc->doomed; i++)
+            rconn_pump(tc->users[i]);
+        tc->busy = 0;
+        if (tc->doomed)
+            tconn_free(tc);
+        return;
+    }
+    char why[256];
+    conn_error_text(tc, what, why, sizeof why);
+    tconn_lost(tc, why);
+}
+
+static void tconn_connect(struct tconn *tc)
+{
+    struct worker *w = tc->w;
+    const struct replay_opts *o = w->o;
+    tc->attempts++;
+    tc->state = TC_CONNECTING;
+    if (o->target.tls) {
+        SSL *ssl = SSL_new(w->ssl);
+        const char *sni = o->tls.sni ? o->tls.sni : o->target.host;
+        struct in6_addr a6;
+        int is_ip = inet_pton(AF_INET, sni, &a6) == 1 || inet_pton(AF_INET6, sni, &a6) == 1;
+        if (!is_ip)
+            SSL_set_tlsext_host_name(ssl, sni);
+        if (!o->tls.insecure) {
+            if (is_ip)
+                X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), sni);
+            else
+                SSL_set1_host(ssl, sni);
+        }
+        tc->bev = bufferevent_openssl_socket_new(w->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                                 BEV_OPT_CLOSE_ON_FREE);
+    } else {
+        tc->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    }
+    if (!tc->bev) {
+        fatal(w, RT_ENOMEM, "cannot create a connection (out of memory or descriptors)");
+        return;
+    }
+    bufferevent_setcb(tc->bev, tconn_read_cb, NULL, tconn_event_cb, tc);
+    double ct = o->connect_timeout_s > 0 ? o->connect_timeout_s : 3.0;
+    struct timeval tv = {(time_t)ct, (long)((ct - (double)(time_t)ct) * 1e6)};
+    bufferevent_set_timeouts(tc->bev, &tv, &tv);
+    bufferevent_enable(tc->bev, EV_READ | EV_WRITE);
+    if (bufferevent_socket_connect(tc->bev, (struct sockaddr *)&w->addr, (int)w->addrlen) < 0) {
+        /* bufferevent_socket_connect has freed nothing; report through the common path */
+        char why[200];
+        int e = EVUTIL_SOCKET_ERROR();
+        snprintf(why, sizeof why, "%s", e ? evutil_socket_error_to_string(e) : "connect failed");
+        tconn_lost(tc, why);
+    }
+}
+
+/* ---- reading the trace ----------------------------------------------------------------- */
+
+static int in_list(const char *const *list, size_t n, const char *name, const char *sub)
+{
+    return list_match(list, n, name, strlen(name), sub, sub ? strlen(sub) : 0);
+}
+
+static void lower_copy(char *dst, size_t cap, const char *src, size_t n)
+{
+    size_t i = 0;
+    for (; i < n && i + 1 < cap; i++)
+        dst[i] = (char)((src[i] >= 'A' && src[i] <= 'Z') ? src[i] + 32 : src[i]);
+    dst[i] = 0;
+}
+
+static int64_t parse_i64(const char *p, size_t n)
+{
+    int64_t v = 0;
+    if (!n || n > 18)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
+static void skip_req(struct worker *w, uint16_t cmd, unsigned why)
+{
+    w->cmds[cmd].r.skipped++;
+    w->res.skipped++;
+    w->res.skipped_by[why]++;
+}
+
+/* A request of this worker's connection `rc`: decide, rewrite, schedule. */
+static void take_request(struct worker *w, struct rconn *rc, const struct trace_event *ev,
+                         uint64_t due)
+{
+    const struct replay_opts *o = w->o;
+    const struct trace_request *q = &ev->u.req;
+    if (!q->argc)
+        return;
+    w->res.requests++;
+    char name[48], sub[48];
+    lower_copy(name, sizeof name, q->argv[0], q->argvlen[0]);
+    sub[0] = 0;
+    if (q->argc > 1)
+        lower_copy(sub, sizeof sub, q->argv[1], q->argvlen[1]);
+    const struct rt_cmd *c = rt_cmd_lookup(q->argc, q->argv, q->argvlen);
+    uint16_t ci = cmd_index(w, c ? c->name : name);
+    int expect = !(q->flags & TRACE_REQ_NOREPLY);
+    uint32_t max_out = rc->rec_out;
+
+    uint8_t special = S_NONE;
+    if (!strcmp(name, "select"))
+        special = S_SELECT;
+    else if (!strcmp(name, "hello"))
+        special = S_HELLO;
+    else if (!strcmp(name, "auth"))
+        special = S_AUTH;
+    else if (!strcmp(name, "subscribe") || !strcmp(name, "psubscribe") ||
+             !strcmp(name, "ssubscribe"))
+        special = S_SUBSCRIBE;
+    else if (!strcmp(name, "unsubscribe") || !strcmp(name, "punsubscribe") ||
+             !strcmp(name, "sunsubscribe"))
+        special = S_UNSUBSCRIBE;
+    else if (!strcmp(name, "reset"))
+        special = S_RESET;
+    else if (!strcmp(name, "quit"))
+        special = S_QUIT;
+
+    int why = -1;
+    const char *subp = q->argc > 1 ? sub : NULL;
+    if (special != S_QUIT && replay_cmd_is_unsafe(name, subp) &&
+        !in_list(o->allow, o->nallow, name, subp))
+        why = REPLAY_SKIP_UNSAFE;
+    else if (special == S_QUIT)
+        why = REPLAY_SKIP_UNSAFE; /* the recorded connection's close does what QUIT did */
+    else if ((o->nonly && !in_list(o->only, o->nonly, name, subp)) ||
+             in_list(o->skip, o->nskip, name, subp))
+        why = REPLAY_SKIP_FILTER;
+    else if (o->read_only && c && (c->flags & RT_CMD_WRITE))
+        why = REPLAY_SKIP_WRITE;
+    else if (special == S_AUTH && !o->target.pass)
+        why = REPLAY_SKIP_AUTH;
+    else if (special == S_SELECT && o->target.db_set)
+        why = REPLAY_SKIP_SELECT;
+
+    /* the keys to prefix */
+    uint8_t *iskey = NULL;
+    if (why < 0 && o->key_prefix && c) {
+        uint32_t *pos = xcalloc(q->argc, sizeof *pos);
+        size_t nk = 0;
+        if (rt_cmd_keys(c, q->argc, q->argv, q->argvlen, pos, q->argc, &nk) < 0) {
+            why = REPLAY_SKIP_KEYS;
+        } else {
+            iskey = xcalloc(q->argc, 1);
+            for (size_t i = 0; i < nk; i++)
+                if (pos[i] < q->argc)
+                    iskey[pos[i]] = 1;
+        }
+        free(pos);
+    } else if (why < 0 && o->key_prefix && !c) {
+        why = REPLAY_SKIP_KEYS;
+    }
+
+    struct req *r = NULL;
+    if (why >= 0) {
+        skip_req(w, ci, (unsigned)why);
+    } else {
+        r = xcalloc(1, sizeof *r);
+        r->rc = rc;
+        r->seq = q->seq;
+        r->due = due;
+        r->max_out = max_out;
+        r->db = q->db;
+        r->proto = q->proto;
+        r->cmd = ci;
+        r->kind = K_REQ;
+        r->special = special;
+        r->expect = (uint8_t)expect;
+        r->arg = -1;
+        r->refs = 1;
+        if (special == S_SELECT && q->argc == 2)
+            r->arg = parse_i64(q->argv[1], q->argvlen[1]);
+        if (special == S_SUBSCRIBE || special == S_UNSUBSCRIBE)
+            r->replies_left = q->argc > 1 ? (uint32_t)(q->argc - 1) : 1;
+        if (special == S_AUTH || special == S_HELLO) {
+            /* the trace's credentials (redacted) give way to the target's */
+            const char *av[8];
+            size_t n = 0;
+            av[n++] = special == S_AUTH ? "AUTH" : "HELLO";
+            if (special == S_HELLO && q->argc > 1) {
+                r->arg = parse_i64(q->argv[1], q->argvlen[1]);
+                av[n++] = r->arg == 3 ? "3" : "2";
+            }
+            if (special == S_AUTH || (special == S_HELLO && o->target.pass && q->argc > 1)) {
+                if (special == S_HELLO)
+                    av[n++] = "AUTH";
+                if (o->target.user || special == S_HELLO)
+                    av[n++] = o->target.user ? o->target.user : "default";
+                av[n++] = o->target.pass;
+            }
+            size_t len[8];
+            for (size_t i = 0; i < n; i++)
+                len[i] = strlen(av[i]);
+            /* HELLO ... SETNAME name is kept */
+            char *setname = NULL;
+            size_t setlen = 0;
+            for (size_t i = 2; special == S_HELLO && i + 1 < q->argc; i++)
+                if (q->argvlen[i] == 7 && !strncasecmp(q->argv[i], "setname", 7)) {
+                    av[n] = "SETNAME";
+                    len[n++] = 7;
+                    setname = (char *)q->argv[i + 1];
+                    setlen = q->argvlen[i + 1];
+                    av[n] = setname;
+                    len[n++] = setlen;
+                    break;
+                }
+            r->wire = fmt_cmd(n, av, len, NULL, NULL, &r->wlen);
+        } else {
+            r->wire = fmt_cmd(q->argc, q->argv, q->argvlen, iskey, o->key_prefix, &r->wlen);
+        }
+    }
+    free(iskey);
+    if (expect) {
+        if (rc->wait_n >= REC_WAIT_MAX)
+            wait_pop(w, rc, 0, 0);
+        rc->rec_out++;
+        wait_push(rc, q->seq, r);
+        if (r)
+            r->refs++;
+    }
+    if (!r)
+        return;
+    w->buffered++;
+    rc->pending++;
+    if (!due) {
+        ready_push(rc, r);
+        rconn_pump(rc);
+        return;
+    }
+    r->next = NULL;
+    if (w->dtail)
+        w->dtail->next = r;
+    else
+        w->dhead = r;
+    w->dtail = r;
+    if (w->dhead == r) {
+        uint64_t now = now_ns(), d = r->due > now ? r->due - now : 0;
+        struct timeval tv = {(time_t)(d / NS), (long)(d % NS / 1000)};
+        evtimer_add(w->due_timer, &tv);
+    }
+}
+
+/* The recorded reply to `seq` on `rc`: earlier awaited ones never came. */
+static void rec_reply(struct worker *w, struct rconn *rc, const struct trace_reply *rp)
+{
+    if (rp->req_seq == TRACE_SEQ_NONE)
+        return;
+    while (rc->wait_n) {
+        struct wait_ent *e = &((struct wait_ent *)rc->wait)[rc->wait_head];
+        if (e->seq > rp->req_seq)
+            return; /* not awaited (e.g. a reply to a NOREPLY request) */
+        if (e->seq == rp->req_seq) {
+            wait_pop(w, rc, 1, rp->rtype);
+            return;
+        }
+        wait_pop(w, rc, 0, 0);
+    }
+}
+
+static void schedule_close(struct worker *w, struct rconn *rc, uint64_t due)
+{
+    if (!due) {
+        rc->closing = 1;
+        rconn_pump(rc);
+        return;
+    }
+    struct req *r = xcalloc(1, sizeof *r);
+    r->kind = K_CLOSE;
+    r->rc = rc;
+    r->due = due;
+    r->refs = 1;
+    if (w->dtail)
+        w->dtail->next = r;
+    else
+        w->dhead = r;
+    w->dtail = r;
+    if (w->dhead == r) {
+        uint64_t now = now_ns(), d = due > now ? due - now : 0;
+        struct timeval tv = {(time_t)(d / NS), (long)(d % NS / 1000)};
+        evtimer_add(w->due_timer, &tv);
+    }
+}
+
+static unsigned owner(const struct worker *w, uint64_t conn)
+{
+    uint64_t h = mix64(conn);
+    if (w->o->connections)
+        return (unsigned)((h % w->o->connections) % w->nthreads);
+    return (unsigned)(h % w->nthreads);
+}
+
+static int reopen(struct worker *w)
+{
+    trace_reader_close(w->rd);
+    w->rd = trace_reader_open(w->o->trace, NULL, &w->err);
+    if (!w->rd)
+        return -1;
+    if (w->o->from_ns && trace_reader_seek_time(w->rd, w->o->from_ns, &w->err) < 0)
+        return -1;
+    return 0;
+}
+
+static void finish_reading(struct worker *w)
+{
+    w->eof = 1;
+    w->eof_at = now_ns();
+    double d = w->o->drain_s > 0 ? w->o->drain_s : 5.0;
+    /* drain: from the last due time, not from when the read-ahead reached the end */
+    uint64_t last_due = w->dtail ? w->dtail->due : w->eof_at;
+    uint64_t at = (last_due > w->eof_at ? last_due : w->eof_at) + (uint64_t)(d * (double)NS);
+    uint64_t now = now_ns(), dl = at > now ? at - now : 0;
+    struct timeval tv = {(time_t)(dl / NS), (long)(dl % NS / 1000)};
+    evtimer_add(w->drain_timer, &tv);
+    worker_check_done(w);
+}
+
+static void worker_fill(struct worker *w)
+{
+    const struct replay_opts *o = w->o;
+    int paced = o->speed > 0 && o->rate <= 0;
+    uint64_t now = now_ns();
+    while (!w->eof && !w->fatal && !w->stopping && w->buffered < w->max_buffered) {
+        if (!w->have_ev) {
+            int rc = trace_reader_next(w->rd, &w->ev, &w->err);
+            if (rc < 0) {
+                char msg[300];
+                snprintf(msg, sizeof msg, "%s", w->err.msg);
+                fatal(w, w->err.code, msg);
+                return;
+            }
+            if (rc == 1 && o->to_ns && w->ev.ts > o->to_ns)
+                rc = 0;
+            if (rc == 0) {
+                unsigned loops = o->loops ? o->loops : 1;
+                if (w->t0_set && w->loop + 1 < loops) {
+                    w->loop++;
+                    if (paced)
+                        w->loop_off += (uint64_t)((double)(w->trace_last - w->trace_t0) / o->speed) +
+                                       1000000;
+                    if (reopen(w) < 0) {
+                        char msg[300];
+                        snprintf(msg, sizeof msg, "%s", w->err.msg);
+                        fatal(w, w->err.code, msg);
+                        return;
+                    }
+                    continue;
+                }
+                finish_reading(w);
+                return;
+            }
+            if (!w->t0_set) {
+                w->trace_t0 = w->ev.ts;
+                w->t0_set = 1;
+            }
+            if (w->ev.ts > w->trace_last)
+                w->trace_last = w->ev.ts;
+            w->have_ev = 1;
+        }
+        const struct trace_event *ev = &w->ev;
+        uint64_t due = 0;
+        if (paced) {
+            uint64_t off = ev->ts > w->trace_t0 ? ev->ts - w->trace_t0 : 0;
+            due = w->wall_t0 + w->loop_off + (uint64_t)((double)off / o->speed);
+        } else if (o->rate > 0 && ev->type == TRACE_EV_REQUEST) {
+            due = w->wall_t0 + (uint64_t)((double)w->rate_k * 1e9 / o->rate);
+        }
+        if (due > now + LOOKAHEAD_NS) {
+            uint64_t d = due - now - LOOKAHEAD_NS;
+            struct timeval tv = {(time_t)(d / NS), (long)(d % NS / 1000)};
+            evtimer_add(w->fill_timer, &tv);
+            return;
+        }
+        w->have_ev = 0;
+        if (ev->type == TRACE_EV_REQUEST)
+            w->rate_k++;
+        if (owner(w, ev->conn) != w->id)
+            continue;
+        uint64_t key = ev->conn ^ ((uint64_t)w->loop << 48);
+        struct rconn *rc;
+        switch (ev->type) {
+        case TRACE_EV_CONN_OPEN:
+            if (!o->connections)
+                rconn_get(w, key, ev->conn);
+            break;
+        case TRACE_EV_REQUEST:
+            rc = rconn_get(w, key, ev->conn);
+            take_request(w, rc, ev, due);
+            break;
+        case TRACE_EV_REPLY:
+            if ((rc = rconn_find(w, key)))
+                rec_reply(w, rc, &ev->u.reply);
+            break;
+        case TRACE_EV_CONN_CLOSE:
+            if ((rc = rconn_find(w, key)) && !o->connections)
+                schedule_close(w, rc, paced ? due : 0);
+            break;
+        default: break;
+        }
+        if (w->fatal)
+            return;
+    }
+}
+
+/* ---- timers ---------------------------------------------------------------------------- */
+
+static void due_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    uint64_t now = now_ns();
+    while (w->dhead && w->dhead->due <= now && !w->fatal) {
+        struct req *r = w->dhead;
+        w->dhead = r->next;
+        if (!w->dhead)
+            w->dtail = NULL;
+        struct rconn *rc = r->rc;
+        if (r->kind == K_CLOSE) {
+            release(r);
+            rc->closing = 1;
+        } else {
+            ready_push(rc, r);
+        }
+        rconn_pump(rc);
+    }
+    if (w->dhead) {
+        uint64_t d = w->dhead->due > now ? w->dhead->due - now : 0;
+        struct timeval tv = {(time_t)(d / NS), (long)(d % NS / 1000)};
+        evtimer_add(w->due_timer, &tv);
+    }
+    worker_fill(w);
+    worker_check_done(w);
+}
+
+static void fill_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker_fill(arg);
+}
+
+static void worker_check_done(struct worker *w)
+{
+    if (w->eof && !w->dhead && w->buffered == 0 && w->inflight == 0)
+        event_base_loopbreak(w->base);
+}
+
+static void drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    event_base_loopbreak(w->base); /* what is still unanswered is counted at the end */
+}
+
+static void publish(struct worker *w, int final)
+{
+    pthread_mutex_lock(w->mu);
+    rt_hist_merge(w->shared_lat, w->delta_lat);
+    rt_hist_reset(w->delta_lat);
+    w->shared->sent = w->res.sent;
+    w->shared->ops = w->res.ops;
+    w->shared->errors = w->res.errors;
+    w->shared->skipped = w->res.skipped;
+    w->shared->conns = w->live_tconns;
+    if (w->lag_max_interval > w->shared_lag)
+        w->shared_lag = w->lag_max_interval;
+    w->shared->final = final;
+    pthread_mutex_unlock(w->mu);
+    w->lag_max_interval = 0;
+}
+
+static void house_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    if ((w->stop && *w->stop) || (w->deadline && now_ns() >= w->deadline)) {
+        w->stopping = 1;
+        w->res.stopped = 1;
+        event_base_loopbreak(w->base);
+        return;
+    }
+    publish(w, 0);
+}
+
+/* ---- the worker thread ----------------------------------------------------------------- */
+
+static void worker_cleanup(struct worker *w)
+{
+    for (struct req *r = w->dhead, *nx; r; r = nx) {
+        nx = r->next;
+        if (r->kind != K_CLOSE) {
+            w->buffered--;
+            r->rc->pending--;
+        }
+        release(r);
+    }
+    w->dhead = w->dtail = NULL;
+    for (size_t i = 0; i < w->htcap; i++)
+        while (w->ht && w->ht[i])
+            rconn_free(w, w->ht[i]);
+    for (size_t i = 0; i < w->nfold; i++)
+        if (w->fold[i])
+            tconn_free(w->fold[i]);
+    free(w->ht);
+    free(w->fold);
+    w->ht = NULL;
+    w->fold = NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct event_config *cfg = event_config_new();
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    w->base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    if (!w->base) {
+        fatal(w, RT_ENOMEM, "cannot create an event loop");
+        publish(w, 1);
+        return NULL;
+    }
+    w->due_timer = evtimer_new(w->base, due_cb, w);
+    w->fill_timer = evtimer_new(w->base, fill_cb, w);
+    w->drain_timer = evtimer_new(w->base, drain_cb, w);
+    w->house_timer = event_new(w->base, -1, EV_PERSIST, house_cb, w);
+    struct timeval hv = {0, 100000};
+    evtimer_add(w->house_timer, &hv);
+    w->rd = trace_reader_open(w->o->trace, NULL, &w->err);
+    if (!w->rd || (w->o->from_ns && trace_reader_seek_time(w->rd, w->o->from_ns, &w->err) < 0)) {
+        w->fatal = 1;
+    } else {
+        /* read ahead now: connections open before the common start, requests wait for it */
+        worker_fill(w);
+        if (!w->fatal)
+            event_base_dispatch(w->base);
+    }
+    w->res.duration_s = (double)(now_ns() - w->wall_t0) / 1e9;
+    if (w->t0_set)
+        w->res.trace_span_s = (double)(w->trace_last - w->trace_t0) / 1e9;
+    w->eof = 1;
+    worker_cleanup(w);
+    publish(w, 1);
+    event_free(w->due_timer);
+    event_free(w->fill_timer);
+    event_free(w->drain_timer);
+    event_free(w->house_timer);
+    event_base_free(w->base);
+    trace_reader_close(w->rd);
+    w->rd = NULL;
+    return NULL;
+}
+
+/* ---- results --------------------------------------------------------------------------- */
+
+static int result_alloc(struct replay_result *r)
+{
+    r->lat = rt_hist_new();
+    r->svc = rt_hist_new();
+    r->lag = rt_hist_new();
+    return r->lat && r->svc && r->lag ? 0 : -1;
+}
+
+void replay_result_free(struct replay_result *res)
+{
+    if (!res)
+        return;
+    rt_hist_free(res->lat);
+    rt_hist_free(res->svc);
+    rt_hist_free(res->lag);
+    for (size_t i = 0; i < res->ncmds; i++) {
+        rt_hist_free(res->cmds[i].lat);
+        rt_hist_free(res->cmds[i].svc);
+    }
+    free(res->cmds);
+    memset(res, 0, sizeof *res);
+}
+
+static void merge_cmd(struct replay_result *dst, const struct replay_cmd_result *c)
+{
+    size_t i = 0;
+    for (; i < dst->ncmds; i++)
+        if (!strcmp(dst->cmds[i].name, c->name))
+            break;
+    if (i == dst->ncmds) {
+        dst->cmds = xrealloc(dst->cmds, (dst->ncmds + 1) * sizeof *dst->cmds);
+        memset(&dst->cmds[i], 0, sizeof dst->cmds[i]);
+        snprintf(dst->cmds[i].name, sizeof dst->cmds[i].name, "%s", c->name);
+        dst->cmds[i].lat = rt_hist_new();
+        dst->cmds[i].svc = rt_hist_new();
+        dst->ncmds++;
+    }
+    struct replay_cmd_result *d = &dst->cmds[i];
+    d->ops += c->ops;
+    d->errors += c->errors;
+    d->skipped += c->skipped;
+    d->misses += c->misses;
+    d->new_errors += c->new_errors;
+    d->type_changed += c->type_changed;
+    d->new_values += c->new_values;
+    d->compared += c->compared;
+    rt_hist_merge(d->lat, c->lat);
+    rt_hist_merge(d->svc, c->svc);
+}
+
+static int cmp_cmd(const void *a, const void *b)
+{
+    const struct replay_cmd_result *x = a, *y = b;
+    uint64_t nx = x->ops + x->skipped, ny = y->ops + y->skipped;
+    if (nx != ny)
+        return nx < ny ? 1 : -1;
+    return strcmp(x->name, y->name);
+}
+
+static void merge_result(struct replay_result *dst, const struct replay_result *s)
+{
+    dst->requests += s->requests;
+    dst->sent += s->sent;
+    dst->ops += s->ops;
+    dst->errors += s->errors;
+    dst->skipped += s->skipped;
+    dst->misses += s->misses;
+    dst->new_errors += s->new_errors;
+    dst->type_changed += s->type_changed;
+    dst->new_values += s->new_values;
+    dst->compared += s->compared;
+    for (int i = 0; i < REPLAY_SKIP_MAX; i++)
+        dst->skipped_by[i] += s->skipped_by[i];
+    dst->conn_opened += s->conn_opened;
+    dst->conn_failures += s->conn_failures;
+    dst->pushes += s->pushes;
+    dst->unanswered += s->unanswered;
+    dst->setup_errors += s->setup_errors;
+    if (!dst->setup_error[0])
+        memcpy(dst->setup_error, s->setup_error, sizeof dst->setup_error);
+    if (!dst->conn_error[0])
+        memcpy(dst->conn_error, s->conn_error, sizeof dst->conn_error);
+    if (s->duration_s > dst->duration_s)
+        dst->duration_s = s->duration_s;
+    if (s->trace_span_s > dst->trace_span_s)
+        dst->trace_span_s = s->trace_span_s;
+    dst->stopped |= s->stopped;
+    rt_hist_merge(dst->lat, s->lat);
+    rt_hist_merge(dst->svc, s->svc);
+    rt_hist_merge(dst->lag, s->lag);
+}
+
+/* ---- set-up ---------------------------------------------------------------------------- */
+
+static SSL_CTX *make_ssl(const struct replay_opts *o, struct rt_err *err)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    char eb[200];
+    if (!ctx) {
+        rt_err_set(err, RT_ENOMEM, "TLS: cannot create a context");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (o->tls.ca_file || o->tls.ca_dir) {
+        if (SSL_CTX_load_verify_locations(ctx, o->tls.ca_file, o->tls.ca_dir) != 1) {
+            ERR_error_string_n(ERR_get_error(), eb, sizeof eb);
+            rt_err_set(err, RT_EINVAL, "TLS: cannot load the CA %s '%s': %s",
+                       o->tls.ca_file ? "file" : "directory",
+                       o->tls.ca_file ? o->tls.ca_file : o->tls.ca_dir, eb);
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+    } else {
+        SSL_CTX_set_default_verify_paths(ctx);
+    }
+    if (o->tls.cert) {
+        const char *key = o->tls.key ? o->tls.key : o->tls.cert;
+        if (SSL_CTX_use_certificate_chain_file(ctx, o->tls.cert) != 1 ||
+            SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(ctx) != 1) {
+            ERR_error_string_n(ERR_get_error(), eb, sizeof eb);
+            rt_err_set(err, RT_EINVAL, "TLS: cannot use the client certificate '%s' / key '%s': %s",
+                       o->tls.cert, key, eb);
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+    }
+    SSL_CTX_set_verify(ctx, o->tls.insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
+    return ctx;
+}
+
+int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
+               volatile int *stop, struct replay_result *res, struct rt_err *err)
+{
+    memset(res, 0, sizeof *res);
+    if (!o->trace || !o->target.host[0]) {
+        rt_err_set(err, RT_EINVAL, "replay: a trace and a target are needed");
+        return RT_EINVAL;
+    }
+    if (o->speed < 0 || o->rate < 0) {
+        rt_err_set(err, RT_EINVAL, "replay: --speed and --rate must be positive");
+        return RT_EINVAL;
+    }
+    /* the trace must open before anything connects */
+    struct trace_reader *probe = trace_reader_open(o->trace, NULL, err);
+    if (!probe)
+        return err->code ? err->code : RT_EIO;
+    trace_reader_close(probe);
+
+    struct addrinfo hints = {0}, *ai = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    char port[8];
+    snprintf(port, sizeof port, "%u", (unsigned)o->target.port);
+    int gai = getaddrinfo(o->target.host, port, &hints, &ai);
+    if (gai != 0 || !ai) {
+        rt_err_set(err, RT_EINVAL, "cannot resolve the target host '%s': %s", o->target.host,
+                   gai_strerror(gai));
+        return RT_EINVAL;
+    }
+    SSL_CTX *ssl = NULL;
+    if (o->target.tls && !(ssl = make_ssl(o, err))) {
+        freeaddrinfo(ai);
+        return err->code;
+    }
+    unsigned nt = o->threads ? o->threads : 1;
+    struct worker *ws = xcalloc(nt, sizeof *ws);
+    pthread_t *th = xcalloc(nt, sizeof *th);
+    struct replay_status *pub = xcalloc(nt, sizeof *pub);
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    struct rt_hist *shared_lat = rt_hist_new();
+    uint64_t wall_t0 = now_ns() + 100000000; /* a common start, 100 ms ahead: time to connect */
+    int rc = 0;
+    if (result_alloc(res) < 0 || !shared_lat) {
+        rt_err_set(err, RT_ENOMEM, "out of memory");
+        rc = RT_ENOMEM;
+        goto out;
+    }
+    for (unsigned i = 0; i < nt; i++) {
+        struct worker *w = &ws[i];
+        w->o = o;
+        w->id = i;
+        w->nthreads = nt;
+        w->ssl = ssl;
+        memcpy(&w->addr, ai->ai_addr, ai->ai_addrlen);
+        w->addrlen = ai->ai_addrlen;
+        w->max_buffered = o->max_buffered ? o->max_buffered : 65536;
+        w->wall_t0 = wall_t0;
+        w->mu = &mu;
+        w->shared = &pub[i];
+        w->shared_lat = shared_lat;
+        w->stop = stop;
+        w->deadline = o->duration_s > 0 ? wall_t0 + (uint64_t)(o->duration_s * 1e9) : 0;
+        w->cmds = xcalloc(MAX_CMDS, sizeof *w->cmds);
+        w->delta_lat = rt_hist_new();
+        if (o->connections) {
+            w->nfold = o->connections;
+            w->fold = xcalloc(w->nfold, sizeof *w->fold);
+        }
+        if (result_alloc(&w->res) < 0 || !w->delta_lat) {
+            rt_err_set(err, RT_ENOMEM, "out of memory");
+            rc = RT_ENOMEM;
+            nt = i + 1;
+            goto out;
+        }
+    }
+    for (unsigned i = 0; i < nt; i++)
+        if (pthread_create(&th[i], NULL, worker_main, &ws[i]) != 0) {
+            fprintf(stderr, "resptrace replay: cannot start thread %u\n", i);
+            abort();
+        }
+    /* the status line: about once a second, until every worker has finished */
+    for (unsigned tick = 0;; tick++) {
+        struct timespec ts = {0, 100000000};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&mu);
+        unsigned done = 0;
+        struct replay_status st = {0};
+        for (unsigned i = 0; i < nt; i++) {
+            done += pub[i].final ? 1 : 0;
+            st.sent += pub[i].sent;
+            st.ops += pub[i].ops;
+            st.errors += pub[i].errors;
+            st.skipped += pub[i].skipped;
+            st.conns += pub[i].conns;
+        }
+        uint64_t lag = 0;
+        for (unsigned i = 0; i < nt; i++)
+            if (ws[i].shared_lag > lag)
+                lag = ws[i].shared_lag;
+        int second = tick % 10 == 9 || done == nt;
+        if (second)
+            for (unsigned i = 0; i < nt; i++)
+                ws[i].shared_lag = 0;
+        st.lag_ns = lag;
+        st.p50_ns = rt_hist_percentile(shared_lat, 50);
+        st.p99_ns = rt_hist_percentile(shared_lat, 99);
+        pthread_mutex_unlock(&mu);
+        uint64_t now = now_ns();
+        st.elapsed_s = now > wall_t0 ? (double)(now - wall_t0) / 1e9 : 0;
+        st.final = done == nt;
+        if (status && second)
+            status(ctx, &st);
+        if (done == nt)
+            break;
+    }
+    for (unsigned i = 0; i < nt; i++)
+        pthread_join(th[i], NULL);
+    for (unsigned i = 0; i < nt; i++) {
+        struct worker *w = &ws[i];
+        if (w->fatal && !rc) {
+            *err = w->err;
+            rc = w->err.code ? w->err.code : RT_EIO;
+        }
+        for (size_t k = 0; k < w->ncmds; k++)
+            merge_cmd(res, &w->cmds[k].r);
+        merge_result(res, &w->res);
+    }
+    qsort(res->cmds, res->ncmds, sizeof *res->cmds, cmp_cmd);
+out:
+    for (unsigned i = 0; i < nt; i++) {
+        struct worker *w = &ws[i];
+        for (size_t k = 0; k < w->ncmds; k++) {
+            rt_hist_free(w->cmds[k].r.lat);
+            rt_hist_free(w->cmds[k].r.svc);
+        }
+        free(w->cmds);
+        rt_hist_free(w->delta_lat);
+        rt_hist_free(w->res.lat);
+        rt_hist_free(w->res.svc);
+        rt_hist_free(w->res.lag);
+    }
+    rt_hist_free(shared_lat);
+    free(ws);
+    free(th);
+    free(pub);
+    if (ssl)
+        SSL_CTX_free(ssl);
+    freeaddrinfo(ai);
+    return rc;
+}
