@@ -242,7 +242,7 @@ static int open_writer(struct rec *r, const char *filter, struct rt_err *err)
         snprintf(iface, sizeof iface, "%s", o->iface);
     else
         snprintf(iface, sizeof iface, "file:%s", o->file);
-    const char *values = "off"; /* value redaction (--redact-values) is not written yet */
+    const char *values = o->redact_values ? "on" : "off";
     struct trace_meta_kv meta[] = {
         {"tool.version", "resptrace " RT_VERSION_STRING, strlen("resptrace " RT_VERSION_STRING)},
         {"capture.host", host, strlen(host)},
@@ -279,6 +279,7 @@ int record_run(const struct record_opts *o, record_progress_fn progress, void *c
     r.sink = (struct rec_sink){sink_event, &r};
     r.sopts.lim = resp_limits_default();
     r.sopts.keep_payload = o->keep_payload;
+    r.sopts.redact_values = o->redact_values;
     struct tcp_opts topts = {.ports = &o->ports};
     struct tcp_callbacks cb = {on_open, on_data, on_gap, on_close};
     r.tcp = tcp_table_new(&topts, &cb, &r, err);

@@ -48,6 +48,7 @@ struct record_opts {
     double duration_s;         /* stop after this many seconds; 0: until the end or a signal */
     uint64_t max_packets;      /* stop after this many packets; 0: no limit */
     int keep_payload;          /* store the reply bytes, not only their hash */
+    int redact_values;         /* --redact-values */
     const struct trace_writer_opts *writer; /* NULL: the writer's defaults */
 };
 
@@ -277,6 +278,7 @@ struct rec_session_opts {
     struct resp_limits lim; /* scanner limits */
     size_t max_buffer;      /* bytes held per direction for an incomplete message; 0: 64 MiB */
     int keep_payload;       /* store the wire bytes of replies and pushes */
+    int redact_values;      /* replace the values of write commands by 'x' bytes of their length */
 };
 
 struct rec_conn_stats {

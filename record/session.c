@@ -102,6 +102,10 @@ struct rec_conn {
     size_t argv_cap;
     char *scratch;
     size_t scratch_cap;
+    char *filler; /* --redact-values: 'x' bytes standing in for values */
+    size_t filler_len;
+    uint32_t *pos;
+    size_t pos_cap;
 
     struct rec_conn_stats st;
 };
@@ -290,6 +294,63 @@ static int redact(struct rec_conn *c, size_t argc, const uint8_t *own, size_t ow
     return r;
 }
 
+/* --redact-values: the values of a write command (positions from the command table) become
+ * 'x' bytes of the same length, so a replay writes as much as production did. Commands whose
+ * arguments do not fit the table's grammar lose every argument that is not the name, a
+ * subcommand or a key. @return 1 when something was replaced, -1 when out of memory. */
+static int redact_values(struct rec_conn *c, size_t argc)
+{
+    if (!c->o.redact_values || argc < 2)
+        return 0;
+    const struct rt_cmd *cmd = rt_cmd_lookup(argc, c->argv, c->argvlen);
+    if (!cmd || !(cmd->flags & RT_CMD_WRITE))
+        return 0;
+    if (c->pos_cap < argc) {
+        uint32_t *np = realloc(c->pos, argc * sizeof *np);
+        if (!np)
+            return -1;
+        c->pos = np;
+        c->pos_cap = argc;
+    }
+    size_t n = 0, longest = 0;
+    if (rt_cmd_values(cmd, argc, c->argv, c->argvlen, c->pos, argc, &n) < 0) {
+        /* no grammar match: keep only the name, the subcommand and the keys */
+        size_t nk = 0;
+        size_t first = strchr(cmd->name, '|') ? 2 : 1;
+        uint8_t *key = calloc(argc, 1);
+        if (!key)
+            return -1;
+        if (rt_cmd_keys(cmd, argc, c->argv, c->argvlen, c->pos, argc, &nk) == 0)
+            for (size_t i = 0; i < nk && i < argc; i++)
+                if (c->pos[i] < argc)
+                    key[c->pos[i]] = 1;
+        n = 0;
+        for (size_t i = first; i < argc; i++)
+            if (!key[i])
+                c->pos[n++] = (uint32_t)i;
+        free(key);
+    }
+    if (n > argc)
+        n = argc;
+    for (size_t i = 0; i < n; i++)
+        if (c->pos[i] < argc && c->argvlen[c->pos[i]] > longest)
+            longest = c->argvlen[c->pos[i]];
+    if (!n)
+        return 0;
+    if (longest > c->filler_len) {
+        char *nf = realloc(c->filler, longest);
+        if (!nf)
+            return -1;
+        memset(nf, 'x', longest);
+        c->filler = nf;
+        c->filler_len = longest;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (c->pos[i] < argc)
+            c->argv[c->pos[i]] = c->filler;
+    return 1;
+}
+
 /* Decides whether the command gets a reply and what it changes in the connection's state
  * at send time; fills `p` for the queue. @return 1 when it expects a reply. */
 static int request_state(struct rec_conn *c, size_t argc, struct pend *p)
@@ -422,6 +483,14 @@ static void on_request(struct rec_conn *c, struct resp_request *r, uint64_t ts, 
     uint32_t flags = r->flags & TRACE_REQ_INLINE;
     if (redact(c, argc, own, ownlen))
         flags |= TRACE_REQ_REDACTED;
+    int rv = redact_values(c, argc);
+    if (rv > 0)
+        flags |= TRACE_REQ_VALUES_REDACTED;
+    else if (rv < 0) {
+        /* out of memory: never write a value we were asked to hide; keep the name only */
+        flags |= TRACE_REQ_VALUES_REDACTED | TRACE_REQ_TRUNCATED;
+        argc = 1;
+    }
     if (after_gap)
         flags |= TRACE_REQ_AFTER_GAP;
     ev.u.req.db = c->db; /* in force when sent: before this command's own effect */
@@ -899,6 +968,8 @@ void rec_conn_free(struct rec_conn *c)
     if (c->scratch)
         memset(c->scratch, 0, c->scratch_cap);
     free(c->scratch);
+    free(c->filler);
+    free(c->pos);
     free(c->argv);
     free(c->argvlen);
     free(c->q);

@@ -153,6 +153,7 @@ struct run_opts {
     int keep_payload;
     size_t max_buffer;
     int bytewise; /* deliver every byte in its own call */
+    int redact_values;
 };
 
 /* Runs the steps into `s`; step i is delivered at ts (i + 1) * 1000, its bytes at + k when
@@ -161,7 +162,8 @@ static void run(struct tsink *s, const struct step *st, size_t nst, const struct
 {
     struct rec_session_opts o = {.lim = resp_limits_default(),
                                  .keep_payload = ro ? ro->keep_payload : 0,
-                                 .max_buffer = ro ? ro->max_buffer : 0};
+                                 .max_buffer = ro ? ro->max_buffer : 0,
+                                 .redact_values = ro ? ro->redact_values : 0};
     struct rec_sink sink = {sink_event, s};
     struct rt_err err = {0};
     struct rec_conn *c = rec_conn_new(7, ro ? ro->open_flags : 0, &o, &sink, &err);
@@ -571,6 +573,41 @@ START_TEST(test_session_redaction_config_acl)
     ck_assert_str_eq(find_req(&s, 2)->argv[4], "<redacted>");
     ck_assert_str_eq(find_req(&s, 2)->argv[5], "~key*");
     ck_assert_str_eq(find_req(&s, 3)->argv[1], "requirepass"); /* a key, not CONFIG */
+    sink_free(&s);
+}
+END_TEST
+
+START_TEST(test_session_redact_values)
+{
+    struct step st[] = {
+        {.dir = C2S, .data = "*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$6\r\nsecret\r\n$2\r\nEX\r\n$2\r\n10\r\n"},
+        {.dir = S2C, .data = "+OK\r\n"},
+        {.dir = C2S, .data = "HSET h field1 hidden1 field2 hidden2\r\n"},
+        {.dir = S2C, .data = ":2\r\n"},
+        {.dir = C2S, .data = "*4\r\n$5\r\nRPUSH\r\n$1\r\nl\r\n$4\r\nelem\r\n$5\r\nelem2\r\n"},
+        {.dir = S2C, .data = ":2\r\n"},
+        {.dir = C2S, .data = "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"},
+        {.dir = S2C, .data = "$6\r\nsecret\r\n"},
+    };
+    struct run_opts ro = {.redact_values = 1};
+    struct tsink s = {.secret = {"hidden1", "hidden2", "elem2"}};
+    scenario(&s, st, N(st), &ro, "Q0:SET R0 Q1:HSET R1 Q2:RPUSH R2 Q3:GET R3");
+    const struct tev *q = find_req(&s, 0);
+    ck_assert(q->flags & TRACE_REQ_VALUES_REDACTED);
+    ck_assert_str_eq(q->argv[1], "k");
+    ck_assert_str_eq(q->argv[2], "xxxxxx"); /* same length */
+    ck_assert_str_eq(q->argv[3], "EX");      /* options stay */
+    ck_assert_str_eq(q->argv[4], "10");
+    q = find_req(&s, 1);
+    ck_assert_str_eq(q->argv[2], "field1");
+    ck_assert_str_eq(q->argv[3], "xxxxxxx");
+    ck_assert_str_eq(q->argv[5], "xxxxxxx");
+    q = find_req(&s, 2);
+    ck_assert_str_eq(q->argv[2], "xxxx");
+    ck_assert_str_eq(q->argv[3], "xxxxx");
+    q = find_req(&s, 3);
+    ck_assert(!(q->flags & TRACE_REQ_VALUES_REDACTED)); /* reads are kept */
+    ck_assert_str_eq(q->argv[1], "k");
     sink_free(&s);
 }
 END_TEST
@@ -994,6 +1031,7 @@ Suite *session_suite(void)
     tcase_add_test(tc, test_session_select_db);
     tcase_add_test(tc, test_session_redaction);
     tcase_add_test(tc, test_session_redaction_config_acl);
+    tcase_add_test(tc, test_session_redact_values);
     tcase_add_test(tc, test_session_midstream);
     tcase_add_test(tc, test_session_gap);
     tcase_add_test(tc, test_session_not_resp);

@@ -24,6 +24,8 @@ void usage_record(FILE *out)
                  "  -c COUNT         stop after COUNT packets\n"
                  "  --duration SEC   stop after SEC seconds\n"
                  "  --payloads       keep reply bytes in the trace, not only their hash\n"
+                 "  --redact-values  replace the values of write commands (SET's value, HSET's\n"
+                 "                   values, list/set elements, ...) by 'x' bytes of the same length\n"
                  "  --level N        zstd level of the trace (3)\n"
                  "  --json           print the summary as JSON\n"
                  "  -q               no progress line\n\n"
@@ -106,6 +108,7 @@ int cmd_record(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"duration", required_argument, NULL, 'D'}, {"payloads", no_argument, NULL, 'P'},
+        {"redact-values", no_argument, NULL, 'V'},
         {"level", required_argument, NULL, 'L'},    {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     struct record_opts o = {0};
@@ -144,6 +147,7 @@ int cmd_record(int argc, char **argv)
             }
             break;
         case 'P': o.keep_payload = 1; break;
+        case 'V': o.redact_values = 1; break;
         case 'L': wo.level = atoi(optarg); break;
         case 'j': json = 1; break;
         case 'q': ui.quiet = 1; break;

@@ -28,6 +28,22 @@ check_eq "the SELECTed db is tracked" "2" "$(jq -r 'select(.event=="request" and
 check_eq "HELLO 3 switches to RESP3" "3" "$(jq -r 'select(.event=="request" and .cmd=="HGETALL") | .proto' "$TMP/f.jsonl")"
 check_eq "EXEC paired with its array" "array" "$(jq -r 'select(.event=="request" and .cmd=="EXEC") | .reply.type' "$TMP/f.jsonl")"
 
+# --- --redact-values: write values become 'x' bytes of their length; keys and reads stay
+"$RT" record -q -r "$P" -f tcp --redact-values -w "$TMP/v.rtrace" > /dev/null
+check_eq "redact-values exit" 0 $?
+check_eq "redaction.values in the metadata" on "$("$RT" info --json "$TMP/v.rtrace" | jq -r '.metadata["redaction.values"]')"
+"$RT" cat "$TMP/v.rtrace" --format jsonl > "$TMP/v.jsonl"
+check_eq "no SET value survives" 0 "$(jq -r 'select(.event=="request" and .cmd=="SET") | .argv[2]' "$TMP/v.jsonl" | grep -vc '^x*$')"
+check_eq "values keep their length" \
+    "$(jq -r 'select(.event=="request" and .cmd=="SET") | .argv[2] | length' "$TMP/f.jsonl" | md5sum)" \
+    "$(jq -r 'select(.event=="request" and .cmd=="SET") | .argv[2] | length' "$TMP/v.jsonl" | md5sum)"
+check_eq "keys are kept" \
+    "$(jq -r 'select(.event=="request" and .cmd=="SET") | .argv[1]' "$TMP/f.jsonl" | md5sum)" \
+    "$(jq -r 'select(.event=="request" and .cmd=="SET") | .argv[1]' "$TMP/v.jsonl" | md5sum)"
+check_eq "SETs flagged values_redacted" "$(jq -c 'select(.event=="request" and .cmd=="SET")' "$TMP/v.jsonl" | wc -l)" \
+    "$(jq -c 'select(.event=="request" and .cmd=="SET" and (.flags|index("values_redacted")))' "$TMP/v.jsonl" | wc -l)"
+check_eq "GETs untouched" 0 "$(jq -c 'select(.event=="request" and .cmd=="GET" and (.flags|index("values_redacted")))' "$TMP/v.jsonl" | wc -l)"
+
 # --- live on loopback
 start_redis
 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" CONFIG RESETSTAT > /dev/null
