@@ -156,30 +156,42 @@ int replay_cmd_is_unsafe(const char *name, const char *sub);
 
 /* ---- Latency histogram (hist.c) -------------------------------------------------------- */
 
-/* Log-linear, HDR-style: at most 1/128 relative error, values in nanoseconds up to 2^43
- * (larger ones are clamped into the last bucket and counted), 37 KiB each, mergeable. */
+/* Log-linear, HDR-style, in nanoseconds: values below 256 exact, above at most 1/128 (0.78%)
+ * relative error; the range ends at 2^43 - 1 ns (2.4 hours), larger values are clamped into
+ * the last bucket and counted. 37 KiB each, allocated once; recording is O(1) and never
+ * allocates. Not thread-safe: keep one per thread and merge them. */
 
-/*! rt_hist_new() : an empty histogram, or NULL when out of memory. */
+/*! rt_hist_new() : an empty histogram (owned by the caller: rt_hist_free), or NULL when out
+ *  of memory. */
 struct rt_hist *rt_hist_new(void);
+/*! rt_hist_free() : frees `h` (NULL is accepted). */
 void rt_hist_free(struct rt_hist *h);
+/*! rt_hist_reset() : empties `h`, as new. */
 void rt_hist_reset(struct rt_hist *h);
+/*! rt_hist_record() : counts one value. rt_hist_record_n() : counts `n` of it (0: no-op). */
 void rt_hist_record(struct rt_hist *h, uint64_t ns);
 void rt_hist_record_n(struct rt_hist *h, uint64_t ns, uint64_t n);
-/*! rt_hist_merge() : adds `src` into `dst` (exact). @return 0. */
+/*! rt_hist_merge() : adds `src` into `dst` (exact: the same as recording src's values into
+ *  dst, the double sum of the mean aside). @return 0. */
 int rt_hist_merge(struct rt_hist *dst, const struct rt_hist *src);
-/*! rt_hist_percentile() : the value at or below which p percent (0-100) of the values lie:
- *  the highest value of its bucket (within 1/128), clamped to the exact min and max. */
+/*! rt_hist_percentile() : the nearest-rank percentile, the ceil(p/100 * count)-th smallest
+ *  value, reported as the highest value of its bucket (never below the true value, less than
+ *  1/128 above it), clamped to the exact min and max. p <= 0 (or NaN) gives the min, p >= 100
+ *  the max; 0 when empty. */
 uint64_t rt_hist_percentile(const struct rt_hist *h, double p);
 uint64_t rt_hist_count(const struct rt_hist *h);
-uint64_t rt_hist_min(const struct rt_hist *h); /* exact; 0 when empty */
-uint64_t rt_hist_max(const struct rt_hist *h); /* exact */
-uint64_t rt_hist_clamped(const struct rt_hist *h);
-double rt_hist_mean(const struct rt_hist *h);
-/*! rt_hist_encode() : "v1 7 min max count clamped sum idx:n idx:n ..." (malloc'd; NULL on
- *  out of memory), the form result files carry so that hosts' results merge exactly. */
+uint64_t rt_hist_min(const struct rt_hist *h);     /* exact; 0 when empty */
+uint64_t rt_hist_max(const struct rt_hist *h);     /* exact, also when clamped; 0 when empty */
+uint64_t rt_hist_clamped(const struct rt_hist *h); /* values above 2^43 - 1 */
+double rt_hist_mean(const struct rt_hist *h);      /* 0 when empty */
+/*! rt_hist_encode() : "v1 7 min max count clamped sum idx:n idx:n ..." with the non-zero
+ *  buckets in increasing order (malloc'd, owned by the caller; NULL on out of memory): the
+ *  form result files carry so that hosts' results merge exactly. */
 char *rt_hist_encode(const struct rt_hist *h);
-/*! rt_hist_decode() : parses rt_hist_encode()'s text strictly. @return a new histogram, or
- *  NULL with `err` saying what is wrong and where. */
+/*! rt_hist_decode() : parses rt_hist_encode()'s text strictly (no blanks or newline around
+ *  it; counts that add up; min and max in the first and last buckets). @return a new
+ *  histogram (rt_hist_free), or NULL with `err` (RT_EINVAL, "histogram: ... at offset N")
+ *  saying what is wrong and where. */
 struct rt_hist *rt_hist_decode(const char *s, struct rt_err *err);
 
 /* ---- A throwaway redis-server (server.c) ------------------------------------------------ */
@@ -187,21 +199,29 @@ struct rt_hist *rt_hist_decode(const char *s, struct rt_err *err);
 #include <sys/types.h>
 
 struct replay_server {
-    pid_t pid;
-    uint16_t port;  /* on 127.0.0.1 */
-    char dir[256];  /* its working directory (removed by replay_server_stop) */
+    pid_t pid;     /* 0 when not running */
+    uint16_t port; /* on 127.0.0.1 */
+    char dir[256]; /* its working directory and log (removed by replay_server_stop) */
 };
 
 /*! replay_server_start() :
- *  Starts redis-server ($RESPTRACE_REDIS_SERVER, else from PATH) on a free 127.0.0.1 port in
- *  a fresh temporary directory, without persistence, plus `extra_args` (NULL-terminated; may
- *  be NULL; TLS options may be added: the plain port stays open for the readiness probe),
- *  and waits until it answers PING (up to 5 s). The server dies with the calling process.
- *  @return 0, or a negative code with `err` quoting the end of the server's log. */
+ *  Starts redis-server ($RESPTRACE_REDIS_SERVER, a path or a name looked up in PATH; else
+ *  redis-server from PATH) with --bind 127.0.0.1 --port P (a free port, picked again when
+ *  another process takes it first) --save "" --appendonly no in a fresh directory under
+ *  $TMPDIR or /tmp, its log in dir/redis.log (stderr too), stdin and stdout on /dev/null,
+ *  plus `extra_args` (NULL-terminated; may be NULL). Waits up to 5 s until it answers PING
+ *  and INFO with its own process id on the plain port (a -NOAUTH answer counts: requirepass
+ *  in extra_args), so TLS options (--tls-port ...) may be added but the plain port must stay
+ *  (no --port in extra_args). The server runs in its own process group (a terminal's Ctrl-C
+ *  does not reach it) and gets SIGTERM when the thread that started it ends
+ *  (PR_SET_PDEATHSIG): start it from a thread that lives as long as it is needed.
+ *  @return 0, or a negative code with `err` naming the binary and quoting the last lines of
+ *  its log; `s` is then zeroed and nothing is left behind. */
 int replay_server_start(struct replay_server *s, const char *const *extra_args,
                         struct rt_err *err);
 
-/*! replay_server_stop() : SIGTERM (SIGKILL after 3 s), reaps it, removes its directory. */
+/*! replay_server_stop() : SIGTERM (SIGKILL after 3 s), reaps it, removes its directory.
+ *  Does nothing on a server already stopped or never started (zeroed). */
 void replay_server_stop(struct replay_server *s);
 
 #ifdef __cplusplus
