@@ -49,6 +49,7 @@ struct record_opts {
     uint64_t max_packets;      /* stop after this many packets; 0: no limit */
     int keep_payload;          /* store the reply bytes, not only their hash */
     int redact_values;         /* --redact-values */
+    int immediate;             /* live: deliver each packet at once (small ring: see capture.c) */
     const struct trace_writer_opts *writer; /* NULL: the writer's defaults */
 };
 

@@ -21,6 +21,9 @@ void usage_record(FILE *out)
                  "  -f EXPR          BPF filter instead of the one built from the ports\n"
                  "  -s SNAPLEN       live: bytes kept per packet (262144)\n"
                  "  -B MIB           live: kernel buffer in MiB (256; small buffers drop packets)\n"
+                 "  --immediate      live: hand each packet over at once instead of in blocks of\n"
+                 "                   up to 100 ms (libpcap then uses a ring of fixed-size slots:\n"
+                 "                   far fewer packets fit, so it drops sooner under load)\n"
                  "  -c COUNT         stop after COUNT packets\n"
                  "  --duration SEC   stop after SEC seconds\n"
                  "  --payloads       keep reply bytes in the trace, not only their hash\n"
@@ -109,6 +112,7 @@ int cmd_record(int argc, char **argv)
     static const struct option opts[] = {
         {"duration", required_argument, NULL, 'D'}, {"payloads", no_argument, NULL, 'P'},
         {"redact-values", no_argument, NULL, 'V'},
+        {"immediate", no_argument, NULL, 'I'},
         {"level", required_argument, NULL, 'L'},    {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     struct record_opts o = {0};
@@ -148,6 +152,7 @@ int cmd_record(int argc, char **argv)
             break;
         case 'P': o.keep_payload = 1; break;
         case 'V': o.redact_values = 1; break;
+        case 'I': o.immediate = 1; break;
         case 'L': wo.level = atoi(optarg); break;
         case 'j': json = 1; break;
         case 'q': ui.quiet = 1; break;
