@@ -15,7 +15,12 @@ start_redis
 "$GEN" 127.0.0.1 "$REDIS_PORT" "$TMP/cmdtable_data.c" 2> "$TMP/gen.err"
 check_eq "gen_cmdtable exit" 0 $?
 check_eq "gen_cmdtable quiet" "" "$(cat "$TMP/gen.err")"
-check_files "committed cmdtable_data.c is the generated one" "$SRC/format/cmdtable_data.c" "$TMP/cmdtable_data.c"
+# The table names the server version it came from; a Debian point release with the same
+# commands must not fail the test, so the version is masked before comparing.
+mask() { sed -E 's/redis [0-9]+\.[0-9]+\.[0-9]+/redis X.Y.Z/' "$1"; }
+mask "$SRC/format/cmdtable_data.c" > "$TMP/committed.masked"
+mask "$TMP/cmdtable_data.c" > "$TMP/generated.masked"
+check_files "committed cmdtable_data.c is the generated one" "$TMP/committed.masked" "$TMP/generated.masked"
 check_match "generated from the running server" \
     "from redis $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" INFO server | tr -d '\r' | sed -n 's/^redis_version://p')" \
     "$(head -1 "$TMP/cmdtable_data.c")"
