@@ -196,6 +196,7 @@ struct worker {
     struct req *dhead, *dtail; /* due queue */
     struct event *due_timer, *fill_timer, *house_timer, *drain_timer;
     uint64_t eof_at;
+    uint64_t first_send;
     /* connections */
     struct rconn **ht;
     size_t htcap, nrconn;
@@ -490,6 +491,7 @@ static void rconn_free(struct worker *w, struct rconn *rc)
     for (struct req *r = rc->rhead, *nx; r; r = nx) {
         nx = r->next;
         w->buffered--;
+        w->res.unsent++;
         release(r);
     }
     ht_remove(w, rc);
@@ -615,6 +617,8 @@ static void tconn_send(struct tconn *tc, struct req *r, uint64_t now)
         send_select(tc, r->db);
     bufferevent_write(tc->bev, r->wire, r->wlen);
     r->sent = now;
+    if (!w->first_send)
+        w->first_send = now;
     if (!r->due)
         r->due = now; /* as fast as possible: no schedule to be late against */
     /* the replayer's own lateness: from when the request was both due and free to go (a
@@ -686,7 +690,7 @@ static void rconn_pump(struct rconn *rc)
     while (rc->rhead) {
         struct req *r = rc->rhead;
         if (tc->state != TC_READY) {
-            if (tc->state == TC_DOWN && now - tc->down_since > window) {
+            if (tc->state != TC_READY && tc->down_since && now - tc->down_since > window) {
                 drop_unreachable(w, rc);
                 continue;
             }
@@ -887,6 +891,11 @@ static void conn_error_text(struct tconn *tc, short what, char *buf, size_t cap)
                      X509_verify_cert_error_string(vr));
             return;
         }
+        if (le && ERR_GET_LIB(le) == 0) {
+            snprintf(buf, cap, "TLS: the server closed the connection during the handshake "
+                               "(does it want a client certificate, --cert/--key?)");
+            return;
+        }
         if (le) {
             char eb[200];
             ERR_error_string_n(le, eb, sizeof eb);
@@ -951,8 +960,8 @@ static void tconn_lost(struct tconn *tc, const char *why)
         tc->state = TC_CLOSED; /* QUIT: the server closed as asked; reopen on next use */
         tc->quitting = 0;
     }
-    if (tc->state != TC_DOWN)
-        tc->down_since = now_ns();
+    if (!tc->down_since)
+        tc->down_since = now_ns(); /* since the connection was last up: retries do not reset it */
     tc->state = TC_DOWN;
     if (w->fatal)
         return;
@@ -978,6 +987,7 @@ static void tconn_event_cb(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_CONNECTED) {
         tc->state = TC_READY;
         tc->attempts = 0;
+        tc->down_since = 0;
         w->res.conn_opened++;
         bufferevent_set_timeouts(bev, NULL, NULL);
         evutil_socket_t fd = bufferevent_getfd(bev);
@@ -1327,6 +1337,9 @@ static void worker_fill(struct worker *w)
                 fatal(w, w->err.code, msg);
                 return;
             }
+            if (rc == 1 && (w->ev.type == TRACE_EV_STATS || w->ev.type == TRACE_EV_NOTE ||
+                            w->ev.type == TRACE_EV_GAP || w->ev.type == TRACE_EV_PUSH))
+                continue; /* not part of the timeline: the last STATS comes after the traffic */
             if (rc == 1 && o->to_ns && w->ev.ts > o->to_ns)
                 rc = 0;
             if (rc == 0) {
@@ -1492,6 +1505,7 @@ static void worker_cleanup(struct worker *w)
         if (r->kind != K_CLOSE) {
             w->buffered--;
             r->rc->pending--;
+            w->res.unsent++;
         }
         release(r);
     }
@@ -1535,7 +1549,9 @@ static void *worker_main(void *arg)
         if (!w->fatal)
             event_base_dispatch(w->base);
     }
-    w->res.duration_s = (double)(now_ns() - w->wall_t0) / 1e9;
+    uint64_t start = w->first_send && w->first_send < w->wall_t0 ? w->first_send : w->wall_t0;
+    uint64_t end = now_ns();
+    w->res.duration_s = end > start ? (double)(end - start) / 1e9 : 0;
     if (w->t0_set)
         w->res.trace_span_s = (double)(w->trace_last - w->trace_t0) / 1e9;
     w->eof = 1;
@@ -1630,6 +1646,7 @@ static void merge_result(struct replay_result *dst, const struct replay_result *
     dst->conn_failures += s->conn_failures;
     dst->pushes += s->pushes;
     dst->unanswered += s->unanswered;
+    dst->unsent += s->unsent;
     dst->setup_errors += s->setup_errors;
     if (!dst->setup_error[0])
         memcpy(dst->setup_error, s->setup_error, sizeof dst->setup_error);

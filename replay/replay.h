@@ -110,6 +110,7 @@ struct replay_result {
     uint64_t conn_failures;   /* connections lost or refused */
     uint64_t pushes;          /* out-of-band messages (pub/sub, RESP3 push) */
     uint64_t unanswered;      /* requests still waiting for a reply when the replay ended */
+    uint64_t unsent;          /* requests read but never sent (the replay ended or stopped first) */
     uint64_t setup_errors;    /* errors to the AUTH/SELECT/HELLO resptrace sends itself */
     char setup_error[200];    /* the first of them */
     char conn_error[200];     /* the first connection error */

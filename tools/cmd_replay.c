@@ -150,6 +150,7 @@ static json_t *result_json(const struct replay_result *r, const char *trace, con
         json_object_set_new(sb, replay_skip_name(i), rt_json_u64(r->skipped_by[i]));
     json_object_set_new(j, "skipped_by", sb);
     json_object_set_new(j, "unanswered", rt_json_u64(r->unanswered));
+    json_object_set_new(j, "unsent", rt_json_u64(r->unsent));
     json_object_set_new(j, "pushes", rt_json_u64(r->pushes));
     json_object_set_new(j, "duration_s", json_real(r->duration_s));
     json_object_set_new(j, "trace_span_s", json_real(r->trace_span_s));
@@ -256,6 +257,8 @@ static void print_table(FILE *out, const struct replay_result *r)
             r->conn_error[0] ? "; first: " : "", r->conn_error);
     if (r->unanswered)
         fprintf(out, "unanswered when the replay ended: %llu\n", (unsigned long long)r->unanswered);
+    if (r->unsent)
+        fprintf(out, "never sent (the replay ended first): %llu\n", (unsigned long long)r->unsent);
     if (r->pushes)
         fprintf(out, "out-of-band messages (pub/sub, push): %llu\n",
                 (unsigned long long)r->pushes);
@@ -477,9 +480,15 @@ int cmd_replay(int argc, char **argv)
     }
     char tbuf[400];
     replay_target_format(&o.target, tbuf, sizeof tbuf);
-    uint64_t lag99 = rt_hist_percentile(res.lag, 99);
+    uint64_t lag99 = res.lag ? rt_hist_percentile(res.lag, 99) : 0;
     int lagging = res.sent && (double)lag99 / 1e6 > max_lag_ms;
-    if (run == 0 || res.sent) {
+    if (run == 0 && res.requests > res.skipped && res.ops == 0 && !res.stopped) {
+        fprintf(stderr, "resptrace replay: the target answered none of the %llu requests sent "
+                        "(%s)\n",
+                (unsigned long long)res.sent, res.conn_error[0] ? res.conn_error : "no reply");
+        rc = RT_EXIT_FAIL;
+    }
+    if (res.lat && (run == 0 || res.sent)) {
         FILE *out = json_path && !strcmp(json_path, "-") ? stderr : stdout;
         print_table(out, &res);
         if (lagging)
