@@ -56,3 +56,85 @@ finish() {
     [ "$FAILS" -eq 0 ]
     exit $?
 }
+
+# ---- helpers for several servers, restarts and live recorders (test_replay*.sh) --------
+RX_PIDS=""      # redis-servers started by start_redis_at / start_redis_x
+BG_PIDS=""      # other background processes (recorders) to stop on exit
+RX_PORTOPT=--port   # the redis-server option the port is given with (--tls-port for TLS)
+RX_CLI=""       # extra redis-cli options for the readiness probe (e.g. "--tls --cacert F")
+cleanup_x() {
+    local p
+    for p in $BG_PIDS; do kill -9 "$p" 2>/dev/null; done
+    for p in $RX_PIDS; do kill -9 "$p" 2>/dev/null; done
+    for p in $BG_PIDS $RX_PIDS; do wait "$p" 2>/dev/null; done
+    cleanup
+}
+trap cleanup_x EXIT
+
+# redis_ready PORT: 0 when a redis-server answers on 127.0.0.1:PORT (NOAUTH counts as up)
+redis_ready() {
+    # shellcheck disable=SC2086
+    timeout 5 redis-cli $RX_CLI -h 127.0.0.1 -p "$1" ping 2>/dev/null | grep -Eq 'PONG|NOAUTH'
+}
+
+# start_redis_at PORT [redis-server args...]: starts a redis-server on 127.0.0.1:PORT (also
+# to restart one on the port it had); sets RX_PID. Returns 1 when it did not come up in 5 s.
+start_redis_at() {
+    local port=$1
+    shift
+    redis-server "$RX_PORTOPT" "$port" --bind 127.0.0.1 --save '' --appendonly no \
+        --dir "$TMP" --logfile "$TMP/redis-$port.log" "$@" &
+    RX_PID=$!
+    RX_PIDS="$RX_PIDS $RX_PID"
+    for _ in $(seq 1 50); do
+        redis_ready "$port" && return 0
+        kill -0 "$RX_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill "$RX_PID" 2>/dev/null; wait "$RX_PID" 2>/dev/null
+    return 1
+}
+
+# start_redis_x [redis-server args...]: another redis-server on a free port; sets RX_PORT and
+# RX_PID (stopped on exit). Exits the test when none starts.
+start_redis_x() {
+    local port
+    for _ in $(seq 1 30); do
+        port=$((20000 + RANDOM % 40000))
+        redis_ready "$port" && continue
+        if start_redis_at "$port" "$@"; then RX_PORT=$port; return 0; fi
+    done
+    echo "could not start redis-server" >&2
+    exit 1
+}
+
+# rcli PORT ARGS...: redis-cli to 127.0.0.1:PORT, carriage returns removed
+rcli() {
+    local port=$1
+    shift
+    redis-cli -h 127.0.0.1 -p "$port" "$@" | tr -d '\r'
+}
+
+# start_recorder PORT FILE [record args...]: a live `record -i lo -p PORT -w FILE` in the
+# background, bounded to 120 s; returns once the trace exists (capture active). Sets REC_PID.
+start_recorder() {
+    local port=$1 file=$2
+    shift 2
+    timeout -s KILL 120 "$RT" record -q -i lo -p "$port" -w "$file" "$@" \
+        > "$file.out" 2> "$file.err" &
+    REC_PID=$!
+    BG_PIDS="$BG_PIDS $REC_PID"
+    for _ in $(seq 1 100); do [ -s "$file" ] && break; sleep 0.1; done
+    sleep 0.2
+    [ -s "$file" ]
+}
+
+# stop_recorder: SIGINT to the recorder started last; returns its exit status
+stop_recorder() {
+    sleep 0.5
+    kill -INT "$REC_PID"
+    wait "$REC_PID"
+}
+
+# jnum FILE JQ-EXPR: a number from a JSON file (integral values printed without ".0")
+jnum() { jq -r "($2) as \$v | if (\$v|type)==\"number\" and \$v==(\$v|floor) then (\$v|floor) else \$v end" "$1" 2>/dev/null; }

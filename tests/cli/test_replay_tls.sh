@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# test_replay_tls.sh: `resptrace replay --target rediss://` against a TLS redis-server with a
+# test CA made here: verification with --cacert, a wrong CA refused, --insecure, --sni, and
+# client certificates (--cert/--key) for a server with tls-auth-clients yes.
+. "$(dirname "$0")/lib.sh"
+redis-server --help 2>&1 | grep -q . || { echo "no redis-server" >&2; exit 1; }
+C=$TMP/pki
+mkdir -p "$C"
+# make_ca NAME
+make_ca() {
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$C/$1.key" -out "$C/$1.pem" -days 2 \
+        -subj "/CN=resptrace test $1" 2> /dev/null
+}
+# make_cert NAME CA SAN EKU
+make_cert() {
+    openssl req -newkey rsa:2048 -nodes -keyout "$C/$1.key" -out "$C/$1.csr" -subj "/CN=$1" 2> /dev/null
+    printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=%s\n' \
+        "$3" "$4" > "$C/$1.ext"
+    openssl x509 -req -in "$C/$1.csr" -CA "$C/$2.pem" -CAkey "$C/$2.key" -CAcreateserial \
+        -out "$C/$1.pem" -days 2 -extfile "$C/$1.ext" 2> /dev/null
+}
+make_ca ca
+make_ca other
+make_cert server ca IP:127.0.0.1 serverAuth
+make_cert named ca DNS:redis.test serverAuth
+make_cert client ca DNS:client serverAuth,clientAuth
+for f in ca other server named client; do
+    check_eq "made $f.pem" 1 "$([ -s "$C/$f.pem" ] && echo 1 || echo 0)"
+done
+check_match "server certificate verifies against the CA" "OK" "$(openssl verify -CAfile "$C/ca.pem" "$C/server.pem" 2>&1)"
+
+# ---- a small trace, recorded live from a plain server --------------------------------------------
+start_redis_x; R=$RX_PORT
+start_recorder "$R" "$TMP/t.rtrace"; check_eq "trace created" 0 $?
+for i in $(seq 1 20); do echo "SET t$i v$i"; echo "INCR tc"; done | redis-cli -h 127.0.0.1 -p "$R" > /dev/null
+sleep 0.3 # the GETs on another connection, well after the SETs: --speed 1 keeps them in order
+for i in $(seq 1 20); do echo "GET t$i"; done | redis-cli -h 127.0.0.1 -p "$R" > /dev/null
+stop_recorder; check_eq "recorder exit" 0 $?
+TLSARGS=(--tls-cert-file "$C/server.pem" --tls-key-file "$C/server.key" --tls-ca-cert-file "$C/ca.pem")
+
+# tls_server [tls-auth-clients] [cert name]: a TLS-only redis-server; sets RX_PORT, RX_PID
+tls_server() {
+    local auth=${1:-no} cert=${2:-server}
+    RX_PORTOPT=--tls-port
+    RX_CLI="--tls --cacert $C/ca.pem --cert $C/client.pem --key $C/client.key --sni redis.test"
+    [ "$cert" = server ] && RX_CLI="--tls --cacert $C/ca.pem --cert $C/client.pem --key $C/client.key"
+    start_redis_x --port 0 --tls-cert-file "$C/$cert.pem" --tls-key-file "$C/$cert.key" \
+        --tls-ca-cert-file "$C/ca.pem" --tls-auth-clients "$auth"
+    RX_PORTOPT=--port
+    RX_CLI=""
+}
+no_crash() { check_eq "$1: no crash" "" "$(grep -E 'Sanitizer|runtime error|Segmentation|core dumped' "$2" | head -1)"; }
+tcli() { redis-cli --tls --cacert "$C/ca.pem" --cert "$C/client.pem" --key "$C/client.key" -h 127.0.0.1 -p "$@" | tr -d '\r'; }
+
+tls_server no; T=$RX_PORT
+check_eq "the TLS server answers over TLS" PONG "$(tcli "$T" PING)"
+check_eq "and not in clear" "" "$(timeout 5 redis-cli -h 127.0.0.1 -p "$T" PING 2>/dev/null | grep PONG)"
+# verified with the right CA (--speed 1: the SETs and the GETs are on two connections)
+timeout 60 "$RT" replay "$TMP/t.rtrace" --speed 1 --target "rediss://127.0.0.1:$T" --cacert "$C/ca.pem" \
+    --json "$TMP/ok.json" -q > /dev/null 2> "$TMP/ok.err"
+check_eq "--cacert: exit" 0 $?
+no_crash "--cacert" "$TMP/ok.err"
+check_eq "--cacert: ops" "$(jq .requests <("$RT" info --json "$TMP/t.rtrace"))" "$(jnum "$TMP/ok.json" '.ops + .skipped')"
+check_eq "--cacert: ops" 60 "$(jnum "$TMP/ok.json" ".commands.set.ops + .commands.incr.ops + .commands.get.ops")"
+check_eq "--cacert: errors" 0 "$(jnum "$TMP/ok.json" .errors)"
+check_eq "--cacert: no misses" 0 "$(jnum "$TMP/ok.json" .divergence.misses)"
+check_eq "--cacert: the data arrived" "v20 20" "$(tcli "$T" GET t20) $(tcli "$T" GET tc)"
+check_match "the report names the TLS target" '^rediss://127\.0\.0\.1:' "$(jq -r .target "$TMP/ok.json")"
+# a CA that did not sign the server's certificate
+timeout 30 "$RT" replay "$TMP/t.rtrace" --speed max --target "rediss://127.0.0.1:$T" --cacert "$C/other.pem" \
+    -q > /dev/null 2> "$TMP/bad.err"
+check_eq "wrong CA: exit 1" 1 $?
+no_crash "wrong CA" "$TMP/bad.err"
+check_match "wrong CA: the message is about the certificate" "certificate" "$(cat "$TMP/bad.err")"
+check_eq "wrong CA: nothing written" "" "$(tcli "$T" GET t1 | grep -v v1)"
+# --insecure with the wrong CA
+tcli "$T" FLUSHALL > /dev/null
+timeout 60 "$RT" replay "$TMP/t.rtrace" --speed max --target "rediss://127.0.0.1:$T" --cacert "$C/other.pem" \
+    --insecure --json "$TMP/ins.json" -q > /dev/null 2> "$TMP/ins.err"
+check_eq "--insecure: exit" 0 $?
+check_eq "--insecure: errors" 0 "$(jnum "$TMP/ins.json" .errors)"
+check_eq "--insecure: ops" "$(jnum "$TMP/ok.json" .ops)" "$(jnum "$TMP/ins.json" .ops)"
+check_eq "--insecure: the data arrived" v7 "$(tcli "$T" GET t7)"
+# plain redis:// to a TLS port: the server resets every connection; nothing is answered and
+# every request of the trace is accounted for (answered, failed, skipped or unanswered)
+timeout 30 "$RT" replay "$TMP/t.rtrace" --speed max --target "redis://127.0.0.1:$T" --connect-timeout 2 \
+    --json "$TMP/plain.json" -q > /dev/null 2> "$TMP/plain.err"
+rc=$?
+check_eq "redis:// to a TLS port: ends by itself" 1 "$(( rc == 0 || rc == 1 ))"
+no_crash "redis:// to a TLS port" "$TMP/plain.err"
+check_eq "redis:// to a TLS port: nothing answered" 0 "$(jnum "$TMP/plain.json" .ops)"
+check_eq "redis:// to a TLS port: errors reported" 1 "$(( $(jnum "$TMP/plain.json" .errors) > 0 ))"
+check_eq "redis:// to a TLS port: every request accounted for" "$(jnum "$TMP/plain.json" .requests)" \
+    "$(jnum "$TMP/plain.json" '.ops + .errors + .skipped + .unanswered')"
+kill "$RX_PID"
+
+# ---- a certificate for a name: verified against --sni --------------------------------------------
+tls_server no named; T=$RX_PORT
+timeout 30 "$RT" replay "$TMP/t.rtrace" --speed max --target "rediss://127.0.0.1:$T" --cacert "$C/ca.pem" \
+    -q > /dev/null 2> "$TMP/name.err"
+check_eq "name mismatch: exit 1" 1 $?
+no_crash "name mismatch" "$TMP/name.err"
+check_match "name mismatch: the message is about the certificate" "certificate" "$(cat "$TMP/name.err")"
+timeout 60 "$RT" replay "$TMP/t.rtrace" --speed max --target "rediss://127.0.0.1:$T" --cacert "$C/ca.pem" \
+    --sni redis.test --json "$TMP/sni.json" -q > /dev/null 2> "$TMP/sni.err"
+check_eq "--sni redis.test: exit" 0 $?
+check_eq "--sni redis.test: errors" 0 "$(jnum "$TMP/sni.json" .errors)"
+check_eq "--sni redis.test: ops" "$(jnum "$TMP/ok.json" .ops)" "$(jnum "$TMP/sni.json" .ops)"
+kill "$RX_PID"
+
+# ---- client certificates: tls-auth-clients yes ----------------------------------------------------
+tls_server yes; T=$RX_PORT
+check_eq "mutual TLS server answers with a client certificate" PONG "$(tcli "$T" PING)"
+timeout 30 "$RT" replay "$TMP/t.rtrace" --speed max --target "rediss://127.0.0.1:$T" --cacert "$C/ca.pem" \
+    --json "$TMP/nocert.json" -q > /dev/null 2> "$TMP/nocert.err"
+rc=$?
+check_eq "no client certificate: exit 1, or 0 with the failures reported" 1 \
+    "$(( rc == 1 || (rc == 0 && $(jnum "$TMP/nocert.json" .connections.failures) > 0) ))"
+no_crash "no client certificate" "$TMP/nocert.err"
+check_eq "no client certificate: nothing answered" 0 "$(jnum "$TMP/nocert.json" .ops)"
+check_eq "no client certificate: every request accounted for" "$(jnum "$TMP/nocert.json" .requests)" \
+    "$(jnum "$TMP/nocert.json" '.ops + .errors + .skipped + .unanswered')"
+check_eq "no client certificate: nothing written" 0 "$(tcli "$T" DBSIZE)"
+timeout 60 "$RT" replay "$TMP/t.rtrace" --speed max --target "rediss://127.0.0.1:$T" --cacert "$C/ca.pem" \
+    --cert "$C/client.pem" --key "$C/client.key" --json "$TMP/mtls.json" -q > /dev/null 2> "$TMP/mtls.err"
+check_eq "--cert/--key: exit" 0 $?
+no_crash "--cert/--key" "$TMP/mtls.err"
+check_eq "--cert/--key: errors" 0 "$(jnum "$TMP/mtls.json" .errors)"
+check_eq "--cert/--key: ops" "$(jnum "$TMP/ok.json" .ops)" "$(jnum "$TMP/mtls.json" .ops)"
+check_eq "--cert/--key: the data arrived" "v3 20" "$(tcli "$T" GET t3) $(tcli "$T" GET tc)"
+timeout 30 "$RT" replay "$TMP/t.rtrace" --speed max --target "rediss://127.0.0.1:$T" --cacert "$C/ca.pem" \
+    --cert "$C/client.pem" --key "$C/other.key" -q > /dev/null 2> "$TMP/badkey.err"
+check_eq "a key that is not the certificate's: exit 1" 1 $?
+no_crash "mismatched key" "$TMP/badkey.err"
+check_match "a key that is not the certificate's: message" "[Kk]ey|certificate" "$(cat "$TMP/badkey.err")"
+timeout 30 "$RT" replay "$TMP/t.rtrace" --speed max --target "rediss://127.0.0.1:$T" --cacert "$C/missing.pem" \
+    -q > /dev/null 2> "$TMP/missing.err"
+check_eq "a missing CA file: exit 1" 1 $?
+no_crash "missing CA file" "$TMP/missing.err"
+check_match "a missing CA file: named" "missing\.pem" "$(cat "$TMP/missing.err")"
+finish
