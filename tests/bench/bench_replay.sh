@@ -1,0 +1,385 @@
+#!/usr/bin/env bash
+# bench_replay.sh: the replayer's benchmark: `resptrace replay --speed max` of a recorded
+# redis-benchmark run against redis-benchmark itself (same server build, same machine, same
+# run), the replay's op count against the trace, and the replayer's peak RSS on a 10-million
+# request trace.
+#
+# Usage:  tests/bench/bench_replay.sh [RESPTRACE]
+#   RESPTRACE  the resptrace binary (default ./build/resptrace); the script does not build it and
+#              does not need CMake. The trace generator (tests/bench/make_big_trace.c) is taken
+#              from the build directory beside RESPTRACE when it was built there, else compiled
+#              with gcc from the sources into the work directory.
+# Environment (all optional):
+#   RT_BENCH_DIR          work directory (default /tmp/rt-bench); the big trace is kept there and
+#                         reused by later runs (delete it to remake it)
+#   RT_BENCH_REPLAY_N     requests per redis-benchmark test (-n; default 500000, 2 tests)
+#   RT_BENCH_REPLAY_RUNS  redis-benchmark and replay, taking turns, this many times each (3)
+#   RT_BENCH_BIG_N        requests of the memory benchmark's trace (default 10000000)
+#   RT_BENCH_LIVE=1       record with `resptrace record -i lo` instead of tcpdump + `record -r`
+#   RT_BENCH_NO_MEM=1     skip the memory part
+#   RT_BENCH_NO_PERF=1    do not profile the replay (perf record -e cpu-clock -g) when it is
+#                         slower than redis-benchmark
+#
+# Needs root (or CAP_NET_RAW) for the capture, and redis-server, redis-benchmark, redis-cli,
+# tcpdump, jq, GNU time (/usr/bin/time; installed with apt-get when missing). Everything listens
+# on and is captured from 127.0.0.1 only. The machine is shared and noisy: only ratios measured
+# in one run mean anything, never absolute figures from different runs.
+#
+# What it does:
+#  1. record: redis-server R1 on a free 127.0.0.1 port; `tcpdump -i lo -B 262144` of its port
+#     while `redis-benchmark -c 50 -n N -r 100000 -d 100 -t set,get --csv` runs (its throughput
+#     under capture is printed), then `resptrace record -r` of the capture; retried (up to 3
+#     times) until tcpdump dropped nothing and the trace holds every command the server counted
+#     (INFO commandstats).
+#  2. throughput: RUNS times, taking turns, each against a fresh redis-server R2: (a) the same
+#     redis-benchmark command; (b) `resptrace replay TRACE --speed max --target ... --json` with
+#     the recorded connections (the default). redis-benchmark's throughput is its total requests
+#     over the sum of its per-test times (n/rps), the replay's is ops_per_s of its JSON. Medians
+#     and their ratio (target replay/redis-benchmark >= 1.0); every replay must answer exactly
+#     the trace's requests minus the skipped ones. CPU time (user+sys) of both is printed too.
+#     When the replay is slower, a `perf record -e cpu-clock -g` of one more replay prints its
+#     top functions.
+#  3. memory: a synthetic trace of RT_BENCH_BIG_N requests (make_big_trace: 50 connections,
+#     SET/GET 1:1, 100-byte values, replies paired) replayed --speed max against a fresh server
+#     under /usr/bin/time -v: peak RSS (target < 64 MiB).
+set -euo pipefail
+export LC_ALL=C
+
+RT=${1:-./build/resptrace}
+WORK=${RT_BENCH_DIR:-/tmp/rt-bench}
+N=${RT_BENCH_REPLAY_N:-500000}
+RUNS=${RT_BENCH_REPLAY_RUNS:-3}
+BIG_N=${RT_BENCH_BIG_N:-10000000}
+CLIENTS=50
+RB_ARGS=(-c "$CLIENTS" -n "$N" -r 100000 -d 100 -t "set,get")
+
+# The targets the replayer is held to.
+TARGET_RATIO=1.0  # replay --speed max ops/s at least redis-benchmark's
+TARGET_RSS_MIB=64 # peak RSS replaying BIG_N requests below this
+
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+die() { echo "bench_replay: $*" >&2; exit 2; }
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+[ -x "$RT" ] || die "no resptrace binary at $RT (build it, or pass its path as the first argument)"
+RT=$(realpath "$RT")
+for t in redis-server redis-benchmark redis-cli tcpdump jq awk ss; do
+    command -v "$t" > /dev/null || die "$t is missing"
+done
+if [ ! -x /usr/bin/time ]; then
+    log "installing GNU time (apt-get install time)"
+    { apt-get install -y -q time > /dev/null 2>&1 || { apt-get update -q > /dev/null 2>&1 &&
+        apt-get install -y -q time > /dev/null 2>&1; }; } || die "/usr/bin/time is missing and could not be installed"
+fi
+[ "$(id -u)" -eq 0 ] || log "warning: not root: the capture needs CAP_NET_RAW"
+mkdir -p "$WORK"
+WORK=$(realpath "$WORK")
+RUN=$WORK/replay-run # scratch of this run, removed on exit
+rm -rf "$RUN"
+mkdir -p "$RUN"
+
+# --- processes this script starts, stopped on any exit
+declare -A REDIS_PIDS=()
+CAP_PID=""
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -n "$CAP_PID" ]; then kill -INT "$CAP_PID" 2> /dev/null || true; wait "$CAP_PID" 2> /dev/null || true; fi
+    for p in "${!REDIS_PIDS[@]}"; do
+        kill "${REDIS_PIDS[$p]}" 2> /dev/null || true
+        wait "${REDIS_PIDS[$p]}" 2> /dev/null || true
+    done
+    rm -rf "$RUN"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_redis VAR: a fresh redis-server on a free 127.0.0.1 port; its port goes to $VAR
+start_redis() {
+    local var=$1 port pid
+    for _ in $(seq 1 50); do
+        port=$((20000 + RANDOM % 40000))
+        if ss -Htln "sport = :$port" 2> /dev/null | grep -q .; then continue; fi
+        redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+            --dir "$RUN" --logfile "$RUN/redis-$port.log" &
+        pid=$!
+        for _ in $(seq 1 50); do
+            if redis-cli -h 127.0.0.1 -p "$port" ping 2> /dev/null | grep -q PONG; then
+                REDIS_PIDS[$port]=$pid
+                printf -v "$var" '%s' "$port"
+                return 0
+            fi
+            kill -0 "$pid" 2> /dev/null || break
+            sleep 0.1
+        done
+        kill "$pid" 2> /dev/null || true
+        wait "$pid" 2> /dev/null || true
+    done
+    die "could not start redis-server on a free port"
+}
+
+stop_redis() {
+    local port=$1
+    [ -n "${REDIS_PIDS[$port]:-}" ] || return 0
+    redis-cli -h 127.0.0.1 -p "$port" shutdown nosave > /dev/null 2>&1 || true
+    wait "${REDIS_PIDS[$port]}" 2> /dev/null || true
+    unset "REDIS_PIDS[$port]"
+    rm -f "$RUN/redis-$port.log"
+}
+
+# wait_stable FILE: until FILE has not grown for 2.5 s (at most 30 s). libpcap hands packets
+# over in ring blocks, a partly filled block only after its 1 s timeout
+wait_stable() {
+    local prev=-1 size same=0
+    for _ in $(seq 1 60); do
+        size=$(stat -c %s "$1" 2> /dev/null || echo 0)
+        if [ "$size" = "$prev" ]; then
+            same=$((same + 1))
+            [ "$same" -lt 5 ] || return 0
+        else
+            same=0
+        fi
+        prev=$size
+        sleep 0.5
+    done
+}
+
+# server_calls PORT: the sum of calls over INFO commandstats, less this script's PING and INFO
+server_calls() {
+    redis-cli -h 127.0.0.1 -p "$1" info commandstats |
+        awk -F'[=,:]' '/^cmdstat_/ && !/^cmdstat_(ping|info):/ { for (i = 1; i < NF; i++) if ($i == "calls") s += $(i + 1) } END { print s + 0 }'
+}
+
+# rb_rps CSV: redis-benchmark's throughput over all its tests: sum n / sum (n / rps)
+rb_rps() {
+    awk -F'"' -v n="$N" 'NR > 1 && $4 > 0 { t += n / $4; k += n } END { if (t > 0) printf "%.0f\n", k / t; else print 0 }' "$1"
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f\n", a / b; else print "inf" }'; }
+num() { awk -v v="$1" 'BEGIN { printf "%.0f\n", v }'; }
+# cpu seconds (user+sys) from a `/usr/bin/time -f "%U %S"` file's last line
+cpu_of() { tail -1 "$1" | awk '{ printf "%.2f\n", $1 + $2 }'; }
+
+# =====================================================================================
+# 1. Record a redis-benchmark run
+# =====================================================================================
+TRACE=$RUN/rb.rtrace
+REC_OK=0
+for try in 1 2 3; do
+    start_redis P1
+    log "record, try $try: redis-server R1 on 127.0.0.1:$P1, redis-benchmark ${RB_ARGS[*]}"
+    rm -f "$TRACE" "$RUN/cap.pcap"
+    if [ "${RT_BENCH_LIVE:-0}" = 1 ]; then
+        "$RT" record -i lo -p "$P1" -B 256 -w "$TRACE" -q > "$RUN/rec.out" 2> "$RUN/rec.err" &
+        CAP_PID=$!
+        sleep 1.5 # no readiness signal: give libpcap time to open
+    else
+        tcpdump -i lo -B 262144 -s 0 -U -w "$RUN/cap.pcap" "tcp port $P1" 2> "$RUN/cap.err" &
+        CAP_PID=$!
+        for _ in $(seq 1 100); do grep -q "listening on" "$RUN/cap.err" 2> /dev/null && break; sleep 0.05; done
+        sleep 0.2
+    fi
+    redis-benchmark -h 127.0.0.1 -p "$P1" "${RB_ARGS[@]}" --csv > "$RUN/rb-rec.csv"
+    # SIGINT makes tcpdump drop what is still in its ring buffer: with -U the file grows with
+    # each packet, so wait until it stops growing (the capture lags the load on a busy machine)
+    if [ "${RT_BENCH_LIVE:-0}" = 1 ]; then sleep 3; else wait_stable "$RUN/cap.pcap"; fi
+    kill -INT "$CAP_PID"
+    wait "$CAP_PID" || true
+    CAP_PID=""
+    REC_CALLS=$(server_calls "$P1")
+    stop_redis "$P1"
+    REC_RB_RPS=$(rb_rps "$RUN/rb-rec.csv")
+    if [ "${RT_BENCH_LIVE:-0}" = 1 ]; then
+        CAP_DROPS=$("$RT" info --json "$TRACE" | jq '.capture.kernel_drops + .capture.iface_drops')
+    else
+        CAP_DROPS=$(awk '/dropped by kernel/ { print $1 }' "$RUN/cap.err")
+        CAP_DROPS=${CAP_DROPS:-unknown}
+        "$RT" record -r "$RUN/cap.pcap" -p "$P1" -w "$TRACE" -q > "$RUN/rec.out" 2> "$RUN/rec.err" ||
+            { cat "$RUN/rec.err" >&2; die "resptrace record -r failed"; }
+        rm -f "$RUN/cap.pcap"
+    fi
+    "$RT" info --json "$TRACE" > "$RUN/trace.json"
+    TR_REQ=$(jq .requests "$RUN/trace.json")
+    TR_GAPS=$(jq .gaps "$RUN/trace.json")
+    TR_CONNS=$(jq .connections "$RUN/trace.json")
+    log "trace: $TR_REQ requests (server counted $REC_CALLS), $TR_CONNS connections, gaps $TR_GAPS, capture drops $CAP_DROPS"
+    if [ "$TR_REQ" = "$REC_CALLS" ] && [ "$TR_GAPS" = 0 ] && [ "$CAP_DROPS" = 0 ]; then
+        REC_OK=1
+        break
+    fi
+    log "the trace is not exact; recording again"
+done
+[ "$REC_OK" = 1 ] || log "warning: no exact trace in 3 tries; benchmarking the last one"
+
+# =====================================================================================
+# 2. Throughput: redis-benchmark and replay taking turns, each against a fresh server
+# =====================================================================================
+RB_LIST=() RP_LIST=() PAIR_RATIOS=() RB_CPU_LIST=() RP_CPU_LIST=() PAIR_ROWS=()
+OPS_OK=1 OPS_ROWS=()
+for i in $(seq 1 "$RUNS"); do
+    start_redis P2
+    log "run $i/$RUNS: redis-benchmark against a fresh R2 (127.0.0.1:$P2)"
+    /usr/bin/time -f "%U %S" -o "$RUN/rb.time" \
+        redis-benchmark -h 127.0.0.1 -p "$P2" "${RB_ARGS[@]}" --csv > "$RUN/rb-$i.csv"
+    stop_redis "$P2"
+    rb=$(rb_rps "$RUN/rb-$i.csv")
+    rb_cpu=$(cpu_of "$RUN/rb.time")
+
+    start_redis P2
+    log "run $i/$RUNS: resptrace replay --speed max against a fresh R2 (127.0.0.1:$P2)"
+    rc=0
+    /usr/bin/time -f "%U %S" -o "$RUN/rp.time" \
+        "$RT" replay "$TRACE" --speed max --target "redis://127.0.0.1:$P2" --json "$RUN/rp-$i.json" -q \
+        > "$RUN/rp-$i.out" 2> "$RUN/rp-$i.err" || rc=$?
+    stop_redis "$P2"
+    if [ "$rc" != 0 ] || [ ! -s "$RUN/rp-$i.json" ]; then
+        cat "$RUN/rp-$i.err" >&2
+        die "resptrace replay exited with $rc"
+    fi
+    rp=$(jq '.ops_per_s | floor' "$RUN/rp-$i.json")
+    rp_cpu=$(cpu_of "$RUN/rp.time")
+    read -r j_req j_sent j_ops j_skip j_unans j_err j_conns j_dur < <(jq -r \
+        '[.requests, .sent, .ops, .skipped, .unanswered, .errors, .connections.opened, .duration_s] | @tsv' "$RUN/rp-$i.json")
+    want=$((TR_REQ - j_skip))
+    if [ "$j_ops" = "$want" ] && [ "$j_req" = "$TR_REQ" ]; then ok=yes; else ok=NO; OPS_OK=0; fi
+    OPS_ROWS+=("$(printf "  run %d: trace %s requests, replay: requests %s, skipped %s, sent %s, ops %s (want %s: %s), unanswered %s, errors %s, connections %s" \
+        "$i" "$TR_REQ" "$j_req" "$j_skip" "$j_sent" "$j_ops" "$want" "$ok" "$j_unans" "$j_err" "$j_conns")")
+    PAIR_RATIOS+=("$(ratio "$rp" "$rb")")
+    RB_LIST+=("$rb") RP_LIST+=("$rp") RB_CPU_LIST+=("$rb_cpu") RP_CPU_LIST+=("$rp_cpu")
+    PAIR_ROWS+=("$(printf "  %-5s %16s %16s %8s %14s %14s" "$i" "$(num "$rb")" "$(num "$rp")" "$(ratio "$rp" "$rb")" "$rb_cpu" "$rp_cpu")")
+    log "run $i: redis-benchmark $rb ops/s ($rb_cpu s cpu), replay $rp ops/s in ${j_dur} s ($rp_cpu s cpu)"
+done
+RB_MED=$(printf '%s\n' "${RB_LIST[@]}" | median)
+RP_MED=$(printf '%s\n' "${RP_LIST[@]}" | median)
+RB_CPU_MED=$(printf '%s\n' "${RB_CPU_LIST[@]}" | median)
+RP_CPU_MED=$(printf '%s\n' "${RP_CPU_LIST[@]}" | median)
+TP_RATIO=$(ratio "$RP_MED" "$RB_MED")
+PAIR_MED=$(printf '%s\n' "${PAIR_RATIOS[@]}" | median)
+TP_PASS=$(awk -v r="$TP_RATIO" -v t="$TARGET_RATIO" 'BEGIN { print (r >= t) ? 1 : 0 }')
+
+# a profile of the replay when it is the slower one
+PERF_TOP=""
+if [ "$TP_PASS" = 0 ] && [ "${RT_BENCH_NO_PERF:-0}" != 1 ] && command -v perf > /dev/null; then
+    start_redis P2
+    log "profiling one more replay (perf record -e cpu-clock -g)"
+    if perf record -q -e cpu-clock -g -o "$RUN/perf.data" -- \
+        "$RT" replay "$TRACE" --speed max --target "redis://127.0.0.1:$P2" -q > /dev/null 2> "$RUN/perf.err"; then
+        PERF_TOP=$(perf report -i "$RUN/perf.data" --no-children --sort dso,symbol --stdio 2> /dev/null |
+            grep -E '^ +[0-9.]+%' | head -25 || true)
+        PERF_DSO=$(perf report -i "$RUN/perf.data" --no-children --sort dso --stdio 2> /dev/null |
+            grep -E '^ +[0-9.]+%' | head -8 || true)
+    else
+        log "perf record failed: $(tail -2 "$RUN/perf.err")"
+    fi
+    stop_redis "$P2"
+fi
+
+# =====================================================================================
+# 3. Memory: replay a BIG_N-request trace
+# =====================================================================================
+MEM_DONE=0
+if [ "${RT_BENCH_NO_MEM:-0}" != 1 ]; then
+    GEN=""
+    for g in "${RT_BENCH_GEN:-}" "$(dirname "$RT")/tests/make_big_trace" "$(dirname "$RT")/make_big_trace"; do
+        if [ -n "$g" ] && [ -x "$g" ] && [ "$g" -nt "$SRC/tests/bench/make_big_trace.c" ]; then GEN=$g; break; fi
+    done
+    if [ -z "$GEN" ]; then
+        GEN=$WORK/make_big_trace
+        if [ ! -x "$GEN" ] || [ "$SRC/tests/bench/make_big_trace.c" -nt "$GEN" ]; then
+            log "compiling make_big_trace with gcc"
+            if ! command -v gcc > /dev/null || ! command -v pkg-config > /dev/null; then
+                die "gcc and pkg-config are needed to build make_big_trace"
+            fi
+            # shellcheck disable=SC2046
+            gcc -std=gnu11 -O2 -I"$SRC/format" -o "$GEN" "$SRC/tests/bench/make_big_trace.c" \
+                "$SRC/format/common.c" "$SRC/format/writer.c" $(pkg-config --libs libzstd libxxhash) ||
+                die "could not build make_big_trace"
+        fi
+    fi
+    BIG=$WORK/big-$BIG_N.rtrace
+    if [ -s "$BIG" ] && "$RT" info --json "$BIG" > "$RUN/big.json" 2> /dev/null &&
+        [ "$(jq .requests "$RUN/big.json")" = "$BIG_N" ]; then
+        log "reusing $BIG"
+    else
+        log "writing $BIG ($BIG_N requests)"
+        rm -f "$BIG"
+        "$GEN" "$BIG.tmp" "$BIG_N" "$CLIENTS" >&2
+        mv "$BIG.tmp" "$BIG"
+        "$RT" info --json "$BIG" > "$RUN/big.json"
+    fi
+    BIG_BYTES=$(jq .bytes_on_disk "$RUN/big.json")
+    BIG_RAW=$(jq .bytes_uncompressed "$RUN/big.json")
+    start_redis P3
+    log "memory: replaying $BIG_N requests --speed max against a fresh R3 (127.0.0.1:$P3)"
+    rc=0
+    /usr/bin/time -v -o "$RUN/big.time" \
+        "$RT" replay "$BIG" --speed max --target "redis://127.0.0.1:$P3" --json "$RUN/big-rp.json" -q \
+        > "$RUN/big-rp.out" 2> "$RUN/big-rp.err" || rc=$?
+    stop_redis "$P3"
+    if [ "$rc" != 0 ] || [ ! -s "$RUN/big-rp.json" ]; then
+        cat "$RUN/big-rp.err" >&2
+        die "resptrace replay of the big trace exited with $rc"
+    fi
+    RSS_KB=$(awk -F: '/Maximum resident set size/ { gsub(/ /, "", $2); print $2 }' "$RUN/big.time")
+    RSS_MIB=$(awk -v k="$RSS_KB" 'BEGIN { printf "%.1f\n", k / 1024 }')
+    read -r b_req b_ops b_skip b_rate b_dur < <(jq -r '[.requests, .ops, .skipped, (.ops_per_s | floor), .duration_s] | @tsv' "$RUN/big-rp.json")
+    BIG_OPS_OK=$([ "$b_req" = "$BIG_N" ] && [ "$b_ops" = $((BIG_N - b_skip)) ] && echo 1 || echo 0)
+    [ "$BIG_OPS_OK" = 1 ] || OPS_OK=0
+    OPS_ROWS+=("$(printf "  big:   trace %s requests, replay: requests %s, skipped %s, ops %s (%s)" \
+        "$BIG_N" "$b_req" "$b_skip" "$b_ops" "$([ "$BIG_OPS_OK" = 1 ] && echo yes || echo NO)")")
+    MEM_PASS=$(awk -v m="$RSS_MIB" -v t="$TARGET_RSS_MIB" 'BEGIN { print (m < t) ? 1 : 0 }')
+    MEM_DONE=1
+fi
+
+# =====================================================================================
+# Report
+# =====================================================================================
+echo
+echo "== bench_replay: $RT"
+echo "workload: redis-benchmark ${RB_ARGS[*]} ($(nproc) cpus, redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'))"
+echo "trace: $(num "$TR_REQ") requests on $TR_CONNS connections, gaps $TR_GAPS, capture drops $CAP_DROPS, server counted $(num "$REC_CALLS") commands ($([ "$REC_OK" = 1 ] && echo exact || echo "NOT exact"))"
+echo "redis-benchmark while recorded: $(num "$REC_RB_RPS") ops/s (the capture slows it; not compared)"
+echo
+echo "throughput, fresh server each run, taking turns (ops/s; cpu = user+sys seconds of the client):"
+printf "  %-5s %16s %16s %8s %14s %14s\n" "run" "redis-benchmark" "replay" "ratio" "rb cpu s" "replay cpu s"
+printf '%s\n' "${PAIR_ROWS[@]}"
+printf "  %-5s %16s %16s %8s %14s %14s\n" "med" "$(num "$RB_MED")" "$(num "$RP_MED")" "$TP_RATIO" "$RB_CPU_MED" "$RP_CPU_MED"
+echo
+echo "replay ops = trace requests - skipped:"
+printf '%s\n' "${OPS_ROWS[@]}"
+if [ -n "$PERF_TOP" ]; then
+    echo
+    echo "perf record -e cpu-clock -g of one replay (self time, top symbols):"
+    echo "$PERF_TOP"
+    echo "by dso:"
+    echo "$PERF_DSO"
+fi
+if [ "$MEM_DONE" = 1 ]; then
+    echo
+    echo "memory: $(num "$BIG_N") requests ($((BIG_BYTES / 1048576)) MiB on disk, $((BIG_RAW / 1048576)) MiB uncompressed), replay --speed max: $(num "$b_rate") ops/s in $b_dur s, peak RSS $RSS_MIB MiB"
+fi
+
+verdict() { if [ "$1" = 1 ]; then echo PASS; else echo MISS; fi; }
+echo
+echo "== summary"
+printf "| %-44s | %-34s | %-10s | %-7s |\n" "measure" "value" "target" "verdict"
+printf "| %-44s | %-34s | %-10s | %-7s |\n" "----" "----" "----" "----"
+printf "| %-44s | %-34s | %-10s | %-7s |\n" "replay / redis-benchmark ops/s (median of $RUNS)" \
+    "${TP_RATIO}x ($(num "$RP_MED") / $(num "$RB_MED"))" ">= ${TARGET_RATIO}x" "$(verdict "$TP_PASS")"
+printf "| %-44s | %-34s | %-10s | %-7s |\n" "replay / redis-benchmark, median of run pairs" \
+    "${PAIR_MED}x ($(printf '%s ' "${PAIR_RATIOS[@]}"| sed 's/ $//'))" "(info)" ""
+printf "| %-44s | %-34s | %-10s | %-7s |\n" "replay / redis-benchmark cpu (median)" \
+    "$(ratio "$RP_CPU_MED" "$RB_CPU_MED")x ($RP_CPU_MED / $RB_CPU_MED s)" "(info)" ""
+printf "| %-44s | %-34s | %-10s | %-7s |\n" "replay ops = trace requests - skipped" \
+    "$([ "$OPS_OK" = 1 ] && echo "equal, every run" || echo "differ (see above)")" "equal" "$(verdict "$OPS_OK")"
+printf "| %-44s | %-34s | %-10s | %-7s |\n" "trace exact (= INFO commandstats, no drops)" \
+    "$([ "$REC_OK" = 1 ] && echo yes || echo no)" "(info)" ""
+if [ "$MEM_DONE" = 1 ]; then
+    printf "| %-44s | %-34s | %-10s | %-7s |\n" "peak RSS replaying $(num "$BIG_N") requests" \
+        "$RSS_MIB MiB" "< $TARGET_RSS_MIB MiB" "$(verdict "$MEM_PASS")"
+else
+    printf "| %-44s | %-34s | %-10s | %-7s |\n" "peak RSS replaying $(num "$BIG_N") requests" "skipped (RT_BENCH_NO_MEM)" "< $TARGET_RSS_MIB MiB" "n/a"
+fi
