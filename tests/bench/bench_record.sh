@@ -18,7 +18,7 @@
 #   RT_BENCH_LIVE_BUFS   live: kernel buffer sizes in MiB, space-separated (default "2 256")
 #   RT_BENCH_LIGHT_N     live, light load: requests per test (default 20000)
 #   RT_BENCH_LIVE_TOOLS  live: tools taking turns (default "tcpdump resptrace"; add "tcpdump-imm"
-#                        for tcpdump --immediate-mode, the mode resptrace captures in)
+#                        for tcpdump --immediate-mode, which `resptrace record --immediate` matches)
 #   RT_BENCH_NO_LIVE=1   skip the live part
 #   RT_BENCH_NO_TSHARK=1 skip tshark (about 45 s a run on 2M packets)
 #
