@@ -242,7 +242,22 @@ struct trace_writer_opts {
     uint64_t chunk_ns;     /* flush when a chunk spans this much trace time; 0 means 1 s */
     uint32_t chunk_events; /* flush at this many events; 0 means 1 Mi */
     int fsync_chunks;      /* fsync after every chunk (survives power loss, costs time) */
+    int synchronous;       /* 1: compress and write each chunk inside the call that completes
+                            * it; 0 (the default): on a background thread, see below */
 };
+
+/* The background thread (opts->synchronous == 0). trace_writer_add() only encodes events into
+ * the open chunk. A complete chunk is handed to a thread the writer starts (signals blocked)
+ * which compresses and writes it while the next one fills: at most one chunk is in the
+ * thread's hands, and if it is still busy when the next one is complete, the call that
+ * completed it waits (memory stays bounded at two chunks). The file is byte for byte the one
+ * the synchronous writer produces. An error in the thread (a write failing, out of memory) is
+ * returned, with its own message, by the next trace_writer_add/add_meta/poll/flush/close.
+ * trace_writer_poll() hands the chunk over without waiting for it; trace_writer_flush() and
+ * trace_writer_close() wait until it is on disk; trace_writer_abort() lets the thread finish
+ * the chunk it holds and writes nothing more. A SIGKILL loses the open chunk and the one in
+ * the thread's hands if it was not written yet. Calls on one writer must not overlap (the
+ * caller's side is not thread-safe), as before. */
 
 /*! trace_writer_open() :
  *  Creates (mode 0600, truncating) `path` and writes the file header and one metadata block.
@@ -270,10 +285,12 @@ int trace_writer_add_meta(struct trace_writer *w, const struct trace_meta_kv *me
                           struct rt_err *err);
 
 /*! trace_writer_poll() : flushes the open chunk if its first event is older than the time
- *  bound at wall time `now_ns`. Call it from the recorder's timer when traffic is quiet. */
+ *  bound at wall time `now_ns`. Call it from the recorder's timer when traffic is quiet.
+ *  With the background thread it does not wait for the chunk to reach the file. */
 int trace_writer_poll(struct trace_writer *w, uint64_t now_ns, struct rt_err *err);
 
-/*! trace_writer_flush() : writes the open chunk now (no-op when it is empty). */
+/*! trace_writer_flush() : writes the open chunk now (no-op when it is empty) and returns once
+ *  it, and any chunk before it, is in the file (handed to the kernel; fsync_chunks: synced). */
 int trace_writer_flush(struct trace_writer *w, struct rt_err *err);
 
 /*! trace_writer_close() :

@@ -3,6 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -15,29 +18,57 @@ struct index_entry {
     uint32_t events;
 };
 
+/* A chunk as the caller fills it, and as the emitter compresses and writes it. */
+struct chunk {
+    struct rt_buf s[W_NSTREAMS];
+    struct rt_buf dir;  /* the stream directory, built when the chunk is sealed */
+    struct rt_buf meta; /* metadata blocks to write before the chunk (or alone) */
+    size_t raw;         /* bytes in s[]; once sealed, the whole raw payload (dir included) */
+    uint32_t events;
+    uint64_t ts_min, ts_max, req_base;
+    uint32_t req_count; /* set when sealed */
+};
+
+/* Who owns what. The caller (the thread calling trace_writer_*) owns `cur` and the event
+ * state; the emitter owns `busy`, `cctx`, `out`, `off`, the index and the chunk totals. The
+ * emitter is the background thread while one runs (o.synchronous == 0), else the caller.
+ * `busy` changes hands under `mu` (`job`): the caller only touches it, or the emitter's
+ * fields, while `job` is 0; the thread only while it is 1. When the thread fails it stores
+ * its message in `terr`, then its code in `tcode` (release); the caller reports it once. */
 struct trace_writer {
     int fd;
-    int failed;
+    int failed; /* the caller's: after an error the writer only closes */
     char *name;
     struct trace_writer_opts o;
-    ZSTD_CCtx *cctx;
 
-    /* the open chunk */
-    struct rt_buf s[W_NSTREAMS];
-    size_t raw;
-    uint32_t events;
-    uint64_t ts_min, ts_max, prev_ts, prev_conn;
-    uint64_t ts_first; /* the first event's ts: its delta is patched in at flush */
-    uint64_t req_base;
+    /* the caller's */
+    struct chunk cur; /* the open chunk */
+    uint64_t prev_ts, prev_conn;
+    uint64_t ts_first;    /* the first event's ts: its delta is patched in when sealed */
     uint64_t opened_wall; /* wall clock when the chunk got its first event */
+    uint64_t req_next;    /* seq of the next request */
+    /* tot.by_type, gap_bytes and stats are the caller's; events, chunks, raw_bytes,
+     * compressed_bytes, ts_min and ts_max the emitter's (distinct members: no race) */
+    struct trace_totals tot;
 
-    uint64_t req_next; /* seq of the next request */
-    uint64_t off;      /* bytes written to the file */
-    struct rt_buf out, dir, meta;
-
+    /* the emitter's */
+    ZSTD_CCtx *cctx;
+    uint64_t off; /* bytes written to the file */
+    struct rt_buf out;
     struct index_entry *idx;
     size_t nidx, capidx;
-    struct trace_totals tot;
+
+    /* the background thread */
+    int threaded; /* hand sealed chunks to the thread (started on the first one) */
+    int started;
+    pthread_t thr;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_job, cv_idle;
+    int job;  /* under mu: 1 from the hand-over of `busy` until the thread is done with it */
+    int stop; /* under mu: the thread exits once idle */
+    struct chunk busy;
+    atomic_int tcode;
+    struct rt_err terr;
 };
 
 static uint64_t wall_ns(void)
@@ -61,7 +92,6 @@ static int write_all(struct trace_writer *w, const struct iovec *iov, int n, str
         if (k < 0) {
             if (errno == EINTR)
                 continue;
-            w->failed = 1;
             rt_err_set(err, RT_EIO, "%s: write at offset %llu: %s", w->name,
                        (unsigned long long)(w->off + done), strerror(errno));
             return RT_EIO;
@@ -138,6 +168,7 @@ struct trace_writer *trace_writer_open_fd(int fd, const char *name,
         goto fail;
     }
     w->fd = fd;
+    atomic_init(&w->tcode, 0);
     if (opts)
         w->o = *opts;
     if (w->o.level == 0)
@@ -150,6 +181,7 @@ struct trace_writer *trace_writer_open_fd(int fd, const char *name,
         w->o.chunk_ns = 1000000000u;
     if (w->o.chunk_events == 0)
         w->o.chunk_events = 1u << 20;
+    w->threaded = !w->o.synchronous;
     ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, w->o.level);
     /* a window that spans the whole chunk: keys repeat across all of it, and a chunk is
      * decompressed in one piece anyway, so the window costs the reader nothing extra */
@@ -214,16 +246,32 @@ struct trace_writer *trace_writer_open(const char *path, const struct trace_meta
     return trace_writer_open_fd(fd, path, meta, nmeta, opts, err);
 }
 
+/* @return 0, or the error of a failed writer: the background thread's own message the first
+ * time it is reported, then "writer failed earlier". */
+static int writer_ok(struct trace_writer *w, struct rt_err *err)
+{
+    if (!w->failed) {
+        int code = atomic_load_explicit(&w->tcode, memory_order_acquire);
+        if (code == 0)
+            return 0;
+        w->failed = 1;
+        if (err)
+            *err = w->terr;
+        return code;
+    }
+    rt_err_set(err, RT_EINVAL, "%s: writer failed earlier", w->name);
+    return RT_EINVAL;
+}
+
 int trace_writer_add_meta(struct trace_writer *w, const struct trace_meta_kv *meta,
                           size_t nmeta, struct rt_err *err)
 {
-    if (w->failed) {
-        rt_err_set(err, RT_EINVAL, "%s: writer failed earlier", w->name);
-        return RT_EINVAL;
-    }
+    int rc = writer_ok(w, err);
+    if (rc)
+        return rc;
     struct rt_buf b = {0};
-    int rc = encode_meta(&b, meta, nmeta);
-    if (rc || rt_put_bytes(&w->meta, b.p, b.len)) {
+    rc = encode_meta(&b, meta, nmeta);
+    if (rc || rt_put_bytes(&w->cur.meta, b.p, b.len)) {
         rt_buf_free(&b);
         rt_err_set(err, rc == -2 ? RT_ELIMIT : RT_ENOMEM, "%s: metadata block %s", w->name,
                    rc == -2 ? "larger than 16 MiB or with more than 65536 keys" : "out of memory");
@@ -237,28 +285,28 @@ int trace_writer_add_meta(struct trace_writer *w, const struct trace_meta_kv *me
 
 static inline int sv(struct trace_writer *w, int slot, uint64_t v)
 {
-    struct rt_buf *b = &w->s[slot];
+    struct rt_buf *b = &w->cur.s[slot];
     if (rt_buf_reserve(b, 10))
         return -1;
     size_t before = b->len;
     rt_put_varint_unchecked(b, v);
-    w->raw += b->len - before;
+    w->cur.raw += b->len - before;
     return 0;
 }
 
 static inline int s8(struct trace_writer *w, int slot, uint8_t v)
 {
-    if (rt_put_u8(&w->s[slot], v))
+    if (rt_put_u8(&w->cur.s[slot], v))
         return -1;
-    w->raw++;
+    w->cur.raw++;
     return 0;
 }
 
 static inline int sbytes(struct trace_writer *w, int slot, const void *p, size_t n)
 {
-    if (rt_put_bytes(&w->s[slot], p, n))
+    if (rt_put_bytes(&w->cur.s[slot], p, n))
         return -1;
-    w->raw += n;
+    w->cur.raw += n;
     return 0;
 }
 
@@ -330,20 +378,21 @@ static int put_request(struct trace_writer *w, struct trace_request *q, struct r
     return 0;
 }
 
+static int flush_chunk(struct trace_writer *w, int wait, struct rt_err *err);
+
 int trace_writer_add(struct trace_writer *w, struct trace_event *ev, struct rt_err *err)
 {
-    if (w->failed) {
-        rt_err_set(err, RT_EINVAL, "%s: writer failed earlier", w->name);
-        return RT_EINVAL;
-    }
+    if (w->failed || atomic_load_explicit(&w->tcode, memory_order_relaxed))
+        return writer_ok(w, err);
     if (ev->type == 0 || ev->type > TRACE_EV_MAX_KNOWN) {
         rt_err_set(err, RT_EINVAL, "%s: unknown event type %u", w->name, ev->type);
         return RT_EINVAL;
     }
-    if (w->events == 0) {
-        w->ts_min = w->ts_max = w->prev_ts = w->ts_first = ev->ts;
+    struct chunk *c = &w->cur;
+    if (c->events == 0) {
+        c->ts_min = c->ts_max = w->prev_ts = w->ts_first = ev->ts;
         w->prev_conn = 0;
-        w->req_base = w->req_next;
+        c->req_base = w->req_next;
         w->opened_wall = wall_ns();
     }
     int rc = 0;
@@ -399,28 +448,30 @@ done:
                        trace_ev_type_name(ev->type));
         return rc;
     }
-    w->events++;
+    c->events++;
     w->prev_ts = ev->ts;
     w->prev_conn = ev->conn;
-    if (ev->ts < w->ts_min)
-        w->ts_min = ev->ts;
-    if (ev->ts > w->ts_max)
-        w->ts_max = ev->ts;
+    if (ev->ts < c->ts_min)
+        c->ts_min = ev->ts;
+    if (ev->ts > c->ts_max)
+        c->ts_max = ev->ts;
     w->tot.by_type[ev->type]++;
     if (ev->type == TRACE_EV_GAP)
         w->tot.gap_bytes[ev->u.gap.dir ? 1 : 0] += ev->u.gap.bytes;
     else if (ev->type == TRACE_EV_STATS)
         w->tot.stats = ev->u.stats;
-    if (w->raw >= w->o.chunk_bytes || w->events >= w->o.chunk_events ||
-        w->ts_max - w->ts_min >= w->o.chunk_ns)
-        return trace_writer_flush(w, err);
+    if (c->raw >= w->o.chunk_bytes || c->events >= w->o.chunk_events ||
+        c->ts_max - c->ts_min >= w->o.chunk_ns)
+        return flush_chunk(w, 0, err);
     return 0;
 }
 
 int trace_writer_poll(struct trace_writer *w, uint64_t now_ns, struct rt_err *err)
 {
-    if (w->events && now_ns >= w->opened_wall && now_ns - w->opened_wall >= w->o.chunk_ns)
-        return trace_writer_flush(w, err);
+    if (!w->failed && atomic_load_explicit(&w->tcode, memory_order_relaxed))
+        return writer_ok(w, err);
+    if (w->cur.events && now_ns >= w->opened_wall && now_ns - w->opened_wall >= w->o.chunk_ns)
+        return flush_chunk(w, 0, err);
     return 0;
 }
 
@@ -442,10 +493,10 @@ static int index_add(struct trace_writer *w, const struct index_entry *e)
  * the chunk is complete: the event went in with a one-byte delta of 0, replaced here. */
 static int ts_first_patch(struct trace_writer *w)
 {
-    struct rt_buf *b = &w->s[W_TS];
+    struct rt_buf *b = &w->cur.s[W_TS];
     uint8_t v[10];
     struct rt_buf t = {v, 0, sizeof v};
-    rt_put_varint_unchecked(&t, rt_zigzag((int64_t)(w->ts_first - w->ts_min)));
+    rt_put_varint_unchecked(&t, rt_zigzag((int64_t)(w->ts_first - w->cur.ts_min)));
     if (t.len == 1) {
         b->p[0] = v[0];
         return 0;
@@ -455,49 +506,60 @@ static int ts_first_patch(struct trace_writer *w)
     memmove(b->p + t.len, b->p + 1, b->len - 1);
     memcpy(b->p, v, t.len);
     b->len += t.len - 1;
-    w->raw += t.len - 1;
+    w->cur.raw += t.len - 1;
     return 0;
 }
 
-int trace_writer_flush(struct trace_writer *w, struct rt_err *err)
+/* Caller side of a flush: completes the open chunk (first timestamp, stream directory) so
+ * that what is left is compression and writing. Sets w->failed on error. */
+static int seal(struct trace_writer *w, struct rt_err *err)
 {
-    if (w->failed) {
-        rt_err_set(err, RT_EINVAL, "%s: writer failed earlier", w->name);
-        return RT_EINVAL;
-    }
-    if (w->meta.len) {
-        if (write_buf(w, &w->meta, err))
-            return RT_EIO;
-        w->meta.len = 0;
-    }
-    if (w->events == 0)
-        return 0;
-
+    struct chunk *c = &w->cur;
     if (ts_first_patch(w))
         goto nomem;
-
     /* directory: the non-empty streams with their lengths */
-    struct rt_buf *d = &w->dir;
+    struct rt_buf *d = &c->dir;
     d->len = 0;
     int n = 0;
     for (int i = 0; i < W_NSTREAMS; i++)
-        n += w->s[i].len > 0;
+        n += c->s[i].len > 0;
     if (rt_put_varint(d, (uint64_t)n))
         goto nomem;
     for (int i = 0; i < W_NSTREAMS; i++)
-        if (w->s[i].len && (rt_put_varint(d, stream_id_of(i)) || rt_put_varint(d, w->s[i].len)))
+        if (c->s[i].len && (rt_put_varint(d, stream_id_of(i)) || rt_put_varint(d, c->s[i].len)))
             goto nomem;
-    size_t raw = d->len + w->raw;
+    size_t raw = d->len + c->raw;
     if (raw > UINT32_MAX) {
         w->failed = 1;
         rt_err_set(err, RT_ELIMIT, "%s: chunk of %zu bytes is too large", w->name, raw);
         return RT_ELIMIT;
     }
+    c->raw = raw;
+    c->req_count = (uint32_t)(w->req_next - c->req_base);
+    return 0;
+nomem:
+    w->failed = 1;
+    rt_err_set(err, RT_ENOMEM, "%s: out of memory writing a chunk", w->name);
+    return RT_ENOMEM;
+}
+
+/* Emitter side: writes the pending metadata blocks of a sealed chunk, then compresses and
+ * writes the chunk itself (when it has events). Touches only `c` and the emitter's fields. */
+static int emit(struct trace_writer *w, struct chunk *c, struct rt_err *err)
+{
+    if (c->meta.len) {
+        if (write_buf(w, &c->meta, err))
+            return RT_EIO;
+        c->meta.len = 0;
+    }
+    if (c->events == 0)
+        return 0;
 
     /* Compress the directory and the streams without concatenating them. A stream of more
      * than TRACE_FRAME_SPLIT bytes ends its zstd frame, so keys, values and timestamps are
      * each compressed with statistics of their own (measured: 3% smaller than one frame);
      * small streams share a frame. */
+    size_t raw = c->raw;
     struct rt_buf *o = &w->out;
     o->len = 0;
     size_t bound = ZSTD_compressBound(raw) + TRACE_FRAME_SLACK;
@@ -507,7 +569,7 @@ int trace_writer_flush(struct trace_writer *w, struct rt_err *err)
     ZSTD_outBuffer zo = {o->p + TRACE_ENVELOPE + TRACE_CHUNK_HDR_CONTENT, bound, 0};
     size_t in_frame = 0;
     for (int i = -1; i < W_NSTREAMS; i++) {
-        const struct rt_buf *src = i < 0 ? d : &w->s[i];
+        const struct rt_buf *src = i < 0 ? &c->dir : &c->s[i];
         ZSTD_inBuffer zi = {src->p, src->len, 0};
         while (zi.pos < zi.size) {
             size_t r = ZSTD_compressStream2(w->cctx, &zo, &zi, ZSTD_e_continue);
@@ -530,24 +592,24 @@ int trace_writer_flush(struct trace_writer *w, struct rt_err *err)
 
     /* chunk header block in front of the frame */
     uint8_t *h = o->p;
-    uint8_t *c = h + TRACE_ENVELOPE;
+    uint8_t *hc = h + TRACE_ENVELOPE;
     rt_le32(h, TRACE_BLOCK_MAGIC);
     rt_le32(h + 4, TRACE_CHUNK_HDR_CONTENT);
-    c[0] = TRACE_BLK_CHUNK;
-    c[1] = TRACE_CHUNK_ENCODING;
-    rt_le16(c + 2, 0);
-    rt_le32(c + 4, w->events);
-    rt_le64(c + 8, w->ts_min);
-    rt_le64(c + 16, w->ts_max);
-    rt_le64(c + 24, w->req_base);
-    rt_le32(c + 32, (uint32_t)(w->req_next - w->req_base));
-    rt_le32(c + 36, (uint32_t)raw);
-    rt_le32(c + 40, (uint32_t)zo.pos);
-    rt_le64(c + 44, trace_hash(c + TRACE_CHUNK_HDR_CONTENT, zo.pos));
-    rt_le32(c + 52, rt_check32(c, 52));
+    hc[0] = TRACE_BLK_CHUNK;
+    hc[1] = TRACE_CHUNK_ENCODING;
+    rt_le16(hc + 2, 0);
+    rt_le32(hc + 4, c->events);
+    rt_le64(hc + 8, c->ts_min);
+    rt_le64(hc + 16, c->ts_max);
+    rt_le64(hc + 24, c->req_base);
+    rt_le32(hc + 32, c->req_count);
+    rt_le32(hc + 36, (uint32_t)raw);
+    rt_le32(hc + 40, (uint32_t)zo.pos);
+    rt_le64(hc + 44, trace_hash(hc + TRACE_CHUNK_HDR_CONTENT, zo.pos));
+    rt_le32(hc + 52, rt_check32(hc, 52));
     o->len = TRACE_ENVELOPE + TRACE_CHUNK_HDR_CONTENT + zo.pos;
 
-    struct index_entry e = {w->off, w->ts_min, w->ts_max, w->req_base, w->events};
+    struct index_entry e = {w->off, c->ts_min, c->ts_max, c->req_base, c->events};
     if (index_add(w, &e))
         goto nomem;
     if (write_buf(w, o, err))
@@ -555,27 +617,170 @@ int trace_writer_flush(struct trace_writer *w, struct rt_err *err)
     if (w->o.fsync_chunks)
         fsync(w->fd);
 
-    if (w->tot.chunks == 0 || w->ts_min < w->tot.ts_min)
-        w->tot.ts_min = w->ts_min;
-    if (w->ts_max > w->tot.ts_max)
-        w->tot.ts_max = w->ts_max;
-    w->tot.events += w->events;
+    if (w->tot.chunks == 0 || c->ts_min < w->tot.ts_min)
+        w->tot.ts_min = c->ts_min;
+    if (c->ts_max > w->tot.ts_max)
+        w->tot.ts_max = c->ts_max;
+    w->tot.events += c->events;
     w->tot.chunks++;
     w->tot.raw_bytes += raw;
     w->tot.compressed_bytes += zo.pos;
-    for (int i = 0; i < W_NSTREAMS; i++)
-        w->s[i].len = 0;
-    w->raw = 0;
-    w->events = 0;
     return 0;
 zerr:
-    w->failed = 1;
     rt_err_set(err, RT_EIO, "%s: zstd compression failed", w->name);
     return RT_EIO;
 nomem:
-    w->failed = 1;
     rt_err_set(err, RT_ENOMEM, "%s: out of memory writing a chunk", w->name);
     return RT_ENOMEM;
+}
+
+static void chunk_reset(struct chunk *c)
+{
+    for (int i = 0; i < W_NSTREAMS; i++)
+        c->s[i].len = 0;
+    c->dir.len = 0;
+    c->meta.len = 0;
+    c->raw = 0;
+    c->events = 0;
+}
+
+static void chunk_free(struct chunk *c)
+{
+    for (int i = 0; i < W_NSTREAMS; i++)
+        rt_buf_free(&c->s[i]);
+    rt_buf_free(&c->dir);
+    rt_buf_free(&c->meta);
+}
+
+/* ---- the background thread ---- */
+
+static void *emitter_main(void *arg)
+{
+    struct trace_writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->job && !w->stop)
+            pthread_cond_wait(&w->cv_job, &w->mu);
+        if (!w->job)
+            break; /* stopped and idle */
+        pthread_mutex_unlock(&w->mu);
+        /* after a failure nothing more is written (the caller hands over nothing more) */
+        if (atomic_load_explicit(&w->tcode, memory_order_relaxed) == 0) {
+            int rc = emit(w, &w->busy, &w->terr);
+            if (rc)
+                atomic_store_explicit(&w->tcode, rc, memory_order_release);
+        }
+        pthread_mutex_lock(&w->mu);
+        w->job = 0;
+        pthread_cond_signal(&w->cv_idle);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static int thread_start(struct trace_writer *w)
+{
+    if (pthread_mutex_init(&w->mu, NULL) != 0)
+        return -1;
+    if (pthread_cond_init(&w->cv_job, NULL) != 0)
+        goto fail_mu;
+    if (pthread_cond_init(&w->cv_idle, NULL) != 0)
+        goto fail_job;
+    /* the thread takes no signals: the recorder's loop must see its SIGINT, SIGTERM and
+     * timers as EINTR, and a handler must not run on the thread */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&w->thr, NULL, emitter_main, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
+        goto fail_idle;
+    w->started = 1;
+    return 0;
+fail_idle:
+    pthread_cond_destroy(&w->cv_idle);
+fail_job:
+    pthread_cond_destroy(&w->cv_job);
+fail_mu:
+    pthread_mutex_destroy(&w->mu);
+    return -1;
+}
+
+/* Waits until the thread is done with `busy` (everything handed over is on disk or failed). */
+static void thread_wait_idle(struct trace_writer *w)
+{
+    if (!w->started)
+        return;
+    pthread_mutex_lock(&w->mu);
+    while (w->job)
+        pthread_cond_wait(&w->cv_idle, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Lets the thread finish the chunk it was handed, then joins it. */
+static void thread_stop(struct trace_writer *w)
+{
+    if (!w->started)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_signal(&w->cv_job);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thr, NULL);
+    pthread_cond_destroy(&w->cv_idle);
+    pthread_cond_destroy(&w->cv_job);
+    pthread_mutex_destroy(&w->mu);
+    w->started = 0;
+}
+
+/* Seals the open chunk and writes it with its pending metadata, or hands both to the thread.
+ * `wait`: return only once they are on disk (and report the thread's error, if any). */
+static int flush_chunk(struct trace_writer *w, int wait, struct rt_err *err)
+{
+    int rc = writer_ok(w, err);
+    if (rc)
+        return rc;
+    struct chunk *c = &w->cur;
+    if (c->events == 0 && c->meta.len == 0) {
+        if (!wait)
+            return 0;
+        thread_wait_idle(w);
+        return writer_ok(w, err);
+    }
+    if (c->events && (rc = seal(w, err)) != 0)
+        return rc;
+    if (w->threaded && !w->started && thread_start(w) != 0)
+        w->threaded = 0; /* no thread to be had: write synchronously */
+    if (!w->threaded) {
+        rc = emit(w, c, err);
+        if (rc) {
+            w->failed = 1;
+            return rc;
+        }
+        chunk_reset(c);
+        return 0;
+    }
+    /* double buffering: wait for the previous chunk (bounded memory), then swap buffers */
+    thread_wait_idle(w);
+    if ((rc = writer_ok(w, err)) != 0)
+        return rc;
+    struct chunk t = w->busy;
+    w->busy = *c;
+    *c = t;
+    chunk_reset(c);
+    pthread_mutex_lock(&w->mu);
+    w->job = 1;
+    pthread_cond_signal(&w->cv_job);
+    pthread_mutex_unlock(&w->mu);
+    if (!wait)
+        return 0;
+    thread_wait_idle(w);
+    return writer_ok(w, err);
+}
+
+int trace_writer_flush(struct trace_writer *w, struct rt_err *err)
+{
+    return flush_chunk(w, 1, err);
 }
 
 static int write_index(struct trace_writer *w, struct rt_err *err)
@@ -630,11 +835,10 @@ nomem:
 
 static void writer_free(struct trace_writer *w)
 {
-    for (int i = 0; i < W_NSTREAMS; i++)
-        rt_buf_free(&w->s[i]);
+    thread_stop(w);
+    chunk_free(&w->cur);
+    chunk_free(&w->busy);
     rt_buf_free(&w->out);
-    rt_buf_free(&w->dir);
-    rt_buf_free(&w->meta);
     ZSTD_freeCCtx(w->cctx);
     free(w->idx);
     free(w->name);
@@ -645,12 +849,16 @@ int trace_writer_close(struct trace_writer *w, struct rt_err *err)
 {
     if (!w)
         return 0;
-    int rc = w->failed ? RT_EINVAL : 0;
-    if (rc)
+    int rc;
+    if (w->failed) {
+        rc = RT_EINVAL;
         rt_err_set(err, RT_EINVAL, "%s: writer failed earlier; file left without index",
                    w->name);
-    if (!rc)
-        rc = trace_writer_flush(w, err);
+    } else {
+        rc = trace_writer_flush(w, err); /* also reports an error of the thread */
+    }
+    /* joined: the index, offsets and totals are the caller's from here on */
+    thread_stop(w);
     if (!rc)
         rc = write_index(w, err);
     if (!rc && w->o.fsync_chunks && fsync(w->fd) != 0) {
@@ -669,6 +877,9 @@ void trace_writer_abort(struct trace_writer *w)
 {
     if (!w)
         return;
+    /* a chunk already handed to the thread is written, as the synchronous writer would have
+     * written it before returning; the open chunk and the index are not */
+    thread_stop(w);
     if (w->fd >= 0)
         close(w->fd);
     writer_free(w);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2832,6 +2833,234 @@ START_TEST(test_format_file_mode_0600)
 END_TEST
 
 /* ---------------------------------------------------------------------------------------
+ * 10. The background thread (trace_writer_opts.synchronous == 0, the default)
+ * ------------------------------------------------------------------------------------- */
+
+/* Writes `l` with a script of metadata blocks, flushes and polls between events. */
+static void write_scripted(const char *path, struct evlist *l, const struct trace_writer_opts *o)
+{
+    static const struct trace_meta_kv m0[] = {{"host", "a", 1}, {"capture.filter", "tcp", 3}};
+    static const struct trace_meta_kv m1[] = {{"host", "b", 1}};
+    static const struct trace_meta_kv m2[] = {{"note", "last", 4}};
+    struct rt_err err = {0};
+    struct trace_writer *w = wopen(path, m0, NELEM(m0), o);
+    size_t n = l->n, at[] = {n / 7, n / 3, n / 2, n / 2 + 1, 2 * n / 3, n};
+    size_t from = 0;
+    for (size_t k = 0; k < NELEM(at); k++) {
+        write_range(w, l, from, at[k]);
+        from = at[k];
+        switch (k) {
+        case 0: ck_assert_int_eq(trace_writer_add_meta(w, m1, NELEM(m1), &err), 0); break;
+        case 1: wflush(w); break;
+        case 2: /* a poll long after the chunk opened flushes it without waiting */
+            ck_assert_int_eq(trace_writer_poll(w, UINT64_MAX, &err), 0);
+            ck_assert_int_eq(trace_writer_poll(w, UINT64_MAX, &err), 0);
+            break;
+        case 3: /* metadata right after a chunk, then a flush with no events */
+            ck_assert_int_eq(trace_writer_add_meta(w, m1, NELEM(m1), &err), 0);
+            wflush(w);
+            wflush(w);
+            break;
+        case 4: ck_assert_int_eq(trace_writer_add_meta(w, m2, NELEM(m2), &err), 0); break;
+        default: break;
+        }
+    }
+    ck_assert_int_eq(trace_writer_add_meta(w, m2, NELEM(m2), &err), 0); /* before the index */
+    wclose(w);
+}
+
+/* The same events and options give the same file with and without the thread, byte for
+ * byte but for the creation time in the header block. */
+START_TEST(test_format_thread_same_bytes)
+{
+    struct evlist l = {0};
+    gen_stream(&l, 4242, 200000, 0);
+    struct trace_writer_opts opts[] = {
+        {0},                                /* the defaults: 8 MiB chunks */
+        {.chunk_events = 1000},             /* 200 chunks: the thread is busy at hand-over */
+        {.chunk_bytes = 4096, .level = 1},  /* tiny chunks */
+        {.chunk_ns = 50000000, .level = 5}, /* chunks bounded by trace time */
+        {.chunk_events = 3000, .fsync_chunks = 1},
+    };
+    /* the header content: type, magic, major, minor, flags, then the creation time */
+    const size_t created = TRACE_ENVELOPE + 1 + 8 + 2 + 2 + 4, hdr_end = TRACE_ENVELOPE + 29;
+    for (size_t v = 0; v < NELEM(opts); v++) {
+        char ps[512], pt[512];
+        tmp_path(ps, sizeof ps, "sync");
+        tmp_path(pt, sizeof pt, "thread");
+        struct trace_writer_opts o = opts[v];
+        o.synchronous = 1;
+        write_scripted(ps, &l, &o);
+        o.synchronous = 0;
+        write_scripted(pt, &l, &o);
+        size_t ns, nt;
+        uint8_t *a = file_load(ps, &ns), *b = file_load(pt, &nt);
+        ck_assert_msg(ns == nt, "variant %zu: %zu bytes synchronous, %zu with the thread", v, ns,
+                      nt);
+        ck_assert(memcmp(a, b, created) == 0);
+        size_t i = hdr_end;
+        while (i < ns && a[i] == b[i])
+            i++;
+        ck_assert_msg(i == ns, "variant %zu: files differ at offset %zu", v, i);
+        free(a);
+        free(b);
+        /* and the threaded file reads back */
+        struct trace_reader *r = ropen(pt, 0);
+        read_range(r, &l, 0, l.n);
+        struct rt_err err = {0};
+        ck_assert_int_eq(read_end(r, &err), 0);
+        struct trace_totals t;
+        trace_reader_totals(r, &t);
+        ck_assert_uint_eq(t.events, l.n);
+        trace_reader_close(r);
+        unlink(ps);
+        unlink(pt);
+    }
+    el_free(&l);
+}
+END_TEST
+
+/* A writer on a pipe whose reader is gone once the header was read: the first chunk's write
+ * fails with EPIPE at offset `hdr`. */
+static struct trace_writer *broken_pipe_writer(int sync, size_t *hdr)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    struct trace_writer_opts o = {.chunk_events = 100, .synchronous = sync};
+    struct rt_err err = {0};
+    struct trace_writer *w = trace_writer_open_fd(fds[1], "pipe:trace", NULL, 0, &o, &err);
+    ck_assert_msg(w != NULL, "%s", err.msg);
+    uint8_t buf[4096];
+    ssize_t k = read(fds[0], buf, sizeof buf);
+    ck_assert_int_gt(k, 0);
+    *hdr = (size_t)k;
+    close(fds[0]);
+    return w;
+}
+
+/* An I/O error of the thread comes back, with the message the synchronous writer gives, from
+ * the next add, flush or close; after that the writer only closes, without an index. */
+START_TEST(test_format_thread_write_error)
+{
+    void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+    struct evlist l = {0};
+    gen_stream(&l, 99, 1000, 1);
+    char want[256];
+    size_t hdr = 0;
+
+    /* synchronous: the add that completes the first chunk fails */
+    struct trace_writer *w = broken_pipe_writer(1, &hdr);
+    struct rt_err err = {0};
+    size_t i = 0;
+    int rc = 0;
+    while (i < l.n && (rc = trace_writer_add(w, &l.ev[i], &err)) == 0)
+        i++;
+    ck_assert_int_eq(rc, RT_EIO);
+    ck_assert_uint_eq(i, 99);
+    need_msg_names(err.msg, "pipe:trace", "Broken pipe");
+    need_msg_offset(err.msg, hdr);
+    snprintf(want, sizeof want, "%s", err.msg);
+    ck_assert_int_eq(trace_writer_add(w, &l.ev[i], &err), RT_EINVAL);
+    ck_assert_int_eq(trace_writer_close(w, &err), RT_EINVAL);
+
+    /* the thread: a later add reports it, at the latest the one that completes the second
+     * chunk (it waits for the first) */
+    w = broken_pipe_writer(0, &hdr);
+    memset(&err, 0, sizeof err);
+    i = 0;
+    while (i < l.n && (rc = trace_writer_add(w, &l.ev[i], &err)) == 0)
+        i++;
+    ck_assert_int_eq(rc, RT_EIO);
+    ck_assert_uint_ge(i, 100);
+    ck_assert_uint_le(i, 199);
+    ck_assert_str_eq(err.msg, want);
+    ck_assert_int_eq(trace_writer_add(w, &l.ev[i], &err), RT_EINVAL);
+    need_msg_names(err.msg, "pipe:trace", "failed earlier");
+    ck_assert_int_eq(trace_writer_flush(w, &err), RT_EINVAL);
+    ck_assert_int_eq(trace_writer_close(w, &err), RT_EINVAL);
+
+    /* flush waits for the chunk and reports its failure */
+    for (int closing = 0; closing < 2; closing++) {
+        w = broken_pipe_writer(0, &hdr);
+        memset(&err, 0, sizeof err);
+        for (i = 0; i < 100; i++) /* the 100th hands the chunk over and returns at once */
+            ck_assert_int_eq(trace_writer_add(w, &l.ev[i], &err), 0);
+        if (closing) {
+            ck_assert_int_eq(trace_writer_close(w, &err), RT_EIO);
+            ck_assert_str_eq(err.msg, want);
+        } else {
+            ck_assert_int_eq(trace_writer_flush(w, &err), RT_EIO);
+            ck_assert_str_eq(err.msg, want);
+            ck_assert_int_eq(trace_writer_poll(w, UINT64_MAX, &err), 0); /* nothing to do */
+            ck_assert_int_eq(trace_writer_close(w, &err), RT_EINVAL);
+            need_msg_names(err.msg, "pipe:trace", "without index");
+        }
+    }
+
+    /* abort after the failure, and the same through poll */
+    w = broken_pipe_writer(0, &hdr);
+    for (i = 0; i < 50; i++)
+        ck_assert_int_eq(trace_writer_add(w, &l.ev[i], &err), 0);
+    ck_assert_int_eq(trace_writer_poll(w, UINT64_MAX, &err), 0); /* hands 50 over */
+    ck_assert_int_eq(trace_writer_flush(w, &err), RT_EIO);
+    trace_writer_abort(w);
+    signal(SIGPIPE, old);
+    el_free(&l);
+}
+END_TEST
+
+/* trace_writer_flush() returns with the chunks in the file; abort lets the thread finish the
+ * chunk it was handed; a writer that never fills a chunk closes cleanly. */
+START_TEST(test_format_thread_flush_abort)
+{
+    struct evlist l = {0};
+    gen_stream(&l, 7, 2000, 0);
+    char path[512];
+    tmp_path(path, sizeof path, "tflush");
+    struct trace_writer_opts o = {.chunk_events = 100};
+    struct trace_writer *w = wopen(path, NULL, 0, &o);
+    write_range(w, &l, 0, 1050);
+    wflush(w);
+    struct rt_err err = {0};
+    struct trace_reader *r = ropen(path, 0);
+    read_range(r, &l, 0, 1050);
+    ck_assert_int_eq(read_end(r, &err), RT_ETRUNCATED);
+    trace_reader_close(r);
+    /* a poll hands the open chunk over; the abort waits for it, not for the open one */
+    write_range(w, &l, 1050, 1060);
+    ck_assert_int_eq(trace_writer_poll(w, UINT64_MAX, &err), 0);
+    write_range(w, &l, 1060, 1065);
+    trace_writer_abort(w);
+    r = ropen(path, 0);
+    read_range(r, &l, 0, 1060);
+    ck_assert_int_eq(read_end(r, &err), RT_ETRUNCATED);
+    trace_reader_close(r);
+
+    /* chunks handed over just before the abort */
+    w = wopen(path, NULL, 0, &o);
+    write_range(w, &l, 0, 2000);
+    trace_writer_abort(w);
+    r = ropen(path, 0);
+    read_range(r, &l, 0, 2000);
+    ck_assert_int_eq(read_end(r, &err), RT_ETRUNCATED);
+    trace_reader_close(r);
+
+    /* no chunk at all, and one event */
+    for (size_t n = 0; n < 2; n++) {
+        w = wopen(path, NULL, 0, NULL);
+        write_range(w, &l, 0, n);
+        wclose(w);
+        r = ropen(path, 0);
+        read_range(r, &l, 0, n);
+        ck_assert_int_eq(read_end(r, &err), 0);
+        trace_reader_close(r);
+    }
+    unlink(path);
+    el_free(&l);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------
  * The suite
  * ------------------------------------------------------------------------------------- */
 
@@ -2893,6 +3122,13 @@ Suite *format_suite(void)
     tcase_add_test(tc, test_format_open_directory);
     tcase_add_test(tc, test_format_open_missing);
     tcase_add_test(tc, test_format_file_mode_0600);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("thread");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_format_thread_same_bytes);
+    tcase_add_test(tc, test_format_thread_write_error);
+    tcase_add_test(tc, test_format_thread_flush_abort);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("compat");

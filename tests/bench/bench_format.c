@@ -858,13 +858,15 @@ static void verify(const struct stream *s, const char *path)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_format [-n EVENTS] [-r REPEATS] [-d DIR] [--no-anchor]\n"
-               "                    [--level L] [--chunk-bytes B[K|M]]\n"
+               "                    [--level L] [--chunk-bytes B[K|M]] [--sync]\n"
                "  -n N             events to generate (default 1000000)\n"
                "  -r R             timed repetitions of write and read; the best is reported (3)\n"
                "  -d DIR           where the trace and the RESP file go (default /tmp)\n"
                "  --no-anchor      skip the zstd CLI runs on the plain RESP file\n"
                "  --level L        zstd level of the trace writer (default: the writer's, 3)\n"
                "  --chunk-bytes B  raw chunk size of the trace writer (default: the writer's, 1M)\n"
+               "  --sync           compress and write chunks in the calling thread (default: the\n"
+               "                   writer's background thread)\n"
                "  --only PHASE     time only `write` or only `read` (for profiling; implies\n"
                "                   --no-anchor)\n");
 }
@@ -1030,6 +1032,7 @@ int main(int argc, char **argv)
                                           {"level", required_argument, NULL, 'L'},
                                           {"chunk-bytes", required_argument, NULL, 'C'},
                                           {"only", required_argument, NULL, 'O'},
+                                          {"sync", no_argument, NULL, 'S'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     int opt;
@@ -1041,6 +1044,7 @@ int main(int argc, char **argv)
         case 'A': anchor = 0; break;
         case 'L': wo.level = atoi(optarg); break;
         case 'C': wo.chunk_bytes = (size_t)parse_size(optarg, "chunk size"); break;
+        case 'S': wo.synchronous = 1; break;
         case 'O':
             if (strcmp(optarg, "write") == 0)
                 do_read = 0;
@@ -1079,10 +1083,10 @@ int main(int argc, char **argv)
            100.0 * (double)s.get_null / (double)s.cmd_count[CMD_GET],
            100.0 * (double)s.cmd_count[CMD_SET] / (double)nreq,
            100.0 * (double)s.cmd_count[CMD_HSET] / (double)nreq, gen_s);
-    printf("writer: level %d%s, chunk-bytes %zu%s; best of %d; files in %s\n",
+    printf("writer: level %d%s, chunk-bytes %zu%s, %s; best of %d; files in %s\n",
            wo.level ? wo.level : 3, wo.level ? "" : " (default)",
            wo.chunk_bytes ? wo.chunk_bytes : (size_t)8 << 20, wo.chunk_bytes ? "" : " (default)",
-           reps, tmpl);
+           wo.synchronous ? "synchronous" : "background thread", reps, tmpl);
     fflush(stdout);
 
     uint64_t resp_bytes = write_resp(&s, resp_path);
