@@ -35,6 +35,17 @@ check_eq "auth: three AUTHs, all redacted" 3 "$(jq -c 'select(.event=="request" 
 check_eq "reply-off-on: unpaired as in Zeek's log" \
     "$(grep -v '^#' "$Z/baseline/reply-off-on/redis.log" | cut -f10 | grep -c '^-$')" \
     "$(jq -c 'select(.event=="request" and .reply==null)' "$TMP/reply-off-on.jsonl" | wc -l)"
+# Zeek stops naming pipelined commands after a limit (its weird.log says so); every one is here
+want=$(grep -v '^#' "$Z/baseline/excessive-pipelining/redis.log" | wc -l)
+check_eq "excessive-pipelining: every PING named" "$want" "$(jq -r 'select(.event=="request") | .cmd' "$TMP/excessive-pipelining.jsonl" | grep -cx PING)"
+check_eq "excessive-pipelining: every PING paired" "$want" "$(jq -c 'select(.event=="request" and .reply.type=="simple")' "$TMP/excessive-pipelining.jsonl" | wc -l)"
+# inline commands with quotes: the arguments as redis unquotes them; the unbalanced quote that
+# made the server answer "Protocol error" and close is a note, not a command it ran
+zq=$(grep -v '^#' "$Z/baseline/pipeline-quotes/redis.log" | awk -F'\t' '$10=="T" {print $8}' | sort)
+check_eq "pipeline-quotes: the accepted SETs' keys as in Zeek's log" "$zq" "$(jq -r 'select(.event=="request") | .argv[1]' "$TMP/pipeline-quotes.jsonl" | sort)"
+check_eq "pipeline-quotes: unquoted" 'my value with "escaped" quotes' "$(jq -r 'select(.event=="request" and .argv[1]=="key5") | .argv[2]' "$TMP/pipeline-quotes.jsonl")"
+check_eq "pipeline-quotes: single quotes" "my value with 'escaped' quotes" "$(jq -r 'select(.event=="request" and .argv[1]=="key6") | .argv[2]' "$TMP/pipeline-quotes.jsonl")"
+check_match "pipeline-quotes: the unbalanced quote is a note" "unbalanced double quotes" "$(jq -r 'select(.event=="note") | .text' "$TMP/pipeline-quotes.jsonl")"
 # a server that stops speaking RESP is reported, not fatal
 check_eq "almost-resp: a note" 1 "$(jq .notes "$TMP/almost-resp.json")"
 finish
