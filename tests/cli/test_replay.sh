@@ -58,6 +58,15 @@ check_eq "only unsafe commands skipped" "$(jnum "$J" .skipped_by.unsafe)" "$(jnu
 check_eq "CONFIG never reached B" "" "$(rcli "$B" INFO commandstats | grep cmdstat_config)"
 check_eq "B executed every SET" "$(jq -c 'select(.event=="request" and .cmd=="SET")' <("$RT" cat "$TMP/a.rtrace" --format jsonl) | wc -l)" \
     "$(rcli "$B" INFO commandstats | sed -n 's/^cmdstat_set:calls=\([0-9]*\),.*/\1/p')"
+
+# --threads: the connections partitioned over two event loops; one connection's commands stay
+# in one loop and in order, so the dataset is the same
+start_redis_x "${DBG[@]}"; T2=$RX_PORT
+"$RT" replay "$TMP/a.rtrace" --speed max --threads 2 --target "redis://127.0.0.1:$T2" \
+    --json "$TMP/t2.json" -q > /dev/null 2>&1
+check_eq "--threads 2 exit" 0 $?
+check_eq "--threads 2: same ops" "$(jnum "$J" .ops)" "$(jnum "$TMP/t2.json" .ops)"
+check_eq "--threads 2: same digest" "$DA" "$(rcli "$T2" DEBUG DIGEST)"
 check_eq "divergence: nothing compared differs" "0 0 0" "$(jq -r '[.divergence.misses,.divergence.new_errors,.divergence.type_changed]|map(tostring)|join(" ")' "$J")"
 check_eq "every reply compared" "$(jnum "$J" .ops)" "$(jnum "$J" .divergence.compared)"
 
