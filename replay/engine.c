@@ -1088,6 +1088,28 @@ static void skip_req(struct worker *w, uint16_t cmd, unsigned why)
     w->res.skipped_by[why]++;
 }
 
+/* arms a timer `ns` nanoseconds from now */
+static void arm_in(struct event *ev, uint64_t ns)
+{
+    struct timeval tv = {(time_t)(ns / NS), (long)(ns % NS / 1000)};
+    evtimer_add(ev, &tv);
+}
+
+/* appends to the due queue (trace order is time order); the timer follows its head */
+static void due_push(struct worker *w, struct req *r)
+{
+    r->next = NULL;
+    if (w->dtail)
+        w->dtail->next = r;
+    else
+        w->dhead = r;
+    w->dtail = r;
+    if (w->dhead == r) {
+        uint64_t now = now_ns();
+        arm_in(w->due_timer, r->due > now ? r->due - now : 0);
+    }
+}
+
 /* A request of this worker's connection `rc`: decide, rewrite, schedule. */
 static void take_request(struct worker *w, struct rconn *rc, const struct trace_event *ev,
                          uint64_t due)
@@ -1236,17 +1258,7 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
         rconn_pump(rc);
         return;
     }
-    r->next = NULL;
-    if (w->dtail)
-        w->dtail->next = r;
-    else
-        w->dhead = r;
-    w->dtail = r;
-    if (w->dhead == r) {
-        uint64_t now = now_ns(), d = r->due > now ? r->due - now : 0;
-        struct timeval tv = {(time_t)(d / NS), (long)(d % NS / 1000)};
-        evtimer_add(w->due_timer, &tv);
-    }
+    due_push(w, r);
 }
 
 /* The recorded reply to `seq` on `rc`: earlier awaited ones never came. */
@@ -1278,16 +1290,7 @@ static void schedule_close(struct worker *w, struct rconn *rc, uint64_t due)
     r->rc = rc;
     r->due = due;
     r->refs = 1;
-    if (w->dtail)
-        w->dtail->next = r;
-    else
-        w->dhead = r;
-    w->dtail = r;
-    if (w->dhead == r) {
-        uint64_t now = now_ns(), d = due > now ? due - now : 0;
-        struct timeval tv = {(time_t)(d / NS), (long)(d % NS / 1000)};
-        evtimer_add(w->due_timer, &tv);
-    }
+    due_push(w, r);
 }
 
 static unsigned owner(const struct worker *w, uint64_t conn)
@@ -1317,9 +1320,8 @@ static void finish_reading(struct worker *w)
     /* drain: from the last due time, not from when the read-ahead reached the end */
     uint64_t last_due = w->dtail ? w->dtail->due : w->eof_at;
     uint64_t at = (last_due > w->eof_at ? last_due : w->eof_at) + (uint64_t)(d * (double)NS);
-    uint64_t now = now_ns(), dl = at > now ? at - now : 0;
-    struct timeval tv = {(time_t)(dl / NS), (long)(dl % NS / 1000)};
-    evtimer_add(w->drain_timer, &tv);
+    uint64_t now = now_ns();
+    arm_in(w->drain_timer, at > now ? at - now : 0);
     worker_check_done(w);
 }
 
@@ -1377,9 +1379,7 @@ static void worker_fill(struct worker *w)
             due = w->wall_t0 + (uint64_t)((double)w->rate_k * 1e9 / o->rate);
         }
         if (due > now + LOOKAHEAD_NS) {
-            uint64_t d = due - now - LOOKAHEAD_NS;
-            struct timeval tv = {(time_t)(d / NS), (long)(d % NS / 1000)};
-            evtimer_add(w->fill_timer, &tv);
+            arm_in(w->fill_timer, due - now - LOOKAHEAD_NS);
             return;
         }
         w->have_ev = 0;
@@ -1435,11 +1435,8 @@ static void due_cb(evutil_socket_t fd, short what, void *arg)
         }
         rconn_pump(rc);
     }
-    if (w->dhead) {
-        uint64_t d = w->dhead->due > now ? w->dhead->due - now : 0;
-        struct timeval tv = {(time_t)(d / NS), (long)(d % NS / 1000)};
-        evtimer_add(w->due_timer, &tv);
-    }
+    if (w->dhead)
+        arm_in(w->due_timer, w->dhead->due > now ? w->dhead->due - now : 0);
     worker_fill(w);
     worker_check_done(w);
 }
