@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -197,6 +198,11 @@ struct worker {
     struct event *due_timer, *fill_timer, *house_timer, *drain_timer;
     uint64_t eof_at;
     uint64_t first_send;
+    /* a blocking control connection for COMMAND GETKEYS (commands the table cannot resolve) */
+    int ctl_fd;
+    SSL *ctl_ssl;
+    int ctl_failed;
+    int no_table_keys; /* RESPTRACE_KEYS_FROM_TARGET=1: always ask the target (tests) */
     /* connections */
     struct rconn **ht;
     size_t htcap, nrconn;
@@ -1110,6 +1116,172 @@ static void due_push(struct worker *w, struct req *r)
     }
 }
 
+/* ---- COMMAND GETKEYS on the target ----------------------------------------------------- */
+
+/* For a command the command table does not know or cannot resolve, the target itself says
+ * where the keys are. The question goes over a blocking connection of its own: it is rare (no
+ * command of redis 7.0 needs it), and a blocked loop shows in the lag it causes. */
+static int ctl_write(struct worker *w, const void *p, size_t n)
+{
+    const char *b = p;
+    while (n) {
+        ssize_t k = w->ctl_ssl ? SSL_write(w->ctl_ssl, b, (int)n)
+                               : send(w->ctl_fd, b, n, MSG_NOSIGNAL);
+        if (k <= 0)
+            return -1;
+        b += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* reads one whole reply into *buf (malloc'd); @return its length, or -1 */
+static ssize_t ctl_read(struct worker *w, uint8_t **buf, struct resp_reply *m)
+{
+    size_t len = 0, cap = 4096;
+    uint8_t *b = malloc(cap);
+    if (!b)
+        return -1;
+    for (;;) {
+        size_t need = 0;
+        int k = len ? resp_scan_reply(b, len, NULL, m, &need) : -2;
+        if (k > 0) {
+            *buf = b;
+            return k;
+        }
+        if (k == -1 || len > (64u << 20))
+            break;
+        if (len == cap) {
+            uint8_t *nb = realloc(b, cap * 2);
+            if (!nb)
+                break;
+            b = nb;
+            cap *= 2;
+        }
+        ssize_t n = w->ctl_ssl ? SSL_read(w->ctl_ssl, b + len, (int)(cap - len))
+                               : recv(w->ctl_fd, b + len, cap - len, 0);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    free(b);
+    return -1;
+}
+
+static void ctl_close(struct worker *w)
+{
+    if (w->ctl_ssl) {
+        SSL_free(w->ctl_ssl);
+        w->ctl_ssl = NULL;
+    }
+    if (w->ctl_fd > 0)
+        close(w->ctl_fd);
+    w->ctl_fd = 0;
+}
+
+static int ctl_open(struct worker *w)
+{
+    const struct replay_opts *o = w->o;
+    int fd = socket(w->addr.ss_family, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    double ct = o->connect_timeout_s > 0 ? o->connect_timeout_s : 3.0;
+    struct timeval tv = {(time_t)ct, (long)((ct - (double)(time_t)ct) * 1e6)};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    w->ctl_fd = fd;
+    if (connect(fd, (struct sockaddr *)&w->addr, w->addrlen) < 0)
+        goto fail;
+    if (o->target.tls) {
+        w->ctl_ssl = SSL_new(w->ssl);
+        const char *sni = o->tls.sni ? o->tls.sni : o->target.host;
+        struct in6_addr a6;
+        if (inet_pton(AF_INET, sni, &a6) != 1 && inet_pton(AF_INET6, sni, &a6) != 1) {
+            SSL_set_tlsext_host_name(w->ctl_ssl, sni);
+            if (!o->tls.insecure)
+                SSL_set1_host(w->ctl_ssl, sni);
+        }
+        if (!w->ctl_ssl || SSL_set_fd(w->ctl_ssl, fd) != 1 || SSL_connect(w->ctl_ssl) != 1)
+            goto fail;
+    }
+    if (o->target.pass) {
+        const char *av[3] = {"AUTH", o->target.user ? o->target.user : "default", o->target.pass};
+        size_t len[3] = {4, strlen(av[1]), strlen(av[2])}, wl;
+        char *wire = fmt_cmd(3, av, len, NULL, NULL, &wl);
+        int rc = ctl_write(w, wire, wl);
+        free(wire);
+        struct resp_reply m;
+        uint8_t *b = NULL;
+        if (rc < 0 || ctl_read(w, &b, &m) < 0 || m.type != TRACE_R_SIMPLE) {
+            free(b);
+            goto fail;
+        }
+        free(b);
+    }
+    return 0;
+fail:
+    ctl_close(w);
+    return -1;
+}
+
+/* Marks in iskey[] the arguments the target's COMMAND GETKEYS names. @return 0, or -1 when the
+ * target could not be asked (then the request is skipped). A command the target refuses to
+ * analyse has no keys: it goes as it is, and the target answers it as it would have. */
+static int getkeys_remote(struct worker *w, const struct trace_request *q, uint8_t *iskey)
+{
+    if (w->ctl_failed || (!w->ctl_fd && ctl_open(w) < 0)) {
+        w->ctl_failed = 1;
+        return -1;
+    }
+    size_t n = q->argc + 2;
+    const char **av = xcalloc(n, sizeof *av);
+    size_t *len = xcalloc(n, sizeof *len);
+    av[0] = "COMMAND";
+    len[0] = 7;
+    av[1] = "GETKEYS";
+    len[1] = 7;
+    for (size_t i = 0; i < q->argc; i++) {
+        av[i + 2] = q->argv[i];
+        len[i + 2] = q->argvlen[i];
+    }
+    size_t wl;
+    char *wire = fmt_cmd(n, av, len, NULL, NULL, &wl);
+    free(av);
+    free(len);
+    int rc = ctl_write(w, wire, wl);
+    free(wire);
+    struct resp_reply m;
+    uint8_t *b = NULL;
+    ssize_t got = rc < 0 ? -1 : ctl_read(w, &b, &m);
+    if (got < 0) {
+        ctl_close(w);
+        w->ctl_failed = 1;
+        return -1;
+    }
+    if (m.type == TRACE_R_ARRAY) {
+        /* the elements follow the header line; each key names the first unmarked argument
+         * with its bytes */
+        const uint8_t *p = memchr(b, '\n', (size_t)got);
+        size_t off = p ? (size_t)(p - b) + 1 : (size_t)got;
+        for (uint64_t e = 0; e < m.count && off < (size_t)got; e++) {
+            struct resp_reply k;
+            int kn = resp_scan_reply(b + off, (size_t)got - off, NULL, &k, NULL);
+            if (kn <= 0)
+                break;
+            off += (size_t)kn;
+            for (size_t i = 1; i < q->argc; i++)
+                if (!iskey[i] && q->argvlen[i] == k.str_len &&
+                    memcmp(q->argv[i], k.str, k.str_len) == 0) {
+                    iskey[i] = 1;
+                    break;
+                }
+        }
+    }
+    w->res.getkeys_asked++;
+    free(b);
+    return 0;
+}
+
 /* A request of this worker's connection `rc`: decide, rewrite, schedule. */
 static void take_request(struct worker *w, struct rconn *rc, const struct trace_event *ev,
                          uint64_t due)
@@ -1164,22 +1336,21 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
     else if (special == S_SELECT && o->target.db_set)
         why = REPLAY_SKIP_SELECT;
 
-    /* the keys to prefix */
+    /* the keys to prefix: from the command table, else from the target's COMMAND GETKEYS */
     uint8_t *iskey = NULL;
-    if (why < 0 && o->key_prefix && c) {
+    if (why < 0 && o->key_prefix) {
         uint32_t *pos = xcalloc(q->argc, sizeof *pos);
         size_t nk = 0;
-        if (rt_cmd_keys(c, q->argc, q->argv, q->argvlen, pos, q->argc, &nk) < 0) {
-            why = REPLAY_SKIP_KEYS;
-        } else {
-            iskey = xcalloc(q->argc, 1);
+        iskey = xcalloc(q->argc, 1);
+        if (c && !w->no_table_keys &&
+            rt_cmd_keys(c, q->argc, q->argv, q->argvlen, pos, q->argc, &nk) == 0) {
             for (size_t i = 0; i < nk; i++)
                 if (pos[i] < q->argc)
                     iskey[pos[i]] = 1;
+        } else if (getkeys_remote(w, q, iskey) < 0) {
+            why = REPLAY_SKIP_KEYS;
         }
         free(pos);
-    } else if (why < 0 && o->key_prefix && !c) {
-        why = REPLAY_SKIP_KEYS;
     }
 
     struct req *r = NULL;
@@ -1513,6 +1684,7 @@ static void worker_cleanup(struct worker *w)
     for (size_t i = 0; i < w->nfold; i++)
         if (w->fold[i])
             tconn_free(w->fold[i]);
+    ctl_close(w);
     free(w->ht);
     free(w->fold);
     w->ht = NULL;
@@ -1645,6 +1817,7 @@ static void merge_result(struct replay_result *dst, const struct replay_result *
     dst->unanswered += s->unanswered;
     dst->unsent += s->unsent;
     dst->setup_errors += s->setup_errors;
+    dst->getkeys_asked += s->getkeys_asked;
     if (!dst->setup_error[0])
         memcpy(dst->setup_error, s->setup_error, sizeof dst->setup_error);
     if (!dst->conn_error[0])
@@ -1762,6 +1935,8 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         w->deadline = o->duration_s > 0 ? wall_t0 + (uint64_t)(o->duration_s * 1e9) : 0;
         w->cmds = xcalloc(MAX_CMDS, sizeof *w->cmds);
         w->delta_lat = rt_hist_new();
+        const char *kt = getenv("RESPTRACE_KEYS_FROM_TARGET");
+        w->no_table_keys = kt && !strcmp(kt, "1");
         if (o->connections) {
             w->nfold = o->connections;
             w->fold = xcalloc(w->nfold, sizeof *w->fold);

@@ -55,7 +55,8 @@ enum replay_skip {
     REPLAY_SKIP_FILTER,     /* --only / --skip */
     REPLAY_SKIP_AUTH,       /* AUTH in the trace and no credentials for the target */
     REPLAY_SKIP_SELECT,     /* SELECT while the target URL fixes the database */
-    REPLAY_SKIP_KEYS,       /* --key-prefix and the key positions are unknown */
+    REPLAY_SKIP_KEYS,       /* --key-prefix: neither the table nor the target (COMMAND GETKEYS)
+                             * could give the key positions */
     REPLAY_SKIP_UNREACHABLE,/* due while its connection was down for longer than the window */
     REPLAY_SKIP_MAX
 };
@@ -112,6 +113,7 @@ struct replay_result {
     uint64_t unanswered;      /* requests still waiting for a reply when the replay ended */
     uint64_t unsent;          /* requests read but never sent (the replay ended or stopped first) */
     uint64_t setup_errors;    /* errors to the AUTH/SELECT/HELLO resptrace sends itself */
+    uint64_t getkeys_asked;   /* --key-prefix: key positions asked of the target (COMMAND GETKEYS) */
     char setup_error[200];    /* the first of them */
     char conn_error[200];     /* the first connection error */
     double duration_s;        /* wall time from the first due request to the end */

@@ -48,7 +48,8 @@ void usage_replay(FILE *out)
             "  --only CMD[,CMD]    send only these commands\n"
             "  --skip CMD[,CMD]    never send these\n"
             "  --read-only         skip commands that write\n"
-            "  --key-prefix P      prepend P to every key argument (positions from the command table)\n\n"
+            "  --key-prefix P      prepend P to every key argument (positions from the command\n"
+            "                      table; for commands it cannot resolve, the target's COMMAND GETKEYS)\n\n"
             "output:\n"
             "  --json FILE         write the results as JSON (\"-\" for stdout)\n"
             "  -q                  no status line\n\n"
@@ -152,6 +153,7 @@ static json_t *result_json(const struct replay_result *r, const char *trace, con
     json_object_set_new(j, "unanswered", rt_json_u64(r->unanswered));
     json_object_set_new(j, "unsent", rt_json_u64(r->unsent));
     json_object_set_new(j, "pushes", rt_json_u64(r->pushes));
+    json_object_set_new(j, "getkeys_asked", rt_json_u64(r->getkeys_asked));
     json_object_set_new(j, "duration_s", json_real(r->duration_s));
     json_object_set_new(j, "trace_span_s", json_real(r->trace_span_s));
     json_object_set_new(j, "ops_per_s",

@@ -161,6 +161,17 @@ check_eq "key-prefix: p:k50 holds its value" v50 "$(rcli "$F" GET p:k50)"
 check_eq "key-prefix: k1 does not" 0 "$(rcli "$F" EXISTS k1)"
 check_eq "key-prefix: no misses (GETs read the prefixed keys)" 0 "$(jnum "$TMP/kp.json" .divergence.misses)"
 
+# the same with the key positions asked of the target (COMMAND GETKEYS), as for a command the
+# table does not know: the same keys
+start_redis_x; F2=$RX_PORT
+RESPTRACE_KEYS_FROM_TARGET=1 "$RT" replay "$TMP/d.rtrace" --speed 1 --target "redis://127.0.0.1:$F2" \
+    --key-prefix p: --json "$TMP/kp2.json" -q > /dev/null 2>&1
+check_eq "GETKEYS replay exit" 0 $?
+check_eq "GETKEYS: every prefixed request asked the target" "$(jnum "$TMP/kp.json" .sent)" "$(jnum "$TMP/kp2.json" .getkeys_asked)"
+check_eq "GETKEYS: the same keys as from the table" "$(rcli "$F" KEYS '*' | sort | md5sum)" "$(rcli "$F2" KEYS '*' | sort | md5sum)"
+check_eq "GETKEYS: p:k50 holds its value" v50 "$(rcli "$F2" GET p:k50)"
+check_eq "GETKEYS: no misses" 0 "$(jnum "$TMP/kp2.json" .divergence.misses)"
+
 # ---- safety: FLUSHALL in the trace ------------------------------------------------------------
 start_recorder "$R" "$TMP/s.rtrace"; check_eq "safety trace created" 0 $?
 rcli "$R" SET a 1 > /dev/null

@@ -67,6 +67,12 @@ check_eq "--cacert: no misses" 0 "$(jnum "$TMP/ok.json" .divergence.misses)"
 check_eq "--cacert: the data arrived" "v20 20" "$(tcli "$T" GET t20) $(tcli "$T" GET tc)"
 check_match "the report names the TLS target" '^rediss://127\.0\.0\.1:' "$(jq -r .target "$TMP/ok.json")"
 # a CA that did not sign the server's certificate
+# --key-prefix with the key positions asked of the target over its own TLS connection
+RESPTRACE_KEYS_FROM_TARGET=1 timeout 60 "$RT" replay "$TMP/t.rtrace" --speed 1 --target "rediss://127.0.0.1:$T" \
+    --cacert "$C/ca.pem" --key-prefix tp: --json "$TMP/kp.json" -q > /dev/null 2> "$TMP/kp.err"
+check_eq "TLS GETKEYS: exit" 0 $?
+check_eq "TLS GETKEYS: every sent request asked" "$(jnum "$TMP/kp.json" .sent)" "$(jnum "$TMP/kp.json" .getkeys_asked)"
+check_eq "TLS GETKEYS: nothing skipped for keys" 0 "$(jnum "$TMP/kp.json" .skipped_by.keys)"
 timeout 30 "$RT" replay "$TMP/t.rtrace" --speed max --target "rediss://127.0.0.1:$T" --cacert "$C/other.pem" \
     -q > /dev/null 2> "$TMP/bad.err"
 check_eq "wrong CA: exit 1" 1 $?
