@@ -641,6 +641,18 @@ int rt_cmd_values(const struct rt_cmd *c, size_t argc, const char *const *argv,
                   const size_t *argvlen, uint32_t *pos, size_t cap, size_t *n);
 /* ---- end of command table ------------------------------------------------------------ */
 
+/* ---- cluster hash slots (slot.c) ----------------------------------------------------- */
+
+/* The number of Redis Cluster hash slots. */
+#define RT_KEY_SLOTS 16384
+
+/*! rt_key_slot() :
+ *  The Redis Cluster hash slot of a key (what CLUSTER KEYSLOT answers): CRC16/XMODEM of the
+ *  key, or of its hashtag when it has one (the bytes between the first '{' and the first '}'
+ *  after it, when there is at least one), modulo 16384. Binary-safe. @return 0..16383. */
+uint16_t rt_key_slot(const void *key, size_t len);
+/* ---- end of cluster hash slots --------------------------------------------------------- */
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,5 +14,6 @@ Suite *session_suite(void);
 Suite *cmdtable_suite(void);
 Suite *hist_suite(void);
 Suite *server_suite(void);
+Suite *slot_suite(void);
 
 #endif

@@ -9,6 +9,7 @@ const struct rt_subcmd rt_subcommands[] = {
      "reissue a trace against a target and report latency, errors and divergence"},
     {"info", cmd_info, usage_info, "print a trace's metadata, counts and sizes"},
     {"cat", cmd_cat, usage_cat, "print a trace's events as text, JSON lines or RESP"},
+    {"hotkeys", cmd_hotkeys, usage_hotkeys, "rank the hottest keys, key prefixes and cluster slots"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -34,6 +34,8 @@ int cmd_cat(int argc, char **argv);
 void usage_cat(FILE *out);
 int cmd_replay(int argc, char **argv);
 void usage_replay(FILE *out);
+int cmd_hotkeys(int argc, char **argv);
+void usage_hotkeys(FILE *out);
 
 /* ---- formatting helpers (cli.c) ---- */
 

@@ -1,0 +1,825 @@
+/* cmd_hotkeys.c: `resptrace hotkeys`: the hottest keys, key prefixes and cluster slots of a
+ * trace, by operations or by bytes moved. */
+#define _GNU_SOURCE /* open_memstream */
+#include "tools.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+void usage_hotkeys(FILE *out)
+{
+    fprintf(out,
+            "usage: resptrace hotkeys TRACE [--top K] [--by ops|bytes] [--prefix-depth N]\n"
+            "                         [--approx [--capacity M]] [--json] [--salvage]\n\n"
+            "Reads the trace once and ranks its keys, key prefixes and Redis Cluster hash slots\n"
+            "by operations or by bytes moved.\n\n"
+            "  --top K           how many keys, prefixes and slots to print (default 20)\n"
+            "  --by ops|bytes    the ranking (default ops)\n"
+            "  --prefix-depth N  prefixes of up to N ':'-separated levels (default 1; 0: none)\n"
+            "  --approx          bounded memory: Space-Saving with M counters (keys, and prefixes)\n"
+            "  --capacity M      counters of --approx (default 10000)\n"
+            "  --json            one JSON object instead of the tables\n"
+            "  --salvage         skip damaged chunks instead of stopping at the first\n\n"
+            "Keys come from the command table's key specifications; requests of commands it does\n"
+            "not know or whose keys it cannot resolve are skipped and counted. Each key position\n"
+            "of a request is one operation on that key (a read when the command is read-only, a\n"
+            "write when it writes) and on its slot. Bytes moved are the request's size encoded as\n"
+            "a RESP array plus the reply's wire length; a request with several keys splits both\n"
+            "evenly among its keys (remainder bytes to the first ones), so the bytes of all keys\n"
+            "add up to the bytes of all keyed requests and their replies. The prefix of a key is\n"
+            "its text up to and including its N-th ':' (or its last ':' when it has fewer; \"\"\n"
+            "for keys without ':').\n\n"
+            "With --approx each key's ops overestimate the true count by at most its \"error\",\n"
+            "itself at most the smallest counter (\"error_bound\"), and any key with more true ops\n"
+            "than error_bound is listed; bytes, reads and writes count only while the key holds a\n"
+            "counter (lower bounds).\n\n"
+            "Exit status: 0, 1 when the trace cannot be read or is damaged (what was read is still\n"
+            "reported), 2 for a bad command line.\n");
+}
+
+/* ---- counter tables: exact (hash table + key arena) or Space-Saving ------------------- */
+
+#define NONE32 UINT32_MAX
+/* An index slot: the entry index + 1 in the low half, the high half of the key's hash in the
+ * high half (probes compare it without touching the entry). */
+#define SLOTV(ei, h) ((uint64_t)((ei) + 1) | ((h)&0xffffffff00000000ull))
+#define SLOT_EI(v) ((uint32_t)(v)-1)
+
+struct ent {
+    uint64_t h; /* hash of the key */
+    uint64_t ops, reads, writes, bytes;
+    uint64_t err;  /* approx: the counter the entry took over (how much ops may overestimate) */
+    uint64_t koff; /* exact: offset of the key in the arena */
+    char *kbuf;    /* approx: the entry's own key buffer */
+    uint32_t klen, kcap;
+    uint32_t epoch;     /* approx: bumped whenever the counter goes to another key */
+    uint32_t hpos;      /* approx: position in the min-heap */
+    uint32_t pidx, pep; /* keys: the prefix entry and its epoch (a cache), NONE32 unknown */
+    uint16_t slot;      /* keys: the cluster slot */
+};
+
+struct ctab {
+    int approx;
+    size_t cap; /* approx: the number of counters */
+    struct ent *e;
+    size_t n, ecap;
+    uint64_t *idx; /* open addressing, linear probing: 0 when empty, else SLOTV(entry, h) */
+    size_t mask;
+    char *arena; /* exact: the keys, each copied once */
+    size_t alen, acap;
+    uint32_t *heap; /* approx: entry indexes, a min-heap on ops */
+};
+
+static void oom(void)
+{
+    fprintf(stderr, "resptrace hotkeys: out of memory\n");
+    exit(RT_EXIT_FAIL);
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n);
+    if (!q)
+        oom();
+    return q;
+}
+
+static void ctab_init(struct ctab *t, int approx, size_t cap)
+{
+    memset(t, 0, sizeof *t);
+    t->approx = approx;
+    t->cap = cap;
+    size_t slots = 1024;
+    if (approx) {
+        while (slots < cap * 2)
+            slots *= 2;
+        t->ecap = cap;
+        t->heap = xrealloc(NULL, cap * sizeof *t->heap);
+    } else {
+        t->ecap = 512;
+    }
+    t->e = xrealloc(NULL, t->ecap * sizeof *t->e);
+    t->idx = calloc(slots, sizeof *t->idx);
+    if (!t->idx)
+        oom();
+    t->mask = slots - 1;
+}
+
+static void ctab_free(struct ctab *t)
+{
+    if (t->approx)
+        for (size_t i = 0; i < t->n; i++)
+            free(t->e[i].kbuf);
+    free(t->e);
+    free(t->idx);
+    free(t->arena);
+    free(t->heap);
+}
+
+static const char *ent_key(const struct ctab *t, const struct ent *e)
+{
+    return t->approx ? e->kbuf : t->arena + e->koff;
+}
+
+static void idx_grow(struct ctab *t)
+{
+    size_t slots = (t->mask + 1) * 2;
+    uint64_t *idx = calloc(slots, sizeof *idx);
+    if (!idx)
+        oom();
+    for (size_t i = 0; i < t->n; i++) {
+        size_t p = t->e[i].h & (slots - 1);
+        while (idx[p])
+            p = (p + 1) & (slots - 1);
+        idx[p] = SLOTV((uint32_t)i, t->e[i].h);
+    }
+    free(t->idx);
+    t->idx = idx;
+    t->mask = slots - 1;
+}
+
+/* Removes entry `ei` from the index (backward-shift deletion keeps probe runs intact). */
+static void idx_delete(struct ctab *t, uint32_t ei)
+{
+    size_t i = t->e[ei].h & t->mask;
+    while (t->idx[i] == 0 || SLOT_EI(t->idx[i]) != ei)
+        i = (i + 1) & t->mask;
+    for (;;) {
+        t->idx[i] = 0;
+        size_t j = i;
+        for (;;) {
+            j = (j + 1) & t->mask;
+            if (!t->idx[j])
+                return;
+            size_t home = t->e[SLOT_EI(t->idx[j])].h & t->mask;
+            /* the entry at j may move back to i when i is not before its home */
+            if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
+                t->idx[i] = t->idx[j];
+                i = j;
+                break;
+            }
+        }
+    }
+}
+
+static void idx_insert(struct ctab *t, uint32_t ei)
+{
+    size_t p = t->e[ei].h & t->mask;
+    while (t->idx[p])
+        p = (p + 1) & t->mask;
+    t->idx[p] = SLOTV(ei, t->e[ei].h);
+}
+
+static void heap_swap(struct ctab *t, size_t a, size_t b)
+{
+    uint32_t x = t->heap[a];
+    t->heap[a] = t->heap[b];
+    t->heap[b] = x;
+    t->e[t->heap[a]].hpos = (uint32_t)a;
+    t->e[t->heap[b]].hpos = (uint32_t)b;
+}
+
+static void heap_down(struct ctab *t, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < t->n && t->e[t->heap[l]].ops < t->e[t->heap[m]].ops)
+            m = l;
+        if (l + 1 < t->n && t->e[t->heap[l + 1]].ops < t->e[t->heap[m]].ops)
+            m = l + 1;
+        if (m == i)
+            return;
+        heap_swap(t, i, m);
+        i = m;
+    }
+}
+
+static void heap_up(struct ctab *t, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (t->e[t->heap[p]].ops <= t->e[t->heap[i]].ops)
+            return;
+        heap_swap(t, i, p);
+        i = p;
+    }
+}
+
+/* One more operation on entry `ei`. */
+static inline void ctab_bump(struct ctab *t, uint32_t ei)
+{
+    t->e[ei].ops++;
+    if (t->approx)
+        heap_down(t, t->e[ei].hpos);
+}
+
+static void ent_setkey(struct ctab *t, struct ent *e, const char *k, size_t len)
+{
+    if (t->approx) {
+        if (len > e->kcap || !e->kbuf) {
+            size_t c = e->kcap * 2 > len ? e->kcap * 2 : len;
+            if (c < 32)
+                c = 32;
+            e->kbuf = xrealloc(e->kbuf, c);
+            e->kcap = (uint32_t)c;
+        }
+        memcpy(e->kbuf, k, len);
+    } else {
+        if (t->alen + len > t->acap) {
+            size_t c = t->acap ? t->acap * 2 : 1 << 16;
+            while (c < t->alen + len)
+                c *= 2;
+            t->arena = xrealloc(t->arena, c);
+            t->acap = c;
+        }
+        memcpy(t->arena + t->alen, k, len);
+        e->koff = t->alen;
+        t->alen += len;
+    }
+    e->klen = (uint32_t)len;
+}
+
+/* One more operation on key `k`: finds or adds its entry (with --approx, takes over the
+ * smallest counter when all are in use). @return the entry index; *fresh is 1 when the
+ * entry was (re)assigned to this key. */
+static uint32_t ctab_touch(struct ctab *t, const char *k, size_t len, int *fresh)
+{
+    uint64_t h = trace_hash(k, len);
+    size_t p = h & t->mask;
+    for (uint64_t v; (v = t->idx[p]) != 0; p = (p + 1) & t->mask) {
+        if ((v ^ h) >> 32)
+            continue;
+        struct ent *e = &t->e[SLOT_EI(v)];
+        if (e->h == h && e->klen == len && memcmp(ent_key(t, e), k, len) == 0) {
+            *fresh = 0;
+            ctab_bump(t, SLOT_EI(v));
+            return SLOT_EI(v);
+        }
+    }
+    *fresh = 1;
+    uint32_t ei;
+    if (!t->approx || t->n < t->cap) {
+        if (t->n == t->ecap) {
+            t->ecap *= 2;
+            t->e = xrealloc(t->e, t->ecap * sizeof *t->e);
+        }
+        ei = (uint32_t)t->n++;
+        struct ent *e = &t->e[ei];
+        memset(e, 0, sizeof *e);
+        e->h = h;
+        e->ops = 1;
+        ent_setkey(t, e, k, len);
+        if (t->approx) {
+            t->heap[t->n - 1] = ei;
+            e->hpos = (uint32_t)(t->n - 1);
+            heap_up(t, t->n - 1);
+            idx_insert(t, ei);
+        } else {
+            t->idx[p] = SLOTV(ei, h); /* p is the empty slot the probe ended on */
+            if (t->n * 2 > t->mask + 1)
+                idx_grow(t);
+        }
+        return ei;
+    }
+    /* Space-Saving: the key takes over the smallest counter, which becomes min + 1 */
+    ei = t->heap[0];
+    struct ent *e = &t->e[ei];
+    idx_delete(t, ei);
+    e->h = h;
+    e->err = e->ops;
+    e->ops++;
+    e->reads = e->writes = e->bytes = 0;
+    e->epoch++;
+    ent_setkey(t, e, k, len);
+    idx_insert(t, ei);
+    heap_down(t, 0);
+    return ei;
+}
+
+/* The smallest counter of a full Space-Saving table (0 while it is not full: exact). */
+static uint64_t ctab_bound(const struct ctab *t)
+{
+    return t->approx && t->n == t->cap && t->n ? t->e[t->heap[0]].ops : 0;
+}
+
+/* ---- the pass over the trace ------------------------------------------------------------ */
+
+#define PEND_SIZE (1u << 16) /* requests whose replies can still be attributed */
+#define REFS_SIZE (1u << 18) /* their key references */
+
+struct pend {
+    uint64_t seq1; /* request seq + 1; 0 when free */
+    uint64_t ref_start;
+    uint32_t nref;
+};
+
+struct kref {
+    uint32_t k, kep, p, pep;
+    uint16_t slot;
+};
+
+struct slotc {
+    uint64_t ops, bytes;
+};
+
+/* The commands seen last, by the exact bytes of their name (commands without subcommands). */
+#define CMD_CACHE 8
+struct cmd_cache {
+    char name[24];
+    size_t len;
+    const struct rt_cmd *c;
+};
+
+struct hk {
+    int by_bytes, depth, approx;
+    struct cmd_cache cc[CMD_CACHE];
+    unsigned ccn;
+    size_t top, capacity;
+    struct ctab keys, prefixes;
+    struct slotc *slots;
+    struct pend *pend;
+    struct kref *refs;
+    uint64_t refs_head;
+    uint32_t *pos;
+    size_t pos_cap;
+    /* totals */
+    uint64_t requests, keyed, keyless, skipped, key_ops, req_bytes, reply_bytes, reply_unattr;
+};
+
+static size_t ndigits(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 10) {
+        v /= 10;
+        n++;
+    }
+    return n;
+}
+
+/* The prefix of a key: up to and including its depth-th ':' (its last when fewer). */
+static size_t prefix_len(const char *k, size_t len, int depth)
+{
+    size_t end = 0;
+    const char *p = k, *lim = k + len;
+    for (int d = 0; d < depth; d++) {
+        const char *c = memchr(p, ':', (size_t)(lim - p));
+        if (!c)
+            break;
+        end = (size_t)(c - k) + 1;
+        p = c + 1;
+    }
+    return end;
+}
+
+static uint32_t prefix_of(struct hk *s, struct ent *ke, const char *k, size_t len)
+{
+    struct ctab *pt = &s->prefixes;
+    if (ke->pidx != NONE32 && pt->e[ke->pidx].epoch == ke->pep) {
+        ctab_bump(pt, ke->pidx);
+        return ke->pidx;
+    }
+    int fresh;
+    uint32_t pi = ctab_touch(pt, k, prefix_len(k, len, s->depth), &fresh);
+    ke->pidx = pi;
+    ke->pep = pt->e[pi].epoch;
+    return pi;
+}
+
+static const struct rt_cmd *lookup(struct hk *s, const struct trace_request *rq)
+{
+    if (!rq->argc)
+        return NULL;
+    size_t len = rq->argvlen[0];
+    if (len < sizeof s->cc[0].name)
+        for (unsigned i = 0; i < CMD_CACHE; i++)
+            if (s->cc[i].len == len && s->cc[i].c && memcmp(s->cc[i].name, rq->argv[0], len) == 0)
+                return s->cc[i].c;
+    const struct rt_cmd *c = rt_cmd_lookup(rq->argc, rq->argv, rq->argvlen);
+    if (c && len < sizeof s->cc[0].name && !(c->flags & RT_CMD_CONTAINER) && !strchr(c->name, '|')) {
+        struct cmd_cache *e = &s->cc[s->ccn++ % CMD_CACHE];
+        memcpy(e->name, rq->argv[0], len);
+        e->len = len;
+        e->c = c;
+    }
+    return c;
+}
+
+static void on_request(struct hk *s, const struct trace_request *rq)
+{
+    s->requests++;
+    const struct rt_cmd *c = lookup(s, rq);
+    if (!c) {
+        s->skipped++;
+        return;
+    }
+    if (rq->argc > s->pos_cap) {
+        s->pos_cap = rq->argc * 2;
+        s->pos = xrealloc(s->pos, s->pos_cap * sizeof *s->pos);
+    }
+    size_t n = 0;
+    if (rt_cmd_keys(c, rq->argc, rq->argv, rq->argvlen, s->pos, s->pos_cap, &n) < 0 ||
+        n > s->pos_cap) {
+        s->skipped++;
+        return;
+    }
+    if (n == 0) {
+        s->keyless++;
+        return;
+    }
+    s->keyed++;
+    uint64_t rb = 1 + ndigits(rq->argc) + 2;
+    for (uint32_t i = 0; i < rq->argc; i++)
+        rb += 1 + ndigits(rq->argvlen[i]) + 2 + rq->argvlen[i] + 2;
+    s->req_bytes += rb;
+    s->key_ops += n;
+    int rd = (c->flags & RT_CMD_READONLY) != 0, wr = (c->flags & RT_CMD_WRITE) != 0;
+    uint64_t share = rb / n, extra = rb % n;
+
+    int track = n <= REFS_SIZE;
+    struct pend *pd = &s->pend[rq->seq & (PEND_SIZE - 1)];
+    if (track) {
+        pd->seq1 = rq->seq + 1;
+        pd->ref_start = s->refs_head;
+        pd->nref = (uint32_t)n;
+    } else if (pd->seq1) {
+        pd->seq1 = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *k = rq->argv[s->pos[i]];
+        size_t kl = rq->argvlen[s->pos[i]];
+        uint64_t b = share + (i < extra);
+        int fresh;
+        uint32_t ki = ctab_touch(&s->keys, k, kl, &fresh);
+        struct ent *ke = &s->keys.e[ki];
+        if (fresh) {
+            ke->slot = rt_key_slot(k, kl);
+            ke->pidx = NONE32;
+        }
+        ke->reads += (uint64_t)rd;
+        ke->writes += (uint64_t)wr;
+        ke->bytes += b;
+        struct slotc *sc = &s->slots[ke->slot];
+        sc->ops++;
+        sc->bytes += b;
+        uint32_t pi = NONE32, pep = 0;
+        if (s->depth > 0) {
+            pi = prefix_of(s, ke, k, kl);
+            struct ent *pe = &s->prefixes.e[pi];
+            pe->reads += (uint64_t)rd;
+            pe->writes += (uint64_t)wr;
+            pe->bytes += b;
+            pep = pe->epoch;
+        }
+        if (track) {
+            struct kref *r = &s->refs[s->refs_head++ & (REFS_SIZE - 1)];
+            r->k = ki;
+            r->kep = ke->epoch;
+            r->p = pi;
+            r->pep = pep;
+            r->slot = ke->slot;
+        }
+    }
+}
+
+static void on_reply(struct hk *s, const struct trace_reply *rp)
+{
+    if (rp->req_seq == TRACE_SEQ_NONE)
+        return;
+    struct pend *pd = &s->pend[rp->req_seq & (PEND_SIZE - 1)];
+    if (pd->seq1 != rp->req_seq + 1) {
+        s->reply_unattr += rp->len; /* keyless, skipped, or too old to be remembered */
+        return;
+    }
+    pd->seq1 = 0;
+    if (s->refs_head - pd->ref_start > REFS_SIZE) {
+        s->reply_unattr += rp->len; /* its key references were overwritten */
+        return;
+    }
+    s->reply_bytes += rp->len;
+    uint64_t share = rp->len / pd->nref, extra = rp->len % pd->nref;
+    for (uint32_t i = 0; i < pd->nref; i++) {
+        const struct kref *r = &s->refs[(pd->ref_start + i) & (REFS_SIZE - 1)];
+        uint64_t b = share + (i < extra);
+        s->slots[r->slot].bytes += b;
+        if (s->keys.e[r->k].epoch == r->kep)
+            s->keys.e[r->k].bytes += b;
+        if (r->p != NONE32 && s->prefixes.e[r->p].epoch == r->pep)
+            s->prefixes.e[r->p].bytes += b;
+    }
+}
+
+/* ---- ranking and output ------------------------------------------------------------------ */
+
+static const struct ctab *sort_tab;
+static int sort_bytes;
+
+static int cmp_u64desc(uint64_t a, uint64_t b)
+{
+    return a > b ? -1 : a < b ? 1 : 0;
+}
+
+/* by the chosen measure, then the other, then the key's bytes (shorter first on a tie) */
+static int cmp_ent(const void *pa, const void *pb)
+{
+    const struct ent *a = &sort_tab->e[*(const uint32_t *)pa];
+    const struct ent *b = &sort_tab->e[*(const uint32_t *)pb];
+    int c = sort_bytes ? cmp_u64desc(a->bytes, b->bytes) : cmp_u64desc(a->ops, b->ops);
+    if (!c)
+        c = sort_bytes ? cmp_u64desc(a->ops, b->ops) : cmp_u64desc(a->bytes, b->bytes);
+    if (c)
+        return c;
+    size_t m = a->klen < b->klen ? a->klen : b->klen;
+    c = memcmp(ent_key(sort_tab, a), ent_key(sort_tab, b), m);
+    if (c)
+        return c;
+    return a->klen < b->klen ? -1 : a->klen > b->klen;
+}
+
+static const struct slotc *sort_slots;
+
+static int cmp_slot(const void *pa, const void *pb)
+{
+    uint16_t x = *(const uint16_t *)pa, y = *(const uint16_t *)pb;
+    const struct slotc *a = &sort_slots[x], *b = &sort_slots[y];
+    int c = sort_bytes ? cmp_u64desc(a->bytes, b->bytes) : cmp_u64desc(a->ops, b->ops);
+    if (!c)
+        c = sort_bytes ? cmp_u64desc(a->ops, b->ops) : cmp_u64desc(a->bytes, b->bytes);
+    return c ? c : (x > y) - (x < y);
+}
+
+/* The top entries of a table: a new array of min(top, n) indexes. */
+static uint32_t *rank(const struct ctab *t, int by_bytes, size_t top, size_t *nout)
+{
+    uint32_t *ix = xrealloc(NULL, (t->n ? t->n : 1) * sizeof *ix);
+    for (size_t i = 0; i < t->n; i++)
+        ix[i] = (uint32_t)i;
+    sort_tab = t;
+    sort_bytes = by_bytes;
+    qsort(ix, t->n, sizeof *ix, cmp_ent);
+    *nout = t->n < top ? t->n : top;
+    return ix;
+}
+
+static size_t rank_slots(const struct hk *s, uint16_t *ix)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < RT_KEY_SLOTS; i++)
+        if (s->slots[i].ops)
+            ix[n++] = (uint16_t)i;
+    sort_slots = s->slots;
+    sort_bytes = s->by_bytes;
+    qsort(ix, n, sizeof *ix, cmp_slot);
+    return n < s->top ? n : s->top;
+}
+
+static json_t *ent_json(const struct ctab *t, const struct ent *e, const char *name)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, name, rt_json_bytes(ent_key(t, e), e->klen));
+    json_object_set_new(o, "ops", rt_json_u64(e->ops));
+    json_object_set_new(o, "bytes", rt_json_u64(e->bytes));
+    json_object_set_new(o, "reads", rt_json_u64(e->reads));
+    json_object_set_new(o, "writes", rt_json_u64(e->writes));
+    if (t->approx)
+        json_object_set_new(o, "error", rt_json_u64(e->err));
+    return o;
+}
+
+static void print_json(const struct hk *s, const char *path, const char *damage)
+{
+    json_t *o = json_object(), *ka = json_array(), *pa = json_array(), *sa = json_array();
+    size_t n;
+    uint32_t *ix = rank(&s->keys, s->by_bytes, s->top, &n);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(ka, ent_json(&s->keys, &s->keys.e[ix[i]], "key"));
+    free(ix);
+    if (s->depth > 0) {
+        ix = rank(&s->prefixes, s->by_bytes, s->top, &n);
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(pa, ent_json(&s->prefixes, &s->prefixes.e[ix[i]], "prefix"));
+        free(ix);
+    }
+    uint16_t *sx = xrealloc(NULL, RT_KEY_SLOTS * sizeof *sx);
+    n = rank_slots(s, sx);
+    for (size_t i = 0; i < n; i++) {
+        json_t *so = json_object();
+        json_object_set_new(so, "slot", json_integer(sx[i]));
+        json_object_set_new(so, "ops", rt_json_u64(s->slots[sx[i]].ops));
+        json_object_set_new(so, "bytes", rt_json_u64(s->slots[sx[i]].bytes));
+        json_array_append_new(sa, so);
+    }
+    free(sx);
+    json_object_set_new(o, "keys", ka);
+    json_object_set_new(o, "prefixes", pa);
+    json_object_set_new(o, "slots", sa);
+    json_object_set_new(o, "approx", json_boolean(s->approx));
+    if (s->approx) {
+        json_object_set_new(o, "capacity", rt_json_u64(s->capacity));
+        json_object_set_new(o, "error_bound", rt_json_u64(ctab_bound(&s->keys)));
+        json_object_set_new(o, "prefix_error_bound", rt_json_u64(ctab_bound(&s->prefixes)));
+        json_object_set_new(
+            o, "error_note",
+            json_string("each key's ops overestimate its true ops by at most its error, which is "
+                        "at most error_bound; bytes, reads and writes are lower bounds"));
+    }
+    json_object_set_new(o, "file", json_string(path));
+    json_object_set_new(o, "by", json_string(s->by_bytes ? "bytes" : "ops"));
+    json_object_set_new(o, "top", rt_json_u64(s->top));
+    json_object_set_new(o, "prefix_depth", json_integer(s->depth));
+    json_object_set_new(o, "requests", rt_json_u64(s->requests));
+    json_object_set_new(o, "keyed_requests", rt_json_u64(s->keyed));
+    json_object_set_new(o, "keyless_requests", rt_json_u64(s->keyless));
+    json_object_set_new(o, "skipped_requests", rt_json_u64(s->skipped));
+    json_object_set_new(o, "key_ops", rt_json_u64(s->key_ops));
+    json_object_set_new(o, "request_bytes", rt_json_u64(s->req_bytes));
+    json_object_set_new(o, "reply_bytes", rt_json_u64(s->reply_bytes));
+    json_object_set_new(o, "reply_bytes_unattributed", rt_json_u64(s->reply_unattr));
+    json_object_set_new(o, "distinct_keys",
+                        s->approx ? json_null() : rt_json_u64(s->keys.n));
+    json_object_set_new(o, "damage", damage ? json_string(damage) : json_null());
+    rt_print_json(stdout, o);
+}
+
+static void print_ent_table(const struct hk *s, const struct ctab *t, const char *what)
+{
+    size_t n;
+    uint32_t *ix = rank(t, s->by_bytes, s->top, &n);
+    char b[64];
+    printf("\ntop %zu %s by %s%s\n", n, what, s->by_bytes ? "bytes" : "ops",
+           t->approx ? " (approximate: ops may exceed the true count by up to err)" : "");
+    printf("%4s  %-40s %12s %12s %12s %12s", "#", what[0] == 'k' ? "key" : "prefix", "ops", "reads",
+           "writes", "bytes");
+    if (t->approx)
+        printf(" %10s", "err");
+    putchar('\n');
+    for (size_t i = 0; i < n; i++) {
+        const struct ent *e = &t->e[ix[i]];
+        printf("%4zu  ", i + 1);
+        /* quoted key, padded to 40 columns */
+        char *txt = NULL;
+        size_t tl = 0;
+        FILE *m = open_memstream(&txt, &tl);
+        if (m) {
+            rt_quote(m, ent_key(t, e), e->klen, 36);
+            fclose(m);
+            printf("%-40s", txt);
+            free(txt);
+        }
+        printf(" %12llu %12llu %12llu %12s", (unsigned long long)e->ops,
+               (unsigned long long)e->reads, (unsigned long long)e->writes,
+               rt_fmt_bytes(e->bytes, b, sizeof b));
+        if (t->approx)
+            printf(" %10llu", (unsigned long long)e->err);
+        putchar('\n');
+    }
+    free(ix);
+}
+
+static void print_table(const struct hk *s, const char *path)
+{
+    char a[64], b[64], u[64];
+    printf("%-22s %s\n", "file", path);
+    printf("%-22s %llu (%llu with keys, %llu without, %llu skipped: unknown command or keys)\n",
+           "requests", (unsigned long long)s->requests, (unsigned long long)s->keyed,
+           (unsigned long long)s->keyless, (unsigned long long)s->skipped);
+    printf("%-22s %llu\n", "key operations", (unsigned long long)s->key_ops);
+    if (s->approx)
+        printf("%-22s approximate (Space-Saving, %zu counters): each key's ops overestimate the "
+               "true count by at most %llu\n",
+               "distinct keys", s->capacity, (unsigned long long)ctab_bound(&s->keys));
+    else
+        printf("%-22s %zu\n", "distinct keys", s->keys.n);
+    printf("%-22s %s requests, %s replies (%s of replies not attributed)\n", "bytes",
+           rt_fmt_bytes(s->req_bytes, a, sizeof a), rt_fmt_bytes(s->reply_bytes, b, sizeof b),
+           rt_fmt_bytes(s->reply_unattr, u, sizeof u));
+    print_ent_table(s, &s->keys, "keys");
+    if (s->depth > 0)
+        print_ent_table(s, &s->prefixes, "prefixes");
+    uint16_t *sx = xrealloc(NULL, RT_KEY_SLOTS * sizeof *sx);
+    size_t n = rank_slots(s, sx);
+    printf("\ntop %zu slots by %s\n%4s  %6s %12s %12s\n", n, s->by_bytes ? "bytes" : "ops", "#",
+           "slot", "ops", "bytes");
+    for (size_t i = 0; i < n; i++)
+        printf("%4zu  %6u %12llu %12s\n", i + 1, sx[i], (unsigned long long)s->slots[sx[i]].ops,
+               rt_fmt_bytes(s->slots[sx[i]].bytes, a, sizeof a));
+    free(sx);
+}
+
+static int parse_size(const char *s, size_t lo, size_t hi, size_t *out)
+{
+    char *end;
+    if (!s[0] || s[0] == '-')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || v < lo || v > hi)
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+int cmd_hotkeys(int argc, char **argv)
+{
+    static const struct option opts[] = {{"top", required_argument, NULL, 't'},
+                                         {"by", required_argument, NULL, 'b'},
+                                         {"prefix-depth", required_argument, NULL, 'd'},
+                                         {"approx", no_argument, NULL, 'a'},
+                                         {"capacity", required_argument, NULL, 'c'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"salvage", no_argument, NULL, 's'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    struct hk s = {.top = 20, .depth = 1, .capacity = 10000};
+    int json = 0, salvage = 0, capacity_set = 0, c;
+    size_t v;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            if (parse_size(optarg, 1, 100000000, &s.top) < 0) {
+                fprintf(stderr, "resptrace hotkeys: bad --top '%s'\n", optarg);
+                return RT_EXIT_USAGE;
+            }
+            break;
+        case 'b':
+            if (!strcmp(optarg, "ops") || !strcmp(optarg, "bytes")) {
+                s.by_bytes = optarg[0] == 'b';
+            } else {
+                fprintf(stderr, "resptrace hotkeys: --by takes ops or bytes, not '%s'\n", optarg);
+                return RT_EXIT_USAGE;
+            }
+            break;
+        case 'd':
+            if (parse_size(optarg, 0, 1000, &v) < 0) {
+                fprintf(stderr, "resptrace hotkeys: bad --prefix-depth '%s'\n", optarg);
+                return RT_EXIT_USAGE;
+            }
+            s.depth = (int)v;
+            break;
+        case 'a': s.approx = 1; break;
+        case 'c':
+            if (parse_size(optarg, 1, 100000000, &s.capacity) < 0) {
+                fprintf(stderr, "resptrace hotkeys: bad --capacity '%s'\n", optarg);
+                return RT_EXIT_USAGE;
+            }
+            capacity_set = 1;
+            break;
+        case 'j': json = 1; break;
+        case 's': salvage = 1; break;
+        case 'h': usage_hotkeys(stdout); return RT_EXIT_OK;
+        default: usage_hotkeys(stderr); return RT_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        usage_hotkeys(stderr);
+        return RT_EXIT_USAGE;
+    }
+    if (capacity_set && !s.approx) {
+        fprintf(stderr, "resptrace hotkeys: --capacity goes with --approx\n");
+        return RT_EXIT_USAGE;
+    }
+    const char *path = argv[optind];
+    struct trace_reader *r = rt_open_trace("hotkeys", path, salvage);
+    if (!r)
+        return RT_EXIT_FAIL;
+
+    ctab_init(&s.keys, s.approx, s.capacity);
+    ctab_init(&s.prefixes, s.approx, s.capacity);
+    s.slots = calloc(RT_KEY_SLOTS, sizeof *s.slots);
+    s.pend = calloc(PEND_SIZE, sizeof *s.pend);
+    s.refs = calloc(REFS_SIZE, sizeof *s.refs);
+    if (!s.slots || !s.pend || !s.refs)
+        oom();
+
+    struct trace_event ev;
+    struct rt_err err = {0};
+    int rc;
+    while ((rc = trace_reader_next(r, &ev, &err)) == 1) {
+        if (ev.type == TRACE_EV_REQUEST)
+            on_request(&s, &ev.u.req);
+        else if (ev.type == TRACE_EV_REPLY)
+            on_reply(&s, &ev.u.reply);
+    }
+    struct trace_damage dmg;
+    trace_reader_damage(r, &dmg);
+    const char *damage = rc < 0 ? err.msg : dmg.first_offset != UINT64_MAX ? dmg.msg : NULL;
+    if (json)
+        print_json(&s, path, damage);
+    else
+        print_table(&s, path);
+    fflush(stdout);
+    if (rc < 0)
+        fprintf(stderr, "resptrace hotkeys: %s\n", err.msg);
+    else if (dmg.first_offset != UINT64_MAX)
+        fprintf(stderr, "resptrace hotkeys: %s (salvaged: %llu damaged chunks skipped)\n", dmg.msg,
+                (unsigned long long)dmg.chunks_skipped);
+    int status = (rc < 0 || dmg.first_offset != UINT64_MAX) ? RT_EXIT_FAIL : RT_EXIT_OK;
+    trace_reader_close(r);
+    ctab_free(&s.keys);
+    ctab_free(&s.prefixes);
+    free(s.slots);
+    free(s.pend);
+    free(s.refs);
+    free(s.pos);
+    return status;
+}
