@@ -10,6 +10,7 @@ const struct rt_subcmd rt_subcommands[] = {
     {"info", cmd_info, usage_info, "print a trace's metadata, counts and sizes"},
     {"cat", cmd_cat, usage_cat, "print a trace's events as text, JSON lines or RESP"},
     {"hotkeys", cmd_hotkeys, usage_hotkeys, "rank the hottest keys, key prefixes and cluster slots"},
+    {"stat", cmd_stat, usage_stat, "summarise a trace: rates, commands, sizes, pipelining, latency"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -36,6 +36,8 @@ int cmd_replay(int argc, char **argv);
 void usage_replay(FILE *out);
 int cmd_hotkeys(int argc, char **argv);
 void usage_hotkeys(FILE *out);
+int cmd_stat(int argc, char **argv);
+void usage_stat(FILE *out);
 
 /* ---- formatting helpers (cli.c) ---- */
 
