@@ -19,6 +19,7 @@
  *   type with the recorded reply, when the trace has one, for the divergence counts.
  */
 #include "replay.h"
+#include "replay_int.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -103,17 +104,34 @@ const char *replay_skip_name(unsigned why)
 
 /* ---- data structures ------------------------------------------------------------------- */
 
-enum req_kind { K_REQ = 0, K_CLOSE = 1, K_INTERNAL = 2 };
+enum req_kind { K_REQ = 0, K_CLOSE = 1, K_INTERNAL = 2, K_PART = 3 /* of a split request */ };
 
 /* special handling of some commands */
-enum { S_NONE = 0, S_SELECT, S_HELLO, S_AUTH, S_SUBSCRIBE, S_UNSUBSCRIBE, S_RESET, S_QUIT };
+enum {
+    S_NONE = 0, S_SELECT, S_HELLO, S_AUTH, S_SUBSCRIBE, S_UNSUBSCRIBE, S_RESET, S_QUIT,
+    S_MULTI, S_EXEC /* EXEC or DISCARD */
+};
 
 struct rconn;
 
 struct req {
-    struct req *next;      /* due queue / ready queue */
+    struct req *next;      /* due queue / ready queue / a connection's pending or retry list */
     struct req *inext;     /* in-flight list of a target connection */
     struct rconn *rc;
+    struct req *parent;    /* K_PART: the split request */
+    struct req **parts;    /* a split request: its parts (NULL when whole) */
+    uint32_t nparts, parts_left;
+    int32_t slot;          /* cluster: the slot it goes to; -1 keyless */
+    int32_t node;          /* the node it was last sent to; -1 */
+    uint8_t hold;          /* MULTI whose slot is not known yet: not sendable */
+    uint8_t in_tx;         /* between MULTI and EXEC/DISCARD: goes where MULTI went */
+    uint8_t is_read;       /* readonly command (--read-from-replicas) */
+    uint8_t asking;        /* resent after ASK: ASKING first */
+    uint8_t redirects;     /* MOVED/ASK/TRYAGAIN followed so far */
+    uint8_t part_err;      /* a split request: a part failed */
+    uint8_t split_kind;    /* a split request: its merged reply type */
+    uint8_t blocking;      /* may wait on the server for long (no reply timeout) */
+    uint64_t retry_at;     /* TRYAGAIN: when to send it again */
     uint64_t seq;          /* recorded seq */
     uint64_t due, sent;    /* monotonic ns */
     uint32_t max_out;      /* recorded unanswered requests of the connection when it was sent */
@@ -121,7 +139,7 @@ struct req {
     uint16_t cmd;          /* index of the per-command stats */
     uint8_t kind, special, proto;
     uint8_t expect;        /* a reply is expected */
-    uint8_t refs;          /* queue/in flight + awaiting the recorded reply */
+    uint32_t refs;         /* queue/in flight + awaiting the recorded reply */
     uint8_t rec_state;     /* 0 awaited, 1 known, 2 none will come */
     uint8_t got;           /* the target's reply came */
     uint8_t rec_rtype, got_rtype;
@@ -133,10 +151,27 @@ struct req {
 
 struct tconn;
 
+/* The target connections of one recorded connection (or of one fold slot with
+ * --connections N): one per node, opened on first use; standalone has node 0 only. */
+struct tgroup {
+    struct tconn **tc;     /* by node index */
+    size_t ntc;
+    struct rconn **users;  /* recorded connections sending through it */
+    size_t nusers, capusers;
+};
+
+struct worker;
+
 struct rconn {
     uint64_t key;          /* recorded connection id, loop in the top bits */
+    struct worker *w;
     struct rconn *hnext;
-    struct tconn *tc;
+    struct tgroup *g;
+    uint32_t home_slot;    /* cluster: keyless commands go to this slot's node */
+    int32_t tx_node;       /* cluster: the node of the open transaction; -1 */
+    struct req *tx_multi;  /* the MULTI waiting for the slot of its first key */
+    int32_t tx_slot;       /* the transaction's first slot (read side); -1 */
+    uint8_t in_tx, tx_cross;
     struct req *rhead, *rtail; /* ready to send, in order */
     uint32_t out;          /* sent and unanswered on the replay side */
     uint32_t rec_out;      /* unanswered in the recording so far */
@@ -169,8 +204,17 @@ struct tconn {
     size_t nusers, capusers;
     uint8_t *rbuf;
     size_t rlen, rcap, need;
-    size_t index;              /* fold mode: slot; else -1 */
+    struct tgroup *g;
+    int node;                  /* index in the worker's topology */
+    int readonly;              /* READONLY sent (a replica serving reads) */
+    int timed;                 /* the reply timeout is armed */
+    struct req *phead, *ptail; /* redirected here before the connection was up */
     int busy, doomed;          /* freed inside its own callback: freed when it returns */
+};
+
+struct shard_stat {
+    uint64_t sent, ops, errors, moved, ask, tryagain;
+    struct rt_hist *lat;
 };
 
 struct cmd_stat {
@@ -206,8 +250,21 @@ struct worker {
     /* connections */
     struct rconn **ht;
     size_t htcap, nrconn;
-    struct tconn **fold;
+    struct tgroup *fold;
     size_t nfold;
+    /* the topology: standalone is one node (the target) serving every slot */
+    int cluster;
+    struct cl_topo topo;
+    struct shard_stat *shards; /* by node index */
+    size_t nshards;
+    struct rt_ctl tctl;        /* for topology refreshes */
+    struct event *refresh_timer;
+    uint64_t last_refresh;
+    int refresh_armed;
+    struct req *retry_head;    /* waiting for a TRYAGAIN retry */
+    struct event *retry_timer;
+    uint64_t unroutable_since; /* a request found no node for its slot (0: none waits) */
+    uint64_t reply_timeout_ns;
     uint64_t live_tconns;
     size_t inflight; /* requests of the trace sent and unanswered */
     /* stats */
@@ -218,7 +275,7 @@ struct worker {
     uint64_t lag_max_interval;
     /* status shared with the main thread */
     pthread_mutex_t *mu;
-    struct rt_hist *shared_lat;
+    struct rt_hist *shared_lat, *shared_sec;
     struct replay_status *shared;
     uint64_t shared_lag;
     volatile int *stop;
@@ -232,6 +289,13 @@ static void worker_fill(struct worker *w);
 static void worker_check_done(struct worker *w);
 
 /* ---- helpers --------------------------------------------------------------------------- */
+
+/* arms a timer `ns` nanoseconds from now */
+static void arm_in(struct event *ev, uint64_t ns)
+{
+    struct timeval tv = {(time_t)(ns / NS), (long)(ns % NS / 1000)};
+    evtimer_add(ev, &tv);
+}
 
 static uint64_t mix64(uint64_t x)
 {
@@ -322,6 +386,10 @@ static void compare(struct worker *w, struct req *r)
 static void release(struct req *r)
 {
     if (--r->refs == 0) {
+        /* a split request never sent still owns its parts */
+        for (uint32_t i = 0; r->parts && i < r->nparts; i++)
+            release(r->parts[i]);
+        free(r->parts);
         free(r->wire);
         free(r);
     }
@@ -375,15 +443,67 @@ static void ht_remove(struct worker *w, struct rconn *rc)
         }
 }
 
-static struct tconn *tconn_new(struct worker *w, size_t index)
+static struct shard_stat *shard(struct worker *w, int node)
+{
+    if ((size_t)node >= w->nshards) {
+        size_t n = w->topo.n > (size_t)node ? w->topo.n : (size_t)node + 1;
+        w->shards = xrealloc(w->shards, n * sizeof *w->shards);
+        for (size_t i = w->nshards; i < n; i++) {
+            memset(&w->shards[i], 0, sizeof w->shards[i]);
+            w->shards[i].lat = rt_hist_new();
+            if (!w->shards[i].lat) {
+                fprintf(stderr, "resptrace replay: out of memory\n");
+                abort();
+            }
+        }
+        w->nshards = n;
+    }
+    return &w->shards[node];
+}
+
+static struct tconn *tconn_new(struct worker *w, struct tgroup *g, int node)
 {
     struct tconn *tc = xcalloc(1, sizeof *tc);
     tc->w = w;
-    tc->index = index;
+    tc->g = g;
+    tc->node = node;
     tc->proto = 2;
     w->live_tconns++;
     tconn_connect(tc);
     return tc;
+}
+
+/* the group's connection to `node`, opened on first use */
+static struct tconn *group_tc(struct worker *w, struct tgroup *g, int node)
+{
+    if ((size_t)node >= g->ntc) {
+        size_t n = w->topo.n > (size_t)node ? w->topo.n : (size_t)node + 1;
+        g->tc = xrealloc(g->tc, n * sizeof *g->tc);
+        memset(g->tc + g->ntc, 0, (n - g->ntc) * sizeof *g->tc);
+        g->ntc = n;
+    }
+    if (!g->tc[node])
+        g->tc[node] = tconn_new(w, g, node);
+    return g->tc[node];
+}
+
+static void part_done(struct worker *w, struct req *p, unsigned rtype, uint64_t now);
+
+/* A request still in flight (or waiting for a retry) when the replay ends: unanswered. */
+static void abandon_req(struct worker *w, struct req *r)
+{
+    if (r->kind == K_PART) {
+        struct req *p = r->parent;
+        if (--p->parts_left == 0) {
+            w->res.unanswered++;
+            w->inflight--;
+            release(p);
+        }
+    } else if (r->kind != K_INTERNAL) {
+        w->res.unanswered++;
+        w->inflight--;
+    }
+    release(r);
 }
 
 static void tconn_free(struct tconn *tc)
@@ -397,36 +517,54 @@ static void tconn_free(struct tconn *tc)
         bufferevent_free(tc->bev);
     if (tc->retry)
         event_free(tc->retry);
+    if (tc->g && (size_t)tc->node < tc->g->ntc && tc->g->tc[tc->node] == tc)
+        tc->g->tc[tc->node] = NULL;
+    /* what waits here for the connection counts as in flight */
+    if (tc->ptail) {
+        tc->ptail->inext = tc->ihead;
+        tc->ihead = tc->phead;
+        tc->phead = tc->ptail = NULL;
+    }
     for (struct req *r = tc->ihead, *nx; r; r = nx) {
         nx = r->inext;
-        if (r->kind != K_INTERNAL) {
-            w->res.unanswered++;
-            w->inflight--;
-        }
-        release(r);
+        abandon_req(w, r);
     }
-    free(tc->users);
     free(tc->rbuf);
     w->live_tconns--;
     free(tc);
 }
 
-static void tc_add_user(struct tconn *tc, struct rconn *rc)
+static void group_add_user(struct tgroup *g, struct rconn *rc)
 {
-    if (tc->nusers == tc->capusers) {
-        tc->capusers = tc->capusers ? tc->capusers * 2 : 4;
-        tc->users = xrealloc(tc->users, tc->capusers * sizeof *tc->users);
+    if (g->nusers == g->capusers) {
+        g->capusers = g->capusers ? g->capusers * 2 : 4;
+        g->users = xrealloc(g->users, g->capusers * sizeof *g->users);
     }
-    tc->users[tc->nusers++] = rc;
+    g->users[g->nusers++] = rc;
 }
 
-static void tc_del_user(struct tconn *tc, struct rconn *rc)
+static void group_del_user(struct tgroup *g, struct rconn *rc)
 {
-    for (size_t i = 0; i < tc->nusers; i++)
-        if (tc->users[i] == rc) {
-            tc->users[i] = tc->users[--tc->nusers];
+    for (size_t i = 0; i < g->nusers; i++)
+        if (g->users[i] == rc) {
+            g->users[i] = g->users[--g->nusers];
             return;
         }
+}
+
+/* pumps every recorded connection of tc's group; tc is kept alive meanwhile.
+ * @return 1 when tc was freed */
+static int pump_users(struct tconn *tc)
+{
+    tc->busy = 1;
+    for (size_t i = 0; !tc->doomed && i < tc->g->nusers; i++)
+        rconn_pump(tc->g->users[i]);
+    tc->busy = 0;
+    if (tc->doomed) {
+        tconn_free(tc);
+        return 1;
+    }
+    return 0;
 }
 
 static struct rconn *rconn_get(struct worker *w, uint64_t key, uint64_t conn)
@@ -436,16 +574,20 @@ static struct rconn *rconn_get(struct worker *w, uint64_t key, uint64_t conn)
         return rc;
     rc = xcalloc(1, sizeof *rc);
     rc->key = key;
+    rc->w = w;
+    rc->home_slot = (uint32_t)(mix64(conn) % CL_SLOTS);
+    rc->tx_node = -1;
+    rc->tx_slot = -1;
     ht_insert(w, rc);
-    if (w->o->connections) {
-        size_t slot = mix64(conn) % w->o->connections;
-        if (!w->fold[slot])
-            w->fold[slot] = tconn_new(w, slot);
-        rc->tc = w->fold[slot];
-    } else {
-        rc->tc = tconn_new(w, (size_t)-1);
-    }
-    tc_add_user(rc->tc, rc);
+    if (w->o->connections)
+        rc->g = &w->fold[mix64(conn) % w->o->connections];
+    else
+        rc->g = xcalloc(1, sizeof *rc->g);
+    group_add_user(rc->g, rc);
+    /* standalone: the connection opens when the recorded one appears; in cluster mode
+     * each node's opens on first use */
+    if (!w->cluster)
+        group_tc(w, rc->g, 0);
     return rc;
 }
 
@@ -489,6 +631,16 @@ static void wait_pop(struct worker *w, struct rconn *rc, int known, unsigned rty
     release(e.r);
 }
 
+static void detach(struct req *list, struct rconn *rc)
+{
+    for (struct req *r = list; r; r = r->inext)
+        if (r->rc == rc) {
+            r->rc = NULL;
+            if (r->parent)
+                r->parent->rc = NULL;
+        }
+}
+
 static void rconn_free(struct worker *w, struct rconn *rc)
 {
     while (rc->wait_n)
@@ -501,14 +653,33 @@ static void rconn_free(struct worker *w, struct rconn *rc)
         release(r);
     }
     ht_remove(w, rc);
-    struct tconn *tc = rc->tc;
-    tc_del_user(tc, rc);
+    struct tgroup *g = rc->g;
+    group_del_user(g, rc);
     /* in flight requests keep their pointer to rc: detach them */
-    for (struct req *r = tc->ihead; r; r = r->inext)
-        if (r->rc == rc)
+    for (size_t i = 0; i < g->ntc; i++) {
+        if (!g->tc[i])
+            continue;
+        detach(g->tc[i]->ihead, rc);
+        detach(g->tc[i]->phead, rc);
+    }
+    for (struct req *r = w->retry_head; r; r = r->next)
+        if (r->rc == rc) {
             r->rc = NULL;
-    if (!w->o->connections)
-        tconn_free(tc);
+            if (r->parent)
+                r->parent->rc = NULL;
+        }
+    if (!w->o->connections) {
+        for (size_t i = 0; i < g->ntc; i++)
+            if (g->tc[i]) {
+                struct tconn *tc = g->tc[i];
+                g->tc[i] = NULL;
+                tc->g = NULL;
+                tconn_free(tc);
+            }
+        free(g->tc);
+        free(g->users);
+        free(g);
+    }
     free(rc);
 }
 
@@ -612,16 +783,85 @@ static void send_hello(struct tconn *tc, unsigned proto)
 }
 
 static void complete(struct worker *w, struct req *r, unsigned rtype, uint64_t now);
+static void want_refresh(struct worker *w);
 
-static void tconn_send(struct tconn *tc, struct req *r, uint64_t now)
+/* arms the reply timeout of a connection that has requests in flight */
+static void arm_reply_timeout(struct tconn *tc, int blocking)
+{
+    struct worker *w = tc->w;
+    if (!w->reply_timeout_ns || !tc->bev)
+        return;
+    if (blocking) {
+        /* a blocking command may rightly wait longer than any bound: none on this
+         * connection from now on */
+        tc->timed = -1;
+        bufferevent_set_timeouts(tc->bev, NULL, NULL);
+        return;
+    }
+    if (tc->timed)
+        return;
+    struct timeval tv = {(time_t)(w->reply_timeout_ns / NS),
+                         (long)(w->reply_timeout_ns % NS / 1000)};
+    bufferevent_set_timeouts(tc->bev, &tv, NULL);
+    tc->timed = 1;
+}
+
+static void disarm_reply_timeout(struct tconn *tc)
+{
+    if (tc->timed == 1 && tc->bev) {
+        bufferevent_set_timeouts(tc->bev, NULL, NULL);
+        tc->timed = 0;
+    }
+}
+
+/* writes a request (a part, a redirected one) on a ready connection and puts it in flight */
+static void tc_write_req(struct tconn *tc, struct req *r)
 {
     struct worker *w = tc->w;
     const struct replay_opts *o = w->o;
     if (r->special != S_HELLO && r->special != S_RESET && r->proto && r->proto != tc->proto)
         send_hello(tc, r->proto);
-    if (!o->target.db_set && r->special != S_RESET && r->db != tc->db)
+    if (!w->cluster && !o->target.db_set && r->special != S_RESET && r->db != tc->db)
         send_select(tc, r->db);
+    if (w->cluster && o->read_from_replicas && !tc->readonly &&
+        w->topo.nodes[tc->node].master >= 0) {
+        const char *argv[] = {"READONLY"};
+        send_internal(tc, S_NONE, 1, argv);
+        tc->readonly = 1;
+    }
+    if (r->asking) {
+        const char *argv[] = {"ASKING"};
+        send_internal(tc, S_NONE, 1, argv);
+        r->asking = 0;
+    }
     bufferevent_write(tc->bev, r->wire, r->wlen);
+    r->node = tc->node;
+    if (w->cluster)
+        shard(w, tc->node)->sent++;
+    if (r->expect || r->kind == K_PART) {
+        inflight_push(tc, r);
+        arm_reply_timeout(tc, r->blocking);
+    }
+}
+
+/* a redirected or retried request: sent now, or when the connection is up */
+static void tconn_resend(struct tconn *tc, struct req *r)
+{
+    if (tc->state == TC_READY) {
+        tc_write_req(tc, r);
+        return;
+    }
+    r->inext = NULL;
+    if (tc->ptail)
+        tc->ptail->inext = r;
+    else
+        tc->phead = r;
+    tc->ptail = r;
+}
+
+/* the bookkeeping of a request leaving its recorded connection's queue */
+static void account_send(struct worker *w, struct rconn *rc, struct req *r, uint64_t now)
+{
     r->sent = now;
     if (!w->first_send)
         w->first_send = now;
@@ -631,14 +871,22 @@ static void tconn_send(struct tconn *tc, struct req *r, uint64_t now)
      * request that waits for a reply, as recorded, is free when that reply arrives; a slow
      * target shows in the latency, not here) */
     uint64_t base = r->due;
-    if (r->rc && r->rc->unblocked_at > base)
-        base = r->rc->unblocked_at;
+    if (rc && rc->unblocked_at > base)
+        base = rc->unblocked_at;
     uint64_t lag = now > base ? now - base : 0;
     rt_hist_record(w->res.lag, lag);
     if (lag > w->lag_max_interval)
         w->lag_max_interval = lag;
     w->res.sent++;
     w->buffered--;
+}
+
+static void tconn_send(struct tconn *tc, struct req *r, uint64_t now)
+{
+    struct worker *w = tc->w;
+    const struct replay_opts *o = w->o;
+    account_send(w, r->rc, r, now);
+    tc_write_req(tc, r);
     switch (r->special) {
     case S_SELECT:
         if (r->arg >= 0)
@@ -650,10 +898,17 @@ static void tconn_send(struct tconn *tc, struct req *r, uint64_t now)
         break;
     case S_SUBSCRIBE: tc->subscribed = 1; break;
     case S_QUIT: tc->quitting = 1; break;
+    case S_MULTI:
+        if (r->rc)
+            r->rc->tx_node = tc->node;
+        break;
+    case S_EXEC:
+        if (r->rc)
+            r->rc->tx_node = -1;
+        break;
     default: break;
     }
     if (r->expect) {
-        inflight_push(tc, r);
         w->inflight++;
         if (r->rc)
             r->rc->out++;
@@ -665,10 +920,40 @@ static void tconn_send(struct tconn *tc, struct req *r, uint64_t now)
         tc->db = 0;
         tc->proto = 2;
         tc->subscribed = 0;
+        tc->readonly = 0;
         send_auth(tc);
         if (o->target.db_set && o->target.db)
             send_select(tc, o->target.db);
     }
+}
+
+/* The node a request goes to now: its slot's primary (or one of its replicas for a read with
+ * --read-from-replicas), the transaction's node inside MULTI, the connection's home slot's
+ * node for keyless commands. @return -1 when no node serves the slot (failover, resharding). */
+static int route(struct worker *w, struct rconn *rc, int32_t slot, int is_read, int in_tx)
+{
+    if (!w->cluster)
+        return 0;
+    if (in_tx && rc->tx_node >= 0)
+        return rc->tx_node;
+    uint32_t s = slot >= 0 ? (uint32_t)slot : rc->home_slot;
+    uint16_t p = w->topo.owner[s];
+    if (p == CL_NONE)
+        return -1;
+    if (is_read && w->o->read_from_replicas) {
+        size_t nrep = 0;
+        for (size_t i = 0; i < w->topo.n; i++)
+            nrep += w->topo.nodes[i].master == (int)p && !w->topo.nodes[i].failed;
+        if (nrep) {
+            size_t k = mix64(rc->key) % nrep;
+            for (size_t i = 0; i < w->topo.n; i++)
+                if (w->topo.nodes[i].master == (int)p && !w->topo.nodes[i].failed && k-- == 0) {
+                    struct tconn *tc = (size_t)i < rc->g->ntc ? rc->g->tc[i] : NULL;
+                    return tc && tc->state == TC_DOWN ? (int)p : (int)i;
+                }
+        }
+    }
+    return p;
 }
 
 static void drop_unreachable(struct worker *w, struct rconn *rc)
@@ -686,17 +971,72 @@ static void drop_unreachable(struct worker *w, struct rconn *rc)
     release(r);
 }
 
+/* Whether every connection `r` needs is up. @return 1 ready, 0 wait, -1 wait and no node
+ * serves a slot; *down: since when a needed connection has been down (0: not down) */
+static int req_ready(struct worker *w, struct rconn *rc, struct req *r, uint64_t *down)
+{
+    *down = 0;
+    int ready = 1;
+    uint32_t n = r->parts ? r->nparts : 1;
+    for (uint32_t i = 0; i < n; i++) {
+        struct req *q = r->parts ? r->parts[i] : r;
+        int node = route(w, rc, q->slot, q->is_read, r->in_tx);
+        if (node < 0)
+            return -1;
+        struct tconn *tc = group_tc(w, rc->g, node);
+        if (!tc || tc->state != TC_READY) {
+            ready = 0;
+            if (tc && tc->down_since && (!*down || tc->down_since < *down))
+                *down = tc->down_since;
+        }
+    }
+    return ready;
+}
+
+/* sends the parts of a split request, each to its slot's node */
+static void send_split(struct worker *w, struct rconn *rc, struct req *p, uint64_t now)
+{
+    account_send(w, rc, p, now);
+    w->inflight++;
+    rc->out++;
+    p->parts_left = p->nparts;
+    struct req **parts = p->parts;
+    p->parts = NULL; /* from now on owned by the connections' in-flight lists */
+    for (uint32_t i = 0; i < p->nparts; i++) {
+        struct req *q = parts[i];
+        q->due = p->due;
+        q->sent = now;
+        int node = route(w, rc, q->slot, q->is_read, 0);
+        tc_write_req(group_tc(w, rc->g, node), q);
+    }
+    free(parts);
+}
+
 static void rconn_pump(struct rconn *rc)
 {
-    struct tconn *tc = rc->tc;
-    struct worker *w = tc->w;
+    struct worker *w = rc->w;
     uint64_t now = now_ns();
     uint64_t window = (uint64_t)((w->o->reconnect_window_s > 0 ? w->o->reconnect_window_s : 2.0) *
                                  (double)NS);
     while (rc->rhead) {
         struct req *r = rc->rhead;
-        if (tc->state != TC_READY) {
-            if (tc->state != TC_READY && tc->down_since && now - tc->down_since > window) {
+        if (r->hold)
+            break; /* MULTI: where it goes is not known yet */
+        uint64_t down;
+        int ready = req_ready(w, rc, r, &down);
+        if (ready < 0) {
+            /* no node serves the slot: wait for the topology to settle, within the window */
+            if (!w->unroutable_since)
+                w->unroutable_since = now;
+            if (now - w->unroutable_since > window) {
+                drop_unreachable(w, rc);
+                continue;
+            }
+            want_refresh(w);
+            break;
+        }
+        if (!ready) {
+            if (down && now - down > window) {
                 drop_unreachable(w, rc);
                 continue;
             }
@@ -709,13 +1049,17 @@ static void rconn_pump(struct rconn *rc)
             rc->rtail = NULL;
         r->next = NULL;
         rc->pending--;
-        tconn_send(tc, r, now);
+        if (r->parts) {
+            send_split(w, rc, r, now);
+            continue;
+        }
+        int node = route(w, rc, r->slot, r->is_read, r->in_tx);
+        tconn_send(group_tc(w, rc->g, node), r, now);
     }
     if (rc->closing && rc->pending == 0 && rc->out == 0)
         rconn_free(w, rc);
     worker_check_done(w);
 }
-
 static void ready_push(struct rconn *rc, struct req *r)
 {
     r->next = NULL;
@@ -774,6 +1118,151 @@ static const char *const conf_kinds[] = {"subscribe",   "psubscribe",   "ssubscr
 
 static void tconn_lost(struct tconn *tc, const char *why);
 
+/* A part of a split request answered (or lost: rtype 0): the request completes with its
+ * last part, as an error when any part failed. */
+static void part_done(struct worker *w, struct req *q, unsigned rtype, uint64_t now)
+{
+    struct req *p = q->parent;
+    if (!rtype || is_err_type(rtype))
+        p->part_err = 1;
+    release(q);
+    if (--p->parts_left == 0) {
+        w->inflight--;
+        complete(w, p, p->part_err ? TRACE_R_ERROR : p->split_kind, now);
+    }
+}
+
+static void retry_arm(struct worker *w)
+{
+    uint64_t first = 0, now = now_ns();
+    for (struct req *r = w->retry_head; r; r = r->next)
+        if (!first || r->retry_at < first)
+            first = r->retry_at;
+    if (first)
+        arm_in(w->retry_timer, first > now ? first - now : 0);
+}
+
+/* A request lost with its connection (or that could not go on): an error, no latency. */
+static void lose_req(struct worker *w, struct req *r, uint64_t now)
+{
+    if (r->kind == K_PART) {
+        part_done(w, r, 0, now);
+        return;
+    }
+    if (r->kind != K_INTERNAL) {
+        w->cmds[r->cmd].r.errors++;
+        w->res.errors++;
+        w->inflight--;
+        if (r->rc && r->rc->out)
+            r->rc->out--;
+    }
+    r->got = 1;
+    release(r);
+}
+
+/* TRYAGAIN: the request goes again, to its slot's node then, when its time comes */
+static void retry_req_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    uint64_t now = now_ns();
+    struct req **pp = &w->retry_head;
+    while (*pp) {
+        struct req *r = *pp;
+        if (r->retry_at > now) {
+            pp = &r->next;
+            continue;
+        }
+        *pp = r->next;
+        r->next = NULL;
+        int node = r->rc ? route(w, r->rc, r->slot, r->is_read, 0) : -1;
+        if (node < 0)
+            lose_req(w, r, now);
+        else
+            tconn_resend(group_tc(w, r->rc->g, node), r);
+        pp = &w->retry_head; /* the list may have changed */
+    }
+    retry_arm(w);
+}
+
+/* parses "MOVED 3999 host:port" / "ASK 3999 host:port" (an empty host: the same host) */
+static int parse_redirect(const char *e, size_t n, const char *from_host, uint32_t *slot,
+                          char *host, size_t hcap, uint16_t *port)
+{
+    char buf[320];
+    if (n >= sizeof buf)
+        return -1;
+    memcpy(buf, e, n);
+    buf[n] = 0;
+    char *sp = strchr(buf, ' ');
+    if (!sp)
+        return -1;
+    char *end;
+    unsigned long sl = strtoul(sp + 1, &end, 10);
+    if (end == sp + 1 || *end != ' ' || sl >= CL_SLOTS)
+        return -1;
+    char *addr = end + 1, *colon = strrchr(addr, ':');
+    if (!colon)
+        return -1;
+    unsigned long pt = strtoul(colon + 1, &end, 10);
+    if (*end || !pt || pt > 65535)
+        return -1;
+    *colon = 0;
+    snprintf(host, hcap, "%s", *addr ? addr : from_host);
+    *slot = (uint32_t)sl;
+    *port = (uint16_t)pt;
+    return 0;
+}
+
+/* MOVED, ASK and TRYAGAIN are followed (at most 5 times per request). @return 1 when the
+ * request went on (the error is not its answer) */
+static int redirect(struct tconn *tc, struct req *r, const char *e, size_t n)
+{
+    struct worker *w = tc->w;
+    int moved = n > 6 && !memcmp(e, "MOVED ", 6), ask = n > 4 && !memcmp(e, "ASK ", 4);
+    int again = n >= 8 && !memcmp(e, "TRYAGAIN", 8);
+    if ((!moved && !ask && !again) || r->redirects >= 5 || !r->rc ||
+        (r->kind != K_REQ && r->kind != K_PART))
+        return 0;
+    struct shard_stat *st = shard(w, tc->node);
+    r->redirects++;
+    if (again) {
+        st->tryagain++;
+        w->res.tryagain++;
+        r->retry_at = now_ns() + (10ull * 1000 * 1000 << r->redirects);
+        r->next = w->retry_head;
+        w->retry_head = r;
+        retry_arm(w);
+        return 1;
+    }
+    uint32_t slot;
+    uint16_t port;
+    char host[256];
+    if (parse_redirect(e, n, w->topo.nodes[tc->node].host, &slot, host, sizeof host, &port) < 0)
+        return 0;
+    int node = cl_topo_node(&w->topo, host, port);
+    if (node < 0)
+        return 0;
+    shard(w, node);
+    if (moved) {
+        st->moved++;
+        w->res.moved++;
+        if (w->topo.owner[slot] != node) {
+            w->topo.owner[slot] = (uint16_t)node;
+            w->topo.nodes[node].primary = 1;
+            w->topo.version++;
+        }
+        want_refresh(w); /* a burst of them makes one refresh */
+    } else {
+        st->ask++;
+        w->res.ask++;
+        r->asking = 1;
+    }
+    tconn_resend(group_tc(w, r->rc->g, node), r);
+    return 1;
+}
+
 /* One message from the target. @return 0, or -1 when the connection is gone. */
 static int on_reply(struct tconn *tc, const struct resp_reply *m, uint64_t now)
 {
@@ -800,6 +1289,8 @@ static int on_reply(struct tconn *tc, const struct resp_reply *m, uint64_t now)
     if (!tc->ihead)
         tc->itail = NULL;
     tc->nin--;
+    if (!tc->nin)
+        disarm_reply_timeout(tc);
     if (front->kind == K_INTERNAL) {
         if (is_err_type(m->type)) {
             char msg[200];
@@ -822,8 +1313,21 @@ static int on_reply(struct tconn *tc, const struct resp_reply *m, uint64_t now)
         release(front);
         return 0;
     }
-    w->inflight--;
-    complete(w, front, m->type, now);
+    if (w->cluster) {
+        if (is_err_type(m->type) && m->err && redirect(tc, front, m->err, m->errlen))
+            return tc->state == TC_READY && !tc->doomed ? 0 : -1;
+        struct shard_stat *st = shard(w, tc->node);
+        st->ops++;
+        st->errors += is_err_type(m->type);
+        uint64_t due = front->kind == K_PART ? front->parent->due : front->due;
+        rt_hist_record(st->lat, now > due ? now - due : 0);
+    }
+    if (front->kind == K_PART) {
+        part_done(w, front, m->type, now);
+    } else {
+        w->inflight--;
+        complete(w, front, m->type, now);
+    }
     return tc->state == TC_READY && !tc->doomed ? 0 : -1;
 }
 
@@ -883,9 +1387,11 @@ static void conn_error_text(struct tconn *tc, short what, char *buf, size_t cap)
     const struct replay_opts *o = tc->w->o;
     int e = EVUTIL_SOCKET_ERROR();
     if (what & BEV_EVENT_TIMEOUT) {
-        snprintf(buf, cap, "%s after %.1f s", tc->state == TC_CONNECTING ? "connect timed out"
-                                                                       : "timed out",
-                 o->connect_timeout_s > 0 ? o->connect_timeout_s : 3.0);
+        if (tc->state == TC_CONNECTING)
+            snprintf(buf, cap, "connect timed out after %.1f s",
+                     o->connect_timeout_s > 0 ? o->connect_timeout_s : 3.0);
+        else
+            snprintf(buf, cap, "no reply for %.1f s", (double)tc->w->reply_timeout_ns / 1e9);
         return;
     }
     if (o->target.tls && tc->bev) {
@@ -930,7 +1436,11 @@ static void tconn_lost(struct tconn *tc, const char *why)
 {
     struct worker *w = tc->w;
     char host[300];
-    replay_target_format(&w->o->target, host, sizeof host);
+    if (w->cluster)
+        snprintf(host, sizeof host, "%s:%u", w->topo.nodes[tc->node].host,
+                 (unsigned)w->topo.nodes[tc->node].port);
+    else
+        replay_target_format(&w->o->target, host, sizeof host);
     if (tc->state == TC_CONNECTING && !w->res.conn_opened && !tc->quitting) {
         char msg[512];
         snprintf(msg, sizeof msg, "cannot connect to %s: %s", host, why);
@@ -939,50 +1449,52 @@ static void tconn_lost(struct tconn *tc, const char *why)
     if (!tc->quitting) {
         w->res.conn_failures++;
         if (!w->res.conn_error[0])
-            snprintf(w->res.conn_error, sizeof w->res.conn_error, "%s", why);
+            snprintf(w->res.conn_error, sizeof w->res.conn_error, "%.60s%s%.130s",
+                     w->cluster ? host : "", w->cluster ? ": " : "", why);
     }
     if (tc->bev) {
         bufferevent_free(tc->bev);
         tc->bev = NULL;
     }
-    /* what was in flight is lost with the connection */
-    for (struct req *r = tc->ihead, *nx; r; r = nx) {
-        nx = r->inext;
-        if (r->kind != K_INTERNAL) {
-            w->cmds[r->cmd].r.errors++;
-            w->res.errors++;
-            w->inflight--;
-            if (r->rc && r->rc->out)
-                r->rc->out--;
-        }
-        r->got = 1;
-        release(r);
+    tc->state = TC_DOWN; /* after QUIT too: reopened (on the next use) */
+    tc->quitting = 0;
+    tc->timed = 0;
+    if (!tc->down_since)
+        tc->down_since = now_ns(); /* since the connection was last up: retries do not reset it */
+    /* what was in flight, or waited here for the connection, is lost with it */
+    if (tc->ptail) {
+        tc->ptail->inext = tc->ihead;
+        tc->ihead = tc->phead;
+        tc->phead = tc->ptail = NULL;
     }
+    struct req *list = tc->ihead;
     tc->ihead = tc->itail = NULL;
     tc->nin = 0;
     tc->rlen = tc->need = 0;
-    tc->authed = tc->subscribed = 0;
-    if (tc->quitting) {
-        tc->state = TC_CLOSED; /* QUIT: the server closed as asked; reopen on next use */
-        tc->quitting = 0;
+    tc->authed = tc->subscribed = tc->readonly = 0;
+    tc->busy = 1;
+    uint64_t now = now_ns();
+    for (struct req *r = list, *nx; r; r = nx) {
+        nx = r->inext;
+        if (w->cluster && r->kind != K_INTERNAL)
+            shard(w, tc->node)->errors++;
+        lose_req(w, r, now);
     }
-    if (!tc->down_since)
-        tc->down_since = now_ns(); /* since the connection was last up: retries do not reset it */
-    tc->state = TC_DOWN;
+    tc->busy = 0;
+    if (tc->doomed) {
+        tconn_free(tc);
+        return;
+    }
     if (w->fatal)
         return;
+    if (w->cluster)
+        want_refresh(w); /* a node gone: has its replica taken over? */
     unsigned shift = tc->attempts < 4 ? tc->attempts : 4;
     struct timeval tv = {0, (long)(50000u << shift)}; /* 50 ms doubling to 800 ms */
     if (!tc->retry)
         tc->retry = evtimer_new(w->base, retry_cb, tc);
     evtimer_add(tc->retry, &tv);
-    tc->busy = 1;
-    for (size_t i = 0; i < tc->nusers && !tc->doomed; i++)
-        rconn_pump(tc->users[i]);
-    tc->busy = 0;
-    if (tc->doomed)
-        tconn_free(tc);
-    else
+    if (!pump_users(tc))
         worker_check_done(w);
 }
 
@@ -1002,14 +1514,16 @@ static void tconn_event_cb(struct bufferevent *bev, short what, void *arg)
         tc->db = 0;
         tc->proto = 2;
         send_auth(tc);
-        if (w->o->target.db_set && w->o->target.db)
+        if (!w->cluster && w->o->target.db_set && w->o->target.db)
             send_select(tc, w->o->target.db);
-        tc->busy = 1;
-        for (size_t i = 0; i < tc->nusers && !tc->doomed; i++)
-            rconn_pump(tc->users[i]);
-        tc->busy = 0;
-        if (tc->doomed)
-            tconn_free(tc);
+        /* what was redirected here while it connected goes first */
+        struct req *pl = tc->phead;
+        tc->phead = tc->ptail = NULL;
+        for (struct req *r = pl, *nx; r; r = nx) {
+            nx = r->inext;
+            tc_write_req(tc, r);
+        }
+        pump_users(tc);
         return;
     }
     char why[256];
@@ -1023,9 +1537,10 @@ static void tconn_connect(struct tconn *tc)
     const struct replay_opts *o = w->o;
     tc->attempts++;
     tc->state = TC_CONNECTING;
+    const struct cl_node *nd = &w->topo.nodes[tc->node];
     if (o->target.tls) {
         SSL *ssl = SSL_new(w->ssl);
-        const char *sni = o->tls.sni ? o->tls.sni : o->target.host;
+        const char *sni = o->tls.sni ? o->tls.sni : w->cluster ? nd->host : o->target.host;
         struct in6_addr a6;
         int is_ip = inet_pton(AF_INET, sni, &a6) == 1 || inet_pton(AF_INET6, sni, &a6) == 1;
         if (!is_ip)
@@ -1050,7 +1565,8 @@ static void tconn_connect(struct tconn *tc)
     struct timeval tv = {(time_t)ct, (long)((ct - (double)(time_t)ct) * 1e6)};
     bufferevent_set_timeouts(tc->bev, &tv, &tv);
     bufferevent_enable(tc->bev, EV_READ | EV_WRITE);
-    if (bufferevent_socket_connect(tc->bev, (struct sockaddr *)&w->addr, (int)w->addrlen) < 0) {
+    if (bufferevent_socket_connect(tc->bev, (const struct sockaddr *)&nd->addr,
+                                   (int)nd->addrlen) < 0) {
         /* bufferevent_socket_connect has freed nothing; report through the common path */
         char why[200];
         int e = EVUTIL_SOCKET_ERROR();
@@ -1094,12 +1610,6 @@ static void skip_req(struct worker *w, uint16_t cmd, unsigned why)
     w->res.skipped_by[why]++;
 }
 
-/* arms a timer `ns` nanoseconds from now */
-static void arm_in(struct event *ev, uint64_t ns)
-{
-    struct timeval tv = {(time_t)(ns / NS), (long)(ns % NS / 1000)};
-    evtimer_add(ev, &tv);
-}
 
 /* appends to the due queue (trace order is time order); the timer follows its head */
 static void due_push(struct worker *w, struct req *r)
@@ -1282,6 +1792,94 @@ static int getkeys_remote(struct worker *w, const struct trace_request *q, uint8
     return 0;
 }
 
+/* the slot of a key as sent (after --key-prefix) */
+static int32_t key_slot(const char *prefix, const char *k, size_t n)
+{
+    if (!prefix || !*prefix)
+        return rt_key_slot(k, n);
+    size_t pl = strlen(prefix);
+    char stackbuf[512];
+    char *b = pl + n <= sizeof stackbuf ? stackbuf : xcalloc(1, pl + n);
+    memcpy(b, prefix, pl);
+    memcpy(b + pl, k, n);
+    int32_t s = rt_key_slot(b, pl + n);
+    if (b != stackbuf)
+        free(b);
+    return s;
+}
+
+/* the merged reply type of a command that may be split per slot; 0: not splittable */
+static uint8_t split_kind(const char *name, int *pairs)
+{
+    *pairs = 0;
+    if (!strcmp(name, "mget"))
+        return TRACE_R_ARRAY;
+    if (!strcmp(name, "mset")) {
+        *pairs = 1;
+        return TRACE_R_SIMPLE;
+    }
+    if (!strcmp(name, "del") || !strcmp(name, "unlink") || !strcmp(name, "exists") ||
+        !strcmp(name, "touch"))
+        return TRACE_R_INTEGER;
+    return 0;
+}
+
+/* Splits `p` (whose keys span slots) into one request per slot, keys in their order. */
+static void make_parts(struct worker *w, struct rconn *rc, struct req *p,
+                       const struct trace_request *q, const uint32_t *pos, const int32_t *ks,
+                       size_t nk, int pairs)
+{
+    int32_t *slots = xcalloc(nk, sizeof *slots);
+    size_t ns = 0;
+    for (size_t i = 0; i < nk; i++) {
+        size_t j = 0;
+        while (j < ns && slots[j] != ks[i])
+            j++;
+        if (j == ns)
+            slots[ns++] = ks[i];
+    }
+    p->parts = xcalloc(ns, sizeof *p->parts);
+    p->nparts = (uint32_t)ns;
+    const char **av = xcalloc(2 * nk + 1, sizeof *av);
+    size_t *len = xcalloc(2 * nk + 1, sizeof *len);
+    uint8_t *isk = xcalloc(2 * nk + 1, 1);
+    for (size_t j = 0; j < ns; j++) {
+        size_t n = 0;
+        av[n] = q->argv[0];
+        len[n++] = q->argvlen[0];
+        for (size_t i = 0; i < nk; i++) {
+            if (ks[i] != slots[j])
+                continue;
+            isk[n] = 1;
+            av[n] = q->argv[pos[i]];
+            len[n++] = q->argvlen[pos[i]];
+            if (pairs && pos[i] + 1 < q->argc) {
+                isk[n] = 0;
+                av[n] = q->argv[pos[i] + 1];
+                len[n++] = q->argvlen[pos[i] + 1];
+            }
+        }
+        struct req *x = xcalloc(1, sizeof *x);
+        x->kind = K_PART;
+        x->parent = p;
+        x->rc = rc;
+        x->slot = slots[j];
+        x->node = -1;
+        x->cmd = p->cmd;
+        x->proto = p->proto;
+        x->is_read = p->is_read;
+        x->expect = 1;
+        x->refs = 1;
+        x->wire = fmt_cmd(n, av, len, isk, w->o->key_prefix, &x->wlen);
+        memset(isk, 0, n);
+        p->parts[j] = x;
+    }
+    free(av);
+    free(len);
+    free(isk);
+    free(slots);
+}
+
 /* A request of this worker's connection `rc`: decide, rewrite, schedule. */
 static void take_request(struct worker *w, struct rconn *rc, const struct trace_event *ev,
                          uint64_t due)
@@ -1318,6 +1916,12 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
         special = S_RESET;
     else if (!strcmp(name, "quit"))
         special = S_QUIT;
+    else if (!strcmp(name, "multi"))
+        special = S_MULTI;
+    else if (!strcmp(name, "exec") || !strcmp(name, "discard"))
+        special = S_EXEC;
+    int64_t select_db = special == S_SELECT && q->argc == 2 ? parse_i64(q->argv[1], q->argvlen[1])
+                                                            : -1;
 
     int why = -1;
     const char *subp = q->argc > 1 ? sub : NULL;
@@ -1335,22 +1939,49 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
         why = REPLAY_SKIP_AUTH;
     else if (special == S_SELECT && o->target.db_set)
         why = REPLAY_SKIP_SELECT;
+    else if (special == S_SELECT && w->cluster && select_db != 0) {
+        why = REPLAY_SKIP_SELECT; /* a cluster has db 0 only: its commands go there */
+        w->res.select_mapped++;
+    }
 
-    /* the keys to prefix: from the command table, else from the target's COMMAND GETKEYS */
+    /* the keys (to prefix, to route): from the command table, else from the target's
+     * COMMAND GETKEYS */
     uint8_t *iskey = NULL;
-    if (why < 0 && o->key_prefix) {
-        uint32_t *pos = xcalloc(q->argc, sizeof *pos);
-        size_t nk = 0;
+    uint32_t *pos = NULL;
+    size_t nk = 0;
+    int keys_known = 0;
+    if (why < 0 && (o->key_prefix || w->cluster)) {
+        pos = xcalloc(q->argc, sizeof *pos);
         iskey = xcalloc(q->argc, 1);
         if (c && !w->no_table_keys &&
             rt_cmd_keys(c, q->argc, q->argv, q->argvlen, pos, q->argc, &nk) == 0) {
+            keys_known = 1;
             for (size_t i = 0; i < nk; i++)
                 if (pos[i] < q->argc)
                     iskey[pos[i]] = 1;
-        } else if (getkeys_remote(w, q, iskey) < 0) {
+        } else if (getkeys_remote(w, q, iskey) == 0) {
+            keys_known = 1;
+            nk = 0;
+            for (size_t i = 0; i < q->argc; i++)
+                if (iskey[i])
+                    pos[nk++] = (uint32_t)i;
+        } else if (o->key_prefix) {
             why = REPLAY_SKIP_KEYS;
         }
-        free(pos);
+    }
+    /* cluster: the slot of the first key, and whether the keys span slots */
+    int32_t slot = -1, *ks = NULL;
+    int cross = 0;
+    if (why < 0 && w->cluster && keys_known && nk) {
+        ks = xcalloc(nk, sizeof *ks);
+        for (size_t i = 0; i < nk; i++) {
+            ks[i] = pos[i] < q->argc ? key_slot(o->key_prefix, q->argv[pos[i]], q->argvlen[pos[i]])
+                                     : 0;
+            if (slot < 0)
+                slot = ks[i];
+            else if (ks[i] != slot)
+                cross = 1;
+        }
     }
 
     struct req *r = NULL;
@@ -1362,7 +1993,7 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
         r->seq = q->seq;
         r->due = due;
         r->max_out = max_out;
-        r->db = q->db;
+        r->db = w->cluster ? 0 : q->db;
         r->proto = q->proto;
         r->cmd = ci;
         r->kind = K_REQ;
@@ -1370,10 +2001,17 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
         r->expect = (uint8_t)expect;
         r->arg = -1;
         r->refs = 1;
-        if (special == S_SELECT && q->argc == 2)
-            r->arg = parse_i64(q->argv[1], q->argvlen[1]);
+        r->slot = slot;
+        r->node = -1;
+        r->is_read = c && (c->flags & RT_CMD_READONLY) && !(c->flags & RT_CMD_WRITE);
+        r->blocking = (c && (c->flags & RT_CMD_BLOCKING)) || !strcmp(name, "wait") ||
+                      !strcmp(name, "waitaof") || special == S_SUBSCRIBE;
+        if (special == S_SELECT)
+            r->arg = select_db;
         if (special == S_SUBSCRIBE || special == S_UNSUBSCRIBE)
             r->replies_left = q->argc > 1 ? (uint32_t)(q->argc - 1) : 1;
+        int pairs = 0;
+        uint8_t sk = cross && !rc->in_tx && !o->no_split ? split_kind(name, &pairs) : 0;
         if (special == S_AUTH || special == S_HELLO) {
             /* the trace's credentials (redacted) give way to the target's */
             const char *av[8];
@@ -1407,11 +2045,54 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
                     break;
                 }
             r->wire = fmt_cmd(n, av, len, NULL, NULL, &r->wlen);
+        } else if (sk) {
+            r->split_kind = sk;
+            make_parts(w, rc, r, q, pos, ks, nk, pairs);
+            w->res.split++;
         } else {
+            if (cross && !rc->in_tx)
+                w->res.crossslot++; /* goes whole: the target answers CROSSSLOT */
             r->wire = fmt_cmd(q->argc, q->argv, q->argvlen, iskey, o->key_prefix, &r->wlen);
         }
     }
     free(iskey);
+    free(pos);
+    free(ks);
+
+    /* cluster: a transaction goes where its first key goes; MULTI waits until that is known */
+    int unheld = 0;
+    if (w->cluster && special == S_MULTI) {
+        rc->in_tx = 1;
+        rc->tx_slot = -1;
+        rc->tx_cross = 0;
+        rc->tx_multi = r;
+        if (r)
+            r->hold = 1;
+    } else if (w->cluster && rc->in_tx) {
+        if (r)
+            r->in_tx = 1;
+        if (slot >= 0 && rc->tx_slot < 0) {
+            rc->tx_slot = slot;
+            if (rc->tx_multi) {
+                rc->tx_multi->slot = slot;
+                rc->tx_multi->hold = 0;
+                rc->tx_multi = NULL;
+                unheld = 1;
+            }
+        }
+        if (slot >= 0 && (slot != rc->tx_slot || cross) && !rc->tx_cross) {
+            rc->tx_cross = 1;
+            w->res.crossslot_tx++;
+        }
+        if (special == S_EXEC) {
+            rc->in_tx = 0;
+            if (rc->tx_multi) {
+                rc->tx_multi->hold = 0; /* no key: the connection's home node */
+                rc->tx_multi = NULL;
+                unheld = 1;
+            }
+        }
+    }
     if (expect) {
         if (rc->wait_n >= REC_WAIT_MAX)
             wait_pop(w, rc, 0, 0);
@@ -1420,8 +2101,11 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
         if (r)
             r->refs++;
     }
-    if (!r)
+    if (!r) {
+        if (unheld)
+            rconn_pump(rc);
         return;
+    }
     w->buffered++;
     rc->pending++;
     if (!due) {
@@ -1430,6 +2114,8 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
         return;
     }
     due_push(w, r);
+    if (unheld)
+        rconn_pump(rc);
 }
 
 /* The recorded reply to `seq` on `rc`: earlier awaited ones never came. */
@@ -1612,6 +2298,75 @@ static void due_cb(evutil_socket_t fd, short what, void *arg)
     worker_check_done(w);
 }
 
+/* ---- topology refresh (cluster mode) ---------------------------------------------------- */
+
+/* Asks a node of the cluster for the topology, over the control connection (kept open). The
+ * nodes are tried in order, a primary first; each try is bounded by the connect timeout
+ * (at most 1 s), so a dead node costs at most that. */
+static int topo_refresh(struct worker *w)
+{
+    const struct replay_opts *o = w->o;
+    char why[256];
+    w->last_refresh = now_ns();
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < w->topo.n; i++) {
+            const struct cl_node *nd = &w->topo.nodes[i];
+            if (w->tctl.fd < 0) {
+                if ((pass == 0) != (nd->primary != 0))
+                    continue;
+                double ct = o->connect_timeout_s > 0 ? o->connect_timeout_s : 3.0;
+                if (rt_ctl_open(&w->tctl, (const struct sockaddr *)&nd->addr, nd->addrlen,
+                                o->target.tls ? w->ssl : NULL, o->tls.sni ? o->tls.sni : nd->host,
+                                o->tls.insecure, o->target.user, o->target.pass,
+                                ct < 1.0 ? ct : 1.0, why, sizeof why) < 0)
+                    continue;
+            }
+            if (cl_topo_fetch(&w->tctl, &w->topo, why, sizeof why) == 1) {
+                w->res.refreshes++;
+                shard(w, (int)w->topo.n - 1);
+                return 0;
+            }
+            rt_ctl_close(&w->tctl);
+        }
+    return -1;
+}
+
+static void pump_all(struct worker *w)
+{
+    if (!w->nrconn)
+        return;
+    struct rconn **all = xcalloc(w->nrconn, sizeof *all);
+    size_t n = 0;
+    for (size_t i = 0; i < w->htcap; i++)
+        for (struct rconn *rc = w->ht[i]; rc; rc = rc->hnext)
+            all[n++] = rc;
+    /* a pump frees at most its own connection */
+    for (size_t i = 0; i < n && !w->fatal; i++)
+        rconn_pump(all[i]);
+    free(all);
+}
+
+static void refresh_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    w->refresh_armed = 0;
+    if (topo_refresh(w) == 0)
+        w->unroutable_since = 0;
+    pump_all(w);
+}
+
+/* one refresh at most every 250 ms, whatever the number of MOVED or lost connections */
+static void want_refresh(struct worker *w)
+{
+    if (!w->cluster || w->refresh_armed || !w->refresh_timer)
+        return;
+    w->refresh_armed = 1;
+    uint64_t now = now_ns(), at = w->last_refresh + 250ull * 1000 * 1000;
+    arm_in(w->refresh_timer, at > now ? at - now : 0);
+}
+
 static void fill_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -1637,6 +2392,7 @@ static void publish(struct worker *w, int final)
 {
     pthread_mutex_lock(w->mu);
     rt_hist_merge(w->shared_lat, w->delta_lat);
+    rt_hist_merge(w->shared_sec, w->delta_lat);
     rt_hist_reset(w->delta_lat);
     w->shared->sent = w->res.sent;
     w->shared->ops = w->res.ops;
@@ -1678,13 +2434,24 @@ static void worker_cleanup(struct worker *w)
         release(r);
     }
     w->dhead = w->dtail = NULL;
+    while (w->retry_head) {
+        struct req *r = w->retry_head;
+        w->retry_head = r->next;
+        abandon_req(w, r);
+    }
     for (size_t i = 0; i < w->htcap; i++)
         while (w->ht && w->ht[i])
             rconn_free(w, w->ht[i]);
-    for (size_t i = 0; i < w->nfold; i++)
-        if (w->fold[i])
-            tconn_free(w->fold[i]);
+    for (size_t i = 0; i < w->nfold; i++) {
+        struct tgroup *g = &w->fold[i];
+        for (size_t k = 0; k < g->ntc; k++)
+            if (g->tc[k])
+                tconn_free(g->tc[k]);
+        free(g->tc);
+        free(g->users);
+    }
     ctl_close(w);
+    rt_ctl_close(&w->tctl);
     free(w->ht);
     free(w->fold);
     w->ht = NULL;
@@ -1707,6 +2474,8 @@ static void *worker_main(void *arg)
     w->fill_timer = evtimer_new(w->base, fill_cb, w);
     w->drain_timer = evtimer_new(w->base, drain_cb, w);
     w->house_timer = event_new(w->base, -1, EV_PERSIST, house_cb, w);
+    w->refresh_timer = evtimer_new(w->base, refresh_cb, w);
+    w->retry_timer = evtimer_new(w->base, retry_req_cb, w);
     struct timeval hv = {0, 100000};
     evtimer_add(w->house_timer, &hv);
     w->rd = trace_reader_open(w->o->trace, NULL, &w->err);
@@ -1730,6 +2499,9 @@ static void *worker_main(void *arg)
     event_free(w->fill_timer);
     event_free(w->drain_timer);
     event_free(w->house_timer);
+    event_free(w->refresh_timer);
+    event_free(w->retry_timer);
+    w->refresh_timer = w->retry_timer = NULL;
     event_base_free(w->base);
     trace_reader_close(w->rd);
     w->rd = NULL;
@@ -1758,6 +2530,12 @@ void replay_result_free(struct replay_result *res)
         rt_hist_free(res->cmds[i].svc);
     }
     free(res->cmds);
+    for (size_t i = 0; i < res->nshards; i++) {
+        rt_hist_free(res->shards[i].lat);
+        free(res->shards[i].slots);
+    }
+    free(res->shards);
+    free(res->ticks);
     memset(res, 0, sizeof *res);
 }
 
@@ -1827,9 +2605,152 @@ static void merge_result(struct replay_result *dst, const struct replay_result *
     if (s->trace_span_s > dst->trace_span_s)
         dst->trace_span_s = s->trace_span_s;
     dst->stopped |= s->stopped;
+    dst->moved += s->moved;
+    dst->ask += s->ask;
+    dst->tryagain += s->tryagain;
+    dst->refreshes += s->refreshes;
+    dst->split += s->split;
+    dst->crossslot += s->crossslot;
+    dst->crossslot_tx += s->crossslot_tx;
+    dst->select_mapped += s->select_mapped;
     rt_hist_merge(dst->lat, s->lat);
     rt_hist_merge(dst->svc, s->svc);
     rt_hist_merge(dst->lag, s->lag);
+}
+
+/* per node, by its address: workers number the nodes each in their own order */
+static void merge_shards(struct replay_result *dst, struct worker *w)
+{
+    for (size_t i = 0; i < w->nshards && i < w->topo.n; i++) {
+        const struct cl_node *nd = &w->topo.nodes[i];
+        const struct shard_stat *st = &w->shards[i];
+        char addr[300];
+        snprintf(addr, sizeof addr, "%s:%u", nd->host, (unsigned)nd->port);
+        size_t k = 0;
+        while (k < dst->nshards && strcmp(dst->shards[k].addr, addr) != 0)
+            k++;
+        if (k == dst->nshards) {
+            dst->shards = xrealloc(dst->shards, (k + 1) * sizeof *dst->shards);
+            struct replay_shard_result *d = &dst->shards[k];
+            memset(d, 0, sizeof *d);
+            snprintf(d->addr, sizeof d->addr, "%s", addr);
+            snprintf(d->id, sizeof d->id, "%s", nd->id);
+            d->primary = nd->primary;
+            d->slots = xcalloc(1, 65536);
+            cl_topo_ranges(&w->topo, i, d->slots, 65536);
+            d->slots = xrealloc(d->slots, strlen(d->slots) + 1);
+            d->lat = rt_hist_new();
+            dst->nshards++;
+        }
+        struct replay_shard_result *d = &dst->shards[k];
+        d->sent += st->sent;
+        d->ops += st->ops;
+        d->errors += st->errors;
+        d->moved += st->moved;
+        d->ask += st->ask;
+        d->tryagain += st->tryagain;
+        rt_hist_merge(d->lat, st->lat);
+    }
+}
+
+static int cmp_shard(const void *a, const void *b)
+{
+    const struct replay_shard_result *x = a, *y = b;
+    if (x->primary != y->primary)
+        return x->primary ? -1 : 1;
+    /* primaries by their first slot */
+    long fx = x->slots[0] ? strtol(x->slots, NULL, 10) : 99999;
+    long fy = y->slots[0] ? strtol(y->slots, NULL, 10) : 99999;
+    if (fx != fy)
+        return fx < fy ? -1 : 1;
+    return strcmp(x->addr, y->addr);
+}
+
+/* Reads the topology from the target, else from the further seeds. @return 1 cluster, 0 not
+ * in cluster mode, -1 when no seed answered (`why` says why). */
+static int discover(const struct replay_opts *o, SSL_CTX *ssl, struct cl_topo *topo, char *why,
+                    size_t cap)
+{
+    topo->tls = o->target.tls;
+    double ct = o->connect_timeout_s > 0 ? o->connect_timeout_s : 3.0;
+    for (size_t k = 0; k <= o->nseeds; k++) {
+        const struct replay_target *t = k ? &o->seeds[k - 1] : &o->target;
+        struct addrinfo hints = {0}, *ai = NULL;
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        char port[8], name[300];
+        snprintf(port, sizeof port, "%u", (unsigned)t->port);
+        replay_target_format(t, name, sizeof name);
+        if (getaddrinfo(t->host, port, &hints, &ai) != 0 || !ai) {
+            snprintf(why, cap, "%.200s: cannot resolve the host", name);
+            continue;
+        }
+        struct rt_ctl c;
+        char w2[200];
+        int rc = rt_ctl_open(&c, ai->ai_addr, ai->ai_addrlen, ssl, o->tls.sni ? o->tls.sni : t->host,
+                             o->tls.insecure, o->target.user, o->target.pass, ct, w2, sizeof w2);
+        freeaddrinfo(ai);
+        if (rc == 0) {
+            rc = cl_topo_fetch(&c, topo, w2, sizeof w2);
+            rt_ctl_close(&c);
+            if (rc >= 0)
+                return rc;
+        }
+        snprintf(why, cap, "%.150s: %.140s", name, w2);
+    }
+    return -1;
+}
+
+static SSL_CTX *make_ssl(const struct replay_opts *o, struct rt_err *err);
+
+int replay_topology_read(const struct replay_opts *o, struct replay_topology *t,
+                         struct rt_err *err)
+{
+    memset(t, 0, sizeof *t);
+    SSL_CTX *ssl = NULL;
+    if (o->target.tls && !(ssl = make_ssl(o, err)))
+        return err->code;
+    struct cl_topo topo = {0};
+    char why[300] = "";
+    int found = o->cluster >= 0 ? discover(o, ssl, &topo, why, sizeof why) : 0;
+    int rc = 0;
+    if (found < 0 && o->cluster >= 0) {
+        rt_err_set(err, RT_EIO, "cannot read the topology: %s", why);
+        rc = RT_EIO;
+    } else if (found == 0 && o->cluster == 1) {
+        rt_err_set(err, RT_EINVAL, "%s:%u does not run in cluster mode", o->target.host,
+                   (unsigned)o->target.port);
+        rc = RT_EINVAL;
+    } else if (found == 1) {
+        t->cluster = 1;
+        t->nodes = xcalloc(topo.n ? topo.n : 1, sizeof *t->nodes);
+        t->n = topo.n;
+        for (size_t i = 0; i < topo.n; i++) {
+            snprintf(t->nodes[i].addr, sizeof t->nodes[i].addr, "%s:%u", topo.nodes[i].host,
+                     (unsigned)topo.nodes[i].port);
+            snprintf(t->nodes[i].id, sizeof t->nodes[i].id, "%s", topo.nodes[i].id);
+            t->nodes[i].primary = topo.nodes[i].primary;
+            t->nodes[i].master = topo.nodes[i].master;
+        }
+        memcpy(t->owner, topo.owner, sizeof t->owner);
+    } else {
+        t->nodes = xcalloc(1, sizeof *t->nodes);
+        t->n = 1;
+        snprintf(t->nodes[0].addr, sizeof t->nodes[0].addr, "%s:%u", o->target.host,
+                 (unsigned)o->target.port);
+        t->nodes[0].primary = 1;
+        t->nodes[0].master = -1;
+    }
+    cl_topo_free(&topo);
+    if (ssl)
+        SSL_CTX_free(ssl);
+    return rc;
+}
+
+void replay_topology_free(struct replay_topology *t)
+{
+    free(t->nodes);
+    memset(t, 0, sizeof *t);
 }
 
 /* ---- set-up ---------------------------------------------------------------------------- */
@@ -1905,15 +2826,58 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         freeaddrinfo(ai);
         return err->code;
     }
+    /* cluster mode: the topology, read once here, then kept by each worker */
+    struct cl_topo topo = {0};
+    int cluster = 0;
+    if (o->cluster >= 0) {
+        char why[300] = "";
+        int found = discover(o, ssl, &topo, why, sizeof why);
+        if (found <= 0 && o->cluster == 1) {
+            if (found == 0)
+                rt_err_set(err, RT_EINVAL, "%s:%u does not run in cluster mode", o->target.host,
+                           (unsigned)o->target.port);
+            else
+                rt_err_set(err, RT_EIO, "cannot read the cluster topology: %s", why);
+            cl_topo_free(&topo);
+            if (ssl)
+                SSL_CTX_free(ssl);
+            freeaddrinfo(ai);
+            return err->code;
+        }
+        cluster = found == 1;
+        if (cluster && topo.n == 0) {
+            rt_err_set(err, RT_EIO, "the cluster at %s:%u has no nodes serving slots",
+                       o->target.host, (unsigned)o->target.port);
+            cl_topo_free(&topo);
+            if (ssl)
+                SSL_CTX_free(ssl);
+            freeaddrinfo(ai);
+            return err->code;
+        }
+    }
+    if (!cluster) {
+        /* standalone: one node, the target, serving every slot */
+        cl_topo_free(&topo);
+        topo.nodes = xcalloc(1, sizeof *topo.nodes);
+        topo.n = topo.cap = 1;
+        snprintf(topo.nodes[0].host, sizeof topo.nodes[0].host, "%s", o->target.host);
+        topo.nodes[0].port = o->target.port;
+        topo.nodes[0].primary = 1;
+        topo.nodes[0].master = -1;
+        memcpy(&topo.nodes[0].addr, ai->ai_addr, ai->ai_addrlen);
+        topo.nodes[0].addrlen = ai->ai_addrlen;
+        memset(topo.owner, 0, sizeof topo.owner);
+    }
+    res->cluster = cluster;
     unsigned nt = o->threads ? o->threads : 1;
     struct worker *ws = xcalloc(nt, sizeof *ws);
     pthread_t *th = xcalloc(nt, sizeof *th);
     struct replay_status *pub = xcalloc(nt, sizeof *pub);
     pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    struct rt_hist *shared_lat = rt_hist_new();
+    struct rt_hist *shared_lat = rt_hist_new(), *shared_sec = rt_hist_new();
     uint64_t wall_t0 = now_ns() + 100000000; /* a common start, 100 ms ahead: time to connect */
     int rc = 0;
-    if (result_alloc(res) < 0 || !shared_lat) {
+    if (result_alloc(res) < 0 || !shared_lat || !shared_sec) {
         rt_err_set(err, RT_ENOMEM, "out of memory");
         rc = RT_ENOMEM;
         goto out;
@@ -1931,6 +2895,16 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         w->mu = &mu;
         w->shared = &pub[i];
         w->shared_lat = shared_lat;
+        w->shared_sec = shared_sec;
+        w->cluster = cluster;
+        w->topo = topo;
+        w->topo.nodes = xcalloc(topo.cap, sizeof *topo.nodes);
+        memcpy(w->topo.nodes, topo.nodes, topo.n * sizeof *topo.nodes);
+        w->tctl.fd = -1;
+        w->reply_timeout_ns = o->reply_timeout_s > 0 ? (uint64_t)(o->reply_timeout_s * 1e9)
+                              : cluster              ? 10 * NS
+                                                     : 0;
+        shard(w, (int)topo.n - 1);
         w->stop = stop;
         w->deadline = o->duration_s > 0 ? wall_t0 + (uint64_t)(o->duration_s * 1e9) : 0;
         w->cmds = xcalloc(MAX_CMDS, sizeof *w->cmds);
@@ -1954,6 +2928,7 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
             abort();
         }
     /* the status line: about once a second, until every worker has finished */
+    uint64_t tick_ops = 0, tick_errors = 0;
     for (unsigned tick = 0;; tick++) {
         struct timespec ts = {0, 100000000};
         nanosleep(&ts, NULL);
@@ -1979,9 +2954,23 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         st.lag_ns = lag;
         st.p50_ns = rt_hist_percentile(shared_lat, 50);
         st.p99_ns = rt_hist_percentile(shared_lat, 99);
-        pthread_mutex_unlock(&mu);
         uint64_t now = now_ns();
         st.elapsed_s = now > wall_t0 ? (double)(now - wall_t0) / 1e9 : 0;
+        if (second && now > wall_t0) {
+            /* the timeline: one entry a second */
+            res->ticks = xrealloc(res->ticks, (res->nticks + 1) * sizeof *res->ticks);
+            struct replay_tick *tk = &res->ticks[res->nticks++];
+            tk->t_s = st.elapsed_s;
+            tk->ops = st.ops - tick_ops;
+            tk->errors = st.errors - tick_errors;
+            tk->p50_ns = rt_hist_percentile(shared_sec, 50);
+            tk->p99_ns = rt_hist_percentile(shared_sec, 99);
+            tk->max_ns = rt_hist_max(shared_sec);
+            rt_hist_reset(shared_sec);
+            tick_ops = st.ops;
+            tick_errors = st.errors;
+        }
+        pthread_mutex_unlock(&mu);
         st.final = done == nt;
         if (status && second)
             status(ctx, &st);
@@ -1999,8 +2988,12 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         for (size_t k = 0; k < w->ncmds; k++)
             merge_cmd(res, &w->cmds[k].r);
         merge_result(res, &w->res);
+        if (cluster)
+            merge_shards(res, w);
     }
     qsort(res->cmds, res->ncmds, sizeof *res->cmds, cmp_cmd);
+    if (res->nshards)
+        qsort(res->shards, res->nshards, sizeof *res->shards, cmp_shard);
 out:
     for (unsigned i = 0; i < nt; i++) {
         struct worker *w = &ws[i];
@@ -2009,12 +3002,18 @@ out:
             rt_hist_free(w->cmds[k].r.svc);
         }
         free(w->cmds);
+        for (size_t k = 0; k < w->nshards; k++)
+            rt_hist_free(w->shards[k].lat);
+        free(w->shards);
+        cl_topo_free(&w->topo);
         rt_hist_free(w->delta_lat);
         rt_hist_free(w->res.lat);
         rt_hist_free(w->res.svc);
         rt_hist_free(w->res.lag);
     }
     rt_hist_free(shared_lat);
+    rt_hist_free(shared_sec);
+    cl_topo_free(&topo);
     free(ws);
     free(th);
     free(pub);

@@ -54,7 +54,8 @@ enum replay_skip {
     REPLAY_SKIP_WRITE,      /* --read-only */
     REPLAY_SKIP_FILTER,     /* --only / --skip */
     REPLAY_SKIP_AUTH,       /* AUTH in the trace and no credentials for the target */
-    REPLAY_SKIP_SELECT,     /* SELECT while the target URL fixes the database */
+    REPLAY_SKIP_SELECT,     /* SELECT while the target URL fixes the database, or of a
+                             * non-zero db in cluster mode */
     REPLAY_SKIP_KEYS,       /* --key-prefix: neither the table nor the target (COMMAND GETKEYS)
                              * could give the key positions */
     REPLAY_SKIP_UNREACHABLE,/* due while its connection was down for longer than the window */
@@ -85,6 +86,35 @@ struct replay_opts {
     int read_only;                 /* skip commands flagged write in the command table */
     const char *key_prefix;        /* prepended to every key argument */
     size_t max_buffered;           /* read-ahead bound in requests per thread; 0 means 65536 */
+    /* cluster mode */
+    int cluster;                   /* 0: detect (CLUSTER SHARDS on the target), 1: required,
+                                    * -1: never (a cluster node is then one server) */
+    const struct replay_target *seeds; /* further seed nodes tried after `target` */
+    size_t nseeds;
+    int read_from_replicas;        /* reads to replicas (READONLY), spread by connection */
+    int no_split;                  /* cross-slot MGET/MSET/DEL/UNLINK/EXISTS/TOUCH go whole
+                                    * (and fail with CROSSSLOT) instead of split per slot */
+    double reply_timeout_s;        /* a connection with requests unanswered this long (blocking
+                                    * commands aside) is closed as dead; 0 means 10 s in
+                                    * cluster mode, none otherwise */
+};
+
+/* Per cluster node (cluster mode), in the result. */
+struct replay_shard_result {
+    char addr[300];     /* host:port as the cluster announces it */
+    char id[48];        /* node id, when known */
+    char *slots;        /* the slot ranges it served at the end ("0-5460 ..."); malloc'd */
+    int primary;        /* a primary at the end of the replay */
+    uint64_t sent, ops, errors;
+    uint64_t moved, ask, tryagain; /* redirections and retries answered by this node */
+    struct rt_hist *lat;           /* from the intended send time */
+};
+
+/* One second of the replay (by when replies were counted, to about 0.1 s). */
+struct replay_tick {
+    double t_s;                    /* end of the second, from the start */
+    uint64_t ops, errors;
+    uint64_t p50_ns, p99_ns, max_ns;
 };
 
 /* Per command name (lower case; "config|get" for container commands). */
@@ -122,6 +152,17 @@ struct replay_result {
     struct rt_hist *lat, *svc, *lag; /* overall; lag: send time minus due time */
     struct replay_cmd_result *cmds;
     size_t ncmds;
+    /* cluster mode */
+    int cluster;              /* the target ran in cluster mode */
+    uint64_t moved, ask, tryagain, refreshes;
+    uint64_t split;           /* cross-slot multi-key commands sent split per slot */
+    uint64_t crossslot;       /* commands whose keys span slots, sent whole */
+    uint64_t crossslot_tx;    /* transactions whose keys span slots */
+    uint64_t select_mapped;   /* SELECT of a non-zero db skipped (cluster mode has db 0) */
+    struct replay_shard_result *shards;
+    size_t nshards;
+    struct replay_tick *ticks;
+    size_t nticks;
 };
 
 /* A snapshot for the live status line. */
@@ -144,6 +185,28 @@ typedef void (*replay_status_fn)(void *ctx, const struct replay_status *st);
  *  unreachable before any connection succeeded, TLS set-up, AUTH refused). */
 int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
                volatile int *stop, struct replay_result *res, struct rt_err *err);
+
+/* A target's topology, as replay reads it before replaying. */
+struct replay_node {
+    char addr[300]; /* host:port */
+    char id[48];
+    int primary;
+    int master;     /* a replica's primary (index), else -1 */
+};
+
+struct replay_topology {
+    int cluster;             /* 0: a standalone server (one node serving every slot) */
+    struct replay_node *nodes;
+    size_t n;
+    uint16_t owner[16384];   /* the node index serving each slot; 0xffff: none */
+};
+
+/*! replay_topology_read() : connects to `o->target` (then `o->seeds`) and reads its topology
+ *  as replay_run() would (honouring o->cluster). @return 0, or a negative code with `err`.
+ *  Free with replay_topology_free(). */
+int replay_topology_read(const struct replay_opts *o, struct replay_topology *t,
+                         struct rt_err *err);
+void replay_topology_free(struct replay_topology *t);
 
 /*! replay_result_free() : frees what replay_run() put in `res`. */
 void replay_result_free(struct replay_result *res);

@@ -3,6 +3,7 @@
 
 #include "replay.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -20,7 +21,8 @@ void usage_replay(FILE *out)
             "replies differ from the recorded ones. Without --target, a throwaway redis-server\n"
             "is started on a free 127.0.0.1 port.\n\n"
             "target:\n"
-            "  --target URL        redis://[user:pass@]host:port[/db] or rediss:// (TLS)\n"
+            "  --target URL        redis://[user:pass@]host:port[/db] or rediss:// (TLS);\n"
+            "                      repeat it to name more seed nodes of a cluster\n"
             "  --user NAME         ACL user (or RESPTRACE_USER)\n"
             "  --pass PASSWORD     password (or RESPTRACE_PASS, REDISCLI_AUTH); sent with AUTH\n"
             "                      on every new connection, and in place of the trace's AUTH/HELLO\n"
@@ -29,7 +31,22 @@ void usage_replay(FILE *out)
             "  --cert FILE         TLS: client certificate;  --key FILE: its private key\n"
             "  --sni NAME          TLS: server name to send and verify (default: the host)\n"
             "  --insecure          TLS: do not verify the server's certificate\n"
-            "  --connect-timeout S connect timeout in seconds (3)\n\n"
+            "  --connect-timeout S connect timeout in seconds (3)\n"
+            "  --reply-timeout S   close a connection whose requests get no reply for S seconds\n"
+            "                      (10 in cluster mode, none otherwise; blocking commands aside)\n"
+            "  --label TEXT        a name for this run in the results (\"memorydb r7g.large x3\")\n\n"
+            "cluster mode (detected with CLUSTER SHARDS, else CLUSTER SLOTS):\n"
+            "  --cluster auto|yes|no  yes: fail unless the target is a cluster; no: treat a\n"
+            "                      cluster node as one server (auto)\n"
+            "  --read-from-replicas  reads go to replicas (READONLY), spread by connection\n"
+            "  --no-split-multikey MGET/MSET/DEL/UNLINK/EXISTS/TOUCH whose keys span slots go\n"
+            "                      whole (and fail with CROSSSLOT) instead of split per slot\n"
+            "  --check             print what in the trace will not run as recorded on the\n"
+            "                      target (cross-slot commands and transactions, SELECT, ...)\n"
+            "                      and exit without replaying\n"
+            "  Requests are routed by the hash slot of their keys (the command table's key\n"
+            "  positions), keyless ones to one node per recorded connection; MOVED, ASK and\n"
+            "  TRYAGAIN are followed; a lost node makes the replay re-read the topology.\n\n"
             "schedule:\n"
             "  --speed X|max       recorded pacing divided by X (1); max: as fast as the target\n"
             "                      answers, keeping each connection's order and pipelining\n"
@@ -117,7 +134,54 @@ static json_t *pct_json(const struct rt_hist *h, double scale)
     json_object_set_new(j, "max", json_real((double)rt_hist_max(h) / scale));
     json_object_set_new(j, "mean", json_real(rt_hist_mean(h) / scale));
     json_object_set_new(j, "count", rt_json_u64(rt_hist_count(h)));
+    /* the histogram itself, so that runs of several hosts merge exactly */
+    char *enc = rt_hist_encode(h);
+    if (enc)
+        json_object_set_new(j, "hist", json_string(enc));
+    free(enc);
     return j;
+}
+
+/* The seconds with errors, or with a p99 above 5 times the run's median per-second p99: where
+ * a failover or a resharding showed. @return 1 when there is such a window. */
+static int disruption(const struct replay_result *r, double *from, double *to, uint64_t *errors,
+                      uint64_t *peak_p99)
+{
+    if (!r->nticks)
+        return 0;
+    uint64_t *p = malloc(r->nticks * sizeof *p);
+    size_t n = 0;
+    for (size_t i = 0; i < r->nticks; i++)
+        if (r->ticks[i].ops)
+            p[n++] = r->ticks[i].p99_ns;
+    uint64_t med = 0;
+    if (n) {
+        for (size_t i = 1; i < n; i++) /* insertion sort: a few thousand seconds at most */
+            for (size_t k = i; k > 0 && p[k - 1] > p[k]; k--) {
+                uint64_t t = p[k];
+                p[k] = p[k - 1];
+                p[k - 1] = t;
+            }
+        med = p[n / 2];
+    }
+    free(p);
+    int found = 0;
+    *errors = *peak_p99 = 0;
+    for (size_t i = 0; i < r->nticks; i++) {
+        const struct replay_tick *t = &r->ticks[i];
+        int bad = t->errors || (med && t->p99_ns > 5 * med && t->p99_ns > 1000000);
+        if (!bad)
+            continue;
+        double start = i ? r->ticks[i - 1].t_s : 0;
+        if (!found)
+            *from = start;
+        *to = t->t_s;
+        *errors += t->errors;
+        if (t->p99_ns > *peak_p99)
+            *peak_p99 = t->p99_ns;
+        found = 1;
+    }
+    return found;
 }
 
 static json_t *divergence_json(uint64_t misses, uint64_t new_errors, uint64_t type_changed,
@@ -188,6 +252,73 @@ static json_t *result_json(const struct replay_result *r, const char *trace, con
         json_object_set_new(cmds, c->name, o);
     }
     json_object_set_new(j, "commands", cmds);
+    json_t *tl = json_array();
+    for (size_t i = 0; i < r->nticks; i++) {
+        const struct replay_tick *t = &r->ticks[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "t_s", json_real(t->t_s));
+        json_object_set_new(o, "ops", rt_json_u64(t->ops));
+        json_object_set_new(o, "errors", rt_json_u64(t->errors));
+        json_object_set_new(o, "p50_us", json_real((double)t->p50_ns / 1e3));
+        json_object_set_new(o, "p99_us", json_real((double)t->p99_ns / 1e3));
+        json_object_set_new(o, "max_us", json_real((double)t->max_ns / 1e3));
+        json_array_append_new(tl, o);
+    }
+    json_object_set_new(j, "timeline", tl);
+    double from = 0, to = 0;
+    uint64_t derr = 0, dp99 = 0;
+    if (disruption(r, &from, &to, &derr, &dp99)) {
+        json_t *d = json_object();
+        json_object_set_new(d, "from_s", json_real(from));
+        json_object_set_new(d, "to_s", json_real(to));
+        json_object_set_new(d, "errors", rt_json_u64(derr));
+        json_object_set_new(d, "peak_p99_us", json_real((double)dp99 / 1e3));
+        json_object_set_new(j, "disruption", d);
+    } else {
+        json_object_set_new(j, "disruption", json_null());
+    }
+    json_object_set_new(j, "cluster", json_boolean(r->cluster));
+    if (r->cluster) {
+        json_t *rd = json_object();
+        json_object_set_new(rd, "moved", rt_json_u64(r->moved));
+        json_object_set_new(rd, "ask", rt_json_u64(r->ask));
+        json_object_set_new(rd, "tryagain", rt_json_u64(r->tryagain));
+        json_object_set_new(rd, "topology_refreshes", rt_json_u64(r->refreshes));
+        json_object_set_new(j, "redirections", rd);
+        json_t *cs = json_object();
+        json_object_set_new(cs, "split", rt_json_u64(r->split));
+        json_object_set_new(cs, "crossslot", rt_json_u64(r->crossslot));
+        json_object_set_new(cs, "crossslot_transactions", rt_json_u64(r->crossslot_tx));
+        json_object_set_new(cs, "select_mapped", rt_json_u64(r->select_mapped));
+        json_object_set_new(j, "cross_slot", cs);
+        json_t *sh = json_array();
+        for (size_t i = 0; i < r->nshards; i++) {
+            const struct replay_shard_result *x = &r->shards[i];
+            json_t *o = json_object();
+            json_object_set_new(o, "node", json_string(x->addr));
+            json_object_set_new(o, "id", json_string(x->id));
+            json_object_set_new(o, "role", json_string(x->primary ? "primary" : "replica"));
+            json_t *ranges = json_array();
+            for (const char *p = x->slots; *p;) {
+                char *e;
+                long a = strtol(p, &e, 10), b = a;
+                if (*e == '-')
+                    b = strtol(e + 1, &e, 10);
+                json_array_append_new(ranges, json_pack("[II]", (json_int_t)a, (json_int_t)b));
+                p = *e ? e + 1 : e;
+            }
+            json_object_set_new(o, "slots", ranges);
+            json_object_set_new(o, "sent", rt_json_u64(x->sent));
+            json_object_set_new(o, "ops", rt_json_u64(x->ops));
+            json_object_set_new(o, "errors", rt_json_u64(x->errors));
+            json_object_set_new(o, "moved", rt_json_u64(x->moved));
+            json_object_set_new(o, "ask", rt_json_u64(x->ask));
+            json_object_set_new(o, "tryagain", rt_json_u64(x->tryagain));
+            json_object_set_new(o, "latency_us", pct_json(x->lat, 1e3));
+            json_array_append_new(sh, o);
+        }
+        json_object_set_new(j, "shards", sh);
+    }
     return j;
 }
 
@@ -267,6 +398,290 @@ static void print_table(FILE *out, const struct replay_result *r)
     if (r->setup_errors)
         fprintf(out, "errors to resptrace's own AUTH/SELECT/HELLO: %llu (first: %s)\n",
                 (unsigned long long)r->setup_errors, r->setup_error);
+    double from = 0, to = 0;
+    uint64_t derr = 0, dp99 = 0;
+    if (disruption(r, &from, &to, &derr, &dp99))
+        fprintf(out, "disruption: from %.1f s to %.1f s after the start: %llu errors, p99 up to "
+                     "%.3f ms\n",
+                from, to, (unsigned long long)derr, (double)dp99 / 1e6);
+    if (!r->cluster)
+        return;
+    fprintf(out, "\ncluster: %zu nodes; redirections: MOVED %llu, ASK %llu, TRYAGAIN %llu; "
+                 "topology read %llu times\n",
+            r->nshards, (unsigned long long)r->moved, (unsigned long long)r->ask,
+            (unsigned long long)r->tryagain, (unsigned long long)r->refreshes);
+    if (r->split || r->crossslot || r->crossslot_tx || r->select_mapped)
+        fprintf(out, "cross-slot: %llu split per slot, %llu sent whole (CROSSSLOT), %llu "
+                     "transactions across slots; SELECT of another db skipped: %llu\n",
+                (unsigned long long)r->split, (unsigned long long)r->crossslot,
+                (unsigned long long)r->crossslot_tx, (unsigned long long)r->select_mapped);
+    fprintf(out, "%-22s %-7s %9s %9s %9s %9s %7s %7s %5s %5s  %s\n", "node", "role", "ops",
+            "p50 ms", "p99 ms", "max ms", "errors", "moved", "ask", "retry", "slots");
+    for (size_t i = 0; i < r->nshards; i++) {
+        const struct replay_shard_result *x = &r->shards[i];
+        fprintf(out, "%-22.22s %-7s %9llu", x->addr, x->primary ? "primary" : "replica",
+                (unsigned long long)x->ops);
+        if (x->ops) {
+            ms(out, rt_hist_percentile(x->lat, 50));
+            ms(out, rt_hist_percentile(x->lat, 99));
+            ms(out, rt_hist_max(x->lat));
+        } else {
+            fprintf(out, " %9s %9s %9s", "-", "-", "-");
+        }
+        fprintf(out, " %7llu %7llu %5llu %5llu  %.60s%s\n", (unsigned long long)x->errors,
+                (unsigned long long)x->moved, (unsigned long long)x->ask,
+                (unsigned long long)x->tryagain, x->slots[0] ? x->slots : "-",
+                strlen(x->slots) > 60 ? "..." : "");
+    }
+}
+
+/* ---- --check: what will not run as recorded ------------------------------------------- */
+
+enum {
+    CK_UNSAFE, CK_UNKNOWN, CK_SPLIT, CK_CROSSSLOT, CK_TX_CROSS, CK_SELECT, CK_KEYLESS,
+    CK_PUBSUB, CK_ALLNODES, CK_BLOCKING, CK_NOSLOT, CK_MAX
+};
+
+static const struct {
+    const char *key, *text;
+} ck_names[CK_MAX] = {
+    {"unsafe", "skipped as unsafe (destroy or reconfigure; --allow to send)"},
+    {"unknown_commands", "not in the command table (keys asked of the target)"},
+    {"split", "multi-key commands across slots, split per slot"},
+    {"crossslot", "commands whose keys span slots: the target answers CROSSSLOT"},
+    {"crossslot_transactions", "transactions whose keys span slots (fail on a cluster)"},
+    {"select", "SELECT of a db other than 0 (skipped: a cluster has db 0 only)"},
+    {"keyless", "keyless commands (sent to one node per recorded connection)"},
+    {"pubsub", "subscriptions (served by one node, not the whole cluster)"},
+    {"all_nodes", "commands meant for every node or shard (KEYS, SCAN, DBSIZE, ...): one node answers"},
+    {"blocking", "blocking commands (replies may come late)"},
+    {"unserved_slots", "requests for slots no node serves now"},
+};
+
+struct check_cat {
+    uint64_t n;
+    char ex[3][120];
+    size_t nex;
+};
+
+static void ck_add(struct check_cat *c, const struct trace_event *ev, uint64_t t0)
+{
+    c->n++;
+    if (c->nex == 3)
+        return;
+    const struct trace_request *q = &ev->u.req;
+    char *b = c->ex[c->nex++];
+    int k = snprintf(b, 120, "conn %llu +%.3fs:", (unsigned long long)ev->conn,
+                     (double)(ev->ts - t0) / 1e9);
+    for (size_t i = 0; i < q->argc && i < 4 && k > 0 && k < 110; i++) {
+        int m = snprintf(b + k, 120 - (size_t)k, " %.*s", (int)(q->argvlen[i] < 24 ? q->argvlen[i] : 24),
+                         q->argv[i]);
+        for (int x = k + 1; m > 0 && x < k + m && x < 119; x++)
+            if ((unsigned char)b[x] < 32 || (unsigned char)b[x] > 126)
+                b[x] = '.';
+        k += m;
+    }
+}
+
+static int run_check(const struct replay_opts *o, const char *json_path)
+{
+    struct rt_err err = {0};
+    struct replay_topology topo;
+    if (replay_topology_read(o, &topo, &err) != 0) {
+        fprintf(stderr, "resptrace replay: --check: %s\n", err.msg);
+        return RT_EXIT_FAIL;
+    }
+    struct trace_reader *rd = rt_open_trace("replay", o->trace, 0);
+    if (!rd) {
+        replay_topology_free(&topo);
+        return RT_EXIT_FAIL;
+    }
+    struct check_cat cat[CK_MAX] = {0};
+    uint64_t *per_node = calloc(topo.n + 1, sizeof *per_node);
+    uint64_t requests = 0, t0 = 0;
+    /* per recorded connection: in a transaction, its first slot, already counted */
+    struct txs {
+        uint64_t conn;
+        int32_t slot;
+        int cross;
+    } *tx = NULL;
+    size_t ntx = 0;
+    uint32_t pos[256];
+    struct trace_event ev;
+    int r;
+    while ((r = trace_reader_next(rd, &ev, &err)) == 1) {
+        if (!t0)
+            t0 = ev.ts;
+        if (ev.type != TRACE_EV_REQUEST || !ev.u.req.argc)
+            continue;
+        const struct trace_request *q = &ev.u.req;
+        requests++;
+        char name[32], sub[32];
+        size_t nl = q->argvlen[0] < 31 ? q->argvlen[0] : 31;
+        for (size_t i = 0; i < nl; i++)
+            name[i] = (char)tolower((unsigned char)q->argv[0][i]);
+        name[nl] = 0;
+        sub[0] = 0;
+        if (q->argc > 1) {
+            size_t sl = q->argvlen[1] < 31 ? q->argvlen[1] : 31;
+            for (size_t i = 0; i < sl; i++)
+                sub[i] = (char)tolower((unsigned char)q->argv[1][i]);
+            sub[sl] = 0;
+        }
+        if (replay_cmd_is_unsafe(name, q->argc > 1 ? sub : NULL)) {
+            ck_add(&cat[CK_UNSAFE], &ev, t0);
+            continue;
+        }
+        const struct rt_cmd *c = rt_cmd_lookup(q->argc, q->argv, q->argvlen);
+        if (!c) {
+            ck_add(&cat[CK_UNKNOWN], &ev, t0);
+            continue;
+        }
+        if (c->flags & RT_CMD_BLOCKING)
+            ck_add(&cat[CK_BLOCKING], &ev, t0);
+        if (!topo.cluster) {
+            per_node[0]++;
+            continue;
+        }
+        size_t nk = 0;
+        int32_t slot = -1;
+        int cross = 0;
+        if (rt_cmd_keys(c, q->argc, q->argv, q->argvlen, pos, 256, &nk) == 0)
+            for (size_t i = 0; i < nk && i < 256; i++) {
+                size_t p = pos[i];
+                if (p >= q->argc)
+                    continue;
+                int32_t s;
+                if (o->key_prefix) {
+                    size_t pl = strlen(o->key_prefix);
+                    char *b = malloc(pl + q->argvlen[p] + 1);
+                    memcpy(b, o->key_prefix, pl);
+                    memcpy(b + pl, q->argv[p], q->argvlen[p]);
+                    s = rt_key_slot(b, pl + q->argvlen[p]);
+                    free(b);
+                } else {
+                    s = rt_key_slot(q->argv[p], q->argvlen[p]);
+                }
+                if (slot < 0)
+                    slot = s;
+                else if (s != slot)
+                    cross = 1;
+            }
+        /* transactions */
+        size_t ti = 0;
+        while (ti < ntx && tx[ti].conn != ev.conn)
+            ti++;
+        int in_tx = ti < ntx;
+        if (!strcmp(name, "multi") && !in_tx) {
+            tx = realloc(tx, (ntx + 1) * sizeof *tx);
+            tx[ntx++] = (struct txs){ev.conn, -1, 0};
+        } else if (in_tx) {
+            if (slot >= 0 && tx[ti].slot < 0)
+                tx[ti].slot = slot;
+            if (slot >= 0 && (slot != tx[ti].slot || cross) && !tx[ti].cross) {
+                tx[ti].cross = 1;
+                ck_add(&cat[CK_TX_CROSS], &ev, t0);
+            }
+            if (!strcmp(name, "exec") || !strcmp(name, "discard"))
+                tx[ti] = tx[--ntx];
+        }
+        if (!strcmp(name, "select") && !(q->argc == 2 && q->argvlen[1] == 1 && q->argv[1][0] == '0'))
+            ck_add(&cat[CK_SELECT], &ev, t0);
+        if (c->flags & (RT_CMD_ALL_NODES | RT_CMD_ALL_SHARDS))
+            ck_add(&cat[CK_ALLNODES], &ev, t0);
+        else if (c->flags & RT_CMD_PUBSUB && strstr(name, "subscribe") && slot < 0)
+            ck_add(&cat[CK_PUBSUB], &ev, t0);
+        else if (slot < 0 && strcmp(name, "multi") && strcmp(name, "exec") &&
+                 strcmp(name, "discard") && strcmp(name, "select"))
+            ck_add(&cat[CK_KEYLESS], &ev, t0);
+        if (cross && !in_tx) {
+            int splittable = !strcmp(name, "mget") || !strcmp(name, "mset") ||
+                             !strcmp(name, "del") || !strcmp(name, "unlink") ||
+                             !strcmp(name, "exists") || !strcmp(name, "touch");
+            ck_add(&cat[splittable && !o->no_split ? CK_SPLIT : CK_CROSSSLOT], &ev, t0);
+        }
+        if (slot >= 0) {
+            uint16_t own = topo.owner[slot];
+            if (own == 0xffff)
+                ck_add(&cat[CK_NOSLOT], &ev, t0);
+            else
+                per_node[own]++;
+        }
+    }
+    int rc = RT_EXIT_OK;
+    if (r < 0) {
+        fprintf(stderr, "resptrace replay: --check: %s\n", err.msg);
+        rc = RT_EXIT_FAIL;
+    }
+    trace_reader_close(rd);
+    char tb[400];
+    replay_target_format(&o->target, tb, sizeof tb);
+    if (json_path) {
+        json_t *j = json_object();
+        json_object_set_new(j, "trace", json_string(o->trace));
+        json_object_set_new(j, "target", json_string(tb));
+        json_object_set_new(j, "cluster", json_boolean(topo.cluster));
+        json_object_set_new(j, "requests", rt_json_u64(requests));
+        json_t *cj = json_object();
+        for (int i = 0; i < CK_MAX; i++) {
+            json_t *e = json_object();
+            json_object_set_new(e, "count", rt_json_u64(cat[i].n));
+            json_t *ex = json_array();
+            for (size_t k = 0; k < cat[i].nex; k++)
+                json_array_append_new(ex, json_string(cat[i].ex[k]));
+            json_object_set_new(e, "examples", ex);
+            json_object_set_new(cj, ck_names[i].key, e);
+        }
+        json_object_set_new(j, "findings", cj);
+        json_t *nodes = json_array();
+        for (size_t i = 0; i < topo.n; i++)
+            if (topo.nodes[i].primary)
+                json_array_append_new(nodes, json_pack("{s:s,s:O}", "node", topo.nodes[i].addr,
+                                                       "requests", rt_json_u64(per_node[i])));
+        json_object_set_new(j, "primaries", nodes);
+        FILE *out = strcmp(json_path, "-") ? fopen(json_path, "w") : stdout;
+        if (!out || json_dumpf(j, out, JSON_INDENT(2)) != 0) {
+            fprintf(stderr, "resptrace replay: cannot write %s\n", json_path);
+            rc = RT_EXIT_FAIL;
+        } else {
+            fputc('\n', out);
+        }
+        if (out && out != stdout)
+            fclose(out);
+        json_decref(j);
+    }
+    if (!json_path || strcmp(json_path, "-")) {
+        printf("%s: %llu requests; target %s: %s\n", o->trace, (unsigned long long)requests, tb,
+               topo.cluster ? "a cluster" : "a standalone server");
+        if (topo.cluster) {
+            size_t np = 0;
+            for (size_t i = 0; i < topo.n; i++)
+                np += topo.nodes[i].primary;
+            printf("%zu primaries, %zu replicas; requests with keys per primary:\n", np,
+                   topo.n - np);
+            for (size_t i = 0; i < topo.n; i++)
+                if (topo.nodes[i].primary)
+                    printf("  %-24s %10llu\n", topo.nodes[i].addr,
+                           (unsigned long long)per_node[i]);
+        }
+        int any = 0;
+        for (int i = 0; i < CK_MAX; i++) {
+            if (!cat[i].n)
+                continue;
+            if (!any)
+                printf("\nwill not run as recorded:\n");
+            any = 1;
+            printf("  %10llu  %s\n", (unsigned long long)cat[i].n, ck_names[i].text);
+            for (size_t k = 0; k < cat[i].nex; k++)
+                printf("              e.g. %s\n", cat[i].ex[k]);
+        }
+        if (!any)
+            printf("\neverything runs as recorded.\n");
+    }
+    free(tx);
+    free(per_node);
+    replay_topology_free(&topo);
+    return rc;
 }
 
 static char *env_first(const char *a, const char *b)
@@ -282,7 +697,8 @@ int cmd_replay(int argc, char **argv)
     enum {
         O_TARGET = 256, O_USER, O_PASS, O_CACERT, O_CACERTDIR, O_CERT, O_KEY, O_SNI, O_INSECURE,
         O_CTIMEOUT, O_SPEED, O_RATE, O_CONNS, O_THREADS, O_FROM, O_TO, O_LOOP, O_DURATION,
-        O_MAXLAG, O_STRICT, O_ALLOW, O_ONLY, O_SKIP, O_READONLY, O_PREFIX, O_JSON
+        O_MAXLAG, O_STRICT, O_ALLOW, O_ONLY, O_SKIP, O_READONLY, O_PREFIX, O_JSON, O_CLUSTER,
+        O_REPLICAS, O_NOSPLIT, O_SPLIT, O_RTIMEOUT, O_CHECK, O_LABEL
     };
     static const struct option opts[] = {
         {"target", required_argument, NULL, O_TARGET},
@@ -311,13 +727,24 @@ int cmd_replay(int argc, char **argv)
         {"read-only", no_argument, NULL, O_READONLY},
         {"key-prefix", required_argument, NULL, O_PREFIX},
         {"json", required_argument, NULL, O_JSON},
+        {"cluster", required_argument, NULL, O_CLUSTER},
+        {"read-from-replicas", no_argument, NULL, O_REPLICAS},
+        {"no-split-multikey", no_argument, NULL, O_NOSPLIT},
+        {"split-multikey", no_argument, NULL, O_SPLIT},
+        {"reply-timeout", required_argument, NULL, O_RTIMEOUT},
+        {"check", no_argument, NULL, O_CHECK},
+        {"label", required_argument, NULL, O_LABEL},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     struct replay_opts o = {0};
     struct rt_err err = {0};
     struct ui ui = {.tty = isatty(2)};
     struct list allow = {0}, only = {0}, skip = {0};
-    const char *target_url = NULL, *user = NULL, *pass = NULL, *json_path = NULL;
+    const char *target_url = NULL, *user = NULL, *pass = NULL, *json_path = NULL, *label = NULL;
+    const char **seed_urls = NULL;
+    size_t nseed_urls = 0;
+    struct replay_target *seeds = NULL;
+    int check = 0;
     const char *from_s = NULL, *to_s = NULL;
     double max_lag_ms = 10;
     int strict = 0, c, rc = RT_EXIT_OK;
@@ -336,7 +763,34 @@ int cmd_replay(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
         double d;
         switch (c) {
-        case O_TARGET: target_url = optarg; break;
+        case O_TARGET:
+            if (!target_url) {
+                target_url = optarg;
+                break;
+            }
+            seed_urls = realloc(seed_urls, (nseed_urls + 1) * sizeof *seed_urls);
+            if (!seed_urls)
+                abort();
+            seed_urls[nseed_urls++] = optarg;
+            break;
+        case O_CLUSTER:
+            if (!strcmp(optarg, "auto"))
+                o.cluster = 0;
+            else if (!strcmp(optarg, "yes"))
+                o.cluster = 1;
+            else if (!strcmp(optarg, "no"))
+                o.cluster = -1;
+            else {
+                fprintf(stderr, "resptrace replay: --cluster takes auto, yes or no\n");
+                return RT_EXIT_USAGE;
+            }
+            break;
+        case O_REPLICAS: o.read_from_replicas = 1; break;
+        case O_NOSPLIT: o.no_split = 1; break;
+        case O_SPLIT: o.no_split = 0; break;
+        case O_RTIMEOUT: NUM(o.reply_timeout_s, "--reply-timeout"); break;
+        case O_CHECK: check = 1; break;
+        case O_LABEL: label = optarg; break;
         case O_USER: user = optarg; break;
         case O_PASS: pass = optarg; break;
         case O_CACERT: o.tls.ca_file = optarg; break;
@@ -436,6 +890,18 @@ int cmd_replay(int argc, char **argv)
             fprintf(stderr, "resptrace replay: --target: %s\n", err.msg);
             return RT_EXIT_USAGE;
         }
+        seeds = nseed_urls ? calloc(nseed_urls, sizeof *seeds) : NULL;
+        for (size_t i = 0; i < nseed_urls; i++)
+            if (replay_target_parse(seed_urls[i], &seeds[i], &err) != 0) {
+                fprintf(stderr, "resptrace replay: --target %s: %s\n", seed_urls[i], err.msg);
+                rc = RT_EXIT_USAGE;
+                goto out;
+            }
+        o.seeds = seeds;
+        o.nseeds = nseed_urls;
+    } else if (check) {
+        fprintf(stderr, "resptrace replay: --check needs a --target\n");
+        return RT_EXIT_USAGE;
     } else {
         if (replay_server_start(&srv, NULL, &err) != 0) {
             fprintf(stderr, "resptrace replay: no --target, and the throwaway redis-server did "
@@ -465,6 +931,11 @@ int cmd_replay(int argc, char **argv)
     if (o.target.user && !o.target.pass) {
         fprintf(stderr, "resptrace replay: a user without a password (give --pass)\n");
         rc = RT_EXIT_USAGE;
+        goto out;
+    }
+
+    if (check) {
+        rc = run_check(&o, json_path);
         goto out;
     }
 
@@ -503,6 +974,8 @@ int cmd_replay(int argc, char **argv)
             fprintf(out, "stopped early: the figures cover what ran\n");
         if (json_path) {
             json_t *j = result_json(&res, o.trace, tbuf, o.speed, o.rate, lagging, max_lag_ms);
+            if (label)
+                json_object_set_new(j, "label", json_string(label));
             if (!strcmp(json_path, "-")) {
                 json_dumpf(j, stdout, JSON_INDENT(2));
                 fputc('\n', stdout);
@@ -520,6 +993,10 @@ out:
     if (own_server)
         replay_server_stop(&srv);
     replay_target_clear(&o.target);
+    for (size_t i = 0; seeds && i < nseed_urls; i++)
+        replay_target_clear(&seeds[i]);
+    free(seeds);
+    free(seed_urls);
     free(allow.v);
     free(only.v);
     free(skip.v);

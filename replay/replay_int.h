@@ -1,0 +1,76 @@
+/* replay_int.h: what engine.c and cluster.c share and nobody else sees: the blocking control
+ * connection and the cluster topology. */
+#ifndef RESPTRACE_REPLAY_INT_H
+#define RESPTRACE_REPLAY_INT_H
+
+#include "replay.h"
+
+#include <hiredis/hiredis.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#define CL_SLOTS 16384
+#define CL_NONE 0xffffu /* a slot no node serves */
+
+/* A blocking connection of its own for the questions the replayer asks a server outside the
+ * replay's traffic (CLUSTER SHARDS, COMMAND GETKEYS): rare, small, and simpler without the
+ * event loop. Replies are parsed with hiredis's reader (RESP2: the connection never says
+ * HELLO 3). */
+struct rt_ctl {
+    int fd;         /* -1 when closed */
+    SSL *ssl;
+    redisReader *rd;
+};
+
+/*! rt_ctl_open() : connects to `addr` (TLS when `ssl` is not NULL, verifying `sni` unless
+ *  `insecure`), each step bounded by `timeout_s`, and authenticates with `user`/`pass` when
+ *  `pass` is set. @return 0, or -1 with `why` saying what failed. */
+int rt_ctl_open(struct rt_ctl *c, const struct sockaddr *addr, socklen_t addrlen, SSL_CTX *ssl,
+                const char *sni, int insecure, const char *user, const char *pass,
+                double timeout_s, char *why, size_t cap);
+
+/*! rt_ctl_command() : sends argv and reads one reply. @return the reply (owned by the caller:
+ *  freeReplyObject), or NULL with `why` when the connection failed (then it is closed). */
+redisReply *rt_ctl_command(struct rt_ctl *c, int argc, const char **argv, const size_t *len,
+                           char *why, size_t cap);
+
+/*! rt_ctl_close() : closes (a closed or zeroed-then-fd=-1 connection is accepted). */
+void rt_ctl_close(struct rt_ctl *c);
+
+/* One server of a cluster, as the topology names it. Indices into cl_topo.nodes never change
+ * during a replay (a node that leaves keeps its index), so per-node connections and
+ * statistics can be kept by index. */
+struct cl_node {
+    char host[256];    /* the endpoint the cluster announces (name or address) */
+    uint16_t port;     /* the port to connect to (the TLS port for rediss://) */
+    char id[48];       /* node id; empty when unknown (a MOVED to a new node) */
+    int primary;       /* serves slots as a primary in the last topology read */
+    int master;        /* replica: index of its primary; -1 */
+    int failed;        /* the topology says it failed */
+    struct sockaddr_storage addr;
+    socklen_t addrlen; /* 0: not resolved */
+};
+
+struct cl_topo {
+    struct cl_node *nodes;
+    size_t n, cap;
+    uint16_t owner[CL_SLOTS]; /* the primary serving each slot, CL_NONE when none */
+    int tls;
+    uint64_t version;         /* bumped by every change */
+};
+
+/*! cl_topo_node() : the index of host:port, added (and resolved) when new; -1 when the name
+ *  does not resolve. */
+int cl_topo_node(struct cl_topo *t, const char *host, uint16_t port);
+
+/*! cl_topo_fetch() : asks `c` for the topology (CLUSTER SHARDS, else CLUSTER SLOTS) and
+ *  applies it to `t`. @return 1 when the server runs in cluster mode and `t` was updated, 0
+ *  when it does not run in cluster mode, -1 with `why` on a failure. */
+int cl_topo_fetch(struct rt_ctl *c, struct cl_topo *t, char *why, size_t cap);
+
+/*! cl_topo_ranges() : the slot ranges `node` serves, as "0-5460 10923-16383" into buf. */
+char *cl_topo_ranges(const struct cl_topo *t, size_t node, char *buf, size_t cap);
+
+void cl_topo_free(struct cl_topo *t);
+
+#endif
