@@ -180,6 +180,7 @@ int cl_topo_node(struct cl_topo *t, const char *host, uint16_t port)
     snprintf(nd->host, sizeof nd->host, "%s", host);
     nd->port = port;
     nd->master = -1;
+    nd->listed = 1;
     memcpy(&nd->addr, ai->ai_addr, ai->ai_addrlen);
     nd->addrlen = ai->ai_addrlen;
     freeaddrinfo(ai);
@@ -250,6 +251,7 @@ static int apply_shards(struct cl_topo *t, const redisReply *r, uint16_t *owner,
                 return -1;
             }
             struct cl_node *n = &t->nodes[i];
+            n->listed = 1;
             const redisReply *id = field(nd, "id"), *role = field(nd, "role"),
                              *health = field(nd, "health");
             if (is_str(id))
@@ -311,6 +313,7 @@ static int apply_slots(struct cl_topo *t, const redisReply *r, uint16_t *owner, 
             if (nd->elements > 2 && is_str(nd->element[2]))
                 snprintf(t->nodes[i].id, sizeof t->nodes[i].id, "%s", nd->element[2]->str);
             t->nodes[i].failed = 0;
+            t->nodes[i].listed = 1;
             if (k == 2) {
                 prim = i;
                 t->nodes[i].primary = 1;
@@ -369,8 +372,11 @@ int cl_topo_fetch(struct rt_ctl *c, struct cl_topo *t, char *why, size_t cap)
     for (size_t i = 0; i < CL_SLOTS; i++)
         owner[i] = CL_NONE;
     /* a node not in this answer no longer serves anything */
-    for (size_t i = 0; i < t->n; i++)
+    for (size_t i = 0; i < t->n; i++) {
         t->nodes[i].primary = 0;
+        t->nodes[i].master = -1;
+        t->nodes[i].listed = 0;
+    }
     int rc = shards ? apply_shards(t, r, owner, why, cap) : apply_slots(t, r, owner, why, cap);
     freeReplyObject(r);
     if (rc == 0) {

@@ -172,6 +172,8 @@ struct rconn {
     struct req *tx_multi;  /* the MULTI waiting for the slot of its first key */
     int32_t tx_slot;       /* the transaction's first slot (read side); -1 */
     uint8_t in_tx, tx_cross;
+    uint8_t pumping;       /* inside rconn_pump: a nested call (a connection failing at once,
+                            * a request completing as it is sent) leaves the work to it */
     struct req *rhead, *rtail; /* ready to send, in order */
     uint32_t out;          /* sent and unanswered on the replay side */
     uint32_t rec_out;      /* unanswered in the recording so far */
@@ -208,6 +210,7 @@ struct tconn {
     int node;                  /* index in the worker's topology */
     int readonly;              /* READONLY sent (a replica serving reads) */
     int timed;                 /* the reply timeout is armed */
+    int parked;                /* down, and not retried: its node left the topology */
     struct req *phead, *ptail; /* redirected here before the connection was up */
     int busy, doomed;          /* freed inside its own callback: freed when it returns */
 };
@@ -847,6 +850,10 @@ static void tc_write_req(struct tconn *tc, struct req *r)
 /* a redirected or retried request: sent now, or when the connection is up */
 static void tconn_resend(struct tconn *tc, struct req *r)
 {
+    if (tc->parked) {
+        tc->parked = 0;
+        tconn_connect(tc);
+    }
     if (tc->state == TC_READY) {
         tc_write_req(tc, r);
         return;
@@ -984,6 +991,10 @@ static int req_ready(struct worker *w, struct rconn *rc, struct req *r, uint64_t
         if (node < 0)
             return -1;
         struct tconn *tc = group_tc(w, rc->g, node);
+        if (tc && tc->parked) {
+            tc->parked = 0;
+            tconn_connect(tc);
+        }
         if (!tc || tc->state != TC_READY) {
             ready = 0;
             if (tc && tc->down_since && (!*down || tc->down_since < *down))
@@ -1015,6 +1026,9 @@ static void send_split(struct worker *w, struct rconn *rc, struct req *p, uint64
 static void rconn_pump(struct rconn *rc)
 {
     struct worker *w = rc->w;
+    if (rc->pumping)
+        return;
+    rc->pumping = 1;
     uint64_t now = now_ns();
     uint64_t window = (uint64_t)((w->o->reconnect_window_s > 0 ? w->o->reconnect_window_s : 2.0) *
                                  (double)NS);
@@ -1056,6 +1070,7 @@ static void rconn_pump(struct rconn *rc)
         int node = route(w, rc, r->slot, r->is_read, r->in_tx);
         tconn_send(group_tc(w, rc->g, node), r, now);
     }
+    rc->pumping = 0;
     if (rc->closing && rc->pending == 0 && rc->out == 0)
         rconn_free(w, rc);
     worker_check_done(w);
@@ -1222,7 +1237,9 @@ static int redirect(struct tconn *tc, struct req *r, const char *e, size_t n)
     struct worker *w = tc->w;
     int moved = n > 6 && !memcmp(e, "MOVED ", 6), ask = n > 4 && !memcmp(e, "ASK ", 4);
     int again = n >= 8 && !memcmp(e, "TRYAGAIN", 8);
-    if ((!moved && !ask && !again) || r->redirects >= 5 || !r->rc ||
+    /* inside MULTI a redirection aborts the transaction: followed elsewhere, the command
+     * would leave it */
+    if ((!moved && !ask && !again) || r->redirects >= 5 || !r->rc || r->in_tx ||
         (r->kind != K_REQ && r->kind != K_PART))
         return 0;
     struct shard_stat *st = shard(w, tc->node);
@@ -1429,7 +1446,14 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    tconn_connect(arg);
+    struct tconn *tc = arg;
+    /* a node the cluster no longer names (failed over, removed) is left alone: it is
+     * connected again only if a request is routed to it */
+    if (tc->w->cluster && !tc->w->topo.nodes[tc->node].listed) {
+        tc->parked = 1;
+        return;
+    }
+    tconn_connect(tc);
 }
 
 static void tconn_lost(struct tconn *tc, const char *why)

@@ -47,6 +47,7 @@ struct cl_node {
     int primary;       /* serves slots as a primary in the last topology read */
     int master;        /* replica: index of its primary; -1 */
     int failed;        /* the topology says it failed */
+    int listed;        /* named by the last topology read (or by a redirection since) */
     struct sockaddr_storage addr;
     socklen_t addrlen; /* 0: not resolved */
 };
