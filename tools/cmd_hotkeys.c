@@ -233,7 +233,8 @@ static void ent_setkey(struct ctab *t, struct ent *e, const char *k, size_t len)
             t->arena = xrealloc(t->arena, c);
             t->acap = c;
         }
-        memcpy(t->arena + t->alen, k, len);
+        if (len) /* the empty prefix may come before the arena exists */
+            memcpy(t->arena + t->alen, k, len);
         e->koff = t->alen;
         t->alen += len;
     }
@@ -586,7 +587,8 @@ static json_t *ent_json(const struct ctab *t, const struct ent *e, const char *n
     return o;
 }
 
-static void print_json(const struct hk *s, const char *path, const char *damage)
+/* The ranking as a JSON object (a new reference). */
+static json_t *hk_json(const struct hk *s, const char *path, const char *damage)
 {
     json_t *o = json_object(), *ka = json_array(), *pa = json_array(), *sa = json_array();
     size_t n;
@@ -638,7 +640,7 @@ static void print_json(const struct hk *s, const char *path, const char *damage)
     json_object_set_new(o, "distinct_keys",
                         s->approx ? json_null() : rt_json_u64(s->keys.n));
     json_object_set_new(o, "damage", damage ? json_string(damage) : json_null());
-    rt_print_json(stdout, o);
+    return o;
 }
 
 static void print_ent_table(const struct hk *s, const struct ctab *t, const char *what)
@@ -718,6 +720,68 @@ static int parse_size(const char *s, size_t lo, size_t hi, size_t *out)
     return 0;
 }
 
+/* ---- the pass as a whole ------------------------------------------------------------------ */
+
+/* Allocates the tables of `s`, whose options are set. */
+static void hk_init(struct hk *s)
+{
+    ctab_init(&s->keys, s->approx, s->capacity);
+    ctab_init(&s->prefixes, s->approx, s->capacity);
+    s->slots = calloc(RT_KEY_SLOTS, sizeof *s->slots);
+    s->pend = calloc(PEND_SIZE, sizeof *s->pend);
+    s->refs = calloc(REFS_SIZE, sizeof *s->refs);
+    if (!s->slots || !s->pend || !s->refs)
+        oom();
+}
+
+static void hk_free(struct hk *s)
+{
+    ctab_free(&s->keys);
+    ctab_free(&s->prefixes);
+    free(s->slots);
+    free(s->pend);
+    free(s->refs);
+    free(s->pos);
+}
+
+/* Reads every event of `r` into `s`. @return 0 at the end of the trace, -1 on an error (err). */
+static int hk_pass(struct hk *s, struct trace_reader *r, struct rt_err *err)
+{
+    struct trace_event ev;
+    int rc;
+    while ((rc = trace_reader_next(r, &ev, err)) == 1) {
+        if (ev.type == TRACE_EV_REQUEST)
+            on_request(s, &ev.u.req);
+        else if (ev.type == TRACE_EV_REPLY)
+            on_reply(s, &ev.u.reply);
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+json_t *rt_hotkeys_json(const char *path, const struct rt_hotkeys_opts *o, struct rt_err *err)
+{
+    struct hk s = {.top = o->top ? o->top : 20,
+                   .by_bytes = o->by_bytes,
+                   .depth = o->prefix_depth,
+                   .approx = o->approx,
+                   .capacity = o->capacity ? o->capacity : 10000};
+    struct trace_reader_opts ro = {.salvage = o->salvage};
+    struct trace_reader *r = trace_reader_open(path, &ro, err);
+    if (!r)
+        return NULL;
+    hk_init(&s);
+    int rc = hk_pass(&s, r, err);
+    struct trace_damage dmg;
+    trace_reader_damage(r, &dmg);
+    const char *damage = rc < 0 ? err->msg : dmg.first_offset != UINT64_MAX ? dmg.msg : NULL;
+    json_t *j = hk_json(&s, path, damage);
+    if (rc >= 0 && damage)
+        rt_err_set(err, RT_ECORRUPT, "%s", dmg.msg);
+    trace_reader_close(r);
+    hk_free(&s);
+    return j;
+}
+
 int cmd_hotkeys(int argc, char **argv)
 {
     static const struct option opts[] = {{"top", required_argument, NULL, 't'},
@@ -783,28 +847,14 @@ int cmd_hotkeys(int argc, char **argv)
     if (!r)
         return RT_EXIT_FAIL;
 
-    ctab_init(&s.keys, s.approx, s.capacity);
-    ctab_init(&s.prefixes, s.approx, s.capacity);
-    s.slots = calloc(RT_KEY_SLOTS, sizeof *s.slots);
-    s.pend = calloc(PEND_SIZE, sizeof *s.pend);
-    s.refs = calloc(REFS_SIZE, sizeof *s.refs);
-    if (!s.slots || !s.pend || !s.refs)
-        oom();
-
-    struct trace_event ev;
+    hk_init(&s);
     struct rt_err err = {0};
-    int rc;
-    while ((rc = trace_reader_next(r, &ev, &err)) == 1) {
-        if (ev.type == TRACE_EV_REQUEST)
-            on_request(&s, &ev.u.req);
-        else if (ev.type == TRACE_EV_REPLY)
-            on_reply(&s, &ev.u.reply);
-    }
+    int rc = hk_pass(&s, r, &err);
     struct trace_damage dmg;
     trace_reader_damage(r, &dmg);
     const char *damage = rc < 0 ? err.msg : dmg.first_offset != UINT64_MAX ? dmg.msg : NULL;
     if (json)
-        print_json(&s, path, damage);
+        rt_print_json(stdout, hk_json(&s, path, damage));
     else
         print_table(&s, path);
     fflush(stdout);
@@ -815,11 +865,6 @@ int cmd_hotkeys(int argc, char **argv)
                 (unsigned long long)dmg.chunks_skipped);
     int status = (rc < 0 || dmg.first_offset != UINT64_MAX) ? RT_EXIT_FAIL : RT_EXIT_OK;
     trace_reader_close(r);
-    ctab_free(&s.keys);
-    ctab_free(&s.prefixes);
-    free(s.slots);
-    free(s.pend);
-    free(s.refs);
-    free(s.pos);
+    hk_free(&s);
     return status;
 }

@@ -615,7 +615,8 @@ static void rate_stats(const struct st *s, uint64_t *mn, double *mean, uint64_t 
     *mean = (double)sum / (double)s->series_len;
 }
 
-static void print_json(const struct st *s, const char *path, const char *damage)
+/* The summary as a JSON object (a new reference). */
+static json_t *stat_json(const struct st *s, const char *path, const char *damage)
 {
     json_t *o = json_object();
     json_object_set_new(o, "file", json_string(path));
@@ -741,7 +742,7 @@ static void print_json(const struct st *s, const char *path, const char *damage)
     json_object_set_new(st, "bytes_dropped", rt_json_u64(s->stats.bytes_dropped));
     json_object_set_new(o, "capture", st);
     json_object_set_new(o, "damage", damage ? json_string(damage) : json_null());
-    rt_print_json(stdout, o);
+    return o;
 }
 
 /* "850ns", "12.3us", "1.23ms", "1.234s" */
@@ -877,6 +878,78 @@ static void print_table(const struct st *s, const char *path)
     free(v);
 }
 
+/* ---- the pass as a whole ------------------------------------------------------------------ */
+
+static struct st *stat_new(void)
+{
+    struct st *s = xcalloc(1, sizeof *s);
+    s->ncmd = rt_cmd_count();
+    s->table = rt_cmd_at(0);
+    s->cs = xcalloc(s->ncmd + UNK_MAX + 1, sizeof *s->cs);
+    s->pend = xcalloc(PEND_SIZE, sizeof *s->pend);
+    s->conn_mask = 1023;
+    s->conns = xcalloc(s->conn_mask + 1, sizeof *s->conns);
+    s->pos_cap = 256;
+    s->pos = xcalloc(s->pos_cap, sizeof *s->pos);
+    s->key_size = xhist();
+    s->value_size = xhist();
+    s->reply_size = xhist();
+    s->depth = xhist();
+    s->lifetime = xhist();
+    s->conn_reqs = xhist();
+    s->lat = xhist();
+    return s;
+}
+
+static void stat_free(struct st *s)
+{
+    for (size_t i = 0; i < s->ncmd + UNK_MAX + 1; i++)
+        rt_hist_free(s->cs[i].lat);
+    rt_hist_free(s->key_size);
+    rt_hist_free(s->value_size);
+    rt_hist_free(s->reply_size);
+    rt_hist_free(s->depth);
+    rt_hist_free(s->lifetime);
+    rt_hist_free(s->conn_reqs);
+    rt_hist_free(s->lat);
+    free(s->cs);
+    free(s->pend);
+    free(s->conns);
+    free(s->pos);
+    free(s->series);
+    free(s);
+}
+
+/* Reads every event of `r` into `s`. @return 0 at the end of the trace, -1 on an error (err). */
+static int stat_pass(struct st *s, struct trace_reader *r, struct rt_err *err)
+{
+    struct trace_event ev;
+    int rc;
+    while ((rc = trace_reader_next(r, &ev, err)) == 1)
+        on_event(s, &ev);
+    finish_conns(s);
+    return rc < 0 ? -1 : 0;
+}
+
+json_t *rt_stat_json(const char *path, int salvage, struct rt_err *err)
+{
+    struct trace_reader_opts ro = {.salvage = salvage};
+    struct trace_reader *r = trace_reader_open(path, &ro, err);
+    if (!r)
+        return NULL;
+    struct st *s = stat_new();
+    int rc = stat_pass(s, r, err);
+    struct trace_damage dmg;
+    trace_reader_damage(r, &dmg);
+    const char *damage = rc < 0 ? err->msg : dmg.first_offset != UINT64_MAX ? dmg.msg : NULL;
+    json_t *o = stat_json(s, path, damage);
+    if (rc >= 0 && damage)
+        rt_err_set(err, RT_ECORRUPT, "%s", dmg.msg);
+    trace_reader_close(r);
+    stat_free(s);
+    return o;
+}
+
 int cmd_stat(int argc, char **argv)
 {
     static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
@@ -902,35 +975,14 @@ int cmd_stat(int argc, char **argv)
     if (!r)
         return RT_EXIT_FAIL;
 
-    struct st *s = xcalloc(1, sizeof *s);
-    s->ncmd = rt_cmd_count();
-    s->table = rt_cmd_at(0);
-    s->cs = xcalloc(s->ncmd + UNK_MAX + 1, sizeof *s->cs);
-    s->pend = xcalloc(PEND_SIZE, sizeof *s->pend);
-    s->conn_mask = 1023;
-    s->conns = xcalloc(s->conn_mask + 1, sizeof *s->conns);
-    s->pos_cap = 256;
-    s->pos = xcalloc(s->pos_cap, sizeof *s->pos);
-    s->key_size = xhist();
-    s->value_size = xhist();
-    s->reply_size = xhist();
-    s->depth = xhist();
-    s->lifetime = xhist();
-    s->conn_reqs = xhist();
-    s->lat = xhist();
-
-    struct trace_event ev;
+    struct st *s = stat_new();
     struct rt_err err = {0};
-    int rc;
-    while ((rc = trace_reader_next(r, &ev, &err)) == 1)
-        on_event(s, &ev);
-    finish_conns(s);
-
+    int rc = stat_pass(s, r, &err);
     struct trace_damage dmg;
     trace_reader_damage(r, &dmg);
     const char *damage = rc < 0 ? err.msg : dmg.first_offset != UINT64_MAX ? dmg.msg : NULL;
     if (json)
-        print_json(s, path, damage);
+        rt_print_json(stdout, stat_json(s, path, damage));
     else
         print_table(s, path);
     fflush(stdout);
@@ -941,20 +993,6 @@ int cmd_stat(int argc, char **argv)
                 (unsigned long long)dmg.chunks_skipped);
     int status = (rc < 0 || dmg.first_offset != UINT64_MAX) ? RT_EXIT_FAIL : RT_EXIT_OK;
     trace_reader_close(r);
-    for (size_t i = 0; i < s->ncmd + UNK_MAX + 1; i++)
-        rt_hist_free(s->cs[i].lat);
-    rt_hist_free(s->key_size);
-    rt_hist_free(s->value_size);
-    rt_hist_free(s->reply_size);
-    rt_hist_free(s->depth);
-    rt_hist_free(s->lifetime);
-    rt_hist_free(s->conn_reqs);
-    rt_hist_free(s->lat);
-    free(s->cs);
-    free(s->pend);
-    free(s->conns);
-    free(s->pos);
-    free(s->series);
-    free(s);
+    stat_free(s);
     return status;
 }

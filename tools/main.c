@@ -11,6 +11,16 @@ const struct rt_subcmd rt_subcommands[] = {
     {"cat", cmd_cat, usage_cat, "print a trace's events as text, JSON lines or RESP"},
     {"hotkeys", cmd_hotkeys, usage_hotkeys, "rank the hottest keys, key prefixes and cluster slots"},
     {"stat", cmd_stat, usage_stat, "summarise a trace: rates, commands, sizes, pipelining, latency"},
+    {"merge", cmd_merge, usage_merge, "merge traces from several hosts into one, in time order"},
+    {"slice", cmd_slice, usage_slice, "write the events of a time range of a trace to a new trace"},
+    {"filter", cmd_filter, usage_filter,
+     "write the requests matching commands, keys, connections or a sample to a new trace"},
+    {"anonymize", cmd_anonymize, usage_anonymize,
+     "replace keys (keeping shape and hash slot), values and addresses with a keyed mapping"},
+    {"report", cmd_report, usage_report,
+     "write one self-contained HTML report of a trace and of replay runs"},
+    {"shards", cmd_shards, usage_shards,
+     "project a trace onto N cluster shards or a slot map; suggest slot moves"},
     {NULL, NULL, NULL, NULL},
 };
 

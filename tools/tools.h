@@ -38,6 +38,49 @@ int cmd_hotkeys(int argc, char **argv);
 void usage_hotkeys(FILE *out);
 int cmd_stat(int argc, char **argv);
 void usage_stat(FILE *out);
+int cmd_merge(int argc, char **argv);
+void usage_merge(FILE *out);
+int cmd_slice(int argc, char **argv);
+void usage_slice(FILE *out);
+int cmd_filter(int argc, char **argv);
+void usage_filter(FILE *out);
+int cmd_anonymize(int argc, char **argv);
+void usage_anonymize(FILE *out);
+int cmd_report(int argc, char **argv);
+void usage_report(FILE *out);
+int cmd_shards(int argc, char **argv);
+void usage_shards(FILE *out);
+
+/* ---- the analyses as JSON objects, for the report (the same objects their --json prints) ---- */
+
+/*! rt_stat_json() : `resptrace stat --json` of the trace at `path`.
+ *  @return a new reference, or NULL when the trace cannot be opened (err says why). When the
+ *  trace is damaged the object is still returned (its "damage" names it) and err->code is
+ *  negative. */
+json_t *rt_stat_json(const char *path, int salvage, struct rt_err *err);
+
+struct rt_hotkeys_opts {
+    size_t top;       /* keys, prefixes and slots listed (0: 20) */
+    int by_bytes;     /* rank by bytes moved instead of operations */
+    int prefix_depth; /* ':'-levels of the prefixes (0: none) */
+    int approx;       /* Space-Saving with `capacity` counters (0: 10000) */
+    size_t capacity;
+    int salvage;
+};
+
+/*! rt_hotkeys_json() : `resptrace hotkeys --json` of the trace at `path` with options `o`.
+ *  @return a new reference, or NULL like rt_stat_json(); damage is reported the same way. */
+json_t *rt_hotkeys_json(const char *path, const struct rt_hotkeys_opts *o, struct rt_err *err);
+
+/*! rt_shards_json() : `resptrace shards --json --shards C1,C2,...` of the trace at
+ *  `trace_path`: a JSON array with one object per count in `counts` (each 1..1024, slots split
+ *  evenly as `redis-cli --cluster create` does): {"shard_count", "shards": [{"shard", "slots":
+ *  [[first, last], ...], "ops", "keys", "bytes", "peak_ops_s", "mean_ops_s", "bytes_s",
+ *  "memory", ...}], "imbalance" (null without ops), "hottest", "fair_share",
+ *  "keys_over_fair_share", ...}. @return a new reference, or NULL with err set when the
+ *  trace cannot be read or is damaged, or a count is out of range. */
+json_t *rt_shards_json(const char *trace_path, const int *counts, size_t ncounts,
+                       struct rt_err *err);
 
 /* ---- formatting helpers (cli.c) ---- */
 

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# bench_analysis.sh: the analysis commands' benchmark: `resptrace stat` and `resptrace hotkeys`
+# (exact, and --approx) on a 10-million request trace, each pinned to one core, in requests
+# per second of wall time, against an anchor measured in the same run on the same trace.
+#
+# Usage:  tests/bench/bench_analysis.sh [RESPTRACE]
+#   RESPTRACE  the resptrace binary (default ./build/resptrace); the script does not build it.
+#              The trace generator (tests/bench/make_big_trace.c) is taken from the build
+#              directory beside RESPTRACE when it was built there, else compiled with gcc.
+# Environment (all optional):
+#   RT_BENCH_DIR        work directory (default /tmp/rt-bench); the trace is kept there and
+#                       reused (it is the same file bench_replay.sh's memory part uses)
+#   RT_BENCH_BIG_N      requests of the trace (default 10000000)
+#   RT_BENCH_RUNS       rounds; every command runs once per round, the median counts (3)
+#   RT_BENCH_CPU        the core everything is pinned to (default 1)
+#
+# The trace: make_big_trace's 50 connections doing SET/GET 1:1 over 100000 keys with
+# 100-byte values, every request paired with its reply (20 million events).
+#
+# The anchor is `resptrace info --verify TRACE`: it opens the same file with the same reader,
+# decompresses and checksums every chunk and decodes every event into its struct, and does
+# nothing with them. That is the floor of any analysis of a trace (an analysis cannot read the
+# events faster than the reader hands them out), so anchor/command isolates what the analysis
+# itself costs. A raw `zstd -d` of the file would not be fair: the trace is not one zstd
+# stream, and decoding events out of the decompressed chunks is work every command must do.
+# `resptrace cat --format resp > /dev/null` would not be either: it adds formatting and
+# writing that no analysis does. The anchor's own rate is printed, so the reader's share of
+# each command's time can be read off.
+#
+# Target: stat, hotkeys and hotkeys --approx each process at least 5,000,000 requests/s of a
+# trace on one core. Every figure is the median of RUNS rounds in which the four commands take
+# turns (the machine is shared and noisy: only ratios measured in one run mean much).
+# Output: one line per command: median seconds, requests/s, ratio to the anchor, PASS/MISS.
+set -euo pipefail
+export LC_ALL=C
+
+RT=${1:-./build/resptrace}
+WORK=${RT_BENCH_DIR:-/tmp/rt-bench}
+BIG_N=${RT_BENCH_BIG_N:-10000000}
+RUNS=${RT_BENCH_RUNS:-3}
+CPU=${RT_BENCH_CPU:-1}
+CLIENTS=50
+TARGET_RPS=5000000
+
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+die() { echo "bench_analysis: $*" >&2; exit 2; }
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+[ -x "$RT" ] || die "no resptrace binary at $RT (build it, or pass its path as the first argument)"
+RT=$(realpath "$RT")
+for t in jq taskset awk; do command -v "$t" > /dev/null || die "$t is missing"; done
+taskset -c "$CPU" true 2> /dev/null || die "cannot pin to core $CPU (set RT_BENCH_CPU)"
+mkdir -p "$WORK"
+WORK=$(realpath "$WORK")
+
+# ---- the trace (shared with bench_replay.sh: same generator, same name) ---------------------
+GEN=""
+for g in "${RT_BENCH_GEN:-}" "$(dirname "$RT")/tests/make_big_trace" "$(dirname "$RT")/make_big_trace"; do
+    if [ -n "$g" ] && [ -x "$g" ] && [ "$g" -nt "$SRC/tests/bench/make_big_trace.c" ]; then GEN=$g; break; fi
+done
+if [ -z "$GEN" ]; then
+    GEN=$WORK/make_big_trace
+    if [ ! -x "$GEN" ] || [ "$SRC/tests/bench/make_big_trace.c" -nt "$GEN" ]; then
+        log "compiling make_big_trace with gcc"
+        command -v gcc > /dev/null && command -v pkg-config > /dev/null ||
+            die "gcc and pkg-config are needed to build make_big_trace"
+        # shellcheck disable=SC2046
+        gcc -std=gnu11 -O2 -I"$SRC/format" -o "$GEN" "$SRC/tests/bench/make_big_trace.c" \
+            "$SRC/format/common.c" "$SRC/format/writer.c" $(pkg-config --libs libzstd libxxhash) ||
+            die "could not build make_big_trace"
+    fi
+fi
+BIG=$WORK/big-$BIG_N.rtrace
+if [ -s "$BIG" ] && [ "$("$RT" info --json "$BIG" 2> /dev/null | jq .requests)" = "$BIG_N" ]; then
+    log "reusing $BIG"
+else
+    log "writing $BIG ($BIG_N requests)"
+    rm -f "$BIG"
+    "$GEN" "$BIG.tmp" "$BIG_N" "$CLIENTS" >&2
+    mv "$BIG.tmp" "$BIG"
+fi
+REQS=$("$RT" info --json "$BIG" | jq .requests)
+[ "$REQS" -gt 0 ] || die "the trace has no requests"
+SIZE=$(stat -c %s "$BIG")
+log "trace: $REQS requests, $SIZE bytes on disk"
+cat "$BIG" > /dev/null # into the page cache: every command reads it from memory
+
+# ---- the rounds -----------------------------------------------------------------------------
+NAMES=(anchor stat hotkeys "hotkeys --approx")
+CMDS=("info --verify --json" "stat --json" "hotkeys --json" "hotkeys --approx --json")
+declare -A TIMES=()
+for r in $(seq 1 "$RUNS"); do
+    for i in "${!CMDS[@]}"; do
+        # shellcheck disable=SC2086
+        t0=$(date +%s%N)
+        taskset -c "$CPU" "$RT" ${CMDS[$i]} "$BIG" > "$WORK/analysis.out" ||
+            die "resptrace ${CMDS[$i]} failed"
+        t1=$(date +%s%N)
+        # each command counted every request: it did the work it is timed for
+        [ "$(jq .requests "$WORK/analysis.out")" = "$REQS" ] ||
+            die "resptrace ${CMDS[$i]} counted another number of requests"
+        TIMES[$i]="${TIMES[$i]:-} $(((t1 - t0) / 1000))"
+        log "round $r: ${NAMES[$i]}: $(awk -v u=$(((t1 - t0) / 1000)) 'BEGIN { printf "%.3f s", u / 1e6 }')"
+    done
+done
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+echo
+echo "resptrace analysis benchmark: $REQS requests ($SIZE bytes), pinned to core $CPU, median of $RUNS"
+printf '%-20s %10s %14s %10s %8s\n' command seconds "requests/s" "vs anchor" target
+ANCHOR_US=$(echo "${TIMES[0]}" | median)
+for i in "${!CMDS[@]}"; do
+    us=$(echo "${TIMES[$i]}" | median)
+    awk -v n="${NAMES[$i]}" -v us="$us" -v a="$ANCHOR_US" -v r="$REQS" -v t="$TARGET_RPS" -v i="$i" 'BEGIN {
+        rps = r / (us / 1e6);
+        verdict = i == 0 ? "-" : (rps >= t ? "PASS" : "MISS");
+        printf "%-20s %10.3f %14.0f %9.2fx %8s\n", n, us / 1e6, rps, a / us, verdict }'
+done
+echo "target: stat and hotkeys >= $TARGET_RPS requests/s on one core; vs anchor = anchor time / command time"
+rm -f "$WORK/analysis.out"

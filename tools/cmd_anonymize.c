@@ -1,0 +1,643 @@
+/* cmd_anonymize.c: `resptrace anonymize`: keys replaced by a keyed mapping (HMAC-SHA256) that
+ * keeps their ':'-separated shape, lengths and cluster hash slots; values and client
+ * addresses replaced; the same secret gives the same mapping in every trace. */
+#include "tools.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdlib.h>
+#include <string.h>
+
+void usage_anonymize(FILE *out)
+{
+    fprintf(out,
+            "usage: resptrace anonymize TRACE -o OUT --key-secret FILE [--json] [--salvage]\n\n"
+            "Writes TRACE to OUT with its keys, values and client addresses replaced, so that it\n"
+            "can be shared. The secret is the bytes of FILE (one trailing newline removed; at\n"
+            "least 16 bytes): the same secret maps every key, value and address the same way in\n"
+            "every trace; without it the mapping cannot be computed or reversed.\n\n"
+            "Keys (found by the command table's key specifications): each run of bytes between\n"
+            "the separators ':' '{' '}' is replaced by one of the same length, through a keyed\n"
+            "permutation (a 10-round Feistel network with HMAC-SHA256 rounds) of the strings\n"
+            "of its class: digits stay digits, [A-Za-z0-9_.-] stays in that set (so distinct\n"
+            "runs stay distinct and a prefix maps the same way in every key); runs with other\n"
+            "bytes are replaced by HMAC-derived letters (not guaranteed distinct: counted).\n"
+            "Then the key's Redis Cluster slot is restored: in the hashed part (the hash\n"
+            "tag's content, or the whole key when it has no tag) the last 6 digits of a final\n"
+            "run of 6 or more digits, else the last 3 characters that are not separators (as\n"
+            "letters and digits), are chosen by a keyed deterministic search so that CRC16\n"
+            "lands on the original slot. When the last run is shorter than 3 this reaches into\n"
+            "the run before (counted: that key's deeper prefixes change). Keys sharing a tag\n"
+            "keep sharing it. A hashed part with fewer than 3 such characters keeps its shape\n"
+            "but not its slot (counted).\n"
+            "Values (the arguments rt_cmd_values reports: SET's value, list/set/zset members,\n"
+            "hash values, ...; every argument but the name and keys when the command table\n"
+            "does not know the command): replaced by HMAC-derived bytes of the same length,\n"
+            "digits for all-digit values (so counters stay numbers), letters and digits\n"
+            "otherwise. Reply payloads are dropped and reply hashes replaced by keyed hashes\n"
+            "(equal replies stay equal). Client addresses become 10.x.y.z with a mapped port.\n"
+            "capture.host and capture.filter are replaced. Hash fields, scores, options and\n"
+            "error texts are kept.\n\n"
+            "  -o, --output FILE   the anonymized trace (required)\n"
+            "  --key-secret FILE   the secret (required)\n"
+            "  --json              the summary as one JSON object\n"
+            "  --salvage           skip damaged chunks\n\n"
+            "Counted: requests, keys, values and addresses replaced; keys whose slot could not\n"
+            "be kept; runs mapped without the permutation.\n"
+            "Exit status: 0; 1 when TRACE cannot be read or is damaged (what was read is\n"
+            "written), the secret cannot be read, or OUT cannot be written; 2 for a bad command\n"
+            "line.\n");
+}
+
+struct anon {
+    uint8_t secret[4096];
+    size_t slen;
+    char *buf; /* the rewritten arguments of one request */
+    size_t cap, used;
+    const char **argv;
+    size_t *argvlen;
+    uint32_t *pos;
+    size_t acap;
+    uint64_t requests, keys, values, addrs, slot_lost, weak_runs, unknown_cmds, runs_crossed;
+};
+
+/* ---- keyed primitives ---- */
+
+static void hmac(const struct anon *a, const void *d1, size_t n1, const void *d2, size_t n2,
+                 uint8_t out[32])
+{
+    uint8_t msg_static[512];
+    uint8_t *msg = n1 + n2 <= sizeof msg_static ? msg_static : malloc(n1 + n2);
+    unsigned olen = 32;
+    if (!msg) { /* no memory: a fixed output keeps the program going and stays keyed */
+        HMAC(EVP_sha256(), a->secret, (int)a->slen, d1, n1, out, &olen);
+        return;
+    }
+    memcpy(msg, d1, n1);
+    if (n2)
+        memcpy(msg + n1, d2, n2);
+    HMAC(EVP_sha256(), a->secret, (int)a->slen, msg, n1 + n2, out, &olen);
+    if (msg != msg_static)
+        free(msg);
+}
+
+/* A stream of keyed bytes for (domain, data): HMAC(domain || counter || data) blocks. */
+static void keystream(const struct anon *a, char domain, const void *d, size_t n, uint8_t *out,
+                      size_t len)
+{
+    for (uint32_t ctr = 0; len; ctr++) {
+        uint8_t hd[5] = {(uint8_t)domain, (uint8_t)ctr, (uint8_t)(ctr >> 8), (uint8_t)(ctr >> 16),
+                         (uint8_t)(ctr >> 24)};
+        uint8_t blk[32];
+        hmac(a, hd, sizeof hd, d, n, blk);
+        size_t k = len < 32 ? len : 32;
+        memcpy(out, blk, k);
+        out += k;
+        len -= k;
+    }
+}
+
+static const char DIGITS[] = "0123456789";
+static const char WORD[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-";
+static const char ALNUM[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+static int sep(uint8_t c)
+{
+    return c == ':' || c == '{' || c == '}';
+}
+
+/* The class of a run: its alphabet, or NULL when it holds other bytes. */
+static const char *run_class(const uint8_t *p, size_t n)
+{
+    int digits = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] >= '0' && p[i] <= '9')
+            continue;
+        digits = 0;
+        if (!memchr(WORD, p[i], sizeof WORD - 1) || p[i] == 0)
+            return NULL;
+    }
+    return digits ? DIGITS : WORD;
+}
+
+static int digit_of(const char *alpha, uint8_t c)
+{
+    return (int)((const char *)memchr(alpha, c, strlen(alpha)) - alpha);
+}
+
+/* The keyed permutation of the strings of length n over `alpha`: a balanced Feistel network
+ * whose rounds add HMAC-derived digits (mod the radix) to one half. Length 1: a keyed
+ * permutation of the alphabet (the alphabet sorted by keyed hashes). */
+static void feistel(const struct anon *a, const char *alpha, const uint8_t *in, size_t n,
+                    uint8_t *out)
+{
+    size_t radix = strlen(alpha);
+    if (n == 1) {
+        uint8_t h[32];
+        /* the image of c is the element whose rank in keyed order equals c's rank in alpha */
+        int rank = digit_of(alpha, in[0]);
+        uint8_t order[128];
+        uint8_t keys[128][8];
+        for (size_t i = 0; i < radix; i++) {
+            uint8_t d[3] = {'P', (uint8_t)radix, (uint8_t)alpha[i]};
+            hmac(a, d, sizeof d, NULL, 0, h);
+            memcpy(keys[i], h, 8);
+            order[i] = (uint8_t)i;
+        }
+        for (size_t i = 1; i < radix; i++) /* insertion sort by keyed hash */
+            for (size_t j = i; j > 0 && memcmp(keys[order[j - 1]], keys[order[j]], 8) > 0; j--) {
+                uint8_t t = order[j];
+                order[j] = order[j - 1];
+                order[j - 1] = t;
+            }
+        out[0] = (uint8_t)alpha[order[rank]];
+        return;
+    }
+    uint8_t *v = malloc(n), *f = malloc(n + 8);
+    if (!v || !f) {
+        free(v);
+        free(f);
+        memset(out, alpha[0], n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        v[i] = (uint8_t)digit_of(alpha, in[i]);
+    size_t u = n / 2, w = n - u; /* left u digits, right w digits */
+    for (int round = 0; round < 10; round++) {
+        /* even rounds: left += F(right); odd rounds: right += F(left) */
+        uint8_t *src = round % 2 ? v : v + u, *dst = round % 2 ? v + u : v;
+        size_t sn = round % 2 ? u : w, dn = round % 2 ? w : u;
+        uint8_t hd[8] = {'F', (uint8_t)round, (uint8_t)radix, (uint8_t)n, (uint8_t)(n >> 8),
+                         (uint8_t)(n >> 16), 0, 0};
+        uint8_t *msg = malloc(sizeof hd + sn);
+        if (!msg)
+            break;
+        memcpy(msg, hd, sizeof hd);
+        memcpy(msg + sizeof hd, src, sn);
+        keystream(a, 'R', msg, sizeof hd + sn, f, dn * 2);
+        free(msg);
+        for (size_t i = 0; i < dn; i++)
+            dst[i] = (uint8_t)((dst[i] + ((f[2 * i] << 8 | f[2 * i + 1]) % radix)) % radix);
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = (uint8_t)alpha[v[i]];
+    free(v);
+    free(f);
+}
+
+/* Maps one run between separators into out (same length). */
+static void map_run(struct anon *a, const uint8_t *in, size_t n, uint8_t *out)
+{
+    const char *alpha = run_class(in, n);
+    if (alpha) {
+        feistel(a, alpha, in, n, out);
+        return;
+    }
+    a->weak_runs++;
+    keystream(a, 'W', in, n, out, n);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (uint8_t)ALNUM[out[i] % (sizeof ALNUM - 1)];
+}
+
+/* Maps the runs of p[0..n) into out, separators kept. */
+static void map_runs(struct anon *a, const uint8_t *p, size_t n, uint8_t *out)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (sep(p[i])) {
+            out[i] = p[i];
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < n && !sep(p[j]))
+            j++;
+        map_run(a, p + i, j - i, out + i);
+        i = j;
+    }
+}
+
+/* ---- CRC16/XMODEM, as Redis Cluster hashes keys (checked against rt_key_slot) ---- */
+
+static uint16_t crc_tab[256];
+
+static void crc_init(void)
+{
+    for (int i = 0; i < 256; i++) {
+        uint16_t c = (uint16_t)(i << 8);
+        for (int k = 0; k < 8; k++)
+            c = (uint16_t)(c & 0x8000 ? (c << 1) ^ 0x1021 : c << 1);
+        crc_tab[i] = c;
+    }
+}
+
+static uint16_t crc_upd(uint16_t c, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        c = (uint16_t)((c << 8) ^ crc_tab[((c >> 8) ^ p[i]) & 0xff]);
+    return c;
+}
+
+/* Rewrites the last characters of h[0..n) (the hashed region: the tag content, or the whole
+ * key) so that CRC16(h) mod 16384 == slot: the last 6 digits of a final run of 6 or more
+ * digits, else the last 3 non-separator characters (crossing into earlier runs when the last
+ * run is shorter: counted in *crossed) as letters and digits. The search starts at a keyed
+ * place and walks all candidates. @return 0, or -1 when no candidate fits. */
+static int fix_slot(struct anon *a, uint8_t *h, size_t n, uint16_t slot, const uint8_t *orig,
+                    size_t olen, int *crossed)
+{
+    *crossed = 0;
+    if ((crc_upd(0, h, n) & 0x3fff) == slot)
+        return 0;
+    size_t rs = n; /* start of the last run */
+    while (rs > 0 && !sep(h[rs - 1]))
+        rs--;
+    const char *alpha = (n - rs >= 6 && run_class(h + rs, n - rs) == DIGITS) ? DIGITS : ALNUM;
+    size_t want = alpha == DIGITS ? 6 : 3, m = 0, pos[8];
+    for (size_t i = n; i > 0 && m < want; i--)
+        if (!sep(h[i - 1]))
+            pos[m++] = i - 1; /* pos[0] is the last character */
+    uint64_t space = 1, radix = strlen(alpha);
+    for (size_t i = 0; i < m; i++)
+        space *= radix;
+    if (m == 0 || space < RT_KEY_SLOTS)
+        return -1;
+    size_t first = pos[m - 1];
+    uint16_t pre = crc_upd(0, h, first);
+    uint8_t k[32], t[32];
+    hmac(a, "S", 1, orig, olen, k);
+    uint64_t start = 0;
+    memcpy(&start, k, sizeof start);
+    start %= space;
+    size_t tl = n - first;
+    if (tl > sizeof t)
+        return -1;
+    memcpy(t, h + first, tl);
+    for (uint64_t j = 0; j < space; j++) {
+        uint64_t x = (start + j) % space;
+        for (size_t i = 0; i < m; i++) {
+            t[pos[i] - first] = (uint8_t)alpha[x % radix];
+            x /= radix;
+        }
+        if ((crc_upd(pre, t, tl) & 0x3fff) == slot) {
+            memcpy(h + first, t, tl);
+            *crossed = first < rs;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Maps a key into out (same length, same slot when it can). */
+static void map_key(struct anon *a, const uint8_t *p, size_t n, uint8_t *out)
+{
+    map_runs(a, p, n, out);
+    uint16_t slot = rt_key_slot(p, n);
+    /* the hashed region: the tag content when the key has a non-empty tag */
+    size_t s = 0, e = n;
+    const uint8_t *ob = memchr(p, '{', n);
+    if (ob) {
+        const uint8_t *cb = memchr(ob + 1, '}', n - (size_t)(ob + 1 - p));
+        if (cb && cb > ob + 1) {
+            s = (size_t)(ob + 1 - p);
+            e = (size_t)(cb - p);
+        }
+    }
+    int crossed = 0;
+    if (fix_slot(a, out + s, e - s, slot, p + s, e - s, &crossed) < 0)
+        a->slot_lost++;
+    a->runs_crossed += (uint64_t)crossed;
+}
+
+/* Maps a value: digits for all-digit values (a leading '-' kept), else letters and digits. */
+static void map_value(struct anon *a, const uint8_t *p, size_t n, uint8_t *out)
+{
+    keystream(a, 'V', p, n, out, n);
+    size_t st = n > 1 && p[0] == '-' ? 1 : 0;
+    int digits = n > st;
+    for (size_t i = st; i < n && digits; i++)
+        digits = p[i] >= '0' && p[i] <= '9';
+    if (st)
+        out[0] = '-';
+    for (size_t i = st; i < n; i++) {
+        if (digits)
+            out[i] = (uint8_t)(i == st && n - st > 1 ? '1' + out[i] % 9 : '0' + out[i] % 10);
+        else
+            out[i] = (uint8_t)ALNUM[out[i] % (sizeof ALNUM - 1)];
+    }
+}
+
+/* ---- events ---- */
+
+static void map_addr(struct anon *a, struct trace_addr *ad)
+{
+    if (ad->family != 4 && ad->family != 6)
+        return;
+    uint8_t k[32];
+    uint8_t in[19] = {ad->family};
+    memcpy(in + 1, ad->addr, 16);
+    in[17] = (uint8_t)ad->port;
+    in[18] = (uint8_t)(ad->port >> 8);
+    hmac(a, "A", 1, in, 17, k); /* the host by its address alone */
+    uint8_t kp[32];
+    hmac(a, "p", 1, in, sizeof in, kp);
+    memset(ad->addr, 0, sizeof ad->addr);
+    ad->family = 4;
+    ad->addr[0] = 10;
+    memcpy(ad->addr + 1, k, 3);
+    ad->port = (uint16_t)(1024 + ((kp[0] << 8 | kp[1]) % (65536 - 1024)));
+    a->addrs++;
+}
+
+/* Makes the scratch hold `need` bytes. */
+static int grow(struct anon *a, size_t need)
+{
+    if (need <= a->cap)
+        return 0;
+    size_t c = a->cap ? a->cap : 1 << 16;
+    while (c < need)
+        c *= 2;
+    char *b = realloc(a->buf, c);
+    if (!b)
+        return -1;
+    a->buf = b;
+    a->cap = c;
+    return 0;
+}
+
+static int map_request(struct anon *a, struct trace_request *q)
+{
+    a->requests++;
+    if (q->argc > a->acap) {
+        size_t c = q->argc * 2;
+        void *p1 = realloc(a->argv, c * sizeof *a->argv);
+        if (p1)
+            a->argv = p1;
+        void *p2 = realloc(a->argvlen, c * sizeof *a->argvlen);
+        if (p2)
+            a->argvlen = p2;
+        void *p3 = realloc(a->pos, c * sizeof *a->pos);
+        if (p3)
+            a->pos = p3;
+        if (!p1 || !p2 || !p3)
+            return -1;
+        a->acap = c;
+    }
+    size_t total = 0;
+    for (uint32_t i = 0; i < q->argc; i++)
+        total += q->argvlen[i];
+    if (grow(a, total + 1) < 0)
+        return -1;
+    /* role of each argument: 0 kept, 1 key, 2 value */
+    uint8_t *role = calloc(q->argc ? q->argc : 1, 1);
+    if (!role)
+        return -1;
+    const struct rt_cmd *c = rt_cmd_lookup(q->argc, q->argv, q->argvlen);
+    size_t nk = 0, nv = 0;
+    int keys_ok = c && rt_cmd_keys(c, q->argc, q->argv, q->argvlen, a->pos, a->acap, &nk) == 0 &&
+                  nk <= a->acap;
+    if (keys_ok)
+        for (size_t i = 0; i < nk; i++)
+            role[a->pos[i]] = 1;
+    int vals_ok = keys_ok && rt_cmd_values(c, q->argc, q->argv, q->argvlen, a->pos, a->acap,
+                                           &nv) == 0 && nv <= a->acap;
+    if (vals_ok) {
+        for (size_t i = 0; i < nv; i++)
+            if (!role[a->pos[i]])
+                role[a->pos[i]] = 2;
+    } else {
+        /* unknown command or keys: every argument but the name (and known keys) is a value */
+        a->unknown_cmds++;
+        size_t first = c && strchr(c->name, '|') ? 2 : 1;
+        for (uint32_t i = (uint32_t)first; i < q->argc; i++)
+            if (!role[i])
+                role[i] = 2;
+    }
+    size_t off = 0;
+    int any_value = 0;
+    for (uint32_t i = 0; i < q->argc; i++) {
+        const uint8_t *p = (const uint8_t *)q->argv[i];
+        uint8_t *o = (uint8_t *)a->buf + off;
+        size_t n = q->argvlen[i];
+        if (role[i] == 1) {
+            map_key(a, p, n, o);
+            a->keys++;
+        } else if (role[i] == 2) {
+            map_value(a, p, n, o);
+            a->values++;
+            any_value = 1;
+        } else {
+            memcpy(o, p, n);
+        }
+        a->argv[i] = a->buf + off;
+        a->argvlen[i] = n;
+        off += n;
+    }
+    free(role);
+    q->argv = a->argv;
+    q->argvlen = a->argvlen;
+    if (any_value)
+        q->flags |= TRACE_REQ_VALUES_REDACTED;
+    return 0;
+}
+
+static void map_reply(struct anon *a, struct trace_reply *r)
+{
+    if (r->flags & TRACE_REPLY_HAS_PAYLOAD) {
+        r->flags &= ~TRACE_REPLY_HAS_PAYLOAD;
+        r->payload = NULL;
+        r->payload_len = 0;
+    }
+    if (r->flags & TRACE_REPLY_HAS_HASH) {
+        uint8_t k[32];
+        hmac(a, "H", 1, &r->hash, sizeof r->hash, k);
+        memcpy(&r->hash, k, sizeof r->hash);
+    }
+}
+
+static int read_secret(struct anon *a, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "resptrace anonymize: --key-secret %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    a->slen = fread(a->secret, 1, sizeof a->secret, f);
+    int more = fgetc(f) != EOF;
+    fclose(f);
+    if (more) {
+        fprintf(stderr, "resptrace anonymize: --key-secret %s: longer than %zu bytes\n", path,
+                sizeof a->secret);
+        return -1;
+    }
+    if (a->slen && a->secret[a->slen - 1] == '\n')
+        a->slen--;
+    if (a->slen < 16) {
+        fprintf(stderr, "resptrace anonymize: --key-secret %s: %zu bytes; give at least 16\n",
+                path, a->slen);
+        return -1;
+    }
+    return 0;
+}
+
+static struct trace_writer *open_out(struct anon *a, struct trace_reader *r, const char *out)
+{
+    size_t n;
+    const struct trace_meta_kv *kv = trace_reader_meta(r, &n);
+    struct trace_meta_kv *m = calloc(n + 4, sizeof *m);
+    if (!m)
+        return NULL;
+    char host[32], id[32];
+    uint8_t k[32];
+    size_t k2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(kv[i].key, "capture.host")) {
+            hmac(a, "h", 1, kv[i].val, kv[i].vlen, k);
+            snprintf(host, sizeof host, "host-%02x%02x%02x%02x", k[0], k[1], k[2], k[3]);
+            m[k2++] = (struct trace_meta_kv){kv[i].key, host, strlen(host)};
+        } else if (!strcmp(kv[i].key, "capture.filter")) {
+            m[k2++] = (struct trace_meta_kv){kv[i].key, "(anonymized)", 12};
+        } else if (strcmp(kv[i].key, "redaction.values") != 0) {
+            m[k2++] = kv[i];
+        }
+    }
+    hmac(a, "id", 2, NULL, 0, k);
+    snprintf(id, sizeof id, "%02x%02x%02x%02x%02x%02x%02x%02x", k[0], k[1], k[2], k[3], k[4],
+             k[5], k[6], k[7]);
+    m[k2++] = (struct trace_meta_kv){"redaction.values", "on", 2};
+    m[k2++] = (struct trace_meta_kv){"anonymize.method", "hmac-sha256 v1", 14};
+    m[k2++] = (struct trace_meta_kv){"anonymize.secret_id", id, strlen(id)};
+    struct rt_err err = {0};
+    struct trace_writer *w = trace_writer_open(out, m, k2, NULL, &err);
+    free(m);
+    if (!w)
+        fprintf(stderr, "resptrace anonymize: %s\n", err.msg);
+    return w;
+}
+
+static void print_summary(const struct anon *a, int json, const char *in, const char *out)
+{
+    if (json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "file", json_string(in));
+        json_object_set_new(o, "output", json_string(out));
+        json_object_set_new(o, "requests", rt_json_u64(a->requests));
+        json_object_set_new(o, "keys", rt_json_u64(a->keys));
+        json_object_set_new(o, "values", rt_json_u64(a->values));
+        json_object_set_new(o, "addresses", rt_json_u64(a->addrs));
+        json_object_set_new(o, "slots_not_kept", rt_json_u64(a->slot_lost));
+        json_object_set_new(o, "runs_not_permuted", rt_json_u64(a->weak_runs));
+        json_object_set_new(o, "slot_fix_crossed_runs", rt_json_u64(a->runs_crossed));
+        json_object_set_new(o, "requests_unknown_to_table", rt_json_u64(a->unknown_cmds));
+        rt_print_json(stdout, o);
+        return;
+    }
+    printf("%-26s %s\n%-26s %s\n", "file", in, "output", out);
+    printf("%-26s %" PRIu64 "\n", "requests", a->requests);
+    printf("%-26s %" PRIu64 " (slot not kept: %" PRIu64 ")\n", "keys replaced", a->keys,
+           a->slot_lost);
+    printf("%-26s %" PRIu64 "\n", "values replaced", a->values);
+    printf("%-26s %" PRIu64 "\n", "addresses replaced", a->addrs);
+    printf("%-26s %" PRIu64 "\n", "runs not permuted", a->weak_runs);
+    printf("%-26s %" PRIu64 "\n", "slot fixes across runs", a->runs_crossed);
+    printf("%-26s %" PRIu64 " (all their arguments replaced)\n", "requests unknown to table",
+           a->unknown_cmds);
+}
+
+int cmd_anonymize(int argc, char **argv)
+{
+    static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
+                                         {"key-secret", required_argument, NULL, 'k'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"salvage", no_argument, NULL, 's'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *out = NULL, *secret = NULL;
+    int json = 0, salvage = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case 'k': secret = optarg; break;
+        case 'j': json = 1; break;
+        case 's': salvage = 1; break;
+        case 'h': usage_anonymize(stdout); return RT_EXIT_OK;
+        default: usage_anonymize(stderr); return RT_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1 || !out || !secret) {
+        if (optind == argc - 1)
+            fprintf(stderr, "resptrace anonymize: give %s\n",
+                    !out ? "the output with -o FILE" : "the secret with --key-secret FILE");
+        else
+            usage_anonymize(stderr);
+        return RT_EXIT_USAGE;
+    }
+    struct anon *a = calloc(1, sizeof *a);
+    if (!a)
+        return RT_EXIT_FAIL;
+    int status = RT_EXIT_FAIL;
+    struct trace_reader *r = NULL;
+    struct trace_writer *w = NULL;
+    crc_init();
+    if (read_secret(a, secret) < 0)
+        goto done;
+    const char *path = argv[optind];
+    r = rt_open_trace("anonymize", path, salvage);
+    if (!r || !(w = open_out(a, r, out)))
+        goto done;
+    struct trace_event ev;
+    struct rt_err err = {0};
+    int rc;
+    while ((rc = trace_reader_next(r, &ev, &err)) == 1) {
+        switch (ev.type) {
+        case TRACE_EV_REQUEST:
+            if (map_request(a, &ev.u.req) < 0) {
+                fprintf(stderr, "resptrace anonymize: out of memory\n");
+                goto done;
+            }
+            break;
+        case TRACE_EV_REPLY:
+        case TRACE_EV_PUSH: map_reply(a, &ev.u.reply); break;
+        case TRACE_EV_CONN_OPEN: map_addr(a, &ev.u.open.client); break;
+        default: break;
+        }
+        if (trace_writer_add(w, &ev, &err) < 0) {
+            fprintf(stderr, "resptrace anonymize: %s\n", err.msg);
+            goto done;
+        }
+    }
+    int damaged = 0;
+    if (rc < 0) {
+        fprintf(stderr, "resptrace anonymize: %s\n", err.msg);
+        damaged = 1;
+    } else {
+        struct trace_damage d;
+        trace_reader_damage(r, &d);
+        if (d.first_offset != UINT64_MAX) {
+            fprintf(stderr, "resptrace anonymize: %s (salvaged)\n", d.msg);
+            damaged = 1;
+        }
+    }
+    int crc = trace_writer_close(w, &err);
+    w = NULL;
+    if (crc < 0) {
+        fprintf(stderr, "resptrace anonymize: %s\n", err.msg);
+        goto done;
+    }
+    print_summary(a, json, path, out);
+    status = damaged ? RT_EXIT_FAIL : RT_EXIT_OK;
+done:
+    if (w)
+        trace_writer_close(w, NULL);
+    trace_reader_close(r);
+    free(a->buf);
+    free(a->argv);
+    free(a->argvlen);
+    free(a->pos);
+    free(a);
+    return status;
+}

@@ -1,0 +1,1316 @@
+/* cmd_report.c: `resptrace report`: one self-contained HTML file (inline SVG and CSS; no
+ * scripts, fonts or anything else fetched) with a trace's request rate, command mix, hot keys
+ * and shard balance, and the latency over time of replay runs. */
+#include "tools.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void usage_report(FILE *out)
+{
+    fprintf(out,
+            "usage: resptrace report TRACE [RUN.json ...] [-o FILE] [--top K] [--shards LIST]\n"
+            "                        [--salvage] [--json]\n\n"
+            "Writes one self-contained HTML file (inline SVG and CSS only: no scripts, no fonts,\n"
+            "nothing fetched, it works offline) that shows:\n"
+            "  overview        the numbers of `resptrace stat TRACE`\n"
+            "  request rate    requests per second of trace time (as `stat` counts them)\n"
+            "  command mix     requests per command and its class (read, write, other)\n"
+            "  hot keys        the top K keys, key prefixes (depth 1) and cluster slots by\n"
+            "                  operations (as `resptrace hotkeys TRACE --top K` counts them)\n"
+            "  shard balance   for each shard count of LIST, the operations per shard with\n"
+            "                  evenly split slot ranges (as `resptrace shards` counts them)\n"
+            "  replay runs     for each RUN.json written by `resptrace replay --json RUN.json`:\n"
+            "                  a summary (throughput, latency percentiles, errors, divergence),\n"
+            "                  side by side, and its per-second timeline (ops, p50, p99 and max\n"
+            "                  latency) when the run has one\n\n"
+            "  -o, --output FILE  the HTML file (default report.html; \"-\" for stdout)\n"
+            "  --top K            keys, prefixes and slots listed (default 20)\n"
+            "  --shards LIST      comma-separated shard counts, each 1 to 1024 (default 3,6,12;\n"
+            "                     \"none\": no shard section)\n"
+            "  --salvage          skip damaged chunks of the trace instead of stopping\n"
+            "  --json             print a JSON summary of what was written instead of the line\n\n"
+            "A run's name is its \"label\", else its \"target\", else its file name. Every string\n"
+            "taken from the trace or a run (keys, command names, error prefixes, labels) is\n"
+            "HTML-escaped; control characters and bytes that are not UTF-8 are shown as \\xHH.\n"
+            "Charts of more than 1000 seconds show 1000 buckets: the rate as each bucket's mean,\n"
+            "the latency lines as each bucket's maximum.\n\n"
+            "Exit status: 0; 1 when the trace or a run cannot be read or the trace is damaged\n"
+            "(the report is still written for a damaged trace); 2 for a bad command line.\n");
+}
+
+/* ---- palette: fixed colours, also looked for by tests/cli/test_report.sh ----------------- */
+
+#define C_RATE "#1f77b4"
+#define C_READ "#2ca02c"
+#define C_WRITE "#ff7f0e"
+#define C_OTHER "#7f7f7f"
+#define C_HOT "#d62728"
+#define C_SHARD "#9467bd"
+#define C_P50 "#17becf"
+#define C_P99 "#bcbd22"
+#define C_MAX "#e377c2"
+static const char *const run_colors[] = {"#8c564b", "#393b79", "#637939", "#843c39",
+                                         "#7b4173", "#3182bd", "#e6550d", "#31a354"};
+#define NRUNCOLORS (sizeof run_colors / sizeof run_colors[0])
+
+#define MAX_POINTS 1000 /* points drawn per line */
+#define MAX_SHARD_COUNTS 16
+#define MAX_SHARDS 1024 /* the largest shard count rt_shards_json() projects onto */
+
+/* ---- text ------------------------------------------------------------------------------- */
+
+/* The length (1-4) and code point of the valid UTF-8 sequence at p, 0 when there is none. */
+static size_t utf8_dec(const unsigned char *p, size_t n, uint32_t *cp)
+{
+    unsigned c = p[0];
+    size_t len;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        *cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        *cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        *cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        *cp = (*cp << 6) | (p[i] & 0x3f);
+    }
+    if ((len == 3 && (*cp < 0x800 || (*cp >= 0xd800 && *cp <= 0xdfff))) ||
+        (len == 4 && (*cp < 0x10000 || *cp > 0x10ffff)))
+        return 0;
+    return len;
+}
+
+/* Writes untrusted bytes as HTML text (also safe inside a quoted attribute): the five markup
+ * characters as references, control characters, noncharacters and bytes that are not UTF-8 as
+ * the visible text \xHH (\uHHHH above 0xff), at most `max` characters, then "…(+N bytes)". */
+static void esc_n(FILE *f, const char *s, size_t n, size_t max)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, shown = 0;
+    while (i < n) {
+        if (shown == max) {
+            fprintf(f, "\xe2\x80\xa6(+%zu bytes)", n - i);
+            return;
+        }
+        uint32_t cp;
+        size_t k = utf8_dec(p + i, n - i, &cp);
+        if (k == 0) {
+            fprintf(f, "\\x%02x", p[i]);
+            k = 1;
+        } else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0xfdd0 && cp <= 0xfdef) ||
+                   (cp & 0xfffe) == 0xfffe) {
+            if (cp <= 0xff)
+                fprintf(f, "\\x%02x", (unsigned)cp);
+            else
+                fprintf(f, "\\u%04x", (unsigned)cp);
+        } else if (cp == '&') {
+            fputs("&amp;", f);
+        } else if (cp == '<') {
+            fputs("&lt;", f);
+        } else if (cp == '>') {
+            fputs("&gt;", f);
+        } else if (cp == '"') {
+            fputs("&quot;", f);
+        } else if (cp == '\'') {
+            fputs("&#39;", f);
+        } else {
+            fwrite(p + i, 1, k, f);
+        }
+        i += k;
+        shown++;
+    }
+}
+
+static void esc(FILE *f, const char *s)
+{
+    esc_n(f, s ? s : "", s ? strlen(s) : 0, SIZE_MAX);
+}
+
+/* A JSON string value escaped (NUL bytes included), or `dflt` when `v` is not a string. */
+static void esc_json(FILE *f, const json_t *v, size_t max, const char *dflt)
+{
+    if (json_is_string(v))
+        esc_n(f, json_string_value(v), json_string_length(v), max);
+    else
+        esc(f, dflt);
+}
+
+/* ---- numbers ---------------------------------------------------------------------------- */
+
+static double jnum(const json_t *o, const char *k)
+{
+    const json_t *v = json_object_get(o, k);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static double jnum2(const json_t *o, const char *a, const char *b)
+{
+    return jnum(json_object_get(o, a), b);
+}
+
+/* "1,234,567" for whole numbers, 3 significant decimals otherwise, "-" for none. */
+static const char *fmt_num(double v, char *buf, size_t cap)
+{
+    if (!isfinite(v)) {
+        snprintf(buf, cap, "-");
+    } else if (v == floor(v) && fabs(v) < 1e15) {
+        char d[32];
+        snprintf(d, sizeof d, "%.0f", fabs(v));
+        size_t n = strlen(d), o = 0;
+        if (v < 0 && o + 1 < cap)
+            buf[o++] = '-';
+        for (size_t i = 0; i < n && o + 2 < cap; i++) {
+            if (i && (n - i) % 3 == 0)
+                buf[o++] = ',';
+            buf[o++] = d[i];
+        }
+        buf[o] = '\0';
+    } else if (fabs(v) >= 100) {
+        snprintf(buf, cap, "%.1f", v);
+    } else {
+        snprintf(buf, cap, "%.3g", v);
+    }
+    return buf;
+}
+
+/* a time in microseconds: "850 ns", "12.3 µs", "1.23 ms", "1.23 s" */
+static const char *fmt_us(double us, char *buf, size_t cap)
+{
+    if (!isfinite(us))
+        snprintf(buf, cap, "-");
+    else if (us < 1)
+        snprintf(buf, cap, "%.0f ns", us * 1e3);
+    else if (us < 1000)
+        snprintf(buf, cap, "%.3g \xc2\xb5s", us);
+    else if (us < 1e6)
+        snprintf(buf, cap, "%.3g ms", us / 1e3);
+    else
+        snprintf(buf, cap, "%.3g s", us / 1e6);
+    return buf;
+}
+
+/* a short axis number: 950, 1.5k, 20k, 3M */
+static const char *fmt_short(double v, char *buf, size_t cap)
+{
+    double a = fabs(v);
+    if (a >= 1e9)
+        snprintf(buf, cap, "%gG", v / 1e9);
+    else if (a >= 1e6)
+        snprintf(buf, cap, "%gM", v / 1e6);
+    else if (a >= 1e3)
+        snprintf(buf, cap, "%gk", v / 1e3);
+    else
+        snprintf(buf, cap, "%g", v);
+    return buf;
+}
+
+/* 1, 2 or 5 times a power of ten, at least `raw` */
+static double nice_step(double raw)
+{
+    if (!(raw > 0))
+        return 1;
+    double p = pow(10, floor(log10(raw)));
+    double m = raw / p;
+    return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
+}
+
+/* ---- line charts ------------------------------------------------------------------------- */
+
+struct line {
+    const char *name, *color;
+    const double *x, *y; /* n points; points with a non-finite y are left out */
+    size_t n;
+    int agg_max; /* downsampled as each bucket's maximum (else its mean) */
+};
+
+enum { AX_COUNT, AX_US };
+
+struct axes {
+    const char *ylabel;
+    int ykind;       /* AX_COUNT or AX_US (tick labels) */
+    int logy;        /* log10 scale */
+    double ylo, yhi; /* a shared scale (0, 0: from the data) */
+};
+
+#define CW 1000
+#define CH 300
+#define ML 78
+#define MR 20
+#define MT 34
+#define MB 40
+
+/* The points of a line, at most MAX_POINTS (buckets of equal width over [x0, x1]). */
+static size_t line_points(const struct line *l, double x0, double x1, double *px, double *py)
+{
+    size_t m = 0;
+    if (l->n <= MAX_POINTS) {
+        for (size_t i = 0; i < l->n; i++)
+            if (isfinite(l->x[i]) && isfinite(l->y[i])) {
+                px[m] = l->x[i];
+                py[m++] = l->y[i];
+            }
+        return m;
+    }
+    static double sx[MAX_POINTS], sy[MAX_POINTS], cnt[MAX_POINTS];
+    memset(cnt, 0, sizeof cnt);
+    for (size_t i = 0; i < l->n; i++) {
+        if (!isfinite(l->x[i]) || !isfinite(l->y[i]))
+            continue;
+        double r = (l->x[i] - x0) / (x1 - x0) * MAX_POINTS;
+        size_t b = r < 0 ? 0 : r >= MAX_POINTS ? MAX_POINTS - 1 : (size_t)r;
+        if (cnt[b] == 0) {
+            sx[b] = 0;
+            sy[b] = l->agg_max ? l->y[i] : 0;
+        }
+        sx[b] += l->x[i];
+        if (l->agg_max)
+            sy[b] = l->y[i] > sy[b] ? l->y[i] : sy[b];
+        else
+            sy[b] += l->y[i];
+        cnt[b]++;
+    }
+    for (size_t b = 0; b < MAX_POINTS; b++)
+        if (cnt[b] > 0) {
+            px[m] = sx[b] / cnt[b];
+            py[m++] = l->agg_max ? sy[b] : sy[b] / cnt[b];
+        }
+    return m;
+}
+
+static void tick_label(FILE *f, double v, int kind)
+{
+    char b[32];
+    esc(f, kind == AX_US ? fmt_us(v, b, sizeof b) : fmt_short(v, b, sizeof b));
+}
+
+/* Scans the lines for their x range and y range. @return 0 when no line has a point. */
+static int line_ranges(const struct line *L, size_t nl, double *x0, double *x1, double *ylo,
+                       double *yhi)
+{
+    int any = 0;
+    *x0 = *ylo = INFINITY;
+    *x1 = *yhi = -INFINITY;
+    for (size_t k = 0; k < nl; k++)
+        for (size_t i = 0; i < L[k].n; i++) {
+            double x = L[k].x[i], y = L[k].y[i];
+            if (!isfinite(x) || !isfinite(y))
+                continue;
+            any = 1;
+            *x0 = x < *x0 ? x : *x0;
+            *x1 = x > *x1 ? x : *x1;
+            *ylo = y < *ylo ? y : *ylo;
+            *yhi = y > *yhi ? y : *yhi;
+        }
+    return any;
+}
+
+struct yscale {
+    double lo, hi, ph; /* the axis range (log10 of it on a log scale), the plot height */
+    int logy;
+};
+
+/* The SVG y of value v, clamped to the plot. */
+static double ypos(const struct yscale *s, double v)
+{
+    double t = s->logy ? (v > 0 ? log10(v) : s->lo) : v;
+    double r = (t - s->lo) / (s->hi - s->lo);
+    r = r < 0 ? 0 : r > 1 ? 1 : r;
+    return MT + s->ph * (1 - r);
+}
+
+/* An SVG line chart with x in seconds. */
+static void svg_lines(FILE *f, const char *css_class, const struct line *L, size_t nl,
+                      const struct axes *ax)
+{
+    double x0, x1, dlo, dhi;
+    if (!line_ranges(L, nl, &x0, &x1, &dlo, &dhi)) {
+        fprintf(f, "<p class=\"none\">no data points</p>\n");
+        return;
+    }
+    if (x1 <= x0)
+        x1 = x0 + 1;
+    if (ax->yhi > 0) {
+        dlo = ax->ylo;
+        dhi = ax->yhi;
+    }
+    double pw = CW - ML - MR, ph = CH - MT - MB;
+    /* y scale: [lo, hi] mapped linearly (or on log10) onto the plot */
+    double lo, hi, step;
+    if (ax->logy) {
+        double mn = dlo > 0 ? dlo : 1; /* zero or less sits on the bottom edge */
+        lo = floor(log10(mn));
+        hi = ceil(log10(dhi > mn ? dhi : mn * 10));
+        if (hi <= lo)
+            hi = lo + 1;
+        step = 1;
+    } else {
+        lo = 0;
+        step = nice_step((dhi > 0 ? dhi : 1) / 5);
+        hi = ceil((dhi > 0 ? dhi : 1) / step) * step;
+    }
+    struct yscale ys = {.lo = lo, .hi = hi, .ph = ph, .logy = ax->logy};
+#define YPOS(v) ypos(&ys, (v))
+#define XPOS(v) (ML + pw * ((v)-x0) / (x1 - x0))
+    fprintf(f, "<svg class=\"%s\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\">\n",
+            css_class, CW, CH, CW, CH);
+    fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%.0f\" height=\"%.0f\" class=\"plot\"/>\n", ML, MT,
+            pw, ph);
+    /* y grid and labels */
+    for (double t = lo; t <= hi + step / 2; t += step) {
+        double v = ax->logy ? pow(10, t) : t;
+        double y = MT + ph - ph * (t - lo) / (hi - lo);
+        fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" class=\"grid\"/>", ML, y,
+                ML + pw, y);
+        fprintf(f, "<text x=\"%d\" y=\"%.1f\" class=\"yt\">", ML - 6, y + 4);
+        tick_label(f, v, ax->ykind);
+        fprintf(f, "</text>\n");
+    }
+    /* x ticks in seconds */
+    double xs = nice_step((x1 - x0) / 8);
+    for (double t = ceil(x0 / xs) * xs; t <= x1 + xs / 1e6; t += xs) {
+        double x = XPOS(t);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%.0f\" class=\"grid\"/>", x, MT, x,
+                MT + ph);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" class=\"xt\">%g s</text>\n", x, MT + ph + 16, t);
+    }
+    fprintf(f, "<text x=\"%.0f\" y=\"%d\" class=\"xl\">seconds since start</text>\n", ML + pw / 2,
+            CH - 4);
+    fprintf(f, "<text x=\"14\" y=\"%.0f\" class=\"yl\" transform=\"rotate(-90 14 %.0f)\">",
+            MT + ph / 2, MT + ph / 2);
+    esc(f, ax->ylabel);
+    fprintf(f, "</text>\n");
+    /* the lines */
+    double *px = malloc(MAX_POINTS * sizeof *px), *py = malloc(MAX_POINTS * sizeof *py);
+    double lx = ML;
+    for (size_t k = 0; k < nl && px && py; k++) {
+        size_t m = line_points(&L[k], x0, x1, px, py);
+        if (m == 1) {
+            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", XPOS(px[0]),
+                    YPOS(py[0]), L[k].color);
+        } else if (m > 1) {
+            fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"",
+                    L[k].color);
+            for (size_t i = 0; i < m; i++)
+                fprintf(f, "%s%.1f,%.1f", i ? " " : "", XPOS(px[i]), YPOS(py[i]));
+            fprintf(f, "\"/>\n");
+        }
+        /* legend entry above the plot */
+        fprintf(f,
+                "<rect x=\"%.0f\" y=\"10\" width=\"14\" height=\"14\" fill=\"%s\"/>"
+                "<text x=\"%.0f\" y=\"22\" class=\"lg\">",
+                lx, L[k].color, lx + 18);
+        esc_n(f, L[k].name, strlen(L[k].name), 40);
+        fprintf(f, "</text>\n");
+        lx += 40 + 8.0 * (double)(strlen(L[k].name) < 40 ? strlen(L[k].name) : 40);
+    }
+    free(px);
+    free(py);
+    fprintf(f, "</svg>\n");
+#undef YPOS
+#undef XPOS
+}
+
+/* ---- bar charts -------------------------------------------------------------------------- */
+
+struct bar {
+    const json_t *label; /* a JSON string (untrusted), or NULL to use `text` */
+    const char *text;
+    const char *suffix; /* plain text after the label, e.g. " (read)" */
+    const char *color;
+    double v;
+    char note[96]; /* shown right of the bar */
+};
+
+#define BW 1000
+#define BROW 22
+#define BLABEL 300
+
+/* Horizontal bars scaled to the largest value, with a dashed line at `mark` when finite. */
+static void svg_bars(FILE *f, const char *css_class, const struct bar *b, size_t n, double mark,
+                     const char *mark_name)
+{
+    double mx = isfinite(mark) ? mark : 0;
+    for (size_t i = 0; i < n; i++)
+        mx = b[i].v > mx ? b[i].v : mx;
+    if (mx <= 0)
+        mx = 1;
+    double area = BW - BLABEL - 200;
+    int h = (int)n * BROW + 12 + (isfinite(mark) ? 18 : 0);
+    fprintf(f, "<svg class=\"%s\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\">\n",
+            css_class, BW, h, BW, h);
+    for (size_t i = 0; i < n; i++) {
+        double y = 6 + (double)i * BROW, w = area * (b[i].v > 0 ? b[i].v : 0) / mx;
+        fprintf(f, "<text x=\"%d\" y=\"%.0f\" class=\"bl\">", BLABEL - 8, y + 15);
+        if (b[i].label)
+            esc_json(f, b[i].label, 40, "?");
+        else
+            esc_n(f, b[i].text, strlen(b[i].text), 40);
+        esc(f, b[i].suffix);
+        fprintf(f, "</text><rect x=\"%d\" y=\"%.0f\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>",
+                BLABEL, y + 2, w < 1 && b[i].v > 0 ? 1 : w, BROW - 5, b[i].color);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" class=\"bv\">", BLABEL + w + 6, y + 15);
+        esc(f, b[i].note);
+        fprintf(f, "</text>\n");
+    }
+    if (isfinite(mark)) {
+        double x = BLABEL + area * mark / mx, y1 = 6 + (double)n * BROW;
+        fprintf(f,
+                "<line x1=\"%.1f\" y1=\"4\" x2=\"%.1f\" y2=\"%.0f\" class=\"mark\"/>"
+                "<text x=\"%.1f\" y=\"%.0f\" class=\"mk\">",
+                x, x, y1, x, y1 + 14);
+        esc(f, mark_name);
+        fprintf(f, "</text>\n");
+    }
+    fprintf(f, "</svg>\n");
+}
+
+/* A small bar for a table cell. */
+static void cell_bar(FILE *f, double v, double mx, const char *color)
+{
+    double w = mx > 0 ? 200 * v / mx : 0;
+    fprintf(f,
+            "<td class=\"bar\"><svg viewBox=\"0 0 200 12\" width=\"200\" height=\"12\">"
+            "<rect width=\"%.1f\" height=\"12\" fill=\"%s\"/></svg></td>",
+            w < 1 && v > 0 ? 1 : w, color);
+}
+
+/* ---- the page ---------------------------------------------------------------------------- */
+
+static const char css[] =
+    "body{font-family:sans-serif;margin:24px;color:#222;max-width:1100px}"
+    "h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ccc;margin-top:32px}"
+    "h3{font-size:15px}table{border-collapse:collapse;font-size:13px;margin:8px 0}"
+    "td,th{padding:2px 8px;border-bottom:1px solid #eee;text-align:right;vertical-align:top}"
+    "th{background:#f4f4f4}td.k,th.k{text-align:left;font-family:monospace;"
+    "max-width:420px;overflow-wrap:anywhere}"
+    "td.bar{text-align:left}svg{max-width:100%;height:auto;display:block}"
+    ".plot{fill:#fff;stroke:#999}.grid{stroke:#e4e4e4}"
+    ".yt{font-size:11px;text-anchor:end;fill:#444}.xt{font-size:11px;text-anchor:middle;"
+    "fill:#444}.xl,.yl{font-size:12px;text-anchor:middle;fill:#444}.lg{font-size:12px}"
+    ".bl{font-size:12px;text-anchor:end;font-family:monospace}.bv{font-size:12px;fill:#444}"
+    ".mark{stroke:#222;stroke-dasharray:4 3}.mk{font-size:11px;text-anchor:middle}"
+    ".none{color:#888;font-style:italic}.warn{background:#fff3cd;padding:8px;border:1px solid "
+    "#e0c060}.runs{display:flex;flex-wrap:wrap;gap:16px}.runs>div{flex:1 1 480px;min-width:0}"
+    "nav a{margin-right:12px}.sw{display:inline-block;width:12px;height:12px;margin:0 4px 0 "
+    "12px;vertical-align:middle}";
+
+static void th(FILE *f, const char *s)
+{
+    fprintf(f, "<th>");
+    esc(f, s);
+    fprintf(f, "</th>");
+}
+
+static void td_num(FILE *f, double v)
+{
+    char b[48];
+    fprintf(f, "<td>%s</td>", fmt_num(v, b, sizeof b));
+}
+
+static void td_us(FILE *f, double v)
+{
+    char b[48];
+    fprintf(f, "<td>");
+    esc(f, fmt_us(v, b, sizeof b));
+    fprintf(f, "</td>");
+}
+
+/* one "name | value" row of an overview table */
+static void kv_row(FILE *f, const char *k, const char *v)
+{
+    fprintf(f, "<tr><th class=\"k\">");
+    esc(f, k);
+    fprintf(f, "</th><td class=\"k\">");
+    esc(f, v);
+    fprintf(f, "</td></tr>\n");
+}
+
+/* a distribution {count, mean, p50, p90, p99, max} as text; ns: values in nanoseconds */
+static const char *dist_text(const json_t *d, int ns, char *buf, size_t cap)
+{
+    char a[3][32];
+    double p50 = jnum(d, "p50"), p99 = jnum(d, "p99"), mx = jnum(d, "max");
+    if (ns) {
+        fmt_us(p50 / 1e3, a[0], sizeof a[0]);
+        fmt_us(p99 / 1e3, a[1], sizeof a[1]);
+        fmt_us(mx / 1e3, a[2], sizeof a[2]);
+    } else {
+        fmt_num(p50, a[0], sizeof a[0]);
+        fmt_num(p99, a[1], sizeof a[1]);
+        fmt_num(mx, a[2], sizeof a[2]);
+    }
+    char c[32];
+    snprintf(buf, cap, "p50 %s, p99 %s, max %s (%s values)", a[0], a[1], a[2],
+             fmt_num(jnum(d, "count"), c, sizeof c));
+    return buf;
+}
+
+static void section_overview(FILE *f, const json_t *st)
+{
+    char v[512], a[48], b[48], c[48];
+    fprintf(f, "<h2 id=\"overview\">Overview</h2>\n<table>\n");
+    const json_t *start = json_object_get(st, "start_ns");
+    if (json_is_integer(start)) {
+        char t[64];
+        kv_row(f, "start", rt_fmt_time((uint64_t)json_integer_value(start), t, sizeof t));
+    }
+    snprintf(v, sizeof v, "%.3f s", jnum(st, "duration_s"));
+    kv_row(f, "duration", v);
+    kv_row(f, "events", fmt_num(jnum(st, "events"), a, sizeof a));
+    snprintf(v, sizeof v, "%s (per second: min %s, mean %s, max %s)",
+             fmt_num(jnum(st, "requests"), a, sizeof a), fmt_num(jnum2(st, "rate", "min"), b, 24),
+             fmt_num(round(jnum2(st, "rate", "mean") * 10) / 10, c, sizeof c),
+             fmt_num(jnum2(st, "rate", "max"), b + 24, 24));
+    kv_row(f, "requests", v);
+    snprintf(v, sizeof v, "%s", fmt_num(jnum(st, "replies"), a, sizeof a));
+    kv_row(f, "replies", v);
+    snprintf(v, sizeof v, "read %s, write %s, other %s",
+             fmt_num(jnum2(st, "classes", "read"), a, sizeof a),
+             fmt_num(jnum2(st, "classes", "write"), b, sizeof b),
+             fmt_num(jnum2(st, "classes", "other"), c, sizeof c));
+    kv_row(f, "command classes", v);
+    snprintf(v, sizeof v, "%s (closed %s, open at end %s)",
+             fmt_num(jnum2(st, "connections", "count"), a, sizeof a),
+             fmt_num(jnum2(st, "connections", "closed"), b, sizeof b),
+             fmt_num(jnum2(st, "connections", "open_at_end"), c, sizeof c));
+    kv_row(f, "connections", v);
+    kv_row(f, "key size (bytes)", dist_text(json_object_get(st, "key_size"), 0, v, sizeof v));
+    kv_row(f, "value size (bytes)", dist_text(json_object_get(st, "value_size"), 0, v, sizeof v));
+    kv_row(f, "reply size (bytes)", dist_text(json_object_get(st, "reply_size"), 0, v, sizeof v));
+    kv_row(f, "pipeline depth", dist_text(json_object_get(st, "pipeline_depth"), 0, v, sizeof v));
+    kv_row(f, "recorded server latency",
+           dist_text(json_object_get(st, "latency_ns"), 1, v, sizeof v));
+    kv_row(f, "gaps", fmt_num(jnum2(st, "gaps", "count"), a, sizeof a));
+    snprintf(v, sizeof v, "kernel %s, interface %s, flows %s",
+             fmt_num(jnum2(st, "capture", "kernel_drops"), a, sizeof a),
+             fmt_num(jnum2(st, "capture", "iface_drops"), b, sizeof b),
+             fmt_num(jnum2(st, "capture", "flows_dropped"), c, sizeof c));
+    kv_row(f, "capture drops", v);
+    /* errors by prefix: the prefixes come from the trace */
+    const json_t *er = json_object_get(st, "errors");
+    fprintf(f, "<tr><th class=\"k\">error replies</th><td class=\"k\">%s",
+            fmt_num(jnum(er, "total"), a, sizeof a));
+    const char *k;
+    const json_t *n;
+    int first = 1;
+    json_object_foreach((json_t *)json_object_get(er, "by_prefix"), k, n)
+    {
+        fprintf(f, "%s", first ? " (" : ", ");
+        esc_n(f, k, strlen(k), 32);
+        fprintf(f, " %s", fmt_num(json_is_number(n) ? json_number_value(n) : NAN, a, sizeof a));
+        first = 0;
+    }
+    fprintf(f, "%s</td></tr>\n</table>\n", first ? "" : ")");
+}
+
+static void section_rate(FILE *f, const json_t *st)
+{
+    fprintf(f, "<h2 id=\"rate\">Request rate</h2>\n"
+               "<p>Requests per second of trace time, second <i>i</i> covering [start + i s, "
+               "start + i+1 s).</p>\n");
+    const json_t *ps = json_object_get(json_object_get(st, "rate"), "per_second");
+    size_t n = json_array_size(ps);
+    double *x = malloc((n ? n : 1) * sizeof *x), *y = malloc((n ? n : 1) * sizeof *y);
+    if (!x || !y) {
+        free(x);
+        free(y);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *v = json_array_get(ps, i);
+        x[i] = (double)i;
+        y[i] = json_is_number(v) ? json_number_value(v) : NAN;
+    }
+    struct line l = {.name = "requests/s", .color = C_RATE, .x = x, .y = y, .n = n};
+    struct axes ax = {.ylabel = "requests per second", .ykind = AX_COUNT};
+    svg_lines(f, "chart rate", &l, 1, &ax);
+    free(x);
+    free(y);
+}
+
+#define MIX_MAX 20 /* commands drawn; the rest add up in one bar */
+
+static void section_commands(FILE *f, const json_t *st)
+{
+    fprintf(f, "<h2 id=\"commands\">Command mix</h2>\n<p>Requests per command, coloured by "
+               "class:<span class=\"sw\" style=\"background:" C_READ "\"></span>read"
+               "<span class=\"sw\" style=\"background:" C_WRITE "\"></span>write"
+               "<span class=\"sw\" style=\"background:" C_OTHER "\"></span>other</p>\n");
+    const json_t *cmds = json_object_get(st, "commands");
+    size_t n = json_array_size(cmds), nb = n > MIX_MAX ? MIX_MAX + 1 : n;
+    if (n == 0) {
+        fprintf(f, "<p class=\"none\">no requests</p>\n");
+        return;
+    }
+    struct bar *b = calloc(nb, sizeof *b);
+    if (!b)
+        return;
+    double rest = 0, rest_share = 0;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *c = json_array_get(cmds, i);
+        double cnt = jnum(c, "count"), share = jnum(c, "share");
+        if (i >= MIX_MAX) {
+            rest += cnt;
+            rest_share += share;
+            continue;
+        }
+        const char *cl = json_string_value(json_object_get(c, "class"));
+        b[i].label = json_object_get(c, "name");
+        b[i].suffix = !cl                    ? ""
+                      : !strcmp(cl, "read")  ? " (read)"
+                      : !strcmp(cl, "write") ? " (write)"
+                                             : "";
+        b[i].color = !cl                    ? C_OTHER
+                     : !strcmp(cl, "read")  ? C_READ
+                     : !strcmp(cl, "write") ? C_WRITE
+                                            : C_OTHER;
+        b[i].v = cnt;
+        char a[48];
+        snprintf(b[i].note, sizeof b[i].note, "%s (%.2f%%)", fmt_num(cnt, a, sizeof a),
+                 share * 100);
+    }
+    if (n > MIX_MAX) {
+        char a[48];
+        b[MIX_MAX].text = "(the others)";
+        b[MIX_MAX].suffix = "";
+        b[MIX_MAX].color = C_OTHER;
+        b[MIX_MAX].v = rest;
+        snprintf(b[MIX_MAX].note, sizeof b[MIX_MAX].note, "%s (%.2f%%) in %zu commands",
+                 fmt_num(rest, a, sizeof a), rest_share * 100, n - MIX_MAX);
+    }
+    svg_bars(f, "chart mix", b, nb, NAN, NULL);
+    free(b);
+}
+
+/* a table of ranked entries (keys or prefixes) with a bar of their ops */
+static void ent_table(FILE *f, const json_t *arr, const char *name, const char *title)
+{
+    size_t n = json_array_size(arr);
+    fprintf(f, "<h3>");
+    esc(f, title);
+    fprintf(f, "</h3>\n");
+    if (n == 0) {
+        fprintf(f, "<p class=\"none\">none</p>\n");
+        return;
+    }
+    double mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = jnum(json_array_get(arr, i), "ops");
+        mx = v > mx ? v : mx;
+    }
+    int approx = json_object_get(json_array_get(arr, 0), "error") != NULL;
+    fprintf(f, "<table class=\"hot\"><tr><th>#</th><th class=\"k\">%s</th>", name);
+    th(f, "ops");
+    th(f, "reads");
+    th(f, "writes");
+    th(f, "bytes");
+    if (approx)
+        th(f, "error");
+    fprintf(f, "<th class=\"k\">ops</th></tr>\n");
+    for (size_t i = 0; i < n; i++) {
+        const json_t *e = json_array_get(arr, i);
+        char b[48];
+        fprintf(f, "<tr><td>%zu</td><td class=\"k\">", i + 1);
+        esc_json(f, json_object_get(e, name), 120, "?");
+        fprintf(f, "</td>");
+        td_num(f, jnum(e, "ops"));
+        td_num(f, jnum(e, "reads"));
+        td_num(f, jnum(e, "writes"));
+        double by = jnum(e, "bytes");
+        fprintf(f, "<td>%s</td>", by >= 0 ? rt_fmt_bytes((uint64_t)by, b, sizeof b) : "-");
+        if (approx)
+            td_num(f, jnum(e, "error"));
+        cell_bar(f, jnum(e, "ops"), mx, C_HOT);
+        fprintf(f, "</tr>\n");
+    }
+    fprintf(f, "</table>\n");
+}
+
+static void section_hotkeys(FILE *f, const json_t *hk)
+{
+    char a[48], b[48], c[48];
+    fprintf(f, "<h2 id=\"hotkeys\">Hot keys</h2>\n<p>Each key position of a request is one "
+               "operation on that key; bytes are the request plus its reply, split evenly among "
+               "the request's keys. ");
+    fprintf(f,
+            "%s keyed requests, %s key operations, %s distinct keys; %s requests skipped "
+            "(unknown command or keys).</p>\n",
+            fmt_num(jnum(hk, "keyed_requests"), a, sizeof a),
+            fmt_num(jnum(hk, "key_ops"), b, sizeof b),
+            fmt_num(jnum(hk, "distinct_keys"), c, sizeof c),
+            fmt_num(jnum(hk, "skipped_requests"), a, sizeof a));
+    ent_table(f, json_object_get(hk, "keys"), "key", "top keys by operations");
+    ent_table(f, json_object_get(hk, "prefixes"), "prefix",
+              "top key prefixes (up to the first ':')");
+    const json_t *sl = json_object_get(hk, "slots");
+    size_t n = json_array_size(sl);
+    fprintf(f, "<h3>top cluster hash slots</h3>\n");
+    if (!n) {
+        fprintf(f, "<p class=\"none\">none</p>\n");
+        return;
+    }
+    double mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = jnum(json_array_get(sl, i), "ops");
+        mx = v > mx ? v : mx;
+    }
+    fprintf(f, "<table class=\"hot\"><tr><th>#</th><th>slot</th><th>ops</th><th>bytes</th>"
+               "<th class=\"k\">ops</th></tr>\n");
+    for (size_t i = 0; i < n; i++) {
+        const json_t *e = json_array_get(sl, i);
+        fprintf(f, "<tr><td>%zu</td>", i + 1);
+        td_num(f, jnum(e, "slot"));
+        td_num(f, jnum(e, "ops"));
+        double by = jnum(e, "bytes");
+        fprintf(f, "<td>%s</td>", by >= 0 ? rt_fmt_bytes((uint64_t)by, b, sizeof b) : "-");
+        cell_bar(f, jnum(e, "ops"), mx, C_HOT);
+        fprintf(f, "</tr>\n");
+    }
+    fprintf(f, "</table>\n");
+}
+
+/* ---- replay runs ------------------------------------------------------------------------- */
+
+struct run {
+    const char *path;
+    json_t *j;
+    char name[160]; /* label, target or file name (raw bytes, escaped when written) */
+    /* the timeline as columns */
+    size_t n;
+    double *t, *ops, *errors, *p50, *p99, *max;
+};
+
+static void run_free(struct run *r)
+{
+    json_decref(r->j);
+    free(r->t);
+    free(r->ops);
+    free(r->errors);
+    free(r->p50);
+    free(r->p99);
+    free(r->max);
+}
+
+/* Loads a run JSON file. @return 0, or -1 with the message in err. */
+static int run_load(struct run *r, const char *path, struct rt_err *err)
+{
+    memset(r, 0, sizeof *r);
+    r->path = path;
+    json_error_t je;
+    r->j = json_load_file(path, JSON_DECODE_ANY, &je);
+    if (!r->j) {
+        rt_err_set(err, RT_EINVAL, "%s: line %d column %d: %s", path, je.line, je.column, je.text);
+        return -1;
+    }
+    if (!json_is_object(r->j)) {
+        rt_err_set(err, RT_EINVAL, "%s: not a JSON object (a `resptrace replay --json` file?)",
+                   path);
+        return -1;
+    }
+    const json_t *nm = json_object_get(r->j, "label");
+    if (!json_is_string(nm))
+        nm = json_object_get(r->j, "target");
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    size_t len = json_is_string(nm) ? json_string_length(nm) : strlen(base);
+    if (len >= sizeof r->name)
+        len = sizeof r->name - 1;
+    memcpy(r->name, json_is_string(nm) ? json_string_value(nm) : base, len);
+    r->name[len] = '\0'; /* a NUL inside a label ends the name here: it is only a caption */
+    const json_t *tl = json_object_get(r->j, "timeline");
+    if (!json_is_array(tl))
+        return 0;
+    size_t n = json_array_size(tl);
+    double **cols[] = {&r->t, &r->ops, &r->errors, &r->p50, &r->p99, &r->max};
+    for (size_t c = 0; c < 6; c++) {
+        *cols[c] = malloc((n ? n : 1) * sizeof(double));
+        if (!*cols[c]) {
+            rt_err_set(err, RT_ENOMEM, "%s: out of memory for its timeline", path);
+            return -1;
+        }
+    }
+    static const char *const keys[] = {"t_s", "ops", "errors", "p50_us", "p99_us", "max_us"};
+    for (size_t i = 0; i < n; i++) {
+        const json_t *e = json_array_get(tl, i);
+        for (size_t c = 0; c < 6; c++)
+            (*cols[c])[r->n] = jnum(e, keys[c]);
+        if (isfinite(r->t[r->n]))
+            r->n++;
+    }
+    return 0;
+}
+
+/* one row of the side-by-side table: a number from each run, by JSON path a[.b] */
+static void runs_row(FILE *f, const struct run *rs, size_t nr, const char *title, const char *a,
+                     const char *b, int us)
+{
+    fprintf(f, "<tr><th class=\"k\">");
+    esc(f, title);
+    fprintf(f, "</th>");
+    for (size_t i = 0; i < nr; i++) {
+        double v = b ? jnum2(rs[i].j, a, b) : jnum(rs[i].j, a);
+        if (us)
+            td_us(f, v);
+        else
+            td_num(f, v);
+    }
+    fprintf(f, "</tr>\n");
+}
+
+static void runs_row_str(FILE *f, const struct run *rs, size_t nr, const char *title,
+                         const char *key)
+{
+    fprintf(f, "<tr><th class=\"k\">");
+    esc(f, title);
+    fprintf(f, "</th>");
+    for (size_t i = 0; i < nr; i++) {
+        const json_t *v = json_object_get(rs[i].j, key);
+        fprintf(f, "<td class=\"k\">");
+        if (json_is_number(v)) {
+            char b[48];
+            fprintf(f, "%s", fmt_num(json_number_value(v), b, sizeof b));
+        } else {
+            esc_json(f, v, 120, "-");
+        }
+        fprintf(f, "</td>");
+    }
+    fprintf(f, "</tr>\n");
+}
+
+static void section_runs(FILE *f, const struct run *rs, size_t nr)
+{
+    fprintf(f, "<h2 id=\"runs\">Replay runs</h2>\n");
+    if (nr == 0) {
+        fprintf(f, "<p class=\"none\">no replay run given (resptrace report TRACE RUN.json "
+                   "...)</p>\n");
+        return;
+    }
+    fprintf(f, "<table class=\"runsum\"><tr><th></th>");
+    for (size_t i = 0; i < nr; i++) {
+        fprintf(f, "<th class=\"k\"><span class=\"sw\" style=\"background:%s\"></span>",
+                run_colors[i % NRUNCOLORS]);
+        esc_n(f, rs[i].name, strlen(rs[i].name), 60);
+        fprintf(f, "</th>");
+    }
+    fprintf(f, "</tr>\n<tr><th class=\"k\">file</th>");
+    for (size_t i = 0; i < nr; i++) {
+        fprintf(f, "<td class=\"k\">");
+        esc(f, rs[i].path);
+        fprintf(f, "</td>");
+    }
+    fprintf(f, "</tr>\n");
+    runs_row_str(f, rs, nr, "target", "target");
+    runs_row_str(f, rs, nr, "trace", "trace");
+    runs_row_str(f, rs, nr, "speed", "speed");
+    runs_row(f, rs, nr, "requests in the trace", "requests", NULL, 0);
+    runs_row(f, rs, nr, "ops (answered)", "ops", NULL, 0);
+    runs_row(f, rs, nr, "duration (s)", "duration_s", NULL, 0);
+    runs_row(f, rs, nr, "throughput (ops/s)", "ops_per_s", NULL, 0);
+    runs_row(f, rs, nr, "latency p50", "latency_us", "p50", 1);
+    runs_row(f, rs, nr, "latency p90", "latency_us", "p90", 1);
+    runs_row(f, rs, nr, "latency p99", "latency_us", "p99", 1);
+    runs_row(f, rs, nr, "latency p99.9", "latency_us", "p999", 1);
+    runs_row(f, rs, nr, "latency max", "latency_us", "max", 1);
+    runs_row(f, rs, nr, "latency mean", "latency_us", "mean", 1);
+    runs_row(f, rs, nr, "errors", "errors", NULL, 0);
+    runs_row(f, rs, nr, "skipped", "skipped", NULL, 0);
+    runs_row(f, rs, nr, "unanswered", "unanswered", NULL, 0);
+    runs_row(f, rs, nr, "divergence: replies compared", "divergence", "compared", 0);
+    runs_row(f, rs, nr, "divergence: misses", "divergence", "misses", 0);
+    runs_row(f, rs, nr, "divergence: new errors", "divergence", "new_errors", 0);
+    runs_row(f, rs, nr, "divergence: type changed", "divergence", "type_changed", 0);
+    runs_row(f, rs, nr, "divergence: new values", "divergence", "new_values", 0);
+    runs_row(f, rs, nr, "connections opened", "connections", "opened", 0);
+    runs_row(f, rs, nr, "connection failures", "connections", "failures", 0);
+    fprintf(f, "</table>\n<p>Latency is measured from each request's intended send time "
+               "(corrected for coordinated omission).</p>\n");
+
+    /* throughput over time: one line per run with a timeline */
+    struct line *ls = calloc(nr, sizeof *ls);
+    size_t nl = 0;
+    double lo = INFINITY, hi = 0;
+    for (size_t i = 0; i < nr && ls; i++) {
+        if (!rs[i].n)
+            continue;
+        ls[nl++] = (struct line){.name = rs[i].name,
+                                 .color = run_colors[i % NRUNCOLORS],
+                                 .x = rs[i].t,
+                                 .y = rs[i].ops,
+                                 .n = rs[i].n};
+        for (size_t k = 0; k < rs[i].n; k++) {
+            const double v[3] = {rs[i].p50[k], rs[i].p99[k], rs[i].max[k]};
+            for (int c = 0; c < 3; c++)
+                if (isfinite(v[c])) {
+                    lo = v[c] > 0 && v[c] < lo ? v[c] : lo;
+                    hi = v[c] > hi ? v[c] : hi;
+                }
+        }
+    }
+    if (nl) {
+        fprintf(f, "<h3>throughput over time</h3>\n");
+        struct axes ax = {.ylabel = "ops per second", .ykind = AX_COUNT};
+        svg_lines(f, "chart tput", ls, nl, &ax);
+    }
+    free(ls);
+    /* latency over time, side by side on one shared scale */
+    fprintf(f, "<h3>latency over time (p50, p99 and max of each second; log scale)</h3>\n"
+               "<div class=\"runs\">\n");
+    for (size_t i = 0; i < nr; i++) {
+        fprintf(f, "<div><h3>");
+        esc_n(f, rs[i].name, strlen(rs[i].name), 60);
+        fprintf(f, "</h3>\n");
+        if (!rs[i].n) {
+            fprintf(f, "<p class=\"none\">no timeline in this run</p></div>\n");
+            continue;
+        }
+        struct line l[3] = {
+            {.name = "p50",
+             .color = C_P50,
+             .x = rs[i].t,
+             .y = rs[i].p50,
+             .n = rs[i].n,
+             .agg_max = 1},
+            {.name = "p99",
+             .color = C_P99,
+             .x = rs[i].t,
+             .y = rs[i].p99,
+             .n = rs[i].n,
+             .agg_max = 1},
+            {.name = "max",
+             .color = C_MAX,
+             .x = rs[i].t,
+             .y = rs[i].max,
+             .n = rs[i].n,
+             .agg_max = 1},
+        };
+        struct axes ax = {.ylabel = "latency",
+                          .ykind = AX_US,
+                          .logy = 1,
+                          .ylo = isfinite(lo) ? lo : 1,
+                          .yhi = hi > 0 ? hi : 1};
+        svg_lines(f, "chart lat", l, 3, &ax);
+        fprintf(f, "</div>\n");
+    }
+    fprintf(f, "</div>\n");
+}
+
+/* ---- shard balance ----------------------------------------------------------------------- */
+
+/* the slot ranges of a shard as "0-5460" or "0-99, 200-299 (+3 more)" */
+static void slot_text(const json_t *ranges, char *buf, size_t cap)
+{
+    size_t o = 0, n = json_array_size(ranges);
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && i < 2; i++) {
+        const json_t *r = json_array_get(ranges, i);
+        double a = json_number_value(json_array_get(r, 0)),
+               b = json_number_value(json_array_get(r, 1));
+        int k = a == b ? snprintf(buf + o, cap - o, "%s%.0f", i ? ", " : "", a)
+                       : snprintf(buf + o, cap - o, "%s%.0f-%.0f", i ? ", " : "", a, b);
+        if (k < 0 || (size_t)k >= cap - o)
+            return;
+        o += (size_t)k;
+    }
+    if (n > 2)
+        snprintf(buf + o, cap - o, " (+%zu more)", n - 2);
+}
+
+/* the keys that make the hottest shard hot, and those above a shard's fair share alone */
+static void shard_keys(FILE *f, const json_t *sc)
+{
+    static const struct {
+        const char *key, *title;
+    } lists[] = {{"hottest_top_keys", "hottest shard's top keys"},
+                 {"keys_over_fair_share", "keys above a shard's fair share on their own (only "
+                                          "splitting the key helps)"}};
+    for (size_t l = 0; l < 2; l++) {
+        const json_t *ks = json_object_get(sc, lists[l].key);
+        size_t n = json_array_size(ks);
+        if (!n)
+            continue;
+        fprintf(f, "<p>");
+        esc(f, lists[l].title);
+        fprintf(f, ": ");
+        for (size_t i = 0; i < n && i < 10; i++) {
+            const json_t *k = json_array_get(ks, i);
+            char a[48];
+            fprintf(f, "%s<code>", i ? ", " : "");
+            esc_json(f, json_object_get(k, "key"), 60, "?");
+            fprintf(f, "</code> %s ops", fmt_num(jnum(k, "ops"), a, sizeof a));
+        }
+        fprintf(f, "%s</p>\n", n > 10 ? ", ..." : "");
+    }
+}
+
+static void section_shards(FILE *f, const json_t *arr, const char *why_none)
+{
+    fprintf(f, "<h2 id=\"shards\">Shard balance</h2>\n");
+    if (!json_is_array(arr) || json_array_size(arr) == 0) {
+        fprintf(f, "<p class=\"none\">");
+        esc(f, why_none ? why_none : "no shard projection");
+        fprintf(f, "</p>\n");
+        return;
+    }
+    fprintf(f, "<p>The trace's key operations projected onto N shards that split the 16384 hash "
+               "slots evenly. The dashed line is the fair share (the mean); the imbalance is the "
+               "busiest shard's ops over the mean.</p>\n");
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        const json_t *sc = json_array_get(arr, i);
+        const json_t *sh = json_object_get(sc, "shards");
+        size_t n = json_array_size(sh);
+        char a[48];
+        fprintf(f, "<h3>%s shards: imbalance %.3f</h3>\n",
+                fmt_num(jnum(sc, "shard_count"), a, sizeof a), jnum(sc, "imbalance"));
+        if (!n) {
+            fprintf(f, "<p class=\"none\">no shards</p>\n");
+            continue;
+        }
+        struct bar *b = calloc(n, sizeof *b);
+        char(*labels)[64] = calloc(n, sizeof *labels);
+        if (!b || !labels) {
+            free(b);
+            free(labels);
+            return;
+        }
+        double sum = 0;
+        for (size_t k = 0; k < n; k++) {
+            const json_t *s = json_array_get(sh, k);
+            char r[40], x[48], y[48], z[48];
+            slot_text(json_object_get(s, "slots"), r, sizeof r);
+            snprintf(labels[k], sizeof labels[k], "shard %.0f [%s]", jnum(s, "shard"), r);
+            b[k].text = labels[k];
+            b[k].suffix = "";
+            b[k].color = C_SHARD;
+            b[k].v = jnum(s, "ops");
+            sum += isfinite(b[k].v) ? b[k].v : 0;
+            double by = jnum(s, "bytes");
+            snprintf(b[k].note, sizeof b[k].note, "%s ops, %s keys, %s moved, peak %s ops/s",
+                     fmt_num(b[k].v, x, sizeof x), fmt_num(jnum(s, "keys"), y, sizeof y),
+                     by >= 0 ? rt_fmt_bytes((uint64_t)by, a, sizeof a) : "-",
+                     fmt_num(jnum(s, "peak_ops_s"), z, sizeof z));
+        }
+        svg_bars(f, "chart shards", b, n, sum / (double)n, "mean");
+        free(b);
+        free(labels);
+        shard_keys(f, sc);
+    }
+}
+
+/* ---- the page ---------------------------------------------------------------------------- */
+
+static void write_page(FILE *f, const char *trace, const json_t *st, const json_t *hk,
+                       const json_t *shards, const char *shards_none, const struct run *rs,
+                       size_t nr, const char *damage)
+{
+    fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
+               "<meta name=\"generator\" content=\"resptrace " RT_VERSION_STRING "\"/>\n"
+               "<title>resptrace report: ");
+    esc_n(f, trace, strlen(trace), 200);
+    fprintf(f,
+            "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>resptrace report</h1>\n"
+            "<p>trace <code>",
+            css);
+    esc(f, trace);
+    fprintf(f, "</code>, %zu replay run%s</p>\n", nr, nr == 1 ? "" : "s");
+    if (damage) {
+        fprintf(f, "<p class=\"warn\">The trace is damaged: ");
+        esc(f, damage);
+        fprintf(f, ". The numbers cover what could be read.</p>\n");
+    }
+    fprintf(f, "<nav><a href=\"#overview\">overview</a><a href=\"#rate\">request rate</a>"
+               "<a href=\"#commands\">command mix</a><a href=\"#hotkeys\">hot keys</a>"
+               "<a href=\"#shards\">shard balance</a><a href=\"#runs\">replay runs</a></nav>\n");
+    section_overview(f, st);
+    section_rate(f, st);
+    section_commands(f, st);
+    section_hotkeys(f, hk);
+    section_shards(f, shards, shards_none);
+    section_runs(f, rs, nr);
+    fprintf(f, "<p class=\"none\">written by resptrace " RT_VERSION_STRING "</p>\n"
+               "</body>\n</html>\n");
+}
+
+/* "3,6,12" into counts (1..MAX_SHARDS each, at most MAX_SHARD_COUNTS). @return the number or -1. */
+static int parse_counts(const char *s, int *counts)
+{
+    if (!strcmp(s, "none"))
+        return 0;
+    int n = 0;
+    const char *p = s;
+    for (;;) {
+        char *end;
+        errno = 0;
+        if (*p < '0' || *p > '9')
+            return -1;
+        long v = strtol(p, &end, 10);
+        if (errno || v < 1 || v > MAX_SHARDS || n == MAX_SHARD_COUNTS)
+            return -1;
+        counts[n++] = (int)v;
+        if (*end == '\0')
+            return n;
+        if (*end != ',')
+            return -1;
+        p = end + 1;
+    }
+}
+
+static int fail(const char *msg)
+{
+    fprintf(stderr, "resptrace report: %s\n", msg);
+    return RT_EXIT_FAIL;
+}
+
+int cmd_report(int argc, char **argv)
+{
+    static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
+                                         {"top", required_argument, NULL, 't'},
+                                         {"shards", required_argument, NULL, 'S'},
+                                         {"salvage", no_argument, NULL, 's'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *out_path = "report.html";
+    struct rt_hotkeys_opts ho = {.top = 20, .prefix_depth = 1};
+    int counts[MAX_SHARD_COUNTS] = {3, 6, 12}, ncounts = 3, json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out_path = optarg; break;
+        case 't': {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (errno || *end || optarg[0] < '0' || optarg[0] > '9' || v < 1 || v > 100000) {
+                fprintf(stderr, "resptrace report: bad --top '%s' (1 to 100000)\n", optarg);
+                return RT_EXIT_USAGE;
+            }
+            ho.top = (size_t)v;
+            break;
+        }
+        case 'S':
+            ncounts = parse_counts(optarg, counts);
+            if (ncounts < 0) {
+                fprintf(stderr,
+                        "resptrace report: bad --shards '%s' (comma-separated shard counts "
+                        "from 1 to %d, at most %d of them, or none)\n",
+                        optarg, MAX_SHARDS, MAX_SHARD_COUNTS);
+                return RT_EXIT_USAGE;
+            }
+            break;
+        case 's': ho.salvage = 1; break;
+        case 'j': json = 1; break;
+        case 'h': usage_report(stdout); return RT_EXIT_OK;
+        default: usage_report(stderr); return RT_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage_report(stderr);
+        return RT_EXIT_USAGE;
+    }
+    const char *trace = argv[optind];
+    size_t nr = (size_t)(argc - optind - 1);
+    struct run *rs = calloc(nr ? nr : 1, sizeof *rs);
+    json_t *st = NULL, *hk = NULL, *sh = NULL;
+    char damage[256] = "", shards_none[300] = "";
+    int status = RT_EXIT_FAIL;
+    struct rt_err err = {0};
+    if (!rs) {
+        fail("out of memory");
+        goto done;
+    }
+    /* the runs first: a typo in a run's name fails before the trace is read */
+    for (size_t i = 0; i < nr; i++)
+        if (run_load(&rs[i], argv[optind + 1 + (int)i], &err) < 0) {
+            fail(err.msg);
+            nr = i + 1;
+            goto done;
+        }
+    st = rt_stat_json(trace, ho.salvage, &err);
+    if (!st) {
+        fail(err.msg);
+        goto done;
+    }
+    if (err.code < 0)
+        snprintf(damage, sizeof damage, "%s", err.msg);
+    err = (struct rt_err){0};
+    hk = rt_hotkeys_json(trace, &ho, &err);
+    if (!hk) {
+        fail(err.msg);
+        goto done;
+    }
+    if (ncounts == 0) {
+        snprintf(shards_none, sizeof shards_none, "not asked for (--shards none)");
+    } else {
+        err = (struct rt_err){0};
+        sh = rt_shards_json(trace, counts, (size_t)ncounts, &err);
+        if (!sh)
+            snprintf(shards_none, sizeof shards_none, "no shard projection: %s", err.msg);
+    }
+
+    int to_stdout = !strcmp(out_path, "-");
+    FILE *f = to_stdout ? stdout : fopen(out_path, "w");
+    if (!f) {
+        fprintf(stderr, "resptrace report: cannot write %s: %s\n", out_path, strerror(errno));
+        goto done;
+    }
+    write_page(f, trace, st, hk, sh, shards_none, rs, nr, damage[0] ? damage : NULL);
+    long size = to_stdout ? -1 : ftell(f);
+    int werr = ferror(f);
+    if (to_stdout ? fflush(f) != 0 : fclose(f) != 0)
+        werr = 1;
+    if (werr) {
+        fprintf(stderr, "resptrace report: cannot write %s: %s\n", out_path, strerror(errno));
+        goto done;
+    }
+    if (damage[0])
+        fprintf(stderr, "resptrace report: %s (the report covers what could be read)\n", damage);
+    if (json) {
+        json_t *o = json_object(), *ra = json_array(), *ca = json_array();
+        json_object_set_new(o, "output", json_string(out_path));
+        json_object_set_new(o, "bytes", size >= 0 ? json_integer(size) : json_null());
+        json_object_set_new(o, "trace", json_string(trace));
+        json_object_set_new(o, "requests", json_deep_copy(json_object_get(st, "requests")));
+        for (size_t i = 0; i < nr; i++) {
+            json_t *r = json_object();
+            json_object_set_new(r, "file", json_string(rs[i].path));
+            json_object_set_new(r, "name", rt_json_bytes(rs[i].name, strlen(rs[i].name)));
+            json_object_set_new(r, "timeline_seconds", json_integer((json_int_t)rs[i].n));
+            json_array_append_new(ra, r);
+        }
+        json_object_set_new(o, "runs", ra);
+        for (int i = 0; i < ncounts && sh; i++)
+            json_array_append_new(ca, json_integer(counts[i]));
+        json_object_set_new(o, "shard_counts", ca);
+        json_object_set_new(o, "damage", damage[0] ? json_string(damage) : json_null());
+        rt_print_json(to_stdout ? stderr : stdout, o);
+    } else if (!to_stdout) {
+        char b[64];
+        printf("wrote %s (%s): trace %s, %zu replay run%s\n", out_path,
+               rt_fmt_bytes((uint64_t)size, b, sizeof b), trace, nr, nr == 1 ? "" : "s");
+    }
+    status = damage[0] ? RT_EXIT_FAIL : RT_EXIT_OK;
+done:
+    for (size_t i = 0; rs && i < nr; i++)
+        run_free(&rs[i]);
+    free(rs);
+    json_decref(st);
+    json_decref(hk);
+    json_decref(sh);
+    return status;
+}

@@ -1,0 +1,719 @@
+/* cmd_slice.c: `resptrace slice` (a time range of a trace) and `resptrace filter` (the
+ * requests matching commands, keys, connections, databases or a sample), written as new
+ * traces with every kept request's reply following it. */
+#include "tools.h"
+#include "trace_edit.h"
+
+#include <ctype.h>
+#include <fnmatch.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void usage_slice(FILE *out)
+{
+    fprintf(out,
+            "usage: resptrace slice TRACE [--from TIME] [--to TIME] -o OUT [--reply-window S]\n"
+            "                             [--json] [--salvage]\n\n"
+            "Writes the events of TRACE whose time is in [--from, --to) to OUT, seeking to\n"
+            "--from with the trace's index (chunks before it are not decompressed) and stopping\n"
+            "after --to. TIME: seconds after the trace's start (\"+2.5\" or \"2.5\"), ns since the\n"
+            "epoch, or ISO 8601 UTC (2026-11-26T15:42:32.5Z); default: the start, the end.\n\n"
+            "  -o, --output FILE   the new trace (required)\n"
+            "  --reply-window S    a request kept in the range keeps its reply even when the\n"
+            "                      reply comes after --to, if it comes within S seconds after\n"
+            "                      --to (default 10)\n"
+            "  --json              the summary as one JSON object\n"
+            "  --salvage           skip damaged chunks\n\n"
+            "A reply goes with its request: replies in the range to requests before --from are\n"
+            "left out (they belong to the slice before), so slices [a,b) and [b,c) merged with\n"
+            "`resptrace merge --same-conns` give back the requests and replies of [a,c).\n"
+            "Connections opened before --from have no open event in the slice.\n"
+            "The metadata of TRACE is kept, with slice.source, slice.from_ns and slice.to_ns.\n"
+            "Counted: events read and written, requests and replies written, replies left out.\n"
+            "Exit status: 0; 1 when TRACE cannot be read or is damaged (what was read is\n"
+            "written) or OUT cannot be written; 2 for a bad command line.\n");
+}
+
+void usage_filter(FILE *out)
+{
+    fprintf(out,
+            "usage: resptrace filter TRACE -o OUT [--cmd LIST] [--key-glob GLOB] [--conn ID]...\n"
+            "                        [--db N] [--sample 1/N [--by conn|key] [--seed S]]\n"
+            "                        [--json] [--salvage]\n\n"
+            "Writes the requests of TRACE that match every given condition to OUT, each with\n"
+            "its reply, and the open, close, gap, note and push events of the connections that\n"
+            "keep at least one request (STATS events are kept).\n\n"
+            "  -o, --output FILE   the new trace (required)\n"
+            "  --cmd LIST          commands, comma separated, case-insensitive (\"get,set\";\n"
+            "                      a subcommand as \"config|get\")\n"
+            "  --key-glob GLOB     a key of the request matches GLOB (fnmatch: * ? [..]); keys\n"
+            "                      from the command table's key specifications\n"
+            "  --conn ID           connection ID (repeatable, or comma separated)\n"
+            "  --db N              requests on database N\n"
+            "  --sample 1/N        one connection (--by conn, the default) or one key (--by key)\n"
+            "                      in N, chosen by a hash of the connection id or of the key with\n"
+            "                      the seed: a sampled key keeps all its requests, in order\n"
+            "  --seed S            the sampling seed (default 0)\n"
+            "  --json              the summary as one JSON object\n"
+            "  --salvage           skip damaged chunks\n\n"
+            "A request's key, for --by key, is its first key. Requests without keys (or whose\n"
+            "keys the command table cannot resolve) are dropped by --key-glob and --by key.\n"
+            "Unless only --conn and --sample --by conn are given (then connections are decided\n"
+            "up front), TRACE is read twice: first to find the connections that keep requests.\n"
+            "Replies paired with no request are kept only in that connection-only case.\n"
+            "Counted: requests read and kept, replies kept, connections kept.\n"
+            "Exit status: 0; 1 when TRACE cannot be read or is damaged (what was read is\n"
+            "written) or OUT cannot be written; 2 for a bad command line.\n");
+}
+
+/* ---- shared ---- */
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    if (!isdigit((unsigned char)s[0]))
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Opens OUT with the metadata of `r` plus `extra`. */
+static struct trace_writer *open_out(const char *cmd, const char *out, struct trace_reader *r,
+                                     const struct trace_meta_kv *extra, size_t nextra)
+{
+    size_t n;
+    const struct trace_meta_kv *kv = trace_reader_meta(r, &n);
+    struct trace_meta_kv *all = calloc(n + nextra + 1, sizeof *all);
+    if (!all) {
+        fprintf(stderr, "resptrace %s: out of memory\n", cmd);
+        return NULL;
+    }
+    memcpy(all, kv, n * sizeof *kv);
+    memcpy(all + n, extra, nextra * sizeof *extra);
+    struct rt_err err = {0};
+    struct trace_writer *w = trace_writer_open(out, all, n + nextra, NULL, &err);
+    free(all);
+    if (!w)
+        fprintf(stderr, "resptrace %s: %s\n", cmd, err.msg);
+    return w;
+}
+
+/* Reports the end of a read. @return 1 when the trace was damaged. */
+static int read_status(const char *cmd, struct trace_reader *r, int rc, const struct rt_err *err)
+{
+    if (rc < 0) {
+        fprintf(stderr, "resptrace %s: %s\n", cmd, err->msg);
+        return 1;
+    }
+    struct trace_damage d;
+    trace_reader_damage(r, &d);
+    if (d.first_offset != UINT64_MAX) {
+        fprintf(stderr, "resptrace %s: %s (salvaged: %llu damaged chunks skipped)\n", cmd, d.msg,
+                (unsigned long long)d.chunks_skipped);
+        return 1;
+    }
+    return 0;
+}
+
+struct counts {
+    uint64_t read, written, req_read, req_kept, rep_kept, rep_dropped, conns;
+};
+
+static void print_counts(const char *cmd, int json, const char *in, const char *out,
+                         const struct counts *c, uint64_t from, uint64_t to)
+{
+    if (json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "file", json_string(in));
+        json_object_set_new(o, "output", json_string(out));
+        if (!strcmp(cmd, "slice")) {
+            json_object_set_new(o, "from_ns", rt_json_u64(from));
+            json_object_set_new(o, "to_ns", to == UINT64_MAX ? json_null() : rt_json_u64(to));
+        }
+        json_object_set_new(o, "events_read", rt_json_u64(c->read));
+        json_object_set_new(o, "events_written", rt_json_u64(c->written));
+        json_object_set_new(o, "requests_read", rt_json_u64(c->req_read));
+        json_object_set_new(o, "requests_written", rt_json_u64(c->req_kept));
+        json_object_set_new(o, "replies_written", rt_json_u64(c->rep_kept));
+        json_object_set_new(o, "replies_left_out", rt_json_u64(c->rep_dropped));
+        if (!strcmp(cmd, "filter"))
+            json_object_set_new(o, "connections_kept", rt_json_u64(c->conns));
+        rt_print_json(stdout, o);
+        return;
+    }
+    char a[48], b[48];
+    printf("%-18s %s\n%-18s %s\n", "file", in, "output", out);
+    if (!strcmp(cmd, "slice"))
+        printf("%-18s %s .. %s\n", "range", rt_fmt_time(from, a, sizeof a),
+               to == UINT64_MAX ? "end" : rt_fmt_time(to, b, sizeof b));
+    printf("%-18s %" PRIu64 " read, %" PRIu64 " written\n", "events", c->read, c->written);
+    printf("%-18s %" PRIu64 " read, %" PRIu64 " written\n", "requests", c->req_read, c->req_kept);
+    printf("%-18s %" PRIu64 " written, %" PRIu64 " left out\n", "replies", c->rep_kept,
+           c->rep_dropped);
+    if (!strcmp(cmd, "filter"))
+        printf("%-18s %" PRIu64 " kept\n", "connections", c->conns);
+}
+
+/* Writes a request and remembers its new seq for its reply. @return 0 or -1. */
+static int put_request(const char *cmd, struct trace_writer *w, struct seqmap *map,
+                       struct trace_event *ev, uint64_t *pending)
+{
+    struct rt_err err = {0};
+    uint64_t old = ev->u.req.seq;
+    if (trace_writer_add(w, ev, &err) < 0) {
+        fprintf(stderr, "resptrace %s: %s\n", cmd, err.msg);
+        return -1;
+    }
+    if (!(ev->u.req.flags & TRACE_REQ_NOREPLY)) {
+        if (seqmap_put(map, old, ev->u.req.seq) < 0) {
+            fprintf(stderr, "resptrace %s: out of memory\n", cmd);
+            return -1;
+        }
+        (*pending)++;
+    }
+    return 0;
+}
+
+/* Writes a reply if its request was written (renumbered). @return 1 written, 0 not, -1 error. */
+static int put_reply(const char *cmd, struct trace_writer *w, struct seqmap *map,
+                     struct trace_event *ev, uint64_t *pending)
+{
+    uint64_t nv;
+    if (ev->u.reply.req_seq == TRACE_SEQ_NONE || !seqmap_take(map, ev->u.reply.req_seq, &nv))
+        return 0;
+    (*pending)--;
+    ev->u.reply.req_seq = nv;
+    struct rt_err err = {0};
+    if (trace_writer_add(w, ev, &err) < 0) {
+        fprintf(stderr, "resptrace %s: %s\n", cmd, err.msg);
+        return -1;
+    }
+    return 1;
+}
+
+static int put_event(const char *cmd, struct trace_writer *w, struct trace_event *ev)
+{
+    struct rt_err err = {0};
+    if (trace_writer_add(w, ev, &err) < 0) {
+        fprintf(stderr, "resptrace %s: %s\n", cmd, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int close_out(const char *cmd, struct trace_writer *w)
+{
+    struct rt_err err = {0};
+    if (trace_writer_close(w, &err) < 0) {
+        fprintf(stderr, "resptrace %s: %s\n", cmd, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- slice ---- */
+
+int cmd_slice(int argc, char **argv)
+{
+    static const struct option opts[] = {{"from", required_argument, NULL, 'F'},
+                                         {"to", required_argument, NULL, 'T'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"reply-window", required_argument, NULL, 'w'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"salvage", no_argument, NULL, 's'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *from_s = NULL, *to_s = NULL, *out = NULL;
+    double window = 10;
+    int json = 0, salvage = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'F': from_s = optarg; break;
+        case 'T': to_s = optarg; break;
+        case 'o': out = optarg; break;
+        case 'w': {
+            char *end;
+            window = strtod(optarg, &end);
+            if (end == optarg || *end || window < 0 || window > 1e9) {
+                fprintf(stderr, "resptrace slice: bad --reply-window '%s'\n", optarg);
+                return RT_EXIT_USAGE;
+            }
+            break;
+        }
+        case 'j': json = 1; break;
+        case 's': salvage = 1; break;
+        case 'h': usage_slice(stdout); return RT_EXIT_OK;
+        default: usage_slice(stderr); return RT_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1 || !out) {
+        if (!out && optind == argc - 1)
+            fprintf(stderr, "resptrace slice: give the output with -o FILE\n");
+        else
+            usage_slice(stderr);
+        return RT_EXIT_USAGE;
+    }
+    const char *path = argv[optind];
+    struct trace_reader *r = rt_open_trace("slice", path, salvage);
+    if (!r)
+        return RT_EXIT_FAIL;
+    struct rt_err err = {0};
+    struct trace_event ev;
+    int rc = 0, have = 0, status = RT_EXIT_FAIL;
+    struct trace_totals t;
+    trace_reader_totals(r, &t);
+    uint64_t base = t.ts_min, from = 0, to = UINT64_MAX;
+    if (!trace_reader_has_index(r) && (rc = trace_reader_next(r, &ev, &err)) == 1) {
+        base = ev.ts; /* no index: the first event gives the start */
+        have = 1;
+    }
+    if (from_s && rt_parse_time(from_s, base, &from) != 0) {
+        fprintf(stderr, "resptrace slice: --from: cannot read '%s' as a time\n", from_s);
+        trace_reader_close(r);
+        return RT_EXIT_USAGE;
+    }
+    if (to_s && rt_parse_time(to_s, base, &to) != 0) {
+        fprintf(stderr, "resptrace slice: --to: cannot read '%s' as a time\n", to_s);
+        trace_reader_close(r);
+        return RT_EXIT_USAGE;
+    }
+    if (to < from) {
+        fprintf(stderr, "resptrace slice: --to is before --from\n");
+        trace_reader_close(r);
+        return RT_EXIT_USAGE;
+    }
+    if (from_s && from > base && strcmp(path, "-") != 0) {
+        if (trace_reader_seek_time(r, from, &err) != 0) {
+            fprintf(stderr, "resptrace slice: %s\n", err.msg);
+            trace_reader_close(r);
+            return RT_EXIT_FAIL;
+        }
+        have = 0;
+    }
+    char fb[32], tb[32];
+    snprintf(fb, sizeof fb, "%" PRIu64, from);
+    snprintf(tb, sizeof tb, "%" PRIu64, to);
+    struct trace_meta_kv extra[] = {{"slice.source", path, strlen(path)},
+                                    {"slice.from_ns", fb, strlen(fb)},
+                                    {"slice.to_ns", to_s ? tb : "", to_s ? strlen(tb) : 0}};
+    struct trace_writer *w = open_out("slice", out, r, extra, 3);
+    struct seqmap *map = seqmap_new();
+    if (!w || !map) {
+        if (!map)
+            fprintf(stderr, "resptrace slice: out of memory\n");
+        goto done;
+    }
+    /* After --to: replies of kept requests for up to --reply-window; other events that come
+     * late by up to one second (streams slightly out of order). */
+    uint64_t wns = (uint64_t)(window * 1e9), late = 1000000000ull;
+    uint64_t stop = to == UINT64_MAX ? UINT64_MAX : to + (wns > late ? wns : late);
+    if (stop < to)
+        stop = UINT64_MAX;
+    struct counts cn = {0};
+    uint64_t pending = 0;
+    while (have || (rc = trace_reader_next(r, &ev, &err)) == 1) {
+        have = 0;
+        cn.read++;
+        if (ev.ts > stop || (ev.ts > to && ev.ts - to > late && pending == 0))
+            break;
+        int in = ev.ts >= from && ev.ts < to;
+        int wr = 0;
+        if (ev.type == TRACE_EV_REQUEST) {
+            cn.req_read += in;
+            if (in && put_request("slice", w, map, &ev, &pending) < 0)
+                goto done;
+            wr = in;
+            cn.req_kept += in;
+        } else if (ev.type == TRACE_EV_REPLY && ev.u.reply.req_seq != TRACE_SEQ_NONE) {
+            if (ev.ts <= to || ev.ts - to <= wns) {
+                wr = put_reply("slice", w, map, &ev, &pending);
+                if (wr < 0)
+                    goto done;
+            }
+            cn.rep_kept += (uint64_t)wr;
+            cn.rep_dropped += (uint64_t)(in && !wr);
+        } else if (in) {
+            if (put_event("slice", w, &ev) < 0)
+                goto done;
+            wr = 1;
+            cn.rep_kept += ev.type == TRACE_EV_REPLY;
+        }
+        cn.written += (uint64_t)wr;
+    }
+    int damaged = read_status("slice", r, rc < 0 ? rc : 0, &err);
+    int crc = close_out("slice", w);
+    w = NULL;
+    if (crc == 0) {
+        print_counts("slice", json, path, out, &cn, from, to);
+        status = damaged ? RT_EXIT_FAIL : RT_EXIT_OK;
+    }
+done:
+    if (w)
+        trace_writer_close(w, NULL);
+    seqmap_free(map);
+    trace_reader_close(r);
+    return status;
+}
+
+/* ---- filter ---- */
+
+struct filt {
+    char **cmds;
+    size_t ncmds;
+    const char *glob;
+    uint64_t *conns;
+    size_t nconns;
+    int has_db;
+    uint64_t db;
+    uint64_t sample_n; /* 0: no sampling */
+    int by_key;
+    uint64_t seed;
+    uint32_t *pos;
+    size_t pos_cap;
+    char *kbuf;
+    size_t kcap;
+};
+
+static int conn_level(const struct filt *f)
+{
+    return !f->ncmds && !f->glob && !f->has_db && !(f->sample_n && f->by_key);
+}
+
+static int conn_passes(const struct filt *f, uint64_t conn)
+{
+    if (f->nconns) {
+        size_t i;
+        for (i = 0; i < f->nconns && f->conns[i] != conn; i++)
+            ;
+        if (i == f->nconns)
+            return 0;
+    }
+    if (f->sample_n && !f->by_key &&
+        rt_hash_seeded(f->seed, &conn, sizeof conn) % f->sample_n != 0)
+        return 0;
+    return 1;
+}
+
+static int cmd_passes(const struct filt *f, const struct trace_request *q, const struct rt_cmd *c)
+{
+    if (!f->ncmds)
+        return 1;
+    for (size_t i = 0; i < f->ncmds; i++) {
+        if (strlen(f->cmds[i]) == q->argvlen[0] && !strncasecmp(f->cmds[i], q->argv[0], q->argvlen[0]))
+            return 1;
+        if (c && !strcasecmp(f->cmds[i], c->name))
+            return 1;
+    }
+    return 0;
+}
+
+/* @return 1 keep, 0 drop, -1 out of memory */
+static int req_passes(struct filt *f, uint64_t conn, const struct trace_request *q)
+{
+    if (!conn_passes(f, conn) || q->argc == 0)
+        return 0;
+    if (f->has_db && q->db != f->db)
+        return 0;
+    const struct rt_cmd *c = rt_cmd_lookup(q->argc, q->argv, q->argvlen);
+    if (!cmd_passes(f, q, c))
+        return 0;
+    if (!f->glob && !(f->sample_n && f->by_key))
+        return 1;
+    if (!c)
+        return 0;
+    if (q->argc > f->pos_cap) {
+        size_t cap = q->argc * 2;
+        void *p = realloc(f->pos, cap * sizeof *f->pos);
+        if (!p)
+            return -1;
+        f->pos = p;
+        f->pos_cap = cap;
+    }
+    size_t n = 0;
+    if (rt_cmd_keys(c, q->argc, q->argv, q->argvlen, f->pos, f->pos_cap, &n) < 0 || n == 0 ||
+        n > f->pos_cap)
+        return 0;
+    if (f->sample_n && f->by_key &&
+        rt_hash_seeded(f->seed, q->argv[f->pos[0]], q->argvlen[f->pos[0]]) % f->sample_n != 0)
+        return 0;
+    if (!f->glob)
+        return 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t kl = q->argvlen[f->pos[i]];
+        if (memchr(q->argv[f->pos[i]], 0, kl))
+            continue; /* fnmatch sees C strings: a key with a NUL byte never matches */
+        if (kl + 1 > f->kcap) {
+            void *p = realloc(f->kbuf, kl + 1);
+            if (!p)
+                return -1;
+            f->kbuf = p;
+            f->kcap = kl + 1;
+        }
+        memcpy(f->kbuf, q->argv[f->pos[i]], kl);
+        f->kbuf[kl] = 0;
+        if (fnmatch(f->glob, f->kbuf, 0) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int add_list(char ***v, size_t *n, const char *s)
+{
+    char *dup = strdup(s);
+    if (!dup)
+        return -1;
+    for (char *tok = strtok(dup, ","); tok; tok = strtok(NULL, ",")) {
+        void *p = realloc(*v, (*n + 1) * sizeof **v);
+        if (!p || !(((char **)p)[*n] = strdup(tok))) {
+            if (p)
+                *v = p;
+            free(dup);
+            return -1;
+        }
+        *v = p;
+        (*n)++;
+    }
+    free(dup);
+    return 0;
+}
+
+static void filt_free(struct filt *f)
+{
+    for (size_t i = 0; i < f->ncmds; i++)
+        free(f->cmds[i]);
+    free(f->cmds);
+    free(f->conns);
+    free(f->pos);
+    free(f->kbuf);
+}
+
+/* First pass: the connections that keep at least one request. */
+static int find_conns(struct filt *f, const char *path, int salvage, struct u64set *set)
+{
+    struct trace_reader *r = rt_open_trace("filter", path, salvage);
+    if (!r)
+        return -1;
+    struct trace_event ev;
+    struct rt_err err = {0};
+    int rc;
+    while ((rc = trace_reader_next(r, &ev, &err)) == 1) {
+        if (ev.type != TRACE_EV_REQUEST || u64set_has(set, ev.conn))
+            continue;
+        int k = req_passes(f, ev.conn, &ev.u.req);
+        if (k < 0 || (k == 1 && u64set_add(set, ev.conn) < 0)) {
+            fprintf(stderr, "resptrace filter: out of memory\n");
+            trace_reader_close(r);
+            return -1;
+        }
+    }
+    trace_reader_close(r); /* damage is reported by the second pass */
+    return 0;
+}
+
+int cmd_filter(int argc, char **argv)
+{
+    static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
+                                         {"cmd", required_argument, NULL, 'c'},
+                                         {"key-glob", required_argument, NULL, 'k'},
+                                         {"conn", required_argument, NULL, 'C'},
+                                         {"db", required_argument, NULL, 'd'},
+                                         {"sample", required_argument, NULL, 'S'},
+                                         {"by", required_argument, NULL, 'b'},
+                                         {"seed", required_argument, NULL, 'e'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"salvage", no_argument, NULL, 's'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    struct filt f = {0};
+    const char *out = NULL;
+    int json = 0, salvage = 0, c, by_set = 0, seed_set = 0, status = RT_EXIT_USAGE;
+    char **cl = NULL;
+    size_t ncl = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case 'c':
+            if (add_list(&f.cmds, &f.ncmds, optarg) < 0)
+                goto oom;
+            break;
+        case 'k': f.glob = optarg; break;
+        case 'C':
+            if (add_list(&cl, &ncl, optarg) < 0)
+                goto oom;
+            break;
+        case 'd':
+            if (parse_u64(optarg, &f.db) < 0 || f.db > UINT32_MAX) {
+                fprintf(stderr, "resptrace filter: bad --db '%s'\n", optarg);
+                goto usage_out;
+            }
+            f.has_db = 1;
+            break;
+        case 'S':
+            if (strncmp(optarg, "1/", 2) || parse_u64(optarg + 2, &f.sample_n) < 0 ||
+                f.sample_n == 0) {
+                fprintf(stderr, "resptrace filter: --sample takes 1/N (N >= 1), not '%s'\n",
+                        optarg);
+                goto usage_out;
+            }
+            break;
+        case 'b':
+            if (strcmp(optarg, "conn") && strcmp(optarg, "key")) {
+                fprintf(stderr, "resptrace filter: --by takes conn or key, not '%s'\n", optarg);
+                goto usage_out;
+            }
+            f.by_key = optarg[0] == 'k';
+            by_set = 1;
+            break;
+        case 'e':
+            if (parse_u64(optarg, &f.seed) < 0) {
+                fprintf(stderr, "resptrace filter: bad --seed '%s'\n", optarg);
+                goto usage_out;
+            }
+            seed_set = 1;
+            break;
+        case 'j': json = 1; break;
+        case 's': salvage = 1; break;
+        case 'h':
+            usage_filter(stdout);
+            status = RT_EXIT_OK;
+            goto usage_out;
+        default: usage_filter(stderr); goto usage_out;
+        }
+    }
+    if (optind != argc - 1 || !out) {
+        if (!out && optind == argc - 1)
+            fprintf(stderr, "resptrace filter: give the output with -o FILE\n");
+        else
+            usage_filter(stderr);
+        goto usage_out;
+    }
+    if ((by_set || seed_set) && !f.sample_n) {
+        fprintf(stderr, "resptrace filter: --by and --seed go with --sample\n");
+        goto usage_out;
+    }
+    f.conns = calloc(ncl + 1, sizeof *f.conns);
+    if (!f.conns)
+        goto oom;
+    for (size_t i = 0; i < ncl; i++)
+        if (parse_u64(cl[i], &f.conns[f.nconns++]) < 0) {
+            fprintf(stderr, "resptrace filter: bad --conn '%s'\n", cl[i]);
+            goto usage_out;
+        }
+    const char *path = argv[optind];
+    status = RT_EXIT_FAIL;
+    struct u64set *set = NULL;
+    struct seqmap *map = NULL;
+    struct trace_writer *w = NULL;
+    struct trace_reader *r = NULL;
+    int two_pass = !conn_level(&f);
+    if (two_pass && !strcmp(path, "-")) {
+        fprintf(stderr, "resptrace filter: these conditions read the trace twice: give a file, "
+                        "not stdin\n");
+        status = RT_EXIT_USAGE;
+        goto usage_out;
+    }
+    set = u64set_new();
+    map = seqmap_new();
+    if (!set || !map) {
+        fprintf(stderr, "resptrace filter: out of memory\n");
+        goto done;
+    }
+    if (two_pass && find_conns(&f, path, salvage, set) < 0)
+        goto done;
+    r = rt_open_trace("filter", path, salvage);
+    if (!r)
+        goto done;
+    struct trace_meta_kv extra[] = {{"filter.source", path, strlen(path)}};
+    w = open_out("filter", out, r, extra, 1);
+    if (!w)
+        goto done;
+    struct trace_event ev;
+    struct rt_err err = {0};
+    struct counts cn = {0};
+    uint64_t pending = 0;
+    int rc;
+    struct u64set *seen = u64set_new(); /* connections-only: the kept ones, counted */
+    if (!seen) {
+        fprintf(stderr, "resptrace filter: out of memory\n");
+        goto done;
+    }
+    while ((rc = trace_reader_next(r, &ev, &err)) == 1) {
+        cn.read++;
+        int keep_conn = ev.conn == 0 ? ev.type == TRACE_EV_STATS
+                        : two_pass   ? u64set_has(set, ev.conn)
+                                     : conn_passes(&f, ev.conn);
+        int wr = 0;
+        if (ev.type == TRACE_EV_REQUEST) {
+            cn.req_read++;
+            int k = keep_conn ? req_passes(&f, ev.conn, &ev.u.req) : 0;
+            if (k < 0) {
+                fprintf(stderr, "resptrace filter: out of memory\n");
+                u64set_free(seen);
+                goto done;
+            }
+            if (k && put_request("filter", w, map, &ev, &pending) < 0) {
+                u64set_free(seen);
+                goto done;
+            }
+            wr = k;
+            cn.req_kept += (uint64_t)k;
+        } else if (ev.type == TRACE_EV_REPLY &&
+                   (two_pass || ev.u.reply.req_seq != TRACE_SEQ_NONE)) {
+            wr = put_reply("filter", w, map, &ev, &pending);
+            if (wr < 0) {
+                u64set_free(seen);
+                goto done;
+            }
+            cn.rep_kept += (uint64_t)wr;
+            cn.rep_dropped += (uint64_t)!wr;
+        } else if (keep_conn) {
+            if (put_event("filter", w, &ev) < 0) {
+                u64set_free(seen);
+                goto done;
+            }
+            wr = 1;
+            cn.rep_kept += ev.type == TRACE_EV_REPLY;
+        } else {
+            cn.rep_dropped += ev.type == TRACE_EV_REPLY;
+        }
+        if (wr && ev.conn && !two_pass && u64set_add(seen, ev.conn) < 0) {
+            fprintf(stderr, "resptrace filter: out of memory\n");
+            u64set_free(seen);
+            goto done;
+        }
+        cn.written += (uint64_t)wr;
+    }
+    cn.conns = two_pass ? u64set_count(set) : u64set_count(seen);
+    u64set_free(seen);
+    int damaged = read_status("filter", r, rc < 0 ? rc : 0, &err);
+    int crc = close_out("filter", w);
+    w = NULL;
+    if (crc == 0) {
+        print_counts("filter", json, path, out, &cn, 0, 0);
+        status = damaged ? RT_EXIT_FAIL : RT_EXIT_OK;
+    }
+done:
+    if (w)
+        trace_writer_close(w, NULL);
+    trace_reader_close(r);
+    seqmap_free(map);
+    u64set_free(set);
+usage_out:
+    for (size_t i = 0; i < ncl; i++)
+        free(cl[i]);
+    free(cl);
+    filt_free(&f);
+    return status;
+oom:
+    fprintf(stderr, "resptrace filter: out of memory\n");
+    status = RT_EXIT_FAIL;
+    goto usage_out;
+}
