@@ -2182,6 +2182,13 @@ static unsigned owner(const struct worker *w, uint64_t conn)
     return (unsigned)(h % w->nthreads);
 }
 
+/* The part of the recorded connections a connection belongs to (--part I/N): another hash
+ * than the threads' (owner()), so that a part spreads over every thread. */
+static unsigned in_part(uint64_t conn, unsigned nparts)
+{
+    return (unsigned)(mix64(conn ^ 0x5a17c0ffee5eedull) % nparts);
+}
+
 static int reopen(struct worker *w)
 {
     trace_reader_close(w->rd);
@@ -2267,6 +2274,8 @@ static void worker_fill(struct worker *w)
         if (ev->type == TRACE_EV_REQUEST)
             w->rate_k++;
         if (owner(w, ev->conn) != w->id)
+            continue;
+        if (o->nparts > 1 && in_part(ev->conn, o->nparts) != o->part)
             continue;
         uint64_t key = ev->conn ^ ((uint64_t)w->loop << 48);
         struct rconn *rc;
@@ -2506,6 +2515,14 @@ static void *worker_main(void *arg)
     if (!w->rd || (w->o->from_ns && trace_reader_seek_time(w->rd, w->o->from_ns, &w->err) < 0)) {
         w->fatal = 1;
     } else {
+        /* --start-at: wait for the common start (paced: connect a little before it) */
+        uint64_t now = now_ns(), lead = w->o->speed > 0 && w->o->rate <= 0 ? 100000000ull : 0;
+        if (w->o->start_at_ns && w->wall_t0 > now + lead) {
+            uint64_t d = w->wall_t0 - lead - now;
+            struct timespec ts = {(time_t)(d / NS), (long)(d % NS)};
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+                ;
+        }
         /* read ahead now: connections open before the common start, requests wait for it */
         worker_fill(w);
         if (!w->fatal)
@@ -2900,7 +2917,34 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
     pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     struct rt_hist *shared_lat = rt_hist_new(), *shared_sec = rt_hist_new();
     uint64_t wall_t0 = now_ns() + 100000000; /* a common start, 100 ms ahead: time to connect */
+    if (o->start_at_ns) {
+        /* --start-at: the same wall-clock start on every host (their clocks in sync, NTP) */
+        struct timespec rt;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        uint64_t rnow = (uint64_t)rt.tv_sec * NS + (uint64_t)rt.tv_nsec;
+        if (o->start_at_ns + NS < rnow) {
+            rt_err_set(err, RT_EINVAL, "--start-at: that time passed %.1f s ago",
+                       (double)(rnow - o->start_at_ns) / 1e9);
+            cl_topo_free(&topo);
+            if (ssl)
+                SSL_CTX_free(ssl);
+            freeaddrinfo(ai);
+            free(ws);
+            free(th);
+            free(pub);
+            rt_hist_free(shared_lat);
+            rt_hist_free(shared_sec);
+            return RT_EINVAL;
+        }
+        wall_t0 = now_ns() + (o->start_at_ns > rnow ? o->start_at_ns - rnow : 0);
+    }
     int rc = 0;
+    {
+        struct timespec rt;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        uint64_t mono = now_ns();
+        res->start_unix_ns = (uint64_t)rt.tv_sec * NS + (uint64_t)rt.tv_nsec + (wall_t0 - mono);
+    }
     if (result_alloc(res) < 0 || !shared_lat || !shared_sec) {
         rt_err_set(err, RT_ENOMEM, "out of memory");
         rc = RT_ENOMEM;

@@ -94,6 +94,10 @@ struct replay_opts {
     int read_from_replicas;        /* reads to replicas (READONLY), spread by connection */
     int no_split;                  /* cross-slot MGET/MSET/DEL/UNLINK/EXISTS/TOUCH go whole
                                     * (and fail with CROSSSLOT) instead of split per slot */
+    unsigned part, nparts;         /* nparts > 1: replay only part `part` (0-based) of the
+                                    * recorded connections, by a hash of their id (--part I/N) */
+    uint64_t start_at_ns;          /* > 0: the schedule starts at this wall-clock time (ns since
+                                    * the epoch), so that parts on several hosts start together */
     double reply_timeout_s;        /* a connection with requests unanswered this long (blocking
                                     * commands aside) is closed as dead; 0 means 10 s in
                                     * cluster mode, none otherwise */
@@ -147,6 +151,7 @@ struct replay_result {
     char setup_error[200];    /* the first of them */
     char conn_error[200];     /* the first connection error */
     double duration_s;        /* wall time from the first due request to the end */
+    uint64_t start_unix_ns;   /* the schedule's start, wall-clock (ns since the epoch) */
     double trace_span_s;      /* trace time covered (one loop) */
     int stopped;              /* interrupted (signal or --duration) */
     struct rt_hist *lat, *svc, *lag; /* overall; lag: send time minus due time */

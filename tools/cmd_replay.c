@@ -58,7 +58,19 @@ void usage_replay(FILE *out)
             "  --loop N            go through the trace N times\n"
             "  --duration S        stop after S seconds\n"
             "  --max-lag MS        warn when the p99 schedule lag exceeds this (10 ms)\n"
-            "  --strict            exit 1 when the replay could not keep its schedule\n\n"
+            "  --strict            exit 1 when the replay could not keep its schedule\n"
+            "  --part I/N          replay part I (1..N) of the recorded connections, chosen by a\n"
+            "                      hash of their ids: N hosts with I = 1..N replay all of them\n"
+            "  --start-at T        start the schedule at wall-clock time T (seconds since the\n"
+            "                      epoch, or ISO 8601 UTC), so that the parts start together\n\n"
+            "capacity sweep:\n"
+            "  --sweep X,Y,...     replay at each speed in turn (e.g. 1,2,4,8) until the SLO breaks\n"
+            "                      or the replay cannot keep its schedule (--max-lag), then narrow\n"
+            "                      the highest speed that held by bisection; reports \"this target\n"
+            "                      serves N.Nx the recorded load at SLO\"; --json: every step\n"
+            "  --slo SPEC          terms joined by ',': [CMD:]pNN<V(us|ms|s), [CMD:]max<V,\n"
+            "                      errors<P%% (of requests sent); e.g. 'p99<2ms,get:p99.9<5ms'\n"
+            "  --sweep-refine K    bisection steps after the first speed that broke (3)\n\n"
             "shaping and safety:\n"
             "  --allow CMD[,CMD]   send these although they destroy or reconfigure (FLUSHALL,\n"
             "                      CONFIG, DEBUG, ...: skipped and counted by default)\n"
@@ -219,6 +231,7 @@ static json_t *result_json(const struct replay_result *r, const char *trace, con
     json_object_set_new(j, "pushes", rt_json_u64(r->pushes));
     json_object_set_new(j, "getkeys_asked", rt_json_u64(r->getkeys_asked));
     json_object_set_new(j, "duration_s", json_real(r->duration_s));
+    json_object_set_new(j, "start_unix_s", json_real((double)r->start_unix_ns / 1e9));
     json_object_set_new(j, "trace_span_s", json_real(r->trace_span_s));
     json_object_set_new(j, "ops_per_s",
                         json_real(r->duration_s > 0 ? (double)r->ops / r->duration_s : 0));
@@ -684,6 +697,220 @@ static int run_check(const struct replay_opts *o, const char *json_path)
     return rc;
 }
 
+/* ---- --sweep and --slo -------------------------------------------------------------------- */
+
+/* One term of an SLO: "p99<2ms", "get:p99.9<5ms", "max<50ms", "errors<0.1%". */
+struct slo_term {
+    char cmd[64];  /* empty: overall */
+    int errors;    /* the error rate, in percent of the requests sent */
+    double pct;    /* the percentile (100: max) */
+    double limit;  /* ns, or percent for errors */
+    char text[96];
+};
+
+static int parse_slo(const char *spec, struct slo_term **out, size_t *n)
+{
+    char *copy = strdup(spec), *save = NULL;
+    *out = NULL;
+    *n = 0;
+    for (char *t = strtok_r(copy, ",;", &save); t; t = strtok_r(NULL, ",;", &save)) {
+        while (*t == ' ')
+            t++;
+        struct slo_term x = {0};
+        snprintf(x.text, sizeof x.text, "%s", t);
+        char *colon = strchr(t, ':'), *lt = strchr(t, '<');
+        if (!lt)
+            goto bad;
+        if (colon && colon < lt) {
+            snprintf(x.cmd, sizeof x.cmd, "%.*s", (int)(colon - t), t);
+            for (char *c = x.cmd; *c; c++)
+                *c = (char)tolower((unsigned char)*c);
+            t = colon + 1;
+        }
+        char *end;
+        if (!strncmp(t, "errors<", 7)) {
+            x.errors = 1;
+            x.limit = strtod(lt + 1, &end);
+            if (end == lt + 1 || strcmp(end, "%") != 0)
+                goto bad;
+        } else {
+            if (!strncmp(t, "max<", 4))
+                x.pct = 100;
+            else if (t[0] == 'p') {
+                x.pct = strtod(t + 1, &end);
+                if (end != lt || !(x.pct > 0) || x.pct > 100)
+                    goto bad;
+            } else
+                goto bad;
+            double v = strtod(lt + 1, &end);
+            double unit = !strcmp(end, "us") ? 1e3 : !strcmp(end, "ms") ? 1e6 : !strcmp(end, "s") ? 1e9 : 0;
+            if (end == lt + 1 || !unit || !(v > 0))
+                goto bad;
+            x.limit = v * unit;
+        }
+        *out = realloc(*out, (*n + 1) * sizeof **out);
+        (*out)[(*n)++] = x;
+    }
+    free(copy);
+    return *n ? 0 : -1;
+bad:
+    free(copy);
+    free(*out);
+    *out = NULL;
+    return -1;
+}
+
+/* @return 1 when every term holds; else 0 with `why` naming the first that broke */
+static int slo_holds(const struct replay_result *r, const struct slo_term *t, size_t n, char *why,
+                     size_t cap)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (t[i].errors) {
+            double rate = r->sent ? 100.0 * (double)r->errors / (double)r->sent : 0;
+            if (!(rate < t[i].limit)) {
+                snprintf(why, cap, "%s broke: %.3f%% errors", t[i].text, rate);
+                return 0;
+            }
+            continue;
+        }
+        const struct rt_hist *h = r->lat;
+        if (t[i].cmd[0]) {
+            h = NULL;
+            for (size_t k = 0; k < r->ncmds; k++)
+                if (!strcmp(r->cmds[k].name, t[i].cmd))
+                    h = r->cmds[k].lat;
+            if (!h)
+                continue; /* the command did not run: nothing to hold against */
+        }
+        uint64_t v = t[i].pct >= 100 ? rt_hist_max(h) : rt_hist_percentile(h, t[i].pct);
+        if (!((double)v < t[i].limit)) {
+            snprintf(why, cap, "%s broke: %.3f ms", t[i].text, (double)v / 1e6);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+struct sweep_ctx {
+    struct replay_opts *o;
+    struct ui *ui;
+    const struct slo_term *slo;
+    size_t nslo;
+    double max_lag_ms;
+    json_t *steps;
+    const char *target;
+    int failed; /* a run could not run at all */
+};
+
+/* one step: @return 1 held, 0 broke, -1 could not run */
+static int sweep_step(struct sweep_ctx *c, double speed)
+{
+    struct replay_result res;
+    struct rt_err err = {0};
+    c->o->speed = speed;
+    int run = replay_run(c->o, status, c->ui, &stop_flag, &res, &err);
+    if (run != 0) {
+        fprintf(stderr, "resptrace replay: --sweep %gx: %s\n", speed, err.msg);
+        replay_result_free(&res);
+        c->failed = 1;
+        return -1;
+    }
+    char why[200] = "";
+    uint64_t lag99 = rt_hist_percentile(res.lag, 99);
+    int lagging = res.sent && (double)lag99 / 1e6 > c->max_lag_ms;
+    int held = slo_holds(&res, c->slo, c->nslo, why, sizeof why);
+    if (held && lagging) {
+        held = 0;
+        snprintf(why, sizeof why, "could not keep the schedule: p99 lag %.1f ms > %.1f ms",
+                 (double)lag99 / 1e6, c->max_lag_ms);
+    }
+    if (held && res.stopped) {
+        held = 0;
+        snprintf(why, sizeof why, "stopped");
+    }
+    printf("speed %7.3fx  %9.0f ops/s  p50 %8.3f ms  p99 %8.3f ms  errors %llu  lag p99 %.2f ms  "
+           "%s%s%s\n",
+           speed, res.duration_s > 0 ? (double)res.ops / res.duration_s : 0.0,
+           (double)rt_hist_percentile(res.lat, 50) / 1e6, (double)rt_hist_percentile(res.lat, 99) / 1e6,
+           (unsigned long long)res.errors, (double)lag99 / 1e6, held ? "held" : "BROKE", held ? "" : ": ",
+           why);
+    fflush(stdout);
+    json_t *step = json_object();
+    json_object_set_new(step, "speed", json_real(speed));
+    json_object_set_new(step, "held", json_boolean(held));
+    json_object_set_new(step, "why", held ? json_null() : json_string(why));
+    json_object_set_new(step, "result",
+                        result_json(&res, c->o->trace, c->target, speed, 0, lagging, c->max_lag_ms));
+    json_array_append_new(c->steps, step);
+    replay_result_free(&res);
+    return held;
+}
+
+/* --sweep: replays at each speed in turn until the SLO breaks or the schedule slips, then
+ * narrows the highest speed that held by bisection (geometric) between it and the first that
+ * broke. @return the exit code. */
+static int run_sweep(struct replay_opts *o, struct ui *ui, const double *speeds, size_t nspeeds,
+                     const char *slo_spec, const struct slo_term *slo, size_t nslo,
+                     double max_lag_ms, unsigned refine, const char *json_path, const char *label,
+                     const char *target)
+{
+    struct sweep_ctx c = {o, ui, slo, nslo, max_lag_ms, json_array(), target, 0};
+    double best = 0, broke = 0;
+    for (size_t i = 0; i < nspeeds && !stop_flag; i++) {
+        int h = sweep_step(&c, speeds[i]);
+        if (h < 0)
+            break;
+        if (h) {
+            best = speeds[i];
+        } else {
+            broke = speeds[i];
+            break;
+        }
+    }
+    if (best > 0 && broke > 0)
+        for (unsigned k = 0; k < refine && !stop_flag && !c.failed; k++) {
+            double mid = sqrt(best * broke);
+            int h = sweep_step(&c, mid);
+            if (h < 0)
+                break;
+            if (h)
+                best = mid;
+            else
+                broke = mid;
+        }
+    int rc = c.failed ? RT_EXIT_FAIL : RT_EXIT_OK;
+    if (!c.failed) {
+        if (best > 0)
+            printf("\nthis target serves %.1fx the recorded load at %s%s\n", best, slo_spec,
+                   broke > 0 ? "" : " (the highest speed tried: it may serve more)");
+        else
+            printf("\nthis target does not hold %s even at %gx the recorded load\n", slo_spec,
+                   speeds[0]);
+    }
+    if (json_path) {
+        json_t *j = json_object();
+        json_object_set_new(j, "trace", json_string(o->trace));
+        json_object_set_new(j, "target", json_string(target));
+        if (label)
+            json_object_set_new(j, "label", json_string(label));
+        json_object_set_new(j, "slo", json_string(slo_spec));
+        json_object_set_new(j, "max_speed_held", best > 0 ? json_real(best) : json_null());
+        json_object_set_new(j, "first_speed_broke", broke > 0 ? json_real(broke) : json_null());
+        json_object_set_new(j, "steps", c.steps);
+        c.steps = NULL;
+        if (!strcmp(json_path, "-")) {
+            json_dumpf(j, stdout, JSON_INDENT(2));
+            fputc('\n', stdout);
+        } else if (json_dump_file(j, json_path, JSON_INDENT(2)) != 0) {
+            fprintf(stderr, "resptrace replay: cannot write %s\n", json_path);
+            rc = RT_EXIT_FAIL;
+        }
+        json_decref(j);
+    }
+    json_decref(c.steps);
+    return rc;
+}
+
 static char *env_first(const char *a, const char *b)
 {
     char *v = getenv(a);
@@ -698,7 +925,8 @@ int cmd_replay(int argc, char **argv)
         O_TARGET = 256, O_USER, O_PASS, O_CACERT, O_CACERTDIR, O_CERT, O_KEY, O_SNI, O_INSECURE,
         O_CTIMEOUT, O_SPEED, O_RATE, O_CONNS, O_THREADS, O_FROM, O_TO, O_LOOP, O_DURATION,
         O_MAXLAG, O_STRICT, O_ALLOW, O_ONLY, O_SKIP, O_READONLY, O_PREFIX, O_JSON, O_CLUSTER,
-        O_REPLICAS, O_NOSPLIT, O_SPLIT, O_RTIMEOUT, O_CHECK, O_LABEL
+        O_REPLICAS, O_NOSPLIT, O_SPLIT, O_RTIMEOUT, O_CHECK, O_LABEL, O_PART, O_STARTAT, O_SWEEP,
+        O_SLO, O_REFINE
     };
     static const struct option opts[] = {
         {"target", required_argument, NULL, O_TARGET},
@@ -734,6 +962,11 @@ int cmd_replay(int argc, char **argv)
         {"reply-timeout", required_argument, NULL, O_RTIMEOUT},
         {"check", no_argument, NULL, O_CHECK},
         {"label", required_argument, NULL, O_LABEL},
+        {"part", required_argument, NULL, O_PART},
+        {"start-at", required_argument, NULL, O_STARTAT},
+        {"sweep", required_argument, NULL, O_SWEEP},
+        {"slo", required_argument, NULL, O_SLO},
+        {"sweep-refine", required_argument, NULL, O_REFINE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     struct replay_opts o = {0};
@@ -745,6 +978,10 @@ int cmd_replay(int argc, char **argv)
     size_t nseed_urls = 0;
     struct replay_target *seeds = NULL;
     int check = 0;
+    double *sweep = NULL;
+    size_t nsweep = 0;
+    const char *slo_spec = NULL;
+    unsigned refine = 3;
     const char *from_s = NULL, *to_s = NULL;
     double max_lag_ms = 10;
     int strict = 0, c, rc = RT_EXIT_OK;
@@ -791,6 +1028,47 @@ int cmd_replay(int argc, char **argv)
         case O_RTIMEOUT: NUM(o.reply_timeout_s, "--reply-timeout"); break;
         case O_CHECK: check = 1; break;
         case O_LABEL: label = optarg; break;
+        case O_PART: {
+            unsigned i = 0, n = 0;
+            char tail;
+            if (sscanf(optarg, "%u/%u%c", &i, &n, &tail) != 2 || n < 1 || i < 1 || i > n ||
+                n > 100000) {
+                fprintf(stderr, "resptrace replay: --part takes I/N with 1 <= I <= N, not '%s'\n",
+                        optarg);
+                return RT_EXIT_USAGE;
+            }
+            o.part = i - 1;
+            o.nparts = n;
+            break;
+        }
+        case O_STARTAT:
+            if (rt_parse_time(optarg, 0, &o.start_at_ns) < 0 || o.start_at_ns < 1000000000ull * 1000000000ull) {
+                fprintf(stderr, "resptrace replay: --start-at takes seconds since the epoch or an "
+                                "ISO 8601 UTC time, not '%s'\n",
+                        optarg);
+                return RT_EXIT_USAGE;
+            }
+            break;
+        case O_SWEEP:
+            for (char *save = NULL, *t = strtok_r(optarg, ",", &save); t;
+                 t = strtok_r(NULL, ",", &save)) {
+                double v = strtod(t, &end);
+                if (*end || !(v > 0) || !isfinite(v) || (nsweep && v <= sweep[nsweep - 1])) {
+                    fprintf(stderr, "resptrace replay: --sweep takes increasing positive speeds, "
+                                    "not '%s'\n",
+                            t);
+                    free(sweep);
+                    return RT_EXIT_USAGE;
+                }
+                sweep = realloc(sweep, (nsweep + 1) * sizeof *sweep);
+                sweep[nsweep++] = v;
+            }
+            break;
+        case O_SLO: slo_spec = optarg; break;
+        case O_REFINE:
+            NUM(d, "--sweep-refine");
+            refine = (unsigned)d;
+            break;
         case O_USER: user = optarg; break;
         case O_PASS: pass = optarg; break;
         case O_CACERT: o.tls.ca_file = optarg; break;
@@ -938,6 +1216,33 @@ int cmd_replay(int argc, char **argv)
         rc = run_check(&o, json_path);
         goto out;
     }
+    if (nsweep || slo_spec) {
+        struct slo_term *slo = NULL;
+        size_t nslo = 0;
+        if (!nsweep || !slo_spec) {
+            fprintf(stderr, "resptrace replay: --sweep and --slo go together\n");
+            rc = RT_EXIT_USAGE;
+            goto out;
+        }
+        if (parse_slo(slo_spec, &slo, &nslo) < 0) {
+            fprintf(stderr, "resptrace replay: --slo: cannot read '%s' (terms like p99<2ms, "
+                            "get:p99.9<5ms, max<50ms, errors<0.1%%)\n",
+                    slo_spec);
+            rc = RT_EXIT_USAGE;
+            goto out;
+        }
+        struct sigaction sa2 = {0};
+        sa2.sa_handler = on_signal;
+        sigaction(SIGINT, &sa2, NULL);
+        sigaction(SIGTERM, &sa2, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        char tb[400];
+        replay_target_format(&o.target, tb, sizeof tb);
+        rc = run_sweep(&o, &ui, sweep, nsweep, slo_spec, slo, nslo, max_lag_ms, refine, json_path,
+                       label, tb);
+        free(slo);
+        goto out;
+    }
 
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
@@ -997,6 +1302,7 @@ out:
         replay_target_clear(&seeds[i]);
     free(seeds);
     free(seed_urls);
+    free(sweep);
     free(allow.v);
     free(only.v);
     free(skip.v);
