@@ -109,7 +109,7 @@ enum req_kind { K_REQ = 0, K_CLOSE = 1, K_INTERNAL = 2, K_PART = 3 /* of a split
 /* special handling of some commands */
 enum {
     S_NONE = 0, S_SELECT, S_HELLO, S_AUTH, S_SUBSCRIBE, S_UNSUBSCRIBE, S_RESET, S_QUIT,
-    S_MULTI, S_EXEC /* EXEC or DISCARD */
+    S_MULTI, S_EXEC /* EXEC or DISCARD */, S_WAIT /* resptrace's WAIT after a write */
 };
 
 struct rconn;
@@ -132,6 +132,9 @@ struct req {
     uint8_t split_kind;    /* a split request: its merged reply type */
     uint8_t blocking;      /* may wait on the server for long (no reply timeout) */
     uint64_t retry_at;     /* TRYAGAIN: when to send it again */
+    struct vwrite *vw;     /* --verify-writes: the keys it sets */
+    uint8_t vw_ok;         /* its reply acknowledged it; the WAIT after it is awaited */
+    int64_t vw_ival;
     uint64_t seq;          /* recorded seq */
     uint64_t due, sent;    /* monotonic ns */
     uint32_t max_out;      /* recorded unanswered requests of the connection when it was sent */
@@ -172,6 +175,7 @@ struct rconn {
     struct req *tx_multi;  /* the MULTI waiting for the slot of its first key */
     int32_t tx_slot;       /* the transaction's first slot (read side); -1 */
     uint8_t in_tx, tx_cross;
+    uint8_t vw_tx;         /* --verify-writes: between MULTI and EXEC/DISCARD (read side) */
     uint8_t pumping;       /* inside rconn_pump: a nested call (a connection failing at once,
                             * a request completing as it is sent) leaves the work to it */
     struct req *rhead, *rtail; /* ready to send, in order */
@@ -265,6 +269,8 @@ struct worker {
     uint64_t last_refresh;
     int refresh_armed;
     struct req *retry_head;    /* waiting for a TRYAGAIN retry */
+    struct vw_table *vw;       /* --verify-writes */
+    int64_t last_ival;         /* the integer of the reply being completed */
     struct event *retry_timer;
     uint64_t unroutable_since; /* a request found no node for its slot (0: none waits) */
     uint64_t reply_timeout_ns;
@@ -393,6 +399,7 @@ static void release(struct req *r)
         for (uint32_t i = 0; r->parts && i < r->nparts; i++)
             release(r->parts[i]);
         free(r->parts);
+        vwrite_free(r->vw);
         free(r->wire);
         free(r);
     }
@@ -495,7 +502,16 @@ static void part_done(struct worker *w, struct req *p, unsigned rtype, uint64_t 
 /* A request still in flight (or waiting for a retry) when the replay ends: unanswered. */
 static void abandon_req(struct worker *w, struct req *r)
 {
+    if (r->kind == K_INTERNAL && r->special == S_WAIT) {
+        if (r->parent->vw_ok)
+            vw_lost(w->vw, r->parent->vw, now_ns());
+        release(r->parent);
+    }
+    if (r->vw && r->kind == K_REQ)
+        vw_lost(w->vw, r->vw, now_ns());
     if (r->kind == K_PART) {
+        if (r->parent->vw)
+            vw_lost(w->vw, r->parent->vw, now_ns());
         struct req *p = r->parent;
         if (--p->parts_left == 0) {
             w->res.unanswered++;
@@ -845,6 +861,14 @@ static void tc_write_req(struct tconn *tc, struct req *r)
         inflight_push(tc, r);
         arm_reply_timeout(tc, r->blocking);
     }
+    if (r->vw && r->kind == K_REQ && o->wait_replicas && !w->cluster) {
+        char n[16];
+        snprintf(n, sizeof n, "%u", o->wait_replicas);
+        const char *argv[] = {"WAIT", n, "0"};
+        send_internal(tc, S_WAIT, 3, argv);
+        tc->itail->parent = r;
+        r->refs++;
+    }
 }
 
 /* a redirected or retried request: sent now, or when the connection is up */
@@ -1106,6 +1130,16 @@ static void complete(struct worker *w, struct req *r, unsigned rtype, uint64_t n
     r->got_rtype = (uint8_t)(rtype ? rtype : 0);
     if (r->rec_state == 1 && rtype)
         compare(w, r);
+    if (r->vw && rtype && !is_err_type(rtype) &&
+        (r->vw->cond == 0 || (r->vw->cond == 1 && rtype != TRACE_R_NULL) ||
+         (r->vw->cond == 2 && rtype == TRACE_R_INTEGER && w->last_ival == 1))) {
+        if (w->o->wait_replicas && r->kind == K_REQ && !w->cluster) {
+            r->vw_ok = 1; /* acknowledged when the WAIT after it says the replicas have it */
+            r->vw_ival = w->last_ival;
+        } else {
+            vw_ack(w->vw, r->vw, w->last_ival, now);
+        }
+    }
     struct rconn *rc = r->rc;
     if (r->expect && rc && rc->out)
         rc->out--;
@@ -1140,6 +1174,8 @@ static void part_done(struct worker *w, struct req *q, unsigned rtype, uint64_t 
     struct req *p = q->parent;
     if (!rtype || is_err_type(rtype))
         p->part_err = 1;
+    if (!rtype && p->vw)
+        vw_lost(w->vw, p->vw, now); /* a part lost: the other parts may have been applied */
     release(q);
     if (--p->parts_left == 0) {
         w->inflight--;
@@ -1160,6 +1196,13 @@ static void retry_arm(struct worker *w)
 /* A request lost with its connection (or that could not go on): an error, no latency. */
 static void lose_req(struct worker *w, struct req *r, uint64_t now)
 {
+    if (r->kind == K_INTERNAL && r->special == S_WAIT) {
+        if (r->parent->vw_ok)
+            vw_lost(w->vw, r->parent->vw, now);
+        release(r->parent);
+    }
+    if (r->vw && r->kind == K_REQ)
+        vw_lost(w->vw, r->vw, now); /* sent, never answered: applied or not */
     if (r->kind == K_PART) {
         part_done(w, r, 0, now);
         return;
@@ -1308,6 +1351,19 @@ static int on_reply(struct tconn *tc, const struct resp_reply *m, uint64_t now)
     tc->nin--;
     if (!tc->nin)
         disarm_reply_timeout(tc);
+    w->last_ival = m->ival;
+    if (front->kind == K_INTERNAL && front->special == S_WAIT) {
+        struct req *p = front->parent;
+        if (p->vw_ok) {
+            if (m->type == TRACE_R_INTEGER && (uint64_t)m->ival >= w->o->wait_replicas)
+                vw_ack(w->vw, p->vw, p->vw_ival, now);
+            else
+                vw_lost(w->vw, p->vw, now); /* applied, but not on the replicas */
+        }
+        release(p);
+        release(front);
+        return 0;
+    }
     if (front->kind == K_INTERNAL) {
         if (is_err_type(m->type)) {
             char msg[200];
@@ -1904,6 +1960,69 @@ static void make_parts(struct worker *w, struct rconn *rc, struct req *p,
     free(slots);
 }
 
+/* --verify-writes: what a write request leaves in its keys when acknowledged (verify.c says
+ * what is tracked). NULL for a request that writes nothing. */
+static struct vwrite *make_vwrite(const struct replay_opts *o, const char *name,
+                                  const struct rt_cmd *c, const struct trace_request *q,
+                                  const uint32_t *pos, size_t nk, int in_tx)
+{
+    if (!c || !nk || !(c->flags & (RT_CMD_WRITE | RT_CMD_SCRIPTING | RT_CMD_MAY_REPLICATE)))
+        return NULL;
+    struct vwrite *v = xcalloc(1, sizeof *v + nk * sizeof v->k[0]);
+    uint8_t kind = VW_UNTRACKED, cond = 0;
+    if (in_tx) {
+        /* inside MULTI the reply is QUEUED, not the outcome */
+    } else if (!strcmp(name, "set")) {
+        int get = 0, nxxx = 0, expiry = 0;
+        for (size_t i = 3; i < q->argc; i++) {
+            char a[8];
+            lower_copy(a, sizeof a, q->argv[i], q->argvlen[i]);
+            if (!strcmp(a, "ex") || !strcmp(a, "px") || !strcmp(a, "exat") || !strcmp(a, "pxat"))
+                expiry = 1;
+            else if (!strcmp(a, "nx") || !strcmp(a, "xx"))
+                nxxx = 1;
+            else if (!strcmp(a, "get"))
+                get = 1;
+        }
+        if (!expiry && !(get && nxxx)) {
+            kind = VW_VALUE;
+            cond = nxxx ? 1 : 0;
+        }
+    } else if (!strcmp(name, "getset") || !strcmp(name, "mset")) {
+        kind = VW_VALUE;
+    } else if (!strcmp(name, "setnx") || !strcmp(name, "msetnx")) {
+        kind = VW_VALUE;
+        cond = 2;
+    } else if (!strcmp(name, "incr") || !strcmp(name, "decr") || !strcmp(name, "incrby") ||
+               !strcmp(name, "decrby")) {
+        kind = VW_COUNTER;
+    } else if (!strcmp(name, "del") || !strcmp(name, "unlink")) {
+        kind = VW_ABSENT;
+    }
+    v->cond = cond;
+    size_t pl = o->key_prefix ? strlen(o->key_prefix) : 0;
+    for (size_t i = 0; i < nk; i++) {
+        uint32_t p = pos[i] < q->argc ? pos[i] : 0;
+        struct vw_key *k = &v->k[v->n++];
+        k->kind = kind;
+        k->klen = (uint32_t)(pl + q->argvlen[p]);
+        k->key = xcalloc(1, k->klen + 1);
+        if (pl)
+            memcpy(k->key, o->key_prefix, pl);
+        memcpy(k->key + pl, q->argv[p], q->argvlen[p]);
+        if (kind == VW_VALUE) {
+            if (p + 1 >= q->argc) {
+                k->kind = VW_UNTRACKED;
+                continue;
+            }
+            k->vlen = (uint32_t)q->argvlen[p + 1];
+            k->val = xcalloc(1, k->vlen + 1);
+            memcpy(k->val, q->argv[p + 1], k->vlen);
+        }
+    }
+    return v;
+}
+
 /* A request of this worker's connection `rc`: decide, rewrite, schedule. */
 static void take_request(struct worker *w, struct rconn *rc, const struct trace_event *ev,
                          uint64_t due)
@@ -1974,7 +2093,7 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
     uint32_t *pos = NULL;
     size_t nk = 0;
     int keys_known = 0;
-    if (why < 0 && (o->key_prefix || w->cluster)) {
+    if (why < 0 && (o->key_prefix || w->cluster || o->verify_writes)) {
         pos = xcalloc(q->argc, sizeof *pos);
         iskey = xcalloc(q->argc, 1);
         if (c && !w->no_table_keys &&
@@ -2079,6 +2198,12 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
             r->wire = fmt_cmd(q->argc, q->argv, q->argvlen, iskey, o->key_prefix, &r->wlen);
         }
     }
+    if (r && o->verify_writes && keys_known)
+        r->vw = make_vwrite(o, c ? c->name : name, c, q, pos, nk, rc->vw_tx || special == S_EXEC);
+    if (special == S_MULTI)
+        rc->vw_tx = 1;
+    else if (special == S_EXEC)
+        rc->vw_tx = 0;
     free(iskey);
     free(pos);
     free(ks);
@@ -2742,6 +2867,167 @@ static int discover(const struct replay_opts *o, SSL_CTX *ssl, struct cl_topo *t
     return -1;
 }
 
+/* ---- --verify-writes: the read back ----------------------------------------------------- */
+
+struct vctx {
+    const struct replay_opts *o;
+    SSL_CTX *ssl;
+    struct cl_topo topo;
+    int cluster;
+    struct rt_ctl *ctl; /* by node */
+    size_t nctl;
+    struct replay_verify *v;
+    int dead;           /* the standalone target cannot be read: stop asking */
+};
+
+static struct rt_ctl *vctl(struct vctx *c, int node)
+{
+    if ((size_t)node >= c->nctl) {
+        size_t n = c->topo.n > (size_t)node ? c->topo.n : (size_t)node + 1;
+        c->ctl = xrealloc(c->ctl, n * sizeof *c->ctl);
+        for (size_t i = c->nctl; i < n; i++)
+            c->ctl[i].fd = -1, c->ctl[i].ssl = NULL, c->ctl[i].rd = NULL;
+        c->nctl = n;
+    }
+    struct rt_ctl *x = &c->ctl[node];
+    if (x->fd >= 0)
+        return x;
+    const struct cl_node *nd = &c->topo.nodes[node];
+    const struct replay_target *t = c->o->verify_target ? c->o->verify_target : &c->o->target;
+    char why[200];
+    double ct = c->o->connect_timeout_s > 0 ? c->o->connect_timeout_s : 3.0;
+    if (rt_ctl_open(x, (const struct sockaddr *)&nd->addr, nd->addrlen, c->ssl,
+                    c->o->tls.sni ? c->o->tls.sni : nd->host, c->o->tls.insecure, t->user, t->pass,
+                    ct, why, sizeof why) < 0) {
+        if (!c->v->error[0])
+            snprintf(c->v->error, sizeof c->v->error, "%.40s:%u: %.140s", nd->host,
+                     (unsigned)nd->port, why);
+        return NULL;
+    }
+    return x;
+}
+
+static void vexample(struct replay_verify *v, const char *key, size_t klen, const char *what)
+{
+    if (v->nexamples >= 5)
+        return;
+    char k[64];
+    size_t n = klen < 60 ? klen : 60;
+    for (size_t i = 0; i < n; i++)
+        k[i] = key[i] >= 32 && key[i] < 127 ? key[i] : '.';
+    k[n] = 0;
+    snprintf(v->examples[v->nexamples++], sizeof v->examples[0], "%s%s: %s", k,
+             klen > 60 ? "..." : "", what);
+}
+
+static void verify_key(void *ctx, const char *key, size_t klen, int kind, const char *val,
+                       size_t vlen, int64_t ival, int uncertain)
+{
+    struct vctx *c = ctx;
+    struct replay_verify *v = c->v;
+    v->keys++;
+    if (uncertain) {
+        v->uncertain++;
+        return;
+    }
+    if (kind != VW_VALUE && kind != VW_COUNTER && kind != VW_ABSENT) {
+        v->untracked++;
+        return;
+    }
+    int node = c->cluster ? c->topo.owner[rt_key_slot(key, klen)] : 0;
+    const char *av[2] = {kind == VW_ABSENT ? "EXISTS" : "GET", key};
+    size_t len[2] = {kind == VW_ABSENT ? 6 : 3, klen};
+    redisReply *r = NULL;
+    for (int tries = 0; tries < 3 && !c->dead; tries++) {
+        if (node < 0 || node == CL_NONE)
+            break;
+        struct rt_ctl *x = vctl(c, node);
+        char why[200];
+        if (!x || !(r = rt_ctl_command(x, 2, av, len, why, sizeof why))) {
+            if (!c->cluster)
+                c->dead = 1;
+            break;
+        }
+        if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "MOVED ", 6)) {
+            uint32_t slot;
+            uint16_t port;
+            char host[256];
+            node = parse_redirect(r->str, r->len, c->topo.nodes[node].host, &slot, host,
+                                  sizeof host, &port) == 0
+                       ? cl_topo_node(&c->topo, host, port)
+                       : -1;
+            freeReplyObject(r);
+            r = NULL;
+            continue;
+        }
+        break;
+    }
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        v->unreadable++;
+        if (r)
+            freeReplyObject(r);
+        return;
+    }
+    char num[32];
+    if (kind == VW_COUNTER) {
+        snprintf(num, sizeof num, "%lld", (long long)ival);
+        val = num;
+        vlen = strlen(num);
+    }
+    if (kind == VW_ABSENT) {
+        if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+            v->verified++;
+        } else {
+            v->reverted++;
+            vexample(v, key, klen, "deleted (acknowledged), there again");
+        }
+    } else if (r->type == REDIS_REPLY_NIL) {
+        v->lost++;
+        vexample(v, key, klen, kind == VW_COUNTER ? "counter gone" : "value gone");
+    } else if (r->type == REDIS_REPLY_STRING && r->len == vlen && !memcmp(r->str, val, vlen)) {
+        v->verified++;
+    } else {
+        v->reverted++;
+        vexample(v, key, klen, kind == VW_COUNTER ? "counter holds another value"
+                                                  : "holds another value than acknowledged");
+    }
+    freeReplyObject(r);
+}
+
+/* reads every acknowledged write back, from the verify target (in cluster mode from the slot
+ * owners of a topology read now: after a failover the promoted replicas answer) */
+static void verify_writes(const struct replay_opts *o, SSL_CTX *ssl, int cluster,
+                          const struct vw_table *t, struct replay_verify *v)
+{
+    struct vctx c = {.o = o, .ssl = ssl, .v = v};
+    const struct replay_target *vt = o->verify_target ? o->verify_target : &o->target;
+    v->ran = 1;
+    if (cluster) {
+        struct replay_opts o2 = *o;
+        o2.target = *vt;
+        char why[300] = "";
+        c.topo.tls = vt->tls;
+        if (discover(&o2, ssl, &c.topo, why, sizeof why) != 1) {
+            snprintf(v->error, sizeof v->error, "cannot read the topology back: %.160s", why);
+            cl_topo_free(&c.topo);
+            v->ran = 0;
+            return;
+        }
+        c.cluster = 1;
+    } else if (cl_topo_node(&c.topo, vt->host, vt->port) < 0) {
+        snprintf(v->error, sizeof v->error, "cannot resolve %.150s", vt->host);
+        v->ran = 0;
+        return;
+    }
+    vw_foreach(t, verify_key, &c);
+    if (c.dead)
+        v->ran = 0;
+    for (size_t i = 0; i < c.nctl; i++)
+        rt_ctl_close(&c.ctl[i]);
+    free(c.ctl);
+    cl_topo_free(&c.topo);
+}
+
 static SSL_CTX *make_ssl(const struct replay_opts *o, struct rt_err *err);
 
 int replay_topology_read(const struct replay_opts *o, struct replay_topology *t,
@@ -2973,6 +3259,8 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
                               : cluster              ? 10 * NS
                                                      : 0;
         shard(w, (int)topo.n - 1);
+        if (o->verify_writes)
+            w->vw = vw_table_new();
         w->stop = stop;
         w->deadline = o->duration_s > 0 ? wall_t0 + (uint64_t)(o->duration_s * 1e9) : 0;
         w->cmds = xcalloc(MAX_CMDS, sizeof *w->cmds);
@@ -3059,6 +3347,14 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         if (cluster)
             merge_shards(res, w);
     }
+    if (o->verify_writes && !rc) {
+        struct vw_table *all = vw_table_new();
+        for (unsigned i = 0; i < nt; i++)
+            if (ws[i].vw)
+                vw_merge(all, ws[i].vw);
+        verify_writes(o, ssl, cluster, all, &res->verify);
+        vw_table_free(all);
+    }
     qsort(res->cmds, res->ncmds, sizeof *res->cmds, cmp_cmd);
     if (res->nshards)
         qsort(res->shards, res->nshards, sizeof *res->shards, cmp_shard);
@@ -3074,6 +3370,7 @@ out:
             rt_hist_free(w->shards[k].lat);
         free(w->shards);
         cl_topo_free(&w->topo);
+        vw_table_free(w->vw);
         rt_hist_free(w->delta_lat);
         rt_hist_free(w->res.lat);
         rt_hist_free(w->res.svc);

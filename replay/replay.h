@@ -98,6 +98,11 @@ struct replay_opts {
                                     * recorded connections, by a hash of their id (--part I/N) */
     uint64_t start_at_ns;          /* > 0: the schedule starts at this wall-clock time (ns since
                                     * the epoch), so that parts on several hosts start together */
+    int verify_writes;             /* remember each key's last acknowledged write; read them back
+                                    * at the end (replay_result.verify) */
+    unsigned wait_replicas;        /* > 0: WAIT N 0 after each tracked write; a write counts as
+                                    * acknowledged only when N replicas have it */
+    const struct replay_target *verify_target; /* where to read back (NULL: the target) */
     double reply_timeout_s;        /* a connection with requests unanswered this long (blocking
                                     * commands aside) is closed as dead; 0 means 10 s in
                                     * cluster mode, none otherwise */
@@ -112,6 +117,21 @@ struct replay_shard_result {
     uint64_t sent, ops, errors;
     uint64_t moved, ask, tryagain; /* redirections and retries answered by this node */
     struct rt_hist *lat;           /* from the intended send time */
+};
+
+/* --verify-writes: what the read back found. */
+struct replay_verify {
+    int ran;               /* the read back happened */
+    uint64_t keys;         /* keys written */
+    uint64_t verified;     /* the last acknowledged write is there */
+    uint64_t lost;         /* acknowledged, and the key is gone */
+    uint64_t reverted;     /* acknowledged, and the key holds another value (or is back) */
+    uint64_t uncertain;    /* a write after the last acknowledged one was never answered */
+    uint64_t untracked;    /* the last write's effect is not known exactly (see verify.c) */
+    uint64_t unreadable;   /* the read back failed */
+    char error[200];       /* why the read back could not run */
+    char examples[5][200]; /* the first lost or reverted keys */
+    size_t nexamples;
 };
 
 /* One second of the replay (by when replies were counted, to about 0.1 s). */
@@ -168,6 +188,7 @@ struct replay_result {
     size_t nshards;
     struct replay_tick *ticks;
     size_t nticks;
+    struct replay_verify verify;
 };
 
 /* A snapshot for the live status line. */

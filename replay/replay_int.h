@@ -74,4 +74,38 @@ char *cl_topo_ranges(const struct cl_topo *t, size_t node, char *buf, size_t cap
 
 void cl_topo_free(struct cl_topo *t);
 
+/* ---- --verify-writes (verify.c) --------------------------------------------------------- */
+
+enum { VW_VALUE = 1, VW_COUNTER, VW_ABSENT, VW_UNTRACKED };
+
+struct vw_key {
+    uint8_t kind;      /* VW_*: what the write leaves when acknowledged */
+    char *key, *val;   /* malloc'd (val: VW_VALUE only) */
+    uint32_t klen, vlen;
+};
+
+/* The keys one write request sets (built when the request is read; owned by the request). */
+struct vwrite {
+    uint8_t cond;      /* 0: acknowledged by any non-error reply; 1: by a non-null reply (SET NX/XX);
+                        * 2: by the integer 1 (SETNX, MSETNX) */
+    size_t n;
+    struct vw_key k[];
+};
+
+void vwrite_free(struct vwrite *w);
+
+struct vw_table;
+struct vw_table *vw_table_new(void);
+void vw_table_free(struct vw_table *t);
+/*! vw_ack() : the target acknowledged `w` (a counter's value is `ival`). */
+void vw_ack(struct vw_table *t, const struct vwrite *w, int64_t ival, uint64_t now);
+/*! vw_lost() : `w` was sent and never answered: its keys are uncertain until the next ack. */
+void vw_lost(struct vw_table *t, const struct vwrite *w, uint64_t now);
+/*! vw_merge() : adds `src` (another thread's) into `dst`: the newest acknowledgement wins. */
+void vw_merge(struct vw_table *dst, const struct vw_table *src);
+/* kind 0: uncertain (or never acknowledged) */
+typedef void (*vw_visit_fn)(void *ctx, const char *key, size_t klen, int kind, const char *val,
+                            size_t vlen, int64_t ival, int uncertain);
+void vw_foreach(const struct vw_table *t, vw_visit_fn fn, void *ctx);
+
 #endif

@@ -63,6 +63,16 @@ void usage_replay(FILE *out)
             "                      hash of their ids: N hosts with I = 1..N replay all of them\n"
             "  --start-at T        start the schedule at wall-clock time T (seconds since the\n"
             "                      epoch, or ISO 8601 UTC), so that the parts start together\n\n"
+            "durability:\n"
+            "  --verify-writes     remember each key's last write the target acknowledged; after\n"
+            "                      the replay (and any failover in it) read the keys back and\n"
+            "                      report acknowledged writes lost or reverted. Tracked exactly:\n"
+            "                      SET (without expiry), SETNX, GETSET, MSET, MSETNX values,\n"
+            "                      INCR/INCRBY/DECR/DECRBY results, DEL/UNLINK; a key's other\n"
+            "                      writes make it 'untracked', a write never answered 'uncertain'\n"
+            "  --wait-replicas N   WAIT N 0 after each tracked write: acknowledged only once N\n"
+            "                      replicas have it (standalone targets)\n"
+            "  --verify-target URL read back from here (e.g. the promoted replica)\n\n"
             "capacity sweep:\n"
             "  --sweep X,Y,...     replay at each speed in turn (e.g. 1,2,4,8) until the SLO breaks\n"
             "                      or the replay cannot keep its schedule (--max-lag), then narrow\n"
@@ -290,6 +300,24 @@ static json_t *result_json(const struct replay_result *r, const char *trace, con
     } else {
         json_object_set_new(j, "disruption", json_null());
     }
+    if (r->verify.ran || r->verify.error[0]) {
+        const struct replay_verify *v = &r->verify;
+        json_t *vj = json_object();
+        json_object_set_new(vj, "read_back", json_boolean(v->ran));
+        json_object_set_new(vj, "keys", rt_json_u64(v->keys));
+        json_object_set_new(vj, "verified", rt_json_u64(v->verified));
+        json_object_set_new(vj, "lost", rt_json_u64(v->lost));
+        json_object_set_new(vj, "reverted", rt_json_u64(v->reverted));
+        json_object_set_new(vj, "uncertain", rt_json_u64(v->uncertain));
+        json_object_set_new(vj, "untracked", rt_json_u64(v->untracked));
+        json_object_set_new(vj, "unreadable", rt_json_u64(v->unreadable));
+        json_object_set_new(vj, "error", v->error[0] ? json_string(v->error) : json_null());
+        json_t *ex = json_array();
+        for (size_t i = 0; i < v->nexamples; i++)
+            json_array_append_new(ex, json_string(v->examples[i]));
+        json_object_set_new(vj, "examples", ex);
+        json_object_set_new(j, "verify_writes", vj);
+    }
     json_object_set_new(j, "cluster", json_boolean(r->cluster));
     if (r->cluster) {
         json_t *rd = json_object();
@@ -411,6 +439,21 @@ static void print_table(FILE *out, const struct replay_result *r)
     if (r->setup_errors)
         fprintf(out, "errors to resptrace's own AUTH/SELECT/HELLO: %llu (first: %s)\n",
                 (unsigned long long)r->setup_errors, r->setup_error);
+    if (r->verify.ran || r->verify.error[0]) {
+        const struct replay_verify *v = &r->verify;
+        if (!v->ran)
+            fprintf(out, "verify-writes: could not read back: %s\n", v->error);
+        else
+            fprintf(out, "verify-writes: %llu keys written; of their last acknowledged writes "
+                         "%llu verified, %llu LOST, %llu REVERTED; %llu uncertain (a later "
+                         "write unanswered), %llu untracked, %llu unreadable\n",
+                    (unsigned long long)v->keys, (unsigned long long)v->verified,
+                    (unsigned long long)v->lost, (unsigned long long)v->reverted,
+                    (unsigned long long)v->uncertain, (unsigned long long)v->untracked,
+                    (unsigned long long)v->unreadable);
+        for (size_t i = 0; i < v->nexamples; i++)
+            fprintf(out, "  e.g. %s\n", v->examples[i]);
+    }
     double from = 0, to = 0;
     uint64_t derr = 0, dp99 = 0;
     if (disruption(r, &from, &to, &derr, &dp99))
@@ -926,7 +969,7 @@ int cmd_replay(int argc, char **argv)
         O_CTIMEOUT, O_SPEED, O_RATE, O_CONNS, O_THREADS, O_FROM, O_TO, O_LOOP, O_DURATION,
         O_MAXLAG, O_STRICT, O_ALLOW, O_ONLY, O_SKIP, O_READONLY, O_PREFIX, O_JSON, O_CLUSTER,
         O_REPLICAS, O_NOSPLIT, O_SPLIT, O_RTIMEOUT, O_CHECK, O_LABEL, O_PART, O_STARTAT, O_SWEEP,
-        O_SLO, O_REFINE
+        O_SLO, O_REFINE, O_VERIFY, O_WAITREP, O_VTARGET
     };
     static const struct option opts[] = {
         {"target", required_argument, NULL, O_TARGET},
@@ -967,6 +1010,9 @@ int cmd_replay(int argc, char **argv)
         {"sweep", required_argument, NULL, O_SWEEP},
         {"slo", required_argument, NULL, O_SLO},
         {"sweep-refine", required_argument, NULL, O_REFINE},
+        {"verify-writes", no_argument, NULL, O_VERIFY},
+        {"wait-replicas", required_argument, NULL, O_WAITREP},
+        {"verify-target", required_argument, NULL, O_VTARGET},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     struct replay_opts o = {0};
@@ -982,6 +1028,8 @@ int cmd_replay(int argc, char **argv)
     size_t nsweep = 0;
     const char *slo_spec = NULL;
     unsigned refine = 3;
+    const char *vtarget_url = NULL;
+    struct replay_target vtarget = {0};
     const char *from_s = NULL, *to_s = NULL;
     double max_lag_ms = 10;
     int strict = 0, c, rc = RT_EXIT_OK;
@@ -1065,6 +1113,16 @@ int cmd_replay(int argc, char **argv)
             }
             break;
         case O_SLO: slo_spec = optarg; break;
+        case O_VERIFY: o.verify_writes = 1; break;
+        case O_WAITREP:
+            NUM(d, "--wait-replicas");
+            if (d != floor(d) || d > 1000) {
+                fprintf(stderr, "resptrace replay: --wait-replicas takes a count\n");
+                return RT_EXIT_USAGE;
+            }
+            o.wait_replicas = (unsigned)d;
+            break;
+        case O_VTARGET: vtarget_url = optarg; break;
         case O_REFINE:
             NUM(d, "--sweep-refine");
             refine = (unsigned)d;
@@ -1212,6 +1270,21 @@ int cmd_replay(int argc, char **argv)
         goto out;
     }
 
+    if (vtarget_url) {
+        if (replay_target_parse(vtarget_url, &vtarget, &err) != 0) {
+            fprintf(stderr, "resptrace replay: --verify-target: %s\n", err.msg);
+            rc = RT_EXIT_USAGE;
+            goto out;
+        }
+        if (!vtarget.pass && o.target.pass) {
+            vtarget.user = o.target.user ? strdup(o.target.user) : NULL;
+            vtarget.pass = strdup(o.target.pass);
+        }
+        o.verify_target = &vtarget;
+        o.verify_writes = 1;
+    }
+    if (o.wait_replicas)
+        o.verify_writes = 1;
     if (check) {
         rc = run_check(&o, json_path);
         goto out;
@@ -1298,6 +1371,7 @@ out:
     if (own_server)
         replay_server_stop(&srv);
     replay_target_clear(&o.target);
+    replay_target_clear(&vtarget);
     for (size_t i = 0; seeds && i < nseed_urls; i++)
         replay_target_clear(&seeds[i]);
     free(seeds);
