@@ -721,7 +721,7 @@ static char *fmt_cmd(size_t argc, const char *const *argv, const size_t *len,
     char *buf = xcalloc(1, cap);
     size_t p = (size_t)snprintf(buf, cap, "*%zu\r\n", argc);
     for (size_t i = 0; i < argc; i++) {
-        int k = iskey && iskey[i];
+        int k = iskey && iskey[i] && plen;
         p += (size_t)snprintf(buf + p, cap - p, "$%zu\r\n", len[i] + (k ? plen : 0));
         if (k) {
             memcpy(buf + p, prefix, plen);

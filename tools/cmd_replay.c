@@ -692,7 +692,7 @@ static int run_check(const struct replay_opts *o, const char *json_path)
         json_t *nodes = json_array();
         for (size_t i = 0; i < topo.n; i++)
             if (topo.nodes[i].primary)
-                json_array_append_new(nodes, json_pack("{s:s,s:O}", "node", topo.nodes[i].addr,
+                json_array_append_new(nodes, json_pack("{s:s,s:o}", "node", topo.nodes[i].addr,
                                                        "requests", rt_json_u64(per_node[i])));
         json_object_set_new(j, "primaries", nodes);
         FILE *out = strcmp(json_path, "-") ? fopen(json_path, "w") : stdout;
