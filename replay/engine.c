@@ -1125,6 +1125,8 @@ static void complete(struct worker *w, struct req *r, unsigned rtype, uint64_t n
     if (is_err_type(rtype)) {
         c->errors++;
         w->res.errors++;
+        if (r->special == S_EXEC)
+            w->res.tx_aborted++;
     }
     r->got = 1;
     r->got_rtype = (uint8_t)(rtype ? rtype : 0);
@@ -1210,6 +1212,7 @@ static void lose_req(struct worker *w, struct req *r, uint64_t now)
     if (r->kind != K_INTERNAL) {
         w->cmds[r->cmd].r.errors++;
         w->res.errors++;
+        w->res.lost++;
         w->inflight--;
         if (r->rc && r->rc->out)
             r->rc->out--;
@@ -2759,6 +2762,7 @@ static void merge_result(struct replay_result *dst, const struct replay_result *
     dst->conn_failures += s->conn_failures;
     dst->pushes += s->pushes;
     dst->unanswered += s->unanswered;
+    dst->lost += s->lost;
     dst->unsent += s->unsent;
     dst->setup_errors += s->setup_errors;
     dst->getkeys_asked += s->getkeys_asked;
@@ -2778,6 +2782,7 @@ static void merge_result(struct replay_result *dst, const struct replay_result *
     dst->split += s->split;
     dst->crossslot += s->crossslot;
     dst->crossslot_tx += s->crossslot_tx;
+    dst->tx_aborted += s->tx_aborted;
     dst->select_mapped += s->select_mapped;
     rt_hist_merge(dst->lat, s->lat);
     rt_hist_merge(dst->svc, s->svc);

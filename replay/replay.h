@@ -165,6 +165,7 @@ struct replay_result {
     uint64_t conn_failures;   /* connections lost or refused */
     uint64_t pushes;          /* out-of-band messages (pub/sub, RESP3 push) */
     uint64_t unanswered;      /* requests still waiting for a reply when the replay ended */
+    uint64_t lost;            /* sent, and lost with their connection (counted in errors) */
     uint64_t unsent;          /* requests read but never sent (the replay ended or stopped first) */
     uint64_t setup_errors;    /* errors to the AUTH/SELECT/HELLO resptrace sends itself */
     uint64_t getkeys_asked;   /* --key-prefix: key positions asked of the target (COMMAND GETKEYS) */
@@ -183,6 +184,8 @@ struct replay_result {
     uint64_t split;           /* cross-slot multi-key commands sent split per slot */
     uint64_t crossslot;       /* commands whose keys span slots, sent whole */
     uint64_t crossslot_tx;    /* transactions whose keys span slots */
+    uint64_t tx_aborted;      /* EXEC answered with an error (e.g. a queued command met a
+                               * slot being migrated: MOVED/ASK inside MULTI are not followed) */
     uint64_t select_mapped;   /* SELECT of a non-zero db skipped (cluster mode has db 0) */
     struct replay_shard_result *shards;
     size_t nshards;

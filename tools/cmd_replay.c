@@ -164,8 +164,10 @@ static json_t *pct_json(const struct rt_hist *h, double scale)
     return j;
 }
 
-/* The seconds with errors, or with a p99 above 5 times the run's median per-second p99: where
- * a failover or a resharding showed. @return 1 when there is such a window. */
+/* The disruption window: the run of consecutive "bad" seconds (with errors, or a p99 above 5
+ * times the run's median per-second p99 and above 1 ms) around the worst second (the most
+ * errors, then the highest p99), where a failover or a resharding showed. Bad seconds elsewhere
+ * are counted in `others`. @return 1 when there is such a window. */
 static int disruption(const struct replay_result *r, double *from, double *to, uint64_t *errors,
                       uint64_t *peak_p99)
 {
@@ -187,23 +189,33 @@ static int disruption(const struct replay_result *r, double *from, double *to, u
         med = p[n / 2];
     }
     free(p);
-    int found = 0;
-    *errors = *peak_p99 = 0;
+#define BAD(t) ((t)->errors || (med && (t)->p99_ns > 5 * med && (t)->p99_ns > 1000000))
+    size_t worst = r->nticks;
     for (size_t i = 0; i < r->nticks; i++) {
         const struct replay_tick *t = &r->ticks[i];
-        int bad = t->errors || (med && t->p99_ns > 5 * med && t->p99_ns > 1000000);
-        if (!bad)
+        if (!BAD(t))
             continue;
-        double start = i ? r->ticks[i - 1].t_s : 0;
-        if (!found)
-            *from = start;
-        *to = t->t_s;
-        *errors += t->errors;
-        if (t->p99_ns > *peak_p99)
-            *peak_p99 = t->p99_ns;
-        found = 1;
+        if (worst == r->nticks || t->errors > r->ticks[worst].errors ||
+            (t->errors == r->ticks[worst].errors && t->p99_ns > r->ticks[worst].p99_ns))
+            worst = i;
     }
-    return found;
+    if (worst == r->nticks)
+        return 0;
+    size_t a = worst, b = worst;
+    while (a > 0 && BAD(&r->ticks[a - 1]))
+        a--;
+    while (b + 1 < r->nticks && BAD(&r->ticks[b + 1]))
+        b++;
+#undef BAD
+    *from = a ? r->ticks[a - 1].t_s : 0;
+    *to = r->ticks[b].t_s;
+    *errors = *peak_p99 = 0;
+    for (size_t i = a; i <= b; i++) {
+        *errors += r->ticks[i].errors;
+        if (r->ticks[i].p99_ns > *peak_p99)
+            *peak_p99 = r->ticks[i].p99_ns;
+    }
+    return 1;
 }
 
 static json_t *divergence_json(uint64_t misses, uint64_t new_errors, uint64_t type_changed,
@@ -237,6 +249,7 @@ static json_t *result_json(const struct replay_result *r, const char *trace, con
         json_object_set_new(sb, replay_skip_name(i), rt_json_u64(r->skipped_by[i]));
     json_object_set_new(j, "skipped_by", sb);
     json_object_set_new(j, "unanswered", rt_json_u64(r->unanswered));
+    json_object_set_new(j, "lost", rt_json_u64(r->lost));
     json_object_set_new(j, "unsent", rt_json_u64(r->unsent));
     json_object_set_new(j, "pushes", rt_json_u64(r->pushes));
     json_object_set_new(j, "getkeys_asked", rt_json_u64(r->getkeys_asked));
@@ -330,6 +343,7 @@ static json_t *result_json(const struct replay_result *r, const char *trace, con
         json_object_set_new(cs, "split", rt_json_u64(r->split));
         json_object_set_new(cs, "crossslot", rt_json_u64(r->crossslot));
         json_object_set_new(cs, "crossslot_transactions", rt_json_u64(r->crossslot_tx));
+        json_object_set_new(cs, "transactions_aborted", rt_json_u64(r->tx_aborted));
         json_object_set_new(cs, "select_mapped", rt_json_u64(r->select_mapped));
         json_object_set_new(j, "cross_slot", cs);
         json_t *sh = json_array();
@@ -466,11 +480,13 @@ static void print_table(FILE *out, const struct replay_result *r)
                  "topology read %llu times\n",
             r->nshards, (unsigned long long)r->moved, (unsigned long long)r->ask,
             (unsigned long long)r->tryagain, (unsigned long long)r->refreshes);
-    if (r->split || r->crossslot || r->crossslot_tx || r->select_mapped)
+    if (r->split || r->crossslot || r->crossslot_tx || r->select_mapped || r->tx_aborted)
         fprintf(out, "cross-slot: %llu split per slot, %llu sent whole (CROSSSLOT), %llu "
-                     "transactions across slots; SELECT of another db skipped: %llu\n",
+                     "transactions across slots, %llu transactions aborted (EXEC failed); "
+                     "SELECT of another db skipped: %llu\n",
                 (unsigned long long)r->split, (unsigned long long)r->crossslot,
-                (unsigned long long)r->crossslot_tx, (unsigned long long)r->select_mapped);
+                (unsigned long long)r->crossslot_tx, (unsigned long long)r->tx_aborted,
+                (unsigned long long)r->select_mapped);
     fprintf(out, "%-22s %-7s %9s %9s %9s %9s %7s %7s %5s %5s  %s\n", "node", "role", "ops",
             "p50 ms", "p99 ms", "max ms", "errors", "moved", "ask", "retry", "slots");
     for (size_t i = 0; i < r->nshards; i++) {
