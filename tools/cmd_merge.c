@@ -41,7 +41,26 @@ void usage_merge(FILE *out)
             "Counted in the summary: events, requests and replies written per source, and the\n"
             "replies written unpaired because their request was no longer remembered.\n"
             "Exit status: 0; 1 when a source cannot be read or is damaged (what was read is\n"
-            "merged), or the output cannot be written; 2 for a bad command line.\n");
+            "merged), or the output cannot be written; 2 for a bad command line.\n\n"
+            "usage: resptrace merge RUN1.json RUN2.json ... -o RUN.json [--label TEXT] [--json]\n\n"
+            "Merges the results of replays run side by side (`resptrace replay --json`, e.g. the\n"
+            "parts of a multi-host replay, --part I/N) into one result. Every latency object\n"
+            "(overall, per command, per shard) is rebuilt from the sum of the parts' histograms\n"
+            "(\"hist\"), so its p50/p90/p99/p999/max/mean/count are exactly those of one replay\n"
+            "that had measured every request; a part without \"hist\" is refused. Counts (ops,\n"
+            "errors, skipped, divergence, connections, redirections, ...) are summed, per command\n"
+            "and per shard (shards matched by node address); duration_s and trace_span_s are the\n"
+            "largest part's, ops_per_s is the summed ops over that duration. The timeline is\n"
+            "merged second by second (the N-th entry of every part): ops and errors summed, t_s\n"
+            "and max_us the largest; its p50_us and p99_us are the LARGEST of the parts' (a\n"
+            "bound, not exact: the result files keep no per-second histograms). disruption: from\n"
+            "the earliest start to the latest end of the parts' windows, errors summed. Booleans\n"
+            "(stopped, lag_exceeded, cluster) are true when true in any part; other values are\n"
+            "kept when every part has the same, else listed per part. \"parts\" lists the parts'\n"
+            "labels (else targets), \"part_files\" their files; \"label\" is --label, else the\n"
+            "parts' common label. -o - writes the result to stdout (the summary to stderr).\n"
+            "Exit status: 0; 1 when a part cannot be read, is not a replay result or has no\n"
+            "histograms, or the output cannot be written; 2 for a bad command line.\n");
 }
 
 #define CONN_SHIFT 48
@@ -356,10 +375,11 @@ int cmd_merge(int argc, char **argv)
                                          {"clock-offset", required_argument, NULL, 'c'},
                                          {"same-conns", no_argument, NULL, 'S'},
                                          {"json", no_argument, NULL, 'j'},
+                                         {"label", required_argument, NULL, 'L'},
                                          {"salvage", no_argument, NULL, 's'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *out = NULL;
+    const char *out = NULL, *label = NULL;
     struct offset_opt *offs = NULL;
     int noffs = 0, json = 0, salvage = 0, same_conns = 0, c, status = RT_EXIT_USAGE;
     optind = 1;
@@ -383,6 +403,7 @@ int cmd_merge(int argc, char **argv)
         }
         case 'S': same_conns = 1; break;
         case 'j': json = 1; break;
+        case 'L': label = optarg; break;
         case 's': salvage = 1; break;
         case 'h':
             usage_merge(stdout);
@@ -403,11 +424,20 @@ int cmd_merge(int argc, char **argv)
     for (int i = 0; i < n; i++)
         njson += rt_file_is_json(argv[optind + i]);
     if (njson == n) {
-        fprintf(stderr, "resptrace merge: merging replay results (JSON) is not supported yet\n");
+        if (noffs || same_conns || salvage) {
+            fprintf(stderr, "resptrace merge: --clock-offset, --same-conns and --salvage are "
+                            "for traces, not replay results (JSON)\n");
+            goto usage_out;
+        }
+        status = rt_merge_runs(argv + optind, (size_t)n, out, label, json);
         goto usage_out;
     }
     if (njson) {
         fprintf(stderr, "resptrace merge: cannot merge replay results (JSON) with traces\n");
+        goto usage_out;
+    }
+    if (label) {
+        fprintf(stderr, "resptrace merge: --label is for replay results (JSON), not traces\n");
         goto usage_out;
     }
     if (n >= (1 << (64 - CONN_SHIFT)) - 1) {

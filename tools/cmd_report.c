@@ -13,7 +13,7 @@ void usage_report(FILE *out)
 {
     fprintf(out,
             "usage: resptrace report TRACE [RUN.json ...] [-o FILE] [--top K] [--shards LIST]\n"
-            "                        [--salvage] [--json]\n\n"
+            "                        [--threshold PCT] [--salvage] [--json]\n\n"
             "Writes one self-contained HTML file (inline SVG and CSS only: no scripts, no fonts,\n"
             "nothing fetched, it works offline) that shows:\n"
             "  overview        the numbers of `resptrace stat TRACE`\n"
@@ -26,12 +26,16 @@ void usage_report(FILE *out)
             "  replay runs     for each RUN.json written by `resptrace replay --json RUN.json`:\n"
             "                  a summary (throughput, latency percentiles, errors, divergence),\n"
             "                  side by side, and its per-second timeline (ops, p50, p99 and max\n"
-            "                  latency) when the run has one\n\n"
+            "                  latency) when the run has one\n"
+            "  runs compared   with two runs or more: each run against the first, overall, per\n"
+            "                  command class and per command (the numbers of `resptrace\n"
+            "                  compare`), differences beyond --threshold marked\n\n"
             "  -o, --output FILE  the HTML file (default report.html; \"-\" for stdout)\n"
             "  --top K            keys, prefixes and slots listed (default 20)\n"
             "  --shards LIST      comma-separated shard counts, each 1 to 1024 (default 3,6,12;\n"
             "                     \"none\": no shard section)\n"
             "  --salvage          skip damaged chunks of the trace instead of stopping\n"
+            "  --threshold PCT    the difference between runs that is marked (default 10)\n"
             "  --json             print a JSON summary of what was written instead of the line\n\n"
             "A run's name is its \"label\", else its \"target\", else its file name. Every string\n"
             "taken from the trace or a run (keys, command names, error prefixes, labels) is\n"
@@ -509,7 +513,8 @@ static const char css[] =
     ".none{color:#888;font-style:italic}.warn{background:#fff3cd;padding:8px;border:1px solid "
     "#e0c060}.runs{display:flex;flex-wrap:wrap;gap:16px}.runs>div{flex:1 1 480px;min-width:0}"
     "nav a{margin-right:12px}.sw{display:inline-block;width:12px;height:12px;margin:0 4px 0 "
-    "12px;vertical-align:middle}";
+    "12px;vertical-align:middle}.worse{background:#f8d7da}.better{background:#d4edda}"
+    ".changed{background:#fff3cd}th.grp{background:#e8e8e8;text-align:left}";
 
 static void th(FILE *f, const char *s)
 {
@@ -893,6 +898,116 @@ static void runs_row_str(FILE *f, const struct run *rs, size_t nr, const char *t
     fprintf(f, "</tr>\n");
 }
 
+/* The runs compared with the first (rt_compare_json(), the numbers `resptrace compare`
+ * prints): per scope (overall, class, command) and metric, each run's value and its
+ * difference from the first, coloured when beyond the threshold. */
+static void section_compare(FILE *f, const struct run *rs, size_t nr, double threshold)
+{
+    fprintf(f, "<h2 id=\"compare\">Runs compared</h2>\n");
+    if (nr < 2) {
+        fprintf(f, "<p class=\"none\">give two replay runs or more to compare them</p>\n");
+        return;
+    }
+    json_t **js = calloc(nr, sizeof *js);
+    const char **names = calloc(nr, sizeof *names);
+    json_t *cmp = NULL;
+    for (size_t i = 0; js && names && i < nr; i++) {
+        js[i] = rs[i].j;
+        names[i] = rs[i].name;
+    }
+    if (js && names)
+        cmp = rt_compare_json(js, names, nr, threshold);
+    free(js);
+    free(names);
+    if (!cmp) {
+        fprintf(f, "<p class=\"none\">out of memory</p>\n");
+        return;
+    }
+    fprintf(f, "<p>Each run against the first (<b>");
+    esc_n(f, rs[0].name, strlen(rs[0].name), 60);
+    fprintf(f, "</b>); differences beyond %g%% are marked <span class=\"worse\">worse</span> or "
+               "<span class=\"better\">better</span> (<span class=\"changed\">changed</span> "
+               "for ops). Classes: the commands flagged write, readonly, or neither; their "
+               "latency is the exact merge of their commands' histograms.</p>\n",
+            threshold);
+    fprintf(f, "<table class=\"cmp\"><tr><th></th>");
+    for (size_t i = 0; i < nr; i++) {
+        fprintf(f, "<th class=\"k\"%s><span class=\"sw\" style=\"background:%s\"></span>",
+                i ? " colspan=\"2\"" : "", run_colors[i % NRUNCOLORS]);
+        esc_n(f, rs[i].name, strlen(rs[i].name), 60);
+        fprintf(f, "</th>");
+    }
+    fprintf(f, "</tr>\n");
+    static const struct {
+        const char *key, *title;
+        int us;
+    } mt[] = {{"ops", "ops", 0},         {"ops_per_s", "ops/s", 0}, {"p50_us", "p50", 1},
+              {"p90_us", "p90", 1},      {"p99_us", "p99", 1},      {"p999_us", "p99.9", 1},
+              {"max_us", "max", 1},      {"errors", "errors", 0},   {"misses", "misses", 0}};
+    const char *ls = "", *ln = "";
+    size_t k;
+    const json_t *row;
+    json_array_foreach(json_object_get(cmp, "rows"), k, row)
+    {
+        const char *sc = json_string_value(json_object_get(row, "scope"));
+        const char *nm = json_string_value(json_object_get(row, "name"));
+        const char *mk = json_string_value(json_object_get(row, "metric"));
+        if (!sc || !nm || !mk)
+            continue;
+        if (strcmp(sc, ls) || strcmp(nm, ln)) {
+            fprintf(f, "<tr><th class=\"k grp\" colspan=\"%zu\">%s ", 2 * nr, sc);
+            if (strcmp(sc, "overall"))
+                esc(f, nm);
+            fprintf(f, "</th></tr>\n");
+            ls = sc;
+            ln = nm;
+        }
+        int us = 0;
+        const char *title = mk;
+        for (size_t m = 0; m < sizeof mt / sizeof mt[0]; m++)
+            if (!strcmp(mt[m].key, mk)) {
+                us = mt[m].us;
+                title = mt[m].title;
+            }
+        fprintf(f, "<tr><th class=\"k\">");
+        esc(f, title);
+        fprintf(f, "</th>");
+        const json_t *va = json_object_get(row, "values"), *da = json_object_get(row, "diff_pct"),
+                     *fa = json_object_get(row, "flag");
+        for (size_t i = 0; i < nr; i++) {
+            const json_t *v = json_array_get(va, i);
+            double x = json_is_number(v) ? json_number_value(v) : NAN;
+            if (us)
+                td_us(f, x);
+            else
+                td_num(f, x);
+            if (i == 0)
+                continue;
+            const json_t *d = json_array_get(da, i);
+            const char *fl = json_string_value(json_array_get(fa, i));
+            if (fl)
+                fprintf(f, "<td class=\"%s\">", fl);
+            else
+                fprintf(f, "<td>");
+            if (json_is_number(d))
+                fprintf(f, "%+.1f%%", json_number_value(d));
+            else if (isfinite(x))
+                fprintf(f, "new");
+            fprintf(f, "</td>");
+        }
+        fprintf(f, "</tr>\n");
+    }
+    fprintf(f, "</table>\n");
+    const json_t *nt;
+    json_array_foreach(json_object_get(cmp, "notes"), k, nt)
+    {
+        fprintf(f, "<p class=\"warn\">");
+        esc(f, json_string_value(nt));
+        fprintf(f, "</p>\n");
+    }
+    json_decref(cmp);
+}
+
 static void section_runs(FILE *f, const struct run *rs, size_t nr)
 {
     fprintf(f, "<h2 id=\"runs\">Replay runs</h2>\n");
@@ -1116,7 +1231,7 @@ static void section_shards(FILE *f, const json_t *arr, const char *why_none)
 
 static void write_page(FILE *f, const char *trace, const json_t *st, const json_t *hk,
                        const json_t *shards, const char *shards_none, const struct run *rs,
-                       size_t nr, const char *damage)
+                       size_t nr, const char *damage, double threshold)
 {
     fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
                "<meta name=\"generator\" content=\"resptrace " RT_VERSION_STRING "\"/>\n"
@@ -1135,13 +1250,15 @@ static void write_page(FILE *f, const char *trace, const json_t *st, const json_
     }
     fprintf(f, "<nav><a href=\"#overview\">overview</a><a href=\"#rate\">request rate</a>"
                "<a href=\"#commands\">command mix</a><a href=\"#hotkeys\">hot keys</a>"
-               "<a href=\"#shards\">shard balance</a><a href=\"#runs\">replay runs</a></nav>\n");
+               "<a href=\"#shards\">shard balance</a><a href=\"#runs\">replay runs</a>"
+               "<a href=\"#compare\">runs compared</a></nav>\n");
     section_overview(f, st);
     section_rate(f, st);
     section_commands(f, st);
     section_hotkeys(f, hk);
     section_shards(f, shards, shards_none);
     section_runs(f, rs, nr);
+    section_compare(f, rs, nr, threshold);
     fprintf(f, "<p class=\"none\">written by resptrace " RT_VERSION_STRING "</p>\n"
                "</body>\n</html>\n");
 }
@@ -1183,9 +1300,11 @@ int cmd_report(int argc, char **argv)
                                          {"shards", required_argument, NULL, 'S'},
                                          {"salvage", no_argument, NULL, 's'},
                                          {"json", no_argument, NULL, 'j'},
+                                         {"threshold", required_argument, NULL, 'T'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *out_path = "report.html";
+    double threshold = 10;
     struct rt_hotkeys_opts ho = {.top = 20, .prefix_depth = 1};
     int counts[MAX_SHARD_COUNTS] = {3, 6, 12}, ncounts = 3, json = 0, c;
     optind = 1;
@@ -1215,6 +1334,17 @@ int cmd_report(int argc, char **argv)
             break;
         case 's': ho.salvage = 1; break;
         case 'j': json = 1; break;
+        case 'T': {
+            char *end;
+            errno = 0;
+            threshold = strtod(optarg, &end);
+            if (errno || end == optarg || *end || !isfinite(threshold) || threshold < 0) {
+                fprintf(stderr, "resptrace report: bad --threshold '%s' (a percentage >= 0)\n",
+                        optarg);
+                return RT_EXIT_USAGE;
+            }
+            break;
+        }
         case 'h': usage_report(stdout); return RT_EXIT_OK;
         default: usage_report(stderr); return RT_EXIT_USAGE;
         }
@@ -1269,7 +1399,7 @@ int cmd_report(int argc, char **argv)
         fprintf(stderr, "resptrace report: cannot write %s: %s\n", out_path, strerror(errno));
         goto done;
     }
-    write_page(f, trace, st, hk, sh, shards_none, rs, nr, damage[0] ? damage : NULL);
+    write_page(f, trace, st, hk, sh, shards_none, rs, nr, damage[0] ? damage : NULL, threshold);
     long size = to_stdout ? -1 : ftell(f);
     int werr = ferror(f);
     if (to_stdout ? fflush(f) != 0 : fclose(f) != 0)

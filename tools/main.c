@@ -19,8 +19,12 @@ const struct rt_subcmd rt_subcommands[] = {
      "replace keys (keeping shape and hash slot), values and addresses with a keyed mapping"},
     {"report", cmd_report, usage_report,
      "write one self-contained HTML report of a trace and of replay runs"},
+    {"convert", cmd_convert, usage_convert,
+     "convert redis-cli MONITOR output or Twitter cache-trace CSV to a trace, a trace to RESP or CSV"},
     {"shards", cmd_shards, usage_shards,
      "project a trace onto N cluster shards or a slot map; suggest slot moves"},
+    {"compare", cmd_compare, usage_compare,
+     "compare replay runs side by side per command, the differences marked"},
     {NULL, NULL, NULL, NULL},
 };
 

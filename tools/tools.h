@@ -48,8 +48,12 @@ int cmd_anonymize(int argc, char **argv);
 void usage_anonymize(FILE *out);
 int cmd_report(int argc, char **argv);
 void usage_report(FILE *out);
+int cmd_convert(int argc, char **argv);
+void usage_convert(FILE *out);
 int cmd_shards(int argc, char **argv);
 void usage_shards(FILE *out);
+int cmd_compare(int argc, char **argv);
+void usage_compare(FILE *out);
 
 /* ---- the analyses as JSON objects, for the report (the same objects their --json prints) ---- */
 
@@ -81,6 +85,34 @@ json_t *rt_hotkeys_json(const char *path, const struct rt_hotkeys_opts *o, struc
  *  trace cannot be read or is damaged, or a count is out of range. */
 json_t *rt_shards_json(const char *trace_path, const int *counts, size_t ncounts,
                        struct rt_err *err);
+
+/* ---- replay results (RUN.json of `resptrace replay --json`): compare and merge ---- */
+
+struct rt_hist;
+
+/*! rt_compare_json() : `resptrace compare --json` of the `n` runs (parsed RUN.json objects,
+ *  borrowed) named `names[i]` (their label, target or file), the first the baseline:
+ *  {"threshold_pct", "baseline", "runs": [...], "rows": [{"scope": "overall"|"class"|
+ *  "command", "name", "metric", "values": [...], "diff_pct": [null, ...], "flag": [null,
+ *  "worse"|"better"|"changed"|null, ...]}, ...], "notes": [...]}. Used by the HTML report.
+ *  @return a new reference, or NULL when out of memory. */
+json_t *rt_compare_json(json_t *const *runs, const char *const *names, size_t n,
+                        double threshold_pct);
+
+/*! rt_run_latency_json() : a latency object of a RUN.json ({"p50", "p90", "p99", "p999",
+ *  "max", "mean", "count", "hist"}, microseconds) from `h`. @return a new reference, or NULL. */
+json_t *rt_run_latency_json(const struct rt_hist *h);
+
+/*! rt_run_hist() : the histogram of latency object `lat` (owned by the caller: rt_hist_free),
+ *  or NULL with err naming `where` when it has no valid "hist". */
+struct rt_hist *rt_run_hist(const json_t *lat, const char *where, struct rt_err *err);
+
+/*! rt_run_is_latency() : 1 when `o` is a latency object (has "hist" or "p50"). */
+int rt_run_is_latency(const json_t *o);
+
+/*! rt_merge_runs() : `resptrace merge RUN.json... -o OUT [--label L] [--json]` (merge_runs.c).
+ *  @return the exit status. */
+int rt_merge_runs(char *const *files, size_t n, const char *out, const char *label, int json);
 
 /* ---- formatting helpers (cli.c) ---- */
 

@@ -109,8 +109,9 @@ check_match "unknown host named" "nohost" "$(cat "$TMP/e2")"
 check_eq "bad seconds: exit 2" 2 $?
 echo '{"requests": 1}' > "$TMP/r1.json"; echo '{"requests": 2}' > "$TMP/r2.json"
 "$RT" merge "$TMP/r1.json" "$TMP/r2.json" -o "$TMP/x.json" 2> "$TMP/e3"
-check_eq "JSON inputs: exit 2" 2 $?
-check_match "JSON message" "merging replay results \(JSON\) is not supported yet" "$(cat "$TMP/e3")"
+# (replay results are merged by merge_runs.c, tested in test_merge_runs.sh; these are not any)
+check_eq "JSON inputs that are not replay results: exit 1" 1 $?
+check_match "JSON message" "r1.json: not a replay result" "$(cat "$TMP/e3")"
 head -c 3000 "$TMP/a.rtrace" > "$TMP/cut.rtrace"
 "$RT" merge "$TMP/cut.rtrace" "$TMP/b.rtrace" -o "$TMP/x.rtrace" > /dev/null 2> "$TMP/e4"
 check_eq "truncated source: exit 1" 1 $?

@@ -1,0 +1,532 @@
+/* cmd_compare.c: `resptrace compare`: replay runs side by side, per command, per class
+ * (writes, reads) and overall, with the differences from the first run marked. */
+#include "tools.h"
+
+#include "replay.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void usage_compare(FILE *out)
+{
+    fprintf(
+        out,
+        "usage: resptrace compare RUN_A.json RUN_B.json [RUN.json ...] [--threshold PCT]\n"
+        "                         [--json]\n\n"
+        "Compares replay results (`resptrace replay --json RUN.json`, or `resptrace merge`\n"
+        "of several) side by side. The first run is the baseline; every other run's numbers\n"
+        "are shown with their difference from it in percent, marked \"worse\" or \"better\"\n"
+        "when it is beyond --threshold (and \"*\" for ops, where neither is better).\n\n"
+        "  --threshold PCT   the difference that is marked (default 10; 0 marks any)\n"
+        "  --json            one JSON object: {\"runs\", \"rows\": [{\"scope\", \"name\",\n"
+        "                    \"metric\", \"values\", \"diff_pct\", \"flag\"}], \"notes\"}\n\n"
+        "Compared, overall, per command class and per command (commands in decreasing\n"
+        "total ops):\n"
+        "  ops                replies received (the run's \"ops\")\n"
+        "  ops/s              ops divided by the run's duration (its \"ops_per_s\" overall)\n"
+        "  p50 ... max        latency from the intended send time (coordinated omission\n"
+        "                     corrected), printed in ms, in the JSON in microseconds\n"
+        "  errors             error replies and requests lost with their connection\n"
+        "  misses             nil (or empty) replies where the recording had a value\n"
+        "Classes: \"write\" are the commands the command table flags write, \"read\" those it\n"
+        "flags readonly, \"other\" the rest (and unknown commands). A class's percentiles\n"
+        "come from the exact merge of its commands' histograms (\"hist\"); a run without them\n"
+        "shows none for the classes (a note says so). A run's name is its \"label\", else its\n"
+        "\"target\", else its file name. A difference from a baseline of 0 is printed \"new\".\n"
+        "Exit status: 0; 1 when a run cannot be read or is not a replay result; 2 for a bad\n"
+        "command line.\n");
+}
+
+/* ---- the comparison (shared with the HTML report) ---------------------------------------- */
+
+enum { K_COUNT, K_RATE, K_LAT };
+
+static const struct metric {
+    const char *key, *title;
+    int kind;
+    int better; /* +1: higher is better, -1: lower is better, 0: neither */
+} metrics[] = {
+    {"ops", "ops", K_COUNT, 0},        {"ops_per_s", "ops/s", K_RATE, +1},
+    {"p50_us", "p50", K_LAT, -1},      {"p90_us", "p90", K_LAT, -1},
+    {"p99_us", "p99", K_LAT, -1},      {"p999_us", "p99.9", K_LAT, -1},
+    {"max_us", "max", K_LAT, -1},      {"errors", "errors", K_COUNT, -1},
+    {"misses", "misses", K_COUNT, -1},
+};
+#define NMET (sizeof metrics / sizeof metrics[0])
+
+enum { S_OVERALL, S_CLASS, S_COMMAND };
+static const char *const scope_names[] = {"overall", "class", "command"};
+static const char *const class_names[] = {"write", "read", "other"};
+
+static double num(const json_t *o, const char *k)
+{
+    const json_t *v = json_object_get(o, k);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static int cmd_class(const char *name)
+{
+    const struct rt_cmd *c = rt_cmd_by_name(name);
+    if (c && (c->flags & RT_CMD_WRITE))
+        return 0;
+    if (c && (c->flags & RT_CMD_READONLY))
+        return 1;
+    return 2;
+}
+
+/* latency metrics from a latency object (µs), or from a histogram (ns) */
+static void lat_from_json(const json_t *lat, double *v)
+{
+    static const char *const k[] = {"p50", "p90", "p99", "p999", "max"};
+    for (int i = 0; i < 5; i++)
+        v[2 + i] = num(lat, k[i]);
+}
+
+static void lat_from_hist(const struct rt_hist *h, double *v)
+{
+    static const double p[] = {50, 90, 99, 99.9};
+    for (int i = 0; i < 4; i++)
+        v[2 + i] = (double)rt_hist_percentile(h, p[i]) / 1e3;
+    v[6] = (double)rt_hist_max(h) / 1e3;
+}
+
+/* The metrics of one scope of one run into v[NMET] (NAN: not there). @return 1 when the run
+ * has the scope at all. A class without histograms appends a note. */
+static int scope_values(const json_t *run, const char *rname, int scope, const char *name,
+                        double *v, json_t *notes)
+{
+    for (size_t i = 0; i < NMET; i++)
+        v[i] = NAN;
+    double dur = num(run, "duration_s");
+    if (scope == S_OVERALL) {
+        v[0] = num(run, "ops");
+        v[1] = num(run, "ops_per_s");
+        lat_from_json(json_object_get(run, "latency_us"), v);
+        v[7] = num(run, "errors");
+        v[8] = num(json_object_get(run, "divergence"), "misses");
+        return 1;
+    }
+    const json_t *cmds = json_object_get(run, "commands");
+    if (scope == S_COMMAND) {
+        const json_t *c = json_object_get(cmds, name);
+        if (!json_is_object(c))
+            return 0;
+        v[0] = num(c, "ops");
+        v[1] = dur > 0 ? v[0] / dur : NAN;
+        lat_from_json(json_object_get(c, "latency_us"), v);
+        v[7] = num(c, "errors");
+        v[8] = num(json_object_get(c, "divergence"), "misses");
+        return 1;
+    }
+    int cls = -1;
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(class_names[i], name))
+            cls = i;
+    struct rt_hist *acc = rt_hist_new();
+    double ops = 0, errors = 0, misses = 0;
+    int found = 0, exact = acc != NULL;
+    const char *k;
+    const json_t *c;
+    json_object_foreach((json_t *)cmds, k, c)
+    {
+        if (cmd_class(k) != cls || !json_is_object(c))
+            continue;
+        found = 1;
+        ops += num(c, "ops");
+        errors += num(c, "errors");
+        misses += num(json_object_get(c, "divergence"), "misses");
+        if (!exact)
+            continue;
+        char where[200];
+        snprintf(where, sizeof where, "commands.%.60s.latency_us", k);
+        struct rt_err err = {0};
+        struct rt_hist *h = rt_run_hist(json_object_get(c, "latency_us"), where, &err);
+        if (!h) {
+            char note[400];
+            snprintf(note, sizeof note, "%.80s: %s; no latency for the class %s", rname, err.msg,
+                     name);
+            json_array_append_new(notes, json_string(note));
+            exact = 0;
+            continue;
+        }
+        rt_hist_merge(acc, h);
+        rt_hist_free(h);
+    }
+    if (found) {
+        v[0] = ops;
+        v[1] = dur > 0 ? ops / dur : NAN;
+        if (exact)
+            lat_from_hist(acc, v);
+        v[7] = errors;
+        v[8] = misses;
+    }
+    rt_hist_free(acc);
+    return found;
+}
+
+static json_t *jnum_or_null(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* one row: a metric of one scope across the runs */
+static json_t *make_row(int scope, const char *name, size_t m, const double *vals, size_t n,
+                        double threshold)
+{
+    json_t *row = json_object(), *va = json_array(), *da = json_array(), *fa = json_array();
+    json_object_set_new(row, "scope", json_string(scope_names[scope]));
+    json_object_set_new(row, "name", json_string(name));
+    json_object_set_new(row, "metric", json_string(metrics[m].key));
+    double base = vals[0];
+    for (size_t r = 0; r < n; r++) {
+        double v = vals[r];
+        json_array_append_new(va, jnum_or_null(v));
+        double d = NAN;
+        int beyond = 0;
+        if (r > 0 && isfinite(v) && isfinite(base)) {
+            if (base != 0) {
+                d = (v - base) / fabs(base) * 100.0;
+                beyond = fabs(d) > threshold;
+            } else {
+                d = v == 0 ? 0 : NAN; /* from 0: "new" */
+                beyond = v != 0;
+            }
+        }
+        json_array_append_new(da, jnum_or_null(d));
+        const char *flag = NULL;
+        if (beyond) {
+            int up = v > base;
+            flag = metrics[m].better == 0            ? "changed"
+                   : (up == (metrics[m].better > 0)) ? "better"
+                                                     : "worse";
+        }
+        json_array_append_new(fa, flag ? json_string(flag) : json_null());
+    }
+    json_object_set_new(row, "values", va);
+    json_object_set_new(row, "diff_pct", da);
+    json_object_set_new(row, "flag", fa);
+    return row;
+}
+
+static void add_scope(json_t *rows, json_t *const *runs, const char *const *names, size_t n,
+                      int scope, const char *name, double threshold, json_t *notes)
+{
+    double *v = malloc(n * NMET * sizeof *v), *col = malloc(n * sizeof *col);
+    int any = 0;
+    for (size_t r = 0; v && col && r < n; r++)
+        any |= scope_values(runs[r], names[r], scope, name, v + r * NMET, notes);
+    for (size_t m = 0; v && col && any && m < NMET; m++) {
+        for (size_t r = 0; r < n; r++)
+            col[r] = v[r * NMET + m];
+        json_array_append_new(rows, make_row(scope, name, m, col, n, threshold));
+    }
+    free(v);
+    free(col);
+}
+
+struct cname {
+    const char *name;
+    double ops;
+};
+
+static int by_ops(const void *a, const void *b)
+{
+    const struct cname *x = a, *y = b;
+    if (x->ops != y->ops)
+        return x->ops < y->ops ? 1 : -1;
+    return strcmp(x->name, y->name);
+}
+
+/* a note when the runs differ in a setting that makes the comparison unfair */
+static void note_differs(json_t *notes, json_t *const *runs, size_t n, const char *key,
+                         const char *what)
+{
+    for (size_t r = 1; r < n; r++)
+        if (!json_equal(json_object_get(runs[0], key), json_object_get(runs[r], key))) {
+            char b[200];
+            snprintf(b, sizeof b, "the runs %s (\"%s\" differs)", what, key);
+            json_array_append_new(notes, json_string(b));
+            return;
+        }
+}
+
+json_t *rt_compare_json(json_t *const *runs, const char *const *names, size_t n,
+                        double threshold_pct)
+{
+    json_t *o = json_object(), *ra = json_array(), *rows = json_array(), *notes = json_array();
+    struct cname *cn = NULL;
+    size_t ncn = 0;
+    if (!o || !ra || !rows || !notes)
+        goto fail;
+    json_object_set_new(o, "threshold_pct", json_real(threshold_pct));
+    json_object_set_new(o, "baseline", json_string(names[0]));
+    for (size_t r = 0; r < n; r++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "name", json_string(names[r]));
+        static const char *const keep[] = {"label", "target",     "trace",
+                                           "speed", "duration_s", "parts"};
+        for (size_t k = 0; k < sizeof keep / sizeof keep[0]; k++) {
+            json_t *x = json_object_get(runs[r], keep[k]);
+            if (x)
+                json_object_set(e, keep[k], x);
+        }
+        json_array_append_new(ra, e);
+    }
+    json_object_set_new(o, "runs", ra);
+    ra = NULL;
+    note_differs(notes, runs, n, "trace", "replayed different traces");
+    note_differs(notes, runs, n, "speed", "replayed at different speeds");
+    note_differs(notes, runs, n, "requests", "sent different numbers of requests");
+
+    add_scope(rows, runs, names, n, S_OVERALL, "all", threshold_pct, notes);
+    for (int c = 0; c < 3; c++)
+        add_scope(rows, runs, names, n, S_CLASS, class_names[c], threshold_pct, notes);
+    /* the commands of every run, busiest first */
+    for (size_t r = 0; r < n; r++) {
+        const char *k;
+        json_t *c;
+        json_object_foreach(json_object_get(runs[r], "commands"), k, c)
+        {
+            size_t i = 0;
+            while (i < ncn && strcmp(cn[i].name, k))
+                i++;
+            if (i == ncn) {
+                struct cname *p = realloc(cn, (ncn + 1) * sizeof *cn);
+                if (!p)
+                    goto fail;
+                cn = p;
+                cn[ncn++] = (struct cname){.name = k, .ops = 0};
+            }
+            double ops = num(c, "ops");
+            cn[i].ops += isfinite(ops) ? ops : 0;
+        }
+    }
+    if (ncn)
+        qsort(cn, ncn, sizeof *cn, by_ops);
+    for (size_t i = 0; i < ncn; i++)
+        add_scope(rows, runs, names, n, S_COMMAND, cn[i].name, threshold_pct, notes);
+    free(cn);
+    json_object_set_new(o, "rows", rows);
+    json_object_set_new(o, "notes", notes);
+    return o;
+fail:
+    free(cn);
+    json_decref(ra);
+    json_decref(rows);
+    json_decref(notes);
+    json_decref(o);
+    return NULL;
+}
+
+/* ---- the terminal table ------------------------------------------------------------------ */
+
+static const struct metric *metric_of(const char *key)
+{
+    for (size_t m = 0; m < NMET; m++)
+        if (!strcmp(metrics[m].key, key))
+            return &metrics[m];
+    return NULL;
+}
+
+static void fmt_value(const struct metric *m, const json_t *v, char *b, size_t cap)
+{
+    if (!json_is_number(v)) {
+        snprintf(b, cap, "-");
+        return;
+    }
+    double x = json_number_value(v);
+    if (m->kind == K_LAT)
+        snprintf(b, cap, "%.3f", x / 1e3);
+    else if (m->kind == K_RATE)
+        snprintf(b, cap, "%.1f", x);
+    else
+        snprintf(b, cap, "%.0f", x);
+}
+
+static void fmt_diff(const json_t *d, const json_t *v, char *b, size_t cap)
+{
+    if (json_is_number(d))
+        snprintf(b, cap, "%+.1f%%", json_number_value(d));
+    else if (json_is_number(v))
+        snprintf(b, cap, "new");
+    else
+        b[0] = 0;
+}
+
+#define NAMEW 16
+#define VALW 12
+
+static void print_table(FILE *f, const json_t *cmp, char *const *files)
+{
+    const json_t *runs = json_object_get(cmp, "runs");
+    size_t n = json_array_size(runs);
+    fprintf(f, "baseline: %s; differences from it, marked beyond +-%g%%\n",
+            json_string_value(json_object_get(json_array_get(runs, 0), "name")),
+            num(cmp, "threshold_pct"));
+    for (size_t r = 0; r < n; r++)
+        fprintf(f, "  run %zu: %s (%s)\n", r + 1,
+                json_string_value(json_object_get(json_array_get(runs, r), "name")), files[r]);
+    fputc('\n', f);
+    /* headers: the baseline's column is VALW wide, the others' VALW + diff + flag */
+    fprintf(f, "%-*s", NAMEW, "");
+    for (size_t r = 0; r < n; r++) {
+        const char *nm = json_string_value(json_object_get(json_array_get(runs, r), "name"));
+        int w = r == 0 ? VALW : VALW + 16;
+        char alt[32];
+        if (!nm || strlen(nm) > (size_t)w) { /* too wide: the legend above names it */
+            snprintf(alt, sizeof alt, "run %zu", r + 1);
+            nm = alt;
+        }
+        fprintf(f, " %*s", w, nm);
+    }
+    fputc('\n', f);
+    const char *last_scope = "", *last_name = "";
+    size_t i;
+    const json_t *row;
+    json_array_foreach(json_object_get(cmp, "rows"), i, row)
+    {
+        const char *sc = json_string_value(json_object_get(row, "scope"));
+        const char *nm = json_string_value(json_object_get(row, "name"));
+        if (strcmp(sc, last_scope) || strcmp(nm, last_name)) {
+            if (!strcmp(sc, "overall"))
+                fprintf(f, "overall\n");
+            else if (!strcmp(sc, "class"))
+                fprintf(f, "class %s (commands flagged %s)\n", nm,
+                        !strcmp(nm, "write")  ? "write"
+                        : !strcmp(nm, "read") ? "readonly"
+                                              : "neither");
+            else
+                fprintf(f, "command %s\n", nm);
+            last_scope = sc;
+            last_name = nm;
+        }
+        const struct metric *m = metric_of(json_string_value(json_object_get(row, "metric")));
+        char title[32];
+        snprintf(title, sizeof title, "%s%s", m->title, m->kind == K_LAT ? " ms" : "");
+        fprintf(f, "  %-*s", NAMEW - 2, title);
+        const json_t *va = json_object_get(row, "values"), *da = json_object_get(row, "diff_pct"),
+                     *fa = json_object_get(row, "flag");
+        for (size_t r = 0; r < n; r++) {
+            char b[48], d[32];
+            fmt_value(m, json_array_get(va, r), b, sizeof b);
+            fprintf(f, " %*s", VALW, b);
+            if (r == 0)
+                continue;
+            fmt_diff(json_array_get(da, r), json_array_get(va, r), d, sizeof d);
+            const char *fl = json_string_value(json_array_get(fa, r));
+            fprintf(f, " %8s %-6s", d, !fl ? "" : !strcmp(fl, "changed") ? "*" : fl);
+        }
+        fputc('\n', f);
+    }
+    size_t k;
+    const json_t *nt;
+    json_array_foreach(json_object_get(cmp, "notes"), k, nt)
+    {
+        if (k == 0)
+            fputc('\n', f);
+        fprintf(f, "note: %s\n", json_string_value(nt));
+    }
+}
+
+/* ---- the command ------------------------------------------------------------------------- */
+
+static int load_run(const char *path, json_t **out, char *name, size_t cap)
+{
+    json_error_t je;
+    json_t *j = json_load_file(path, JSON_DECODE_ANY, &je);
+    if (!j) {
+        fprintf(stderr, "resptrace compare: %s: line %d column %d: %s\n", path, je.line, je.column,
+                je.text);
+        return -1;
+    }
+    if (!json_is_object(j) || !json_is_object(json_object_get(j, "latency_us")) ||
+        !json_is_number(json_object_get(j, "ops"))) {
+        fprintf(stderr,
+                "resptrace compare: %s: not a replay result (no \"ops\" and \"latency_us\"; "
+                "write one with `resptrace replay --json FILE`)\n",
+                path);
+        json_decref(j);
+        return -1;
+    }
+    const json_t *nm = json_object_get(j, "label");
+    if (!json_is_string(nm))
+        nm = json_object_get(j, "target");
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    snprintf(name, cap, "%s", json_is_string(nm) ? json_string_value(nm) : base);
+    *out = j;
+    return 0;
+}
+
+int cmd_compare(int argc, char **argv)
+{
+    static const struct option opts[] = {{"threshold", required_argument, NULL, 't'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    double threshold = 10;
+    int json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 't': {
+            char *end;
+            errno = 0;
+            threshold = strtod(optarg, &end);
+            if (errno || end == optarg || (*end && strcmp(end, "%")) || !isfinite(threshold) ||
+                threshold < 0) {
+                fprintf(stderr, "resptrace compare: bad --threshold '%s' (a percentage >= 0)\n",
+                        optarg);
+                return RT_EXIT_USAGE;
+            }
+            break;
+        }
+        case 'j': json = 1; break;
+        case 'h': usage_compare(stdout); return RT_EXIT_OK;
+        default: usage_compare(stderr); return RT_EXIT_USAGE;
+        }
+    }
+    size_t n = (size_t)(argc - optind);
+    if (n < 2) {
+        fprintf(stderr, "resptrace compare: give at least two runs (RUN.json files)\n");
+        usage_compare(stderr);
+        return RT_EXIT_USAGE;
+    }
+    json_t **runs = calloc(n, sizeof *runs);
+    char(*names)[160] = calloc(n, sizeof *names);
+    const char **np = calloc(n, sizeof *np);
+    int status = RT_EXIT_FAIL;
+    if (!runs || !names || !np) {
+        fprintf(stderr, "resptrace compare: out of memory\n");
+        goto done;
+    }
+    for (size_t r = 0; r < n; r++) {
+        if (load_run(argv[optind + (int)r], &runs[r], names[r], sizeof names[r]) < 0)
+            goto done;
+        np[r] = names[r];
+    }
+    json_t *cmp = rt_compare_json(runs, np, n, threshold);
+    if (!cmp) {
+        fprintf(stderr, "resptrace compare: out of memory\n");
+        goto done;
+    }
+    if (json) {
+        json_t *ra = json_object_get(cmp, "runs");
+        for (size_t r = 0; r < n; r++)
+            json_object_set_new(json_array_get(ra, r), "file", json_string(argv[optind + (int)r]));
+        rt_print_json(stdout, cmp);
+    } else {
+        print_table(stdout, cmp, argv + optind);
+        json_decref(cmp);
+    }
+    status = RT_EXIT_OK;
+done:
+    for (size_t r = 0; runs && r < n; r++)
+        json_decref(runs[r]);
+    free(runs);
+    free(names);
+    free(np);
+    return status;
+}
