@@ -25,6 +25,8 @@ const struct rt_subcmd rt_subcommands[] = {
      "project a trace onto N cluster shards or a slot map; suggest slot moves"},
     {"compare", cmd_compare, usage_compare,
      "compare replay runs side by side per command, the differences marked"},
+    {"prime", cmd_prime, usage_prime,
+     "load the keys a trace reads before writing them into a target, before a replay"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -54,6 +54,8 @@ int cmd_shards(int argc, char **argv);
 void usage_shards(FILE *out);
 int cmd_compare(int argc, char **argv);
 void usage_compare(FILE *out);
+int cmd_prime(int argc, char **argv);
+void usage_prime(FILE *out);
 
 /* ---- the analyses as JSON objects, for the report (the same objects their --json prints) ---- */
 
