@@ -1976,20 +1976,20 @@ static struct vwrite *make_vwrite(const struct replay_opts *o, const char *name,
     if (in_tx) {
         /* inside MULTI the reply is QUEUED, not the outcome */
     } else if (!strcmp(name, "set")) {
-        int get = 0, nxxx = 0, expiry = 0;
+        int get = 0, nx_or_xx = 0, expiry = 0;
         for (size_t i = 3; i < q->argc; i++) {
             char a[8];
             lower_copy(a, sizeof a, q->argv[i], q->argvlen[i]);
             if (!strcmp(a, "ex") || !strcmp(a, "px") || !strcmp(a, "exat") || !strcmp(a, "pxat"))
                 expiry = 1;
             else if (!strcmp(a, "nx") || !strcmp(a, "xx"))
-                nxxx = 1;
+                nx_or_xx = 1;
             else if (!strcmp(a, "get"))
                 get = 1;
         }
-        if (!expiry && !(get && nxxx)) {
+        if (!expiry && !(get && nx_or_xx)) {
             kind = VW_VALUE;
-            cond = nxxx ? 1 : 0;
+            cond = nx_or_xx ? 1 : 0;
         }
     } else if (!strcmp(name, "getset") || !strcmp(name, "mset")) {
         kind = VW_VALUE;

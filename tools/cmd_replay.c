@@ -507,6 +507,21 @@ static void print_table(FILE *out, const struct replay_result *r)
     }
 }
 
+/* Writes `j` (then released) to `path`, "-" for stdout. @return 0, or -1 after saying so. */
+static int write_json(json_t *j, const char *path)
+{
+    int rc = 0;
+    if (!strcmp(path, "-")) {
+        json_dumpf(j, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+    } else if (json_dump_file(j, path, JSON_INDENT(2)) != 0) {
+        fprintf(stderr, "resptrace replay: cannot write %s\n", path);
+        rc = -1;
+    }
+    json_decref(j);
+    return rc;
+}
+
 /* ---- --check: what will not run as recorded ------------------------------------------- */
 
 enum {
@@ -711,16 +726,8 @@ static int run_check(const struct replay_opts *o, const char *json_path)
                 json_array_append_new(nodes, json_pack("{s:s,s:o}", "node", topo.nodes[i].addr,
                                                        "requests", rt_json_u64(per_node[i])));
         json_object_set_new(j, "primaries", nodes);
-        FILE *out = strcmp(json_path, "-") ? fopen(json_path, "w") : stdout;
-        if (!out || json_dumpf(j, out, JSON_INDENT(2)) != 0) {
-            fprintf(stderr, "resptrace replay: cannot write %s\n", json_path);
+        if (write_json(j, json_path) < 0)
             rc = RT_EXIT_FAIL;
-        } else {
-            fputc('\n', out);
-        }
-        if (out && out != stdout)
-            fclose(out);
-        json_decref(j);
     }
     if (!json_path || strcmp(json_path, "-")) {
         printf("%s: %llu requests; target %s: %s\n", o->trace, (unsigned long long)requests, tb,
@@ -957,14 +964,8 @@ static int run_sweep(struct replay_opts *o, struct ui *ui, const double *speeds,
         json_object_set_new(j, "first_speed_broke", broke > 0 ? json_real(broke) : json_null());
         json_object_set_new(j, "steps", c.steps);
         c.steps = NULL;
-        if (!strcmp(json_path, "-")) {
-            json_dumpf(j, stdout, JSON_INDENT(2));
-            fputc('\n', stdout);
-        } else if (json_dump_file(j, json_path, JSON_INDENT(2)) != 0) {
-            fprintf(stderr, "resptrace replay: cannot write %s\n", json_path);
+        if (write_json(j, json_path) < 0)
             rc = RT_EXIT_FAIL;
-        }
-        json_decref(j);
     }
     json_decref(c.steps);
     return rc;
@@ -1370,14 +1371,8 @@ int cmd_replay(int argc, char **argv)
             json_t *j = result_json(&res, o.trace, tbuf, o.speed, o.rate, lagging, max_lag_ms);
             if (label)
                 json_object_set_new(j, "label", json_string(label));
-            if (!strcmp(json_path, "-")) {
-                json_dumpf(j, stdout, JSON_INDENT(2));
-                fputc('\n', stdout);
-            } else if (json_dump_file(j, json_path, JSON_INDENT(2)) != 0) {
-                fprintf(stderr, "resptrace replay: cannot write %s\n", json_path);
+            if (write_json(j, json_path) < 0)
                 rc = RT_EXIT_FAIL;
-            }
-            json_decref(j);
         }
     }
     if (strict && lagging && rc == RT_EXIT_OK)
