@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 void usage_hotkeys(FILE *out)
 {
@@ -40,35 +41,65 @@ void usage_hotkeys(FILE *out)
 
 /* ---- counter tables: exact (hash table + key arena) or Space-Saving ------------------- */
 
+/* Speed: a table of 100k keys or more does not fit in the core's caches, so counting is bound
+ * by memory latency, not by instructions. A key operation touches one index slot and one entry
+ * (two adjacent cache lines that also hold keys of up to KEY_INLINE bytes), and the pass
+ * (hk_run_batch) prefetches both for the operations a few places ahead of the one it counts. */
+
 #define NONE32 UINT32_MAX
 /* An index slot: the entry index + 1 in the low half, the high half of the key's hash in the
- * high half (probes compare it without touching the entry). */
+ * high half. A key's home slot is taken from that high half too, so probes compare and
+ * deletions move slots without touching the entries. */
 #define SLOTV(ei, h) ((uint64_t)((ei) + 1) | ((h)&0xffffffff00000000ull))
 #define SLOT_EI(v) ((uint32_t)(v)-1)
+#define HOME(h, mask) ((size_t)((h) >> 32) & (mask))
+
+#define KEY_INLINE 46 /* keys up to this long are stored in their entry */
 
 struct ent {
+    /* the first cache line: what finding a key and counting an operation on it touch */
     uint64_t h; /* hash of the key */
     uint64_t ops, reads, writes, bytes;
-    uint64_t err;  /* approx: the counter the entry took over (how much ops may overestimate) */
-    uint64_t koff; /* exact: offset of the key in the arena */
-    char *kbuf;    /* approx: the entry's own key buffer */
-    uint32_t klen, kcap;
+    uint32_t klen;
     uint32_t epoch;     /* approx: bumped whenever the counter goes to another key */
-    uint32_t hpos;      /* approx: position in the min-heap */
     uint32_t pidx, pep; /* keys: the prefix entry and its epoch (a cache), NONE32 unknown */
     uint16_t slot;      /* keys: the cluster slot */
+    /* the key (across the line boundary), then what only adding or taking over touches */
+    char ikey[KEY_INLINE];
+    uint32_t kcap; /* approx: capacity of kbuf */
+    uint64_t err;  /* approx: the counter the entry took over (how much ops may overestimate) */
+    union {
+        size_t koff; /* exact: offset of a long key in the arena */
+        char *kbuf;  /* approx: the entry's own buffer for long keys (kept across takeovers) */
+    } u;
+};
+_Static_assert(sizeof(struct ent) == 128, "an entry is two cache lines");
+
+struct hnode { /* approx: a min-heap node; ops mirrors the entry's (the heap stays compact) */
+    uint64_t ops;
+    uint32_t ei;
+    uint32_t hhi; /* the high half of the entry's hash (its index slot, without the entry) */
+};
+
+struct slotc {
+    uint64_t ops, bytes;
 };
 
 struct ctab {
     int approx;
+    /* keys: the slot counters. A key's operations and bytes go to its slot when its entry is
+     * taken over (Space-Saving) or at the end (slot_flush), not one by one: the entry counts
+     * them anyway, and the slot counters are one more cache miss per operation. */
+    struct slotc *slots;
     size_t cap; /* approx: the number of counters */
-    struct ent *e;
+    struct ent *e; /* 64-byte aligned */
     size_t n, ecap;
     uint64_t *idx; /* open addressing, linear probing: 0 when empty, else SLOTV(entry, h) */
     size_t mask;
-    char *arena; /* exact: the keys, each copied once */
+    char *arena; /* exact: the keys longer than KEY_INLINE, each copied once */
     size_t alen, acap;
-    uint32_t *heap; /* approx: entry indexes, a min-heap on ops */
+    struct hnode *heap; /* approx: a min-heap on ops */
+    uint32_t *hpos;     /* approx: each entry's position in the heap */
 };
 
 static void oom(void)
@@ -85,6 +116,32 @@ static void *xrealloc(void *p, size_t n)
     return q;
 }
 
+/* `bytes` of table memory, cache-line aligned. A big table goes on transparent huge pages
+ * when the system allows them on request: its accesses are random, and with 4 KiB pages
+ * nearly every one would also miss the TLB. */
+static void *table_alloc(size_t bytes)
+{
+    const size_t huge = 2u << 20;
+    void *p;
+    if (bytes >= huge) {
+        bytes = (bytes + huge - 1) & ~(huge - 1);
+        p = aligned_alloc(huge, bytes);
+        if (p)
+            madvise(p, bytes, MADV_HUGEPAGE); /* a hint: failure is harmless */
+    } else {
+        p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    }
+    if (!p)
+        oom();
+    return p;
+}
+
+/* `n` entries, cache-line aligned (an entry is two whole lines). */
+static struct ent *ent_alloc(size_t n)
+{
+    return table_alloc(n * sizeof(struct ent));
+}
+
 static void ctab_init(struct ctab *t, int approx, size_t cap)
 {
     memset(t, 0, sizeof *t);
@@ -96,13 +153,13 @@ static void ctab_init(struct ctab *t, int approx, size_t cap)
             slots *= 2;
         t->ecap = cap;
         t->heap = xrealloc(NULL, cap * sizeof *t->heap);
+        t->hpos = xrealloc(NULL, cap * sizeof *t->hpos);
     } else {
         t->ecap = 512;
     }
-    t->e = xrealloc(NULL, t->ecap * sizeof *t->e);
-    t->idx = calloc(slots, sizeof *t->idx);
-    if (!t->idx)
-        oom();
+    t->e = ent_alloc(t->ecap);
+    t->idx = table_alloc(slots * sizeof *t->idx);
+    memset(t->idx, 0, slots * sizeof *t->idx);
     t->mask = slots - 1;
 }
 
@@ -110,26 +167,28 @@ static void ctab_free(struct ctab *t)
 {
     if (t->approx)
         for (size_t i = 0; i < t->n; i++)
-            free(t->e[i].kbuf);
+            free(t->e[i].u.kbuf);
     free(t->e);
     free(t->idx);
     free(t->arena);
     free(t->heap);
+    free(t->hpos);
 }
 
 static const char *ent_key(const struct ctab *t, const struct ent *e)
 {
-    return t->approx ? e->kbuf : t->arena + e->koff;
+    if (e->klen <= KEY_INLINE)
+        return e->ikey;
+    return t->approx ? e->u.kbuf : t->arena + e->u.koff;
 }
 
 static void idx_grow(struct ctab *t)
 {
     size_t slots = (t->mask + 1) * 2;
-    uint64_t *idx = calloc(slots, sizeof *idx);
-    if (!idx)
-        oom();
+    uint64_t *idx = table_alloc(slots * sizeof *idx);
+    memset(idx, 0, slots * sizeof *idx);
     for (size_t i = 0; i < t->n; i++) {
-        size_t p = t->e[i].h & (slots - 1);
+        size_t p = HOME(t->e[i].h, slots - 1);
         while (idx[p])
             p = (p + 1) & (slots - 1);
         idx[p] = SLOTV((uint32_t)i, t->e[i].h);
@@ -139,10 +198,11 @@ static void idx_grow(struct ctab *t)
     t->mask = slots - 1;
 }
 
-/* Removes entry `ei` from the index (backward-shift deletion keeps probe runs intact). */
-static void idx_delete(struct ctab *t, uint32_t ei)
+/* Removes entry `ei`, whose hash has `hhi` as its high half, from the index (backward-shift
+ * deletion keeps probe runs intact). */
+static void idx_delete(struct ctab *t, uint32_t ei, uint32_t hhi)
 {
-    size_t i = t->e[ei].h & t->mask;
+    size_t i = HOME((uint64_t)hhi << 32, t->mask);
     while (t->idx[i] == 0 || SLOT_EI(t->idx[i]) != ei)
         i = (i + 1) & t->mask;
     for (;;) {
@@ -152,7 +212,7 @@ static void idx_delete(struct ctab *t, uint32_t ei)
             j = (j + 1) & t->mask;
             if (!t->idx[j])
                 return;
-            size_t home = t->e[SLOT_EI(t->idx[j])].h & t->mask;
+            size_t home = HOME(t->idx[j], t->mask);
             /* the entry at j may move back to i when i is not before its home */
             if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
                 t->idx[i] = t->idx[j];
@@ -165,66 +225,77 @@ static void idx_delete(struct ctab *t, uint32_t ei)
 
 static void idx_insert(struct ctab *t, uint32_t ei)
 {
-    size_t p = t->e[ei].h & t->mask;
+    size_t p = HOME(t->e[ei].h, t->mask);
     while (t->idx[p])
         p = (p + 1) & t->mask;
     t->idx[p] = SLOTV(ei, t->e[ei].h);
 }
 
-static void heap_swap(struct ctab *t, size_t a, size_t b)
-{
-    uint32_t x = t->heap[a];
-    t->heap[a] = t->heap[b];
-    t->heap[b] = x;
-    t->e[t->heap[a]].hpos = (uint32_t)a;
-    t->e[t->heap[b]].hpos = (uint32_t)b;
-}
-
+/* The heap moves a hole instead of swapping nodes, and picks the smaller child without a
+ * branch (which way the hole goes is a coin toss for the branch predictor); it makes the same
+ * moves as the textbook sift-down: to the smaller child, the left one on a tie, while that
+ * child is smaller than the node. */
 static void heap_down(struct ctab *t, size_t i)
 {
+    struct hnode x = t->heap[i];
+    const struct hnode *hp = t->heap;
     for (;;) {
-        size_t l = 2 * i + 1, m = i;
-        if (l < t->n && t->e[t->heap[l]].ops < t->e[t->heap[m]].ops)
-            m = l;
-        if (l + 1 < t->n && t->e[t->heap[l + 1]].ops < t->e[t->heap[m]].ops)
-            m = l + 1;
-        if (m == i)
-            return;
-        heap_swap(t, i, m);
-        i = m;
+        size_t l = 2 * i + 1;
+        if (l >= t->n)
+            break;
+        __builtin_prefetch(&hp[4 * i + 3]); /* the grandchildren */
+        size_t c = l;
+        if (l + 1 < t->n)
+            c += hp[l + 1].ops < hp[l].ops;
+        if (hp[c].ops >= x.ops)
+            break;
+        t->heap[i] = hp[c];
+        t->hpos[t->heap[i].ei] = (uint32_t)i;
+        i = c;
     }
+    t->heap[i] = x;
+    t->hpos[x.ei] = (uint32_t)i;
 }
 
 static void heap_up(struct ctab *t, size_t i)
 {
+    struct hnode x = t->heap[i];
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (t->e[t->heap[p]].ops <= t->e[t->heap[i]].ops)
-            return;
-        heap_swap(t, i, p);
+        if (t->heap[p].ops <= x.ops)
+            break;
+        t->heap[i] = t->heap[p];
+        t->hpos[t->heap[i].ei] = (uint32_t)i;
         i = p;
     }
+    t->heap[i] = x;
+    t->hpos[x.ei] = (uint32_t)i;
 }
 
 /* One more operation on entry `ei`. */
 static inline void ctab_bump(struct ctab *t, uint32_t ei)
 {
     t->e[ei].ops++;
-    if (t->approx)
-        heap_down(t, t->e[ei].hpos);
+    if (t->approx) {
+        uint32_t hp = t->hpos[ei];
+        t->heap[hp].ops++;
+        heap_down(t, hp);
+    }
 }
 
 static void ent_setkey(struct ctab *t, struct ent *e, const char *k, size_t len)
 {
-    if (t->approx) {
-        if (len > e->kcap || !e->kbuf) {
+    e->klen = (uint32_t)len;
+    if (len <= KEY_INLINE) {
+        if (len) /* the empty prefix */
+            memcpy(e->ikey, k, len);
+    } else if (t->approx) {
+        if (len > e->kcap || !e->u.kbuf) {
             size_t c = e->kcap * 2 > len ? e->kcap * 2 : len;
-            if (c < 32)
-                c = 32;
-            e->kbuf = xrealloc(e->kbuf, c);
+            e->u.kbuf = xrealloc(e->u.kbuf, c);
             e->kcap = (uint32_t)c;
         }
-        memcpy(e->kbuf, k, len);
+        memcpy(e->u.kbuf, k, len);
     } else {
         if (t->alen + len > t->acap) {
             size_t c = t->acap ? t->acap * 2 : 1 << 16;
@@ -233,21 +304,18 @@ static void ent_setkey(struct ctab *t, struct ent *e, const char *k, size_t len)
             t->arena = xrealloc(t->arena, c);
             t->acap = c;
         }
-        if (len) /* the empty prefix may come before the arena exists */
-            memcpy(t->arena + t->alen, k, len);
-        e->koff = t->alen;
+        memcpy(t->arena + t->alen, k, len);
+        e->u.koff = t->alen;
         t->alen += len;
     }
-    e->klen = (uint32_t)len;
 }
 
-/* One more operation on key `k`: finds or adds its entry (with --approx, takes over the
- * smallest counter when all are in use). @return the entry index; *fresh is 1 when the
- * entry was (re)assigned to this key. */
-static uint32_t ctab_touch(struct ctab *t, const char *k, size_t len, int *fresh)
+/* One more operation on key `k` whose trace_hash() is `h`: finds or adds its entry (with
+ * --approx, takes over the smallest counter when all are in use). @return the entry index;
+ * *fresh is 1 when the entry was (re)assigned to this key. */
+static uint32_t ctab_touch(struct ctab *t, uint64_t h, const char *k, size_t len, int *fresh)
 {
-    uint64_t h = trace_hash(k, len);
-    size_t p = h & t->mask;
+    size_t p = HOME(h, t->mask);
     for (uint64_t v; (v = t->idx[p]) != 0; p = (p + 1) & t->mask) {
         if ((v ^ h) >> 32)
             continue;
@@ -262,6 +330,9 @@ static uint32_t ctab_touch(struct ctab *t, const char *k, size_t len, int *fresh
     uint32_t ei;
     if (!t->approx || t->n < t->cap) {
         if (t->n == t->ecap) {
+            /* realloc moves a big array by remapping its pages, without copying or faulting
+             * them in again (it keeps the mapping's alignment in practice; entries need no
+             * alignment to be correct) */
             t->ecap *= 2;
             t->e = xrealloc(t->e, t->ecap * sizeof *t->e);
         }
@@ -272,8 +343,7 @@ static uint32_t ctab_touch(struct ctab *t, const char *k, size_t len, int *fresh
         e->ops = 1;
         ent_setkey(t, e, k, len);
         if (t->approx) {
-            t->heap[t->n - 1] = ei;
-            e->hpos = (uint32_t)(t->n - 1);
+            t->heap[t->n - 1] = (struct hnode){.ops = 1, .ei = ei, .hhi = (uint32_t)(h >> 32)};
             heap_up(t, t->n - 1);
             idx_insert(t, ei);
         } else {
@@ -284,24 +354,56 @@ static uint32_t ctab_touch(struct ctab *t, const char *k, size_t len, int *fresh
         return ei;
     }
     /* Space-Saving: the key takes over the smallest counter, which becomes min + 1 */
-    ei = t->heap[0];
+    struct hnode *root = &t->heap[0];
+    ei = root->ei;
+    idx_delete(t, ei, root->hhi);
     struct ent *e = &t->e[ei];
-    idx_delete(t, ei);
+    if (t->slots) { /* what the key it held counted while it held the counter */
+        t->slots[e->slot].ops += e->ops - e->err;
+        t->slots[e->slot].bytes += e->bytes;
+    }
     e->h = h;
-    e->err = e->ops;
-    e->ops++;
+    e->err = root->ops;
+    e->ops = ++root->ops;
+    root->hhi = (uint32_t)(h >> 32);
     e->reads = e->writes = e->bytes = 0;
     e->epoch++;
     ent_setkey(t, e, k, len);
     idx_insert(t, ei);
     heap_down(t, 0);
+    /* the counter the next new key will take over (its entry is not otherwise prefetched) */
+    const char *next = (const char *)&t->e[t->heap[0].ei];
+    __builtin_prefetch(next);
+    __builtin_prefetch(next + 64);
+    __builtin_prefetch(&t->idx[HOME((uint64_t)t->heap[0].hhi << 32, t->mask)]);
     return ei;
+}
+
+/* The prefetch helpers are always inlined: a function made of prefetches alone has no effect
+ * that GCC sees, so it deduces it is pure and drops the calls. */
+#define PREFETCH_FN static inline __attribute__((always_inline)) void
+
+/* Prefetches the index slot where the search for hash `h` starts. */
+PREFETCH_FN ctab_prefetch_slot(const struct ctab *t, uint64_t h)
+{
+    __builtin_prefetch(&t->idx[HOME(h, t->mask)], 0);
+}
+
+/* Prefetches the entry of hash `h` when its home slot names it (its slot was prefetched). */
+PREFETCH_FN ctab_prefetch_ent(const struct ctab *t, uint64_t h)
+{
+    uint64_t v = t->idx[HOME(h, t->mask)];
+    if (v && !((v ^ h) >> 32)) {
+        const char *e = (const char *)&t->e[SLOT_EI(v)];
+        __builtin_prefetch(e);
+        __builtin_prefetch(e + 64);
+    }
 }
 
 /* The smallest counter of a full Space-Saving table (0 while it is not full: exact). */
 static uint64_t ctab_bound(const struct ctab *t)
 {
-    return t->approx && t->n == t->cap && t->n ? t->e[t->heap[0]].ops : 0;
+    return t->approx && t->n == t->cap && t->n ? t->heap[0].ops : 0;
 }
 
 /* ---- the pass over the trace ------------------------------------------------------------ */
@@ -320,16 +422,32 @@ struct kref {
     uint16_t slot;
 };
 
-struct slotc {
-    uint64_t ops, bytes;
-};
-
 /* The commands seen last, by the exact bytes of their name (commands without subcommands). */
 #define CMD_CACHE 8
 struct cmd_cache {
     char name[24];
     size_t len;
     const struct rt_cmd *c;
+};
+
+/* The counting is deferred by a batch so that the table memory an operation needs can be
+ * prefetched ahead of it: requests and replies are decoded and checked as they are read, their
+ * key operations and reply attributions queued (with copies of the keys, which the reader
+ * only lends until its next event), and the queue is run in order (hk_run_batch). */
+#define BATCH 512    /* queued operations */
+#define AHEAD 48     /* prefetch the index slot of the operation this far ahead, */
+#define AHEAD_ENT 24  /* and the entry of the one this far ahead */
+
+enum { OP_KEY, OP_REPLY };
+
+struct op {
+    uint64_t h;    /* key: trace_hash() of the key */
+    uint64_t b;    /* key: its share of the request's bytes; reply: the reply's bytes */
+    uint64_t ref;  /* key: its position in refs (when tracked); reply: the request's first */
+    size_t koff;   /* key: where its copy is in qkeys */
+    uint32_t n;    /* key: its length; reply: the request's number of key references */
+    uint8_t kind;  /* OP_* */
+    uint8_t rd, wr, track;
 };
 
 struct hk {
@@ -344,6 +462,15 @@ struct hk {
     uint64_t refs_head;
     uint32_t *pos;
     size_t pos_cap;
+    struct { /* the prefix found last (keys that follow each other often share it) */
+        uint32_t idx, ep;
+        uint32_t len; /* > sizeof text: none */
+        char text[KEY_INLINE];
+    } lastp;
+    struct op *q; /* the queue: BATCH operations, their keys in qkeys */
+    size_t qn;
+    char *qkeys;
+    size_t qklen, qkcap;
     /* totals */
     uint64_t requests, keyed, keyless, skipped, key_ops, req_bytes, reply_bytes, reply_unattr;
 };
@@ -380,8 +507,22 @@ static uint32_t prefix_of(struct hk *s, struct ent *ke, const char *k, size_t le
         ctab_bump(pt, ke->pidx);
         return ke->pidx;
     }
-    int fresh;
-    uint32_t pi = ctab_touch(pt, k, prefix_len(k, len, s->depth), &fresh);
+    size_t pl = prefix_len(k, len, s->depth);
+    uint32_t pi;
+    if (pl == s->lastp.len && memcmp(k, s->lastp.text, pl) == 0 &&
+        pt->e[s->lastp.idx].epoch == s->lastp.ep) {
+        pi = s->lastp.idx; /* what ctab_touch() would find, without hashing and probing */
+        ctab_bump(pt, pi);
+    } else {
+        int fresh;
+        pi = ctab_touch(pt, trace_hash(k, pl), k, pl, &fresh);
+        if (pl <= sizeof s->lastp.text) {
+            memcpy(s->lastp.text, k, pl);
+            s->lastp.len = (uint32_t)pl;
+            s->lastp.idx = pi;
+            s->lastp.ep = pt->e[pi].epoch;
+        }
+    }
     ke->pidx = pi;
     ke->pep = pt->e[pi].epoch;
     return pi;
@@ -404,6 +545,115 @@ static const struct rt_cmd *lookup(struct hk *s, const struct trace_request *rq)
         e->c = c;
     }
     return c;
+}
+
+/* A key operation, counted. */
+static void run_key(struct hk *s, const struct op *o)
+{
+    const char *k = s->qkeys + o->koff;
+    size_t kl = o->n;
+    int fresh;
+    uint32_t ki = ctab_touch(&s->keys, o->h, k, kl, &fresh);
+    struct ent *ke = &s->keys.e[ki];
+    if (fresh) {
+        ke->slot = rt_key_slot(k, kl);
+        ke->pidx = NONE32;
+    }
+    ke->reads += o->rd;
+    ke->writes += o->wr;
+    ke->bytes += o->b;
+    uint32_t pi = NONE32, pep = 0;
+    if (s->depth > 0) {
+        pi = prefix_of(s, ke, k, kl);
+        struct ent *pe = &s->prefixes.e[pi];
+        pe->reads += o->rd;
+        pe->writes += o->wr;
+        pe->bytes += o->b;
+        pep = pe->epoch;
+    }
+    if (o->track) {
+        struct kref *r = &s->refs[o->ref & (REFS_SIZE - 1)];
+        r->k = ki;
+        r->kep = ke->epoch;
+        r->p = pi;
+        r->pep = pep;
+        r->slot = ke->slot;
+    }
+}
+
+/* A reply's bytes, split among its request's keys (their references are written: the
+ * request's key operations ran before). */
+static void run_reply(struct hk *s, const struct op *o)
+{
+    uint64_t share = o->b / o->n, extra = o->b % o->n;
+    for (uint32_t i = 0; i < o->n; i++) {
+        const struct kref *r = &s->refs[(o->ref + i) & (REFS_SIZE - 1)];
+        uint64_t b = share + (i < extra);
+        if (s->keys.e[r->k].epoch == r->kep)
+            s->keys.e[r->k].bytes += b; /* its slot's too, later */
+        else
+            s->slots[r->slot].bytes += b; /* the key lost its counter */
+        if (r->p != NONE32 && s->prefixes.e[r->p].epoch == r->pep)
+            s->prefixes.e[r->p].bytes += b;
+    }
+}
+
+/* Runs the queued operations in order, prefetching the index slots and entries of those
+ * ahead. */
+static void hk_run_batch(struct hk *s)
+{
+    const struct ctab *t = &s->keys;
+    size_t n = s->qn;
+    for (size_t i = 0; i < n + AHEAD; i++) {
+        if (i < n && s->q[i].kind == OP_KEY)
+            ctab_prefetch_slot(t, s->q[i].h);
+        if (i >= AHEAD - AHEAD_ENT && i - (AHEAD - AHEAD_ENT) < n &&
+            s->q[i - (AHEAD - AHEAD_ENT)].kind == OP_KEY)
+            ctab_prefetch_ent(t, s->q[i - (AHEAD - AHEAD_ENT)].h);
+        if (i >= AHEAD) {
+            const struct op *o = &s->q[i - AHEAD];
+            if (o->kind == OP_KEY)
+                run_key(s, o);
+            else
+                run_reply(s, o);
+        }
+    }
+    s->qn = 0;
+    s->qklen = 0;
+}
+
+/* A free place in the queue (runs it when full). */
+static struct op *op_new(struct hk *s)
+{
+    if (s->qn == BATCH)
+        hk_run_batch(s);
+    return &s->q[s->qn++];
+}
+
+static void queue_key(struct hk *s, const char *k, size_t kl, uint64_t b, int rd, int wr,
+                      int track)
+{
+    if (s->qklen + kl > s->qkcap) {
+        if (s->qn)
+            hk_run_batch(s);
+        if (kl > s->qkcap) {
+            s->qkcap = kl;
+            s->qkeys = xrealloc(s->qkeys, s->qkcap);
+        }
+    }
+    struct op *o = op_new(s);
+    if (kl)
+        memcpy(s->qkeys + s->qklen, k, kl);
+    o->h = trace_hash(k, kl);
+    o->b = b;
+    o->ref = track ? s->refs_head++ : 0;
+    o->koff = s->qklen;
+    o->n = (uint32_t)kl;
+    o->kind = OP_KEY;
+    o->rd = (uint8_t)rd;
+    o->wr = (uint8_t)wr;
+    o->track = (uint8_t)track;
+    s->qklen += kl;
 }
 
 static void on_request(struct hk *s, const struct trace_request *rq)
@@ -446,41 +696,9 @@ static void on_request(struct hk *s, const struct trace_request *rq)
     } else if (pd->seq1) {
         pd->seq1 = 0;
     }
-    for (size_t i = 0; i < n; i++) {
-        const char *k = rq->argv[s->pos[i]];
-        size_t kl = rq->argvlen[s->pos[i]];
-        uint64_t b = share + (i < extra);
-        int fresh;
-        uint32_t ki = ctab_touch(&s->keys, k, kl, &fresh);
-        struct ent *ke = &s->keys.e[ki];
-        if (fresh) {
-            ke->slot = rt_key_slot(k, kl);
-            ke->pidx = NONE32;
-        }
-        ke->reads += (uint64_t)rd;
-        ke->writes += (uint64_t)wr;
-        ke->bytes += b;
-        struct slotc *sc = &s->slots[ke->slot];
-        sc->ops++;
-        sc->bytes += b;
-        uint32_t pi = NONE32, pep = 0;
-        if (s->depth > 0) {
-            pi = prefix_of(s, ke, k, kl);
-            struct ent *pe = &s->prefixes.e[pi];
-            pe->reads += (uint64_t)rd;
-            pe->writes += (uint64_t)wr;
-            pe->bytes += b;
-            pep = pe->epoch;
-        }
-        if (track) {
-            struct kref *r = &s->refs[s->refs_head++ & (REFS_SIZE - 1)];
-            r->k = ki;
-            r->kep = ke->epoch;
-            r->p = pi;
-            r->pep = pep;
-            r->slot = ke->slot;
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        queue_key(s, rq->argv[s->pos[i]], rq->argvlen[s->pos[i]], share + (i < extra), rd, wr,
+                  track);
 }
 
 static void on_reply(struct hk *s, const struct trace_reply *rp)
@@ -498,16 +716,11 @@ static void on_reply(struct hk *s, const struct trace_reply *rp)
         return;
     }
     s->reply_bytes += rp->len;
-    uint64_t share = rp->len / pd->nref, extra = rp->len % pd->nref;
-    for (uint32_t i = 0; i < pd->nref; i++) {
-        const struct kref *r = &s->refs[(pd->ref_start + i) & (REFS_SIZE - 1)];
-        uint64_t b = share + (i < extra);
-        s->slots[r->slot].bytes += b;
-        if (s->keys.e[r->k].epoch == r->kep)
-            s->keys.e[r->k].bytes += b;
-        if (r->p != NONE32 && s->prefixes.e[r->p].epoch == r->pep)
-            s->prefixes.e[r->p].bytes += b;
-    }
+    struct op *o = op_new(s);
+    o->kind = OP_REPLY;
+    o->b = rp->len;
+    o->ref = pd->ref_start;
+    o->n = pd->nref;
 }
 
 /* ---- ranking and output ------------------------------------------------------------------ */
@@ -727,10 +940,15 @@ static void hk_init(struct hk *s)
 {
     ctab_init(&s->keys, s->approx, s->capacity);
     ctab_init(&s->prefixes, s->approx, s->capacity);
+    s->lastp.len = UINT32_MAX;
     s->slots = calloc(RT_KEY_SLOTS, sizeof *s->slots);
+    s->keys.slots = s->slots;
     s->pend = calloc(PEND_SIZE, sizeof *s->pend);
     s->refs = calloc(REFS_SIZE, sizeof *s->refs);
-    if (!s->slots || !s->pend || !s->refs)
+    s->q = malloc(BATCH * sizeof *s->q);
+    s->qkcap = BATCH * 32;
+    s->qkeys = malloc(s->qkcap);
+    if (!s->slots || !s->pend || !s->refs || !s->q || !s->qkeys)
         oom();
 }
 
@@ -742,6 +960,18 @@ static void hk_free(struct hk *s)
     free(s->pend);
     free(s->refs);
     free(s->pos);
+    free(s->q);
+    free(s->qkeys);
+}
+
+/* Adds to the slot counters what the keys still in the table counted (at the end of the pass). */
+static void slot_flush(struct hk *s)
+{
+    for (size_t i = 0; i < s->keys.n; i++) {
+        const struct ent *e = &s->keys.e[i];
+        s->slots[e->slot].ops += e->ops - e->err;
+        s->slots[e->slot].bytes += e->bytes;
+    }
 }
 
 /* Reads every event of `r` into `s`. @return 0 at the end of the trace, -1 on an error (err). */
@@ -755,6 +985,8 @@ static int hk_pass(struct hk *s, struct trace_reader *r, struct rt_err *err)
         else if (ev.type == TRACE_EV_REPLY)
             on_reply(s, &ev.u.reply);
     }
+    hk_run_batch(s); /* what is still queued */
+    slot_flush(s);
     return rc < 0 ? -1 : 0;
 }
 
