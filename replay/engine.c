@@ -3213,7 +3213,9 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         struct timespec rt;
         clock_gettime(CLOCK_REALTIME, &rt);
         uint64_t rnow = (uint64_t)rt.tv_sec * NS + (uint64_t)rt.tv_nsec;
-        if (o->start_at_ns + NS < rnow) {
+        /* a part a little late (a slow ssh, a loaded host) starts at once, and says by how
+         * much; a time long past is a mistake */
+        if (o->start_at_ns + 60 * NS < rnow) {
             rt_err_set(err, RT_EINVAL, "--start-at: that time passed %.1f s ago",
                        (double)(rnow - o->start_at_ns) / 1e9);
             cl_topo_free(&topo);
@@ -3227,7 +3229,12 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
             rt_hist_free(shared_sec);
             return RT_EINVAL;
         }
-        wall_t0 = now_ns() + (o->start_at_ns > rnow ? o->start_at_ns - rnow : 0);
+        if (o->start_at_ns > rnow) {
+            wall_t0 = now_ns() + (o->start_at_ns - rnow);
+        } else {
+            res->start_late_s = (double)(rnow - o->start_at_ns) / 1e9;
+            wall_t0 = now_ns() + 100000000;
+        }
     }
     int rc = 0;
     {

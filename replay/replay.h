@@ -173,6 +173,7 @@ struct replay_result {
     char conn_error[200];     /* the first connection error */
     double duration_s;        /* wall time from the first due request to the end */
     uint64_t start_unix_ns;   /* the schedule's start, wall-clock (ns since the epoch) */
+    double start_late_s;      /* --start-at had passed by this much: started at once */
     double trace_span_s;      /* trace time covered (one loop) */
     int stopped;              /* interrupted (signal or --duration) */
     struct rt_hist *lat, *svc, *lag; /* overall; lag: send time minus due time */

@@ -62,7 +62,8 @@ void usage_replay(FILE *out)
             "  --part I/N          replay part I (1..N) of the recorded connections, chosen by a\n"
             "                      hash of their ids: N hosts with I = 1..N replay all of them\n"
             "  --start-at T        start the schedule at wall-clock time T (seconds since the\n"
-            "                      epoch, or ISO 8601 UTC), so that the parts start together\n\n"
+            "                      epoch, or ISO 8601 UTC), so that the parts start together;\n"
+            "                      a part up to 60 s late starts at once (start_late_s, a warning)\n\n"
             "durability:\n"
             "  --verify-writes     remember each key's last write the target acknowledged; after\n"
             "                      the replay (and any failover in it) read the keys back and\n"
@@ -255,6 +256,7 @@ static json_t *result_json(const struct replay_result *r, const char *trace, con
     json_object_set_new(j, "getkeys_asked", rt_json_u64(r->getkeys_asked));
     json_object_set_new(j, "duration_s", json_real(r->duration_s));
     json_object_set_new(j, "start_unix_s", json_real((double)r->start_unix_ns / 1e9));
+    json_object_set_new(j, "start_late_s", json_real(r->start_late_s));
     json_object_set_new(j, "trace_span_s", json_real(r->trace_span_s));
     json_object_set_new(j, "ops_per_s",
                         json_real(r->duration_s > 0 ? (double)r->ops / r->duration_s : 0));
@@ -1367,6 +1369,10 @@ int cmd_replay(int argc, char **argv)
                     (double)lag99 / 1e6, max_lag_ms);
         if (res.stopped)
             fprintf(out, "stopped early: the figures cover what ran\n");
+        if (res.start_late_s > 0)
+            fprintf(out, "WARNING: --start-at had passed %.3f s before this part could start: it "
+                         "started at once, behind the other parts\n",
+                    res.start_late_s);
         if (json_path) {
             json_t *j = result_json(&res, o.trace, tbuf, o.speed, o.rate, lagging, max_lag_ms);
             if (label)

@@ -67,4 +67,10 @@ check_eq "--part 4/3: exit 2" 2 $?
 "$RT" replay "$TMP/inc.rtrace" --target "redis://127.0.0.1:$Q" --start-at 1700000000 -q > /dev/null 2> "$TMP/late.err"
 check_eq "--start-at in the past: exit 1" 1 $?
 check_match "--start-at in the past: says so" "passed" "$(cat "$TMP/late.err")"
+# a part a few seconds late (slow ssh, loaded host) starts at once and says by how much
+"$RT" replay "$TMP/inc.rtrace" --target "redis://127.0.0.1:$Q" --part 1/3 --start-at "$(( $(date +%s) - 5 ))" \
+    --json "$TMP/late.json" > "$TMP/late.out" 2>&1
+check_eq "--start-at 5 s ago: exit 0" 0 $?
+check_eq "--start-at 5 s ago: start_late_s about 5" 1 "$(jq '.start_late_s >= 4 and .start_late_s < 7' "$TMP/late.json" | grep -c true)"
+check_match "--start-at 5 s ago: a warning" "started at once" "$(cat "$TMP/late.out")"
 finish
