@@ -23,7 +23,12 @@ export RSH="$TMP/bin/rsh" RCP="$TMP/bin/rcp" RESPTRACE="$RT" RESPTRACE_REMOTE="$
 bash "$S" --target "redis://127.0.0.1:$P" --trace "$T" --out "$TMP/out" --delay 2 --copy \
     --remote-dir "$TMP/remote" --label "three hosts" hostA hostB hostC -- --speed 4 \
     > "$TMP/s.out" 2> "$TMP/s.err"
-check_eq "pdsh-replay exit" 0 $?
+RC=$?
+if [ "$RC" != 0 ]; then # what the launcher and each part said, for the CI log
+    { echo "--- pdsh-replay.sh stderr:"; cat "$TMP/s.err"; for f in "$TMP"/out/part-*.log; do
+        echo "--- $f:"; cat "$f"; done; } >&2 2>/dev/null
+fi
+check_eq "pdsh-replay exit" 0 "$RC"
 check_eq "each host reached once" "hostA hostB hostC" "$(sort "$TMP/hosts.log" | tr '\n' ' ' | sed 's/ $//')"
 check_eq "the trace copied" "$(cksum < "$T")" "$(cksum < "$TMP/remote/resptrace-trace.rtrace")"
 for i in 1 2 3; do
