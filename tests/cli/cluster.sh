@@ -55,6 +55,11 @@ _cl_start_node() {
     pid=$!
     for _ in $(seq 1 50); do
         if timeout 5 redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG; then
+            # this node, not another test's server that took the port first
+            if [ "$(timeout 5 redis-cli -h 127.0.0.1 -p "$port" INFO server | tr -d '\r' |
+                    awk -F: '/^process_id:/ {print $2}')" != "$pid" ]; then
+                break
+            fi
             CLUSTER_PIDS="$CLUSTER_PIDS $pid"
             return 0
         fi

@@ -87,7 +87,17 @@ start_redis_at() {
     RX_PID=$!
     RX_PIDS="$RX_PIDS $RX_PID"
     for _ in $(seq 1 50); do
-        redis_ready "$port" && return 0
+        if redis_ready "$port"; then
+            # the server answering must be this one, not another test's that took the port a
+            # moment before (tests run in parallel): its process id, or (NOAUTH) it still runs
+            local pid
+            # shellcheck disable=SC2086
+            pid=$(timeout 5 redis-cli $RX_CLI -h 127.0.0.1 -p "$port" INFO server 2>/dev/null |
+                  tr -d '\r' | awk -F: '/^process_id:/ {print $2}')
+            if [ -z "$pid" ]; then sleep 0.2; kill -0 "$RX_PID" 2>/dev/null && return 0; break; fi
+            [ "$pid" = "$RX_PID" ] && return 0
+            break
+        fi
         kill -0 "$RX_PID" 2>/dev/null || break
         sleep 0.1
     done
