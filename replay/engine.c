@@ -3367,7 +3367,8 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         verify_writes(o, ssl, cluster, all, &res->verify);
         vw_table_free(all);
     }
-    qsort(res->cmds, res->ncmds, sizeof *res->cmds, cmp_cmd);
+    if (res->ncmds)
+        qsort(res->cmds, res->ncmds, sizeof *res->cmds, cmp_cmd);
     if (res->nshards)
         qsort(res->shards, res->nshards, sizeof *res->shards, cmp_shard);
 out:
