@@ -200,3 +200,35 @@ int rt_parse_time(const char *s, uint64_t base_ns, uint64_t *out)
     *out = base_ns + (uint64_t)(sec * 1e9 + 0.5);
     return 0;
 }
+
+/* ---- memory ---- */
+
+void rt_oom(const char *cmd)
+{
+    fprintf(stderr, "resptrace %s: out of memory\n", cmd);
+    exit(RT_EXIT_FAIL);
+}
+
+void *rt_xrealloc(const char *cmd, void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        rt_oom(cmd);
+    return q;
+}
+
+void *rt_xcalloc(const char *cmd, size_t n, size_t sz)
+{
+    void *q = calloc(n ? n : 1, sz ? sz : 1);
+    if (!q)
+        rt_oom(cmd);
+    return q;
+}
+
+char *rt_xstrdup(const char *cmd, const char *s)
+{
+    char *d = strdup(s);
+    if (!d)
+        rt_oom(cmd);
+    return d;
+}

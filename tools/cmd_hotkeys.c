@@ -8,6 +8,10 @@
 #include <string.h>
 #include <sys/mman.h>
 
+/* out of memory: "resptrace hotkeys: out of memory", exit 1 (tools.h) */
+#define oom() rt_oom("hotkeys")
+#define xrealloc(p, n) rt_xrealloc("hotkeys", (p), (n))
+
 void usage_hotkeys(FILE *out)
 {
     fprintf(out,
@@ -101,20 +105,6 @@ struct ctab {
     struct hnode *heap; /* approx: a min-heap on ops */
     uint32_t *hpos;     /* approx: each entry's position in the heap */
 };
-
-static void oom(void)
-{
-    fprintf(stderr, "resptrace hotkeys: out of memory\n");
-    exit(RT_EXIT_FAIL);
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n);
-    if (!q)
-        oom();
-    return q;
-}
 
 /* `bytes` of table memory, cache-line aligned. A big table goes on transparent huge pages
  * when the system allows them on request: its accesses are random, and with 4 KiB pages

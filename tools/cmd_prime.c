@@ -14,6 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+/* out of memory: "resptrace prime: out of memory", exit 1 (tools.h) */
+#define oom() rt_oom("prime")
+#define xrealloc(p, n) rt_xrealloc("prime", (p), (n))
+
 void usage_prime(FILE *out)
 {
     fprintf(
@@ -137,20 +141,6 @@ struct arena {
     char *p;
     size_t len, cap;
 };
-
-static void oom(void)
-{
-    fprintf(stderr, "resptrace prime: out of memory\n");
-    exit(RT_EXIT_FAIL);
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (!q)
-        oom();
-    return q;
-}
 
 static uint64_t arena_add(struct arena *a, const void *p, size_t n)
 {

@@ -10,6 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* out of memory: "resptrace shards: out of memory", exit 1 (tools.h) */
+#define oom() rt_oom("shards")
+#define xrealloc(p, n) rt_xrealloc("shards", (p), (n))
+#define xcalloc(n, sz) rt_xcalloc("shards", (n), (sz))
+#define xstrdup(s) rt_xstrdup("shards", (s))
+
 void usage_shards(FILE *out)
 {
     fprintf(
@@ -84,36 +90,6 @@ struct proj {
     uint64_t *persec;             /* [second][shard] ops */
     size_t nsec;                  /* seconds allocated */
 };
-
-static void oom(void)
-{
-    fprintf(stderr, "resptrace shards: out of memory\n");
-    exit(RT_EXIT_FAIL);
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (!q)
-        oom();
-    return q;
-}
-
-static void *xcalloc(size_t n, size_t sz)
-{
-    void *q = calloc(n ? n : 1, sz);
-    if (!q)
-        oom();
-    return q;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        oom();
-    return d;
-}
 
 static struct proj *proj_new(size_t n)
 {

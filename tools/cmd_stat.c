@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* out of memory: "resptrace stat: out of memory", exit 1 (tools.h) */
+#define oom() rt_oom("stat")
+#define xcalloc(n, sz) rt_xcalloc("stat", (n), (sz))
+
 void usage_stat(FILE *out)
 {
     fprintf(
@@ -134,20 +138,6 @@ struct st {
     uint64_t gaps, gap_bytes[2];
     struct trace_stats stats;
 };
-
-static void oom(void)
-{
-    fprintf(stderr, "resptrace stat: out of memory\n");
-    exit(RT_EXIT_FAIL);
-}
-
-static void *xcalloc(size_t n, size_t sz)
-{
-    void *p = calloc(n, sz);
-    if (!p)
-        oom();
-    return p;
-}
 
 static struct rt_hist *xhist(void)
 {

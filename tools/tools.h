@@ -116,6 +116,15 @@ int rt_run_is_latency(const json_t *o);
  *  @return the exit status. */
 int rt_merge_runs(char *const *files, size_t n, const char *out, const char *label, int json);
 
+/* ---- memory (cli.c) ----
+ * The analysis commands hold a trace's whole key set; on an allocation failure they stop with
+ * "resptrace CMD: out of memory" (exit 1) rather than carry the failure through every counter
+ * update. Sizes of 0 allocate 1 byte, so the result is never NULL. */
+_Noreturn void rt_oom(const char *cmd);
+void *rt_xrealloc(const char *cmd, void *p, size_t n);
+void *rt_xcalloc(const char *cmd, size_t n, size_t sz);
+char *rt_xstrdup(const char *cmd, const char *s);
+
 /* ---- formatting helpers (cli.c) ---- */
 
 /*! rt_fmt_time() : "2026-11-26T15:42:32.123456789Z" into buf (at least 32 bytes). */
