@@ -3,8 +3,11 @@
 #include "record.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <pcap/pcap.h>
 #include <poll.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +28,17 @@ struct rec {
     struct rt_err werr; /* the first writer error: it stops the capture */
     int failed;
     uint64_t last_stats_ts; /* packet time of the last STATS event */
+    /* rotation (-C, -G): request numbers go on across files so that a reply finds its request;
+     * one whose request is in an earlier file is written unpaired */
+    char filter[4096];
+    uint64_t seq_base;      /* requests in the earlier files */
+    uint64_t file_reqs;     /* requests in this file */
+    uint64_t file_t0;       /* -G: the period the file covers starts here (packet time) */
+    uint64_t since_check;   /* events since the size was last looked at */
+    unsigned file_index;    /* -C: the number appended to the name (0: none) */
 };
+
+static int open_writer(struct rec *r, uint64_t ts, struct rt_err *err);
 
 static uint64_t wall_ns(void)
 {
@@ -43,12 +56,73 @@ static uint64_t mono_ns(void)
 
 /* ---- events into the writer ---- */
 
+/* the size of the trace being written */
+static uint64_t file_size(const struct rec *r)
+{
+    struct stat st;
+    return stat(r->prog.current, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* -C/-G: closes the trace and opens the next one. @return 0, or -1 (r->werr says why) */
+static int rotate(struct rec *r, uint64_t ts)
+{
+    if (trace_writer_close(r->w, &r->werr) != 0) {
+        r->w = NULL;
+        return -1;
+    }
+    r->w = NULL;
+    r->seq_base += r->file_reqs;
+    r->file_reqs = 0;
+    return open_writer(r, ts, &r->werr) == 0 ? 0 : -1;
+}
+
+static int maybe_rotate(struct rec *r, const struct trace_event *ev)
+{
+    const struct record_opts *o = r->o;
+    if (o->rotate_ns && ev->ts >= r->file_t0 + o->rotate_ns) {
+        r->file_index = 0;
+        return rotate(r, ev->ts);
+    }
+    if (o->rotate_bytes && ++r->since_check >= 4096) {
+        r->since_check = 0;
+        if (file_size(r) >= o->rotate_bytes) {
+            r->file_index++;
+            return rotate(r, r->file_t0);
+        }
+    }
+    return 0;
+}
+
 static int sink_event(void *ctx, struct trace_event *ev)
 {
     struct rec *r = ctx;
     if (r->failed)
         return -1;
-    if (trace_writer_add(r->w, ev, &r->werr) != 0) {
+    /* a file read with -G: the first trace opens at the first event's time */
+    if (!r->w && open_writer(r, ev->ts, &r->werr) != 0) {
+        r->failed = 1;
+        return -1;
+    }
+    if ((r->o->rotate_ns || r->o->rotate_bytes) && maybe_rotate(r, ev) != 0) {
+        r->failed = 1;
+        return -1;
+    }
+    /* request numbers: the writer counts from 0 in each file, the sessions across files */
+    uint64_t req_seq = 0;
+    if ((ev->type == TRACE_EV_REPLY || ev->type == TRACE_EV_PUSH) &&
+        ev->u.reply.req_seq != TRACE_SEQ_NONE) {
+        req_seq = ev->u.reply.req_seq;
+        ev->u.reply.req_seq = req_seq >= r->seq_base ? req_seq - r->seq_base : TRACE_SEQ_NONE;
+    }
+    int rc = trace_writer_add(r->w, ev, &r->werr);
+    if (ev->type == TRACE_EV_REPLY || ev->type == TRACE_EV_PUSH) {
+        if (req_seq)
+            ev->u.reply.req_seq = req_seq;
+    } else if (ev->type == TRACE_EV_REQUEST && rc == 0) {
+        ev->u.req.seq += r->seq_base;
+        r->file_reqs++;
+    }
+    if (rc != 0) {
         r->failed = 1;
         return -1;
     }
@@ -228,9 +302,44 @@ static int set_filter(struct rec *r, char *filter, size_t cap, struct rt_err *er
     return 0;
 }
 
-static int open_writer(struct rec *r, const char *filter, struct rt_err *err)
+/* the name of the next trace: -G expands `out` as a strftime pattern of the period's start
+ * (UTC); -C appends the file's number from the second one on, as tcpdump does */
+static int trace_name(struct rec *r, uint64_t ts, struct rt_err *err)
 {
     const struct record_opts *o = r->o;
+    char base[4096];
+    if (o->rotate_ns) {
+        time_t t = (time_t)(ts / NS);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        if (strftime(base, sizeof base, o->out, &tm) == 0) {
+            rt_err_set(err, RT_EINVAL, "-w %s: the name is empty or too long after strftime", o->out);
+            return RT_EINVAL;
+        }
+    } else {
+        snprintf(base, sizeof base, "%s", o->out);
+    }
+    int n = r->file_index ? snprintf(r->prog.current, sizeof r->prog.current, "%s%u", base,
+                                     r->file_index)
+                          : snprintf(r->prog.current, sizeof r->prog.current, "%s", base);
+    if (n < 0 || (size_t)n >= sizeof r->prog.current) {
+        rt_err_set(err, RT_EINVAL, "-w %s: the name is too long", o->out);
+        return RT_EINVAL;
+    }
+    return 0;
+}
+
+static int open_writer(struct rec *r, uint64_t ts, struct rt_err *err)
+{
+    const struct record_opts *o = r->o;
+    const char *filter = r->filter;
+    if (o->rotate_ns) {
+        /* periods aligned on multiples of -G from the epoch, as log rotation would */
+        r->file_t0 = ts - ts % o->rotate_ns;
+    }
+    int nrc = trace_name(r, r->file_t0 ? r->file_t0 : ts, err);
+    if (nrc)
+        return nrc;
     char host[256] = "", ports[RECORD_MAX_PORTS * 6 + 1] = "", start[32], snap[16];
     gethostname(host, sizeof host - 1);
     size_t n = 0;
@@ -249,7 +358,10 @@ static int open_writer(struct rec *r, const char *filter, struct rt_err *err)
     else
         snprintf(iface, sizeof iface, "file:%s", o->file);
     const char *values = o->redact_values ? "on" : "off";
+    char fileno[24];
+    snprintf(fileno, sizeof fileno, "%llu", (unsigned long long)r->prog.files);
     struct trace_meta_kv meta[] = {
+        {"capture.file_index", fileno, strlen(fileno)},
         {"tool.version", "resptrace " RT_VERSION_STRING, strlen("resptrace " RT_VERSION_STRING)},
         {"capture.host", host, strlen(host)},
         {"capture.interface", iface, strlen(iface)},
@@ -260,8 +372,32 @@ static int open_writer(struct rec *r, const char *filter, struct rt_err *err)
         {"redaction.auth", "on", 2},
         {"redaction.values", values, strlen(values)},
     };
-    r->w = trace_writer_open(o->out, meta, sizeof meta / sizeof meta[0], o->writer, err);
-    return r->w ? 0 : (err ? err->code : RT_EIO);
+    r->w = trace_writer_open(r->prog.current, meta, sizeof meta / sizeof meta[0], o->writer,
+                             err);
+    if (!r->w)
+        return err ? err->code : RT_EIO;
+    r->prog.files++;
+    return 0;
+}
+
+/* -Z: the capture is open; the rest runs as `user` (its group and supplementary groups) */
+static int drop_privileges(const char *user, struct rt_err *err)
+{
+    struct passwd *pw = getpwnam(user);
+    if (!pw) {
+        rt_err_set(err, RT_EINVAL, "-Z %s: no such user", user);
+        return RT_EINVAL;
+    }
+    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+        setuid(pw->pw_uid) != 0) {
+        rt_err_set(err, RT_EIO, "-Z %s: cannot switch to the user: %s", user, strerror(errno));
+        return RT_EIO;
+    }
+    if (setuid(0) == 0 && pw->pw_uid != 0) {
+        rt_err_set(err, RT_EIO, "-Z %s: root privileges could be regained", user);
+        return RT_EIO;
+    }
+    return 0;
 }
 
 int record_run(const struct record_opts *o, record_progress_fn progress, void *ctx,
@@ -280,7 +416,11 @@ int record_run(const struct record_opts *o, record_progress_fn progress, void *c
     r.linktype = pcap_datalink(r.pcap);
     if ((rc = set_filter(&r, filter, sizeof filter, err)) != 0)
         goto done;
-    if ((rc = open_writer(&r, filter, err)) != 0)
+    if (o->user && (rc = drop_privileges(o->user, err)) != 0)
+        goto done;
+    snprintf(r.filter, sizeof r.filter, "%s", filter);
+    /* (a file read with -G opens its first trace at its first packet's time) */
+    if ((o->iface || !o->rotate_ns) && (rc = open_writer(&r, wall_ns(), err)) != 0)
         goto done;
     r.sink = (struct rec_sink){sink_event, &r};
     r.sopts.lim = resp_limits_default();
@@ -330,11 +470,19 @@ int record_run(const struct record_opts *o, record_progress_fn progress, void *c
         if (now - last_tick >= NS / 2) {
             last_tick = now;
             if (o->iface) {
-                /* quiet traffic: let time pass for reassembly and the writer */
-                tcp_table_expire(r.tcp, wall_ns());
-                trace_writer_poll(r.w, wall_ns(), NULL);
-                if (wall_ns() >= r.last_stats_ts + NS)
-                    write_stats(&r, wall_ns());
+                /* quiet traffic: let time pass for reassembly and the writer. The events this
+                 * writes (idle closes, STATS) carry a time no packet still to come can precede:
+                 * libpcap hands packets over in blocks of up to 100 ms, so "now" would put them
+                 * ahead of packets captured before it and delivered after, and the trace would
+                 * not be in time order */
+                uint64_t settled = wall_ns() - NS / 2;
+                if (r.prog.last_ts > settled)
+                    settled = r.prog.last_ts;
+                tcp_table_expire(r.tcp, settled);
+                if (r.w)
+                    trace_writer_poll(r.w, wall_ns(), NULL);
+                if (settled >= r.last_stats_ts + NS)
+                    write_stats(&r, settled);
             }
             read_pcap_stats(&r);
             r.prog.wall_s = (double)(now - t0) / 1e9;
@@ -345,6 +493,8 @@ int record_run(const struct record_opts *o, record_progress_fn progress, void *c
     /* always flushed: closing the connections frees their sessions */
     uint64_t end = o->iface ? wall_ns() : r.prog.last_ts;
     tcp_table_flush(r.tcp, end);
+    if (!r.w && !r.failed && open_writer(&r, end ? end : wall_ns(), &r.werr) != 0)
+        r.failed = 1; /* -G on a file without packets: still one (empty) trace */
     if (!r.failed)
         write_stats(&r, end ? end : wall_ns());
     r.prog.wall_s = (double)(mono_ns() - t0) / 1e9;

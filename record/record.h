@@ -51,6 +51,11 @@ struct record_opts {
     int redact_values;         /* --redact-values */
     int immediate;             /* live: deliver each packet at once (small ring: see capture.c) */
     const struct trace_writer_opts *writer; /* NULL: the writer's defaults */
+    uint64_t rotate_bytes;     /* -C: a new trace once the file passes this size (checked at
+                                * chunk boundaries); names OUT, OUT1, OUT2, ... as tcpdump's */
+    uint64_t rotate_ns;        /* -G: a new trace every this much packet time; `out` is then a
+                                * strftime(3) pattern (UTC) of the file's start */
+    const char *user;          /* -Z: drop privileges to this user once the source is open */
 };
 
 /* Counters for the progress line and the summary. */
@@ -64,6 +69,8 @@ struct record_progress {
     uint64_t requests, replies, pushes, gaps, notes;
     uint64_t first_ts, last_ts; /* packet time */
     double wall_s;              /* since the start */
+    uint64_t files;             /* traces written (more than 1 with -C/-G) */
+    char current[4096];         /* the trace being written */
 };
 
 /* Called about twice a second while capturing, and once more at the end (`final` = 1). */

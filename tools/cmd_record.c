@@ -25,6 +25,15 @@ void usage_record(FILE *out)
                  "                   up to 100 ms (libpcap then uses a ring of fixed-size slots:\n"
                  "                   far fewer packets fit, so it drops sooner under load)\n"
                  "  -c COUNT         stop after COUNT packets\n"
+                 "  -C MB            a new trace once the current one passes MB megabytes\n"
+                 "                   (10^6 bytes; checked at chunk boundaries): TRACE, TRACE1,\n"
+                 "                   TRACE2, ... as tcpdump names them\n"
+                 "  -G SEC           a new trace every SEC seconds of packet time (periods aligned\n"
+                 "                   on the epoch); TRACE is a strftime pattern of the period's\n"
+                 "                   start, in UTC (\"redis-%%Y%%m%%d-%%H%%M%%S.rtrace\"); with -C\n"
+                 "                   too, numbers are appended within a period\n"
+                 "  -Z USER          after opening the interface or file, run as USER (the\n"
+                 "                   traces are then created as USER)\n"
                  "  --duration SEC   stop after SEC seconds\n"
                  "  --payloads       keep reply bytes in the trace, not only their hash\n"
                  "  --redact-values  replace the values of write commands (SET's value, HSET's\n"
@@ -71,7 +80,8 @@ static void summary(const struct record_opts *o, const struct record_progress *p
 {
     if (json) {
         json_t *j = json_object();
-        json_object_set_new(j, "trace", json_string(o->out));
+        json_object_set_new(j, "trace", json_string(p->current[0] ? p->current : o->out));
+        json_object_set_new(j, "files", rt_json_u64(p->files));
         json_object_set_new(j, "source", json_string(o->iface ? o->iface : o->file));
         json_object_set_new(j, "packets", rt_json_u64(p->packets));
         json_object_set_new(j, "bytes", rt_json_u64(p->bytes));
@@ -91,7 +101,11 @@ static void summary(const struct record_opts *o, const struct record_progress *p
         rt_print_json(stdout, j);
         return;
     }
-    printf("%-14s %s\n", "trace", o->out);
+    if (p->files > 1)
+        printf("%-14s %llu files, the last %s\n", "traces", (unsigned long long)p->files,
+               p->current);
+    else
+        printf("%-14s %s\n", "trace", p->current[0] ? p->current : o->out);
     printf("%-14s %s\n", "source", o->iface ? o->iface : o->file);
     printf("%-14s %llu (%llu bytes; %llu not TCP or not ours, %llu damaged)\n", "packets",
            (unsigned long long)p->packets, (unsigned long long)p->bytes,
@@ -122,7 +136,7 @@ int cmd_record(int argc, char **argv)
     struct ui ui = {.tty = isatty(2)};
     char *end;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "i:r:w:p:f:s:B:c:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "i:r:w:p:f:s:B:c:C:G:Z:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'i': o.iface = optarg; break;
         case 'r': o.file = optarg; break;
@@ -150,6 +164,26 @@ int cmd_record(int argc, char **argv)
                 return RT_EXIT_USAGE;
             }
             break;
+        case 'C': {
+            double mb = strtod(optarg, &end);
+            if (*end || !(mb > 0) || mb > 1e9) {
+                fprintf(stderr, "resptrace record: -C takes a size in MB, not '%s'\n", optarg);
+                return RT_EXIT_USAGE;
+            }
+            o.rotate_bytes = (uint64_t)(mb * 1000000.0);
+            break;
+        }
+        case 'G': {
+            double sec = strtod(optarg, &end);
+            if (*end || !(sec >= 1) || sec > 1e9) {
+                fprintf(stderr, "resptrace record: -G takes whole seconds (1 or more), not '%s'\n",
+                        optarg);
+                return RT_EXIT_USAGE;
+            }
+            o.rotate_ns = (uint64_t)sec * 1000000000ull;
+            break;
+        }
+        case 'Z': o.user = optarg; break;
         case 'P': o.keep_payload = 1; break;
         case 'V': o.redact_values = 1; break;
         case 'I': o.immediate = 1; break;
@@ -165,6 +199,9 @@ int cmd_record(int argc, char **argv)
         usage_record(stderr);
         return RT_EXIT_USAGE;
     }
+    /* -C is checked at chunk boundaries: a small size wants small chunks */
+    if (o.rotate_bytes && o.rotate_bytes < (8u << 20))
+        wo.chunk_bytes = (size_t)o.rotate_bytes;
     o.writer = &wo;
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
