@@ -36,6 +36,7 @@ struct rec {
     uint64_t file_t0;       /* -G: the period the file covers starts here (packet time) */
     uint64_t since_check;   /* events since the size was last looked at */
     unsigned file_index;    /* -C: the number appended to the name (0: none) */
+    uint64_t written_done;  /* bytes of the traces already closed */
 };
 
 static int open_writer(struct rec *r, uint64_t ts, struct rt_err *err);
@@ -71,6 +72,7 @@ static int rotate(struct rec *r, uint64_t ts)
         return -1;
     }
     r->w = NULL;
+    r->written_done += file_size(r);
     r->seq_base += r->file_reqs;
     r->file_reqs = 0;
     return open_writer(r, ts, &r->werr) == 0 ? 0 : -1;
@@ -485,6 +487,7 @@ int record_run(const struct record_opts *o, record_progress_fn progress, void *c
                     write_stats(&r, settled);
             }
             read_pcap_stats(&r);
+            r.prog.written = r.written_done + (r.w ? file_size(&r) : 0);
             r.prog.wall_s = (double)(now - t0) / 1e9;
             if (progress)
                 progress(ctx, &r.prog, 0);
@@ -511,6 +514,8 @@ done:
             rc = crc;
         }
     }
+    if (r.prog.current[0])
+        r.prog.written = r.written_done + file_size(&r);
     tcp_table_free(r.tcp);
     pcap_close(r.pcap);
     if (progress)

@@ -70,6 +70,7 @@ struct record_progress {
     uint64_t first_ts, last_ts; /* packet time */
     double wall_s;              /* since the start */
     uint64_t files;             /* traces written (more than 1 with -C/-G) */
+    uint64_t written;           /* bytes of trace on disk so far (whole chunks) */
     char current[4096];         /* the trace being written */
 };
 

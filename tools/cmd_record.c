@@ -64,14 +64,18 @@ static void progress(void *ctx, const struct record_progress *p, int final)
     if (!ui->tty || ui->quiet)
         return;
     double rate = p->wall_s > 0 ? (double)p->packets / p->wall_s : 0;
+    double crate = p->wall_s > 0 ? (double)p->requests / p->wall_s : 0;
+    char wb[32];
+    rt_fmt_bytes(p->written, wb, sizeof wb);
     fprintf(stderr,
             "\r\033[Krecord %.1fs  packets %llu (%.0f/s)  drops %llu  conns %llu open/%llu  "
-            "requests %llu  replies %llu  gaps %llu",
+            "requests %llu (%.0f/s)  replies %llu  gaps %llu  written %s (%.1fx)",
             p->wall_s, (unsigned long long)p->packets, rate,
             (unsigned long long)(p->kernel_drops + p->iface_drops),
             (unsigned long long)p->conns_open, (unsigned long long)p->conns_total,
-            (unsigned long long)p->requests, (unsigned long long)p->replies,
-            (unsigned long long)p->gaps);
+            (unsigned long long)p->requests, crate, (unsigned long long)p->replies,
+            (unsigned long long)p->gaps, wb,
+            p->written ? (double)p->bytes / (double)p->written : 0.0);
     if (final)
         fputc('\n', stderr);
 }
@@ -82,6 +86,7 @@ static void summary(const struct record_opts *o, const struct record_progress *p
         json_t *j = json_object();
         json_object_set_new(j, "trace", json_string(p->current[0] ? p->current : o->out));
         json_object_set_new(j, "files", rt_json_u64(p->files));
+        json_object_set_new(j, "written_bytes", rt_json_u64(p->written));
         json_object_set_new(j, "source", json_string(o->iface ? o->iface : o->file));
         json_object_set_new(j, "packets", rt_json_u64(p->packets));
         json_object_set_new(j, "bytes", rt_json_u64(p->bytes));
@@ -119,6 +124,10 @@ static void summary(const struct record_opts *o, const struct record_progress *p
     printf("%-14s %llu\n", "pushes", (unsigned long long)p->pushes);
     printf("%-14s %llu\n", "gaps", (unsigned long long)p->gaps);
     printf("%-14s %llu\n", "notes", (unsigned long long)p->notes);
+    char wb[32];
+    printf("%-14s %s (%llu bytes; %.1fx smaller than the packets)\n", "written",
+           rt_fmt_bytes(p->written, wb, sizeof wb), (unsigned long long)p->written,
+           p->written ? (double)p->bytes / (double)p->written : 0.0);
 }
 
 int cmd_record(int argc, char **argv)

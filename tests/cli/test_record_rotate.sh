@@ -28,6 +28,7 @@ for i in $(seq 0 $((N - 1))); do
     UNPAIRED=$((UNPAIRED + $(jq -c 'select(.event=="reply")' "$TMP/c$i.jsonl" | wc -l)))
 done
 check_eq "-C: every file verifies" 0 "$BAD"
+check_eq "-C: the summary's bytes written are the files' sizes" "$(cat "$TMP"/c.rtrace* | wc -c)" "$(jq .written_bytes "$TMP/c.json")"
 check_eq "-C: the files hold every request" "$("$RT" info --json "$TMP/one.rtrace" | jq .requests)" "$REQ"
 check_eq "-C: and every reply" "$("$RT" info --json "$TMP/one.rtrace" | jq .replies)" "$REP"
 check_eq "-C: replies cut from their requests are written unpaired, one for each" "$NULLREP" "$UNPAIRED"
