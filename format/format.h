@@ -371,6 +371,10 @@ void trace_reader_version(const struct trace_reader *r, unsigned *major, unsigne
 /*! trace_reader_file_size() : bytes of the file (for stdin: bytes read so far). */
 uint64_t trace_reader_file_size(const struct trace_reader *r);
 
+/*! trace_reader_offset() : the file offset reading has reached (the end of the last block
+ *  read), for progress lines: offset / file size is the part of the trace read so far. */
+uint64_t trace_reader_offset(const struct trace_reader *r);
+
 /* What salvage skipped or where reading stopped. */
 struct trace_damage {
     uint64_t chunks_skipped;

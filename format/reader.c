@@ -1186,6 +1186,11 @@ uint64_t trace_reader_file_size(const struct trace_reader *r)
     return r->size;
 }
 
+uint64_t trace_reader_offset(const struct trace_reader *r)
+{
+    return r->pos;
+}
+
 void trace_reader_damage(const struct trace_reader *r, struct trace_damage *d)
 {
     *d = r->dmg;

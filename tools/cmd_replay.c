@@ -91,7 +91,8 @@ void usage_replay(FILE *out)
             "  --key-prefix P      prepend P to every key argument (positions from the command\n"
             "                      table; for commands it cannot resolve, the target's COMMAND GETKEYS)\n\n"
             "output:\n"
-            "  --json FILE         write the results as JSON (\"-\" for stdout)\n"
+            "  --json[=FILE]       write the results as JSON to stdout (the table then goes to\n"
+            "                      stderr), or to FILE\n"
             "  -q                  no status line\n\n"
             "Exit status: 0 done, 1 the trace or the target failed (or --strict and the schedule\n"
             "slipped), 2 bad command line.\n");
@@ -234,7 +235,7 @@ static json_t *divergence_json(uint64_t misses, uint64_t new_errors, uint64_t ty
 static json_t *result_json(const struct replay_result *r, const char *trace, const char *target,
                            double speed, double rate, int lagging, double max_lag_ms)
 {
-    json_t *j = json_object();
+    json_t *j = rt_json_doc("replay");
     json_object_set_new(j, "trace", json_string(trace));
     json_object_set_new(j, "target", json_string(target));
     json_object_set_new(j, "speed", speed > 0 ? json_real(speed) : json_string("max"));
@@ -512,16 +513,7 @@ static void print_table(FILE *out, const struct replay_result *r)
 /* Writes `j` (then released) to `path`, "-" for stdout. @return 0, or -1 after saying so. */
 static int write_json(json_t *j, const char *path)
 {
-    int rc = 0;
-    if (!strcmp(path, "-")) {
-        json_dumpf(j, stdout, JSON_INDENT(2));
-        fputc('\n', stdout);
-    } else if (json_dump_file(j, path, JSON_INDENT(2)) != 0) {
-        fprintf(stderr, "resptrace replay: cannot write %s\n", path);
-        rc = -1;
-    }
-    json_decref(j);
-    return rc;
+    return rt_json_write("replay", j, path);
 }
 
 /* ---- --check: what will not run as recorded ------------------------------------------- */
@@ -1016,7 +1008,7 @@ int cmd_replay(int argc, char **argv)
         {"skip", required_argument, NULL, O_SKIP},
         {"read-only", no_argument, NULL, O_READONLY},
         {"key-prefix", required_argument, NULL, O_PREFIX},
-        {"json", required_argument, NULL, O_JSON},
+        {"json", optional_argument, NULL, O_JSON},
         {"cluster", required_argument, NULL, O_CLUSTER},
         {"read-from-replicas", no_argument, NULL, O_REPLICAS},
         {"no-split-multikey", no_argument, NULL, O_NOSPLIT},
@@ -1197,7 +1189,7 @@ int cmd_replay(int argc, char **argv)
         case O_SKIP: list_add(&skip, optarg); break;
         case O_READONLY: o.read_only = 1; break;
         case O_PREFIX: o.key_prefix = optarg; break;
-        case O_JSON: json_path = optarg; break;
+        case O_JSON: json_path = optarg ? optarg : "-"; break;
         case 'q': ui.quiet = 1; break;
         case 'h': usage_replay(stdout); return RT_EXIT_OK;
         default: usage_replay(stderr); return RT_EXIT_USAGE;

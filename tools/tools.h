@@ -13,7 +13,8 @@
 enum {
     RT_EXIT_OK = 0,
     RT_EXIT_FAIL = 1, /* the work failed or the input is damaged */
-    RT_EXIT_USAGE = 2 /* bad command line */
+    RT_EXIT_USAGE = 2,       /* bad command line */
+    RT_EXIT_INTERRUPTED = 130 /* stopped by SIGINT/SIGTERM after writing what it had */
 };
 
 struct rt_subcmd {
@@ -156,5 +157,118 @@ struct trace_reader *rt_open_trace(const char *cmd, const char *path, int salvag
  *  (fractions allowed), an integer of nanoseconds since the epoch (> 1e15), or an ISO 8601
  *  UTC time "2026-11-26T15:42:32[.fff]Z". @return 0 or -1. */
 int rt_parse_time(const char *s, uint64_t base_ns, uint64_t *out);
+
+/* ---- conventions every subcommand follows (cli.c) ----
+ *
+ * Usage errors: one line naming the problem, then "see 'resptrace CMD --help'" (never the
+ * whole help), exit 2. Help texts fit 80 columns.
+ *
+ * JSON: `--json` writes the command's one JSON document to stdout, `--json=FILE` to FILE
+ * (getopt: {"json", optional_argument, ...}; the path is `optarg ? optarg : "-"`). Every
+ * document starts with rt_json_doc()'s "tool", "version", "schema" and "command"; times carry
+ * their unit in their name (_s, _ms, _us, _ns). Text output then goes to stderr when the
+ * JSON goes to stdout.
+ *
+ * Outputs never destroy inputs: an output that is one of the inputs (same device and inode)
+ * is refused, and every output file is written under a temporary name in its directory and
+ * renamed into place only when complete (struct rt_out).
+ *
+ * Ctrl-C: rt_catch_signals() makes SIGINT/SIGTERM set rt_interrupted; the command stops
+ * reading, writes what it has and exits RT_EXIT_INTERRUPTED (130).
+ *
+ * Long work shows a one-line status on a terminal (struct rt_progress), at most 79 columns,
+ * updated in place about four times a second, cleared when done. */
+
+#define RT_JSON_SCHEMA 2 /* bumped when a field changes meaning or name */
+
+/*! rt_usage_error() : prints "resptrace CMD: <message>" and "see 'resptrace CMD --help'" to
+ *  stderr. @return RT_EXIT_USAGE. */
+int rt_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*! rt_json_doc() : a new JSON object {"tool": "resptrace", "version": "...", "schema":
+ *  RT_JSON_SCHEMA, "command": cmd} for a command's document to be added to (aborts with
+ *  rt_oom on out of memory). */
+json_t *rt_json_doc(const char *cmd);
+
+/*! rt_json_write() : writes `doc` (released) indented to `path`: NULL or "-" is stdout, else
+ *  a file written through struct rt_out (temporary name, renamed when complete).
+ *  @return 0, or -1 after printing why. */
+int rt_json_write(const char *cmd, json_t *doc, const char *path);
+
+/*! rt_same_file() : 1 when `a` and `b` name the same existing file (device and inode). */
+int rt_same_file(const char *a, const char *b);
+
+/*! rt_out_refuse_inputs() : refuses an output that is one of the `n` inputs (same device and
+ *  inode), printing "resptrace CMD: will not write OUT: it is the input IN" . @return 0 when
+ *  the output is none of them, else -1. "-" (stdout/stdin) is never compared. */
+int rt_out_refuse_inputs(const char *cmd, const char *out, const char *const *inputs, size_t n);
+
+/* An output file written under a temporary name beside it and renamed into place. */
+struct rt_out {
+    char *path;  /* the final name (NULL for stdout) */
+    char *tmp;   /* the temporary file ("DIR/.NAME.tmp-XXXXXX") */
+    int fd;      /* its descriptor, -1 once handed to a FILE or closed */
+    FILE *f;     /* rt_out_open()'s stream */
+};
+
+/*! rt_out_begin() : creates the temporary file for `path` (mode `mode`, e.g. 0644, or 0600 for
+ *  traces) and returns its descriptor (owned by `o` until handed over, e.g. to
+ *  trace_writer_open_fd, which then closes it). "-" means stdout (fd 1, nothing renamed).
+ *  @return the fd, or -1 after printing why. */
+int rt_out_begin(const char *cmd, struct rt_out *o, const char *path, unsigned mode);
+
+/*! rt_out_open() : rt_out_begin() with a stdio stream on it (o->f). @return o->f or NULL. */
+FILE *rt_out_open(const char *cmd, struct rt_out *o, const char *path, unsigned mode);
+
+/*! rt_out_commit() : flushes and closes o->f (when rt_out_open made it) or o->fd (unless
+ *  `handed_over`: the descriptor was closed by its new owner), then renames the temporary
+ *  file to the final name. @return 0, or -1 after printing why (the temporary file is
+ *  removed and the final name is left as it was). */
+int rt_out_commit(const char *cmd, struct rt_out *o, int handed_over);
+
+/*! rt_out_abort() : closes and removes the temporary file; the final name is untouched.
+ *  Accepts an rt_out that was never begun (zeroed) or already committed. */
+void rt_out_abort(struct rt_out *o, int handed_over);
+
+/* SIGINT/SIGTERM seen since rt_catch_signals(). */
+extern volatile int rt_interrupted;
+
+/*! rt_catch_signals() : SIGINT and SIGTERM set rt_interrupted (no SA_RESTART, so a blocking
+ *  read returns EINTR); SIGPIPE is ignored. */
+void rt_catch_signals(void);
+
+/* The one-line status of long work on a terminal (stderr). */
+struct rt_progress {
+    int on;             /* stderr is a terminal and not --quiet */
+    int shown;          /* something is on the line */
+    uint64_t start_ns, last_ns;
+};
+
+/*! rt_progress_init() : on when stderr is a terminal and `quiet` is 0. */
+void rt_progress_init(struct rt_progress *p, int quiet);
+
+/*! rt_progress_due() : 1 when the line should be updated now (about 4 times a second). Cheap
+ *  enough to call every few thousand events. */
+int rt_progress_due(struct rt_progress *p);
+
+/*! rt_progress_show() : rewrites the status line in place ("\r\033[K" then the text cut to
+ *  79 columns). */
+void rt_progress_show(struct rt_progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*! rt_progress_trace() : the common line for a pass over a trace: "CMD 42%  1.2M events
+ *  (3.4M/s)  ETA 12s" from the reader's offset in its file, plus `extra` (may be NULL). */
+void rt_progress_trace(struct rt_progress *p, const char *cmd, const struct trace_reader *r,
+                       uint64_t events, const char *extra);
+
+/*! rt_progress_done() : clears the status line. */
+void rt_progress_done(struct rt_progress *p);
+
+/*! rt_warn_cmdline_password() : the warning redis-cli gives for -a: a password on the command
+ *  line (`what`: "--pass", "the URL") is visible to every local user; points to the
+ *  environment variables RESPTRACE_PASS / REDISCLI_AUTH. Printed once per process. */
+void rt_warn_cmdline_password(const char *cmd, const char *what);
+
+/*! rt_url_has_password() : 1 when a redis:// or rediss:// URL carries user:pass@. */
+int rt_url_has_password(const char *url);
 
 #endif

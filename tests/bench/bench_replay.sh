@@ -232,7 +232,7 @@ for i in $(seq 1 "$RUNS"); do
     log "run $i/$RUNS: resptrace replay --speed max against a fresh R2 (127.0.0.1:$P2)"
     rc=0
     /usr/bin/time -f "%U %S" -o "$RUN/rp.time" \
-        "$RT" replay "$TRACE" --speed max --target "redis://127.0.0.1:$P2" --json "$RUN/rp-$i.json" -q \
+        "$RT" replay "$TRACE" --speed max --target "redis://127.0.0.1:$P2" --json="$RUN/rp-$i.json" -q \
         > "$RUN/rp-$i.out" 2> "$RUN/rp-$i.err" || rc=$?
     stop_redis "$P2"
     if [ "$rc" != 0 ] || [ ! -s "$RUN/rp-$i.json" ]; then
@@ -316,7 +316,7 @@ if [ "${RT_BENCH_NO_MEM:-0}" != 1 ]; then
     log "memory: replaying $BIG_N requests --speed max against a fresh R3 (127.0.0.1:$P3)"
     rc=0
     /usr/bin/time -v -o "$RUN/big.time" \
-        "$RT" replay "$BIG" --speed max --target "redis://127.0.0.1:$P3" --json "$RUN/big-rp.json" -q \
+        "$RT" replay "$BIG" --speed max --target "redis://127.0.0.1:$P3" --json="$RUN/big-rp.json" -q \
         > "$RUN/big-rp.out" 2> "$RUN/big-rp.err" || rc=$?
     stop_redis "$P3"
     if [ "$rc" != 0 ] || [ ! -s "$RUN/big-rp.json" ]; then

@@ -21,9 +21,9 @@ rcli "$PB" config set maxmemory-policy noeviction > /dev/null
 rcli "$PB" config set maxmemory 1 > /dev/null
 check_match "server B refuses writes" "OOM" "$(rcli "$PB" set probe 1 2>&1)"
 
-"$RT" replay "$T" --target "redis://127.0.0.1:$PA" --speed 4 -q --json "$TMP/a.json" \
+"$RT" replay "$T" --target "redis://127.0.0.1:$PA" --speed 4 -q --json="$TMP/a.json" \
     --label "server A" > /dev/null; check_eq "replay A" 0 $?
-"$RT" replay "$T" --target "redis://127.0.0.1:$PB" --speed 4 -q --json "$TMP/b.json" \
+"$RT" replay "$T" --target "redis://127.0.0.1:$PB" --speed 4 -q --json="$TMP/b.json" \
     --label "server B (full)" > /dev/null; check_eq "replay B" 0 $?
 A="$TMP/a.json"; B="$TMP/b.json"
 

@@ -85,7 +85,7 @@ check_eq "client addresses kept" "$(jnum "$TMP/conv.json" .connections)" \
 
 # replayed: both traces rebuild A's dataset
 start_redis_x "${DBG[@]}"; B=$RX_PORT
-"$RT" replay "$TMP/mon.rtrace" --target "redis://127.0.0.1:$B" --speed max -q --json "$TMP/rb.json" > /dev/null 2> "$TMP/rb.err"
+"$RT" replay "$TMP/mon.rtrace" --target "redis://127.0.0.1:$B" --speed max -q --json="$TMP/rb.json" > /dev/null 2> "$TMP/rb.err"
 check_eq "replay of the converted trace exit" 0 $?
 check_eq "replay of the converted trace: no errors" 0 "$(jnum "$TMP/rb.json" .errors)"
 check_eq "MONITOR trace replays to A's digest" "$DA" "$(rcli "$B" DEBUG DIGEST)"
@@ -180,7 +180,7 @@ check_eq "timestamps never go back" "$(jq -r 'select(.event=="request") | .ts' "
 # the mapping on a real server
 start_redis_x; E=$RX_PORT
 # (at 10x: the clients' rows are 25 ms or more apart, so they reach the server in row order)
-"$RT" replay "$TMP/tw.rtrace" --target "redis://127.0.0.1:$E" --speed 10 -q --json "$TMP/twr.json" > /dev/null 2>&1
+"$RT" replay "$TMP/tw.rtrace" --target "redis://127.0.0.1:$E" --speed 10 -q --json="$TMP/twr.json" > /dev/null 2>&1
 check_eq "twitter trace replays" 0 $?
 check_eq "set, replace, append, prepend: 4+3+2 bytes" 9 "$(rcli "$E" STRLEN user:1)"
 check_eq "add of an existing key does nothing" 5 "$(rcli "$E" STRLEN sess:a)"

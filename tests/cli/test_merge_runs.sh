@@ -20,10 +20,10 @@ check_eq "the sample has 4 connections" 4 $#
 "$RT" filter "$T" -o "$TMP/h2.rtrace" --conn "$3,$4" > /dev/null; check_eq "filter half 2" 0 $?
 
 rcli "$P" flushall > /dev/null
-"$RT" replay "$T" --target "$URL" --speed 4 -q --json "$TMP/one.json" --label whole > /dev/null
+"$RT" replay "$T" --target "$URL" --speed 4 -q --json="$TMP/one.json" --label whole > /dev/null
 check_eq "replay whole" 0 $?
 for h in h1 h2; do
-    "$RT" replay "$TMP/$h.rtrace" --target "$URL" --speed 4 -q --json "$TMP/$h.json" \
+    "$RT" replay "$TMP/$h.rtrace" --target "$URL" --speed 4 -q --json="$TMP/$h.json" \
         --label "half $h" > /dev/null
     check_eq "replay $h" 0 $?
 done

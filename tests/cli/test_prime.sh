@@ -78,7 +78,7 @@ check_eq "trace holds the workload" "$(($(wc -l < "$TMP/reads.txt") + 1))" "$NRE
 
 # ---- without priming: the empty server misses --------------------------------------------
 start_redis_x "${DBG[@]}"; E=$RX_PORT
-"$RT" replay "$TMP/r.rtrace" --target "redis://127.0.0.1:$E" --speed max --json "$TMP/e.json" -q > /dev/null 2>&1
+"$RT" replay "$TMP/r.rtrace" --target "redis://127.0.0.1:$E" --speed max --json="$TMP/e.json" -q > /dev/null 2>&1
 check_eq "empty replay exit" 0 $?
 EM=$(jnum "$TMP/e.json" .divergence.misses)
 check_eq "empty: every read that found a value misses" "$NULLABLE_HITS" "$EM"
@@ -126,7 +126,7 @@ TTLS=$(sed 's/^/TTL /' "$TMP/keys" | rcli "$P" | awk '$1 > 4000 && $1 <= 5010' |
 check_eq "the TTLs read are set (about 5000 s)" 50 "$TTLS"
 check_eq "keys without a TTL read have none" 350 "$(sed 's/^/TTL /' "$TMP/keys" | rcli "$P" | grep -c '^-1$')"
 
-"$RT" replay "$TMP/r.rtrace" --target "redis://127.0.0.1:$P" --speed max --json "$TMP/pr.json" -q > /dev/null 2>&1
+"$RT" replay "$TMP/r.rtrace" --target "redis://127.0.0.1:$P" --speed max --json="$TMP/pr.json" -q > /dev/null 2>&1
 check_eq "primed replay exit" 0 $?
 PM=$(jnum "$TMP/pr.json" .divergence.misses)
 PC=$(jnum "$TMP/pr.json" .divergence.compared)
@@ -165,7 +165,7 @@ start_redis_x; KP=$RX_PORT
 "$RT" prime "$TMP/r.rtrace" --target "redis://127.0.0.1:$KP" --key-prefix "t1:" -q > /dev/null 2>&1
 check_eq "--key-prefix exit" 0 $?
 check_eq "--key-prefix: keys prefixed" "string 400" "$(rcli "$KP" TYPE t1:str:5) $(rcli "$KP" --scan --pattern 't1:*' | wc -l)"
-"$RT" replay "$TMP/r.rtrace" --target "redis://127.0.0.1:$KP" --key-prefix "t1:" --speed max --json "$TMP/kp.json" -q > /dev/null 2>&1
+"$RT" replay "$TMP/r.rtrace" --target "redis://127.0.0.1:$KP" --key-prefix "t1:" --speed max --json="$TMP/kp.json" -q > /dev/null 2>&1
 check_eq "--key-prefix replay: no misses" 0 "$(jnum "$TMP/kp.json" .divergence.misses)"
 
 # ---- AUTH: --pass (and a wrong one) ----------------------------------------------------------
@@ -201,7 +201,7 @@ for p in "${PRIMARIES[@]}"; do
 done
 check_eq "cluster: every primed key on its slot's primary" 400 "$found"
 check_eq "cluster: the other primaries answer MOVED" 800 "$moved"
-"$RT" replay "$TMP/r.rtrace" --target "$SEED" --speed max --json "$TMP/cr.json" -q > /dev/null 2>&1
+"$RT" replay "$TMP/r.rtrace" --target "$SEED" --speed max --json="$TMP/cr.json" -q > /dev/null 2>&1
 check_eq "cluster replay exit" 0 $?
 CM=$(jnum "$TMP/cr.json" .divergence.misses)
 CC=$(jnum "$TMP/cr.json" .divergence.compared)

@@ -41,7 +41,7 @@ check_eq "trace holds the workload" 12056 "$REQS"
 
 start_redis_x "${DBG[@]}"; B=$RX_PORT
 t0=$(now_ms)
-"$RT" replay "$TMP/a.rtrace" --speed max --target "redis://127.0.0.1:$B" --json "$TMP/out.json" -q \
+"$RT" replay "$TMP/a.rtrace" --speed max --target "redis://127.0.0.1:$B" --json="$TMP/out.json" -q \
     > "$TMP/out.txt" 2> "$TMP/out.err"
 check_eq "replay exit" 0 $?
 WALL=$(( $(now_ms) - t0 ))
@@ -64,7 +64,7 @@ check_eq "B executed every SET" "$(jq -c 'select(.event=="request" and .cmd=="SE
 # in one loop and in order, so the dataset is the same
 start_redis_x "${DBG[@]}"; T2=$RX_PORT
 "$RT" replay "$TMP/a.rtrace" --speed max --threads 2 --target "redis://127.0.0.1:$T2" \
-    --json "$TMP/t2.json" -q > /dev/null 2>&1
+    --json="$TMP/t2.json" -q > /dev/null 2>&1
 check_eq "--threads 2 exit" 0 $?
 check_eq "--threads 2: same ops" "$(jnum "$J" .ops)" "$(jnum "$TMP/t2.json" .ops)"
 check_eq "--threads 2: same digest" "$DA" "$(rcli "$T2" DEBUG DIGEST)"
@@ -92,7 +92,7 @@ check_eq "duration_s positive and within the command's wall time (${WALL} ms)" t
 start_redis_x; H=$RX_PORT
 t0=$(now_ms)
 "$RT" replay "$SRC/traces/sample-cache.rtrace" --speed max --target "redis://127.0.0.1:$H" \
-    --json "$TMP/sc.json" -q > "$TMP/sc.txt" 2>&1
+    --json="$TMP/sc.json" -q > "$TMP/sc.txt" 2>&1
 check_eq "sample-cache replay exit" 0 $?
 WALL=$(( $(now_ms) - t0 ))
 check_eq "sample-cache: all 2000 answered" 2000 "$(jnum "$TMP/sc.json" .ops)"
@@ -104,7 +104,7 @@ kill "$RX_PID"
 check_eq "per-command ops add up" "$(jnum "$J" .ops)" "$(jnum "$J" '[.commands[].ops]|add')"
 
 # ---- no --target: the embedded throwaway redis-server --------------------------------------
-timeout 60 "$RT" replay "$TMP/a.rtrace" --speed max -q --json "$TMP/emb.json" > /dev/null 2> "$TMP/emb.err"
+timeout 60 "$RT" replay "$TMP/a.rtrace" --speed max -q --json="$TMP/emb.json" > /dev/null 2> "$TMP/emb.err"
 check_eq "embedded replay exit" 0 $?
 EP=$(sed -n 's/.*throwaway redis-server on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/emb.err" | head -1)
 check_match "embedded server port on stderr" '^[0-9]+$' "$EP"
@@ -130,7 +130,7 @@ HIT=$(jq -c 'select(.event=="request" and .cmd=="GET" and .reply.type!="null")' 
 check_eq "GETs with a value in the recording" 50 "$HIT"
 start_redis_x; E=$RX_PORT
 "$RT" replay "$TMP/d.rtrace" --speed max --target "redis://127.0.0.1:$E" --only get \
-    --json "$TMP/d.json" -q > /dev/null 2>&1
+    --json="$TMP/d.json" -q > /dev/null 2>&1
 check_eq "divergence replay exit" 0 $?
 check_eq "misses = GETs that had values" "$HIT" "$(jnum "$TMP/d.json" .divergence.misses)"
 check_eq "get misses" "$HIT" "$(jnum "$TMP/d.json" .commands.get.divergence.misses)"
@@ -141,20 +141,20 @@ check_eq "nothing else skipped" "$(jnum "$TMP/d.json" .skipped_by.filter)" "$(jn
 check_eq "no new values" 0 "$(jnum "$TMP/d.json" .divergence.new_values)"
 check_eq "--only get wrote nothing" 0 "$(rcli "$E" DBSIZE)"
 # the full trace into the now-empty server: no misses
-"$RT" replay "$TMP/d.rtrace" --speed 1 --target "redis://127.0.0.1:$E" --json "$TMP/d2.json" -q > /dev/null 2>&1
+"$RT" replay "$TMP/d.rtrace" --speed 1 --target "redis://127.0.0.1:$E" --json="$TMP/d2.json" -q > /dev/null 2>&1
 check_eq "full replay: no misses" 0 "$(jnum "$TMP/d2.json" .divergence.misses)"
 check_eq "full replay: keys written" 50 "$(rcli "$E" DBSIZE)"
 
 # ---- --read-only and --key-prefix -------------------------------------------------------------
 start_redis_x; F=$RX_PORT
 "$RT" replay "$TMP/d.rtrace" --speed max --target "redis://127.0.0.1:$F" --read-only \
-    --json "$TMP/ro.json" -q > /dev/null 2>&1
+    --json="$TMP/ro.json" -q > /dev/null 2>&1
 check_eq "read-only replay exit" 0 $?
 check_eq "read-only: SETs skipped" 50 "$(jnum "$TMP/ro.json" .skipped_by.read_only)"
 check_eq "read-only: GETs sent" 60 "$(jnum "$TMP/ro.json" .commands.get.ops)"
 check_eq "read-only: nothing written" 0 "$(rcli "$F" DBSIZE)"
 "$RT" replay "$TMP/d.rtrace" --speed 1 --target "redis://127.0.0.1:$F" --key-prefix p: \
-    --json "$TMP/kp.json" -q > /dev/null 2>&1
+    --json="$TMP/kp.json" -q > /dev/null 2>&1
 check_eq "key-prefix replay exit" 0 $?
 check_eq "key-prefix: nothing skipped for unknown keys" 0 "$(jnum "$TMP/kp.json" .skipped_by.keys)"
 check_eq "key-prefix: p:k1 exists" 1 "$(rcli "$F" EXISTS p:k1)"
@@ -166,7 +166,7 @@ check_eq "key-prefix: no misses (GETs read the prefixed keys)" 0 "$(jnum "$TMP/k
 # table does not know: the same keys
 start_redis_x; F2=$RX_PORT
 RESPTRACE_KEYS_FROM_TARGET=1 "$RT" replay "$TMP/d.rtrace" --speed 1 --target "redis://127.0.0.1:$F2" \
-    --key-prefix p: --json "$TMP/kp2.json" -q > /dev/null 2>&1
+    --key-prefix p: --json="$TMP/kp2.json" -q > /dev/null 2>&1
 check_eq "GETKEYS replay exit" 0 $?
 check_eq "GETKEYS: every prefixed request asked the target" "$(jnum "$TMP/kp.json" .sent)" "$(jnum "$TMP/kp2.json" .getkeys_asked)"
 check_eq "GETKEYS: the same keys as from the table" "$(rcli "$F" KEYS '*' | sort | md5sum)" "$(rcli "$F2" KEYS '*' | sort | md5sum)"
@@ -183,14 +183,14 @@ rcli "$R" SET c 3 > /dev/null
 stop_recorder; check_eq "recorder exit (safety)" 0 $?
 start_redis_x; G=$RX_PORT
 rcli "$G" SET keep yes > /dev/null
-"$RT" replay "$TMP/s.rtrace" --speed 1 --target "redis://127.0.0.1:$G" --json "$TMP/s.json" -q > /dev/null 2>&1
+"$RT" replay "$TMP/s.rtrace" --speed 1 --target "redis://127.0.0.1:$G" --json="$TMP/s.json" -q > /dev/null 2>&1
 check_eq "safety replay exit" 0 $?
 check_eq "FLUSHALL skipped: the key survives" yes "$(rcli "$G" GET keep)"
 check_eq "FLUSHALL counted as unsafe" 1 "$(jnum "$TMP/s.json" .skipped_by.unsafe)"
 check_eq "FLUSHALL never ran" "" "$(rcli "$G" INFO commandstats | grep cmdstat_flushall)"
 check_eq "the SETs were sent" 2 "$(jnum "$TMP/s.json" .commands.set.ops)"
 "$RT" replay "$TMP/s.rtrace" --speed 1 --target "redis://127.0.0.1:$G" --allow flushall \
-    --json "$TMP/s2.json" -q > /dev/null 2>&1
+    --json="$TMP/s2.json" -q > /dev/null 2>&1
 check_eq "--allow replay exit" 0 $?
 check_eq "--allow flushall: the key is gone" 0 "$(rcli "$G" EXISTS keep)"
 check_eq "--allow flushall: nothing skipped" 0 "$(jnum "$TMP/s2.json" .skipped)"
@@ -239,7 +239,7 @@ check_eq "the recorded password is not in the trace" 0 "$("$RT" cat "$TMP/auth.r
 check_eq "AUTH recorded" 1 "$(( $("$RT" cat "$TMP/auth.rtrace" --format jsonl | jq -c 'select(.event=="request" and .cmd=="AUTH")' | wc -l) >= 3 ))"
 start_redis_x --requirepass s3cret; SA=$RX_PORT
 "$RT" replay "$TMP/auth.rtrace" --speed 1 --target "redis://127.0.0.1:$SA" --pass s3cret \
-    --json "$TMP/auth.json" -q > /dev/null 2> "$TMP/auth.err"
+    --json="$TMP/auth.json" -q > /dev/null 2> "$TMP/auth.err"
 check_eq "--pass replay exit" 0 $?
 check_eq "--pass: ops" 1 "$(( $(jnum "$TMP/auth.json" .ops) >= 4 ))"
 check_eq "--pass: errors" 0 "$(jnum "$TMP/auth.json" .errors)"
@@ -249,7 +249,7 @@ check_eq "--pass: the piped session ran" x "$(rcli "$SA" -a s3cret --no-auth-war
 # the password in the URL works the same
 rcli "$SA" -a s3cret --no-auth-warning FLUSHALL > /dev/null
 "$RT" replay "$TMP/auth.rtrace" --speed 1 --target "redis://:s3cret@127.0.0.1:$SA" \
-    --json "$TMP/auth2.json" -q > /dev/null 2>&1
+    --json="$TMP/auth2.json" -q > /dev/null 2>&1
 check_eq "password in the URL: exit" 0 $?
 check_eq "password in the URL: errors" 0 "$(jnum "$TMP/auth2.json" .errors)"
 check_eq "password in the URL: ran" 2 "$(rcli "$SA" -a s3cret --no-auth-warning GET ak)"
@@ -266,7 +266,7 @@ check_eq "wrong password: fails fast" 1 "$(( t1 - t0 < 10000 ))"
 rcli "$SA" -a s3cret --no-auth-warning ACL SETUSER rep on '>u-pass' '~*' '+@all' > /dev/null
 rcli "$SA" -a s3cret --no-auth-warning FLUSHALL > /dev/null
 "$RT" replay "$TMP/auth.rtrace" --speed 1 --target "redis://127.0.0.1:$SA" --user rep --pass u-pass \
-    --json "$TMP/auth4.json" -q > /dev/null 2>&1
+    --json="$TMP/auth4.json" -q > /dev/null 2>&1
 check_eq "ACL user: exit" 0 $?
 check_eq "ACL user: errors" 0 "$(jnum "$TMP/auth4.json" .errors)"
 check_eq "ACL user: ran" 2 "$(rcli "$SA" -a s3cret --no-auth-warning GET ak)"

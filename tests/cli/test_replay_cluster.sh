@@ -78,10 +78,10 @@ SEED="redis://$CLUSTER_SEED"
 check_eq "--check exit" 0 $?
 check_match "--check names the cluster" "a cluster" "$(cat "$TMP/check.out")"
 check_match "--check reports split commands" "multi-key commands across slots, split per slot" "$(cat "$TMP/check.out")"
-"$RT" replay "$TMP/rec.rtrace" --target "$SEED" --check --json "$TMP/check.json" > /dev/null 2>&1
+"$RT" replay "$TMP/rec.rtrace" --target "$SEED" --check --json="$TMP/check.json" > /dev/null 2>&1
 SPLIT_CHECK=$(jnum "$TMP/check.json" .findings.split.count)
 
-"$RT" replay "$TMP/rec.rtrace" --target "$SEED" --speed max --json "$TMP/c3.json" -q > "$TMP/c3.out" 2>&1
+"$RT" replay "$TMP/rec.rtrace" --target "$SEED" --speed max --json="$TMP/c3.json" -q > "$TMP/c3.out" 2>&1
 check_eq "cluster replay exit" 0 $?
 check_eq "cluster mode detected" true "$(jq -r .cluster "$TMP/c3.json")"
 check_eq "the recorded CLUSTER SHARDS skipped as unsafe" 1 "$(jnum "$TMP/c3.json" .skipped_by.unsafe)"
@@ -108,14 +108,14 @@ check_eq "MGET replies keep their recorded type" 0 "$(jnum "$TMP/c3.json" '.comm
 
 # whole: the cross-slot commands fail with CROSSSLOT, counted
 flush_cluster
-"$RT" replay "$TMP/rec.rtrace" --target "$SEED" --speed max --no-split-multikey --json "$TMP/ns.json" -q > /dev/null 2>&1
+"$RT" replay "$TMP/rec.rtrace" --target "$SEED" --speed max --no-split-multikey --json="$TMP/ns.json" -q > /dev/null 2>&1
 check_eq "--no-split-multikey exit" 0 $?
 check_eq "--no-split-multikey: cross-slot commands sent whole" "$SPLIT" "$(jnum "$TMP/ns.json" .cross_slot.crossslot)"
 check_eq "--no-split-multikey: each one a CROSSSLOT error" "$SPLIT" "$(jnum "$TMP/ns.json" .errors)"
 
 # --cluster no: the seed alone, as a standalone server: MOVED answers are errors
 flush_cluster
-"$RT" replay "$TMP/gen.rtrace" --target "$SEED" --speed max --cluster no --only get,set --json "$TMP/cn.json" -q > /dev/null 2>&1
+"$RT" replay "$TMP/gen.rtrace" --target "$SEED" --speed max --cluster no --only get,set --json="$TMP/cn.json" -q > /dev/null 2>&1
 check_eq "--cluster no: not in cluster mode" false "$(jq -r .cluster "$TMP/cn.json")"
 check_eq "--cluster no: other nodes' keys answer MOVED (errors)" 1 "$(( $(jnum "$TMP/cn.json" .errors) > 100 ))"
 start_redis_x; PLAIN=$RX_PORT
@@ -129,7 +129,7 @@ CLUSTER_NODE_TIMEOUT=2000 start_cluster 3 1 || exit 1
 PRIMARIES=("${CLUSTER_PORTS[@]:0:3}")
 REPLICAS=("${CLUSTER_PORTS[@]:3:3}")
 SEED="redis://$CLUSTER_SEED"
-"$RT" replay "$TMP/rec.rtrace" --target "$SEED" --speed max --read-from-replicas --json "$TMP/rr.json" -q > /dev/null 2>&1
+"$RT" replay "$TMP/rec.rtrace" --target "$SEED" --speed max --read-from-replicas --json="$TMP/rr.json" -q > /dev/null 2>&1
 check_eq "--read-from-replicas exit" 0 $?
 check_eq "--read-from-replicas: no errors" 0 "$(jnum "$TMP/rr.json" .errors)"
 RREPL=$(jq '[.shards[] | select(.role=="replica") | .ops] | add // 0' "$TMP/rr.json")
@@ -142,7 +142,7 @@ flush_cluster
 "$GEN" "$TMP/long.rtrace" 8 1200 8 11; check_eq "make_cluster_trace (long) exit" 0 $?
 start_redis_x "${DBG[@]}"; REF2=$RX_PORT
 "$RT" replay "$TMP/long.rtrace" --target "redis://127.0.0.1:$REF2" --speed max -q > /dev/null 2>&1
-timeout -s KILL 90 "$RT" replay "$TMP/long.rtrace" --target "$SEED" --speed 1 --json "$TMP/rs.json" -q > /dev/null 2>&1 &
+timeout -s KILL 90 "$RT" replay "$TMP/long.rtrace" --target "$SEED" --speed 1 --json="$TMP/rs.json" -q > /dev/null 2>&1 &
 RP=$!
 sleep 1.5
 redis-cli --cluster reshard "127.0.0.1:${PRIMARIES[0]}" --cluster-from "${CLUSTER_IDS[0]}" \
@@ -177,7 +177,7 @@ done
 check_eq "the victim has a replica" 1 "$([ -n "$SUCC" ] && echo 1 || echo 0)"
 START=$SECONDS
 timeout -s KILL 90 "$RT" replay "$TMP/long.rtrace" --target "$SEED" --target "redis://127.0.0.1:${PRIMARIES[1]}" \
-    --speed 1 --json "$TMP/fo.json" -q > "$TMP/fo.out" 2>&1 &
+    --speed 1 --json="$TMP/fo.json" -q > "$TMP/fo.out" 2>&1 &
 RP=$!
 sleep 2
 VPID=$(rcli "$VICTIM" INFO server | awk -F: '/^process_id/ {print $2}')

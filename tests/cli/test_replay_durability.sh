@@ -30,7 +30,7 @@ failover_run() {
     shift
     pair || return 1
     timeout -s KILL 60 "$RT" replay "$TMP/w.rtrace" --target "redis://127.0.0.1:$PRI" --speed 1 \
-        --verify-target "redis://127.0.0.1:$REP" --json "$TMP/$name.json" -q "$@" \
+        --verify-target "redis://127.0.0.1:$REP" --json="$TMP/$name.json" -q "$@" \
         > "$TMP/$name.out" 2>&1 &
     local rp=$!
     sleep 1.5
@@ -62,7 +62,7 @@ check_eq "--wait-replicas 1: writes were acknowledged and verified" 1 \
 # no failover: everything acknowledged is there
 start_redis_x; S=$RX_PORT
 "$RT" replay "$TMP/w.rtrace" --target "redis://127.0.0.1:$S" --speed max --verify-writes \
-    --json "$TMP/plain.json" -q > /dev/null 2>&1
+    --json="$TMP/plain.json" -q > /dev/null 2>&1
 check_eq "no failover: exit 0" 0 $?
 check_eq "no failover: nothing lost" 0 "$(jnum "$TMP/plain.json" '.verify_writes.lost + .verify_writes.reverted')"
 check_eq "no failover: nothing uncertain" 0 "$(jnum "$TMP/plain.json" .verify_writes.uncertain)"
@@ -83,7 +83,7 @@ rcli "$C" SET "$K1" tampered > /dev/null
 rcli "$C" DEL "$K2" > /dev/null
 start_redis_x; S3=$RX_PORT
 "$RT" replay "$TMP/w.rtrace" --target "redis://127.0.0.1:$S3" --speed max \
-    --verify-target "redis://127.0.0.1:$C" --json "$TMP/t.json" -q > /dev/null 2>&1
+    --verify-target "redis://127.0.0.1:$C" --json="$TMP/t.json" -q > /dev/null 2>&1
 check_eq "read back elsewhere: exit 0" 0 $?
 check_eq "the changed value is found, and only it" 1 "$(jnum "$TMP/t.json" .verify_writes.reverted)"
 check_eq "the deleted key is found, and only it" 1 "$(jnum "$TMP/t.json" .verify_writes.lost)"

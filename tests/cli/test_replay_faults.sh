@@ -24,7 +24,7 @@ SPAN_MS=$(jq '.duration_s * 1000 | floor' "$TMP/f.info")
 start_redis_x; B=$RX_PORT; BPID=$RX_PID
 t0=$(now_ms)
 timeout -s KILL 60 "$RT" replay "$TMP/f.rtrace" --speed 1 --target "redis://127.0.0.1:$B" \
-    --json "$TMP/r.json" -q > "$TMP/r.out" 2> "$TMP/r.err" &
+    --json="$TMP/r.json" -q > "$TMP/r.out" 2> "$TMP/r.err" &
 rp=$!
 BG_PIDS="$BG_PIDS $rp"
 sleep 1.05
@@ -64,7 +64,7 @@ check_eq "no unanswered request left (the replay waited for the restarted target
 start_redis_x; B=$RX_PORT; BPID=$RX_PID
 t0=$(now_ms)
 timeout -s KILL 60 "$RT" replay "$TMP/f.rtrace" --speed 2 --target "redis://127.0.0.1:$B" \
-    --json "$TMP/g.json" -q > /dev/null 2> "$TMP/g.err" &
+    --json="$TMP/g.json" -q > /dev/null 2> "$TMP/g.err" &
 rp=$!
 BG_PIDS="$BG_PIDS $rp"
 sleep 0.6

@@ -18,7 +18,7 @@ CAP=$(redis-benchmark -h 127.0.0.1 -p "$P" -c 8 -n 1000 -q DEBUG SLEEP 0.002 | t
       awk '/requests per second/ {for (i = 1; i <= NF; i++) if ($i ~ /^[0-9.]+$/) {print $i; exit}}')
 check_eq "redis-benchmark measured a capacity" 1 "$(awk -v c="$CAP" 'BEGIN {print (c > 100)}')"
 "$RT" replay "$TMP/sleep.rtrace" --target "redis://127.0.0.1:$P" --allow debug \
-    --sweep 1,2,3,4,6,8,12,16 --slo 'p99<100ms' --max-lag 50 --json "$TMP/sweep.json" \
+    --sweep 1,2,3,4,6,8,12,16 --slo 'p99<100ms' --max-lag 50 --json="$TMP/sweep.json" \
     > "$TMP/sweep.out" 2>&1
 check_eq "sweep exit" 0 $?
 HELD=$(jnum "$TMP/sweep.json" .max_speed_held)
@@ -43,13 +43,13 @@ check_eq "decreasing --sweep: exit 2" 2 $?
 start_redis_x; Q=$RX_PORT
 NOW=$(date +%s)
 AT=$((NOW + 2))
-"$RT" replay "$TMP/inc.rtrace" --target "redis://127.0.0.1:$Q" --part 1/3 --start-at "$AT" --json "$TMP/p1.json" -q > /dev/null 2>&1 &
+"$RT" replay "$TMP/inc.rtrace" --target "redis://127.0.0.1:$Q" --part 1/3 --start-at "$AT" --json="$TMP/p1.json" -q > /dev/null 2>&1 &
 A=$!
 sleep 0.4
-"$RT" replay "$TMP/inc.rtrace" --target "redis://127.0.0.1:$Q" --part 2/3 --start-at "$AT" --json "$TMP/p2.json" -q > /dev/null 2>&1 &
+"$RT" replay "$TMP/inc.rtrace" --target "redis://127.0.0.1:$Q" --part 2/3 --start-at "$AT" --json="$TMP/p2.json" -q > /dev/null 2>&1 &
 B=$!
 sleep 0.4
-"$RT" replay "$TMP/inc.rtrace" --target "redis://127.0.0.1:$Q" --part 3/3 --start-at "$AT" --json "$TMP/p3.json" -q > /dev/null 2>&1
+"$RT" replay "$TMP/inc.rtrace" --target "redis://127.0.0.1:$Q" --part 3/3 --start-at "$AT" --json="$TMP/p3.json" -q > /dev/null 2>&1
 check_eq "part 3 exit" 0 $?
 wait "$A"; check_eq "part 1 exit" 0 $?
 wait "$B"; check_eq "part 2 exit" 0 $?
@@ -69,7 +69,7 @@ check_eq "--start-at in the past: exit 1" 1 $?
 check_match "--start-at in the past: says so" "passed" "$(cat "$TMP/late.err")"
 # a part a few seconds late (slow ssh, loaded host) starts at once and says by how much
 "$RT" replay "$TMP/inc.rtrace" --target "redis://127.0.0.1:$Q" --part 1/3 --start-at "$(( $(date +%s) - 5 ))" \
-    --json "$TMP/late.json" > "$TMP/late.out" 2>&1
+    --json="$TMP/late.json" > "$TMP/late.out" 2>&1
 check_eq "--start-at 5 s ago: exit 0" 0 $?
 check_eq "--start-at 5 s ago: start_late_s about 5" 1 "$(jq '.start_late_s >= 4 and .start_late_s < 7' "$TMP/late.json" | grep -c true)"
 check_match "--start-at 5 s ago: a warning" "started at once" "$(cat "$TMP/late.out")"

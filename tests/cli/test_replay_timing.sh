@@ -47,7 +47,7 @@ replay_captured() {
     start_redis_x; local B=$RX_PORT
     start_recorder "$B" "$TMP/$name.rtrace"; check_eq "replay capture created ($name)" 0 $?
     timeout 60 "$RT" replay "$TMP/p.rtrace" --speed "$speed" --target "redis://127.0.0.1:$B" \
-        --json "$TMP/$name.json" -q > /dev/null 2> "$TMP/$name.err"
+        --json="$TMP/$name.json" -q > /dev/null 2> "$TMP/$name.err"
     check_eq "replay exit ($name)" 0 $?
     stop_recorder; check_eq "recorder exit ($name)" 0 $?
     check_eq "the replay ran every INCR ($name)" "150 150" "$(rcli "$B" GET ka) $(rcli "$B" GET kb)"
@@ -119,7 +119,7 @@ check_eq "CO trace requests" 2600 "$(jq .requests "$TMP/co.info")"
 check_eq "CO trace spans 2 s or more" true "$(jq '.duration_s >= 2' "$TMP/co.info")"
 start_redis_x; B=$RX_PORT
 timeout 60 "$RT" replay "$TMP/co.rtrace" --speed 1 --target "redis://127.0.0.1:$B" \
-    --json "$TMP/co.json" -q > /dev/null 2> "$TMP/co.err" &
+    --json="$TMP/co.json" -q > /dev/null 2> "$TMP/co.err" &
 rp=$!
 BG_PIDS="$BG_PIDS $rp"
 sleep 1

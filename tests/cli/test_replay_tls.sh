@@ -57,7 +57,7 @@ check_eq "the TLS server answers over TLS" PONG "$(tcli "$T" PING)"
 check_eq "and not in clear" "" "$(timeout 5 redis-cli -h 127.0.0.1 -p "$T" PING 2>/dev/null | grep PONG)"
 # verified with the right CA (--speed 1: the SETs and the GETs are on two connections)
 timeout 60 "$RT" replay "$TMP/t.rtrace" --speed 1 --target "rediss://127.0.0.1:$T" --cacert "$C/ca.pem" \
-    --json "$TMP/ok.json" -q > /dev/null 2> "$TMP/ok.err"
+    --json="$TMP/ok.json" -q > /dev/null 2> "$TMP/ok.err"
 check_eq "--cacert: exit" 0 $?
 no_crash "--cacert" "$TMP/ok.err"
 check_eq "--cacert: ops" "$(jq .requests <("$RT" info --json "$TMP/t.rtrace"))" "$(jnum "$TMP/ok.json" '.ops + .skipped')"
@@ -69,7 +69,7 @@ check_match "the report names the TLS target" '^rediss://127\.0\.0\.1:' "$(jq -r
 # a CA that did not sign the server's certificate
 # --key-prefix with the key positions asked of the target over its own TLS connection
 RESPTRACE_KEYS_FROM_TARGET=1 timeout 60 "$RT" replay "$TMP/t.rtrace" --speed 1 --target "rediss://127.0.0.1:$T" \
-    --cacert "$C/ca.pem" --key-prefix tp: --json "$TMP/kp.json" -q > /dev/null 2> "$TMP/kp.err"
+    --cacert "$C/ca.pem" --key-prefix tp: --json="$TMP/kp.json" -q > /dev/null 2> "$TMP/kp.err"
 check_eq "TLS GETKEYS: exit" 0 $?
 check_eq "TLS GETKEYS: every sent request asked" "$(jnum "$TMP/kp.json" .sent)" "$(jnum "$TMP/kp.json" .getkeys_asked)"
 check_eq "TLS GETKEYS: nothing skipped for keys" 0 "$(jnum "$TMP/kp.json" .skipped_by.keys)"
@@ -82,7 +82,7 @@ check_eq "wrong CA: nothing written" "" "$(tcli "$T" GET t1 | grep -v v1)"
 # --insecure with the wrong CA
 tcli "$T" FLUSHALL > /dev/null
 timeout 60 "$RT" replay "$TMP/t.rtrace" --speed max --target "rediss://127.0.0.1:$T" --cacert "$C/other.pem" \
-    --insecure --json "$TMP/ins.json" -q > /dev/null 2> "$TMP/ins.err"
+    --insecure --json="$TMP/ins.json" -q > /dev/null 2> "$TMP/ins.err"
 check_eq "--insecure: exit" 0 $?
 check_eq "--insecure: errors" 0 "$(jnum "$TMP/ins.json" .errors)"
 check_eq "--insecure: ops" "$(jnum "$TMP/ok.json" .ops)" "$(jnum "$TMP/ins.json" .ops)"
@@ -90,7 +90,7 @@ check_eq "--insecure: the data arrived" v7 "$(tcli "$T" GET t7)"
 # plain redis:// to a TLS port: the server resets every connection; nothing is answered and
 # every request of the trace is accounted for (answered, failed, skipped or unanswered)
 timeout 30 "$RT" replay "$TMP/t.rtrace" --speed max --target "redis://127.0.0.1:$T" --connect-timeout 2 \
-    --json "$TMP/plain.json" -q > /dev/null 2> "$TMP/plain.err"
+    --json="$TMP/plain.json" -q > /dev/null 2> "$TMP/plain.err"
 rc=$?
 check_eq "redis:// to a TLS port: ends by itself" 1 "$(( rc == 0 || rc == 1 ))"
 no_crash "redis:// to a TLS port" "$TMP/plain.err"
@@ -108,7 +108,7 @@ check_eq "name mismatch: exit 1" 1 $?
 no_crash "name mismatch" "$TMP/name.err"
 check_match "name mismatch: the message is about the certificate" "certificate" "$(cat "$TMP/name.err")"
 timeout 60 "$RT" replay "$TMP/t.rtrace" --speed max --target "rediss://127.0.0.1:$T" --cacert "$C/ca.pem" \
-    --sni redis.test --json "$TMP/sni.json" -q > /dev/null 2> "$TMP/sni.err"
+    --sni redis.test --json="$TMP/sni.json" -q > /dev/null 2> "$TMP/sni.err"
 check_eq "--sni redis.test: exit" 0 $?
 check_eq "--sni redis.test: errors" 0 "$(jnum "$TMP/sni.json" .errors)"
 check_eq "--sni redis.test: ops" "$(jnum "$TMP/ok.json" .ops)" "$(jnum "$TMP/sni.json" .ops)"
@@ -118,7 +118,7 @@ kill "$RX_PID"
 tls_server yes; T=$RX_PORT
 check_eq "mutual TLS server answers with a client certificate" PONG "$(tcli "$T" PING)"
 timeout 30 "$RT" replay "$TMP/t.rtrace" --speed max --target "rediss://127.0.0.1:$T" --cacert "$C/ca.pem" \
-    --json "$TMP/nocert.json" -q > /dev/null 2> "$TMP/nocert.err"
+    --json="$TMP/nocert.json" -q > /dev/null 2> "$TMP/nocert.err"
 rc=$?
 check_eq "no client certificate: exit 1, or 0 with the failures reported" 1 \
     "$(( rc == 1 || (rc == 0 && $(jnum "$TMP/nocert.json" .connections.failures) > 0) ))"
@@ -128,7 +128,7 @@ check_eq "no client certificate: every request accounted for" "$(jnum "$TMP/noce
     "$(jnum "$TMP/nocert.json" '.ops + .errors + .skipped + .unanswered')"
 check_eq "no client certificate: nothing written" 0 "$(tcli "$T" DBSIZE)"
 timeout 60 "$RT" replay "$TMP/t.rtrace" --speed max --target "rediss://127.0.0.1:$T" --cacert "$C/ca.pem" \
-    --cert "$C/client.pem" --key "$C/client.key" --json "$TMP/mtls.json" -q > /dev/null 2> "$TMP/mtls.err"
+    --cert "$C/client.pem" --key "$C/client.key" --json="$TMP/mtls.json" -q > /dev/null 2> "$TMP/mtls.err"
 check_eq "--cert/--key: exit" 0 $?
 no_crash "--cert/--key" "$TMP/mtls.err"
 check_eq "--cert/--key: errors" 0 "$(jnum "$TMP/mtls.json" .errors)"

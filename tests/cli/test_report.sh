@@ -35,7 +35,7 @@ echo '[1,2]' > "$TMP/arr.json"
 # ---- replay runs against a real server -----------------------------------------------------
 start_redis_x
 RUN=$TMP/run.json
-"$RT" replay "$T" --target "redis://127.0.0.1:$RX_PORT" --speed 2 --json "$RUN" > "$TMP/replay.out"
+"$RT" replay "$T" --target "redis://127.0.0.1:$RX_PORT" --speed 2 --json="$RUN" > "$TMP/replay.out"
 check_eq "replay exit" 0 $?
 check_eq "replay answered every request" 15000 "$(jnum "$RUN" .ops)"
 # a run with a known timeline (label with markup), and one without any

@@ -58,7 +58,7 @@ check_eq "leaderboard: top-10 reads WITHSCORES return 20 elements" 1000 \
 # CONFIG GET), every one answered, no error
 for s in sample-cache-live sample-session sample-queue sample-leaderboard; do
     start_redis_x; P=$RX_PORT
-    "$RT" replay "$T/$s.rtrace" --target "redis://127.0.0.1:$P" --speed max -q --json "$TMP/$s.json" \
+    "$RT" replay "$T/$s.rtrace" --target "redis://127.0.0.1:$P" --speed max -q --json="$TMP/$s.json" \
         > /dev/null 2> "$TMP/$s.rerr"
     check_eq "$s: replay exit" 0 $?
     J=$TMP/$s.json

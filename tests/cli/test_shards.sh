@@ -294,7 +294,7 @@ projection_equals_commandstats() {
     local p
     for p in "${CLUSTER_PORTS[@]}"; do rcli "$p" config resetstat > /dev/null; done
     "$RT" replay "$T" --target "redis://$CLUSTER_SEED" --cluster yes --speed max \
-        --no-split-multikey -q --json "$TMP/rep.json" > "$TMP/rep.out" 2> "$TMP/rep.err"
+        --no-split-multikey -q --json="$TMP/rep.json" > "$TMP/rep.out" 2> "$TMP/rep.err"
     check_eq "replay into the cluster exit" 0 $?
     "$RT" shards "$T" --target "$CLUSTER_SEED" --json > "$TMP/rep-proj.json"
     for p in "${CLUSTER_PORTS[@]}"; do

@@ -49,7 +49,7 @@ if [ "${1:-}" = "--one-part" ]; then
         i=$((i + 1))
         [ "$h" = "$host" ] && break
     done
-    cmd="$PR_CMD --part $i/$PR_N --label \"\$PR_LABEL part $i/$PR_N\" --json $PR_RDIR/resptrace-run-$i.json"
+    cmd="$PR_CMD --part $i/$PR_N --label \"\$PR_LABEL part $i/$PR_N\" --json=$PR_RDIR/resptrace-run-$i.json"
     # shellcheck disable=SC2086
     exec $RSH "$host" "PR_LABEL=$(printf %q "$PR_LABEL"); $cmd"
 fi
@@ -105,7 +105,7 @@ else
     pids=()
     for i in $(seq 1 "$n"); do
         h=${hosts[$((i - 1))]}
-        $RSH "$h" "$cmd --part $i/$n --label $(printf %q "$label part $i/$n") --json $rdir/resptrace-run-$i.json" \
+        $RSH "$h" "$cmd --part $i/$n --label $(printf %q "$label part $i/$n") --json=$rdir/resptrace-run-$i.json" \
             > "$out/part-$i.log" 2>&1 &
         pids+=($!)
     done
