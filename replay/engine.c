@@ -939,14 +939,18 @@ static void tconn_send(struct tconn *tc, struct req *r, uint64_t now)
         break;
     default: break;
     }
+    /* complete() may free r (a request that expects no reply, CLIENT REPLY OFF/SKIP): what
+     * is needed of it afterwards is read first */
+    uint8_t special = r->special;
     if (r->expect) {
         w->inflight++;
         if (r->rc)
             r->rc->out++;
     } else {
         complete(w, r, 0, now);
+        r = NULL;
     }
-    if (r->special == S_RESET) {
+    if (special == S_RESET) {
         /* RESET drops the connection's authentication, database and protocol */
         tc->db = 0;
         tc->proto = 2;
@@ -1288,10 +1292,9 @@ static int redirect(struct tconn *tc, struct req *r, const char *e, size_t n)
     if ((!moved && !ask && !again) || r->redirects >= 5 || !r->rc || r->in_tx ||
         (r->kind != K_REQ && r->kind != K_PART))
         return 0;
-    struct shard_stat *st = shard(w, tc->node);
     r->redirects++;
     if (again) {
-        st->tryagain++;
+        shard(w, tc->node)->tryagain++;
         w->res.tryagain++;
         r->retry_at = now_ns() + (10ull * 1000 * 1000 << r->redirects);
         r->next = w->retry_head;
@@ -1307,7 +1310,10 @@ static int redirect(struct tconn *tc, struct req *r, const char *e, size_t n)
     int node = cl_topo_node(&w->topo, host, port);
     if (node < 0)
         return 0;
+    /* a node new to the topology (added after it was read) grows the per-node array: the
+     * answering node's entry is taken after that */
     shard(w, node);
+    struct shard_stat *st = shard(w, tc->node);
     if (moved) {
         st->moved++;
         w->res.moved++;
