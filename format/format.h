@@ -19,7 +19,7 @@ extern "C" {
  * knows; minor versions only add block types, stream ids or metadata keys, which older
  * readers skip. */
 #define TRACE_FORMAT_MAJOR 1
-#define TRACE_FORMAT_MINOR 0
+#define TRACE_FORMAT_MINOR 1 /* 1.1: request flag MALFORMED, reply flag REDACTED */
 
 /* ---------------------------------------------------------------------------------------
  * Errors
@@ -102,6 +102,10 @@ enum trace_close_reason {
 #define TRACE_REQ_NOREPLY 0x8u         /* the server sends no reply (CLIENT REPLY OFF/SKIP) */
 #define TRACE_REQ_TRUNCATED 0x10u      /* an argument was longer than the recorder kept */
 #define TRACE_REQ_AFTER_GAP 0x20u      /* first command after a gap (resynchronised) */
+#define TRACE_REQ_MALFORMED 0x40u      /* bytes the server rejects as a request ("Protocol error",
+                                        * an unbalanced quote): argc is 1 and argv[0] is exactly
+                                        * what the client sent, line terminator included, so a
+                                        * replay writes argv[0] as it is (see FORMAT.md) */
 
 /* Reply types: every RESP2 and RESP3 type. The values are the type's first byte on the wire
  * where it has one. */
@@ -130,6 +134,10 @@ enum trace_reply_type {
 #define TRACE_REPLY_HAS_PAYLOAD 0x8u /* payload holds the wire bytes */
 #define TRACE_REPLY_ATTRIBUTED 0x10u /* an attribute preceded the reply (counted in len) */
 #define TRACE_REPLY_AFTER_GAP 0x20u  /* first reply after a gap: pairing is uncertain */
+#define TRACE_REPLY_REDACTED 0x40u   /* the reply may hold a secret (CONFIG GET requirepass, ACL
+                                      * LIST, ...): only its type is kept; len, count, size,
+                                      * ival, hash, error text and payload are all 0 or absent
+                                      * (the writer enforces it) */
 
 /* Sequence number used in reply.req_seq when a reply is paired with no request. */
 #define TRACE_SEQ_NONE UINT64_MAX

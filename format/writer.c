@@ -37,6 +37,8 @@ struct chunk {
  * its message in `terr`, then its code in `tcode` (release); the caller reports it once. */
 struct trace_writer {
     int fd;
+    int regular;   /* fd is a regular file: a failed write is cut back to a block boundary */
+    uint64_t base; /* the file offset at which the writer began */
     int failed; /* the caller's: after an error the writer only closes */
     char *name;
     struct trace_writer_opts o;
@@ -78,6 +80,23 @@ static uint64_t wall_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* A write failed (a full disk, a file size limit, an I/O error) `done` bytes into a block that
+ * starts at w->off. Every block before it is complete, and the format is readable up to its
+ * last complete chunk, so the message says how much that is; the partial block is cut off
+ * (a regular file only) so that the file ends at a block boundary, as a killed writer's does. */
+static void write_failed(struct trace_writer *w, size_t done, int e, struct rt_err *err)
+{
+    if (w->regular && ftruncate(w->fd, (off_t)(w->base + w->off)) != 0) {
+        /* not fatal: a reader stops at the cut block and says where */
+    }
+    rt_err_set(err, RT_EIO,
+               "%s: write failed at offset %llu: %s; the trace is cut there: its first %llu "
+               "chunks (%llu events, %llu bytes) are readable",
+               w->name, (unsigned long long)(w->off + done), strerror(e),
+               (unsigned long long)w->tot.chunks, (unsigned long long)w->tot.events,
+               (unsigned long long)w->off);
+}
+
 static int write_all(struct trace_writer *w, const struct iovec *iov, int n, struct rt_err *err)
 {
     struct iovec v[4];
@@ -92,8 +111,7 @@ static int write_all(struct trace_writer *w, const struct iovec *iov, int n, str
         if (k < 0) {
             if (errno == EINTR)
                 continue;
-            rt_err_set(err, RT_EIO, "%s: write at offset %llu: %s", w->name,
-                       (unsigned long long)(w->off + done), strerror(errno));
+            write_failed(w, done, errno, err);
             return RT_EIO;
         }
         done += (size_t)k;
@@ -168,6 +186,10 @@ struct trace_writer *trace_writer_open_fd(int fd, const char *name,
         goto fail;
     }
     w->fd = fd;
+    struct stat st;
+    off_t at = lseek(fd, 0, SEEK_CUR);
+    w->regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && at >= 0;
+    w->base = w->regular ? (uint64_t)at : 0;
     atomic_init(&w->tcode, 0);
     if (opts)
         w->o = *opts;
@@ -237,8 +259,10 @@ struct trace_writer *trace_writer_open(const char *path, const struct trace_meta
         rt_err_set(err, RT_EIO, "%s: cannot create: %s", path, strerror(errno));
         return NULL;
     }
-    /* O_CREAT's mode only applies to new files: an existing trace keeps stricter rights too */
-    if (fchmod(fd, 0600) != 0 && errno != EPERM) {
+    /* O_CREAT's mode only applies to new files: an existing trace keeps stricter rights too
+     * (a regular file only: a device such as /dev/null or a FIFO is not ours to change) */
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fchmod(fd, 0600) != 0 && errno != EPERM) {
         rt_err_set(err, RT_EIO, "%s: chmod: %s", path, strerror(errno));
         close(fd);
         return NULL;
@@ -337,6 +361,13 @@ static int put_reply(struct trace_writer *w, int base, const struct trace_reply 
         back = w->req_next - r->req_seq;
     }
     uint32_t flags = r->flags & ~(TRACE_REPLY_HAS_HASH | TRACE_REPLY_HAS_PAYLOAD);
+    struct trace_reply z;
+    if (flags & TRACE_REPLY_REDACTED) {
+        /* a reply that may hold a secret keeps its type only, whatever the caller filled in:
+         * a hash or a length is enough to check a guessed password offline */
+        z = (struct trace_reply){.req_seq = r->req_seq, .rtype = r->rtype, .flags = flags};
+        r = &z;
+    }
     if (r->flags & TRACE_REPLY_HAS_HASH)
         flags |= TRACE_REPLY_HAS_HASH;
     if ((r->flags & TRACE_REPLY_HAS_PAYLOAD) && r->payload)
