@@ -21,6 +21,12 @@
 . "$(dirname "$0")/lib.sh"
 shopt -s nullglob
 
+# sanitizer_summary FILE: the frames of a sanitizer report (what, where, freed and allocated by)
+sanitizer_summary() {
+    grep -E 'ERROR: |runtime error|^(READ|WRITE) |freed by|allocated by|^ *#[0-9]+ .* in |SUMMARY' "$1" |
+        grep -Ev ' in (__interceptor_|__libc_start|_start|start_thread)' | head -n 60
+}
+
 # replay_check NAME TRACE [replay options...]: one replay, and the checks above. The expected
 # unanswered requests come from UNANSWERED (0 unless set for this call).
 replay_check() {
@@ -36,12 +42,12 @@ replay_check() {
     check_eq "$name: replay exit" 0 "$rc"
     if grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' "$e"; then
         fail "$name: sanitizer report on stderr:"
-        grep -E -A 12 'ERROR: (Address|Leak)Sanitizer|runtime error' "$e" | head -n 30 >&2
+        sanitizer_summary "$e" >&2
     else
         ok
     fi
     if ! jq -e '.command == "replay"' "$j" > /dev/null 2>&1; then
-        fail "$name: no JSON result in $j ($(tail -n 1 "$e"))"
+        fail "$name: no JSON result in $j ($(grep -v throwaway "$e" | grep -m 1 -E '^resptrace|ERROR: '))"
         return
     fi
     ok
