@@ -14,45 +14,60 @@
 
 void usage_anonymize(FILE *out)
 {
-    fprintf(out,
-            "usage: resptrace anonymize TRACE -o OUT --key-secret FILE [--json] [--salvage]\n\n"
-            "Writes TRACE to OUT with its keys, values and client addresses replaced, so that it\n"
-            "can be shared. The secret is the bytes of FILE (one trailing newline removed; at\n"
-            "least 16 bytes): the same secret maps every key, value and address the same way in\n"
-            "every trace; without it the mapping cannot be computed or reversed.\n\n"
-            "Keys (found by the command table's key specifications): each run of bytes between\n"
-            "the separators ':' '{' '}' is replaced by one of the same length, through a keyed\n"
-            "permutation (a 10-round Feistel network with HMAC-SHA256 rounds) of the strings\n"
-            "of its class: digits stay digits, [A-Za-z0-9_.-] stays in that set (so distinct\n"
-            "runs stay distinct and a prefix maps the same way in every key); runs with other\n"
-            "bytes are replaced by HMAC-derived letters (not guaranteed distinct: counted).\n"
-            "Then the key's Redis Cluster slot is restored: in the hashed part (the hash\n"
-            "tag's content, or the whole key when it has no tag) the last 6 digits of a final\n"
-            "run of 6 or more digits, else the last 3 characters that are not separators (as\n"
-            "letters and digits), are chosen by a keyed deterministic search so that CRC16\n"
-            "lands on the original slot. When the last run is shorter than 3 this reaches into\n"
-            "the run before (counted: that key's deeper prefixes change). Keys sharing a tag\n"
-            "keep sharing it. A hashed part with fewer than 3 such characters keeps its shape\n"
-            "but not its slot (counted).\n"
-            "Values (the arguments rt_cmd_values reports: SET's value, list/set/zset members,\n"
-            "hash values, ...; every argument but the name and keys when the command table\n"
-            "does not know the command): replaced by HMAC-derived bytes of the same length,\n"
-            "digits for all-digit values (so counters stay numbers), letters and digits\n"
-            "otherwise. Reply payloads are dropped and reply hashes replaced by keyed hashes\n"
-            "(equal replies stay equal). Client addresses become 10.x.y.z with a mapped port.\n"
-            "capture.host and capture.filter are replaced. Hash fields, scores, options and\n"
-            "error texts are kept.\n\n"
-            "  -o, --output FILE   the anonymized trace (required)\n"
-            "  --key-secret FILE   the secret (required)\n"
-            "  --json              the summary as one JSON object\n"
-            "  --salvage           skip damaged chunks\n\n"
-            "Counted: requests, keys, values and addresses replaced; keys whose slot could not\n"
-            "be kept; runs mapped without the permutation; the key cache (mapped keys of up to\n"
-            "1 KiB remembered, up to 4 Mi keys or 256 MiB of copies, then no more added; the\n"
-            "output is the same without it).\n"
-            "Exit status: 0; 1 when TRACE cannot be read or is damaged (what was read is\n"
-            "written), the secret cannot be read, or OUT cannot be written; 2 for a bad command\n"
-            "line.\n");
+    fputs("usage: resptrace anonymize TRACE -o OUT --key-secret FILE [--json[=FILE]] [-q]\n"
+          "                           [--salvage]\n"
+          "\n"
+          "Writes TRACE to OUT with its keys, values and client addresses replaced, so\n"
+          "that it can be shared. The secret is the bytes of FILE (one trailing newline\n"
+          "removed; at least 16 bytes): the same secret maps every key, value and address\n"
+          "the same way in every trace; without it the mapping cannot be computed or\n"
+          "reversed.\n"
+          "\n"
+          "Keys (found by the command table's key specifications): each run of bytes\n"
+          "between the separators ':' '{' '}' is replaced by one of the same length,\n"
+          "through a keyed permutation (a 10-round Feistel network with HMAC-SHA256\n"
+          "rounds) of the strings of its class: digits stay digits, [A-Za-z0-9_.-] stays\n"
+          "in that set (so distinct runs stay distinct and a prefix maps the same way in\n"
+          "every key); runs with other bytes are replaced by HMAC-derived letters (not\n"
+          "guaranteed distinct: counted). Then the key's Redis Cluster slot is restored:\n"
+          "in the hashed part (the hash tag's content, or the whole key when it has no\n"
+          "tag) the last 6 digits of a final run of 6 or more digits, else the last 3\n"
+          "characters that are not separators (as letters and digits), are chosen by a\n"
+          "keyed deterministic search so that CRC16 lands on the original slot. When the\n"
+          "last run is shorter than 3 this reaches into the run before (counted: that\n"
+          "key's deeper prefixes change). Keys sharing a tag keep sharing it. A hashed\n"
+          "part with fewer than 3 such characters keeps its shape but not its slot\n"
+          "(counted).\n"
+          "Values (the arguments rt_cmd_values reports: SET's value, list/set/zset\n"
+          "members, hash values, ...; every argument but the name and keys when the\n"
+          "command table does not know the command): replaced by HMAC-derived bytes of\n"
+          "the same length, digits for all-digit values (so counters stay numbers),\n"
+          "letters and digits otherwise. Malformed requests (the raw bytes a server\n"
+          "refused) are replaced whole, byte for byte: digits by digits, other bytes by\n"
+          "letters and digits, keeping only line ends, blanks, quotes, '*' and '$'.\n"
+          "Reply payloads are dropped and reply hashes replaced by keyed hashes (equal\n"
+          "replies stay equal). Client addresses become 10.x.y.z with a mapped port.\n"
+          "capture.host and capture.filter are replaced. Hash fields, scores, options\n"
+          "and error texts are kept.\n"
+          "\n"
+          "  -o, --output FILE   the anonymized trace (required; \"-\": stdout), written\n"
+          "                      under a temporary name and renamed when complete; it may\n"
+          "                      not be TRACE or the secret (nor a link to them)\n"
+          "  --key-secret FILE   the secret (required)\n"
+          "  --json[=FILE]       the summary as one JSON document on stdout (the text then\n"
+          "                      goes to stderr), or into FILE\n"
+          "  -q, --quiet         no status line on a terminal\n"
+          "  --salvage           skip damaged chunks\n"
+          "\n"
+          "Counted: requests, keys, values and addresses replaced; keys whose slot could\n"
+          "not be kept; runs mapped without the permutation; malformed requests\n"
+          "replaced; the key cache (mapped keys of up to 1 KiB remembered, up to 4 Mi\n"
+          "keys or 256 MiB of copies, then no more added; the output is the same\n"
+          "without it). Ctrl-C stops the reading; OUT is closed, complete up to there.\n"
+          "Exit status: 0; 1 when TRACE cannot be read or is damaged (what was read is\n"
+          "written), the secret cannot be read, or OUT cannot be written; 2 for a bad\n"
+          "command line; 130 interrupted.\n",
+          out);
 }
 
 struct anon {
@@ -64,7 +79,8 @@ struct anon {
     size_t *argvlen;
     uint32_t *pos;
     size_t acap;
-    uint64_t requests, keys, values, addrs, slot_lost, weak_runs, unknown_cmds, runs_crossed;
+    uint64_t requests, keys, values, addrs, slot_lost, weak_runs, unknown_cmds, runs_crossed,
+        malformed;
     struct keycache *kc;
 };
 
@@ -503,6 +519,23 @@ static int grow(struct anon *a, size_t need)
     return 0;
 }
 
+/* A malformed request's raw bytes (what the client sent, keys and values included): each
+ * byte replaced by a keyed one of its class, digits by digits and other bytes by letters and
+ * digits, except the bytes that give the message its shape (line ends, blanks, quotes, the
+ * RESP '*' and '$'), so that a server refuses the copy as it refused the original. */
+static void map_raw(struct anon *a, const uint8_t *p, size_t n, uint8_t *out)
+{
+    keystream(a, 'M', p, n, out, n);
+    for (size_t i = 0; i < n; i++) {
+        if (strchr("\r\n \t\"'*$", p[i]) && p[i])
+            out[i] = p[i];
+        else if (p[i] >= '0' && p[i] <= '9')
+            out[i] = (uint8_t)('0' + out[i] % 10);
+        else
+            out[i] = (uint8_t)ALNUM[out[i] % (sizeof ALNUM - 1)];
+    }
+}
+
 static int map_request(struct anon *a, struct trace_request *q)
 {
     a->requests++;
@@ -526,6 +559,20 @@ static int map_request(struct anon *a, struct trace_request *q)
         total += q->argvlen[i];
     if (grow(a, total + 1) < 0)
         return -1;
+    if (q->flags & TRACE_REQ_MALFORMED) {
+        size_t off = 0;
+        for (uint32_t i = 0; i < q->argc; i++) {
+            map_raw(a, (const uint8_t *)q->argv[i], q->argvlen[i], (uint8_t *)a->buf + off);
+            a->argv[i] = a->buf + off;
+            a->argvlen[i] = q->argvlen[i];
+            off += q->argvlen[i];
+        }
+        a->malformed++;
+        q->argv = a->argv;
+        q->argvlen = a->argvlen;
+        q->flags |= TRACE_REQ_VALUES_REDACTED;
+        return 0;
+    }
     /* role of each argument: 0 kept, 1 key, 2 value */
     uint8_t *role = calloc(q->argc ? q->argc : 1, 1);
     if (!role)
@@ -618,7 +665,8 @@ static int read_secret(struct anon *a, const char *path)
     return 0;
 }
 
-static struct trace_writer *open_out(struct anon *a, struct trace_reader *r, const char *out)
+static struct trace_writer *open_out(struct anon *a, struct trace_reader *r, struct rt_out *o,
+                                     const char *out)
 {
     size_t n;
     const struct trace_meta_kv *kv = trace_reader_meta(r, &n);
@@ -645,109 +693,118 @@ static struct trace_writer *open_out(struct anon *a, struct trace_reader *r, con
     m[k2++] = (struct trace_meta_kv){"redaction.values", "on", 2};
     m[k2++] = (struct trace_meta_kv){"anonymize.method", "hmac-sha256 v1", 14};
     m[k2++] = (struct trace_meta_kv){"anonymize.secret_id", id, strlen(id)};
-    struct rt_err err = {0};
-    struct trace_writer *w = trace_writer_open(out, m, k2, NULL, &err);
+    struct trace_writer *w = edit_writer_open("anonymize", o, out, m, k2);
     free(m);
-    if (!w)
-        fprintf(stderr, "resptrace anonymize: %s\n", err.msg);
     return w;
 }
 
-static void print_summary(const struct anon *a, int json, const char *in, const char *out)
+static json_t *summary_json(const struct anon *a, const char *in, const char *out, int interrupted)
 {
-    if (json) {
-        json_t *o = json_object();
-        json_object_set_new(o, "file", json_string(in));
-        json_object_set_new(o, "output", json_string(out));
-        json_object_set_new(o, "requests", rt_json_u64(a->requests));
-        json_object_set_new(o, "keys", rt_json_u64(a->keys));
-        json_object_set_new(o, "values", rt_json_u64(a->values));
-        json_object_set_new(o, "addresses", rt_json_u64(a->addrs));
-        json_object_set_new(o, "slots_not_kept", rt_json_u64(a->slot_lost));
-        json_object_set_new(o, "runs_not_permuted", rt_json_u64(a->weak_runs));
-        json_object_set_new(o, "slot_fix_crossed_runs", rt_json_u64(a->runs_crossed));
-        json_object_set_new(o, "requests_unknown_to_table", rt_json_u64(a->unknown_cmds));
-        if (a->kc) {
-            json_t *k = json_object();
-            json_object_set_new(k, "entries", rt_json_u64(a->kc->n));
-            json_object_set_new(k, "hits", rt_json_u64(a->kc->hits));
-            json_object_set_new(k, "misses", rt_json_u64(a->kc->misses));
-            json_object_set_new(k, "full", json_boolean(a->kc->full));
-            json_object_set_new(o, "key_cache", k);
-        }
-        rt_print_json(stdout, o);
-        return;
+    json_t *o = rt_json_doc("anonymize");
+    json_object_set_new(o, "file", json_string(in));
+    json_object_set_new(o, "output", json_string(out));
+    json_object_set_new(o, "requests", rt_json_u64(a->requests));
+    json_object_set_new(o, "keys", rt_json_u64(a->keys));
+    json_object_set_new(o, "values", rt_json_u64(a->values));
+    json_object_set_new(o, "addresses", rt_json_u64(a->addrs));
+    json_object_set_new(o, "malformed_requests", rt_json_u64(a->malformed));
+    json_object_set_new(o, "slots_not_kept", rt_json_u64(a->slot_lost));
+    json_object_set_new(o, "runs_not_permuted", rt_json_u64(a->weak_runs));
+    json_object_set_new(o, "slot_fix_crossed_runs", rt_json_u64(a->runs_crossed));
+    json_object_set_new(o, "requests_unknown_to_table", rt_json_u64(a->unknown_cmds));
+    if (a->kc) {
+        json_t *k = json_object();
+        json_object_set_new(k, "entries", rt_json_u64(a->kc->n));
+        json_object_set_new(k, "hits", rt_json_u64(a->kc->hits));
+        json_object_set_new(k, "misses", rt_json_u64(a->kc->misses));
+        json_object_set_new(k, "full", json_boolean(a->kc->full));
+        json_object_set_new(o, "key_cache", k);
     }
-    printf("%-26s %s\n%-26s %s\n", "file", in, "output", out);
-    printf("%-26s %" PRIu64 "\n", "requests", a->requests);
-    printf("%-26s %" PRIu64 " (slot not kept: %" PRIu64 ")\n", "keys replaced", a->keys,
-           a->slot_lost);
-    printf("%-26s %" PRIu64 "\n", "values replaced", a->values);
-    printf("%-26s %" PRIu64 "\n", "addresses replaced", a->addrs);
-    printf("%-26s %" PRIu64 "\n", "runs not permuted", a->weak_runs);
-    printf("%-26s %" PRIu64 "\n", "slot fixes across runs", a->runs_crossed);
-    printf("%-26s %" PRIu64 " (all their arguments replaced)\n", "requests unknown to table",
-           a->unknown_cmds);
+    json_object_set_new(o, "interrupted", json_boolean(interrupted));
+    return o;
+}
+
+static void print_summary(FILE *f, const struct anon *a, const char *in, const char *out)
+{
+    fprintf(f, "%-26s %s\n%-26s %s\n", "file", in, "output", out);
+    fprintf(f, "%-26s %" PRIu64 "\n", "requests", a->requests);
+    fprintf(f, "%-26s %" PRIu64 " (slot not kept: %" PRIu64 ")\n", "keys replaced", a->keys,
+            a->slot_lost);
+    fprintf(f, "%-26s %" PRIu64 "\n", "values replaced", a->values);
+    fprintf(f, "%-26s %" PRIu64 "\n", "addresses replaced", a->addrs);
+    if (a->malformed)
+        fprintf(f, "%-26s %" PRIu64 "\n", "malformed requests", a->malformed);
+    fprintf(f, "%-26s %" PRIu64 "\n", "runs not permuted", a->weak_runs);
+    fprintf(f, "%-26s %" PRIu64 "\n", "slot fixes across runs", a->runs_crossed);
+    fprintf(f, "%-26s %" PRIu64 " (all their arguments replaced)\n", "requests unknown to table",
+            a->unknown_cmds);
     if (a->kc)
-        printf("%-26s %zu keys, %" PRIu64 " hits, %" PRIu64 " misses%s\n", "key cache", a->kc->n,
-               a->kc->hits, a->kc->misses, a->kc->full ? " (full)" : "");
+        fprintf(f, "%-26s %zu keys, %" PRIu64 " hits, %" PRIu64 " misses%s\n", "key cache",
+                a->kc->n, a->kc->hits, a->kc->misses, a->kc->full ? " (full)" : "");
 }
 
 int cmd_anonymize(int argc, char **argv)
 {
     static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
                                          {"key-secret", required_argument, NULL, 'k'},
-                                         {"json", no_argument, NULL, 'j'},
+                                         {"json", optional_argument, NULL, 'j'},
                                          {"salvage", no_argument, NULL, 's'},
+                                         {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *out = NULL, *secret = NULL;
-    int json = 0, salvage = 0, c;
+    const char *out = NULL, *secret = NULL, *json = NULL;
+    int salvage = 0, quiet = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":ho:q", opts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 'k': secret = optarg; break;
-        case 'j': json = 1; break;
+        case 'j': json = optarg ? optarg : "-"; break;
         case 's': salvage = 1; break;
+        case 'q': quiet = 1; break;
         case 'h': usage_anonymize(stdout); return RT_EXIT_OK;
-        default: usage_anonymize(stderr); return RT_EXIT_USAGE;
+        default: return edit_bad_option("anonymize", c, argv);
         }
     }
-    if (optind != argc - 1 || !out || !secret) {
-        if (optind == argc - 1)
-            fprintf(stderr, "resptrace anonymize: give %s\n",
-                    !out ? "the output with -o FILE" : "the secret with --key-secret FILE");
-        else
-            usage_anonymize(stderr);
+    if (optind >= argc)
+        return rt_usage_error("anonymize", "give the trace to anonymize");
+    if (optind < argc - 1)
+        return rt_usage_error("anonymize", "one trace at a time ('%s' is extra)", argv[optind + 1]);
+    if (!out)
+        return rt_usage_error("anonymize", "give the output with -o FILE");
+    if (!secret)
+        return rt_usage_error("anonymize", "give the secret with --key-secret FILE");
+    const char *path = argv[optind];
+    const char *inputs[] = {path, secret};
+    if (edit_check_outputs("anonymize", out, json, inputs, 2) != 0)
         return RT_EXIT_USAGE;
-    }
-    struct anon *a = calloc(1, sizeof *a);
-    if (!a)
-        return RT_EXIT_FAIL;
-    int status = RT_EXIT_FAIL;
+    rt_catch_signals();
+    struct anon *a = rt_xcalloc("anonymize", 1, sizeof *a);
+    int status = RT_EXIT_FAIL, interrupted = 0;
     struct trace_reader *r = NULL;
     struct trace_writer *w = NULL;
+    struct rt_out o = {0};
+    struct rt_progress pg;
+    rt_progress_init(&pg, quiet);
     crc_init();
     if (read_secret(a, secret) < 0)
         goto done;
     a->kc = calloc(1, sizeof *a->kc); /* without it (no memory) every key is mapped anew */
     if (a->kc)
         a->kc->seed = rt_hash_seeded(0x6b6579636163686full, a->secret, a->slen);
-    const char *path = argv[optind];
     r = rt_open_trace("anonymize", path, salvage);
-    if (!r || !(w = open_out(a, r, out)))
+    if (!r || !(w = open_out(a, r, &o, out)))
         goto done;
     struct trace_event ev;
     struct rt_err err = {0};
+    uint64_t events = 0;
     int rc;
-    while ((rc = trace_reader_next(r, &ev, &err)) == 1) {
+    while (!rt_interrupted && (rc = trace_reader_next(r, &ev, &err)) == 1) {
         switch (ev.type) {
         case TRACE_EV_REQUEST:
-            if (map_request(a, &ev.u.req) < 0) {
-                fprintf(stderr, "resptrace anonymize: out of memory\n");
-                goto done;
-            }
+            if (map_request(a, &ev.u.req) < 0)
+                rt_oom("anonymize");
             break;
         case TRACE_EV_REPLY:
         case TRACE_EV_PUSH: map_reply(a, &ev.u.reply); break;
@@ -758,9 +815,18 @@ int cmd_anonymize(int argc, char **argv)
             fprintf(stderr, "resptrace anonymize: %s\n", err.msg);
             goto done;
         }
+        if ((++events & 1023) == 0 && rt_progress_due(&pg)) {
+            char extra[48], nb[32];
+            snprintf(extra, sizeof extra, "%s keys", edit_fmt_count(a->keys, nb, sizeof nb));
+            rt_progress_trace(&pg, "anonymize", r, events, extra);
+        }
     }
+    rt_progress_done(&pg);
+    interrupted = rt_interrupted != 0;
     int damaged = 0;
-    if (rc < 0) {
+    if (interrupted) {
+        /* the reading stopped here: what was written is complete */
+    } else if (rc < 0) {
         fprintf(stderr, "resptrace anonymize: %s\n", err.msg);
         damaged = 1;
     } else {
@@ -771,17 +837,23 @@ int cmd_anonymize(int argc, char **argv)
             damaged = 1;
         }
     }
-    int crc = trace_writer_close(w, &err);
+    int crc = edit_writer_commit("anonymize", &o, w);
     w = NULL;
-    if (crc < 0) {
-        fprintf(stderr, "resptrace anonymize: %s\n", err.msg);
+    if (crc < 0)
         goto done;
+    print_summary(edit_text_stream(out, json), a, path, out);
+    status = interrupted ? RT_EXIT_INTERRUPTED : damaged ? RT_EXIT_FAIL : RT_EXIT_OK;
+    if (json && rt_json_write("anonymize", summary_json(a, path, out, interrupted), json) != 0 &&
+        status == RT_EXIT_OK)
+        status = RT_EXIT_FAIL;
+    if (interrupted) {
+        char nb[32];
+        fprintf(stderr, "resptrace anonymize: interrupted: wrote %s events\n",
+                edit_fmt_count(events, nb, sizeof nb));
     }
-    print_summary(a, json, path, out);
-    status = damaged ? RT_EXIT_FAIL : RT_EXIT_OK;
 done:
-    if (w)
-        trace_writer_close(w, NULL);
+    rt_progress_done(&pg);
+    edit_writer_abort(&o, w);
     trace_reader_close(r);
     free(a->buf);
     free(a->argv);

@@ -10,74 +10,90 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void usage_convert(FILE *out)
 {
-    fprintf(
-        out,
+    fputs(
         "usage: resptrace convert --from monitor|twitter FILE -o OUT.rtrace [options]\n"
-        "       resptrace convert --to resp|twitter TRACE [-o FILE] [options]\n\n"
+        "       resptrace convert --to resp|twitter TRACE [-o FILE] [options]\n"
+        "\n"
         "Converts other workload formats to traces and traces to other formats (\"-\" for\n"
-        "FILE or TRACE reads stdin).\n\n"
+        "FILE or TRACE reads stdin).\n"
+        "\n"
         "--from monitor: the output of `redis-cli MONITOR`, lines like\n"
         "  1700000000.123456 [0 127.0.0.1:5555] \"SET\" \"k\" \"v\"\n"
-        "  (also [0 [::1]:5555], [0 unix:/path] and [0 lua]). Each client address becomes one\n"
-        "  connection, opened (with that address) at its first line and closed at the end.\n"
-        "  The arguments are unquoted as redis' sdscatrepr() quoted them (\\\\ \\\" \\n \\r\n"
-        "  \\t \\a \\b \\xHH); the db is the line's; a SELECT line shows the db it selects,\n"
-        "  so the request keeps the db before it (as the recorder does). Lines from scripts\n"
-        "  ([N lua]) are skipped and counted, since their EVAL/FCALL is in the trace and\n"
-        "  runs them again (--lua keeps them, as connection \"lua\"). Lines that do not start\n"
-        "  like a MONITOR line (\"OK\", blank) are skipped and counted; a line that starts like\n"
-        "  one but cannot be read is an error naming FILE:LINE (--skip-bad: counted,\n"
-        "  the first 10 shown). Timestamps that go backwards are raised to the previous one\n"
-        "  (counted). MONITOR does not show AUTH, admin commands or replies.\n"
+        "  (also [0 [::1]:5555], [0 unix:/path] and [0 lua]). Each client address\n"
+        "  becomes one connection, opened (with that address) at its first line and\n"
+        "  closed at the end. The arguments are unquoted as redis' sdscatrepr() quoted\n"
+        "  them (\\\\ \\\" \\n \\r \\t \\a \\b \\xHH); the db is the line's; a SELECT line shows\n"
+        "  the db it selects, so the request keeps the db before it (as the recorder\n"
+        "  does). Lines from scripts ([N lua]) are skipped and counted, since their\n"
+        "  EVAL/FCALL is in the trace and runs them again (--lua keeps them, as\n"
+        "  connection \"lua\"). Lines that do not start like a MONITOR line (\"OK\", blank)\n"
+        "  are skipped and counted; a line that starts like one but cannot be read is\n"
+        "  an error naming FILE:LINE (--skip-bad: counted, the first 10 shown).\n"
+        "  Timestamps that go backwards are raised to the previous one (counted).\n"
+        "  MONITOR does not show AUTH, admin commands or replies.\n"
         "--from twitter: the Twitter cache-trace CSV (github.com/twitter/cache-trace):\n"
-        "  timestamp,key,key size,value size,client id,operation,TTL (seconds; a key may\n"
-        "  contain commas: the fields are taken from both ends). Operations become:\n"
-        "    get, gets -> GET (with a bulk reply event of `value size` bytes when > 0, the\n"
-        "                 size the cache answered with; none when 0)\n"
+        "  timestamp,key,key size,value size,client id,operation,TTL (seconds; a key\n"
+        "  may contain commas: the fields are taken from both ends). Operations become:\n"
+        "    get, gets -> GET (with a bulk reply event of `value size` bytes when > 0,\n"
+        "                 the size the cache answered with; none when 0)\n"
         "    set, cas  -> SET k v [EX ttl]      add -> SET k v NX [EX ttl]\n"
         "    replace   -> SET k v XX [EX ttl]   append -> APPEND k v\n"
-        "    prepend   -> EVAL of a script that prepends v when k exists (redis has no\n"
-        "                 PREPEND; memcached's prepend stores nothing for a missing key)\n"
+        "    prepend   -> EVAL of a script that prepends v when k exists (redis has\n"
+        "                 no PREPEND; memcached's prepend stores nothing for a\n"
+        "                 missing key)\n"
         "    delete    -> DEL k    incr -> INCR k    decr -> DECR k\n"
-        "  v is `value size` bytes of 'x'; EX only when TTL > 0. The key is resized to `key\n"
-        "  size` when its length differs (padded with '_' or truncated: truncation may merge\n"
-        "  keys), unless --keep-keys. Client id N becomes connection N+1. Requests of one\n"
-        "  second are spread evenly over that second (rows of an integral timestamp), in\n"
-        "  file order. Timestamp T is at --start TIME (default 2020-01-01T00:00:00Z) plus T\n"
-        "  seconds. A first line that starts with a letter is taken as a header.\n"
-        "  Other operations are skipped and counted.\n"
-        "--to resp: the requests as RESP arrays for `redis-cli --pipe`, in trace order, with a\n"
-        "  SELECT written before a request whose db differs from the one the stream is in.\n"
-        "  All connections share the one pipe: blocking commands block it, and MULTI/EXEC of\n"
-        "  connections that overlap in time interleave.\n"
-        "--to twitter: the requests as cache-trace rows: GET -> get (value size: the size of\n"
-        "  the paired bulk reply, else 0), MGET -> a get per key (value size 0), SET -> set,\n"
-        "  or add with NX, replace with XX (TTL from EX, PX rounded up, EXAT/PXAT), SETEX,\n"
-        "  PSETEX, SETNX, APPEND -> append, convert's prepend script -> prepend, DEL and\n"
-        "  UNLINK -> a delete per key, INCR/INCRBY -> incr, DECR/DECRBY -> decr (value size 0);\n"
-        "  other requests are skipped and counted. Timestamps are whole seconds since the\n"
-        "  --from twitter start (or since the trace's first second). Client id: connection\n"
-        "  minus 1 for traces made by --from twitter, else the connection id.\n\n"
-        "  -o, --output FILE  the trace to write (--from; required) or the output (--to;\n"
-        "                     stdout by default)\n"
+        "  v is `value size` bytes of 'x'; EX only when TTL > 0. The key is resized to\n"
+        "  `key size` when its length differs (padded with '_' or truncated:\n"
+        "  truncation may merge keys), unless --keep-keys. Client id N becomes\n"
+        "  connection N+1. Requests of one second are spread evenly over that second\n"
+        "  (rows of an integral timestamp), in file order. Timestamp T is at --start\n"
+        "  TIME (default 2020-01-01T00:00:00Z) plus T seconds. A first line that\n"
+        "  starts with a letter is taken as a header. Other operations are skipped and\n"
+        "  counted.\n"
+        "--to resp: the requests as RESP arrays for `redis-cli --pipe`, in trace\n"
+        "  order, with a SELECT written before a request whose db differs from the one\n"
+        "  the stream is in. All connections share the one pipe: blocking commands\n"
+        "  block it, and MULTI/EXEC of connections that overlap in time interleave.\n"
+        "  Malformed requests (raw bytes a server refused) are skipped and counted.\n"
+        "--to twitter: the requests as cache-trace rows: GET -> get (value size: the\n"
+        "  size of the paired bulk reply, else 0), MGET -> a get per key (value size\n"
+        "  0), SET -> set, or add with NX, replace with XX (TTL from EX, PX rounded\n"
+        "  up, EXAT/PXAT), SETEX, PSETEX, SETNX, APPEND -> append, convert's prepend\n"
+        "  script -> prepend, DEL and UNLINK -> a delete per key, INCR/INCRBY -> incr,\n"
+        "  DECR/DECRBY -> decr (value size 0); other requests are skipped and counted.\n"
+        "  Timestamps are whole seconds since the --from twitter start (or since the\n"
+        "  trace's first second). Client id: connection minus 1 for traces made by\n"
+        "  --from twitter, else the connection id.\n"
+        "\n"
+        "  -o, --output FILE  the trace to write (--from; required) or the output\n"
+        "                     (--to; stdout by default), written under a temporary\n"
+        "                     name and renamed when complete; it may not be the input\n"
+        "                     (nor a link to it)\n"
         "  --server ADDR      --from monitor: the server address of the connections\n"
         "                     (host:port; unknown by default)\n"
         "  --lua              --from monitor: keep the lines run by scripts\n"
         "  --skip-bad         skip lines that cannot be read instead of failing\n"
         "  --keep-keys        --from twitter: keep keys as they are\n"
         "  --start TIME       --from twitter: ISO 8601 UTC time of timestamp 0\n"
-        "  --json             the summary as one JSON object\n"
-        "  -q                 no summary\n"
-        "  --salvage          --to: skip damaged chunks\n\n"
-        "The summary goes to stdout, or to stderr when the converted data does. It counts the\n"
-        "lines read, requests written, connections, and lines skipped (by reason).\n"
+        "  --json[=FILE]      the summary as one JSON document on stdout (the text then\n"
+        "                     goes to stderr), or into FILE (FILE is needed when the\n"
+        "                     converted data goes to stdout)\n"
+        "  -q, --quiet        no summary text and no status line\n"
+        "  --salvage          --to: skip damaged chunks\n"
+        "\n"
+        "The summary goes to stdout, or to stderr when the converted data or the JSON\n"
+        "does. It counts the lines read, requests written, connections, and lines\n"
+        "skipped (by reason); nothing converted is said on stderr. Ctrl-C stops the\n"
+        "reading; the output is closed, complete up to there.\n"
         "Exit status: 0; 1 when the input cannot be read or holds a bad line (without\n"
-        "--skip-bad: the output is removed), or the output cannot be written; 2 for a bad\n"
-        "command line.\n");
+        "--skip-bad: no output is written; an existing OUT is left as it was), or the\n"
+        "output cannot be written; 2 for a bad command line; 130 interrupted.\n",
+        out);
 }
 
 #define MAX_BAD_SHOWN 10
@@ -90,9 +106,12 @@ static const char PREPEND_SCRIPT[] =
     "return false";
 
 struct conv {
-    const char *in_path, *out_path;
-    FILE *in, *sum; /* summary stream */
-    int json, quiet, skip_bad, keep_lua, keep_keys, salvage;
+    const char *in_path, *out_path, *json; /* json: NULL, "-" (stdout) or a file */
+    FILE *in, *sum;                        /* sum: the text summary's stream */
+    uint64_t in_size;                      /* bytes of the input file (0: not a file) */
+    int quiet, skip_bad, keep_lua, keep_keys, salvage, interrupted;
+    struct rt_out o;
+    struct rt_progress pg;
     struct trace_addr server;
     uint64_t start_ns;
     struct trace_writer *w;
@@ -110,11 +129,18 @@ struct conv {
 
 static int read_line(struct conv *c, size_t *len)
 {
+    if (rt_interrupted)
+        return 0;
     ssize_t n = getline(&c->line, &c->line_cap, c->in);
     if (n < 0)
         return 0;
     c->lineno++;
     c->lines++;
+    if ((c->lines & 4095) == 0 && rt_progress_due(&c->pg)) {
+        off_t off = ftello(c->in);
+        edit_progress(&c->pg, "convert", off > 0 ? (uint64_t)off : 0, c->in_size, c->lines, "lines",
+                      NULL);
+    }
     if (n && c->line[n - 1] == '\n')
         n--;
     if (n && c->line[n - 1] == '\r')
@@ -526,7 +552,7 @@ static int from_monitor(struct conv *c)
         if (!c->skip_bad)
             goto done;
     }
-    if (ferror(c->in)) {
+    if (ferror(c->in) && !rt_interrupted) {
         fprintf(stderr, "resptrace convert: %s: %s\n", c->in_path, strerror(errno));
         goto done;
     }
@@ -855,7 +881,7 @@ static int from_twitter(struct conv *c)
         if (t.n == ROW_GROUP_CAP && tw_flush(c, &t, 1) != 0)
             goto done;
     }
-    if (ferror(c->in)) {
+    if (ferror(c->in) && !rt_interrupted) {
         fprintf(stderr, "resptrace convert: %s: %s\n", c->in_path, strerror(errno));
         goto done;
     }
@@ -892,19 +918,33 @@ static int write_resp(FILE *out, uint32_t argc, const char *const *argv, const s
 }
 
 struct to_counts {
-    uint64_t requests, written, skipped, selects, rows, waited_out;
+    uint64_t requests, written, skipped, selects, rows, waited_out, malformed, events;
+    struct rt_progress *pg;
 };
+
+/* Counts an event read for the status line. */
+static void to_tick(struct to_counts *k, const struct trace_reader *r)
+{
+    if ((++k->events & 4095) == 0 && rt_progress_due(k->pg))
+        rt_progress_trace(k->pg, "convert", r, k->events, NULL);
+}
 
 static int to_resp(struct trace_reader *r, FILE *out, struct to_counts *k, struct rt_err *err)
 {
     struct trace_event ev;
     uint32_t cur = 0; /* the db of the pipe's one connection */
     int rc;
-    while ((rc = trace_reader_next(r, &ev, err)) == 1) {
+    while (!rt_interrupted && (rc = trace_reader_next(r, &ev, err)) == 1) {
+        to_tick(k, r);
         if (ev.type != TRACE_EV_REQUEST)
             continue;
         const struct trace_request *q = &ev.u.req;
         k->requests++;
+        if (q->flags & TRACE_REQ_MALFORMED) { /* bytes a server refused: not a command */
+            k->malformed++;
+            k->skipped++;
+            continue;
+        }
         if (!q->argc)
             continue;
         int is_select = ieq(q->argv[0], q->argvlen[0], "select");
@@ -1043,7 +1083,8 @@ static int to_twitter(struct trace_reader *r, FILE *out, struct to_counts *k, st
     struct row_ring g = {.window = 100000, .out = out};
     struct trace_event ev;
     int rc;
-    while ((rc = trace_reader_next(r, &ev, err)) == 1) {
+    while (!rt_interrupted && (rc = trace_reader_next(r, &ev, err)) == 1) {
+        to_tick(k, r);
         if (ev.type == TRACE_EV_REPLY && ev.u.reply.req_seq != TRACE_SEQ_NONE) {
             struct out_row *w = ring_find(&g, ev.u.reply.req_seq);
             if (w) {
@@ -1064,6 +1105,11 @@ static int to_twitter(struct trace_reader *r, FILE *out, struct to_counts *k, st
             continue;
         const struct trace_request *q = &ev.u.req;
         k->requests++;
+        if (q->flags & TRACE_REQ_MALFORMED) {
+            k->malformed++;
+            k->skipped++;
+            continue;
+        }
         if (!have_base) {
             base = ev.ts / 1000000000ull * 1000000000ull;
             have_base = 1;
@@ -1154,36 +1200,38 @@ done:
 
 /* ---- the command ---- */
 
+static json_t *from_json(const struct conv *c, const char *from)
+{
+    json_t *o = rt_json_doc("convert");
+    json_object_set_new(o, "from", json_string(from));
+    json_object_set_new(o, "input", json_string(c->in_path));
+    json_object_set_new(o, "output", json_string(c->out_path));
+    json_object_set_new(o, "lines", rt_json_u64(c->lines));
+    json_object_set_new(o, "requests", rt_json_u64(c->requests));
+    json_object_set_new(o, "replies", rt_json_u64(c->replies));
+    json_object_set_new(o, "connections", rt_json_u64(c->conns));
+    json_t *sk = json_object();
+    if (!strcmp(from, "monitor")) {
+        json_object_set_new(sk, "not_monitor", rt_json_u64(c->skipped_other));
+        json_object_set_new(sk, "lua", rt_json_u64(c->skipped_lua));
+    } else {
+        json_object_set_new(sk, "blank", rt_json_u64(c->skipped_other));
+        json_object_set_new(sk, "header", rt_json_u64(c->header));
+        json_object_set_new(sk, "unsupported_op", rt_json_u64(c->unsupported));
+    }
+    json_object_set_new(sk, "bad", rt_json_u64(c->bad));
+    json_object_set_new(o, "skipped", sk);
+    json_object_set_new(o, "clock_backwards", rt_json_u64(c->backwards));
+    if (strcmp(from, "monitor"))
+        json_object_set_new(o, "keys_resized", rt_json_u64(c->resized));
+    json_object_set_new(o, "interrupted", json_boolean(c->interrupted));
+    return o;
+}
+
 static void summary_from(struct conv *c, const char *from)
 {
     if (c->quiet)
         return;
-    if (c->json) {
-        json_t *o = json_object();
-        json_object_set_new(o, "from", json_string(from));
-        json_object_set_new(o, "input", json_string(c->in_path));
-        json_object_set_new(o, "output", json_string(c->out_path));
-        json_object_set_new(o, "lines", rt_json_u64(c->lines));
-        json_object_set_new(o, "requests", rt_json_u64(c->requests));
-        json_object_set_new(o, "replies", rt_json_u64(c->replies));
-        json_object_set_new(o, "connections", rt_json_u64(c->conns));
-        json_t *sk = json_object();
-        if (!strcmp(from, "monitor")) {
-            json_object_set_new(sk, "not_monitor", rt_json_u64(c->skipped_other));
-            json_object_set_new(sk, "lua", rt_json_u64(c->skipped_lua));
-        } else {
-            json_object_set_new(sk, "blank", rt_json_u64(c->skipped_other));
-            json_object_set_new(sk, "header", rt_json_u64(c->header));
-            json_object_set_new(sk, "unsupported_op", rt_json_u64(c->unsupported));
-        }
-        json_object_set_new(sk, "bad", rt_json_u64(c->bad));
-        json_object_set_new(o, "skipped", sk);
-        json_object_set_new(o, "clock_backwards", rt_json_u64(c->backwards));
-        if (strcmp(from, "monitor"))
-            json_object_set_new(o, "keys_resized", rt_json_u64(c->resized));
-        rt_print_json(c->sum, o);
-        return;
-    }
     FILE *f = c->sum;
     fprintf(f, "converted %s (%s) -> %s\n", c->in_path, from, c->out_path);
     fprintf(f, "  %-26s %" PRIu64 "\n", "lines read", c->lines);
@@ -1204,17 +1252,29 @@ static void summary_from(struct conv *c, const char *from)
     fprintf(f, "  %-26s %" PRIu64 "\n", "timestamps raised", c->backwards);
 }
 
+/* The end of a conversion: the line of an interruption, the exit status. */
+static int end_status(struct conv *c, int status, uint64_t written, const char *what)
+{
+    if (!c->interrupted)
+        return status;
+    char n[32];
+    fprintf(stderr, "resptrace convert: interrupted: wrote %s %s\n",
+            edit_fmt_count(written, n, sizeof n), what);
+    return RT_EXIT_INTERRUPTED;
+}
+
 static int run_from(struct conv *c, const char *from)
 {
-    if (!c->out_path) {
-        fprintf(stderr, "resptrace convert: --from needs -o OUT.rtrace\n");
-        return RT_EXIT_USAGE;
-    }
+    if (!c->out_path)
+        return rt_usage_error("convert", "--from needs -o OUT.rtrace");
     c->in = strcmp(c->in_path, "-") ? fopen(c->in_path, "r") : stdin;
     if (!c->in) {
         fprintf(stderr, "resptrace convert: %s: %s\n", c->in_path, strerror(errno));
         return RT_EXIT_FAIL;
     }
+    struct stat st;
+    if (fstat(fileno(c->in), &st) == 0 && S_ISREG(st.st_mode))
+        c->in_size = (uint64_t)st.st_size;
     char src[512], base[24];
     snprintf(src, sizeof src, "resptrace convert --from %s %s", from, c->in_path);
     snprintf(base, sizeof base, "%" PRIu64, c->start_ns);
@@ -1226,27 +1286,58 @@ static int run_from(struct conv *c, const char *from)
         {tw ? "convert.time_base_ns" : "convert.values", tw ? base : "as captured",
          strlen(tw ? base : "as captured")},
     };
-    c->w = trace_writer_open(c->out_path, meta, sizeof meta / sizeof meta[0], NULL, &c->err);
+    c->w = edit_writer_open("convert", &c->o, c->out_path, meta, sizeof meta / sizeof meta[0]);
     if (!c->w) {
-        fprintf(stderr, "resptrace convert: %s\n", c->err.msg);
         if (c->in != stdin)
             fclose(c->in);
         return RT_EXIT_FAIL;
     }
     int rc = tw ? from_twitter(c) : from_monitor(c);
+    rt_progress_done(&c->pg);
+    c->interrupted = rt_interrupted != 0;
     if (c->in != stdin)
         fclose(c->in);
     free(c->line);
-    if (trace_writer_close(c->w, &c->err) != 0 && rc == 0) {
-        fprintf(stderr, "resptrace convert: %s\n", c->err.msg);
-        rc = -1;
-    }
     if (rc != 0) {
-        unlink(c->out_path);
+        /* a bad line or a failed write: no output (an OUT from before is left as it was) */
+        edit_writer_abort(&c->o, c->w);
+        return end_status(c, RT_EXIT_FAIL, 0, "requests (no output)");
+    }
+    if (edit_writer_commit("convert", &c->o, c->w) != 0)
         return RT_EXIT_FAIL;
+    if (!c->requests && !c->interrupted) {
+        char n[32];
+        fprintf(stderr,
+                "resptrace convert: no request in %s (%s lines read, none %s); wrote an "
+                "empty trace\n",
+                c->in_path, edit_fmt_count(c->lines, n, sizeof n),
+                tw ? "a supported cache-trace row" : "a MONITOR line of a client");
     }
     summary_from(c, from);
-    return RT_EXIT_OK;
+    int status = RT_EXIT_OK;
+    if (c->json && rt_json_write("convert", from_json(c, from), c->json) != 0)
+        status = RT_EXIT_FAIL;
+    return end_status(c, status, c->requests, "requests");
+}
+
+static json_t *to_json(const struct conv *c, const char *to, const struct to_counts *k)
+{
+    json_t *o = rt_json_doc("convert");
+    json_object_set_new(o, "to", json_string(to));
+    json_object_set_new(o, "input", json_string(c->in_path));
+    json_object_set_new(o, "output", json_string(c->out_path ? c->out_path : "-"));
+    json_object_set_new(o, "requests", rt_json_u64(k->requests));
+    json_object_set_new(o, "written", rt_json_u64(k->written));
+    json_object_set_new(o, "skipped", rt_json_u64(k->skipped));
+    json_object_set_new(o, "malformed_skipped", rt_json_u64(k->malformed));
+    if (!strcmp(to, "resp")) {
+        json_object_set_new(o, "selects_added", rt_json_u64(k->selects));
+    } else {
+        json_object_set_new(o, "rows", rt_json_u64(k->rows));
+        json_object_set_new(o, "rows_before_reply", rt_json_u64(k->waited_out));
+    }
+    json_object_set_new(o, "interrupted", json_boolean(c->interrupted));
+    return o;
 }
 
 static int run_to(struct conv *c, const char *to)
@@ -1254,25 +1345,29 @@ static int run_to(struct conv *c, const char *to)
     struct trace_reader *r = rt_open_trace("convert", c->in_path, c->salvage);
     if (!r)
         return RT_EXIT_FAIL;
-    FILE *out = stdout;
-    if (c->out_path && strcmp(c->out_path, "-") && !(out = fopen(c->out_path, "w"))) {
-        fprintf(stderr, "resptrace convert: %s: %s\n", c->out_path, strerror(errno));
+    const char *path = c->out_path ? c->out_path : "-";
+    FILE *out = rt_out_open("convert", &c->o, path, 0600); /* the trace's data: not for all */
+    if (!out) {
         trace_reader_close(r);
         return RT_EXIT_FAIL;
     }
-    FILE *sum = out == stdout ? stderr : stdout;
-    struct to_counts k = {0};
+    struct to_counts k = {.pg = &c->pg};
     struct rt_err err = {0};
     int rc = !strcmp(to, "resp") ? to_resp(r, out, &k, &err) : to_twitter(r, out, &k, &err);
+    rt_progress_done(&c->pg);
+    c->interrupted = rt_interrupted != 0;
     int status = RT_EXIT_OK;
     if (fflush(out) != 0 || ferror(out) || rc == -2) {
         fprintf(stderr, "resptrace convert: %s: write failed\n",
                 c->out_path ? c->out_path : "stdout");
-        status = RT_EXIT_FAIL;
-    } else if (rc < 0) {
+        rt_out_abort(&c->o, 0);
+        trace_reader_close(r);
+        return RT_EXIT_FAIL;
+    }
+    if (rc < 0 && !c->interrupted) {
         fprintf(stderr, "resptrace convert: %s\n", err.msg);
         status = RT_EXIT_FAIL;
-    } else {
+    } else if (!c->interrupted) {
         struct trace_damage d;
         trace_reader_damage(r, &d);
         if (d.first_offset != UINT64_MAX) {
@@ -1281,95 +1376,101 @@ static int run_to(struct conv *c, const char *to)
             status = RT_EXIT_FAIL;
         }
     }
-    if (out != stdout)
-        fclose(out);
     trace_reader_close(r);
-    if (c->quiet)
-        return status;
+    /* what was read is written, also from a damaged trace */
+    if (rt_out_commit("convert", &c->o, 0) != 0)
+        return RT_EXIT_FAIL;
     int resp = !strcmp(to, "resp");
-    if (c->json) {
-        json_t *o = json_object();
-        json_object_set_new(o, "to", json_string(to));
-        json_object_set_new(o, "input", json_string(c->in_path));
-        json_object_set_new(o, "requests", rt_json_u64(k.requests));
-        json_object_set_new(o, "written", rt_json_u64(k.written));
-        json_object_set_new(o, "skipped", rt_json_u64(k.skipped));
-        if (resp)
-            json_object_set_new(o, "selects_added", rt_json_u64(k.selects));
-        else {
-            json_object_set_new(o, "rows", rt_json_u64(k.rows));
-            json_object_set_new(o, "rows_before_reply", rt_json_u64(k.waited_out));
-        }
-        rt_print_json(sum, o);
-    } else {
+    if (!k.written && !c->interrupted) {
+        char a[32], b[32];
+        fprintf(stderr,
+                "resptrace convert: no request of %s could be converted (%s of %s "
+                "requests%s); wrote nothing\n",
+                c->in_path, edit_fmt_count(0, a, sizeof a), edit_fmt_count(k.requests, b, sizeof b),
+                resp ? "" : ": none is a cache operation");
+    }
+    if (!c->quiet) {
+        FILE *sum = c->sum;
         fprintf(sum, "converted %s -> %s (%s)\n", c->in_path, c->out_path ? c->out_path : "stdout",
                 to);
         fprintf(sum, "  %-26s %" PRIu64 "\n", "requests read", k.requests);
         fprintf(sum, "  %-26s %" PRIu64 "\n", "requests written", k.written);
         fprintf(sum, "  %-26s %" PRIu64 "\n", "requests skipped", k.skipped);
+        if (k.malformed)
+            fprintf(sum, "  %-26s %" PRIu64 "\n", "of them malformed", k.malformed);
         if (resp)
             fprintf(sum, "  %-26s %" PRIu64 "\n", "SELECTs added", k.selects);
         else
             fprintf(sum, "  %-26s %" PRIu64 "\n", "rows written", k.rows);
     }
-    return status;
+    if (c->json && rt_json_write("convert", to_json(c, to, &k), c->json) != 0 &&
+        status == RT_EXIT_OK)
+        status = RT_EXIT_FAIL;
+    return end_status(c, status, k.written, "requests");
 }
 
 int cmd_convert(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"from", required_argument, NULL, 'F'},   {"to", required_argument, NULL, 'T'},
-        {"output", required_argument, NULL, 'o'}, {"server", required_argument, NULL, 'S'},
-        {"lua", no_argument, NULL, 'L'},          {"skip-bad", no_argument, NULL, 'B'},
-        {"keep-keys", no_argument, NULL, 'K'},    {"start", required_argument, NULL, 's'},
-        {"json", no_argument, NULL, 'j'},         {"salvage", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"from", required_argument, NULL, 'F'},
+                                         {"to", required_argument, NULL, 'T'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"server", required_argument, NULL, 'S'},
+                                         {"lua", no_argument, NULL, 'L'},
+                                         {"skip-bad", no_argument, NULL, 'B'},
+                                         {"keep-keys", no_argument, NULL, 'K'},
+                                         {"start", required_argument, NULL, 's'},
+                                         {"json", optional_argument, NULL, 'j'},
+                                         {"salvage", no_argument, NULL, 'V'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     struct conv c = {.start_ns = DEFAULT_START_NS};
     const char *from = NULL, *to = NULL;
     int o;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, ":o:qh", opts, NULL)) != -1) {
         switch (o) {
         case 'F': from = optarg; break;
         case 'T': to = optarg; break;
         case 'o': c.out_path = optarg; break;
         case 'S':
-            if (parse_addr(optarg, strlen(optarg), &c.server) != 0) {
-                fprintf(stderr, "resptrace convert: --server takes HOST:PORT, not '%s'\n", optarg);
-                return RT_EXIT_USAGE;
-            }
+            if (parse_addr(optarg, strlen(optarg), &c.server) != 0)
+                return rt_usage_error("convert", "--server takes HOST:PORT, not '%s'", optarg);
             break;
         case 'L': c.keep_lua = 1; break;
         case 'B': c.skip_bad = 1; break;
         case 'K': c.keep_keys = 1; break;
         case 's':
-            if (rt_parse_time(optarg, 0, &c.start_ns) != 0 || c.start_ns < 1000000000000000ull) {
-                fprintf(stderr, "resptrace convert: --start takes an ISO 8601 UTC time, not '%s'\n",
-                        optarg);
-                return RT_EXIT_USAGE;
-            }
+            if (rt_parse_time(optarg, 0, &c.start_ns) != 0 || c.start_ns < 1000000000000000ull)
+                return rt_usage_error("convert", "--start takes an ISO 8601 UTC time, not '%s'",
+                                      optarg);
             break;
-        case 'j': c.json = 1; break;
+        case 'j': c.json = optarg ? optarg : "-"; break;
         case 'q': c.quiet = 1; break;
         case 'V': c.salvage = 1; break;
         case 'h': usage_convert(stdout); return RT_EXIT_OK;
-        default: usage_convert(stderr); return RT_EXIT_USAGE;
+        default: return edit_bad_option("convert", o, argv);
         }
     }
-    if (!!from == !!to || optind != argc - 1) {
-        fprintf(stderr, "resptrace convert: give one of --from or --to, and one input file\n");
-        usage_convert(stderr);
-        return RT_EXIT_USAGE;
-    }
+    if (!!from == !!to)
+        return rt_usage_error("convert", "give one of --from FORMAT or --to FORMAT");
+    if (optind != argc - 1)
+        return rt_usage_error("convert",
+                              optind >= argc ? "give the input file" : "one input file at a time");
     c.in_path = argv[optind];
-    if (from && strcmp(from, "monitor") && strcmp(from, "twitter")) {
-        fprintf(stderr, "resptrace convert: --from takes monitor or twitter, not '%s'\n", from);
+    if (from && strcmp(from, "monitor") && strcmp(from, "twitter"))
+        return rt_usage_error("convert", "--from takes monitor or twitter, not '%s'", from);
+    if (to && strcmp(to, "resp") && strcmp(to, "twitter"))
+        return rt_usage_error("convert", "--to takes resp or twitter, not '%s'", to);
+    const char *data = c.out_path ? c.out_path : from ? NULL : "-"; /* --to: stdout default */
+    if (to && !strcmp(data, "-") && c.json && !strcmp(c.json, "-"))
+        return rt_usage_error("convert", "the converted data goes to stdout: give -o FILE or "
+                                         "--json=FILE");
+    if (edit_check_outputs("convert", data, c.json, &c.in_path, 1) != 0)
         return RT_EXIT_USAGE;
-    }
-    if (to && strcmp(to, "resp") && strcmp(to, "twitter")) {
-        fprintf(stderr, "resptrace convert: --to takes resp or twitter, not '%s'\n", to);
-        return RT_EXIT_USAGE;
-    }
-    c.sum = stdout;
+    c.sum = edit_text_stream(data, c.json);
+    rt_catch_signals();
+    rt_progress_init(&c.pg, c.quiet);
     return from ? run_from(&c, from) : run_to(&c, to);
 }

@@ -1,21 +1,29 @@
 /* cmd_info.c: `resptrace info`: a trace's metadata, time range, counts and sizes. */
 #include "tools.h"
+#include "trace_edit.h"
 
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
 
 void usage_info(FILE *out)
 {
-    fprintf(out,
-            "usage: resptrace info TRACE [--json] [--verify] [--salvage]\n\n"
-            "Prints the trace's metadata, time range, counts of connections, requests,\n"
-            "replies, gaps and drops, and its size on disk and uncompressed.\n\n"
-            "  --json      one JSON object instead of the table\n"
-            "  --verify    decode every chunk (a closed trace is otherwise summarised from its\n"
-            "              index without reading the chunks)\n"
-            "  --salvage   skip damaged chunks instead of stopping at the first\n\n"
-            "Exit status: 0 for a complete trace, 1 when it is damaged or was not closed\n"
-            "(what is readable is still summarised), 2 for a bad command line.\n");
+    fputs("usage: resptrace info TRACE [--json[=FILE]] [--verify] [--salvage]\n"
+          "\n"
+          "Prints the trace's metadata, time range, counts of connections, requests,\n"
+          "replies, gaps and drops, and its size on disk and uncompressed. Metadata keys\n"
+          "and values that are not plain printable text are shown quoted and escaped\n"
+          "(\"a\\x1bb\"), never as raw bytes.\n"
+          "\n"
+          "  --json[=FILE]  one JSON document on stdout instead of the table, or into\n"
+          "                 FILE (then the table is printed too)\n"
+          "  --verify       decode every chunk (a closed trace is otherwise summarised\n"
+          "                 from its index without reading the chunks)\n"
+          "  --salvage      skip damaged chunks instead of stopping at the first\n"
+          "\n"
+          "Exit status: 0 for a complete trace, 1 when it is damaged or was not closed\n"
+          "(what is readable is still summarised), 2 for a bad command line.\n",
+          out);
 }
 
 struct info {
@@ -38,7 +46,10 @@ static void print_table(struct trace_reader *r, const struct info *in)
     size_t n;
     const struct trace_meta_kv *m = trace_reader_meta(r, &n);
     for (size_t i = 0; i < n; i++) {
-        printf("%-14s ", m[i].key);
+        /* a key is shown as text too: a key holding escape sequences would drive the terminal */
+        char *k = edit_quoted(m[i].key, strlen(m[i].key), 200);
+        printf("%-14s ", k);
+        free(k);
         rt_quote(stdout, m[i].val, m[i].vlen, 200);
         putchar('\n');
     }
@@ -83,17 +94,30 @@ static void print_table(struct trace_reader *r, const struct info *in)
                (unsigned long long)in->dmg.first_offset);
 }
 
-static void print_json(struct trace_reader *r, const struct info *in)
+/* Adds metadata key `key` to `meta`: as it is when it is UTF-8 (JSON escapes control
+ * characters), else with its bytes written as rt_json_bytes() writes values. */
+static void meta_set(json_t *meta, const char *key, json_t *val)
+{
+    if (json_object_set(meta, key, val) != 0) {
+        json_t *k = rt_json_bytes(key, strlen(key));
+        if (k)
+            json_object_set(meta, json_string_value(k), val);
+        json_decref(k);
+    }
+    json_decref(val);
+}
+
+static json_t *info_json(struct trace_reader *r, const struct info *in)
 {
     const struct trace_totals *t = &in->t;
-    json_t *o = json_object(), *meta = json_object(), *stats = json_object();
+    json_t *o = rt_json_doc("info"), *meta = json_object(), *stats = json_object();
     json_object_set_new(o, "file", json_string(in->path));
     json_object_set_new(o, "format_version", json_sprintf("%u.%u", in->major, in->minor));
     json_object_set_new(o, "closed", json_boolean(in->indexed));
     size_t n;
     const struct trace_meta_kv *m = trace_reader_meta(r, &n);
     for (size_t i = 0; i < n; i++)
-        json_object_set_new(meta, m[i].key, rt_json_bytes(m[i].val, m[i].vlen));
+        meta_set(meta, m[i].key, rt_json_bytes(m[i].val, m[i].vlen));
     json_object_set_new(o, "metadata", meta);
     json_object_set_new(o, "start_ns", t->events ? rt_json_u64(t->ts_min) : json_null());
     json_object_set_new(o, "end_ns", t->events ? rt_json_u64(t->ts_max) : json_null());
@@ -132,32 +156,36 @@ static void print_json(struct trace_reader *r, const struct info *in)
     } else {
         json_object_set_new(o, "damage", json_null());
     }
-    rt_print_json(stdout, o);
+    return o;
 }
 
 int cmd_info(int argc, char **argv)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+    static const struct option opts[] = {{"json", optional_argument, NULL, 'j'},
                                          {"verify", no_argument, NULL, 'v'},
                                          {"salvage", no_argument, NULL, 's'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    int json = 0, verify = 0, salvage = 0, c;
+    const char *json = NULL;
+    int verify = 0, salvage = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
-        case 'j': json = 1; break;
+        case 'j': json = optarg ? optarg : "-"; break;
         case 'v': verify = 1; break;
         case 's': salvage = 1; break;
         case 'h': usage_info(stdout); return RT_EXIT_OK;
-        default: usage_info(stderr); return RT_EXIT_USAGE;
+        default: return edit_bad_option("info", c, argv);
         }
     }
-    if (optind != argc - 1) {
-        usage_info(stderr);
-        return RT_EXIT_USAGE;
-    }
+    if (optind >= argc)
+        return rt_usage_error("info", "give the trace");
+    if (optind < argc - 1)
+        return rt_usage_error("info", "one trace at a time ('%s' is extra)", argv[optind + 1]);
     struct info in = {.path = argv[optind]};
+    if (edit_check_outputs("info", NULL, json, &in.path, 1) != 0)
+        return RT_EXIT_USAGE;
     struct trace_reader *r = rt_open_trace("info", in.path, salvage);
     if (!r)
         return RT_EXIT_FAIL;
@@ -176,16 +204,17 @@ int cmd_info(int argc, char **argv)
     trace_reader_damage(r, &in.dmg);
     trace_reader_version(r, &in.major, &in.minor);
     in.file_size = trace_reader_file_size(r);
-    if (json)
-        print_json(r, &in);
-    else
+    int wrc = 0;
+    if (!json || strcmp(json, "-"))
         print_table(r, &in);
     fflush(stdout);
+    if (json)
+        wrc = rt_json_write("info", info_json(r, &in), json);
     if (in.errmsg[0])
         fprintf(stderr, "resptrace info: %s\n", in.errmsg);
     else if (in.dmg.first_offset != UINT64_MAX)
         fprintf(stderr, "resptrace info: %s (salvaged: %llu damaged chunks skipped)\n", in.dmg.msg,
                 (unsigned long long)in.dmg.chunks_skipped);
     trace_reader_close(r);
-    return (rc < 0 || in.dmg.first_offset != UINT64_MAX) ? RT_EXIT_FAIL : RT_EXIT_OK;
+    return (rc < 0 || in.dmg.first_offset != UINT64_MAX || wrc != 0) ? RT_EXIT_FAIL : RT_EXIT_OK;
 }

@@ -11,56 +11,73 @@
 
 void usage_merge(FILE *out)
 {
-    fprintf(out,
-            "usage: resptrace merge A.rtrace B.rtrace ... -o ALL.rtrace\n"
-            "                       [--clock-offset HOST=SECONDS]... [--same-conns] [--json]\n"
-            "                       [--salvage]\n\n"
-            "Merges traces into one, in time order (a k-way merge holding one event per source:\n"
-            "memory does not grow with the traces' length). Events with equal times keep the\n"
-            "order of the sources on the command line; each source's own order is kept.\n\n"
-            "  -o, --output FILE         the merged trace (required)\n"
-            "  --clock-offset HOST=S     add S seconds (may be negative, fractions allowed) to\n"
-            "                            every time of the sources whose capture.host metadata,\n"
-            "                            file name, or file name without directory or extension\n"
-            "                            is HOST (repeatable; a HOST that names no source is an\n"
-            "                            error)\n"
-            "  --same-conns              the sources are pieces of one capture (slices): keep\n"
-            "                            their connection ids as they are\n"
-            "  --json                    the summary as one JSON object\n"
-            "  --salvage                 skip damaged chunks of the sources\n\n"
-            "Connection ids: source N (1-based, command-line order) connection C becomes\n"
-            "N * 2^48 + C (C must be below 2^48), so ids stay distinct and the source of a\n"
-            "connection is id >> 48; trace-wide events keep id 0. Requests are renumbered in the\n"
-            "merged order and every reply keeps pointing at its request (a reply arriving more\n"
-            "than about a million requests after its request is written unpaired and counted).\n"
-            "STATS events carry the sum over the sources of their latest counters (with\n"
-            "--same-conns: the largest). Metadata: every key K of source N is kept as\n"
-            "source.N.K, with source.N.file, source.N.clock_offset_ns and source.N.conn_base;\n"
-            "merge.sources holds N; redaction.auth and redaction.values are \"on\" when they are on\n"
-            "in every source.\n\n"
-            "Counted in the summary: events, requests and replies written per source, and the\n"
-            "replies written unpaired because their request was no longer remembered.\n"
-            "Exit status: 0; 1 when a source cannot be read or is damaged (what was read is\n"
-            "merged), or the output cannot be written; 2 for a bad command line.\n\n"
-            "usage: resptrace merge RUN1.json RUN2.json ... -o RUN.json [--label TEXT] [--json]\n\n"
-            "Merges the results of replays run side by side (`resptrace replay --json`, e.g. the\n"
-            "parts of a multi-host replay, --part I/N) into one result. Every latency object\n"
-            "(overall, per command, per shard) is rebuilt from the sum of the parts' histograms\n"
-            "(\"hist\"), so its p50/p90/p99/p999/max/mean/count are exactly those of one replay\n"
-            "that had measured every request; a part without \"hist\" is refused. Counts (ops,\n"
-            "errors, skipped, divergence, connections, redirections, ...) are summed, per command\n"
-            "and per shard (shards matched by node address); duration_s and trace_span_s are the\n"
-            "largest part's, ops_per_s is the summed ops over that duration. The timeline is\n"
-            "merged second by second (the N-th entry of every part): ops and errors summed, t_s\n"
-            "and max_us the largest; its p50_us and p99_us are the LARGEST of the parts' (a\n"
-            "bound, not exact: the result files keep no per-second histograms). disruption: from\n"
-            "the earliest start to the latest end of the parts' windows, errors summed. Booleans\n"
-            "(stopped, lag_exceeded, cluster) are true when true in any part; other values are\n"
-            "kept when every part has the same, else listed per part. \"parts\" lists the parts'\n"
-            "labels (else targets), \"part_files\" their files; \"label\" is --label, else the\n"
-            "parts' common label. -o - writes the result to stdout (the summary to stderr).\n"
-            "Exit status: 0; 1 when a part cannot be read, is not a replay result or has no\n"
-            "histograms, or the output cannot be written; 2 for a bad command line.\n");
+    fputs("usage: resptrace merge A.rtrace B.rtrace ... -o ALL.rtrace\n"
+          "                       [--clock-offset HOST=SECONDS]... [--same-conns]\n"
+          "                       [--json[=FILE]] [-q] [--salvage]\n"
+          "\n"
+          "Merges traces into one, in time order (a k-way merge holding one event per\n"
+          "source: memory does not grow with the traces' length). Events with equal\n"
+          "times keep the order of the sources on the command line; each source's own\n"
+          "order is kept.\n"
+          "\n"
+          "  -o, --output FILE         the merged trace (required; \"-\": stdout), written\n"
+          "                            under a temporary name and renamed when complete;\n"
+          "                            it may not be a source (nor a link to one)\n"
+          "  --clock-offset HOST=S     add S seconds (may be negative, fractions\n"
+          "                            allowed) to every time of the sources whose\n"
+          "                            capture.host metadata, file name, or file name\n"
+          "                            without directory or extension is HOST\n"
+          "                            (repeatable; a HOST that names no source is an\n"
+          "                            error)\n"
+          "  --same-conns              the sources are pieces of one capture (slices):\n"
+          "                            keep their connection ids as they are\n"
+          "  --json[=FILE]             the summary as one JSON document on stdout (the\n"
+          "                            text then goes to stderr), or into FILE\n"
+          "  -q, --quiet               no status line on a terminal\n"
+          "  --salvage                 skip damaged chunks of the sources\n"
+          "\n"
+          "Connection ids: source N (1-based, command-line order) connection C becomes\n"
+          "N * 2^48 + C (C must be below 2^48), so ids stay distinct and the source of a\n"
+          "connection is id >> 48; trace-wide events keep id 0. Requests are renumbered\n"
+          "in the merged order and every reply keeps pointing at its request (a reply\n"
+          "arriving more than about a million requests after its request is written\n"
+          "unpaired and counted). STATS events carry the sum over the sources of their\n"
+          "latest counters (with --same-conns: the largest). Metadata: every key K of\n"
+          "source N is kept as source.N.K, with source.N.file, source.N.clock_offset_ns\n"
+          "and source.N.conn_base; merge.sources holds N; redaction.auth and\n"
+          "redaction.values are \"on\" when they are on in every source.\n"
+          "\n"
+          "Counted in the summary: events, requests and replies written per source, and\n"
+          "the replies written unpaired because their request was no longer remembered.\n"
+          "Ctrl-C stops the merge; OUT is closed, complete up to there.\n"
+          "Exit status: 0; 1 when a source cannot be read or is damaged (what was read is\n"
+          "merged), or the output cannot be written; 2 for a bad command line; 130\n"
+          "interrupted.\n"
+          "\n"
+          "usage: resptrace merge RUN1.json RUN2.json ... -o RUN.json [--label TEXT]\n"
+          "                       [--json]\n"
+          "\n"
+          "Merges the results of replays run side by side (`resptrace replay --json`,\n"
+          "e.g. the parts of a multi-host replay, --part I/N) into one result. Every\n"
+          "latency object (overall, per command, per shard) is rebuilt from the sum of\n"
+          "the parts' histograms (\"hist\"), so its p50/p90/p99/p999/max/mean/count are\n"
+          "exactly those of one replay that had measured every request; a part without\n"
+          "\"hist\" is refused. Counts (ops, errors, skipped, divergence, connections,\n"
+          "redirections, ...) are summed, per command and per shard (shards matched by\n"
+          "node address); duration_s and trace_span_s are the largest part's, ops_per_s\n"
+          "is the summed ops over that duration. The timeline is merged second by second\n"
+          "(the N-th entry of every part): ops and errors summed, t_s and max_us the\n"
+          "largest; its p50_us and p99_us are the LARGEST of the parts' (a bound, not\n"
+          "exact: the result files keep no per-second histograms). disruption: from the\n"
+          "earliest start to the latest end of the parts' windows, errors summed.\n"
+          "Booleans (stopped, lag_exceeded, cluster) are true when true in any part;\n"
+          "other values are kept when every part has the same, else listed per part.\n"
+          "\"parts\" lists the parts' labels (else targets), \"part_files\" their files;\n"
+          "\"label\" is --label, else the parts' common label. -o - writes the result to\n"
+          "stdout (the summary to stderr); RUN.json may not be one of the parts.\n"
+          "Exit status: 0; 1 when a part cannot be read, is not a replay result or has no\n"
+          "histograms, or the output cannot be written; 2 for a bad command line.\n",
+          out);
 }
 
 #define CONN_SHIFT 48
@@ -327,46 +344,66 @@ static int build_meta(struct metabuf *m, struct src *s, int n, int same_conns)
 
 /* ---- output ---- */
 
-static void print_summary(int json, const char *out, struct src *s, int n, uint64_t events,
-                          uint64_t requests, uint64_t replies, uint64_t unpaired)
+struct totals {
+    uint64_t events, requests, replies, unpaired;
+    int interrupted;
+};
+
+static json_t *summary_json(const char *out, struct src *s, int n, const struct totals *t)
 {
-    if (json) {
-        json_t *o = json_object(), *a = json_array();
-        json_object_set_new(o, "output", json_string(out));
-        for (int i = 0; i < n; i++) {
-            json_t *e = json_object();
-            size_t vl;
-            const char *h = trace_reader_meta_get(s[i].r, "capture.host", &vl);
-            json_object_set_new(e, "file", json_string(s[i].path));
-            json_object_set_new(e, "host", h ? json_stringn(h, vl) : json_null());
-            json_object_set_new(e, "clock_offset_s", json_real((double)s[i].off_ns / 1e9));
-            json_object_set_new(e, "events", rt_json_u64(s[i].events));
-            json_object_set_new(e, "requests", rt_json_u64(s[i].requests));
-            json_object_set_new(e, "replies", rt_json_u64(s[i].replies));
-            json_object_set_new(e, "damaged", json_boolean(s[i].damaged));
-            json_array_append_new(a, e);
-        }
-        json_object_set_new(o, "sources", a);
-        json_object_set_new(o, "events", rt_json_u64(events));
-        json_object_set_new(o, "requests", rt_json_u64(requests));
-        json_object_set_new(o, "replies", rt_json_u64(replies));
-        json_object_set_new(o, "replies_unpaired_by_merge", rt_json_u64(unpaired));
-        rt_print_json(stdout, o);
-        return;
+    json_t *o = rt_json_doc("merge"), *a = json_array();
+    json_object_set_new(o, "output", json_string(out));
+    for (int i = 0; i < n; i++) {
+        json_t *e = json_object();
+        size_t vl;
+        const char *h = trace_reader_meta_get(s[i].r, "capture.host", &vl);
+        json_object_set_new(e, "file", json_string(s[i].path));
+        json_object_set_new(e, "host", h ? rt_json_bytes(h, vl) : json_null());
+        json_object_set_new(e, "clock_offset_s", json_real((double)s[i].off_ns / 1e9));
+        json_object_set_new(e, "events", rt_json_u64(s[i].events));
+        json_object_set_new(e, "requests", rt_json_u64(s[i].requests));
+        json_object_set_new(e, "replies", rt_json_u64(s[i].replies));
+        json_object_set_new(e, "damaged", json_boolean(s[i].damaged));
+        json_array_append_new(a, e);
     }
-    printf("%-3s %-40s %-20s %10s %12s %12s %12s\n", "#", "source", "host", "offset s", "events",
-           "requests", "replies");
+    json_object_set_new(o, "sources", a);
+    json_object_set_new(o, "events", rt_json_u64(t->events));
+    json_object_set_new(o, "requests", rt_json_u64(t->requests));
+    json_object_set_new(o, "replies", rt_json_u64(t->replies));
+    json_object_set_new(o, "replies_unpaired_by_merge", rt_json_u64(t->unpaired));
+    json_object_set_new(o, "interrupted", json_boolean(t->interrupted));
+    return o;
+}
+
+static void print_summary(FILE *f, const char *out, struct src *s, int n, const struct totals *t)
+{
+    fprintf(f, "%-3s %-40s %-20s %10s %12s %12s %12s\n", "#", "source", "host", "offset s",
+            "events", "requests", "replies");
     for (int i = 0; i < n; i++) {
         size_t vl;
         const char *h = trace_reader_meta_get(s[i].r, "capture.host", &vl);
-        printf("%-3d %-40s %-20.*s %10.3f %12" PRIu64 " %12" PRIu64 " %12" PRIu64 "%s\n", i + 1,
-               s[i].path, h ? (int)vl : 1, h ? h : "-", (double)s[i].off_ns / 1e9, s[i].events,
-               s[i].requests, s[i].replies, s[i].damaged ? "  (damaged)" : "");
+        char *hq = h ? edit_quoted(h, vl, 60) : NULL; /* the host as text: no raw escapes */
+        fprintf(f, "%-3d %-40s %-20s %10.3f %12" PRIu64 " %12" PRIu64 " %12" PRIu64 "%s\n", i + 1,
+                s[i].path, hq ? hq : "-", (double)s[i].off_ns / 1e9, s[i].events, s[i].requests,
+                s[i].replies, s[i].damaged ? "  (damaged)" : "");
+        free(hq);
     }
-    printf("%-3s %-40s %-20s %10s %12" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n", "", out, "merged",
-           "", events, requests, replies);
-    if (unpaired)
-        printf("%" PRIu64 " replies written unpaired: their request was too far back\n", unpaired);
+    fprintf(f, "%-3s %-40s %-20s %10s %12" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n", "", out,
+            "merged", "", t->events, t->requests, t->replies);
+    if (t->unpaired)
+        fprintf(f, "%" PRIu64 " replies written unpaired: their request was too far back\n",
+                t->unpaired);
+}
+
+/* The status line: the part of all the sources read so far. */
+static void progress(struct rt_progress *pg, struct src *s, int n, uint64_t events)
+{
+    uint64_t off = 0, size = 0;
+    for (int i = 0; i < n; i++) {
+        off += trace_reader_offset(s[i].r);
+        size += trace_reader_file_size(s[i].r);
+    }
+    edit_progress(pg, "merge", off, size, events, "events", NULL);
 }
 
 int cmd_merge(int argc, char **argv)
@@ -374,81 +411,90 @@ int cmd_merge(int argc, char **argv)
     static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
                                          {"clock-offset", required_argument, NULL, 'c'},
                                          {"same-conns", no_argument, NULL, 'S'},
-                                         {"json", no_argument, NULL, 'j'},
+                                         {"json", optional_argument, NULL, 'j'},
+                                         {"quiet", no_argument, NULL, 'q'},
                                          {"label", required_argument, NULL, 'L'},
                                          {"salvage", no_argument, NULL, 's'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *out = NULL, *label = NULL;
+    const char *out = NULL, *label = NULL, *json = NULL;
     struct offset_opt *offs = NULL;
-    int noffs = 0, json = 0, salvage = 0, same_conns = 0, c, status = RT_EXIT_USAGE;
+    int noffs = 0, quiet = 0, salvage = 0, same_conns = 0, c, status = RT_EXIT_USAGE;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":ho:q", opts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 'c': {
-            void *p = realloc(offs, (size_t)(noffs + 1) * sizeof *offs);
-            if (!p) {
-                free(offs);
-                return RT_EXIT_FAIL;
-            }
-            offs = p;
+            offs = rt_xrealloc("merge", offs, (size_t)(noffs + 1) * sizeof *offs);
             if (parse_offset(optarg, &offs[noffs]) < 0) {
-                fprintf(stderr, "resptrace merge: bad --clock-offset '%s' (HOST=SECONDS)\n",
-                        optarg);
+                rt_usage_error("merge", "bad --clock-offset '%s' (HOST=SECONDS)", optarg);
                 goto usage_out;
             }
             noffs++;
             break;
         }
         case 'S': same_conns = 1; break;
-        case 'j': json = 1; break;
+        case 'j': json = optarg ? optarg : "-"; break;
+        case 'q': quiet = 1; break;
         case 'L': label = optarg; break;
         case 's': salvage = 1; break;
         case 'h':
             usage_merge(stdout);
             status = RT_EXIT_OK;
             goto usage_out;
-        default: usage_merge(stderr); goto usage_out;
+        default: edit_bad_option("merge", c, argv); goto usage_out;
         }
     }
     int n = argc - optind;
-    if (n < 1 || !out) {
-        if (!out && n >= 1)
-            fprintf(stderr, "resptrace merge: give the output with -o FILE\n");
-        else
-            usage_merge(stderr);
+    if (n < 1) {
+        rt_usage_error("merge", "give the traces (or replay results) to merge");
         goto usage_out;
     }
+    if (!out) {
+        rt_usage_error("merge", "give the output with -o FILE");
+        goto usage_out;
+    }
+    if (edit_check_outputs("merge", out, json, (const char *const *)argv + optind, (size_t)n))
+        goto usage_out;
     int njson = 0;
     for (int i = 0; i < n; i++)
         njson += rt_file_is_json(argv[optind + i]);
     if (njson == n) {
         if (noffs || same_conns || salvage) {
-            fprintf(stderr, "resptrace merge: --clock-offset, --same-conns and --salvage are "
-                            "for traces, not replay results (JSON)\n");
+            rt_usage_error("merge", "--clock-offset, --same-conns and --salvage are for "
+                                    "traces, not replay results (JSON)");
             goto usage_out;
         }
-        status = rt_merge_runs(argv + optind, (size_t)n, out, label, json);
+        if (json && strcmp(json, "-")) {
+            rt_usage_error("merge", "--json=FILE is for traces; with replay results the "
+                                    "result is -o FILE and --json prints its summary");
+            goto usage_out;
+        }
+        status = rt_merge_runs(argv + optind, (size_t)n, out, label, json != NULL);
         goto usage_out;
     }
     if (njson) {
-        fprintf(stderr, "resptrace merge: cannot merge replay results (JSON) with traces\n");
+        rt_usage_error("merge", "cannot merge replay results (JSON) with traces");
         goto usage_out;
     }
     if (label) {
-        fprintf(stderr, "resptrace merge: --label is for replay results (JSON), not traces\n");
+        rt_usage_error("merge", "--label is for replay results (JSON), not traces");
         goto usage_out;
     }
     if (n >= (1 << (64 - CONN_SHIFT)) - 1) {
-        fprintf(stderr, "resptrace merge: at most %d sources\n", (1 << (64 - CONN_SHIFT)) - 2);
+        rt_usage_error("merge", "at most %d sources", (1 << (64 - CONN_SHIFT)) - 2);
         goto usage_out;
     }
+    rt_catch_signals();
 
     struct src *s = calloc((size_t)n, sizeof *s);
     int *heap = calloc((size_t)n, sizeof *heap);
     struct seqmap *map = seqmap_new();
     struct trace_writer *w = NULL;
+    struct rt_out o = {0};
+    struct rt_progress pg;
+    rt_progress_init(&pg, quiet);
     struct metabuf mb = {0};
     struct rt_err err = {0};
     status = RT_EXIT_FAIL;
@@ -470,10 +516,10 @@ int cmd_merge(int argc, char **argv)
                 offs[k].used = 1;
             }
         if (!offs[k].used) {
-            fprintf(stderr,
-                    "resptrace merge: --clock-offset %s: no source has that capture.host or "
-                    "file name\n",
-                    offs[k].host);
+            rt_usage_error("merge",
+                           "--clock-offset %s: no source has that capture.host or file "
+                           "name",
+                           offs[k].host);
             status = RT_EXIT_USAGE;
             goto done;
         }
@@ -482,11 +528,9 @@ int cmd_merge(int argc, char **argv)
         fprintf(stderr, "resptrace merge: out of memory\n");
         goto done;
     }
-    w = trace_writer_open(out, mb.kv, mb.n, NULL, &err);
-    if (!w) {
-        fprintf(stderr, "resptrace merge: %s\n", err.msg);
+    w = edit_writer_open("merge", &o, out, mb.kv, mb.n);
+    if (!w)
         goto done;
-    }
 
     int hn = 0;
     for (int i = 0; i < n; i++)
@@ -494,9 +538,9 @@ int cmd_merge(int argc, char **argv)
             heap[hn] = i;
             heap_up(heap, s, hn++);
         }
-    uint64_t events = 0, requests = 0, replies = 0, unpaired = 0;
+    struct totals tt = {0};
     int wfail = 0;
-    while (hn > 0 && !wfail) {
+    while (hn > 0 && !wfail && !rt_interrupted) {
         int i = heap[0];
         struct src *x = &s[i];
         struct trace_event *ev = &x->ev;
@@ -527,7 +571,7 @@ int cmd_merge(int argc, char **argv)
                 uint64_t key = ((uint64_t)i << CONN_SHIFT) | ev->u.reply.req_seq;
                 if (ev->u.reply.req_seq >> CONN_SHIFT || !seqmap_take(map, key, &nv)) {
                     ev->u.reply.req_seq = TRACE_SEQ_NONE;
-                    unpaired++;
+                    tt.unpaired++;
                 } else {
                     ev->u.reply.req_seq = nv;
                 }
@@ -564,16 +608,20 @@ int cmd_merge(int argc, char **argv)
             break;
         }
         x->events++;
-        events++;
-        requests += ev->type == TRACE_EV_REQUEST;
-        replies += ev->type == TRACE_EV_REPLY;
-        if (advance(x, 0)) {
+        tt.events++;
+        tt.requests += ev->type == TRACE_EV_REQUEST;
+        tt.replies += ev->type == TRACE_EV_REPLY;
+        if ((tt.events & 4095) == 0 && rt_progress_due(&pg))
+            progress(&pg, s, n, tt.events);
+        if (advance(x, rt_interrupted)) {
             heap_down(heap, hn, s, 0);
         } else {
             heap[0] = heap[--hn];
             heap_down(heap, hn, s, 0);
         }
     }
+    rt_progress_done(&pg);
+    tt.interrupted = rt_interrupted != 0;
     if (wfail)
         goto done;
     /* metadata blocks a source added during its capture (read between chunks) */
@@ -598,20 +646,26 @@ int cmd_merge(int argc, char **argv)
         fprintf(stderr, "resptrace merge: %s\n", err.msg);
         goto done;
     }
-    int crc = trace_writer_close(w, &err);
+    int crc = edit_writer_commit("merge", &o, w);
     w = NULL;
-    if (crc < 0) {
-        fprintf(stderr, "resptrace merge: %s\n", err.msg);
+    if (crc < 0)
         goto done;
-    }
-    print_summary(json, out, s, n, events, requests, replies, unpaired);
+    print_summary(edit_text_stream(out, json), out, s, n, &tt);
     status = RT_EXIT_OK;
     for (int i = 0; i < n; i++)
-        if (s[i].damaged)
+        if (s[i].damaged && !tt.interrupted)
             status = RT_EXIT_FAIL;
+    if (json && rt_json_write("merge", summary_json(out, s, n, &tt), json) != 0)
+        status = RT_EXIT_FAIL;
+    if (tt.interrupted) {
+        char nb[32];
+        fprintf(stderr, "resptrace merge: interrupted: wrote %s events\n",
+                edit_fmt_count(tt.events, nb, sizeof nb));
+        status = RT_EXIT_INTERRUPTED;
+    }
 done:
-    if (w)
-        trace_writer_close(w, NULL);
+    rt_progress_done(&pg);
+    edit_writer_abort(&o, w);
     if (s)
         for (int i = 0; i < n; i++) {
             trace_reader_close(s[i].r);

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "replay.h"
 #include "tools.h"
+#include "trace_edit.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -20,82 +21,104 @@
 
 void usage_prime(FILE *out)
 {
-    fprintf(
-        out,
-        "usage: resptrace prime TRACE --target URL [--target URL2 ...] [--user NAME]\n"
-        "                       [--pass PASSWORD] [--key-prefix P] [--pipeline N] [--dry-run]\n"
-        "                       [--json] [-q] [--salvage]\n\n"
-        "Before a replay, loads into the target the keys that the trace reads before it writes\n"
-        "them (or reads and never writes), with the types and sizes its recorded replies show,\n"
-        "so that the replay measures the service and not cache misses.\n\n"
-        "  --target URL      redis://[user:pass@]host:port[/db]; a cluster node is enough: the\n"
-        "                    topology is read from it (further --target URLs are seed nodes)\n"
-        "  --user, --pass    ACL credentials (or RESPTRACE_USER, RESPTRACE_PASS/REDISCLI_AUTH)\n"
-        "  --key-prefix P    prime the keys with P prepended (as replay --key-prefix sends them)\n"
-        "  --pipeline N      commands in flight per node (default 1000)\n"
-        "  --dry-run         read the trace (and the topology when --target is given), print\n"
-        "                    what would be loaded, write nothing\n"
-        "  --json            one JSON object instead of the table\n"
-        "  -q                no progress line\n"
-        "  --salvage         skip damaged chunks of the trace instead of stopping\n\n"
-        "What is primed. One pass over the trace pairs each request with its reply (by sequence\n"
-        "number). A key's first access decides: a command flagged write by the command table\n"
-        "(SET, HSET, DEL, EXPIRE, INCR...) means the trace creates the key itself, and it is\n"
-        "never primed; a read-only command makes it a candidate. Replies to reads issued before\n"
-        "the key's first write describe it (error replies are ignored):\n"
-        "  GET k (bulk of n bytes)            string of n bytes; a null: absent\n"
-        "  STRLEN k (n > 0)                   string of n bytes\n"
-        "  MGET k...                          with payloads each element as GET; without, every\n"
-        "                                     key is a string of the average element size unless\n"
-        "                                     all elements were null (keys that other reads\n"
-        "                                     found absent stay absent)\n"
-        "  HGETALL (n fields) / HKEYS / HVALS / HLEN n       hash of at least n fields\n"
-        "  HGET/HEXISTS/HSTRLEN k f, HMGET k f...  hash holding field f (value size from the\n"
-        "                                     reply); a null or 0: the field is not created\n"
-        "                                     (HMGET without payloads: all its fields are\n"
-        "                                     created unless all were null)\n"
-        "  LRANGE k s e (m elements)          list of at least s + m elements (s >= 0)\n"
-        "  LLEN n / LINDEX k i                list of n / at least i + 1 elements\n"
-        "  SMEMBERS (n) / SCARD n             set of at least n members\n"
-        "  SISMEMBER/SMISMEMBER k m (1)       set holding member m\n"
-        "  ZRANGE/ZREVRANGE k s e [WITHSCORES], ZRANGEBYSCORE/ZREVRANGEBYSCORE (m)  sorted set\n"
-        "                                     of at least s + m members (m for BYSCORE/BYLEX)\n"
-        "  ZCARD n / ZCOUNT n                 sorted set of at least n members\n"
-        "  ZRANK/ZREVRANK k m (r >= 0)        sorted set holding m, of at least r + 1 members\n"
-        "  ZSCORE/ZMSCORE k m                 sorted set holding m (its score with payloads)\n"
-        "  TTL/PTTL t >= 0                    the key expires t after the point of the trace\n"
-        "                                     where it was read (PEXPIRE at load: t plus that\n"
-        "                                     offset from the trace's start); -2: absent\n"
-        "  EXISTS k... (all of them)          each exists: a string of 8 bytes unless a type\n"
-        "                                     is known; 0: each is absent\n"
-        "  TYPE k (payloads only)             the type named\n"
-        "These replies count as finding the key absent: GET's null, 0 from STRLEN, HLEN, LLEN,\n"
-        "SCARD or ZCARD, a null MGET element (without payloads: when all are), 0 from EXISTS,\n"
-        "an empty reply to\n"
-        "HGETALL, HKEYS, HVALS or SMEMBERS, to LRANGE from index 0 or -1 or to ZRANGE from 0,\n"
-        "-2 from TTL/PTTL, \"none\" from TYPE. A key is primed when at least one read showed\n"
-        "it; keys whose reads only found them absent are not (absent). Lengths are lower bounds:\n"
-        "the largest any reply implies is loaded. Values are synthesized bytes of the recorded\n"
-        "sizes: strings by their reply's size; elements by the average element size of the\n"
-        "aggregate replies (from the wire length, exact when the trace kept payloads with\n"
-        "record --payloads). With payloads, strings and hash fields get their recorded bytes\n"
-        "(the first value read), and field and member names and scores come from the\n"
-        "replies. Field and member names seen in arguments (or in payloads) are\n"
-        "created; the rest are made up, distinct. The first type seen wins; conflicting\n"
-        "evidence is counted. Keys of other read commands are not primed (no_evidence).\n"
-        "Commands flagged neither write nor read-only (EVAL, FCALL, WATCH, OBJECT...) are not\n"
-        "counted as accesses.\n\n"
-        "Loading. Hashes, lists, sets and sorted sets are deleted first and rebuilt (priming\n"
-        "twice gives the same dataset); strings are SET. Commands are pipelined, N in flight\n"
-        "per node. On a cluster each key goes to the primary serving its slot (one connection\n"
-        "per primary); keys of databases other than 0 go to database 0, as replay sends them.\n"
-        "On a standalone server the recorded database is SELECTed unless the URL names one.\n"
-        "rediss:// (TLS) targets are not supported yet.\n\n"
-        "Memory: one entry per distinct key the trace accesses (about 100 bytes plus the key),\n"
-        "plus one per field or member name seen for a candidate key; with payloads, also the\n"
-        "recorded values of the strings and hash fields to be primed.\n\n"
-        "Exit status: 0 primed, 1 the trace is damaged or the target answered errors or failed,\n"
-        "2 for a bad command line (and for rediss:// targets).\n");
+    fputs("usage: resptrace prime TRACE --target URL [--target URL2 ...] [--user NAME]\n"
+          "                       [--pass PASSWORD] [--key-prefix P] [--pipeline N]\n"
+          "                       [--dry-run] [--json[=FILE]] [-q] [--salvage]\n"
+          "\n"
+          "Before a replay, loads into the target the keys that the trace reads before it\n"
+          "writes them (or reads and never writes), with the types and sizes its recorded\n"
+          "replies show, so that the replay measures the service and not cache misses.\n"
+          "\n"
+          "  --target URL      redis://[user:pass@]host:port[/db]; a cluster node is\n"
+          "                    enough: the topology is read from it (further --target\n"
+          "                    URLs are seed nodes)\n"
+          "  --user, --pass    ACL credentials; better in the environment: RESPTRACE_USER,\n"
+          "                    RESPTRACE_PASS or REDISCLI_AUTH (a password on the command\n"
+          "                    line, with --pass or in the URL, is visible to every local\n"
+          "                    user: prime warns, as redis-cli does for -a)\n"
+          "  --key-prefix P    prime the keys with P prepended (as replay --key-prefix\n"
+          "                    sends them)\n"
+          "  --pipeline N      commands in flight per node (default 1000)\n"
+          "  --dry-run         read the trace (and the topology when --target is given),\n"
+          "                    print what would be loaded, write nothing\n"
+          "  --json[=FILE]     one JSON document on stdout instead of the table, or into\n"
+          "                    FILE (then the table is printed too)\n"
+          "  -q, --quiet       no progress line\n"
+          "  --salvage         skip damaged chunks of the trace instead of stopping\n"
+          "\n"
+          "What is primed. One pass over the trace pairs each request with its reply (by\n"
+          "sequence number). A key's first access decides: a command flagged write by\n"
+          "the command table (SET, HSET, DEL, EXPIRE, INCR...) means the trace creates\n"
+          "the key itself, and it is never primed; a read-only command makes it a\n"
+          "candidate. Replies to reads issued before the key's first write describe it\n"
+          "(error replies are ignored):\n"
+          "  GET k (bulk of n bytes)     string of n bytes; a null: absent\n"
+          "  STRLEN k (n > 0)            string of n bytes\n"
+          "  MGET k...                   with payloads each element as GET; without,\n"
+          "                              every key is a string of the average element\n"
+          "                              size unless all elements were null (keys that\n"
+          "                              other reads found absent stay absent)\n"
+          "  HGETALL (n fields), HKEYS, HVALS, HLEN n\n"
+          "                              hash of at least n fields\n"
+          "  HGET/HEXISTS/HSTRLEN k f, HMGET k f...\n"
+          "                              hash holding field f (value size from the\n"
+          "                              reply); a null or 0: the field is not created\n"
+          "                              (HMGET without payloads: all its fields are\n"
+          "                              created unless all were null)\n"
+          "  LRANGE k s e (m elements)   list of at least s + m elements (s >= 0)\n"
+          "  LLEN n / LINDEX k i         list of n / at least i + 1 elements\n"
+          "  SMEMBERS (n) / SCARD n      set of at least n members\n"
+          "  SISMEMBER/SMISMEMBER k m (1)\n"
+          "                              set holding member m\n"
+          "  ZRANGE/ZREVRANGE k s e [WITHSCORES], ZRANGEBYSCORE/ZREVRANGEBYSCORE (m)\n"
+          "                              sorted set of at least s + m members (m for\n"
+          "                              BYSCORE/BYLEX)\n"
+          "  ZCARD n / ZCOUNT n          sorted set of at least n members\n"
+          "  ZRANK/ZREVRANK k m (r >= 0) sorted set holding m, of at least r + 1 members\n"
+          "  ZSCORE/ZMSCORE k m          sorted set holding m (its score with payloads)\n"
+          "  TTL/PTTL t >= 0             the key expires t after the point of the trace\n"
+          "                              where it was read (PEXPIRE at load: t plus that\n"
+          "                              offset from the trace's start); -2: absent\n"
+          "  EXISTS k... (all of them)   each exists: a string of 8 bytes unless a type\n"
+          "                              is known; 0: each is absent\n"
+          "  TYPE k (payloads only)      the type named\n"
+          "These replies count as finding the key absent: GET's null, 0 from STRLEN,\n"
+          "HLEN, LLEN, SCARD or ZCARD, a null MGET element (without payloads: when all\n"
+          "are), 0 from EXISTS, an empty reply to HGETALL, HKEYS, HVALS or SMEMBERS, to\n"
+          "LRANGE from index 0 or -1 or to ZRANGE from 0, -2 from TTL/PTTL, \"none\" from\n"
+          "TYPE. A key is primed when at least one read showed it; keys whose reads only\n"
+          "found them absent are not (absent). Lengths are lower bounds: the largest any\n"
+          "reply implies is loaded. Values are synthesized bytes of the recorded sizes:\n"
+          "strings by their reply's size; elements by the average element size of the\n"
+          "aggregate replies (from the wire length, exact when the trace kept payloads\n"
+          "with record --payloads). With payloads, strings and hash fields get their\n"
+          "recorded bytes (the first value read), and field and member names and scores\n"
+          "come from the replies. Field and member names seen in arguments (or in\n"
+          "payloads) are created; the rest are made up, distinct. The first type seen\n"
+          "wins; conflicting evidence is counted. Keys of other read commands are not\n"
+          "primed (no_evidence). Commands flagged neither write nor read-only (EVAL,\n"
+          "FCALL, WATCH, OBJECT...) are not counted as accesses, nor are malformed\n"
+          "requests (the raw bytes a server refused).\n"
+          "\n"
+          "Loading. Hashes, lists, sets and sorted sets are deleted first and rebuilt\n"
+          "(priming twice gives the same dataset); strings are SET. Commands are\n"
+          "pipelined, N in flight per node. On a cluster each key goes to the primary\n"
+          "serving its slot (one connection per primary); keys of databases other than 0\n"
+          "go to database 0, as replay sends them. On a standalone server the recorded\n"
+          "database is SELECTed unless the URL names one. rediss:// (TLS) targets are not\n"
+          "supported yet. A target that cannot be reached or refuses the credentials\n"
+          "(AUTH refused, NOAUTH) stops prime with one line, before anything is loaded.\n"
+          "Ctrl-C stops the loading: what was sent is reported, exit 130.\n"
+          "\n"
+          "Memory: one entry per distinct key the trace accesses (about 100 bytes plus\n"
+          "the key), plus one per field or member name seen for a candidate key; with\n"
+          "payloads, also the recorded values of the strings and hash fields to be\n"
+          "primed.\n"
+          "\n"
+          "Exit status: 0 primed, 1 the trace is damaged or the target answered errors\n"
+          "or failed, 2 for a bad command line (and for rediss:// targets), 130\n"
+          "interrupted.\n",
+          out);
 }
 
 /* ---- tables ------------------------------------------------------------------------------ */
@@ -296,7 +319,7 @@ struct prime {
     struct cmd_cache cc[64];
     uint64_t ts0;
     /* counts of the pass */
-    uint64_t requests, reads, writes, unknown, reads_paired, error_replies, conflicts;
+    uint64_t requests, reads, writes, unknown, reads_paired, error_replies, conflicts, malformed;
     uint64_t read_no_rule; /* read-only commands with keys this tool has no rule for */
 };
 
@@ -446,6 +469,10 @@ static void on_request(struct prime *s, const struct trace_request *rq)
     s->requests++;
     if (!rq->argc)
         return;
+    if (rq->flags & TRACE_REQ_MALFORMED) {
+        s->malformed++; /* the raw bytes a server refused: no command, no keys */
+        return;
+    }
     const struct rt_cmd *c = rt_cmd_lookup(rq->argc, rq->argv, rq->argvlen);
     if (!c) {
         s->unknown++;
@@ -1060,7 +1087,7 @@ static int prime_pass(struct prime *s, struct trace_reader *r, struct rt_err *er
     struct trace_event ev;
     struct collect col = {0};
     int rc;
-    while ((rc = trace_reader_next(r, &ev, err)) == 1) {
+    while (!rt_interrupted && (rc = trace_reader_next(r, &ev, err)) == 1) {
         if (!s->ts0)
             s->ts0 = ev.ts;
         if (ev.type == TRACE_EV_REQUEST)
@@ -1093,7 +1120,7 @@ struct node {
 
 struct loader {
     struct prime *s;
-    int dry_run, quiet, tty, cluster, url_db;
+    int dry_run, quiet, tty, cluster, url_db, interrupted;
     size_t window;
     struct replay_topology topo;
     int have_topo;
@@ -1536,7 +1563,7 @@ static void load_all(struct loader *L)
     for (size_t i = 0; i < s->nk; i++)
         total += s->k[i].state == S_READ_FIRST && s->k[i].type != T_NONE;
     L->t0 = now_s();
-    for (size_t i = 0; i < s->nk && !L->failed; i++) {
+    for (size_t i = 0; i < s->nk && !L->failed && !rt_interrupted; i++) {
         const struct pkey *k = &s->k[i];
         uint8_t t = plan_type(L, k);
         if (t == T_NONE)
@@ -1563,6 +1590,7 @@ static void load_all(struct loader *L)
         L->done++;
         status_line(L, total, 0);
     }
+    L->interrupted = rt_interrupted != 0; /* what was sent is drained and counted */
     for (size_t i = 0; i < L->nnodes; i++)
         node_drain(L, &L->nodes[i], 0);
     status_line(L, total, 1);
@@ -1574,7 +1602,7 @@ static json_t *prime_json(const struct loader *L, const char *target, double sec
                           const char *damage)
 {
     const struct prime *s = L->s;
-    json_t *o = json_object(), *bt = json_object(), *na = json_array();
+    json_t *o = rt_json_doc("prime"), *bt = json_object(), *na = json_array();
     uint64_t errors = 0, bytes = 0;
     for (int t = T_STRING; t < T_NTYPES; t++) {
         json_t *x = json_object();
@@ -1608,6 +1636,7 @@ static json_t *prime_json(const struct loader *L, const char *target, double sec
     json_object_set_new(o, "write_requests", rt_json_u64(s->writes));
     json_object_set_new(o, "reads_without_rule", rt_json_u64(s->read_no_rule));
     json_object_set_new(o, "unknown_commands", rt_json_u64(s->unknown));
+    json_object_set_new(o, "malformed_requests", rt_json_u64(s->malformed));
     json_object_set_new(o, "replies_used", rt_json_u64(s->reads_paired));
     json_object_set_new(o, "error_replies", rt_json_u64(s->error_replies));
     json_object_set_new(o, "distinct_keys", rt_json_u64(s->nk));
@@ -1630,6 +1659,7 @@ static json_t *prime_json(const struct loader *L, const char *target, double sec
         json_pack("{s:I, s:I}", "keys", (json_int_t)s->nk, "names", (json_int_t)s->nn));
     json_object_set_new(o, "failure", L->failed ? json_string(L->fail_msg) : json_null());
     json_object_set_new(o, "damage", damage ? json_string(damage) : json_null());
+    json_object_set_new(o, "interrupted", json_boolean(L->interrupted));
     return o;
 }
 
@@ -1640,10 +1670,13 @@ static void print_table(const struct loader *L, const char *target, double secs)
     printf("%-20s %s\n", "trace", s->path);
     printf("%-20s %s%s%s\n", "target", target ? target : "(none)", L->cluster ? " (cluster)" : "",
            L->dry_run ? "  [dry run: nothing written]" : "");
-    printf("%-20s %llu (%llu reads, %llu writes, %llu reads without a rule, %llu unknown)\n",
+    printf("%-20s %llu (%llu reads, %llu writes, %llu reads without a rule, %llu unknown",
            "requests", (unsigned long long)s->requests, (unsigned long long)s->reads,
            (unsigned long long)s->writes, (unsigned long long)s->read_no_rule,
            (unsigned long long)s->unknown);
+    if (s->malformed)
+        printf(", %llu malformed", (unsigned long long)s->malformed);
+    printf(")\n");
     printf("%-20s %zu: %llu primed, %llu written first, %llu found absent, %llu no evidence",
            "distinct keys", s->nk, (unsigned long long)L->primed,
            (unsigned long long)L->written_first, (unsigned long long)L->absent,
@@ -1685,6 +1718,16 @@ static void print_table(const struct loader *L, const char *target, double secs)
 }
 
 /* ---- the command ----------------------------------------------------------------------------- */
+
+/* What to do about a refused connection: the environment variables for a missing password. */
+static const char *auth_hint(const char *msg, const struct replay_target *t)
+{
+    if (strstr(msg, "NOAUTH"))
+        return t->pass ? "" : " (the target wants a password: set RESPTRACE_PASS)";
+    if (strstr(msg, "WRONGPASS") || strstr(msg, "AUTH"))
+        return " (check the user and password: --user, RESPTRACE_PASS)";
+    return "";
+}
 
 static const char *env_first(const char *a, const char *b)
 {
@@ -1734,18 +1777,19 @@ int cmd_prime(int argc, char **argv)
                                          {"key-prefix", required_argument, NULL, O_PREFIX},
                                          {"pipeline", required_argument, NULL, O_PIPELINE},
                                          {"dry-run", no_argument, NULL, O_DRY},
-                                         {"json", no_argument, NULL, O_JSON},
+                                         {"json", optional_argument, NULL, O_JSON},
                                          {"salvage", no_argument, NULL, O_SALVAGE},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char **urls = NULL;
     size_t nurls = 0;
-    const char *user = NULL, *pass = NULL, *prefix = NULL;
-    int json = 0, salvage = 0, c, status = RT_EXIT_OK;
+    const char *user = NULL, *pass = NULL, *prefix = NULL, *json = NULL;
+    int salvage = 0, c, status = RT_EXIT_OK;
     struct loader L = {.window = 1000, .tty = isatty(2)};
     optind = 1;
-    while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":qh", opts, NULL)) != -1) {
         switch (c) {
         case O_TARGET:
             urls = xrealloc(urls, (nurls + 1) * sizeof *urls);
@@ -1758,34 +1802,42 @@ int cmd_prime(int argc, char **argv)
             char *end;
             unsigned long v = strtoul(optarg, &end, 10);
             if (!*optarg || *end || optarg[0] == '-' || v < 1 || v > 1000000) {
-                fprintf(stderr, "resptrace prime: --pipeline takes 1..1000000, not '%s'\n", optarg);
                 free(urls);
-                return RT_EXIT_USAGE;
+                return rt_usage_error("prime", "--pipeline takes 1..1000000, not '%s'", optarg);
             }
             L.window = v;
             break;
         }
         case O_DRY: L.dry_run = 1; break;
-        case O_JSON: json = 1; break;
+        case O_JSON: json = optarg ? optarg : "-"; break;
         case O_SALVAGE: salvage = 1; break;
         case 'q': L.quiet = 1; break;
         case 'h':
             usage_prime(stdout);
             free(urls);
             return RT_EXIT_OK;
-        default:
-            usage_prime(stderr);
-            free(urls);
-            return RT_EXIT_USAGE;
+        default: free(urls); return edit_bad_option("prime", c, argv);
         }
     }
     if (optind != argc - 1 || (!nurls && !L.dry_run)) {
-        if (optind == argc - 1)
-            fprintf(stderr, "resptrace prime: give --target URL (or --dry-run)\n");
-        usage_prime(stderr);
+        free(urls);
+        if (optind >= argc)
+            return rt_usage_error("prime", "give the trace");
+        if (optind < argc - 1)
+            return rt_usage_error("prime", "one trace at a time ('%s' is extra)", argv[optind + 1]);
+        return rt_usage_error("prime", "give --target URL (or --dry-run)");
+    }
+    if (edit_check_outputs("prime", NULL, json, (const char *const *)argv + optind, 1) != 0) {
         free(urls);
         return RT_EXIT_USAGE;
     }
+    /* a password on the command line is in ps and /proc/PID/cmdline for every local user */
+    if (pass)
+        rt_warn_cmdline_password("prime", "--pass");
+    for (size_t i = 0; i < nurls; i++)
+        if (rt_url_has_password(urls[i]))
+            rt_warn_cmdline_password("prime", "the URL");
+    rt_catch_signals();
 
     struct replay_opts ro;
     memset(&ro, 0, sizeof ro);
@@ -1798,14 +1850,12 @@ int cmd_prime(int argc, char **argv)
     char tdesc[400] = "";
     if (nurls) {
         if (replay_target_parse(urls[0], &ro.target, &err) != 0) {
-            fprintf(stderr, "resptrace prime: --target: %s\n", err.msg);
-            status = RT_EXIT_USAGE;
+            status = rt_usage_error("prime", "--target: %s", err.msg);
             goto out;
         }
         for (size_t i = 1; i < nurls; i++)
             if (replay_target_parse(urls[i], &seeds[i - 1], &err) != 0) {
-                fprintf(stderr, "resptrace prime: --target %s: %s\n", urls[i], err.msg);
-                status = RT_EXIT_USAGE;
+                status = rt_usage_error("prime", "--target %s: %s", urls[i], err.msg);
                 goto out;
             }
         int tls = ro.target.tls;
@@ -1832,8 +1882,7 @@ int cmd_prime(int argc, char **argv)
             ro.target.pass = strdup(pass);
         }
         if (ro.target.user && !ro.target.pass) {
-            fprintf(stderr, "resptrace prime: a user without a password (give --pass)\n");
-            status = RT_EXIT_USAGE;
+            status = rt_usage_error("prime", "a user without a password (set RESPTRACE_PASS)");
             goto out;
         }
         replay_target_format(&ro.target, tdesc, sizeof tdesc);
@@ -1851,6 +1900,12 @@ int cmd_prime(int argc, char **argv)
     if (!s.pend || !s.refs)
         oom();
     int rc = prime_pass(&s, r, &err);
+    if (rt_interrupted) {
+        fprintf(stderr, "resptrace prime: interrupted while reading the trace: nothing was "
+                        "loaded\n");
+        status = RT_EXIT_INTERRUPTED;
+        goto out;
+    }
     struct trace_damage dmg;
     trace_reader_damage(r, &dmg);
     const char *damage = rc < 0 ? err.msg : dmg.first_offset != UINT64_MAX ? dmg.msg : NULL;
@@ -1864,7 +1919,7 @@ int cmd_prime(int argc, char **argv)
     L.s = &s;
     if (nurls) {
         if (replay_topology_read(&ro, &L.topo, &err) != 0) {
-            fprintf(stderr, "resptrace prime: %s\n", err.msg);
+            fprintf(stderr, "resptrace prime: %s%s\n", err.msg, auth_hint(err.msg, &ro.target));
             status = RT_EXIT_FAIL;
             goto out;
         }
@@ -1873,18 +1928,18 @@ int cmd_prime(int argc, char **argv)
         L.url_db = ro.target.db_set;
     }
     if (setup_nodes(&L, &ro.target) < 0) {
-        fprintf(stderr, "resptrace prime: %s\n", L.fail_msg);
+        fprintf(stderr, "resptrace prime: %s%s\n", L.fail_msg, auth_hint(L.fail_msg, &ro.target));
         status = RT_EXIT_FAIL;
         goto out;
     }
     double t0 = now_s();
     load_all(&L);
     double secs = now_s() - t0;
-    if (json)
-        rt_print_json(stdout, prime_json(&L, nurls ? tdesc : NULL, secs, damage));
-    else
+    if (!json || strcmp(json, "-"))
         print_table(&L, nurls ? tdesc : NULL, secs);
     fflush(stdout);
+    if (json && rt_json_write("prime", prime_json(&L, nurls ? tdesc : NULL, secs, damage), json))
+        status = RT_EXIT_FAIL;
     uint64_t errors = 0;
     for (size_t i = 0; i < L.nnodes; i++)
         errors += L.nodes[i].errors;
@@ -1899,6 +1954,11 @@ int cmd_prime(int argc, char **argv)
         fprintf(stderr, "resptrace prime: %s (salvaged: %llu damaged chunks skipped)\n", damage,
                 (unsigned long long)dmg.chunks_skipped);
         status = RT_EXIT_FAIL;
+    }
+    if (L.interrupted) {
+        fprintf(stderr, "resptrace prime: interrupted: loaded %llu of the keys\n",
+                (unsigned long long)L.primed);
+        status = RT_EXIT_INTERRUPTED;
     }
 out:
     trace_reader_close(r);

@@ -1,11 +1,16 @@
 /* trace_edit.c: the request renumbering map, a set of connection ids, and small helpers of
  * the commands that write new traces from old ones. */
 #include "trace_edit.h"
+#include "tools.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 /* ---- seqmap: open addressing, two generations --------------------------------------- */
 
@@ -220,4 +225,151 @@ int rt_file_is_json(const char *path)
 uint64_t rt_hash_seeded(uint64_t seed, const void *p, size_t n)
 {
     return mix64(trace_hash(p, n) ^ mix64(seed + 0x9e3779b97f4a7c15ull));
+}
+
+/* ---- outputs ------------------------------------------------------------------------------ */
+
+int edit_check_outputs(const char *cmd, const char *out, const char *json,
+                       const char *const *inputs, size_t n)
+{
+    int json_stdout = json && !strcmp(json, "-"), json_file = json && !json_stdout;
+    if (out && !strcmp(out, "-") && json_stdout)
+        return rt_usage_error(cmd, "the trace goes to stdout (-o -): give the JSON a file "
+                                   "(--json=FILE)");
+    if (out && json_file && (!strcmp(out, json) || rt_same_file(out, json)))
+        return rt_usage_error(cmd, "--json=%s would overwrite the output trace", json);
+    if (out && rt_out_refuse_inputs(cmd, out, inputs, n) != 0)
+        return RT_EXIT_USAGE;
+    if (json_file && rt_out_refuse_inputs(cmd, json, inputs, n) != 0)
+        return RT_EXIT_USAGE;
+    return 0;
+}
+
+FILE *edit_text_stream(const char *out, const char *json)
+{
+    return (out && !strcmp(out, "-")) || (json && !strcmp(json, "-")) ? stderr : stdout;
+}
+
+struct trace_writer *edit_writer_open(const char *cmd, struct rt_out *o, const char *path,
+                                      const struct trace_meta_kv *meta, size_t nmeta)
+{
+    int fd = rt_out_begin(cmd, o, path, 0600);
+    if (fd < 0)
+        return NULL;
+    if (fd == 1) {
+        /* the writer closes the descriptor it is given: it gets a copy, so that fd 1 is never
+         * reused by a file opened later */
+        fd = dup(1);
+        if (fd < 0) {
+            fprintf(stderr, "resptrace %s: cannot write to stdout: %s\n", cmd, strerror(errno));
+            rt_out_abort(o, 1);
+            return NULL;
+        }
+    }
+    struct rt_err err = {0};
+    struct trace_writer *w = trace_writer_open_fd(fd, path, meta, nmeta, NULL, &err);
+    if (!w) { /* the fd is closed */
+        fprintf(stderr, "resptrace %s: %s\n", cmd, err.msg);
+        rt_out_abort(o, 1);
+    }
+    return w;
+}
+
+int edit_writer_commit(const char *cmd, struct rt_out *o, struct trace_writer *w)
+{
+    struct rt_err err = {0};
+    if (trace_writer_close(w, &err) != 0) {
+        fprintf(stderr, "resptrace %s: %s\n", cmd, err.msg);
+        rt_out_abort(o, 1);
+        return -1;
+    }
+    return rt_out_commit(cmd, o, 1);
+}
+
+void edit_writer_abort(struct rt_out *o, struct trace_writer *w)
+{
+    if (w)
+        trace_writer_abort(w);
+    rt_out_abort(o, 1);
+}
+
+int edit_bad_option(const char *cmd, int c, char *const *argv)
+{
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+    if (c == ':')
+        return rt_usage_error(cmd, "%s needs a value", arg);
+    if (optopt && strncmp(arg, "--", 2) != 0)
+        return rt_usage_error(cmd, "unknown option -%c", optopt);
+    return rt_usage_error(cmd, "unknown option %s", arg);
+}
+
+char *edit_fmt_count(uint64_t v, char *buf, size_t cap)
+{
+    char d[32];
+    int n = snprintf(d, sizeof d, "%llu", (unsigned long long)v);
+    size_t o = 0;
+    for (int i = 0; i < n && o + 2 < cap; i++) {
+        if (i && (n - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = d[i];
+    }
+    buf[o] = 0;
+    return buf;
+}
+
+char *edit_quoted(const void *p, size_t n, size_t max)
+{
+    const unsigned char *b = p;
+    size_t i = 0;
+    while (i < n && b[i] >= 0x20 && b[i] < 0x7f && b[i] != '"' && b[i] != '\\')
+        i++;
+    char *s = NULL;
+    size_t len = 0;
+    if (i == n && n <= max) {
+        s = malloc(n + 1);
+        if (!s)
+            rt_oom("quote");
+        memcpy(s, p, n);
+        s[n] = 0;
+        return s;
+    }
+    FILE *f = open_memstream(&s, &len);
+    if (!f)
+        rt_oom("quote");
+    rt_quote(f, p, n, max);
+    if (fclose(f) != 0 || !s)
+        rt_oom("quote");
+    return s;
+}
+
+/* "1234", "12.3k", "12.3M" */
+static void short_count(uint64_t v, char *buf, size_t cap)
+{
+    if (v >= 10000000)
+        snprintf(buf, cap, "%.1fM", (double)v / 1e6);
+    else if (v >= 10000)
+        snprintf(buf, cap, "%.1fk", (double)v / 1e3);
+    else
+        snprintf(buf, cap, "%llu", (unsigned long long)v);
+}
+
+void edit_progress(struct rt_progress *p, const char *cmd, uint64_t off, uint64_t size,
+                   uint64_t count, const char *unit, const char *extra)
+{
+    if (!p->on)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    double el = (double)(now - p->start_ns) / 1e9;
+    double frac = size ? (double)off / (double)size : 0;
+    if (frac > 1)
+        frac = 1;
+    char c[32], rate[32], eta[32] = "";
+    short_count(count, c, sizeof c);
+    short_count(el > 0 ? (uint64_t)((double)count / el) : 0, rate, sizeof rate);
+    if (frac > 0.01 && el > 0.5)
+        snprintf(eta, sizeof eta, "  ETA %.0fs", el / frac - el);
+    rt_progress_show(p, "%s %3.0f%%  %s %s (%s/s)%s%s%s", cmd, frac * 100, c, unit, rate, eta,
+                     extra ? "  " : "", extra ? extra : "");
 }

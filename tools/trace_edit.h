@@ -8,6 +8,8 @@
 
 #include "format.h"
 
+struct rt_out;
+
 /* A request written to a new trace gets a new sequence number (the writer numbers requests in
  * file order), so a reply copied after it must carry the new number. The map remembers, for
  * the requests whose replies may still come, old key -> new seq. Memory is bounded: the map
@@ -47,5 +49,59 @@ int rt_file_is_json(const char *path);
 
 /*! rt_hash_seeded() : a 64-bit hash of bytes with a seed (XXH3 of seed bytes then data). */
 uint64_t rt_hash_seeded(uint64_t seed, const void *p, size_t n);
+
+/* ---- outputs of the commands that write traces (merge, slice, filter, anonymize, convert) ---- */
+
+/* A request flagged malformed holds the raw bytes the client sent (argc 1): no command name,
+ * no keys. Defined here until format.h has it. */
+#ifndef TRACE_REQ_MALFORMED
+#define TRACE_REQ_MALFORMED 0x40u
+#endif
+
+/*! edit_check_outputs() : refuses, before anything is opened for writing, an output trace
+ *  `out` or a JSON file `json` (either may be NULL) that is one of the `n` inputs, a JSON file
+ *  that is the output trace, and `--json` on stdout when the trace goes there (-o -).
+ *  @return 0, or RT_EXIT_USAGE after printing why. */
+int edit_check_outputs(const char *cmd, const char *out, const char *json,
+                       const char *const *inputs, size_t n);
+
+/*! edit_text_stream() : where the text summary goes: stderr when the trace (`out` "-") or
+ *  the JSON (`json` "-") takes stdout, else stdout. */
+FILE *edit_text_stream(const char *out, const char *json);
+
+/*! edit_writer_open() : a trace writer on `path` ("-": stdout) with `meta`, writing a
+ *  temporary file beside it (mode 0600) that edit_writer_commit() renames into place.
+ *  @return the writer, or NULL after printing why (nothing is left behind). */
+struct trace_writer *edit_writer_open(const char *cmd, struct rt_out *o, const char *path,
+                                      const struct trace_meta_kv *meta, size_t nmeta);
+
+/*! edit_writer_commit() : closes `w` (index and footer) and renames the file into place.
+ *  @return 0, or -1 after printing why (then the final name is left as it was). */
+int edit_writer_commit(const char *cmd, struct rt_out *o, struct trace_writer *w);
+
+/*! edit_writer_abort() : drops `w` (NULL accepted) and its temporary file; the final name is
+ *  left as it was. */
+void edit_writer_abort(struct rt_out *o, struct trace_writer *w);
+
+/*! edit_bad_option() : the usage error for what getopt_long() returned as `c` ('?' or ':';
+ *  parse with opterr = 0 and an optstring starting with ':'), naming the option.
+ *  @return RT_EXIT_USAGE. */
+int edit_bad_option(const char *cmd, int c, char *const *argv);
+
+/*! edit_quoted() : bytes as text for a terminal: as they are when every byte is printable
+ *  ASCII other than '"' and '\\', else quoted and escaped as rt_quote() does (at most `max`
+ *  bytes shown). @return a string owned by the caller (free); out of memory exits (rt_oom). */
+char *edit_quoted(const void *p, size_t n, size_t max);
+
+struct rt_progress;
+
+/*! edit_progress() : the status line of a pass over files (when `p` is on): "CMD 42%  1.2M
+ *  UNIT (3.4M/s)  ETA 12s" from `off` of `size` bytes read and `count` things done, plus
+ *  `extra` (may be NULL). The caller decides when (rt_progress_due()). */
+void edit_progress(struct rt_progress *p, const char *cmd, uint64_t off, uint64_t size,
+                   uint64_t count, const char *unit, const char *extra);
+
+/*! edit_fmt_count() : "2,000" style into buf. @return buf. */
+char *edit_fmt_count(uint64_t v, char *buf, size_t cap);
 
 #endif
