@@ -22,6 +22,7 @@ struct rec {
     int linktype;
     struct trace_writer *w;
     struct tcp_table *tcp;
+    struct rec_scratch *scratch; /* shared by all the sessions: they run on this thread */
     struct rec_session_opts sopts;
     struct rec_sink sink;
     struct record_progress prog;
@@ -56,6 +57,14 @@ static uint64_t mono_ns(void)
 }
 
 /* ---- events into the writer ---- */
+
+/* 1 when `a` and `b` name the same existing file (device and inode) */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
 
 /* the size of the trace being written */
 static uint64_t file_size(const struct rec *r)
@@ -129,8 +138,16 @@ static int sink_event(void *ctx, struct trace_event *ev)
         return -1;
     }
     switch (ev->type) {
-    case TRACE_EV_REQUEST: r->prog.requests++; break;
-    case TRACE_EV_REPLY: r->prog.replies++; break;
+    case TRACE_EV_REQUEST:
+        r->prog.requests++;
+        if (ev->u.req.flags & TRACE_REQ_MALFORMED)
+            r->prog.malformed++;
+        break;
+    case TRACE_EV_REPLY:
+        r->prog.replies++;
+        if (ev->u.reply.flags & TRACE_REPLY_REDACTED)
+            r->prog.redacted_replies++;
+        break;
     case TRACE_EV_PUSH: r->prog.pushes++; break;
     case TRACE_EV_GAP: r->prog.gaps++; break;
     case TRACE_EV_NOTE: r->prog.notes++; break;
@@ -342,6 +359,14 @@ static int open_writer(struct rec *r, uint64_t ts, struct rt_err *err)
     int nrc = trace_name(r, r->file_t0 ? r->file_t0 : ts, err);
     if (nrc)
         return nrc;
+    /* opening truncates: never the capture being read (-r X -w X, or a -C/-G name that
+     * comes to be the input) */
+    if (o->file && strcmp(o->file, "-") != 0 && same_file(r->prog.current, o->file)) {
+        rt_err_set(err, RT_EINVAL,
+                   "will not write %s: it is the input %s (choose another output name)",
+                   r->prog.current, o->file);
+        return RT_EINVAL;
+    }
     char host[256] = "", ports[RECORD_MAX_PORTS * 6 + 1] = "", start[32], snap[16];
     gethostname(host, sizeof host - 1);
     size_t n = 0;
@@ -373,6 +398,7 @@ static int open_writer(struct rec *r, uint64_t ts, struct rt_err *err)
         {"capture.snaplen", snap, strlen(snap)},
         {"redaction.auth", "on", 2},
         {"redaction.values", values, strlen(values)},
+        {"redaction.replies", "on", 2},
     };
     r->w = trace_writer_open(r->prog.current, meta, sizeof meta / sizeof meta[0], o->writer,
                              err);
@@ -380,6 +406,59 @@ static int open_writer(struct rec *r, uint64_t ts, struct rt_err *err)
         return err ? err->code : RT_EIO;
     r->prog.files++;
     return 0;
+}
+
+/* A file of which no packet matched the filter: reads it again without one and keeps its
+ * busiest TCP server ports in p->busiest. A connection's server port is the one its SYN went
+ * to (or its SYN-ACK came from); for a connection whose handshake the file lacks, the lower
+ * of its two ports (clients mostly use high ephemeral ones). Best effort: nothing on error. */
+static void busiest_ports(const char *file, struct record_progress *p)
+{
+    char ebuf[PCAP_ERRBUF_SIZE] = "";
+    pcap_t *pc = pcap_open_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_NANO, ebuf);
+    if (!pc)
+        return;
+    uint64_t *count = calloc(65536, sizeof *count);
+    uint8_t *server = calloc(65536, 1); /* ports seen as a SYN's destination */
+    if (!count || !server)
+        goto done;
+    int lt = pcap_datalink(pc);
+    struct pcap_pkthdr *h;
+    const u_char *b;
+    struct record_packet k;
+    while (pcap_next_ex(pc, &h, &b) == 1) {
+        p->unfiltered_packets++;
+        int rc = record_packet_decode(lt, b, h->caplen, h->len, 0, &k);
+        if (rc != RECORD_PKT_OK && rc != RECORD_PKT_CUT)
+            continue;
+        p->unfiltered_tcp++;
+        if ((k.flags & (RECORD_TCP_SYN | RECORD_TCP_ACK)) == RECORD_TCP_SYN)
+            server[k.dst.port] = 1;
+        else if ((k.flags & (RECORD_TCP_SYN | RECORD_TCP_ACK)) == (RECORD_TCP_SYN | RECORD_TCP_ACK))
+            server[k.src.port] = 1;
+        uint16_t sp = k.src.port, dp = k.dst.port;
+        if (server[sp] != server[dp])
+            count[server[sp] ? sp : dp]++;
+        else
+            count[sp < dp ? sp : dp]++;
+    }
+    p->unfiltered_read = 1;
+    /* the largest counts, most first (ties: the lower port) */
+    for (size_t n = 0; n < RECORD_BUSIEST; n++) {
+        uint32_t best = 65536;
+        for (uint32_t port = 0; port < 65536; port++)
+            if (count[port] && (best == 65536 || count[port] > count[best]))
+                best = port;
+        if (best == 65536)
+            break;
+        p->busiest[n] = (struct record_port_count){(uint16_t)best, count[best]};
+        p->nbusiest = n + 1;
+        count[best] = 0;
+    }
+done:
+    free(count);
+    free(server);
+    pcap_close(pc);
 }
 
 /* -Z: the capture is open; the rest runs as `user` (its group and supplementary groups) */
@@ -421,10 +500,18 @@ int record_run(const struct record_opts *o, record_progress_fn progress, void *c
     if (o->user && (rc = drop_privileges(o->user, err)) != 0)
         goto done;
     snprintf(r.filter, sizeof r.filter, "%s", filter);
+    snprintf(r.prog.filter, sizeof r.prog.filter, "%s", filter);
     /* (a file read with -G opens its first trace at its first packet's time) */
     if ((o->iface || !o->rotate_ns) && (rc = open_writer(&r, wall_ns(), err)) != 0)
         goto done;
     r.sink = (struct rec_sink){sink_event, &r};
+    r.scratch = rec_scratch_new();
+    if (!r.scratch) {
+        rt_err_set(err, RT_ENOMEM, "out of memory");
+        rc = RT_ENOMEM;
+        goto done;
+    }
+    r.sopts.scratch = r.scratch;
     r.sopts.lim = resp_limits_default();
     r.sopts.keep_payload = o->keep_payload;
     r.sopts.redact_values = o->redact_values;
@@ -453,6 +540,8 @@ int record_run(const struct record_opts *o, record_progress_fn progress, void *c
             poll(&pfd, 1, 100); /* EINTR from a signal just ends the wait */
         }
         int n = pcap_dispatch(r.pcap, 256, on_packet, (u_char *)&r);
+        if (n == PCAP_ERROR && stop && *stop)
+            break; /* a read interrupted by the signal that stops us */
         if (n == PCAP_ERROR) {
             rt_err_set(err, RT_EIO, "%s: %s", o->iface ? o->iface : o->file, pcap_geterr(r.pcap));
             rc = RT_EIO;
@@ -517,7 +606,11 @@ done:
     if (r.prog.current[0])
         r.prog.written = r.written_done + file_size(&r);
     tcp_table_free(r.tcp);
+    rec_scratch_free(r.scratch);
     pcap_close(r.pcap);
+    /* nothing matched: say what the file holds instead (not for stdin: read once only) */
+    if (!rc && o->file && strcmp(o->file, "-") != 0 && r.prog.packets == 0 && !(stop && *stop))
+        busiest_ports(o->file, &r.prog);
     if (progress)
         progress(ctx, &r.prog, 1);
     return rc;

@@ -12,6 +12,7 @@ extern "C" {
 #endif
 
 #define RECORD_MAX_PORTS 64
+#define RECORD_BUSIEST 4 /* ports named when a capture file matched nothing */
 #define RECORD_DEFAULT_PORT 6379
 
 /* The server ports whose traffic is recorded (`-p`, repeatable, comma lists and ranges). */
@@ -58,6 +59,12 @@ struct record_opts {
     const char *user;          /* -Z: drop privileges to this user once the source is open */
 };
 
+/* A TCP server port of a capture and its packets (both directions). */
+struct record_port_count {
+    uint16_t port;
+    uint64_t packets;
+};
+
 /* Counters for the progress line and the summary. */
 struct record_progress {
     uint64_t packets, bytes;               /* seen by the recorder */
@@ -71,7 +78,16 @@ struct record_progress {
     double wall_s;              /* since the start */
     uint64_t files;             /* traces written (more than 1 with -C/-G) */
     uint64_t written;           /* bytes of trace on disk so far (whole chunks) */
+    uint64_t malformed;         /* requests the server rejects (TRACE_REQ_MALFORMED) */
+    uint64_t redacted_replies;  /* replies written TRACE_REPLY_REDACTED */
     char current[4096];         /* the trace being written */
+    char filter[4096];          /* the BPF filter in force */
+    /* A file of which no packet matched the filter: its busiest TCP server ports, most
+     * packets first (found by reading it again without the filter), and what it holds. */
+    struct record_port_count busiest[RECORD_BUSIEST];
+    size_t nbusiest;
+    uint64_t unfiltered_packets, unfiltered_tcp; /* packets in the file, TCP among them */
+    int unfiltered_read;                         /* 1 when the three fields above are set */
 };
 
 /* Called about twice a second while capturing, and once more at the end (`final` = 1). */
@@ -80,8 +96,11 @@ typedef void (*record_progress_fn)(void *ctx, const struct record_progress *p, i
 /*! record_run() :
  *  Captures until the file ends, `duration_s` or `max_packets` is reached, or *stop becomes
  *  non-zero (set it from a signal handler), writing the trace as it goes; the trace is closed
- *  (indexed) on every path that opened it. @return 0 or a negative code with `err` naming
- *  the source, the filter or the trace. */
+ *  (indexed) on every path that opened it. A trace name that is the file read (`-r X -w X`,
+ *  or a -C/-G name that comes to be it) is refused before it is opened for writing. When no
+ *  packet of a file (not stdin) matched the filter, the file is read once more without it to
+ *  fill record_progress.busiest. @return 0 or a negative code with `err` naming the source,
+ *  the filter or the trace. */
 int record_run(const struct record_opts *o, record_progress_fn progress, void *ctx,
                volatile int *stop, struct rt_err *err);
 
@@ -261,9 +280,22 @@ void tcp_table_free(struct tcp_table *t);
  *   effect for the commands sent after them, and an error reply restores the old value for
  *   commands sent after that reply is seen. SELECT inside MULTI takes effect at EXEC. RESET
  *   returns to db 0, RESP2, replies on; subscribed and MONITOR modes end at its reply.
- * - Secrets (AUTH's password, HELLO ... AUTH user pass, MIGRATE ... AUTH/AUTH2) are replaced
- *   by "<redacted>" before the sink sees the request, with TRACE_REQ_REDACTED; copies in the
- *   session's own buffers are overwritten.
+ * - Secrets in requests (AUTH's password, HELLO ... AUTH user pass, MIGRATE ... AUTH/AUTH2,
+ *   CONFIG SET requirepass|masterauth|tls-*-pass, ACL SETUSER >pass #hash, SENTINEL SET m
+ *   auth-pass, SENTINEL CONFIG SET sentinel-pass, and those of the command ACL DRYRUN names)
+ *   are replaced by "<redacted>" before the sink sees the request, with TRACE_REQ_REDACTED;
+ *   copies in the session's own buffers are overwritten.
+ * - Replies that can carry a secret (CONFIG GET of a pattern that can name a password
+ *   parameter, ACL LIST, ACL GETUSER, SENTINEL CONFIG GET sentinel-pass, an EXEC whose
+ *   transaction queued one of them; and an unpaired or uncertain reply whose bytes name a
+ *   password parameter or hold an ACL password hash) keep their type only: no bytes, no
+ *   hash, no length, with TRACE_REPLY_REDACTED.
+ * - Bytes the server rejects as a request (an unbalanced quote in an inline command, a RESP
+ *   array with a bad count or length) are one REQUEST with TRACE_REQ_MALFORMED: argc 1,
+ *   argv[0] the bytes as sent up to the end of the line where redis stops reading (line
+ *   terminator included, at most 64 KiB), paired with the server's error like any request.
+ *   After an inline one the next line is the next command; after a RESP one the stream is
+ *   resynchronised. Such bytes that may hold a password are replaced by 'x' (REDACTED too).
  * - Replies with no request pending (a capture that began mid-stream) are unpaired
  *   (req_seq TRACE_SEQ_NONE). A mid-stream connection first resynchronises both directions.
  * - After a gap in the server direction, or a server message the scanner rejects, every
@@ -283,15 +315,31 @@ struct rec_sink {
     void *ctx;
 };
 
+/* Where requests are taken apart (argument vectors, unquoted inline arguments): only used
+ * while one message is scanned and emitted, so the sessions driven from one thread can share
+ * one instead of each holding 64 KiB from its SYN on. */
+struct rec_scratch;
+
+/*! rec_scratch_new() : an empty scratch (its buffers are allocated on first use). @return a
+ *  scratch owned by the caller (rec_scratch_free, after the last session using it), or NULL. */
+struct rec_scratch *rec_scratch_new(void);
+
+/*! rec_scratch_free() : wipes and frees the scratch (NULL is accepted). */
+void rec_scratch_free(struct rec_scratch *x);
+
 struct rec_session_opts {
     struct resp_limits lim; /* scanner limits */
     size_t max_buffer;      /* bytes held per direction for an incomplete message; 0: 64 MiB */
     int keep_payload;       /* store the wire bytes of replies and pushes */
     int redact_values;      /* replace the values of write commands by 'x' bytes of their length */
+    struct rec_scratch *scratch; /* shared by the sessions of one thread (not owned); NULL: a
+                                  * session makes its own when its first request comes */
 };
 
 struct rec_conn_stats {
     uint64_t requests, replies, pushes, unpaired_replies, proto_errors, gaps, resyncs;
+    uint64_t malformed;        /* requests written TRACE_REQ_MALFORMED (counted in requests) */
+    uint64_t redacted_replies; /* replies written TRACE_REPLY_REDACTED (counted in replies) */
 };
 
 struct rec_conn;

@@ -40,7 +40,7 @@ struct tsink {
     struct tev *ev;
     size_t n, cap;
     uint64_t next_seq;
-    const char *secret[4]; /* bytes that must appear in no event */
+    const char *secret[8]; /* bytes that must appear in no event */
 };
 
 static char *dupmem(const void *p, size_t n)
@@ -55,7 +55,7 @@ static char *dupmem(const void *p, size_t n)
 
 static void assert_no_secret(const struct tsink *s, const void *p, size_t n)
 {
-    for (int i = 0; i < 4 && s->secret[i]; i++)
+    for (int i = 0; i < 8 && s->secret[i]; i++)
         ck_assert_msg(memmem(p, n, s->secret[i], strlen(s->secret[i])) == NULL,
                       "secret \"%s\" reached the sink", s->secret[i]);
 }
@@ -91,6 +91,19 @@ static int sink_event(void *ctx, struct trace_event *ev)
         break;
     case TRACE_EV_REPLY:
     case TRACE_EV_PUSH:
+        if (ev->u.reply.err)
+            assert_no_secret(s, ev->u.reply.err, ev->u.reply.errlen);
+        if (ev->u.reply.flags & TRACE_REPLY_HAS_PAYLOAD)
+            assert_no_secret(s, ev->u.reply.payload, ev->u.reply.payload_len);
+        if (ev->u.reply.flags & TRACE_REPLY_REDACTED)
+            /* its type only: a length, a hash or the bytes would let a password be checked */
+            ck_assert_msg(!(ev->u.reply.flags &
+                            (TRACE_REPLY_HAS_HASH | TRACE_REPLY_HAS_PAYLOAD)) &&
+                              ev->u.reply.len == 0 && ev->u.reply.count == 0 &&
+                              ev->u.reply.size == 0 && ev->u.reply.ival == 0 &&
+                              ev->u.reply.hash == 0 && ev->u.reply.err == NULL &&
+                              ev->u.reply.payload == NULL,
+                          "a redacted reply keeps more than its type");
         t->req_seq = ev->u.reply.req_seq;
         t->rtype = ev->u.reply.rtype;
         t->flags = ev->u.reply.flags;
@@ -195,8 +208,9 @@ static void run(struct tsink *s, const struct step *st, size_t nst, const struct
     rec_conn_free(c);
 }
 
-/* The events as a compact string: "Q0:PING R0 P- N3 G1 ..." (Q request seq:name with flags
- * n=noreply r=redacted g=after-gap; R reply req_seq or '-'; P push; N note code; G gap dir). */
+/* The events as a compact string: "Q0:PING R0 P- N3 G1 ..." (Q request seq:name, MALFORMED
+ * for a malformed one, with flags n=noreply r=redacted g=after-gap t=truncated; R reply
+ * req_seq or '-' with g=after-gap x=redacted; P push; N note code; G gap dir). */
 static void describe(const struct tsink *s, char *buf, size_t cap)
 {
     size_t o = 0;
@@ -204,17 +218,20 @@ static void describe(const struct tsink *s, char *buf, size_t cap)
     for (size_t i = 0; i < s->n && o + 64 < cap; i++) {
         const struct tev *t = &s->ev[i];
         if (t->type == TRACE_EV_REQUEST)
-            o += (size_t)snprintf(buf + o, cap - o, "Q%llu:%s%s%s%s ", (unsigned long long)t->seq,
-                                  t->argv[0], t->flags & TRACE_REQ_NOREPLY ? "/n" : "",
+            o += (size_t)snprintf(buf + o, cap - o, "Q%llu:%s%s%s%s%s ", (unsigned long long)t->seq,
+                                  t->flags & TRACE_REQ_MALFORMED ? "MALFORMED" : t->argv[0],
+                                  t->flags & TRACE_REQ_NOREPLY ? "/n" : "",
                                   t->flags & TRACE_REQ_REDACTED ? "/r" : "",
-                                  t->flags & TRACE_REQ_AFTER_GAP ? "/g" : "");
+                                  t->flags & TRACE_REQ_AFTER_GAP ? "/g" : "",
+                                  t->flags & TRACE_REQ_TRUNCATED ? "/t" : "");
         else if (t->type == TRACE_EV_REPLY || t->type == TRACE_EV_PUSH) {
             char seq[24] = "-";
             if (t->req_seq != TRACE_SEQ_NONE)
                 snprintf(seq, sizeof seq, "%llu", (unsigned long long)t->req_seq);
-            o +=
-                (size_t)snprintf(buf + o, cap - o, "%c%s%s ", t->type == TRACE_EV_REPLY ? 'R' : 'P',
-                                 seq, t->flags & TRACE_REPLY_AFTER_GAP ? "/g" : "");
+            o += (size_t)snprintf(buf + o, cap - o, "%c%s%s%s ",
+                                  t->type == TRACE_EV_REPLY ? 'R' : 'P', seq,
+                                  t->flags & TRACE_REPLY_AFTER_GAP ? "/g" : "",
+                                  t->flags & TRACE_REPLY_REDACTED ? "/x" : "");
         } else if (t->type == TRACE_EV_NOTE)
             o += (size_t)snprintf(buf + o, cap - o, "N%u ", t->code);
         else if (t->type == TRACE_EV_GAP)
@@ -750,6 +767,226 @@ START_TEST(test_session_max_buffer)
 }
 END_TEST
 
+/* Replies that can carry a secret keep their type only (checked for every event by the sink:
+ * no length, hash or payload), also inside a transaction; the others keep their hash. */
+START_TEST(test_session_reply_redaction)
+{
+    static const char hash[] = "d9c5946d067b63cab791455d318c83daa0c64742bee79a807623811eb76ad0c0";
+    char acl_list[256], acl_user[256];
+    snprintf(acl_list, sizeof acl_list, "*1\r\n$%zu\r\nuser default on #%s ~* &* +@all\r\n",
+             strlen("user default on # ~* &* +@all") + 64, hash);
+    snprintf(acl_user, sizeof acl_user,
+             "*4\r\n$5\r\nflags\r\n*1\r\n$2\r\non\r\n$9\r\npasswords\r\n*1\r\n$64\r\n%s\r\n", hash);
+    struct step st[] = {
+        /* Q0 */ {.dir = C2S, .data = "*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$11\r\nrequirepass\r\n"},
+        {.dir = S2C, .data = "*2\r\n$11\r\nrequirepass\r\n$8\r\ns3cr3tpw\r\n"},
+        /* Q1 */ {.dir = C2S, .data = "CONFIG GET *\r\n"},
+        {.dir = S2C, .data = "*4\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n$11\r\nrequirepass\r\n$8\r\ns3cr3tpw\r\n"},
+        /* Q2: not a secret */ {.dir = C2S, .data = "CONFIG GET maxmemory\r\n"},
+        {.dir = S2C, .data = "*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n"},
+        /* Q3: a glob that matches masterauth */ {.dir = C2S, .data = "config get MASTER?UTH\r\n"},
+        {.dir = S2C, .data = "*2\r\n$10\r\nmasterauth\r\n$8\r\nupstr3am\r\n"},
+        /* Q4: the second of two patterns */
+        {.dir = C2S, .data = "CONFIG GET maxmemory tls-[k]ey-file-?ass\r\n"},
+        {.dir = S2C, .data = "*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n"},
+        /* Q5, Q6 */ {.dir = C2S, .data = "ACL LIST\r\nACL GETUSER default\r\n"},
+        {.dir = S2C, .data = acl_list},
+        {.dir = S2C, .data = acl_user},
+        /* Q7-Q9: a transaction that reads requirepass; its QUEUED are no secret */
+        {.dir = C2S, .data = "MULTI\r\nCONFIG GET requirepass\r\nEXEC\r\n"},
+        {.dir = S2C, .data = "+OK\r\n+QUEUED\r\n*1\r\n*2\r\n$11\r\nrequirepass\r\n$8\r\ns3cr3tpw\r\n"},
+        /* Q10-Q12: one that does not */
+        {.dir = C2S, .data = "MULTI\r\nGET a\r\nEXEC\r\n"},
+        {.dir = S2C, .data = "+OK\r\n+QUEUED\r\n*1\r\n$1\r\n1\r\n"},
+        /* Q13: sentinel's own password; Q14: SENTINEL MASTER shows no auth-pass */
+        {.dir = C2S, .data = "SENTINEL CONFIG GET sentinel-pass\r\nSENTINEL MASTER mymaster\r\n"},
+        {.dir = S2C, .data = "*2\r\n$13\r\nsentinel-pass\r\n$8\r\nsentpw99\r\n"},
+        {.dir = S2C, .data = "*2\r\n$4\r\nname\r\n$8\r\nmymaster\r\n"},
+        /* Q15: a key named requirepass is a key */
+        {.dir = C2S, .data = "GET requirepass\r\n"},
+        {.dir = S2C, .data = "$-1\r\n"},
+    };
+    struct run_opts o = {.keep_payload = 1};
+    struct tsink s = {.secret = {"s3cr3tpw", "upstr3am", hash, "sentpw99"}};
+    scenario(&s, st, N(st), &o,
+             "Q0:CONFIG R0/x Q1:CONFIG R1/x Q2:CONFIG R2 Q3:config R3/x Q4:CONFIG R4/x Q5:ACL "
+             "Q6:ACL R5/x R6/x Q7:MULTI Q8:CONFIG Q9:EXEC R7 R8 R9/x Q10:MULTI Q11:GET Q12:EXEC "
+             "R10 R11 R12 Q13:SENTINEL Q14:SENTINEL R13/x R14 Q15:GET R15");
+    const struct tev *r = nth(&s, TRACE_EV_REPLY, 2);
+    ck_assert_uint_eq(r->flags & TRACE_REPLY_HAS_HASH, TRACE_REPLY_HAS_HASH);
+    ck_assert_uint_eq(r->rtype, TRACE_R_ARRAY);
+    r = nth(&s, TRACE_EV_REPLY, 0);
+    ck_assert_uint_eq(r->rtype, TRACE_R_ARRAY); /* the type is kept */
+    ck_assert_uint_eq(r->req_seq, 0);            /* and the pairing */
+    sink_free(&s);
+}
+END_TEST
+
+/* A reply whose request the recorder did not see (mid-stream) is redacted when its bytes
+ * look like a password parameter or an ACL hash. */
+START_TEST(test_session_reply_redaction_unpaired)
+{
+    struct step st[] = {
+        {.dir = S2C, .data = "*2\r\n$11\r\nrequirepass\r\n$8\r\ns3cr3tpw\r\n$5\r\nhello\r\n"},
+        {.dir = C2S, .data = "*1\r\n$4\r\nPING\r\n"},
+        {.dir = S2C, .data = "+PONG\r\n"},
+    };
+    struct run_opts o = {.keep_payload = 1, .open_flags = TRACE_OPEN_MIDSTREAM};
+    struct tsink s = {.secret = {"s3cr3tpw"}};
+    scenario(&s, st, N(st), &o, "R-/g/x R- Q0:PING/g R0/g");
+    sink_free(&s);
+}
+END_TEST
+
+START_TEST(test_session_redaction_sentinel_dryrun)
+{
+    struct step st[] = {
+        {.dir = C2S,
+         .data = "SENTINEL SET mymaster quorum 2 auth-pass s3ntpw down-after-milliseconds 1000\r\n"},
+        {.dir = S2C, .data = "+OK\r\n"},
+        {.dir = C2S,
+         .data = "*5\r\n$8\r\nSENTINEL\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$13\r\nsentinel-pass\r\n"
+                 "$10\r\ns3ntinelpw\r\n"},
+        {.dir = S2C, .data = "+OK\r\n"},
+        {.dir = C2S, .data = "ACL DRYRUN alice AUTH alice al1cepw\r\n"},
+        {.dir = S2C, .data = "+OK\r\n"},
+        {.dir = C2S, .data = "ACL DRYRUN alice HELLO 3 AUTH alice h3llopw\r\n"},
+        {.dir = S2C, .data = "+OK\r\n"},
+        {.dir = C2S, .data = "acl dryrun bob config set requirepass n3wpw\r\n"},
+        {.dir = S2C, .data = "+OK\r\n"},
+        {.dir = C2S, .data = "ACL DRYRUN bob GET auth-pass\r\n"},
+        {.dir = S2C, .data = "+OK\r\n"},
+    };
+    struct tsink s = {.secret = {"s3ntpw", "s3ntinelpw", "al1cepw", "h3llopw", "n3wpw"}};
+    scenario(&s, st, N(st), NULL,
+             "Q0:SENTINEL/r R0 Q1:SENTINEL/r R1 Q2:ACL/r R2 Q3:ACL/r R3 Q4:acl/r R4 Q5:ACL R5");
+    const struct tev *q = find_req(&s, 0);
+    ck_assert_str_eq(q->argv[4], "2"); /* quorum is no secret */
+    ck_assert_str_eq(q->argv[6], "<redacted>");
+    ck_assert_str_eq(q->argv[8], "1000");
+    ck_assert_str_eq(find_req(&s, 1)->argv[4], "<redacted>");
+    ck_assert_str_eq(find_req(&s, 2)->argv[4], "alice");
+    ck_assert_str_eq(find_req(&s, 2)->argv[5], "<redacted>");
+    ck_assert_str_eq(find_req(&s, 3)->argv[7], "<redacted>");
+    ck_assert_str_eq(find_req(&s, 4)->argv[6], "<redacted>");
+    ck_assert_str_eq(find_req(&s, 5)->argv[4], "auth-pass"); /* a key */
+    sink_free(&s);
+}
+END_TEST
+
+/* Bytes the server rejects as a command are a request with their raw bytes, paired with the
+ * server's error (the Zeek pipeline-quotes capture, then RESP arrays it refuses). */
+START_TEST(test_session_malformed)
+{
+    struct step st[] = {
+        {.dir = C2S,
+         .data = "SET key \"my value\"\r\nSET bad1 \"unclosed double quotes\r\n"
+                 "SET bad2 'unclosed single quotes\r\n"},
+        {.dir = S2C, .data = "+OK\r\n-ERR Protocol error: unbalanced quotes in request\r\n"},
+    };
+    struct tsink s = {0};
+    scenario(&s, st, N(st), NULL, "Q0:SET Q1:MALFORMED Q2:MALFORMED R0 R1");
+    const struct tev *q = find_req(&s, 1);
+    ck_assert_uint_eq(q->argc, 1);
+    ck_assert_uint_eq(q->flags, TRACE_REQ_MALFORMED);
+    ck_assert_uint_eq(q->argvlen[0], strlen("SET bad1 \"unclosed double quotes\r\n"));
+    ck_assert_str_eq(q->argv[0], "SET bad1 \"unclosed double quotes\r\n");
+    ck_assert_str_eq(find_req(&s, 2)->argv[0], "SET bad2 'unclosed single quotes\r\n");
+    const struct tev *r = nth(&s, TRACE_EV_REPLY, 1);
+    ck_assert_uint_eq(r->req_seq, 1);
+    ck_assert_str_eq(r->text, "ERR Protocol error: unbalanced quotes in request");
+    sink_free(&s);
+
+    /* RESP: a bulk without its '$' (redis: "expected '$', got 'x'"): the bytes up to the end
+     * of the line redis stops in; what follows is found by a resync */
+    struct step st2[] = {
+        {.dir = C2S, .data = "*2\r\n$3\r\nGET\r\nxyz\r\n*1\r\n$4\r\nPING\r\n"},
+        {.dir = S2C, .data = "-ERR Protocol error: expected '$', got 'x'\r\n"},
+    };
+    scenario(&s, st2, N(st2), NULL, "Q0:MALFORMED Q1:PING/g R0");
+    ck_assert_str_eq(find_req(&s, 0)->argv[0], "*2\r\n$3\r\nGET\r\nxyz\r\n");
+    sink_free(&s);
+
+    /* a count that is not a number, after a good command */
+    struct step st3[] = {
+        {.dir = C2S, .data = "*1\r\n$4\r\nPING\r\n*1x\r\n"},
+        {.dir = S2C, .data = "+PONG\r\n-ERR Protocol error: invalid multibulk length\r\n"},
+    };
+    scenario(&s, st3, N(st3), NULL, "Q0:PING Q1:MALFORMED R0 R1");
+    ck_assert_str_eq(find_req(&s, 1)->argv[0], "*1x\r\n");
+    sink_free(&s);
+}
+END_TEST
+
+/* A malformed command that may carry a password is written as 'x' bytes of its length, still
+ * malformed; a line longer than 64 KiB is cut there and the next line is the next command. */
+START_TEST(test_session_malformed_secret_and_long)
+{
+    struct step st[] = {
+        {.dir = C2S, .data = "AUTH \"hunter2pw\r\n*2\r\n$4\r\nAUTH\r\n$-9\r\nsw0rdfish\r\n"},
+        {.dir = S2C, .data = "-ERR Protocol error: unbalanced quotes in request\r\n"},
+    };
+    struct tsink s = {.secret = {"hunter2pw", "sw0rdfish"}};
+    scenario(&s, st, N(st), NULL, "Q0:MALFORMED/r Q1:MALFORMED/r R0");
+    ck_assert_str_eq(find_req(&s, 0)->argv[0], "\"xxxxxxxxxxxxxx\r\n");
+    ck_assert_str_eq(find_req(&s, 1)->argv[0], "*xxxxxxxxxxxxxxxx\r\n");
+    sink_free(&s);
+
+    size_t n = 70000;
+    char *line = malloc(n + 16);
+    memset(line, 'a', n);
+    memcpy(line + n, "\r\nPING\r\n", 9);
+    struct step st2[] = {
+        {.dir = C2S, .data = line},
+        {.dir = S2C, .data = "-ERR Protocol error: too big inline request\r\n"},
+    };
+    struct run_opts o = {0};
+    run(&s, st2, N(st2), &o);
+    char got[512];
+    describe(&s, got, sizeof got);
+    ck_assert_str_eq(got, "Q0:MALFORMED/t Q1:PING R0");
+    ck_assert_uint_eq(find_req(&s, 0)->argvlen[0], 65536);
+    sink_free(&s);
+    free(line);
+}
+END_TEST
+
+/* Sessions of one recorder share one scratch: interleaved, each still reads its own
+ * commands, inline arguments unquoted into the scratch included. */
+START_TEST(test_session_shared_scratch)
+{
+    struct rec_scratch *x = rec_scratch_new();
+    ck_assert_ptr_nonnull(x);
+    struct rec_session_opts o = {.lim = resp_limits_default(), .scratch = x};
+    struct tsink s1 = {0}, s2 = {0};
+    struct rec_sink k1 = {sink_event, &s1}, k2 = {sink_event, &s2};
+    struct rt_err err = {0};
+    struct rec_conn *a = rec_conn_new(1, 0, &o, &k1, &err);
+    struct rec_conn *b = rec_conn_new(2, 0, &o, &k2, &err);
+    ck_assert(a && b);
+    static const char qa[] = "SET \"k\\x41\" \"v a\"\r\n", qb[] = "SET 'kb' \"x\\ty\"\r\n";
+    for (size_t i = 0; i < sizeof qa - 1 || i < sizeof qb - 1; i++) {
+        if (i < sizeof qa - 1)
+            rec_conn_data(a, C2S, (const uint8_t *)qa + i, 1, 10 + i);
+        if (i < sizeof qb - 1)
+            rec_conn_data(b, C2S, (const uint8_t *)qb + i, 1, 10 + i);
+    }
+    rec_conn_close(a, 100);
+    rec_conn_close(b, 100);
+    ck_assert_uint_eq(s1.n, 1);
+    ck_assert_uint_eq(s2.n, 1);
+    ck_assert_str_eq(s1.ev[0].argv[1], "kA");
+    ck_assert_str_eq(s1.ev[0].argv[2], "v a");
+    ck_assert_str_eq(s2.ev[0].argv[1], "kb");
+    ck_assert_str_eq(s2.ev[0].argv[2], "x\ty");
+    rec_conn_free(a);
+    rec_conn_free(b);
+    rec_scratch_free(x);
+    sink_free(&s1);
+    sink_free(&s2);
+}
+END_TEST
+
 START_TEST(test_session_argv_growth)
 {
     char req[4096];
@@ -878,7 +1115,9 @@ static size_t z_requests(const struct tsink *s, uint64_t conn, char names[][32],
         const struct tev *t = &s->ev[i];
         if (t->type != TRACE_EV_REQUEST || t->conn != conn)
             continue;
-        snprintf(names[n], 32, "%s", t->argv[0]);
+        /* Zeek names a malformed inline command by its first word, as it splits it */
+        int w = t->flags & TRACE_REQ_MALFORMED ? (int)strcspn(t->argv[0], " \r\n") : 31;
+        snprintf(names[n], 32, "%.*s", w, t->argv[0]);
         for (char *p = names[n]; *p; p++)
             if (*p >= 'a' && *p <= 'z')
                 *p = (char)(*p - 32);
@@ -951,6 +1190,9 @@ START_TEST(test_session_zeek_redis_log)
         {"client-skip-while-off.pcap", "client-skip-while-off"},
         {"pubsub.pcap", "pubsub"},
         {"almost-resp.pcap", "almost-resp"},
+        /* two malformed inline commands: the first answered by the server's protocol error,
+         * the second sent after it and never answered (the server closed) */
+        {"pipeline-quotes.pcap", "pipeline-quotes"},
     };
     for (size_t i = 0; i < N(caps); i++) {
         struct zctx *z = calloc(1, sizeof *z);
@@ -1039,6 +1281,12 @@ Suite *session_suite(void)
     tcase_add_test(tc, test_session_hash_payload);
     tcase_add_test(tc, test_session_max_buffer);
     tcase_add_test(tc, test_session_argv_growth);
+    tcase_add_test(tc, test_session_reply_redaction);
+    tcase_add_test(tc, test_session_reply_redaction_unpaired);
+    tcase_add_test(tc, test_session_redaction_sentinel_dryrun);
+    tcase_add_test(tc, test_session_malformed);
+    tcase_add_test(tc, test_session_malformed_secret_and_long);
+    tcase_add_test(tc, test_session_shared_scratch);
     tcase_add_test(tc, test_session_zeek_redis_log);
     tcase_add_test(tc, test_session_zeek_set_auth);
     suite_add_tcase(s, tc);
