@@ -111,21 +111,11 @@ int rt_ctl_open(struct rt_ctl *c, const struct sockaddr *addr, socklen_t addrlen
         goto fail;
     }
     if (ssl) {
-        c->ssl = SSL_new(ssl);
-        if (!c->ssl)
-            goto tls_fail;
-        struct in6_addr a6;
-        int is_ip = inet_pton(AF_INET, sni, &a6) == 1 || inet_pton(AF_INET6, sni, &a6) == 1;
-        if (!is_ip)
-            SSL_set_tlsext_host_name(c->ssl, sni);
-        if (!insecure) {
-            if (is_ip)
-                X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), sni);
-            else
-                SSL_set1_host(c->ssl, sni);
+        c->ssl = rt_tls_ssl_new(ssl, sni, insecure);
+        if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1 || SSL_connect(c->ssl) != 1) {
+            rt_tls_error(c->ssl, why, cap);
+            goto fail;
         }
-        if (SSL_set_fd(c->ssl, c->fd) != 1 || SSL_connect(c->ssl) != 1)
-            goto tls_fail;
     }
     if (pass) {
         const char *av[3] = {"AUTH", user ? user : "default", pass};
@@ -141,14 +131,151 @@ int rt_ctl_open(struct rt_ctl *c, const struct sockaddr *addr, socklen_t addrlen
             goto fail;
     }
     return 0;
-tls_fail : {
-    char eb[160];
-    ERR_error_string_n(ERR_get_error(), eb, sizeof eb);
-    snprintf(why, cap, "TLS: %s", eb);
-}
 fail:
     rt_ctl_close(c);
     return -1;
+}
+
+/* ---- the preflight probe ---------------------------------------------------------------- */
+
+/* the first line of what a server answered, printable, for a message */
+static void first_line(const uint8_t *b, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && b[i] != '\r' && b[i] != '\n' && o + 5 < cap && i < 60; i++) {
+        if (b[i] >= 0x20 && b[i] < 0x7f)
+            out[o++] = (char)b[i];
+        else
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", b[i]);
+    }
+    out[o] = 0;
+}
+
+int replay_probe(const struct replay_opts *o, struct rt_err *err)
+{
+    const struct replay_target *t = &o->target;
+    char name[300];
+    replay_target_format(t, name, sizeof name);
+    struct addrinfo hints = {0}, *ai = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    char ps[8];
+    snprintf(ps, sizeof ps, "%u", (unsigned)t->port);
+    int gai = getaddrinfo(t->host, ps, &hints, &ai);
+    if (gai != 0 || !ai) {
+        rt_err_set(err, RT_EINVAL, "cannot resolve the target host '%s': %s", t->host,
+                   gai_strerror(gai));
+        return RT_EINVAL;
+    }
+    SSL_CTX *ctx = NULL;
+    if (t->tls && !(ctx = rt_tls_ctx_new(&o->tls, err))) {
+        freeaddrinfo(ai);
+        return err->code;
+    }
+    struct rt_ctl c;
+    char why[256];
+    double ct = o->connect_timeout_s > 0 ? o->connect_timeout_s : 3.0;
+    int rc = 0;
+    /* no credentials yet: they go only to a server that answered PING in RESP */
+    if (rt_ctl_open(&c, ai->ai_addr, ai->ai_addrlen, ctx, o->tls.sni ? o->tls.sni : t->host,
+                    o->tls.insecure, NULL, NULL, ct, why, sizeof why) < 0) {
+        rt_err_set(err, RT_EIO, "cannot connect to %s: %s", name, why);
+        rc = RT_EIO;
+        goto out;
+    }
+    /* PING, and the first bytes of the answer as they are */
+    struct timeval tv = {2, 0};
+    setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    static const char ping[] = "*1\r\n$4\r\nPING\r\n";
+    uint8_t buf[512];
+    size_t got = 0;
+    ssize_t k = c.ssl ? SSL_write(c.ssl, ping, (int)strlen(ping))
+                      : send(c.fd, ping, strlen(ping), MSG_NOSIGNAL);
+    while (k > 0 && got < sizeof buf) {
+        k = c.ssl ? SSL_read(c.ssl, buf + got, (int)(sizeof buf - got))
+                  : recv(c.fd, buf + got, sizeof buf - got, 0);
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+        if (memchr(buf, '\n', got))
+            break;
+    }
+    if (!got && c.ssl && ERR_peek_error()) {
+        /* TLS 1.3: a server that wants a client certificate says so after the handshake */
+        rt_tls_error(c.ssl, why, sizeof why);
+        rt_err_set(err, RT_EIO, "%s: %s", name, why);
+        rc = RT_EIO;
+        goto out;
+    }
+    if (!got) {
+        rt_err_set(err, RT_EIO, "%s did not answer PING within 2 s (%s)%s", name,
+                   k == 0 ? "it closed the connection" : "no answer",
+                   t->tls ? "" : "; a TLS port? use rediss://");
+        rc = RT_EIO;
+        goto out;
+    }
+    char line[300];
+    first_line(buf, got, line, sizeof line);
+    if (!strchr("+-:$*_,#!=(%~|>", buf[0])) {
+        const char *what = got >= 3 && buf[0] == 0x15 && buf[1] == 0x03
+                               ? " (a TLS alert: the port speaks TLS, use rediss://)"
+                           : !memcmp(buf, "HTTP/", got < 5 ? got : 5) ? " (an HTTP server)"
+                                                                      : "";
+        rt_err_set(err, RT_EIO, "%s does not speak RESP: it answered PING with \"%s\"%s",
+                   name, line, what);
+        rc = RT_EIO;
+        goto out;
+    }
+    int noauth = got >= 7 && !memcmp(buf, "-NOAUTH", 7);
+    if (noauth && !t->pass) {
+        rt_err_set(err, RT_EINVAL,
+                   "%s requires authentication (NOAUTH): give --user/--pass, RESPTRACE_PASS or "
+                   "user:pass@ in the target URL",
+                   name);
+        rc = RT_EINVAL;
+        goto out;
+    }
+    redisReaderFeed(c.rd, (const char *)buf, got);
+    void *rep = NULL;
+    redisReaderGetReply(c.rd, &rep); /* the PING's reply, when whole: dropped */
+    if (rep)
+        freeReplyObject(rep);
+    if (t->pass) {
+        const char *av[3] = {"AUTH", t->user ? t->user : "default", t->pass};
+        size_t len[3] = {4, strlen(av[1]), strlen(av[2])};
+        redisReply *r = rt_ctl_command(&c, 3, av, len, why, sizeof why);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            rt_err_set(err, RT_EINVAL, "%s: the target refused AUTH: %.160s", name,
+                       r ? r->str : why);
+            rc = RT_EINVAL;
+        }
+        if (r)
+            freeReplyObject(r);
+        if (rc)
+            goto out;
+    }
+    if (t->db_set && t->db) {
+        char num[16];
+        snprintf(num, sizeof num, "%u", t->db);
+        const char *av[2] = {"SELECT", num};
+        size_t len[2] = {6, strlen(num)};
+        redisReply *r = rt_ctl_command(&c, 2, av, len, why, sizeof why);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            rt_err_set(err, RT_EINVAL, "%s: the target refused SELECT %u (the URL's database): "
+                                       "%.160s",
+                       name, t->db, r ? r->str : why);
+            rc = RT_EINVAL;
+        }
+        if (r)
+            freeReplyObject(r);
+    }
+out:
+    if (c.fd >= 0 || c.rd)
+        rt_ctl_close(&c);
+    if (ctx)
+        SSL_CTX_free(ctx);
+    freeaddrinfo(ai);
+    return rc;
 }
 
 /* ---- topology -------------------------------------------------------------------------- */

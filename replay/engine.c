@@ -18,6 +18,7 @@
  * - Replies are framed with the RESP scanner of format/ (RESP2 and RESP3) and compared by
  *   type with the recorded reply, when the trace has one, for the divergence counts.
  */
+#define _GNU_SOURCE /* memmem */
 #include "replay.h"
 #include "replay_int.h"
 
@@ -97,8 +98,8 @@ int replay_cmd_is_unsafe(const char *name, const char *sub)
 
 const char *replay_skip_name(unsigned why)
 {
-    static const char *const names[] = {"unsafe", "read_only", "filter",     "auth",
-                                        "select", "keys",      "unreachable"};
+    static const char *const names[] = {"unsafe", "read_only", "filter",      "auth",
+                                        "select", "keys",      "unreachable", "malformed"};
     return why < REPLAY_SKIP_MAX ? names[why] : "unknown";
 }
 
@@ -129,6 +130,7 @@ struct req {
     uint8_t asking;        /* resent after ASK: ASKING first */
     uint8_t redirects;     /* MOVED/ASK/TRYAGAIN followed so far */
     uint8_t part_err;      /* a split request: a part failed */
+    uint8_t part_msg;      /* a split request: its failed part's message was counted */
     uint8_t split_kind;    /* a split request: its merged reply type */
     uint8_t blocking;      /* may wait on the server for long (no reply timeout) */
     uint64_t retry_at;     /* TRYAGAIN: when to send it again */
@@ -149,7 +151,9 @@ struct req {
     uint32_t replies_left; /* subscribe family: confirmations still to come */
     int64_t arg;           /* SELECT db / HELLO protover */
     size_t wlen;
-    char *wire;            /* the RESP bytes to send */
+    char *wire;            /* the RESP bytes to send (freed once written on a standalone target:
+                            * only cluster mode may send it again) */
+    size_t qbytes;         /* what it holds while waiting to be sent (read-ahead bound) */
 };
 
 struct tconn;
@@ -210,6 +214,7 @@ struct tconn {
     size_t nusers, capusers;
     uint8_t *rbuf;
     size_t rlen, rcap, need;
+    struct rstream *rs;        /* a large reply being framed as it streams (NULL: none) */
     struct tgroup *g;
     int node;                  /* index in the worker's topology */
     int readonly;              /* READONLY sent (a replica serving reads) */
@@ -244,14 +249,15 @@ struct worker {
     unsigned loop;
     uint64_t trace_t0, trace_last, loop_off, wall_t0, rate_k;
     int t0_set;
-    size_t buffered, max_buffered;
+    size_t buffered, max_buffered;         /* requests read and not yet sent */
+    size_t buffered_bytes, max_buffered_bytes; /* their bytes: a few huge requests bound the
+                                            * read-ahead as well as many small ones */
     struct req *dhead, *dtail; /* due queue */
     struct event *due_timer, *fill_timer, *house_timer, *drain_timer;
     uint64_t eof_at;
     uint64_t first_send;
     /* a blocking control connection for COMMAND GETKEYS (commands the table cannot resolve) */
-    int ctl_fd;
-    SSL *ctl_ssl;
+    struct rt_ctl ctl;
     int ctl_failed;
     int no_table_keys; /* RESPTRACE_KEYS_FROM_TARGET=1: always ask the target (tests) */
     /* connections */
@@ -276,6 +282,15 @@ struct worker {
     uint64_t reply_timeout_ns;
     uint64_t live_tconns;
     size_t inflight; /* requests of the trace sent and unanswered */
+    size_t inflight_blocking; /* of them, blocking commands (they may rightly wait long) */
+    uint64_t last_progress;   /* when a request was last answered, lost or dropped */
+    uint64_t stall_ns;        /* no progress this long with requests waiting: stalled */
+    /* the error reply being completed (for the per-message counts) */
+    const char *cur_err;
+    size_t cur_errlen;
+    int err_counted;          /* the message of a split request's failed part was counted */
+    struct replay_errmsg *errs; /* every command's error replies by message */
+    size_t nerrs;
     /* stats */
     struct replay_result res;
     struct cmd_stat *cmds;
@@ -289,7 +304,8 @@ struct worker {
     uint64_t shared_lag;
     volatile int *stop;
     uint64_t deadline;
-    int stopping;
+    int stopping;             /* 1: --duration ended: nothing more is sent, replies in flight
+                               * are awaited; 2: a signal: the loop ends now */
 };
 
 static void tconn_connect(struct tconn *tc);
@@ -390,6 +406,108 @@ static void compare(struct worker *w, struct req *r)
         c->type_changed++;
         w->res.type_changed++;
     }
+}
+
+/* ---- error replies by message ---------------------------------------------------------- */
+
+#define ERRTAB_CAP 64 /* distinct messages kept per table while replaying; the last entry
+                       * collects the rest */
+static const char other_msgs[] = "(other messages)";
+
+void replay_errmsg_key(const char *msg, size_t len, char *out, size_t cap)
+{
+    /* the arguments a message quotes make every instance distinct: cut them */
+    static const char *const cuts[] = {", with args beginning with:", " (key '", NULL};
+    size_t n = len;
+    for (size_t i = 0; cuts[i]; i++) {
+        const char *p = memmem(msg, n, cuts[i], strlen(cuts[i]));
+        if (p)
+            n = (size_t)(p - msg);
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 1 < cap; i++) {
+        unsigned char c = (unsigned char)msg[i];
+        out[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+    }
+    while (o && out[o - 1] == ' ')
+        o--;
+    out[o] = 0;
+}
+
+/* counts `count` of message `key` in the table (at most ERRTAB_CAP entries: once full, new
+ * messages are counted in one "(other messages)" entry) */
+static void errtab_add(struct replay_errmsg **tab, size_t *n, const char *key, uint64_t count)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < *n; i++)
+            if (!strcmp((*tab)[i].msg, key)) {
+                (*tab)[i].count += count;
+                return;
+            }
+        if (*n < ERRTAB_CAP - 1 || !strcmp(key, other_msgs))
+            break;
+        key = other_msgs; /* full: the message joins the others */
+    }
+    if (*n == 0)
+        *tab = xcalloc(ERRTAB_CAP, sizeof **tab);
+    snprintf((*tab)[*n].msg, sizeof (*tab)[*n].msg, "%s", key);
+    (*tab)[*n].count = count;
+    (*n)++;
+}
+
+static int cmp_errmsg(const void *a, const void *b)
+{
+    const struct replay_errmsg *x = a, *y = b;
+    int ox = !strcmp(x->msg, other_msgs), oy = !strcmp(y->msg, other_msgs);
+    if (ox != oy)
+        return ox - oy; /* "(other messages)" last */
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1;
+    return strcmp(x->msg, y->msg);
+}
+
+/* sorts a merged table by count and keeps the REPLAY_ERRMSG_MAX most frequent, the others
+ * summed into "(other messages)" */
+static void errtab_finish(struct replay_errmsg **tab, size_t *n)
+{
+    if (!*n)
+        return;
+    qsort(*tab, *n, sizeof **tab, cmp_errmsg);
+    if (*n > REPLAY_ERRMSG_MAX) {
+        uint64_t rest = 0;
+        for (size_t i = REPLAY_ERRMSG_MAX - 1; i < *n; i++)
+            rest += (*tab)[i].count;
+        snprintf((*tab)[REPLAY_ERRMSG_MAX - 1].msg, sizeof (*tab)[0].msg, "%s", other_msgs);
+        (*tab)[REPLAY_ERRMSG_MAX - 1].count = rest;
+        *n = REPLAY_ERRMSG_MAX;
+    }
+}
+
+/* the current error reply's message, counted for the command and overall */
+static void count_errmsg(struct worker *w, struct replay_cmd_result *c)
+{
+    char key[128];
+    if (w->cur_err && w->cur_errlen)
+        replay_errmsg_key(w->cur_err, w->cur_errlen, key, sizeof key);
+    else
+        snprintf(key, sizeof key, "(no message)");
+    errtab_add(&c->errmsgs, &c->nerrmsgs, key, 1);
+    errtab_add(&w->errs, &w->nerrs, key, 1);
+}
+
+/* a request read from the trace leaves the read-ahead (sent, dropped or discarded) */
+static void unbuffer(struct worker *w, const struct req *r)
+{
+    w->buffered--;
+    w->buffered_bytes -= r->qbytes;
+}
+
+/* a request of the trace leaves the in-flight count (answered, lost or abandoned) */
+static void inflight_done(struct worker *w, const struct req *r)
+{
+    w->inflight--;
+    if (r->blocking)
+        w->inflight_blocking--;
 }
 
 static void release(struct req *r)
@@ -515,12 +633,12 @@ static void abandon_req(struct worker *w, struct req *r)
         struct req *p = r->parent;
         if (--p->parts_left == 0) {
             w->res.unanswered++;
-            w->inflight--;
+            inflight_done(w, p);
             release(p);
         }
     } else if (r->kind != K_INTERNAL) {
         w->res.unanswered++;
-        w->inflight--;
+        inflight_done(w, r);
     }
     release(r);
 }
@@ -549,6 +667,7 @@ static void tconn_free(struct tconn *tc)
         abandon_req(w, r);
     }
     free(tc->rbuf);
+    free(tc->rs);
     w->live_tconns--;
     free(tc);
 }
@@ -667,8 +786,11 @@ static void rconn_free(struct worker *w, struct rconn *rc)
     free(rc->wait);
     for (struct req *r = rc->rhead, *nx; r; r = nx) {
         nx = r->next;
-        w->buffered--;
-        w->res.unsent++;
+        unbuffer(w, r);
+        if (w->stopping)
+            w->res.cut++;
+        else
+            w->res.unsent++;
         release(r);
     }
     ht_remove(w, rc);
@@ -747,8 +869,9 @@ static void inflight_push(struct tconn *tc, struct req *r)
     tc->nin++;
 }
 
-/* A command resptrace sends itself (AUTH, SELECT, HELLO). */
-static void send_internal(struct tconn *tc, uint8_t special, size_t argc, const char *const *argv)
+/* A command resptrace sends itself (AUTH, SELECT, HELLO). @return it (in flight). */
+static struct req *send_internal(struct tconn *tc, uint8_t special, size_t argc,
+                                 const char *const *argv)
 {
     size_t len[8];
     for (size_t i = 0; i < argc; i++)
@@ -761,6 +884,7 @@ static void send_internal(struct tconn *tc, uint8_t special, size_t argc, const 
     r->wire = fmt_cmd(argc, argv, len, NULL, NULL, &r->wlen);
     bufferevent_write(tc->bev, r->wire, r->wlen);
     inflight_push(tc, r);
+    return r;
 }
 
 static void send_auth(struct tconn *tc)
@@ -782,7 +906,7 @@ static void send_select(struct tconn *tc, uint32_t db)
     char num[16];
     snprintf(num, sizeof num, "%u", db);
     const char *argv[] = {"SELECT", num};
-    send_internal(tc, S_SELECT, 2, argv);
+    send_internal(tc, S_SELECT, 2, argv)->arg = db;
     tc->db = db;
 }
 
@@ -909,7 +1033,9 @@ static void account_send(struct worker *w, struct rconn *rc, struct req *r, uint
     if (lag > w->lag_max_interval)
         w->lag_max_interval = lag;
     w->res.sent++;
-    w->buffered--;
+    unbuffer(w, r);
+    if (!w->inflight)
+        w->last_progress = now; /* a stall counts from the first request left waiting */
 }
 
 static void tconn_send(struct tconn *tc, struct req *r, uint64_t now)
@@ -918,6 +1044,11 @@ static void tconn_send(struct tconn *tc, struct req *r, uint64_t now)
     const struct replay_opts *o = w->o;
     account_send(w, r->rc, r, now);
     tc_write_req(tc, r);
+    if (!w->cluster) {
+        /* the bufferevent holds a copy; nothing sends it again on a standalone target */
+        free(r->wire);
+        r->wire = NULL;
+    }
     switch (r->special) {
     case S_SELECT:
         if (r->arg >= 0)
@@ -944,6 +1075,8 @@ static void tconn_send(struct tconn *tc, struct req *r, uint64_t now)
     uint8_t special = r->special;
     if (r->expect) {
         w->inflight++;
+        if (r->blocking)
+            w->inflight_blocking++;
         if (r->rc)
             r->rc->out++;
     } else {
@@ -997,11 +1130,12 @@ static void drop_unreachable(struct worker *w, struct rconn *rc)
     rc->rhead = r->next;
     if (!rc->rhead)
         rc->rtail = NULL;
-    w->buffered--;
+    unbuffer(w, r);
     rc->pending--;
     w->cmds[r->cmd].r.errors++;
     w->res.errors++;
     w->res.skipped_by[REPLAY_SKIP_UNREACHABLE]++;
+    w->last_progress = now_ns();
     r->got = 1; /* nothing to compare */
     release(r);
 }
@@ -1060,7 +1194,7 @@ static void rconn_pump(struct rconn *rc)
     uint64_t now = now_ns();
     uint64_t window = (uint64_t)((w->o->reconnect_window_s > 0 ? w->o->reconnect_window_s : 2.0) *
                                  (double)NS);
-    while (rc->rhead) {
+    while (rc->rhead && !w->stopping) {
         struct req *r = rc->rhead;
         if (r->hold)
             break; /* MULTI: where it goes is not known yet */
@@ -1126,9 +1260,12 @@ static void complete(struct worker *w, struct req *r, unsigned rtype, uint64_t n
     rt_hist_record(w->delta_lat, lat);
     c->ops++;
     w->res.ops++;
+    w->last_progress = now;
     if (is_err_type(rtype)) {
         c->errors++;
         w->res.errors++;
+        if (!w->err_counted)
+            count_errmsg(w, c);
         if (r->special == S_EXEC)
             w->res.tx_aborted++;
     }
@@ -1154,7 +1291,7 @@ static void complete(struct worker *w, struct req *r, unsigned rtype, uint64_t n
     release(r);
     if (rc)
         rconn_pump(rc);
-    if (w->buffered <= w->max_buffered / 2)
+    if (w->buffered <= w->max_buffered / 2 && w->buffered_bytes <= w->max_buffered_bytes / 2)
         worker_fill(w);
 }
 
@@ -1180,12 +1317,19 @@ static void part_done(struct worker *w, struct req *q, unsigned rtype, uint64_t 
     struct req *p = q->parent;
     if (!rtype || is_err_type(rtype))
         p->part_err = 1;
+    if (is_err_type(rtype) && !p->part_msg) {
+        /* the request's error message is its first failed part's */
+        count_errmsg(w, &w->cmds[p->cmd].r);
+        p->part_msg = 1;
+    }
     if (!rtype && p->vw)
         vw_lost(w->vw, p->vw, now); /* a part lost: the other parts may have been applied */
     release(q);
     if (--p->parts_left == 0) {
-        w->inflight--;
+        inflight_done(w, p);
+        w->err_counted = p->part_msg;
         complete(w, p, p->part_err ? TRACE_R_ERROR : p->split_kind, now);
+        w->err_counted = 0;
     }
 }
 
@@ -1217,9 +1361,10 @@ static void lose_req(struct worker *w, struct req *r, uint64_t now)
         w->cmds[r->cmd].r.errors++;
         w->res.errors++;
         w->res.lost++;
-        w->inflight--;
+        inflight_done(w, r);
         if (r->rc && r->rc->out)
             r->rc->out--;
+        w->last_progress = now;
     }
     r->got = 1;
     release(r);
@@ -1346,8 +1491,11 @@ static int on_reply(struct tconn *tc, const struct resp_reply *m, uint64_t now)
             return 0;
         }
     }
-    if (!front) {
-        w->res.pushes++; /* nothing asked: count it, do not pair it */
+    if (!front || (front->sent && front->sent > now)) {
+        /* nothing asked, or a reply whose bytes arrived before its request was written: the
+         * target answers what nobody asked (pairing it would shift every later reply and
+         * give a latency below zero) */
+        w->res.protocol_errors++;
         return 0;
     }
     if (front->replies_left > 1) {
@@ -1361,6 +1509,7 @@ static int on_reply(struct tconn *tc, const struct resp_reply *m, uint64_t now)
     if (!tc->nin)
         disarm_reply_timeout(tc);
     w->last_ival = m->ival;
+    w->last_progress = now;
     if (front->kind == K_INTERNAL && front->special == S_WAIT) {
         struct req *p = front->parent;
         if (p->vw_ok) {
@@ -1389,12 +1538,29 @@ static int on_reply(struct tconn *tc, const struct resp_reply *m, uint64_t now)
                 fatal(w, RT_EINVAL, text);
                 return -1;
             }
+            if (front->special == S_SELECT) {
+                /* the requests would silently go to another database */
+                char text[320];
+                snprintf(text, sizeof text, "the target refused SELECT %lld (%s): %s",
+                         (long long)front->arg,
+                         w->o->target.db_set ? "the database of the target URL"
+                                             : "the database the requests were recorded in",
+                         msg);
+                release(front);
+                fatal(w, RT_EINVAL, text);
+                return -1;
+            }
         } else if (front->special == S_AUTH) {
             tc->authed = 1;
         }
         release(front);
         return 0;
     }
+    /* NOAUTH without credentials: every request would meet the same answer */
+    int noauth = is_err_type(m->type) && !w->o->target.pass && m->err && m->errlen >= 6 &&
+                 !memcmp(m->err, "NOAUTH", 6);
+    w->cur_err = is_err_type(m->type) ? m->err : NULL;
+    w->cur_errlen = is_err_type(m->type) ? m->errlen : 0;
     if (w->cluster) {
         if (is_err_type(m->type) && m->err && redirect(tc, front, m->err, m->errlen))
             return tc->state == TC_READY && !tc->doomed ? 0 : -1;
@@ -1407,61 +1573,135 @@ static int on_reply(struct tconn *tc, const struct resp_reply *m, uint64_t now)
     if (front->kind == K_PART) {
         part_done(w, front, m->type, now);
     } else {
-        w->inflight--;
+        inflight_done(w, front);
         complete(w, front, m->type, now);
     }
+    w->cur_err = NULL;
+    w->cur_errlen = 0;
+    if (noauth) {
+        fatal(w, RT_EINVAL, "the target requires authentication (NOAUTH): give --user/--pass, "
+                            "RESPTRACE_PASS or user:pass@ in the target URL");
+        return -1;
+    }
     return tc->state == TC_READY && !tc->doomed ? 0 : -1;
+}
+
+/* a reply in progress beyond this is framed as it streams (reply_stream.c) instead of being
+ * held whole: a target's 512 MiB replies cost each connection a few hundred bytes, not 512 MiB */
+#define STREAM_AT (1u << 20)
+
+/* Frames the streaming reply with what the input holds. @return 0 to go on, -1 when the
+ * connection is gone by what the reply caused, -2 when it was lost here (tc may be freed) */
+static int stream_input(struct tconn *tc, struct evbuffer *in, uint64_t now)
+{
+    struct evbuffer_iovec v;
+    if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || !v.iov_len)
+        return 0;
+    int done = 0;
+    ssize_t k = rs_feed(tc->rs, v.iov_base, v.iov_len, &done);
+    if (k < 0) {
+        char why[200];
+        snprintf(why, sizeof why, "the target sent bytes that are not RESP (%s, %zu bytes into "
+                                  "a reply)",
+                 tc->rs->fail_what, tc->rs->r.len);
+        tc->busy = 0;
+        tconn_lost(tc, why);
+        return -2;
+    }
+    evbuffer_drain(in, (size_t)k);
+    if (!done)
+        return 0;
+    struct rstream *rs = tc->rs;
+    tc->rs = NULL;
+    int rc = on_reply(tc, &rs->r, now); /* its err and first point into rs: freed after */
+    free(rs);
+    return rc;
 }
 
 static void tconn_read_cb(struct bufferevent *bev, void *arg)
 {
     struct tconn *tc = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
-    size_t n = evbuffer_get_length(in);
-    if (tc->rlen + n > tc->rcap) {
-        size_t ncap = tc->rcap ? tc->rcap : 16384;
-        while (ncap < tc->rlen + n)
-            ncap *= 2;
-        tc->rbuf = xrealloc(tc->rbuf, ncap);
-        tc->rcap = ncap;
-    }
-    evbuffer_remove(in, tc->rbuf + tc->rlen, n);
-    tc->rlen += n;
-    if (tc->rlen < tc->need)
-        return;
-    tc->need = 0;
+    uint64_t now = now_ns(); /* replies in this input arrived before anything sent from here */
     tc->busy = 1;
-    uint64_t now = now_ns();
-    size_t off = 0;
-    while (off < tc->rlen) {
-        struct resp_reply m;
-        size_t need = 0;
-        int k = resp_scan_reply(tc->rbuf + off, tc->rlen - off, NULL, &m, &need);
-        if (k == -2) {
-            tc->need = need;
-            break;
+    int gone = 0;
+    while (!gone && evbuffer_get_length(in)) {
+        if (tc->rs) {
+            int k = stream_input(tc, in, now);
+            if (k == -2)
+                return; /* lost: tc may be gone */
+            gone = k < 0;
+            continue;
         }
-        if (k < 0) {
-            char why[160];
-            snprintf(why, sizeof why, "the target sent bytes that are not RESP (%s at byte %zu)",
-                     m.fail_what ? m.fail_what : "bad reply", m.fail_off);
-            tc->busy = 0;
-            tconn_lost(tc, why);
-            return;
+        /* whole replies are framed in place: take the input, at most a little past the
+         * streaming threshold */
+        size_t n = evbuffer_get_length(in);
+        size_t room = (tc->rlen < STREAM_AT ? STREAM_AT - tc->rlen : 0) + 65536;
+        if (n > room)
+            n = room;
+        if (tc->rlen + n > tc->rcap) {
+            size_t ncap = tc->rcap ? tc->rcap : 16384;
+            while (ncap < tc->rlen + n)
+                ncap *= 2;
+            tc->rbuf = xrealloc(tc->rbuf, ncap);
+            tc->rcap = ncap;
         }
-        off += (size_t)k;
-        if (on_reply(tc, &m, now) < 0)
+        evbuffer_remove(in, tc->rbuf + tc->rlen, n);
+        tc->rlen += n;
+        if (tc->rlen < tc->need && tc->rlen < STREAM_AT)
+            continue;
+        tc->need = 0;
+        size_t off = 0;
+        while (off < tc->rlen) {
+            struct resp_reply m;
+            size_t need = 0;
+            int k = resp_scan_reply(tc->rbuf + off, tc->rlen - off, NULL, &m, &need);
+            if (k == -2) {
+                tc->need = need;
+                break;
+            }
+            if (k < 0) {
+                char why[160];
+                snprintf(why, sizeof why,
+                         "the target sent bytes that are not RESP (%s at byte %zu)",
+                         m.fail_what ? m.fail_what : "bad reply", m.fail_off);
+                tc->busy = 0;
+                tconn_lost(tc, why);
+                return;
+            }
+            off += (size_t)k;
+            if (on_reply(tc, &m, now) < 0) {
+                gone = 1;
+                break;
+            }
+        }
+        if (gone || tc->doomed || tc->state != TC_READY)
             break;
+        memmove(tc->rbuf, tc->rbuf + off, tc->rlen - off);
+        tc->rlen -= off;
+        if (tc->rlen >= STREAM_AT) {
+            /* a large reply in progress: frame the rest as it streams */
+            tc->rs = xcalloc(1, sizeof *tc->rs);
+            rs_init(tc->rs, NULL);
+            int done = 0;
+            ssize_t k = rs_feed(tc->rs, tc->rbuf, tc->rlen, &done);
+            if (k < 0 || done) {
+                /* the scanner said incomplete: the framer cannot disagree */
+                tc->busy = 0;
+                tconn_lost(tc, "the target sent bytes that are not RESP (in a large reply)");
+                return;
+            }
+            tc->rlen = tc->need = 0;
+            free(tc->rbuf);
+            tc->rbuf = NULL;
+            tc->rcap = 0;
+        }
     }
     tc->busy = 0;
     if (tc->doomed) {
         tconn_free(tc);
         return;
     }
-    if (tc->state != TC_READY)
-        return;
-    memmove(tc->rbuf, tc->rbuf + off, tc->rlen - off);
-    tc->rlen -= off;
 }
 
 static void conn_error_text(struct tconn *tc, short what, char *buf, size_t cap)
@@ -1560,6 +1800,8 @@ static void tconn_lost(struct tconn *tc, const char *why)
     tc->ihead = tc->itail = NULL;
     tc->nin = 0;
     tc->rlen = tc->need = 0;
+    free(tc->rs);
+    tc->rs = NULL;
     tc->authed = tc->subscribed = tc->readonly = 0;
     tc->busy = 1;
     uint64_t now = now_ns();
@@ -1628,20 +1870,14 @@ static void tconn_connect(struct tconn *tc)
     tc->state = TC_CONNECTING;
     const struct cl_node *nd = &w->topo.nodes[tc->node];
     if (o->target.tls) {
-        SSL *ssl = SSL_new(w->ssl);
         const char *sni = o->tls.sni ? o->tls.sni : w->cluster ? nd->host : o->target.host;
-        struct in6_addr a6;
-        int is_ip = inet_pton(AF_INET, sni, &a6) == 1 || inet_pton(AF_INET6, sni, &a6) == 1;
-        if (!is_ip)
-            SSL_set_tlsext_host_name(ssl, sni);
-        if (!o->tls.insecure) {
-            if (is_ip)
-                X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), sni);
-            else
-                SSL_set1_host(ssl, sni);
-        }
-        tc->bev = bufferevent_openssl_socket_new(w->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                                 BEV_OPT_CLOSE_ON_FREE);
+        SSL *ssl = rt_tls_ssl_new(w->ssl, sni, o->tls.insecure);
+        tc->bev = ssl ? bufferevent_openssl_socket_new(w->base, -1, ssl,
+                                                       BUFFEREVENT_SSL_CONNECTING,
+                                                       BEV_OPT_CLOSE_ON_FREE)
+                      : NULL;
+        if (ssl && !tc->bev)
+            SSL_free(ssl);
     } else {
         tc->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
     }
@@ -1718,109 +1954,29 @@ static void due_push(struct worker *w, struct req *r)
 /* ---- COMMAND GETKEYS on the target ----------------------------------------------------- */
 
 /* For a command the command table does not know or cannot resolve, the target itself says
- * where the keys are. The question goes over a blocking connection of its own: it is rare (no
- * command of redis 7.0 needs it), and a blocked loop shows in the lag it causes. */
-static int ctl_write(struct worker *w, const void *p, size_t n)
+ * where the keys are. The question goes over a blocking control connection of its own (the same
+ * kind, with the same TLS identity check, as the topology read): it is rare (no command of
+ * redis 7.0 needs it), and a blocked loop shows in the lag it causes. */
+static int ctl_ready(struct worker *w)
 {
-    const char *b = p;
-    while (n) {
-        ssize_t k = w->ctl_ssl ? SSL_write(w->ctl_ssl, b, (int)n)
-                               : send(w->ctl_fd, b, n, MSG_NOSIGNAL);
-        if (k <= 0)
-            return -1;
-        b += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/* reads one whole reply into *buf (malloc'd); @return its length, or -1 */
-static ssize_t ctl_read(struct worker *w, uint8_t **buf, struct resp_reply *m)
-{
-    size_t len = 0, cap = 4096;
-    uint8_t *b = malloc(cap);
-    if (!b)
+    if (w->ctl.fd >= 0)
+        return 0;
+    if (w->ctl_failed)
         return -1;
-    for (;;) {
-        size_t need = 0;
-        int k = len ? resp_scan_reply(b, len, NULL, m, &need) : -2;
-        if (k > 0) {
-            *buf = b;
-            return k;
-        }
-        if (k == -1 || len > (64u << 20))
-            break;
-        if (len == cap) {
-            uint8_t *nb = realloc(b, cap * 2);
-            if (!nb)
-                break;
-            b = nb;
-            cap *= 2;
-        }
-        ssize_t n = w->ctl_ssl ? SSL_read(w->ctl_ssl, b + len, (int)(cap - len))
-                               : recv(w->ctl_fd, b + len, cap - len, 0);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    free(b);
-    return -1;
-}
-
-static void ctl_close(struct worker *w)
-{
-    if (w->ctl_ssl) {
-        SSL_free(w->ctl_ssl);
-        w->ctl_ssl = NULL;
-    }
-    if (w->ctl_fd > 0)
-        close(w->ctl_fd);
-    w->ctl_fd = 0;
-}
-
-static int ctl_open(struct worker *w)
-{
     const struct replay_opts *o = w->o;
-    int fd = socket(w->addr.ss_family, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
+    char why[256];
     double ct = o->connect_timeout_s > 0 ? o->connect_timeout_s : 3.0;
-    struct timeval tv = {(time_t)ct, (long)((ct - (double)(time_t)ct) * 1e6)};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    w->ctl_fd = fd;
-    if (connect(fd, (struct sockaddr *)&w->addr, w->addrlen) < 0)
-        goto fail;
-    if (o->target.tls) {
-        w->ctl_ssl = SSL_new(w->ssl);
-        const char *sni = o->tls.sni ? o->tls.sni : o->target.host;
-        struct in6_addr a6;
-        if (inet_pton(AF_INET, sni, &a6) != 1 && inet_pton(AF_INET6, sni, &a6) != 1) {
-            SSL_set_tlsext_host_name(w->ctl_ssl, sni);
-            if (!o->tls.insecure)
-                SSL_set1_host(w->ctl_ssl, sni);
-        }
-        if (!w->ctl_ssl || SSL_set_fd(w->ctl_ssl, fd) != 1 || SSL_connect(w->ctl_ssl) != 1)
-            goto fail;
-    }
-    if (o->target.pass) {
-        const char *av[3] = {"AUTH", o->target.user ? o->target.user : "default", o->target.pass};
-        size_t len[3] = {4, strlen(av[1]), strlen(av[2])}, wl;
-        char *wire = fmt_cmd(3, av, len, NULL, NULL, &wl);
-        int rc = ctl_write(w, wire, wl);
-        free(wire);
-        struct resp_reply m;
-        uint8_t *b = NULL;
-        if (rc < 0 || ctl_read(w, &b, &m) < 0 || m.type != TRACE_R_SIMPLE) {
-            free(b);
-            goto fail;
-        }
-        free(b);
+    if (rt_ctl_open(&w->ctl, (const struct sockaddr *)&w->addr, w->addrlen,
+                    o->target.tls ? w->ssl : NULL,
+                    o->tls.sni ? o->tls.sni : o->target.host, o->tls.insecure,
+                    o->target.user, o->target.pass, ct, why,
+                    sizeof why) < 0) {
+        w->ctl_failed = 1;
+        if (!w->res.conn_error[0])
+            snprintf(w->res.conn_error, sizeof w->res.conn_error, "COMMAND GETKEYS: %.170s", why);
+        return -1;
     }
     return 0;
-fail:
-    ctl_close(w);
-    return -1;
 }
 
 /* Marks in iskey[] the arguments the target's COMMAND GETKEYS names. @return 0, or -1 when the
@@ -1828,10 +1984,8 @@ fail:
  * analyse has no keys: it goes as it is, and the target answers it as it would have. */
 static int getkeys_remote(struct worker *w, const struct trace_request *q, uint8_t *iskey)
 {
-    if (w->ctl_failed || (!w->ctl_fd && ctl_open(w) < 0)) {
-        w->ctl_failed = 1;
+    if (ctl_ready(w) < 0)
         return -1;
-    }
     size_t n = q->argc + 2;
     const char **av = xcalloc(n, sizeof *av);
     size_t *len = xcalloc(n, sizeof *len);
@@ -1843,41 +1997,30 @@ static int getkeys_remote(struct worker *w, const struct trace_request *q, uint8
         av[i + 2] = q->argv[i];
         len[i + 2] = q->argvlen[i];
     }
-    size_t wl;
-    char *wire = fmt_cmd(n, av, len, NULL, NULL, &wl);
+    char why[200];
+    redisReply *r = rt_ctl_command(&w->ctl, (int)n, av, len, why, sizeof why);
     free(av);
     free(len);
-    int rc = ctl_write(w, wire, wl);
-    free(wire);
-    struct resp_reply m;
-    uint8_t *b = NULL;
-    ssize_t got = rc < 0 ? -1 : ctl_read(w, &b, &m);
-    if (got < 0) {
-        ctl_close(w);
+    if (!r) {
         w->ctl_failed = 1;
         return -1;
     }
-    if (m.type == TRACE_R_ARRAY) {
-        /* the elements follow the header line; each key names the first unmarked argument
-         * with its bytes */
-        const uint8_t *p = memchr(b, '\n', (size_t)got);
-        size_t off = p ? (size_t)(p - b) + 1 : (size_t)got;
-        for (uint64_t e = 0; e < m.count && off < (size_t)got; e++) {
-            struct resp_reply k;
-            int kn = resp_scan_reply(b + off, (size_t)got - off, NULL, &k, NULL);
-            if (kn <= 0)
-                break;
-            off += (size_t)kn;
+    if (r->type == REDIS_REPLY_ARRAY) {
+        /* each key names the first unmarked argument with its bytes */
+        for (size_t e = 0; e < r->elements; e++) {
+            const redisReply *k = r->element[e];
+            if (k->type != REDIS_REPLY_STRING && k->type != REDIS_REPLY_STATUS)
+                continue;
             for (size_t i = 1; i < q->argc; i++)
-                if (!iskey[i] && q->argvlen[i] == k.str_len &&
-                    memcmp(q->argv[i], k.str, k.str_len) == 0) {
+                if (!iskey[i] && q->argvlen[i] == (size_t)k->len &&
+                    memcmp(q->argv[i], k->str, (size_t)k->len) == 0) {
                     iskey[i] = 1;
                     break;
                 }
         }
     }
     w->res.getkeys_asked++;
-    free(b);
+    freeReplyObject(r);
     return 0;
 }
 
@@ -2264,7 +2407,11 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
             rconn_pump(rc);
         return;
     }
+    r->qbytes = sizeof *r + r->wlen;
+    for (uint32_t i = 0; r->parts && i < r->nparts; i++)
+        r->qbytes += sizeof *r->parts[i] + r->parts[i]->wlen;
     w->buffered++;
+    w->buffered_bytes += r->qbytes;
     rc->pending++;
     if (!due) {
         ready_push(rc, r);
@@ -2334,14 +2481,21 @@ static int reopen(struct worker *w)
     return 0;
 }
 
+static uint64_t drain_ns(const struct worker *w)
+{
+    return (uint64_t)((w->o->drain_s > 0 ? w->o->drain_s : 5.0) * (double)NS);
+}
+
+/* The end of the trace is read: the replay ends when everything is answered, or when nothing
+ * more has happened for the drain time (late replies). The drain counts from the last due
+ * request and from the last progress, not from when the read-ahead reached the end: at
+ * --speed max the whole trace may be read long before it is sent. */
 static void finish_reading(struct worker *w)
 {
     w->eof = 1;
     w->eof_at = now_ns();
-    double d = w->o->drain_s > 0 ? w->o->drain_s : 5.0;
-    /* drain: from the last due time, not from when the read-ahead reached the end */
     uint64_t last_due = w->dtail ? w->dtail->due : w->eof_at;
-    uint64_t at = (last_due > w->eof_at ? last_due : w->eof_at) + (uint64_t)(d * (double)NS);
+    uint64_t at = (last_due > w->eof_at ? last_due : w->eof_at) + drain_ns(w);
     uint64_t now = now_ns();
     arm_in(w->drain_timer, at > now ? at - now : 0);
     worker_check_done(w);
@@ -2352,7 +2506,8 @@ static void worker_fill(struct worker *w)
     const struct replay_opts *o = w->o;
     int paced = o->speed > 0 && o->rate <= 0;
     uint64_t now = now_ns();
-    while (!w->eof && !w->fatal && !w->stopping && w->buffered < w->max_buffered) {
+    while (!w->eof && !w->fatal && !w->stopping && w->buffered < w->max_buffered &&
+           w->buffered_bytes < w->max_buffered_bytes) {
         if (!w->have_ev) {
             int rc = trace_reader_next(w->rd, &w->ev, &w->err);
             if (rc < 0) {
@@ -2545,6 +2700,8 @@ static void worker_check_done(struct worker *w)
 {
     if (w->eof && !w->dhead && w->buffered == 0 && w->inflight == 0)
         event_base_loopbreak(w->base);
+    else if (w->stopping && w->inflight == 0)
+        event_base_loopbreak(w->base); /* --duration: the replies in flight have come */
 }
 
 static void drain_cb(evutil_socket_t fd, short what, void *arg)
@@ -2552,6 +2709,14 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct worker *w = arg;
+    uint64_t now = now_ns(), d = drain_ns(w);
+    uint64_t last = w->last_progress;
+    if (w->dhead && w->dhead->due > last)
+        last = w->dhead->due;
+    if (!w->stopping && last + d > now) {
+        arm_in(w->drain_timer, last + d - now); /* still going: wait for it to go quiet */
+        return;
+    }
     event_base_loopbreak(w->base); /* what is still unanswered is counted at the end */
 }
 
@@ -2566,6 +2731,8 @@ static void publish(struct worker *w, int final)
     w->shared->errors = w->res.errors;
     w->shared->skipped = w->res.skipped;
     w->shared->conns = w->live_tconns;
+    w->shared->requests = w->res.requests;
+    w->shared->inflight = w->inflight;
     if (w->lag_max_interval > w->shared_lag)
         w->shared_lag = w->lag_max_interval;
     w->shared->final = final;
@@ -2578,9 +2745,28 @@ static void house_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct worker *w = arg;
-    if ((w->stop && *w->stop) || (w->deadline && now_ns() >= w->deadline)) {
+    uint64_t now = now_ns();
+    if (w->stop && *w->stop) {
+        w->stopping = 2;
+        w->res.stopped = 1;
+        event_base_loopbreak(w->base);
+        return;
+    }
+    if (w->deadline && now >= w->deadline && !w->stopping) {
+        /* --duration: send nothing more, wait (at most the drain time) for what is in flight */
         w->stopping = 1;
         w->res.stopped = 1;
+        arm_in(w->drain_timer, drain_ns(w));
+        worker_check_done(w);
+    }
+    if (w->inflight > w->inflight_blocking && w->last_progress &&
+        now - w->last_progress > w->stall_ns && !w->res.stalled) {
+        /* requests wait for the target and nothing has come back for that long: it is frozen
+         * or gone silent; what is left is not sent into it */
+        w->res.stalled = 1;
+        snprintf(w->res.stall_why, sizeof w->res.stall_why,
+                 "the target stopped answering: no reply for %.0f s with %zu requests in flight",
+                 (double)w->stall_ns / 1e9, w->inflight - w->inflight_blocking);
         event_base_loopbreak(w->base);
         return;
     }
@@ -2594,9 +2780,12 @@ static void worker_cleanup(struct worker *w)
     for (struct req *r = w->dhead, *nx; r; r = nx) {
         nx = r->next;
         if (r->kind != K_CLOSE) {
-            w->buffered--;
+            unbuffer(w, r);
             r->rc->pending--;
-            w->res.unsent++;
+            if (w->stopping)
+                w->res.cut++;
+            else
+                w->res.unsent++;
         }
         release(r);
     }
@@ -2617,7 +2806,7 @@ static void worker_cleanup(struct worker *w)
         free(g->tc);
         free(g->users);
     }
-    ctl_close(w);
+    rt_ctl_close(&w->ctl);
     rt_ctl_close(&w->tctl);
     free(w->ht);
     free(w->fold);
@@ -2703,8 +2892,10 @@ void replay_result_free(struct replay_result *res)
     for (size_t i = 0; i < res->ncmds; i++) {
         rt_hist_free(res->cmds[i].lat);
         rt_hist_free(res->cmds[i].svc);
+        free(res->cmds[i].errmsgs);
     }
     free(res->cmds);
+    free(res->errmsgs);
     for (size_t i = 0; i < res->nshards; i++) {
         rt_hist_free(res->shards[i].lat);
         free(res->shards[i].slots);
@@ -2712,6 +2903,42 @@ void replay_result_free(struct replay_result *res)
     free(res->shards);
     free(res->ticks);
     memset(res, 0, sizeof *res);
+}
+
+uint64_t replay_failed(const struct replay_result *r, char *why, size_t cap)
+{
+    uint64_t unreach = r->skipped_by[REPLAY_SKIP_UNREACHABLE];
+    uint64_t bad = r->lost + unreach + r->unanswered + r->unsent;
+    if (!bad) {
+        if (cap)
+            why[0] = 0;
+        return 0;
+    }
+    uint64_t window = r->requests - r->skipped; /* what was to be sent (unreachable ones are
+                                                 * counted apart from the policy skips) */
+    size_t n = (size_t)snprintf(why, cap, "%llu of %llu requests were not answered:",
+                                (unsigned long long)bad, (unsigned long long)window);
+    const char *sep = "";
+#define PART(v, ...)                                                                               \
+    if ((v) && n < cap) {                                                                          \
+        n += (size_t)snprintf(why + n, cap - n, "%s %llu ", sep, (unsigned long long)(v));        \
+        if (n < cap)                                                                               \
+            n += (size_t)snprintf(why + n, cap - n, __VA_ARGS__);                                  \
+        sep = ",";                                                                                 \
+    }
+    PART(r->lost, "lost with their connection");
+    PART(unreach, "dropped while the target was unreachable");
+    PART(r->unanswered, "still unanswered at the end");
+    PART(r->unsent, "never sent");
+#undef PART
+    if (n < cap) {
+        const char *cause = r->stalled          ? r->stall_why
+                            : r->conn_error[0] ? r->conn_error
+                                               : NULL;
+        if (cause)
+            snprintf(why + n, cap - n, " (%s)", cause);
+    }
+    return bad;
 }
 
 static void merge_cmd(struct replay_result *dst, const struct replay_cmd_result *c)
@@ -2739,6 +2966,8 @@ static void merge_cmd(struct replay_result *dst, const struct replay_cmd_result 
     d->compared += c->compared;
     rt_hist_merge(d->lat, c->lat);
     rt_hist_merge(d->svc, c->svc);
+    for (size_t k = 0; k < c->nerrmsgs; k++)
+        errtab_add(&d->errmsgs, &d->nerrmsgs, c->errmsgs[k].msg, c->errmsgs[k].count);
 }
 
 static int cmp_cmd(const void *a, const void *b)
@@ -2770,6 +2999,12 @@ static void merge_result(struct replay_result *dst, const struct replay_result *
     dst->unanswered += s->unanswered;
     dst->lost += s->lost;
     dst->unsent += s->unsent;
+    dst->cut += s->cut;
+    dst->protocol_errors += s->protocol_errors;
+    if (s->stalled && !dst->stalled) {
+        dst->stalled = 1;
+        memcpy(dst->stall_why, s->stall_why, sizeof dst->stall_why);
+    }
     dst->setup_errors += s->setup_errors;
     dst->getkeys_asked += s->getkeys_asked;
     if (!dst->setup_error[0])
@@ -3039,14 +3274,13 @@ static void verify_writes(const struct replay_opts *o, SSL_CTX *ssl, int cluster
     cl_topo_free(&c.topo);
 }
 
-static SSL_CTX *make_ssl(const struct replay_opts *o, struct rt_err *err);
 
 int replay_topology_read(const struct replay_opts *o, struct replay_topology *t,
                          struct rt_err *err)
 {
     memset(t, 0, sizeof *t);
     SSL_CTX *ssl = NULL;
-    if (o->target.tls && !(ssl = make_ssl(o, err)))
+    if (o->target.tls && !(ssl = rt_tls_ctx_new(&o->tls, err)))
         return err->code;
     struct cl_topo topo = {0};
     char why[300] = "";
@@ -3093,43 +3327,6 @@ void replay_topology_free(struct replay_topology *t)
 
 /* ---- set-up ---------------------------------------------------------------------------- */
 
-static SSL_CTX *make_ssl(const struct replay_opts *o, struct rt_err *err)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    char eb[200];
-    if (!ctx) {
-        rt_err_set(err, RT_ENOMEM, "TLS: cannot create a context");
-        return NULL;
-    }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    if (o->tls.ca_file || o->tls.ca_dir) {
-        if (SSL_CTX_load_verify_locations(ctx, o->tls.ca_file, o->tls.ca_dir) != 1) {
-            ERR_error_string_n(ERR_get_error(), eb, sizeof eb);
-            rt_err_set(err, RT_EINVAL, "TLS: cannot load the CA %s '%s': %s",
-                       o->tls.ca_file ? "file" : "directory",
-                       o->tls.ca_file ? o->tls.ca_file : o->tls.ca_dir, eb);
-            SSL_CTX_free(ctx);
-            return NULL;
-        }
-    } else {
-        SSL_CTX_set_default_verify_paths(ctx);
-    }
-    if (o->tls.cert) {
-        const char *key = o->tls.key ? o->tls.key : o->tls.cert;
-        if (SSL_CTX_use_certificate_chain_file(ctx, o->tls.cert) != 1 ||
-            SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
-            SSL_CTX_check_private_key(ctx) != 1) {
-            ERR_error_string_n(ERR_get_error(), eb, sizeof eb);
-            rt_err_set(err, RT_EINVAL, "TLS: cannot use the client certificate '%s' / key '%s': %s",
-                       o->tls.cert, key, eb);
-            SSL_CTX_free(ctx);
-            return NULL;
-        }
-    }
-    SSL_CTX_set_verify(ctx, o->tls.insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
-    return ctx;
-}
-
 int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
                volatile int *stop, struct replay_result *res, struct rt_err *err)
 {
@@ -3146,6 +3343,24 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
     struct trace_reader *probe = trace_reader_open(o->trace, NULL, err);
     if (!probe)
         return err->code ? err->code : RT_EIO;
+    {
+        /* how many requests the replay will read, for the progress line: from the index (a
+         * trace without one, cut by a crash, gives no total) */
+        struct trace_totals tt;
+        trace_reader_totals(probe, &tt);
+        double total = (double)tt.by_type[TRACE_EV_REQUEST];
+        if (trace_reader_has_index(probe) && total > 0) {
+            if ((o->from_ns || o->to_ns) && tt.ts_max > tt.ts_min) {
+                uint64_t a = o->from_ns > tt.ts_min ? o->from_ns : tt.ts_min;
+                uint64_t b = o->to_ns && o->to_ns < tt.ts_max ? o->to_ns : tt.ts_max;
+                total *= b > a ? (double)(b - a) / (double)(tt.ts_max - tt.ts_min) : 0;
+            }
+            total *= o->loops ? o->loops : 1;
+            if (o->nparts > 1)
+                total /= o->nparts;
+            res->total_requests = (uint64_t)total;
+        }
+    }
     trace_reader_close(probe);
 
     struct addrinfo hints = {0}, *ai = NULL;
@@ -3160,7 +3375,7 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         return RT_EINVAL;
     }
     SSL_CTX *ssl = NULL;
-    if (o->target.tls && !(ssl = make_ssl(o, err))) {
+    if (o->target.tls && !(ssl = rt_tls_ctx_new(&o->tls, err))) {
         freeaddrinfo(ai);
         return err->code;
     }
@@ -3263,6 +3478,7 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         memcpy(&w->addr, ai->ai_addr, ai->ai_addrlen);
         w->addrlen = ai->ai_addrlen;
         w->max_buffered = o->max_buffered ? o->max_buffered : 65536;
+        w->max_buffered_bytes = o->max_buffered_bytes ? o->max_buffered_bytes : 64u << 20;
         w->wall_t0 = wall_t0;
         w->mu = &mu;
         w->shared = &pub[i];
@@ -3273,9 +3489,13 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         w->topo.nodes = xcalloc(topo.cap, sizeof *topo.nodes);
         memcpy(w->topo.nodes, topo.nodes, topo.n * sizeof *topo.nodes);
         w->tctl.fd = -1;
+        w->ctl.fd = -1;
         w->reply_timeout_ns = o->reply_timeout_s > 0 ? (uint64_t)(o->reply_timeout_s * 1e9)
                               : cluster              ? 10 * NS
                                                      : 0;
+        w->stall_ns = o->stall_timeout_s > 0 ? (uint64_t)(o->stall_timeout_s * 1e9) : 15 * NS;
+        if (w->reply_timeout_ns && w->stall_ns <= w->reply_timeout_ns)
+            w->stall_ns = w->reply_timeout_ns + 5 * NS; /* a dead connection is closed first */
         shard(w, (int)topo.n - 1);
         if (o->verify_writes)
             w->vw = vw_table_new();
@@ -3283,8 +3503,7 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         w->deadline = o->duration_s > 0 ? wall_t0 + (uint64_t)(o->duration_s * 1e9) : 0;
         w->cmds = xcalloc(MAX_CMDS, sizeof *w->cmds);
         w->delta_lat = rt_hist_new();
-        const char *kt = getenv("RESPTRACE_KEYS_FROM_TARGET");
-        w->no_table_keys = kt && !strcmp(kt, "1");
+        w->no_table_keys = o->keys_from_target;
         if (o->connections) {
             w->nfold = o->connections;
             w->fold = xcalloc(w->nfold, sizeof *w->fold);
@@ -3316,7 +3535,10 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
             st.errors += pub[i].errors;
             st.skipped += pub[i].skipped;
             st.conns += pub[i].conns;
+            st.inflight += pub[i].inflight;
+            st.requests += pub[i].requests;
         }
+        st.total = res->total_requests;
         uint64_t lag = 0;
         for (unsigned i = 0; i < nt; i++)
             if (ws[i].shared_lag > lag)
@@ -3340,6 +3562,7 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
             tk->p50_ns = rt_hist_percentile(shared_sec, 50);
             tk->p99_ns = rt_hist_percentile(shared_sec, 99);
             tk->max_ns = rt_hist_max(shared_sec);
+            tk->outstanding = st.inflight;
             rt_hist_reset(shared_sec);
             tick_ops = st.ops;
             tick_errors = st.errors;
@@ -3361,6 +3584,8 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         }
         for (size_t k = 0; k < w->ncmds; k++)
             merge_cmd(res, &w->cmds[k].r);
+        for (size_t k = 0; k < w->nerrs; k++)
+            errtab_add(&res->errmsgs, &res->nerrmsgs, w->errs[k].msg, w->errs[k].count);
         merge_result(res, &w->res);
         if (cluster)
             merge_shards(res, w);
@@ -3373,6 +3598,9 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         verify_writes(o, ssl, cluster, all, &res->verify);
         vw_table_free(all);
     }
+    errtab_finish(&res->errmsgs, &res->nerrmsgs);
+    for (size_t k = 0; k < res->ncmds; k++)
+        errtab_finish(&res->cmds[k].errmsgs, &res->cmds[k].nerrmsgs);
     if (res->ncmds)
         qsort(res->cmds, res->ncmds, sizeof *res->cmds, cmp_cmd);
     if (res->nshards)
@@ -3383,8 +3611,10 @@ out:
         for (size_t k = 0; k < w->ncmds; k++) {
             rt_hist_free(w->cmds[k].r.lat);
             rt_hist_free(w->cmds[k].r.svc);
+            free(w->cmds[k].r.errmsgs);
         }
         free(w->cmds);
+        free(w->errs);
         for (size_t k = 0; k < w->nshards; k++)
             rt_hist_free(w->shards[k].lat);
         free(w->shards);

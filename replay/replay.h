@@ -59,6 +59,8 @@ enum replay_skip {
     REPLAY_SKIP_KEYS,       /* --key-prefix: neither the table nor the target (COMMAND GETKEYS)
                              * could give the key positions */
     REPLAY_SKIP_UNREACHABLE,/* due while its connection was down for longer than the window */
+    REPLAY_SKIP_MALFORMED,  /* recorded as malformed (the server rejected its bytes); sent only
+                             * with replay_opts.send_malformed */
     REPLAY_SKIP_MAX
 };
 
@@ -86,6 +88,7 @@ struct replay_opts {
     int read_only;                 /* skip commands flagged write in the command table */
     const char *key_prefix;        /* prepended to every key argument */
     size_t max_buffered;           /* read-ahead bound in requests per thread; 0 means 65536 */
+    size_t max_buffered_bytes;     /* and in bytes of those requests; 0 means 64 MiB */
     /* cluster mode */
     int cluster;                   /* 0: detect (CLUSTER SHARDS on the target), 1: required,
                                     * -1: never (a cluster node is then one server) */
@@ -106,6 +109,13 @@ struct replay_opts {
     double reply_timeout_s;        /* a connection with requests unanswered this long (blocking
                                     * commands aside) is closed as dead; 0 means 10 s in
                                     * cluster mode, none otherwise */
+    double stall_timeout_s;        /* nothing answered, lost or dropped for this long while
+                                    * requests (blocking commands aside) wait for the target: the
+                                    * target is taken as stalled and the replay ends (exit 1);
+                                    * 0 means 15 s */
+    int send_malformed;            /* send requests recorded as malformed (their raw bytes) */
+    int keys_from_target;          /* ask the target's COMMAND GETKEYS even for commands the table
+                                    * knows (tests of that path) */
 };
 
 /* Per cluster node (cluster mode), in the result. */
@@ -139,6 +149,17 @@ struct replay_tick {
     double t_s;                    /* end of the second, from the start */
     uint64_t ops, errors;
     uint64_t p50_ns, p99_ns, max_ns;
+    uint64_t outstanding;          /* requests sent and unanswered at the end of the second (a
+                                    * second with no ops and some outstanding is a stall) */
+};
+
+/* The error replies of the target, by message (replay_errmsg_key() groups messages that differ
+ * only by their arguments); the most frequent REPLAY_ERRMSG_MAX, the others summed into one
+ * "(other messages)" entry. */
+#define REPLAY_ERRMSG_MAX 16
+struct replay_errmsg {
+    char msg[128];
+    uint64_t count;
 };
 
 /* Per command name (lower case; "config|get" for container commands). */
@@ -154,6 +175,8 @@ struct replay_cmd_result {
     uint64_t compared;     /* replies compared with a recorded reply */
     struct rt_hist *lat;   /* from the intended send time (coordinated omission corrected) */
     struct rt_hist *svc;   /* service time, from the actual send */
+    struct replay_errmsg *errmsgs; /* error replies by message, most frequent first (malloc'd) */
+    size_t nerrmsgs;
 };
 
 struct replay_result {
@@ -166,7 +189,15 @@ struct replay_result {
     uint64_t pushes;          /* out-of-band messages (pub/sub, RESP3 push) */
     uint64_t unanswered;      /* requests still waiting for a reply when the replay ended */
     uint64_t lost;            /* sent, and lost with their connection (counted in errors) */
-    uint64_t unsent;          /* requests read but never sent (the replay ended or stopped first) */
+    uint64_t unsent;          /* requests read but never sent because the replay failed first
+                               * (the target stalled, a fatal error) */
+    uint64_t cut;             /* requests read but not sent because --duration or a signal ended
+                               * the run (not a failure of the target) */
+    uint64_t protocol_errors; /* replies the target sent before any request asked for them */
+    uint64_t total_requests;  /* requests the replay will read (all loops; estimated for a time
+                               * window), for progress; 0 when not known */
+    int stalled;              /* the target stopped answering (stall_timeout_s) */
+    char stall_why[200];
     uint64_t setup_errors;    /* errors to the AUTH/SELECT/HELLO resptrace sends itself */
     uint64_t getkeys_asked;   /* --key-prefix: key positions asked of the target (COMMAND GETKEYS) */
     char setup_error[200];    /* the first of them */
@@ -179,6 +210,8 @@ struct replay_result {
     struct rt_hist *lat, *svc, *lag; /* overall; lag: send time minus due time */
     struct replay_cmd_result *cmds;
     size_t ncmds;
+    struct replay_errmsg *errmsgs; /* every command's error replies by message */
+    size_t nerrmsgs;
     /* cluster mode */
     int cluster;              /* the target ran in cluster mode */
     uint64_t moved, ask, tryagain, refreshes;
@@ -199,6 +232,9 @@ struct replay_result {
 struct replay_status {
     double elapsed_s;
     uint64_t sent, ops, errors, skipped, conns;
+    uint64_t requests;       /* requests read from the trace so far (sent, skipped or waiting) */
+    uint64_t total;          /* requests the replay will read; 0 when not known */
+    uint64_t inflight;       /* sent and unanswered now */
     uint64_t p50_ns, p99_ns; /* intended-time latency so far */
     uint64_t lag_ns;         /* the largest lag of the last interval */
     int final;
@@ -231,6 +267,14 @@ struct replay_topology {
     uint16_t owner[16384];   /* the node index serving each slot; 0xffff: none */
 };
 
+/*! replay_probe() : the preflight check of a target: connects (TLS as replay would, with the
+ *  same identity check), sends PING and reads the first bytes of the answer, then AUTH and the
+ *  URL's SELECT. Names what it met within about 2 s: a refused connection, a server that does
+ *  not speak RESP (an HTTP server, a TLS port spoken to in plain text, a plaintext port spoken
+ *  to in TLS), NOAUTH without credentials, AUTH refused, a database that does not exist.
+ *  @return 0, or a negative code with `err` saying which. */
+int replay_probe(const struct replay_opts *o, struct rt_err *err);
+
 /*! replay_topology_read() : connects to `o->target` (then `o->seeds`) and reads its topology
  *  as replay_run() would (honouring o->cluster). @return 0, or a negative code with `err`.
  *  Free with replay_topology_free(). */
@@ -242,8 +286,21 @@ void replay_topology_free(struct replay_topology *t);
 void replay_result_free(struct replay_result *res);
 
 /*! replay_skip_name() : "unsafe", "read_only", "filter", "auth", "select", "keys",
- *  "unreachable". */
+ *  "unreachable", "malformed". */
 const char *replay_skip_name(unsigned why);
+
+/*! replay_failed() : whether a finished replay did not do its job: some request of the window
+ *  was neither answered nor skipped by policy (lost with its connection, dropped while the
+ *  target was unreachable, unanswered at the end, never sent because the target stalled).
+ *  Requests cut by --duration or a signal do not count. @return 0 when every request was
+ *  answered (error replies are answers), else the number of requests that were not, with
+ *  `why` (a line without newline) saying what happened to them. */
+uint64_t replay_failed(const struct replay_result *r, char *why, size_t cap);
+
+/*! replay_errmsg_key() : the grouping key of an error message: the message up to its
+ *  arguments (", with args beginning with:" and the like cut), printable, at most cap-1
+ *  bytes. */
+void replay_errmsg_key(const char *msg, size_t len, char *out, size_t cap);
 
 /*! replay_cmd_is_unsafe() : 1 if the command (argv, lower or upper case) destroys or
  *  reconfigures a server, so that replay skips it unless allowed. */

@@ -12,6 +12,21 @@
 #define CL_SLOTS 16384
 #define CL_NONE 0xffffu /* a slot no node serves */
 
+/* ---- TLS (tls.c): the one setup every connection kind uses ------------------------------ */
+
+/*! rt_tls_ctx_new() : a client context from the TLS settings (CA, client certificate).
+ *  @return it (SSL_CTX_free), or NULL with `err`. */
+SSL_CTX *rt_tls_ctx_new(const struct replay_tls *t, struct rt_err *err);
+
+/*! rt_tls_ssl_new() : a connection's SSL for server `name` (a host name or an IP address):
+ *  SNI for a name, and unless `insecure` the certificate must name that host or that IP
+ *  address. @return it, or NULL on out of memory. */
+SSL *rt_tls_ssl_new(SSL_CTX *ctx, const char *name, int insecure);
+
+/*! rt_tls_error() : why a handshake on `ssl` (may be NULL) failed, from the verify result and
+ *  OpenSSL's error queue (which it clears), as one line. */
+void rt_tls_error(SSL *ssl, char *buf, size_t cap);
+
 /* A blocking connection of its own for the questions the replayer asks a server outside the
  * replay's traffic (CLUSTER SHARDS, COMMAND GETKEYS): rare, small, and simpler without the
  * event loop. Replies are parsed with hiredis's reader (RESP2: the connection never says
@@ -73,6 +88,36 @@ int cl_topo_fetch(struct rt_ctl *c, struct cl_topo *t, char *why, size_t cap);
 char *cl_topo_ranges(const struct cl_topo *t, size_t node, char *buf, size_t cap);
 
 void cl_topo_free(struct cl_topo *t);
+
+/* ---- a large reply framed as it arrives (reply_stream.c) -------------------------------- */
+
+#define RS_DEPTH_MAX RESP_DEPTH_MAX
+
+/* The state of one reply being framed: a few hundred bytes whatever the reply's size. */
+struct rstream {
+    struct resp_limits lim;
+    struct resp_reply r;      /* what is known of the reply: type, flags, len (bytes so far),
+                               * count, size, ival, err (a prefix), first */
+    uint32_t depth;
+    uint64_t left[RS_DEPTH_MAX]; /* values left at each open aggregate */
+    uint8_t is_attr[RS_DEPTH_MAX]; /* that aggregate is an attribute (not a value itself) */
+    uint64_t bulk_left;       /* bytes left of the current bulk, its CRLF included */
+    uint8_t in_bulk, bulk_first, want_first, line_cut, cr, top_set;
+    uint8_t line[128];        /* the first bytes of the current header line */
+    size_t linelen, line_extra;
+    uint8_t first[64];
+    size_t firstlen;
+    const char *fail_what;    /* on -1: what was wrong */
+};
+
+/*! rs_init() : ready to frame one reply (`lim` NULL: resp_limits_default()). */
+void rs_init(struct rstream *s, const struct resp_limits *lim);
+
+/*! rs_feed() : consumes bytes of the reply. @return the bytes consumed (all of `n` while the
+ *  reply goes on; fewer when it ended inside `p`), with *done = 1 once the reply is complete
+ *  (s->r then describes it; its err and first point into `s`), or -1 on bytes that are not
+ *  RESP (s->fail_what says why). */
+ssize_t rs_feed(struct rstream *s, const uint8_t *p, size_t n, int *done);
 
 /* ---- --verify-writes (verify.c) --------------------------------------------------------- */
 

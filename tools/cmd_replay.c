@@ -14,88 +14,110 @@
 void usage_replay(FILE *out)
 {
     fprintf(out,
-            "usage: resptrace replay TRACE [--target URL] [options]\n\n"
+            "usage: resptrace replay TRACE [--target URL] [options]\n"
+            "\n"
             "Reissues the requests of a trace at their recorded pace (open loop), with the\n"
-            "recorded connections and pipelining, and reports latency measured from when each\n"
-            "request was due (coordinated omission corrected), service time, errors and how the\n"
-            "replies differ from the recorded ones. Without --target, a throwaway redis-server\n"
-            "is started on a free 127.0.0.1 port.\n\n"
+            "recorded connections and pipelining, and reports latency from when each request\n"
+            "was due (coordinated omission corrected), service time, errors and how the\n"
+            "replies differ from the recorded ones. Without --target, a throwaway\n"
+            "redis-server is started on a free 127.0.0.1 port. The trace, the outputs and\n"
+            "the target are checked before anything is sent.\n"
+            "\n"
             "target:\n"
             "  --target URL        redis://[user:pass@]host:port[/db] or rediss:// (TLS);\n"
             "                      repeat it to name more seed nodes of a cluster\n"
             "  --user NAME         ACL user (or RESPTRACE_USER)\n"
-            "  --pass PASSWORD     password (or RESPTRACE_PASS, REDISCLI_AUTH); sent with AUTH\n"
-            "                      on every new connection, and in place of the trace's AUTH/HELLO\n"
+            "  --pass PASSWORD     password; better in RESPTRACE_PASS or REDISCLI_AUTH (a\n"
+            "                      command line is visible to other users). Sent with AUTH\n"
+            "                      on every connection, in place of the trace's AUTH/HELLO\n"
             "  --cacert FILE       TLS: CA bundle to verify the server with\n"
             "  --cacertdir DIR     TLS: directory of hashed CA certificates\n"
             "  --cert FILE         TLS: client certificate;  --key FILE: its private key\n"
             "  --sni NAME          TLS: server name to send and verify (default: the host)\n"
             "  --insecure          TLS: do not verify the server's certificate\n"
             "  --connect-timeout S connect timeout in seconds (3)\n"
-            "  --reply-timeout S   close a connection whose requests get no reply for S seconds\n"
-            "                      (10 in cluster mode, none otherwise; blocking commands aside)\n"
-            "  --label TEXT        a name for this run in the results (\"memorydb r7g.large x3\")\n\n"
+            "  --reply-timeout S   close a connection whose requests get no reply for S s\n"
+            "                      (10 in cluster mode, none otherwise; blocking commands\n"
+            "                      aside)\n"
+            "  --stall-timeout S   end the replay (exit 1) when nothing is answered for S s\n"
+            "                      while requests wait (15)\n"
+            "  --label TEXT        a name for this run in the results\n"
+            "\n"
             "cluster mode (detected with CLUSTER SHARDS, else CLUSTER SLOTS):\n"
-            "  --cluster auto|yes|no  yes: fail unless the target is a cluster; no: treat a\n"
-            "                      cluster node as one server (auto)\n"
+            "  --cluster auto|yes|no  yes: fail unless the target is a cluster; no: treat\n"
+            "                      a cluster node as one server (auto)\n"
             "  --read-from-replicas  reads go to replicas (READONLY), spread by connection\n"
-            "  --no-split-multikey MGET/MSET/DEL/UNLINK/EXISTS/TOUCH whose keys span slots go\n"
-            "                      whole (and fail with CROSSSLOT) instead of split per slot\n"
+            "  --no-split-multikey MGET/MSET/DEL/UNLINK/EXISTS/TOUCH whose keys span slots\n"
+            "                      go whole (and fail with CROSSSLOT), not split per slot\n"
             "  --check             print what in the trace will not run as recorded on the\n"
-            "                      target (cross-slot commands and transactions, SELECT, ...)\n"
-            "                      and exit without replaying\n"
-            "  Requests are routed by the hash slot of their keys (the command table's key\n"
-            "  positions), keyless ones to one node per recorded connection; MOVED, ASK and\n"
-            "  TRYAGAIN are followed; a lost node makes the replay re-read the topology.\n\n"
+            "                      target (cross-slot commands, SELECT, ...) and exit\n"
+            "  Requests are routed by the hash slot of their keys, keyless ones to one node\n"
+            "  per recorded connection; MOVED, ASK and TRYAGAIN are followed; a lost node\n"
+            "  makes the replay re-read the topology.\n"
+            "\n"
             "schedule:\n"
-            "  --speed X|max       recorded pacing divided by X (1); max: as fast as the target\n"
-            "                      answers, keeping each connection's order and pipelining\n"
+            "  --speed X|max       recorded pacing divided by X (1); max: as fast as the\n"
+            "                      target answers, keeping each connection's order and\n"
+            "                      pipelining\n"
             "  --rate OPS          a fixed global rate instead of the recorded pacing\n"
-            "  --connections preserve|N  one target connection per recorded one (default), or\n"
-            "                      the recorded connections folded onto N\n"
+            "  --connections preserve|N  one target connection per recorded one (default),\n"
+            "                      or the recorded connections folded onto N\n"
             "  --threads T         event loops (1); connections are partitioned\n"
-            "  --from T, --to T    trace-time window: seconds from the start (\"+30\") or ISO time\n"
+            "  --from T, --to T    trace-time window: seconds from the start (\"+30\") or an\n"
+            "                      ISO 8601 time\n"
             "  --loop N            go through the trace N times\n"
-            "  --duration S        stop after S seconds\n"
+            "  --duration S        send for S seconds, then wait for the replies in flight\n"
             "  --max-lag MS        warn when the p99 schedule lag exceeds this (10 ms)\n"
             "  --strict            exit 1 when the replay could not keep its schedule\n"
-            "  --part I/N          replay part I (1..N) of the recorded connections, chosen by a\n"
-            "                      hash of their ids: N hosts with I = 1..N replay all of them\n"
-            "  --start-at T        start the schedule at wall-clock time T (seconds since the\n"
-            "                      epoch, or ISO 8601 UTC), so that the parts start together;\n"
-            "                      a part up to 60 s late starts at once (start_late_s, a warning)\n\n"
+            "  --part I/N          replay part I (1..N) of the recorded connections, chosen\n"
+            "                      by a hash of their ids: N hosts with I = 1..N replay all\n"
+            "  --start-at T        start the schedule at wall-clock time T (seconds since\n"
+            "                      the epoch, or ISO 8601 UTC), so that the parts start\n"
+            "                      together; a part up to 60 s late starts at once\n"
+            "\n"
             "durability:\n"
-            "  --verify-writes     remember each key's last write the target acknowledged; after\n"
-            "                      the replay (and any failover in it) read the keys back and\n"
-            "                      report acknowledged writes lost or reverted. Tracked exactly:\n"
-            "                      SET (without expiry), SETNX, GETSET, MSET, MSETNX values,\n"
-            "                      INCR/INCRBY/DECR/DECRBY results, DEL/UNLINK; a key's other\n"
-            "                      writes make it 'untracked', a write never answered 'uncertain'\n"
-            "  --wait-replicas N   WAIT N 0 after each tracked write: acknowledged only once N\n"
-            "                      replicas have it (standalone targets)\n"
-            "  --verify-target URL read back from here (e.g. the promoted replica)\n\n"
+            "  --verify-writes     remember each key's last write the target acknowledged;\n"
+            "                      after the replay (and any failover in it) read the keys\n"
+            "                      back and report acknowledged writes lost or reverted.\n"
+            "                      Tracked exactly: SET (without expiry), SETNX, GETSET,\n"
+            "                      MSET, MSETNX values, INCR/INCRBY/DECR/DECRBY results,\n"
+            "                      DEL/UNLINK; a key's other writes make it 'untracked', a\n"
+            "                      write never answered 'uncertain'\n"
+            "  --wait-replicas N   WAIT N 0 after each tracked write: acknowledged only once\n"
+            "                      N replicas have it (standalone targets)\n"
+            "  --verify-target URL read back from here (e.g. the promoted replica)\n"
+            "\n"
             "capacity sweep:\n"
-            "  --sweep X,Y,...     replay at each speed in turn (e.g. 1,2,4,8) until the SLO breaks\n"
-            "                      or the replay cannot keep its schedule (--max-lag), then narrow\n"
-            "                      the highest speed that held by bisection; reports \"this target\n"
-            "                      serves N.Nx the recorded load at SLO\"; --json: every step\n"
+            "  --sweep X,Y,...     replay at each speed in turn (e.g. 1,2,4,8) until the SLO\n"
+            "                      breaks or the schedule slips (--max-lag), then narrow the\n"
+            "                      highest speed that held by bisection: \"this target serves\n"
+            "                      N.Nx the recorded load at SLO\"; --json: every step\n"
             "  --slo SPEC          terms joined by ',': [CMD:]pNN<V(us|ms|s), [CMD:]max<V,\n"
-            "                      errors<P%% (of requests sent); e.g. 'p99<2ms,get:p99.9<5ms'\n"
-            "  --sweep-refine K    bisection steps after the first speed that broke (3)\n\n"
+            "                      errors<P%% (of requests sent); e.g. p99<2ms,get:p99.9<5ms\n"
+            "  --sweep-refine K    bisection steps after the first speed that broke (3)\n"
+            "\n"
             "shaping and safety:\n"
-            "  --allow CMD[,CMD]   send these although they destroy or reconfigure (FLUSHALL,\n"
-            "                      CONFIG, DEBUG, ...: skipped and counted by default)\n"
+            "  --allow CMD[,CMD]   send these although they destroy or reconfigure\n"
+            "                      (FLUSHALL, CONFIG, DEBUG, ...: skipped and counted)\n"
             "  --only CMD[,CMD]    send only these commands\n"
             "  --skip CMD[,CMD]    never send these\n"
             "  --read-only         skip commands that write\n"
-            "  --key-prefix P      prepend P to every key argument (positions from the command\n"
-            "                      table; for commands it cannot resolve, the target's COMMAND GETKEYS)\n\n"
+            "  --key-prefix P      prepend P to every key argument (positions from the\n"
+            "                      command table, else the target's COMMAND GETKEYS)\n"
+            "  --send-malformed    send requests recorded as malformed (the bytes the client\n"
+            "                      sent; the server then closes the connection, as it did):\n"
+            "                      skipped and counted by default\n"
+            "\n"
             "output:\n"
-            "  --json[=FILE]       write the results as JSON to stdout (the table then goes to\n"
-            "                      stderr), or to FILE\n"
-            "  -q                  no status line\n\n"
-            "Exit status: 0 done, 1 the trace or the target failed (or --strict and the schedule\n"
-            "slipped), 2 bad command line.\n");
+            "  --json[=FILE]       the results as one JSON document on stdout (the table\n"
+            "                      then goes to stderr), or into FILE\n"
+            "  -q                  no status line\n"
+            "\n"
+            "Exit status: 0 when every request of the window was sent and answered (error\n"
+            "replies are answers); 1 when the trace or the target failed, a request was\n"
+            "lost, dropped, unanswered or never sent (one line says why), or --strict and\n"
+            "the schedule slipped; 2 bad command line; 130 interrupted (what ran is\n"
+            "reported).\n");
 }
 
 static volatile int stop_flag;
@@ -115,14 +137,27 @@ static void status(void *ctx, const struct replay_status *st)
     struct ui *ui = ctx;
     if (!ui->tty || ui->quiet)
         return;
-    fprintf(stderr,
-            "\r\033[Kreplay %.0fs  sent %llu  ops %llu (%.0f/s)  p50 %.3f ms  p99 %.3f ms  "
-            "errors %llu  skipped %llu  conns %llu  lag %.1f ms",
-            st->elapsed_s, (unsigned long long)st->sent, (unsigned long long)st->ops,
-            st->elapsed_s > 0 ? (double)st->ops / st->elapsed_s : 0.0, (double)st->p50_ns / 1e6,
-            (double)st->p99_ns / 1e6, (unsigned long long)st->errors,
-            (unsigned long long)st->skipped, (unsigned long long)st->conns,
-            (double)st->lag_ns / 1e6);
+    /* progress against the trace: requests answered or skipped of the window's */
+    char prog[64] = "";
+    uint64_t done = st->ops + st->skipped;
+    if (st->total) {
+        double f = (double)done / (double)st->total;
+        if (f > 1)
+            f = 1;
+        char eta[24] = "";
+        if (f > 0.01 && st->elapsed_s > 1 && f < 1)
+            snprintf(eta, sizeof eta, " ETA %.0fs", st->elapsed_s / f - st->elapsed_s);
+        snprintf(prog, sizeof prog, " %llu/%llu %.0f%%%s", (unsigned long long)done,
+                 (unsigned long long)st->total, f * 100, eta);
+    } else {
+        snprintf(prog, sizeof prog, " %llu done", (unsigned long long)done);
+    }
+    char line[256];
+    snprintf(line, sizeof line, "replay %.0fs%s  %.0f/s p99 %.2fms err %llu lag %.1fms",
+             st->elapsed_s, prog, st->elapsed_s > 0 ? (double)st->ops / st->elapsed_s : 0.0,
+             (double)st->p99_ns / 1e6, (unsigned long long)st->errors, (double)st->lag_ns / 1e6);
+    line[79] = 0; /* never wraps on an 80-column terminal */
+    fprintf(stderr, "\r\033[K%s", line);
     if (st->final)
         fputc('\n', stderr);
 }
@@ -191,7 +226,10 @@ static int disruption(const struct replay_result *r, double *from, double *to, u
         med = p[n / 2];
     }
     free(p);
-#define BAD(t) ((t)->errors || (med && (t)->p99_ns > 5 * med && (t)->p99_ns > 1000000))
+    /* a second in which nothing completed while requests waited is a stall: bad too */
+#define BAD(t)                                                                                     \
+    ((t)->errors || (med && (t)->p99_ns > 5 * med && (t)->p99_ns > 1000000) ||                    \
+     (!(t)->ops && (t)->outstanding))
     size_t worst = r->nticks;
     for (size_t i = 0; i < r->nticks; i++) {
         const struct replay_tick *t = &r->ticks[i];
@@ -232,6 +270,15 @@ static json_t *divergence_json(uint64_t misses, uint64_t new_errors, uint64_t ty
     return j;
 }
 
+static json_t *errmsgs_json(const struct replay_errmsg *e, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("{s:s,s:o}", "message", e[i].msg, "count",
+                                           rt_json_u64(e[i].count)));
+    return a;
+}
+
 static json_t *result_json(const struct replay_result *r, const char *trace, const char *target,
                            double speed, double rate, int lagging, double max_lag_ms)
 {
@@ -253,6 +300,18 @@ static json_t *result_json(const struct replay_result *r, const char *trace, con
     json_object_set_new(j, "unanswered", rt_json_u64(r->unanswered));
     json_object_set_new(j, "lost", rt_json_u64(r->lost));
     json_object_set_new(j, "unsent", rt_json_u64(r->unsent));
+    json_object_set_new(j, "cut", rt_json_u64(r->cut));
+    json_object_set_new(j, "protocol_errors", rt_json_u64(r->protocol_errors));
+    json_object_set_new(j, "stalled", json_boolean(r->stalled));
+    if (r->stalled)
+        json_object_set_new(j, "stall", json_string(r->stall_why));
+    {
+        char why[400];
+        uint64_t bad = replay_failed(r, why, sizeof why);
+        json_object_set_new(j, "not_answered", rt_json_u64(bad));
+        json_object_set_new(j, "failure", bad ? json_string(why) : json_null());
+    }
+    json_object_set_new(j, "error_messages", errmsgs_json(r->errmsgs, r->nerrmsgs));
     json_object_set_new(j, "pushes", rt_json_u64(r->pushes));
     json_object_set_new(j, "getkeys_asked", rt_json_u64(r->getkeys_asked));
     json_object_set_new(j, "duration_s", json_real(r->duration_s));
@@ -283,6 +342,7 @@ static json_t *result_json(const struct replay_result *r, const char *trace, con
         json_object_set_new(o, "ops", rt_json_u64(c->ops));
         json_object_set_new(o, "errors", rt_json_u64(c->errors));
         json_object_set_new(o, "skipped", rt_json_u64(c->skipped));
+        json_object_set_new(o, "error_messages", errmsgs_json(c->errmsgs, c->nerrmsgs));
         json_object_set_new(o, "latency_us", pct_json(c->lat, 1e3));
         json_object_set_new(o, "service_time_us", pct_json(c->svc, 1e3));
         json_object_set_new(o, "divergence", divergence_json(c->misses, c->new_errors,
@@ -301,6 +361,7 @@ static json_t *result_json(const struct replay_result *r, const char *trace, con
         json_object_set_new(o, "p50_us", json_real((double)t->p50_ns / 1e3));
         json_object_set_new(o, "p99_us", json_real((double)t->p99_ns / 1e3));
         json_object_set_new(o, "max_us", json_real((double)t->max_ns / 1e3));
+        json_object_set_new(o, "outstanding", rt_json_u64(t->outstanding));
         json_array_append_new(tl, o);
     }
     json_object_set_new(j, "timeline", tl);
@@ -380,53 +441,77 @@ static json_t *result_json(const struct replay_result *r, const char *trace, con
     return j;
 }
 
-static void ms(FILE *out, uint64_t ns) { fprintf(out, " %9.3f", (double)ns / 1e6); }
+/* a latency in ms in 8 columns (with a leading space) */
+static void ms(FILE *out, uint64_t ns)
+{
+    double v = (double)ns / 1e6;
+    if (v < 10000)
+        fprintf(out, " %8.3f", v);
+    else
+        fprintf(out, " %8.0f", v);
+}
 
+static void lat_cols(FILE *out, const struct rt_hist *h)
+{
+    ms(out, rt_hist_percentile(h, 50));
+    ms(out, rt_hist_percentile(h, 90));
+    ms(out, rt_hist_percentile(h, 99));
+    ms(out, rt_hist_percentile(h, 99.9));
+    ms(out, rt_hist_max(h));
+}
+
+static void print_errmsgs(FILE *out, const struct replay_errmsg *e, size_t n, const char *indent)
+{
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "%s%9llu  %.66s\n", indent, (unsigned long long)e[i].count, e[i].msg);
+}
+
+/* The report: two tables of at most 80 columns (latency and errors; then how the replies
+ * differ from the recorded ones), then the totals and what went wrong. */
 static void print_table(FILE *out, const struct replay_result *r)
 {
-    fprintf(out, "%-18s %9s %9s %9s %9s %9s %9s %7s %7s %7s %7s %7s\n", "command", "ops",
-            "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "errors", "skipped", "misses",
-            "newerr", "typechg");
+    fprintf(out, "%-14s %9s %8s %8s %8s %8s %8s %7s\n", "command", "ops", "p50 ms", "p90 ms",
+            "p99 ms", "p99.9 ms", "max ms", "errors");
     for (size_t i = 0; i < r->ncmds; i++) {
         const struct replay_cmd_result *c = &r->cmds[i];
-        fprintf(out, "%-18.18s %9llu", c->name, (unsigned long long)c->ops);
-        if (c->ops) {
-            ms(out, rt_hist_percentile(c->lat, 50));
-            ms(out, rt_hist_percentile(c->lat, 90));
-            ms(out, rt_hist_percentile(c->lat, 99));
-            ms(out, rt_hist_percentile(c->lat, 99.9));
-            ms(out, rt_hist_max(c->lat));
-        } else {
-            fprintf(out, " %9s %9s %9s %9s %9s", "-", "-", "-", "-", "-");
-        }
-        fprintf(out, " %7llu %7llu %7llu %7llu %7llu\n", (unsigned long long)c->errors,
-                (unsigned long long)c->skipped, (unsigned long long)c->misses,
-                (unsigned long long)c->new_errors, (unsigned long long)c->type_changed);
+        fprintf(out, "%-14.14s %9llu", c->name, (unsigned long long)c->ops);
+        if (c->ops)
+            lat_cols(out, c->lat);
+        else
+            fprintf(out, " %8s %8s %8s %8s %8s", "-", "-", "-", "-", "-");
+        fprintf(out, " %7llu\n", (unsigned long long)c->errors);
     }
-    fprintf(out, "%-18s %9llu", "(all)", (unsigned long long)r->ops);
-    ms(out, rt_hist_percentile(r->lat, 50));
-    ms(out, rt_hist_percentile(r->lat, 90));
-    ms(out, rt_hist_percentile(r->lat, 99));
-    ms(out, rt_hist_percentile(r->lat, 99.9));
-    ms(out, rt_hist_max(r->lat));
-    fprintf(out, " %7llu %7llu %7llu %7llu %7llu\n", (unsigned long long)r->errors,
-            (unsigned long long)r->skipped, (unsigned long long)r->misses,
-            (unsigned long long)r->new_errors, (unsigned long long)r->type_changed);
-    fprintf(out, "%-18s %9s", "service time", "");
-    ms(out, rt_hist_percentile(r->svc, 50));
-    ms(out, rt_hist_percentile(r->svc, 90));
-    ms(out, rt_hist_percentile(r->svc, 99));
-    ms(out, rt_hist_percentile(r->svc, 99.9));
-    ms(out, rt_hist_max(r->svc));
+    fprintf(out, "%-14s %9llu", "(all)", (unsigned long long)r->ops);
+    lat_cols(out, r->lat);
+    fprintf(out, " %7llu\n", (unsigned long long)r->errors);
+    fprintf(out, "%-14s %9s", "service time", "");
+    lat_cols(out, r->svc);
     fputc('\n', out);
-    fprintf(out, "%-18s %9s", "schedule lag", "");
-    ms(out, rt_hist_percentile(r->lag, 50));
-    ms(out, rt_hist_percentile(r->lag, 90));
-    ms(out, rt_hist_percentile(r->lag, 99));
-    ms(out, rt_hist_percentile(r->lag, 99.9));
-    ms(out, rt_hist_max(r->lag));
+    fprintf(out, "%-14s %9s", "schedule lag", "");
+    lat_cols(out, r->lag);
     fputc('\n', out);
-    fprintf(out, "\n%llu requests in the trace window, %llu sent, %llu answered in %.2f s "
+    fprintf(out, "latency: from when each request was due; service time: from its send; "
+                 "lag: send\nafter due (the replayer's own lateness)\n");
+
+    fprintf(out, "\n%-14s %9s %9s %8s %8s %8s %8s %9s\n", "command", "skipped", "compared",
+            "misses", "newerr", "typechg", "newval", "");
+    for (size_t i = 0; i < r->ncmds; i++) {
+        const struct replay_cmd_result *c = &r->cmds[i];
+        fprintf(out, "%-14.14s %9llu %9llu %8llu %8llu %8llu %8llu\n", c->name,
+                (unsigned long long)c->skipped, (unsigned long long)c->compared,
+                (unsigned long long)c->misses, (unsigned long long)c->new_errors,
+                (unsigned long long)c->type_changed, (unsigned long long)c->new_values);
+    }
+    fprintf(out, "%-14s %9llu %9llu %8llu %8llu %8llu %8llu\n", "(all)",
+            (unsigned long long)r->skipped, (unsigned long long)r->compared,
+            (unsigned long long)r->misses, (unsigned long long)r->new_errors,
+            (unsigned long long)r->type_changed, (unsigned long long)r->new_values);
+
+    if (r->nerrmsgs) {
+        fprintf(out, "\nerror replies of the target, most frequent first:\n");
+        print_errmsgs(out, r->errmsgs, r->nerrmsgs, "  ");
+    }
+    fprintf(out, "\n%llu requests in the trace window, %llu sent, %llu answered in %.2f s\n"
                  "(%.0f ops/s; the trace spans %.2f s)\n",
             (unsigned long long)r->requests, (unsigned long long)r->sent,
             (unsigned long long)r->ops, r->duration_s,
@@ -438,18 +523,23 @@ static void print_table(FILE *out, const struct replay_result *r)
                 fprintf(out, " %s %llu", replay_skip_name(i), (unsigned long long)r->skipped_by[i]);
         fputc('\n', out);
     }
-    fprintf(out, "replies compared with the recording: %llu (misses %llu, new errors %llu, "
-                 "type changed %llu, new values %llu)\n",
-            (unsigned long long)r->compared, (unsigned long long)r->misses,
-            (unsigned long long)r->new_errors, (unsigned long long)r->type_changed,
-            (unsigned long long)r->new_values);
-    fprintf(out, "connections: %llu opened, %llu lost or refused%s%s\n",
+    fprintf(out, "connections: %llu opened, %llu lost or refused%s%.120s\n",
             (unsigned long long)r->conn_opened, (unsigned long long)r->conn_failures,
             r->conn_error[0] ? "; first: " : "", r->conn_error);
+    if (r->lost)
+        fprintf(out, "lost with their connection: %llu\n", (unsigned long long)r->lost);
     if (r->unanswered)
         fprintf(out, "unanswered when the replay ended: %llu\n", (unsigned long long)r->unanswered);
     if (r->unsent)
         fprintf(out, "never sent (the replay ended first): %llu\n", (unsigned long long)r->unsent);
+    if (r->cut)
+        fprintf(out, "not sent (--duration or a signal ended the run): %llu\n",
+                (unsigned long long)r->cut);
+    if (r->stalled)
+        fprintf(out, "%s\n", r->stall_why);
+    if (r->protocol_errors)
+        fprintf(out, "replies nobody asked for (protocol errors of the target): %llu\n",
+                (unsigned long long)r->protocol_errors);
     if (r->pushes)
         fprintf(out, "out-of-band messages (pub/sub, push): %llu\n",
                 (unsigned long long)r->pushes);
@@ -461,11 +551,11 @@ static void print_table(FILE *out, const struct replay_result *r)
         if (!v->ran)
             fprintf(out, "verify-writes: could not read back: %s\n", v->error);
         else
-            fprintf(out, "verify-writes: %llu keys written; of their last acknowledged writes "
-                         "%llu verified, %llu LOST, %llu REVERTED; %llu uncertain (a later "
-                         "write unanswered), %llu untracked, %llu unreadable\n",
-                    (unsigned long long)v->keys, (unsigned long long)v->verified,
+            fprintf(out, "verify-writes: %llu LOST, %llu REVERTED, %llu verified of the last\n"
+                         "  acknowledged writes of %llu keys; %llu uncertain (a later write "
+                         "unanswered),\n  %llu untracked, %llu unreadable\n",
                     (unsigned long long)v->lost, (unsigned long long)v->reverted,
+                    (unsigned long long)v->verified, (unsigned long long)v->keys,
                     (unsigned long long)v->uncertain, (unsigned long long)v->untracked,
                     (unsigned long long)v->unreadable);
         for (size_t i = 0; i < v->nexamples; i++)
@@ -479,41 +569,61 @@ static void print_table(FILE *out, const struct replay_result *r)
                 from, to, (unsigned long long)derr, (double)dp99 / 1e6);
     if (!r->cluster)
         return;
-    fprintf(out, "\ncluster: %zu nodes; redirections: MOVED %llu, ASK %llu, TRYAGAIN %llu; "
-                 "topology read %llu times\n",
+    fprintf(out, "\ncluster: %zu nodes; MOVED %llu, ASK %llu, TRYAGAIN %llu; topology read %llu "
+                 "times\n",
             r->nshards, (unsigned long long)r->moved, (unsigned long long)r->ask,
             (unsigned long long)r->tryagain, (unsigned long long)r->refreshes);
     if (r->split || r->crossslot || r->crossslot_tx || r->select_mapped || r->tx_aborted)
-        fprintf(out, "cross-slot: %llu split per slot, %llu sent whole (CROSSSLOT), %llu "
-                     "transactions across slots, %llu transactions aborted (EXEC failed); "
+        fprintf(out, "cross-slot: %llu split per slot, %llu sent whole (CROSSSLOT), %llu\n"
+                     "transactions across slots, %llu transactions aborted (EXEC failed);\n"
                      "SELECT of another db skipped: %llu\n",
                 (unsigned long long)r->split, (unsigned long long)r->crossslot,
                 (unsigned long long)r->crossslot_tx, (unsigned long long)r->tx_aborted,
                 (unsigned long long)r->select_mapped);
-    fprintf(out, "%-22s %-7s %9s %9s %9s %9s %7s %7s %5s %5s  %s\n", "node", "role", "ops",
-            "p50 ms", "p99 ms", "max ms", "errors", "moved", "ask", "retry", "slots");
+    fprintf(out, "%-21s %-3s %8s %8s %8s %8s %6s %5s %4s %5s\n", "node", "", "ops", "p50 ms",
+            "p99 ms", "max ms", "errors", "moved", "ask", "retry");
     for (size_t i = 0; i < r->nshards; i++) {
         const struct replay_shard_result *x = &r->shards[i];
-        fprintf(out, "%-22.22s %-7s %9llu", x->addr, x->primary ? "primary" : "replica",
+        fprintf(out, "%-21.21s %-3s %8llu", x->addr, x->primary ? "pri" : "rep",
                 (unsigned long long)x->ops);
         if (x->ops) {
             ms(out, rt_hist_percentile(x->lat, 50));
             ms(out, rt_hist_percentile(x->lat, 99));
             ms(out, rt_hist_max(x->lat));
         } else {
-            fprintf(out, " %9s %9s %9s", "-", "-", "-");
+            fprintf(out, " %8s %8s %8s", "-", "-", "-");
         }
-        fprintf(out, " %7llu %7llu %5llu %5llu  %.60s%s\n", (unsigned long long)x->errors,
+        fprintf(out, " %6llu %5llu %4llu %5llu\n", (unsigned long long)x->errors,
                 (unsigned long long)x->moved, (unsigned long long)x->ask,
-                (unsigned long long)x->tryagain, x->slots[0] ? x->slots : "-",
-                strlen(x->slots) > 60 ? "..." : "");
+                (unsigned long long)x->tryagain);
+        fprintf(out, "  slots %.70s%s\n", x->slots[0] ? x->slots : "-",
+                strlen(x->slots) > 70 ? "..." : "");
     }
 }
+
+/* The JSON output, opened (under a temporary name) before the replay, so that a path that
+ * cannot be written fails before anything is sent, and renamed into place once written. */
+static struct rt_out jout;
+static int jout_open;
 
 /* Writes `j` (then released) to `path`, "-" for stdout. @return 0, or -1 after saying so. */
 static int write_json(json_t *j, const char *path)
 {
-    return rt_json_write("replay", j, path);
+    if (!jout_open)
+        return rt_json_write("replay", j, path);
+    int rc = 0;
+    if (json_dumpf(j, jout.f, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0 ||
+        fputc('\n', jout.f) == EOF) {
+        fprintf(stderr, "resptrace replay: cannot write %s\n", path);
+        rc = -1;
+    } else {
+        rc = rt_out_commit("replay", &jout, 0);
+    }
+    jout_open = 0;
+    if (rc)
+        rt_out_abort(&jout, 0);
+    json_decref(j);
+    return rc;
 }
 
 /* ---- --check: what will not run as recorded ------------------------------------------- */
@@ -698,7 +808,8 @@ static int run_check(const struct replay_opts *o, const char *json_path)
     char tb[400];
     replay_target_format(&o->target, tb, sizeof tb);
     if (json_path) {
-        json_t *j = json_object();
+        json_t *j = rt_json_doc("replay");
+        json_object_set_new(j, "mode", json_string("check"));
         json_object_set_new(j, "trace", json_string(o->trace));
         json_object_set_new(j, "target", json_string(tb));
         json_object_set_new(j, "cluster", json_boolean(topo.cluster));
@@ -948,7 +1059,8 @@ static int run_sweep(struct replay_opts *o, struct ui *ui, const double *speeds,
                    speeds[0]);
     }
     if (json_path) {
-        json_t *j = json_object();
+        json_t *j = rt_json_doc("replay");
+        json_object_set_new(j, "mode", json_string("sweep"));
         json_object_set_new(j, "trace", json_string(o->trace));
         json_object_set_new(j, "target", json_string(target));
         if (label)
@@ -980,7 +1092,7 @@ int cmd_replay(int argc, char **argv)
         O_CTIMEOUT, O_SPEED, O_RATE, O_CONNS, O_THREADS, O_FROM, O_TO, O_LOOP, O_DURATION,
         O_MAXLAG, O_STRICT, O_ALLOW, O_ONLY, O_SKIP, O_READONLY, O_PREFIX, O_JSON, O_CLUSTER,
         O_REPLICAS, O_NOSPLIT, O_SPLIT, O_RTIMEOUT, O_CHECK, O_LABEL, O_PART, O_STARTAT, O_SWEEP,
-        O_SLO, O_REFINE, O_VERIFY, O_WAITREP, O_VTARGET
+        O_SLO, O_REFINE, O_VERIFY, O_WAITREP, O_VTARGET, O_STALL, O_SENDMAL
     };
     static const struct option opts[] = {
         {"target", required_argument, NULL, O_TARGET},
@@ -1024,6 +1136,8 @@ int cmd_replay(int argc, char **argv)
         {"verify-writes", no_argument, NULL, O_VERIFY},
         {"wait-replicas", required_argument, NULL, O_WAITREP},
         {"verify-target", required_argument, NULL, O_VTARGET},
+        {"stall-timeout", required_argument, NULL, O_STALL},
+        {"send-malformed", no_argument, NULL, O_SENDMAL},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     struct replay_opts o = {0};
@@ -1051,11 +1165,10 @@ int cmd_replay(int argc, char **argv)
     do {                                                                                           \
         var = strtod(optarg, &end);                                                                \
         if (*end || !*optarg || !(var > 0) || !isfinite(var)) {                                    \
-            fprintf(stderr, "resptrace replay: %s takes a positive number, not '%s'\n", what,      \
-                    optarg);                                                                       \
-            return RT_EXIT_USAGE;                                                                  \
+            return rt_usage_error("replay", "%s takes a positive number, not '%s'", what, optarg); \
         }                                                                                          \
     } while (0)
+    opterr = 0; /* one line of our own instead of getopt's */
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
         double d;
         switch (c) {
@@ -1077,8 +1190,7 @@ int cmd_replay(int argc, char **argv)
             else if (!strcmp(optarg, "no"))
                 o.cluster = -1;
             else {
-                fprintf(stderr, "resptrace replay: --cluster takes auto, yes or no\n");
-                return RT_EXIT_USAGE;
+                return rt_usage_error("replay", "--cluster takes auto, yes or no");
             }
             break;
         case O_REPLICAS: o.read_from_replicas = 1; break;
@@ -1092,9 +1204,8 @@ int cmd_replay(int argc, char **argv)
             char tail;
             if (sscanf(optarg, "%u/%u%c", &i, &n, &tail) != 2 || n < 1 || i < 1 || i > n ||
                 n > 100000) {
-                fprintf(stderr, "resptrace replay: --part takes I/N with 1 <= I <= N, not '%s'\n",
+                return rt_usage_error("replay", "--part takes I/N with 1 <= I <= N, not '%s'",
                         optarg);
-                return RT_EXIT_USAGE;
             }
             o.part = i - 1;
             o.nparts = n;
@@ -1102,10 +1213,9 @@ int cmd_replay(int argc, char **argv)
         }
         case O_STARTAT:
             if (rt_parse_time(optarg, 0, &o.start_at_ns) < 0 || o.start_at_ns < 1000000000ull * 1000000000ull) {
-                fprintf(stderr, "resptrace replay: --start-at takes seconds since the epoch or an "
-                                "ISO 8601 UTC time, not '%s'\n",
-                        optarg);
-                return RT_EXIT_USAGE;
+                return rt_usage_error("replay", "--start-at takes seconds since the epoch or an "
+                                                "ISO 8601 UTC time, not '%s'",
+                                      optarg);
             }
             break;
         case O_SWEEP:
@@ -1113,11 +1223,10 @@ int cmd_replay(int argc, char **argv)
                  t = strtok_r(NULL, ",", &save)) {
                 double v = strtod(t, &end);
                 if (*end || !(v > 0) || !isfinite(v) || (nsweep && v <= sweep[nsweep - 1])) {
-                    fprintf(stderr, "resptrace replay: --sweep takes increasing positive speeds, "
-                                    "not '%s'\n",
-                            t);
                     free(sweep);
-                    return RT_EXIT_USAGE;
+                    return rt_usage_error("replay", "--sweep takes increasing positive speeds, "
+                                                    "not '%s'",
+                                          t);
                 }
                 sweep = realloc(sweep, (nsweep + 1) * sizeof *sweep);
                 sweep[nsweep++] = v;
@@ -1128,8 +1237,7 @@ int cmd_replay(int argc, char **argv)
         case O_WAITREP:
             NUM(d, "--wait-replicas");
             if (d != floor(d) || d > 1000) {
-                fprintf(stderr, "resptrace replay: --wait-replicas takes a count\n");
-                return RT_EXIT_USAGE;
+                return rt_usage_error("replay", "--wait-replicas takes a count");
             }
             o.wait_replicas = (unsigned)d;
             break;
@@ -1160,9 +1268,8 @@ int cmd_replay(int argc, char **argv)
             } else {
                 NUM(d, "--connections");
                 if (d != floor(d) || d > 100000) {
-                    fprintf(stderr, "resptrace replay: --connections takes 'preserve' or a "
-                                    "count up to 100000\n");
-                    return RT_EXIT_USAGE;
+                    return rt_usage_error("replay", "--connections takes 'preserve' or a count "
+                                                    "up to 100000");
                 }
                 o.connections = (unsigned)d;
             }
@@ -1170,8 +1277,7 @@ int cmd_replay(int argc, char **argv)
         case O_THREADS:
             NUM(d, "--threads");
             if (d != floor(d) || d > 256) {
-                fprintf(stderr, "resptrace replay: --threads takes a count from 1 to 256\n");
-                return RT_EXIT_USAGE;
+                return rt_usage_error("replay", "--threads takes a count from 1 to 256");
             }
             o.threads = (unsigned)d;
             break;
@@ -1192,14 +1298,20 @@ int cmd_replay(int argc, char **argv)
         case O_JSON: json_path = optarg ? optarg : "-"; break;
         case 'q': ui.quiet = 1; break;
         case 'h': usage_replay(stdout); return RT_EXIT_OK;
-        default: usage_replay(stderr); return RT_EXIT_USAGE;
+        case O_STALL: NUM(o.stall_timeout_s, "--stall-timeout"); break;
+        case O_SENDMAL: o.send_malformed = 1; break;
+        default:
+            return rt_usage_error("replay", "unknown option or missing argument: '%s'",
+                                  argv[optind - 1]);
         }
     }
 #undef NUM
     if (optind + 1 != argc) {
-        fprintf(stderr, "resptrace replay: give one trace\n");
-        usage_replay(stderr);
-        return RT_EXIT_USAGE;
+        if (optind + 1 < argc && json_path && !strcmp(json_path, "-"))
+            return rt_usage_error("replay", "give one trace ('%s' too: --json takes a file as "
+                                            "--json=FILE)",
+                                  argv[optind + 1]);
+        return rt_usage_error("replay", optind == argc ? "give a trace" : "give one trace");
     }
     o.trace = argv[optind];
     o.allow = allow.v;
@@ -1209,11 +1321,33 @@ int cmd_replay(int argc, char **argv)
     o.skip = skip.v;
     o.nskip = skip.n;
 
-    /* the time window, relative to the trace's first event */
-    if (from_s || to_s) {
+    o.keys_from_target = getenv("RESPTRACE_KEYS_FROM_TARGET") &&
+                         !strcmp(getenv("RESPTRACE_KEYS_FROM_TARGET"), "1");
+
+    /* ---- preflight: the arguments, the trace, the outputs and the target are checked before
+     * a throwaway server starts or anything is sent */
+    if (nsweep && !slo_spec)
+        return rt_usage_error("replay", "--sweep needs an --slo");
+    if (slo_spec && !nsweep)
+        return rt_usage_error("replay", "--slo goes with --sweep");
+    struct slo_term *slo = NULL;
+    size_t nslo = 0;
+    if (slo_spec && parse_slo(slo_spec, &slo, &nslo) < 0)
+        return rt_usage_error("replay", "--slo: cannot read '%s' (terms like p99<2ms, "
+                                        "get:p99.9<5ms, max<50ms, errors<0.1%%)",
+                              slo_spec);
+    if (check && !target_url) {
+        free(slo);
+        return rt_usage_error("replay", "--check needs a --target");
+    }
+    struct replay_server srv = {0};
+    int own_server = 0;
+    {
         struct trace_reader *r = rt_open_trace("replay", o.trace, 0);
-        if (!r)
+        if (!r) {
+            free(slo);
             return RT_EXIT_FAIL;
+        }
         struct trace_totals t;
         trace_reader_totals(r, &t);
         uint64_t base = t.ts_min;
@@ -1222,47 +1356,53 @@ int cmd_replay(int argc, char **argv)
             if (trace_reader_next(r, &ev, &err) == 1)
                 base = ev.ts;
         }
+        int indexed = trace_reader_has_index(r);
         trace_reader_close(r);
+        /* the time window, relative to the trace's first event */
         if ((from_s && rt_parse_time(from_s, base, &o.from_ns) < 0) ||
             (to_s && rt_parse_time(to_s, base, &o.to_ns) < 0)) {
-            fprintf(stderr, "resptrace replay: bad --from/--to time\n");
-            return RT_EXIT_USAGE;
+            free(slo);
+            return rt_usage_error("replay", "bad --from/--to time (seconds from the start, "
+                                            "\"+30\", or an ISO 8601 time)");
+        }
+        if (indexed && (o.from_ns || o.to_ns) &&
+            ((o.from_ns && o.from_ns > t.ts_max) || (o.to_ns && o.to_ns < t.ts_min) ||
+             (o.from_ns && o.to_ns && o.from_ns > o.to_ns) || !t.by_type[TRACE_EV_REQUEST])) {
+            /* an empty window: nothing to replay, and the user is told so */
+            fprintf(stderr, "resptrace replay: --from/--to select no request of %s (it spans "
+                            "%.3f s from its start)\n",
+                    o.trace, t.ts_max > t.ts_min ? (double)(t.ts_max - t.ts_min) / 1e9 : 0.0);
+            free(slo);
+            return RT_EXIT_OK;
         }
     }
-
-    struct replay_server srv = {0};
-    int own_server = 0;
+    if (json_path && strcmp(json_path, "-")) {
+        const char *in[1] = {o.trace};
+        if (rt_out_refuse_inputs("replay", json_path, in, 1) < 0 ||
+            !rt_out_open("replay", &jout, json_path, 0644)) {
+            free(slo);
+            return RT_EXIT_FAIL;
+        }
+        jout_open = 1;
+    }
     if (target_url) {
         if (replay_target_parse(target_url, &o.target, &err) != 0) {
-            fprintf(stderr, "resptrace replay: --target: %s\n", err.msg);
-            return RT_EXIT_USAGE;
+            rc = rt_usage_error("replay", "--target: %s", err.msg);
+            goto out;
         }
+        if (rt_url_has_password(target_url))
+            rt_warn_cmdline_password("replay", "the target URL");
         seeds = nseed_urls ? calloc(nseed_urls, sizeof *seeds) : NULL;
         for (size_t i = 0; i < nseed_urls; i++)
             if (replay_target_parse(seed_urls[i], &seeds[i], &err) != 0) {
-                fprintf(stderr, "resptrace replay: --target %s: %s\n", seed_urls[i], err.msg);
-                rc = RT_EXIT_USAGE;
+                rc = rt_usage_error("replay", "--target %s: %s", seed_urls[i], err.msg);
                 goto out;
             }
         o.seeds = seeds;
         o.nseeds = nseed_urls;
-    } else if (check) {
-        fprintf(stderr, "resptrace replay: --check needs a --target\n");
-        return RT_EXIT_USAGE;
-    } else {
-        if (replay_server_start(&srv, NULL, &err) != 0) {
-            fprintf(stderr, "resptrace replay: no --target, and the throwaway redis-server did "
-                            "not start: %s\n",
-                    err.msg);
-            return RT_EXIT_FAIL;
-        }
-        own_server = 1;
-        snprintf(o.target.host, sizeof o.target.host, "127.0.0.1");
-        o.target.port = srv.port;
-        fprintf(stderr, "resptrace replay: no --target: replaying into a throwaway redis-server "
-                        "on 127.0.0.1:%u\n",
-                (unsigned)srv.port);
     }
+    if (pass)
+        rt_warn_cmdline_password("replay", "--pass");
     if (!user)
         user = env_first("RESPTRACE_USER", NULL);
     if (!pass)
@@ -1276,17 +1416,17 @@ int cmd_replay(int argc, char **argv)
         o.target.pass = strdup(pass);
     }
     if (o.target.user && !o.target.pass) {
-        fprintf(stderr, "resptrace replay: a user without a password (give --pass)\n");
-        rc = RT_EXIT_USAGE;
+        rc = rt_usage_error("replay", "a user without a password (give --pass or "
+                                      "RESPTRACE_PASS)");
         goto out;
     }
-
     if (vtarget_url) {
         if (replay_target_parse(vtarget_url, &vtarget, &err) != 0) {
-            fprintf(stderr, "resptrace replay: --verify-target: %s\n", err.msg);
-            rc = RT_EXIT_USAGE;
+            rc = rt_usage_error("replay", "--verify-target: %s", err.msg);
             goto out;
         }
+        if (rt_url_has_password(vtarget_url))
+            rt_warn_cmdline_password("replay", "the --verify-target URL");
         if (!vtarget.pass && o.target.pass) {
             vtarget.user = o.target.user ? strdup(o.target.user) : NULL;
             vtarget.pass = strdup(o.target.pass);
@@ -1296,43 +1436,45 @@ int cmd_replay(int argc, char **argv)
     }
     if (o.wait_replicas)
         o.verify_writes = 1;
+    if (target_url && replay_probe(&o, &err) != 0) {
+        fprintf(stderr, "resptrace replay: %s\n", err.msg);
+        rc = RT_EXIT_FAIL;
+        goto out;
+    }
+    if (!target_url) {
+        if (replay_server_start(&srv, NULL, &err) != 0) {
+            fprintf(stderr, "resptrace replay: no --target, and the throwaway redis-server did "
+                            "not start: %s\n",
+                    err.msg);
+            rc = RT_EXIT_FAIL;
+            goto out;
+        }
+        own_server = 1;
+        snprintf(o.target.host, sizeof o.target.host, "127.0.0.1");
+        o.target.port = srv.port;
+        fprintf(stderr, "resptrace replay: no --target: replaying into a throwaway redis-server "
+                        "on 127.0.0.1:%u\n",
+                (unsigned)srv.port);
+    }
+
     if (check) {
         rc = run_check(&o, json_path);
         goto out;
     }
-    if (nsweep || slo_spec) {
-        struct slo_term *slo = NULL;
-        size_t nslo = 0;
-        if (!nsweep || !slo_spec) {
-            fprintf(stderr, "resptrace replay: --sweep and --slo go together\n");
-            rc = RT_EXIT_USAGE;
-            goto out;
-        }
-        if (parse_slo(slo_spec, &slo, &nslo) < 0) {
-            fprintf(stderr, "resptrace replay: --slo: cannot read '%s' (terms like p99<2ms, "
-                            "get:p99.9<5ms, max<50ms, errors<0.1%%)\n",
-                    slo_spec);
-            rc = RT_EXIT_USAGE;
-            goto out;
-        }
-        struct sigaction sa2 = {0};
-        sa2.sa_handler = on_signal;
-        sigaction(SIGINT, &sa2, NULL);
-        sigaction(SIGTERM, &sa2, NULL);
-        signal(SIGPIPE, SIG_IGN);
-        char tb[400];
-        replay_target_format(&o.target, tb, sizeof tb);
-        rc = run_sweep(&o, &ui, sweep, nsweep, slo_spec, slo, nslo, max_lag_ms, refine, json_path,
-                       label, tb);
-        free(slo);
-        goto out;
-    }
-
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (nsweep) {
+        char tb[400];
+        replay_target_format(&o.target, tb, sizeof tb);
+        rc = run_sweep(&o, &ui, sweep, nsweep, slo_spec, slo, nslo, max_lag_ms, refine, json_path,
+                       label, tb);
+        if (stop_flag)
+            rc = RT_EXIT_INTERRUPTED;
+        goto out;
+    }
 
     struct replay_result res;
     int run = replay_run(&o, status, &ui, &stop_flag, &res, &err);
@@ -1344,25 +1486,19 @@ int cmd_replay(int argc, char **argv)
     replay_target_format(&o.target, tbuf, sizeof tbuf);
     uint64_t lag99 = res.lag ? rt_hist_percentile(res.lag, 99) : 0;
     int lagging = res.sent && (double)lag99 / 1e6 > max_lag_ms;
-    if (run == 0 && res.requests > res.skipped && res.ops == 0 && !res.stopped) {
-        fprintf(stderr, "resptrace replay: the target answered none of the %llu requests sent "
-                        "(%s)\n",
-                (unsigned long long)res.sent, res.conn_error[0] ? res.conn_error : "no reply");
-        rc = RT_EXIT_FAIL;
-    }
     if (res.lat && (run == 0 || res.sent)) {
         FILE *out = json_path && !strcmp(json_path, "-") ? stderr : stdout;
         print_table(out, &res);
         if (lagging)
             fprintf(out,
-                    "WARNING: the replay ran behind its schedule (p99 lag %.1f ms > %.1f ms): "
-                    "the target or this host could not keep up, so this is not a valid test "
-                    "of the recorded load\n",
+                    "WARNING: the replay ran behind its schedule (p99 lag %.1f ms > %.1f ms):\n"
+                    "the target or this host could not keep up, so this is not a valid test of\n"
+                    "the recorded load\n",
                     (double)lag99 / 1e6, max_lag_ms);
         if (res.stopped)
             fprintf(out, "stopped early: the figures cover what ran\n");
         if (res.start_late_s > 0)
-            fprintf(out, "WARNING: --start-at had passed %.3f s before this part could start: it "
+            fprintf(out, "WARNING: --start-at had passed %.3f s before this part could start: it\n"
                          "started at once, behind the other parts\n",
                     res.start_late_s);
         if (json_path) {
@@ -1373,10 +1509,32 @@ int cmd_replay(int argc, char **argv)
                 rc = RT_EXIT_FAIL;
         }
     }
-    if (strict && lagging && rc == RT_EXIT_OK)
+    /* the exit status says whether the replay did its job, in one line when it did not */
+    char why[400];
+    if (stop_flag) {
+        fprintf(stderr, "resptrace replay: interrupted: the figures cover what ran\n");
+        rc = RT_EXIT_INTERRUPTED;
+    } else if (run == 0 && replay_failed(&res, why, sizeof why)) {
+        fprintf(stderr, "resptrace replay: %s\n", why);
         rc = RT_EXIT_FAIL;
+    } else if (run == 0 && res.requests > res.skipped && res.ops == 0) {
+        fprintf(stderr, "resptrace replay: the target answered none of the %llu requests sent "
+                        "(%s)\n",
+                (unsigned long long)res.sent, res.conn_error[0] ? res.conn_error : "no reply");
+        rc = RT_EXIT_FAIL;
+    } else if (strict && lagging && rc == RT_EXIT_OK) {
+        fprintf(stderr, "resptrace replay: --strict: the replay ran behind its schedule (p99 lag "
+                        "%.1f ms > %.1f ms)\n",
+                (double)lag99 / 1e6, max_lag_ms);
+        rc = RT_EXIT_FAIL;
+    }
     replay_result_free(&res);
 out:
+    if (jout_open) {
+        rt_out_abort(&jout, 0); /* nothing, when the JSON was written and committed */
+        jout_open = 0;
+    }
+    free(slo);
     if (own_server)
         replay_server_stop(&srv);
     replay_target_clear(&o.target);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_replay_faults.sh: the target is killed (SIGKILL) and restarted on the same port in the
-# middle of a paced replay: the replay reconnects, carries on, ends by itself with exit 0, and
-# reports the requests lost with the connections as errors.
+# middle of a paced replay: the replay reconnects, carries on, ends by itself, reports the
+# requests lost with the connections as errors and exits 1 saying so (a replay that lost
+# requests did not do its job); a target killed for good ends the replay with exit 1 too.
 . "$(dirname "$0")/lib.sh"
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
@@ -41,7 +42,11 @@ start_redis_at "$B"; check_eq "the target restarted on its port" 0 $?
 tr=$(now_ms)
 wait $rp; rc=$?; t1=$(now_ms)
 echo "killed $(( tk - t0 )) ms in (after ~$BEFORE INCRs), restarted $(( tr - t0 )) ms in, replay ended $(( t1 - t0 )) ms in (trace span $SPAN_MS ms)"
-check_eq "replay exit after the restart" 0 "$rc"
+# requests lost with their connection at the kill: the replay did not do all of its job
+check_eq "replay exit after the restart: 1 (requests lost at the kill)" 1 "$rc"
+check_match "the reason is one line naming the lost requests" \
+    "^resptrace replay: [0-9]+ of $REQS requests were not answered: [0-9]+ lost with their connection" \
+    "$(grep '^resptrace replay: ' "$TMP/r.err" | tail -n 1)"
 check_eq "the replay ended within the trace span + 10 s" 1 "$(( t1 - t0 < SPAN_MS + 10000 ))"
 J=$TMP/r.json
 echo "$(jq -c '{requests, sent, ops, errors, skipped, skipped_by, unanswered, connections}' "$J")"
@@ -71,7 +76,10 @@ sleep 0.6
 kill -9 "$BPID"; wait "$BPID" 2> /dev/null
 wait $rp; rc=$?; t1=$(now_ms)
 echo "target gone: exit $rc after $(( t1 - t0 )) ms"
-check_eq "target gone for good: the replay ends (exit 0 or 1, not killed)" 1 "$(( rc == 0 || rc == 1 ))"
+check_eq "target gone for good: the replay ends with exit 1" 1 "$rc"
+check_match "target gone for good: one line says what became of the requests" \
+    "^resptrace replay: [0-9]+ of $REQS requests were not answered:.*dropped while the target was unreachable" \
+    "$(grep '^resptrace replay: ' "$TMP/g.err" | tail -n 1)"
 check_eq "target gone for good: within 20 s" 1 "$(( t1 - t0 < 20000 ))"
 J=$TMP/g.json
 echo "target gone: $(jq -c '{requests, sent, ops, errors, skipped, skipped_by, unanswered, connections}' "$J")"
