@@ -287,9 +287,10 @@ void tcp_table_free(struct tcp_table *t);
  *   copies in the session's own buffers are overwritten.
  * - Replies that can carry a secret (CONFIG GET of a pattern that can name a password
  *   parameter, ACL LIST, ACL GETUSER, SENTINEL CONFIG GET sentinel-pass, an EXEC whose
- *   transaction queued one of them; and an unpaired or uncertain reply whose bytes name a
- *   password parameter or hold an ACL password hash) keep their type only: no bytes, no
- *   hash, no length, with TRACE_REPLY_REDACTED.
+ *   transaction queued one of them; the error replies of commands whose arguments were
+ *   redacted, but AUTH and HELLO, since errors can quote arguments; and an unpaired or
+ *   uncertain reply whose bytes name a password parameter or hold an ACL password hash) keep
+ *   their type only: no bytes, no hash, no length, with TRACE_REPLY_REDACTED.
  * - Bytes the server rejects as a request (an unbalanced quote in an inline command, a RESP
  *   array with a bad count or length) are one REQUEST with TRACE_REQ_MALFORMED: argc 1,
  *   argv[0] the bytes as sent up to the end of the line where redis stops reading (line

@@ -76,10 +76,11 @@ static const char *const sub_names[] = {"subscribe",   "psubscribe",   "ssubscri
 
 struct pend {
     uint64_t seq;
-    uint8_t kind;      /* enum pend_kind */
-    uint8_t uncertain; /* queued after a gap: its pairing is flagged TRACE_REPLY_AFTER_GAP */
-    uint8_t secret;    /* its reply may hold a secret: written TRACE_REPLY_REDACTED */
-    uint8_t sub;       /* PK_SUB, PK_UNSUB_ALL: index in sub_names */
+    uint8_t kind;       /* enum pend_kind */
+    uint8_t uncertain;  /* queued after a gap: its pairing is flagged TRACE_REPLY_AFTER_GAP */
+    uint8_t secret;     /* its reply may hold a secret: written TRACE_REPLY_REDACTED */
+    uint8_t secret_err; /* its arguments were redacted: an error reply may echo them */
+    uint8_t sub;        /* PK_SUB, PK_UNSUB_ALL: index in sub_names */
     uint8_t prev_proto;
     uint32_t expect, got;
     uint32_t prev_db;
@@ -88,9 +89,9 @@ struct pend {
 struct dirstate {
     uint8_t *buf; /* the start of one incomplete message */
     size_t len, cap;
-    uint64_t buf_ts; /* capture time of the segment that carried buf[0] */
-    size_t need;     /* the scanner's lower bound for the buffered message; 0 when unknown */
-    uint64_t base;   /* stream offset of buf[0] (or of the next byte when len is 0) */
+    uint64_t buf_ts;     /* capture time of the segment that carried buf[0] */
+    size_t need;         /* the scanner's lower bound for the buffered message; 0 when unknown */
+    uint64_t base;       /* stream offset of buf[0] (or of the next byte when len is 0) */
     uint8_t resync;      /* look for a message start with resp_resync() */
     uint8_t midline;     /* resyncing and the last dropped byte was not '\n' */
     uint8_t after_gap;   /* the next message follows a gap or a resync */
@@ -279,8 +280,9 @@ static void redact_arg(struct rec_conn *c, size_t i, const uint8_t *own, size_t 
 }
 
 /* The configuration parameters whose value is a secret (redis and sentinel). */
-static const char *const secret_params[] = {"requirepass", "masterauth", "tls-key-file-pass",
-                                            "tls-client-key-file-pass", "sentinel-pass", NULL};
+static const char *const secret_params[] = {"requirepass",       "masterauth",
+                                            "tls-key-file-pass", "tls-client-key-file-pass",
+                                            "sentinel-pass",     NULL};
 
 static int secret_param(const struct rec_conn *c, size_t i)
 {
@@ -486,7 +488,9 @@ static int secret_pattern(const struct rec_conn *c, size_t i)
  *   ACL LIST, ACL GETUSER user     the users' SHA-256 password hashes
  *   SENTINEL CONFIG GET pattern... sentinel-pass
  * SENTINEL MASTER, MASTERS, REPLICAS and SENTINELS do not show auth-pass (redis 7.0 was
- * asked), nor does INFO. An EXEC answers for its queued commands: see request_state(). */
+ * asked), nor does INFO. An EXEC answers for its queued commands: see request_state(). The
+ * error replies of commands whose arguments were redacted are redacted too (on_request()),
+ * and replies whose request is unknown or uncertain when they look secret (looks_secret()). */
 static int reply_secret(const struct rec_conn *c, size_t b, size_t argc)
 {
     size_t n = argc - b;
@@ -750,6 +754,14 @@ static void on_request(struct rec_conn *c, struct resp_request *r, uint64_t ts, 
     int wants = request_state(c, argc, &p);
     if (!wants)
         flags |= TRACE_REQ_NOREPLY;
+    /* Errors can quote the arguments ("unknown command 'SENTINEL', with args beginning with:
+     * 'SET' 'm' 'auth-pass' '...'"): those of a command whose arguments were redacted are
+     * redacted too, but AUTH's and HELLO's, whose texts are fixed (WRONGPASS, NOPROTO). */
+    if ((flags & TRACE_REQ_REDACTED) && !arg_is(c, 0, "AUTH") && !arg_is(c, 0, "HELLO")) {
+        p.secret_err = 1;
+        if (c->in_multi)
+            c->multi_secret = 1; /* EXEC's array holds the errors of the queued commands */
+    }
     ev.u.req.flags = flags;
     ev.u.req.argc = (uint32_t)argc;
     ev.u.req.argv = c->x->argv;
@@ -1033,7 +1045,10 @@ static void on_reply(struct rec_conn *c, const uint8_t *m, const struct resp_rep
     reply_effects(c, &p, r);
     emit_reply(c, TRACE_EV_REPLY, m, r, p.seq,
                gapf | (p.uncertain ? TRACE_REPLY_AFTER_GAP : 0) |
-                   (p.secret ? TRACE_REPLY_REDACTED : 0),
+                   (p.secret || (p.secret_err &&
+                                 (r->type == TRACE_R_ERROR || r->type == TRACE_R_BLOB_ERROR))
+                        ? TRACE_REPLY_REDACTED
+                        : 0),
                ts);
 }
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -2940,6 +2941,127 @@ static struct trace_writer *broken_pipe_writer(int sync, size_t *hdr)
 
 /* An I/O error of the thread comes back, with the message the synchronous writer gives, from
  * the next add, flush or close; after that the writer only closes, without an index. */
+/* A write the file system refuses (here a file size limit: EFBIG, as a full disk gives ENOSPC)
+ * says in its message how much of the trace is readable, and the file is cut back to the last
+ * whole block, so that a reader reads exactly that much and reports a trace not closed. */
+START_TEST(test_format_write_error_says_what_is_readable)
+{
+    for (int sync = 0; sync < 2; sync++) {
+        void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
+        struct rlimit lim0, lim;
+        ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &lim0), 0);
+        lim = lim0;
+        lim.rlim_cur = 100000;
+        ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+        struct evlist l = {0};
+        gen_stream(&l, 7, 20000, 1);
+        char path[4096];
+        tmp_path(path, sizeof path, "fsize");
+        struct trace_writer_opts o = {.chunk_events = 300, .synchronous = sync};
+        struct rt_err err = {0};
+        struct trace_writer *w = trace_writer_open(path, NULL, 0, &o, &err);
+        ck_assert_msg(w != NULL, "%s", err.msg);
+        int rc = 0;
+        for (size_t i = 0; i < l.n && rc == 0; i++)
+            rc = trace_writer_add(w, &l.ev[i], &err);
+        if (rc == 0)
+            rc = trace_writer_close(w, &err);
+        else
+            trace_writer_close(w, NULL);
+        setrlimit(RLIMIT_FSIZE, &lim0);
+        signal(SIGXFSZ, old);
+        ck_assert_int_eq(rc, RT_EIO);
+        need_msg_names(err.msg, path, "File too large");
+        need_msg_names(err.msg, "write failed at offset", "are readable");
+        unsigned long long chunks = 0, events = 0, bytes = 0;
+        const char *p = strstr(err.msg, "its first ");
+        ck_assert_msg(p && sscanf(p, "its first %llu chunks (%llu events, %llu bytes)", &chunks,
+                                  &events, &bytes) == 3,
+                      "message: %s", err.msg);
+        ck_assert_msg(chunks > 0, "message: %s", err.msg);
+        struct stat st;
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_uint_eq((unsigned long long)st.st_size, bytes);
+        struct trace_reader *r = trace_reader_open(path, NULL, &err);
+        ck_assert_msg(r != NULL, "%s", err.msg);
+        struct trace_event ev;
+        unsigned long long n = 0;
+        while ((rc = trace_reader_next(r, &ev, &err)) == 1)
+            n++;
+        ck_assert_int_eq(rc, RT_ETRUNCATED);
+        ck_assert_uint_eq(n, events);
+        ck_assert_uint_eq(trace_reader_has_index(r), 0);
+        trace_reader_close(r);
+        unlink(path);
+        el_free(&l);
+    }
+}
+END_TEST
+
+/* Format 1.1: a malformed request reads back as written; a redacted reply keeps its type,
+ * pairing and flags only, whatever the writer was given. */
+START_TEST(test_format_v11_flags)
+{
+    char path[4096];
+    tmp_path(path, sizeof path, "v11");
+    struct rt_err err = {0};
+    struct trace_writer *w = trace_writer_open(path, NULL, 0, NULL, &err);
+    ck_assert_msg(w != NULL, "%s", err.msg);
+    static const char raw[] = "SET k \"unclosed\r\n";
+    const char *argv[1] = {raw};
+    size_t argvlen[1] = {sizeof raw - 1};
+    struct trace_event q = {.type = TRACE_EV_REQUEST, .ts = 1000, .conn = 1};
+    q.u.req.proto = 2;
+    q.u.req.flags = TRACE_REQ_MALFORMED;
+    q.u.req.argc = 1;
+    q.u.req.argv = argv;
+    q.u.req.argvlen = argvlen;
+    ck_assert_int_eq(trace_writer_add(w, &q, &err), 0);
+    static const uint8_t wire[] = "*2\r\n$11\r\nrequirepass\r\n$2\r\npw\r\n";
+    struct trace_event y = {.type = TRACE_EV_REPLY, .ts = 2000, .conn = 1};
+    y.u.reply = (struct trace_reply){.req_seq = q.u.req.seq,
+                                     .rtype = TRACE_R_ARRAY,
+                                     .flags = TRACE_REPLY_REDACTED | TRACE_REPLY_HAS_HASH |
+                                              TRACE_REPLY_HAS_PAYLOAD | TRACE_REPLY_AFTER_GAP,
+                                     .len = sizeof wire - 1,
+                                     .count = 2,
+                                     .size = 7,
+                                     .ival = 5,
+                                     .hash = trace_hash(wire, sizeof wire - 1),
+                                     .err = "ERR pw",
+                                     .errlen = 6,
+                                     .payload = wire,
+                                     .payload_len = sizeof wire - 1};
+    ck_assert_int_eq(trace_writer_add(w, &y, &err), 0);
+    ck_assert_int_eq(trace_writer_close(w, &err), 0);
+    struct trace_reader *r = trace_reader_open(path, NULL, &err);
+    ck_assert_msg(r != NULL, "%s", err.msg);
+    unsigned major, minor;
+    trace_reader_version(r, &major, &minor);
+    ck_assert_uint_eq(minor, 1);
+    struct trace_event ev;
+    ck_assert_int_eq(trace_reader_next(r, &ev, &err), 1);
+    ck_assert_uint_eq(ev.u.req.flags, TRACE_REQ_MALFORMED);
+    ck_assert_uint_eq(ev.u.req.argc, 1);
+    ck_assert_uint_eq(ev.u.req.argvlen[0], sizeof raw - 1);
+    ck_assert_mem_eq(ev.u.req.argv[0], raw, sizeof raw - 1);
+    ck_assert_int_eq(trace_reader_next(r, &ev, &err), 1);
+    ck_assert_uint_eq(ev.type, TRACE_EV_REPLY);
+    ck_assert_uint_eq(ev.u.reply.req_seq, 0);
+    ck_assert_uint_eq(ev.u.reply.rtype, TRACE_R_ARRAY);
+    ck_assert_uint_eq(ev.u.reply.flags, TRACE_REPLY_REDACTED | TRACE_REPLY_AFTER_GAP);
+    ck_assert_uint_eq(ev.u.reply.len, 0);
+    ck_assert_uint_eq(ev.u.reply.count, 0);
+    ck_assert_uint_eq(ev.u.reply.size, 0);
+    ck_assert_int_eq(ev.u.reply.ival, 0);
+    ck_assert_uint_eq(ev.u.reply.errlen, 0);
+    ck_assert_uint_eq(ev.u.reply.payload_len, 0);
+    ck_assert_int_eq(trace_reader_next(r, &ev, &err), 0);
+    trace_reader_close(r);
+    unlink(path);
+}
+END_TEST
+
 START_TEST(test_format_thread_write_error)
 {
     void (*old)(int) = signal(SIGPIPE, SIG_IGN);
@@ -3128,6 +3250,8 @@ Suite *format_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_format_thread_same_bytes);
     tcase_add_test(tc, test_format_thread_write_error);
+    tcase_add_test(tc, test_format_write_error_says_what_is_readable);
+    tcase_add_test(tc, test_format_v11_flags);
     tcase_add_test(tc, test_format_thread_flush_abort);
     suite_add_tcase(s, tc);
 

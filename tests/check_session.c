@@ -97,8 +97,7 @@ static int sink_event(void *ctx, struct trace_event *ev)
             assert_no_secret(s, ev->u.reply.payload, ev->u.reply.payload_len);
         if (ev->u.reply.flags & TRACE_REPLY_REDACTED)
             /* its type only: a length, a hash or the bytes would let a password be checked */
-            ck_assert_msg(!(ev->u.reply.flags &
-                            (TRACE_REPLY_HAS_HASH | TRACE_REPLY_HAS_PAYLOAD)) &&
+            ck_assert_msg(!(ev->u.reply.flags & (TRACE_REPLY_HAS_HASH | TRACE_REPLY_HAS_PAYLOAD)) &&
                               ev->u.reply.len == 0 && ev->u.reply.count == 0 &&
                               ev->u.reply.size == 0 && ev->u.reply.ival == 0 &&
                               ev->u.reply.hash == 0 && ev->u.reply.err == NULL &&
@@ -597,7 +596,8 @@ END_TEST
 START_TEST(test_session_redact_values)
 {
     struct step st[] = {
-        {.dir = C2S, .data = "*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$6\r\nsecret\r\n$2\r\nEX\r\n$2\r\n10\r\n"},
+        {.dir = C2S,
+         .data = "*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$6\r\nsecret\r\n$2\r\nEX\r\n$2\r\n10\r\n"},
         {.dir = S2C, .data = "+OK\r\n"},
         {.dir = C2S, .data = "HSET h field1 hidden1 field2 hidden2\r\n"},
         {.dir = S2C, .data = ":2\r\n"},
@@ -613,7 +613,7 @@ START_TEST(test_session_redact_values)
     ck_assert(q->flags & TRACE_REQ_VALUES_REDACTED);
     ck_assert_str_eq(q->argv[1], "k");
     ck_assert_str_eq(q->argv[2], "xxxxxx"); /* same length */
-    ck_assert_str_eq(q->argv[3], "EX");      /* options stay */
+    ck_assert_str_eq(q->argv[3], "EX");     /* options stay */
     ck_assert_str_eq(q->argv[4], "10");
     q = find_req(&s, 1);
     ck_assert_str_eq(q->argv[2], "field1");
@@ -781,7 +781,8 @@ START_TEST(test_session_reply_redaction)
         /* Q0 */ {.dir = C2S, .data = "*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$11\r\nrequirepass\r\n"},
         {.dir = S2C, .data = "*2\r\n$11\r\nrequirepass\r\n$8\r\ns3cr3tpw\r\n"},
         /* Q1 */ {.dir = C2S, .data = "CONFIG GET *\r\n"},
-        {.dir = S2C, .data = "*4\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n$11\r\nrequirepass\r\n$8\r\ns3cr3tpw\r\n"},
+        {.dir = S2C,
+         .data = "*4\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n$11\r\nrequirepass\r\n$8\r\ns3cr3tpw\r\n"},
         /* Q2: not a secret */ {.dir = C2S, .data = "CONFIG GET maxmemory\r\n"},
         {.dir = S2C, .data = "*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n"},
         /* Q3: a glob that matches masterauth */ {.dir = C2S, .data = "config get MASTER?UTH\r\n"},
@@ -794,7 +795,8 @@ START_TEST(test_session_reply_redaction)
         {.dir = S2C, .data = acl_user},
         /* Q7-Q9: a transaction that reads requirepass; its QUEUED are no secret */
         {.dir = C2S, .data = "MULTI\r\nCONFIG GET requirepass\r\nEXEC\r\n"},
-        {.dir = S2C, .data = "+OK\r\n+QUEUED\r\n*1\r\n*2\r\n$11\r\nrequirepass\r\n$8\r\ns3cr3tpw\r\n"},
+        {.dir = S2C,
+         .data = "+OK\r\n+QUEUED\r\n*1\r\n*2\r\n$11\r\nrequirepass\r\n$8\r\ns3cr3tpw\r\n"},
         /* Q10-Q12: one that does not */
         {.dir = C2S, .data = "MULTI\r\nGET a\r\nEXEC\r\n"},
         {.dir = S2C, .data = "+OK\r\n+QUEUED\r\n*1\r\n$1\r\n1\r\n"},
@@ -817,7 +819,7 @@ START_TEST(test_session_reply_redaction)
     ck_assert_uint_eq(r->rtype, TRACE_R_ARRAY);
     r = nth(&s, TRACE_EV_REPLY, 0);
     ck_assert_uint_eq(r->rtype, TRACE_R_ARRAY); /* the type is kept */
-    ck_assert_uint_eq(r->req_seq, 0);            /* and the pairing */
+    ck_assert_uint_eq(r->req_seq, 0);           /* and the pairing */
     sink_free(&s);
 }
 END_TEST
@@ -842,8 +844,12 @@ START_TEST(test_session_redaction_sentinel_dryrun)
 {
     struct step st[] = {
         {.dir = C2S,
-         .data = "SENTINEL SET mymaster quorum 2 auth-pass s3ntpw down-after-milliseconds 1000\r\n"},
-        {.dir = S2C, .data = "+OK\r\n"},
+         .data =
+             "SENTINEL SET mymaster quorum 2 auth-pass s3ntpw down-after-milliseconds 1000\r\n"},
+        /* a redis that is no sentinel quotes the arguments in its error */
+        {.dir = S2C,
+         .data = "-ERR unknown command 'SENTINEL', with args beginning with: 'SET' 'mymaster' "
+                 "'quorum' '2' 'auth-pass' 's3ntpw' 'down-after-milliseconds' '1000' \r\n"},
         {.dir = C2S,
          .data = "*5\r\n$8\r\nSENTINEL\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$13\r\nsentinel-pass\r\n"
                  "$10\r\ns3ntinelpw\r\n"},
@@ -859,7 +865,7 @@ START_TEST(test_session_redaction_sentinel_dryrun)
     };
     struct tsink s = {.secret = {"s3ntpw", "s3ntinelpw", "al1cepw", "h3llopw", "n3wpw"}};
     scenario(&s, st, N(st), NULL,
-             "Q0:SENTINEL/r R0 Q1:SENTINEL/r R1 Q2:ACL/r R2 Q3:ACL/r R3 Q4:acl/r R4 Q5:ACL R5");
+             "Q0:SENTINEL/r R0/x Q1:SENTINEL/r R1 Q2:ACL/r R2 Q3:ACL/r R3 Q4:acl/r R4 Q5:ACL R5");
     const struct tev *q = find_req(&s, 0);
     ck_assert_str_eq(q->argv[4], "2"); /* quorum is no secret */
     ck_assert_str_eq(q->argv[6], "<redacted>");

@@ -1,15 +1,16 @@
-/* make_synflood_pcap.c: writes a pcap of bare SYNs (a SYN flood), optionally mixed into a real capture. */
+/* make_synflood_pcap.c: writes a pcap of bare SYNs (a SYN flood), optionally mixed into a real
+ * capture. */
 
 /*
- * usage: make_synflood_pcap OUT.pcap COUNT [-p PORT] [MIX.pcap]
+ * usage: make_synflood_pcap OUT.pcap COUNT [-p PORT] [-g USEC] [MIX.pcap]
  *
  * COUNT bare SYNs (no handshake, no data, never closed) from distinct client addresses and
  * ports (10.A.B.C:P) to 192.0.2.1:PORT (6379 by default), as Ethernet/IPv4 frames. Without
- * MIX they are 10 us apart from a fixed time. With MIX (an Ethernet capture, e.g.
- * traces/sample-clients.pcap) every packet of MIX is copied, in order and with its own time,
- * and the SYNs are spread evenly between them, so a recorder sees the flood while the real
- * connections run. Used by tests/cli/test_record_synflood.sh: each connection that never
- * sends data must cost the recorder little memory.
+ * MIX they are USEC microseconds apart (10 by default) from a fixed time. With MIX (an Ethernet
+ * capture, e.g. traces/sample-clients.pcap) every packet of MIX is copied, in order and with its
+ * own time, and the SYNs are spread evenly between them, so a recorder sees the flood while the
+ * real connections run. Used by tests/cli/test_record_synflood.sh: each connection that never sends
+ * data must cost the recorder little memory.
  */
 #include <arpa/inet.h>
 #include <pcap/pcap.h>
@@ -104,6 +105,7 @@ int main(int argc, char **argv)
     const char *out = NULL, *mix = NULL;
     uint64_t count = 0;
     unsigned long port = 6379;
+    uint64_t gap_us = 10;
     int npos = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-p") && i + 1 < argc) {
@@ -111,6 +113,13 @@ int main(int argc, char **argv)
             port = strtoul(argv[++i], &end, 10);
             if (*end || port == 0 || port > 65535) {
                 fprintf(stderr, "make_synflood_pcap: bad port '%s'\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "-g") && i + 1 < argc) {
+            char *end;
+            gap_us = strtoull(argv[++i], &end, 10);
+            if (*end || gap_us == 0 || gap_us > 1000000000) {
+                fprintf(stderr, "make_synflood_pcap: bad -g '%s'\n", argv[i]);
                 return 2;
             }
         } else if (npos == 0) {
@@ -132,7 +141,8 @@ int main(int argc, char **argv)
         }
     }
     if (npos < 2 || npos > 3) {
-        fprintf(stderr, "usage: make_synflood_pcap OUT.pcap COUNT [-p PORT] [MIX.pcap]\n");
+        fprintf(stderr,
+                "usage: make_synflood_pcap OUT.pcap COUNT [-p PORT] [-g USEC] [MIX.pcap]\n");
         return 2;
     }
     char ebuf[PCAP_ERRBUF_SIZE] = "";
@@ -169,7 +179,7 @@ int main(int argc, char **argv)
     uint64_t written = 0;
     if (!in) {
         for (uint64_t i = 0; i < count; i++)
-            dump_syn(d, i, (uint16_t)port, 1700000000000000ull + i * 10);
+            dump_syn(d, i, (uint16_t)port, 1700000000000000ull + i * gap_us);
         written = count;
     } else {
         struct pcap_pkthdr *h;
@@ -185,7 +195,7 @@ int main(int argc, char **argv)
                 dump_syn(d, written, (uint16_t)port, ts);
         }
         for (; written < count; written++)
-            dump_syn(d, written, (uint16_t)port, 1700000000000000ull + written * 10);
+            dump_syn(d, written, (uint16_t)port, 1700000000000000ull + written * gap_us);
         pcap_close(in);
     }
     if (pcap_dump_flush(d) != 0) {

@@ -16,6 +16,7 @@ void usage_cat(FILE *out)
             "  --format jsonl   one JSON object per line; a request line carries its paired\n"
             "                   reply as \"reply\" (null when none was paired)\n"
             "  --format resp    the requests as RESP arrays, for `redis-cli --pipe`\n"
+            "                   (malformed requests are left out and counted on stderr)\n"
             "  --from TIME      start at TIME: seconds after the trace's start (\"+2.5\"), ns\n"
             "                   since the epoch, or ISO 8601 UTC (2026-11-26T15:42:32.5Z)\n"
             "  --limit N        stop after N events (requests with --format resp)\n"
@@ -25,6 +26,10 @@ void usage_cat(FILE *out)
             "                   reply, when it comes, as its own line\n\n"
             "JSON strings hold the bytes as UTF-8; a backslash is written as two backslashes\n"
             "and a byte that is not valid UTF-8 as \\xHH (both JSON-escaped once more).\n"
+            "A malformed request (bytes the server rejected as a command) shows as MALFORMED\n"
+            "and its bytes as sent (jsonl: \"malformed\": true, \"cmd\": null, argv[0] the\n"
+            "bytes); a reply that could hold a secret shows only its type and [redacted]\n"
+            "(jsonl: \"redacted\": true, no len, hash or payload).\n"
             "Exit status: 0, or 1 when the trace is damaged or was not closed (everything\n"
             "readable is printed first, then the message on stderr).\n");
 }
@@ -48,18 +53,24 @@ static const struct {
                       {TRACE_REQ_VALUES_REDACTED, "values_redacted"},
                       {TRACE_REQ_NOREPLY, "noreply"},
                       {TRACE_REQ_TRUNCATED, "truncated"},
-                      {TRACE_REQ_AFTER_GAP, "after_gap"}};
+                      {TRACE_REQ_AFTER_GAP, "after_gap"},
+                      {TRACE_REQ_MALFORMED, "malformed"}};
 #define N_REQ_FLAGS (sizeof req_flag_names / sizeof req_flag_names[0])
 
 static void print_req_flags(FILE *out, uint32_t f)
 {
     for (size_t i = 0; i < N_REQ_FLAGS; i++)
-        if (f & req_flag_names[i].bit)
+        if ((f & req_flag_names[i].bit) && req_flag_names[i].bit != TRACE_REQ_MALFORMED)
             fprintf(out, " [%s]", req_flag_names[i].name);
 }
 
 static void text_reply(FILE *out, const struct trace_reply *p)
 {
+    if (p->flags & TRACE_REPLY_REDACTED) {
+        /* only the type was kept: a length or a hash would help guess a password */
+        fprintf(out, " %c%s [redacted]", p->rtype, trace_reply_type_name(p->rtype));
+        return;
+    }
     fprintf(out, " %c%s %" PRIu64 "B", p->rtype, trace_reply_type_name(p->rtype), p->len);
     if (p->count)
         fprintf(out, " count=%" PRIu64, p->count);
@@ -96,6 +107,12 @@ static void print_text(FILE *out, const struct trace_event *ev)
         const struct trace_request *q = &ev->u.req;
         fprintf(out, " #%" PRIu64 " db=%u resp%u", q->seq, q->db, q->proto);
         print_req_flags(out, q->flags);
+        if (q->flags & TRACE_REQ_MALFORMED) {
+            /* the bytes as the client sent them; the server rejected them as a command */
+            fputs(" MALFORMED ", out);
+            rt_quote(out, q->argv[0], q->argvlen[0], 512);
+            break;
+        }
         for (uint32_t i = 0; i < q->argc; i++) {
             fputc(' ', out);
             rt_quote(out, q->argv[i], q->argvlen[i], 128);
@@ -159,6 +176,16 @@ static json_t *reply_json(const struct trace_event *ev, uint64_t req_ts, int wit
     const struct trace_reply *p = &ev->u.reply;
     json_t *o = json_object();
     json_object_set_new(o, "type", json_string(trace_reply_type_name(p->rtype)));
+    if (p->flags & TRACE_REPLY_REDACTED) {
+        /* the reply may hold a secret: only its type was kept */
+        json_object_set_new(o, "redacted", json_true());
+        json_object_set_new(o, "ts", rt_json_u64(ev->ts));
+        if (with_req_ts)
+            json_object_set_new(o, "latency_ns", json_integer((json_int_t)(ev->ts - req_ts)));
+        if (p->flags & TRACE_REPLY_AFTER_GAP)
+            json_object_set_new(o, "after_gap", json_true());
+        return o;
+    }
     json_object_set_new(o, "len", rt_json_u64(p->len));
     json_object_set_new(o, "ts", rt_json_u64(ev->ts));
     if (with_req_ts)
@@ -217,10 +244,14 @@ static json_t *event_json(const struct trace_event *ev)
             char c = q->argv[0][i];
             name[i] = (c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
         }
+        int bad = (q->flags & TRACE_REQ_MALFORMED) != 0;
         json_object_set_new(o, "seq", rt_json_u64(q->seq));
         json_object_set_new(o, "db", json_integer(q->db));
         json_object_set_new(o, "proto", json_integer(q->proto));
-        json_object_set_new(o, "cmd", rt_json_bytes(name, n));
+        /* a malformed request has no command name: argv[0] is the bytes as sent */
+        json_object_set_new(o, "cmd", bad ? json_null() : rt_json_bytes(name, n));
+        if (bad)
+            json_object_set_new(o, "malformed", json_true());
         json_object_set_new(o, "argv", argv);
         json_object_set_new(o, "flags", req_flags_json(q->flags));
         json_object_set_new(o, "reply", json_null());
@@ -382,7 +413,7 @@ int cmd_cat(int argc, char **argv)
     int salvage = 0, c;
     char *end;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "f:n:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":f:n:h", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
             if (!strcmp(optarg, "text"))
@@ -391,35 +422,32 @@ int cmd_cat(int argc, char **argv)
                 fmt = FMT_JSONL;
             else if (!strcmp(optarg, "resp"))
                 fmt = FMT_RESP;
-            else {
-                fprintf(stderr, "resptrace cat: unknown format '%s' (text, jsonl, resp)\n", optarg);
-                return RT_EXIT_USAGE;
-            }
+            else
+                return rt_usage_error("cat", "unknown format '%s' (text, jsonl, resp)", optarg);
             break;
         case 'F': from = optarg; break;
         case 'n':
             limit = strtoull(optarg, &end, 10);
-            if (*end || !*optarg) {
-                fprintf(stderr, "resptrace cat: --limit takes a number, not '%s'\n", optarg);
-                return RT_EXIT_USAGE;
-            }
+            if (*end || !*optarg || *optarg == '-')
+                return rt_usage_error("cat", "--limit takes a number, not '%s'", optarg);
             break;
         case 'w':
             window = strtoull(optarg, &end, 10);
-            if (*end || window == 0) {
-                fprintf(stderr, "resptrace cat: --pair-window takes a positive number\n");
-                return RT_EXIT_USAGE;
-            }
+            if (*end || window == 0 || *optarg == '-')
+                return rt_usage_error("cat", "--pair-window takes a positive number, not '%s'",
+                                      optarg);
             break;
         case 's': salvage = 1; break;
         case 'h': usage_cat(stdout); return RT_EXIT_OK;
-        default: usage_cat(stderr); return RT_EXIT_USAGE;
+        case ':': return rt_usage_error("cat", "%s needs a value", argv[optind - 1]);
+        default: return rt_usage_error("cat", "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (optind != argc - 1) {
-        usage_cat(stderr);
-        return RT_EXIT_USAGE;
-    }
+    if (optind == argc)
+        return rt_usage_error("cat", "which trace? (\"-\" reads stdin)");
+    if (optind != argc - 1)
+        return rt_usage_error("cat", "one trace at a time (got '%s' after '%s')", argv[optind + 1],
+                              argv[optind]);
     const char *path = argv[optind];
     struct trace_reader *r = rt_open_trace("cat", path, salvage);
     if (!r)
@@ -435,9 +463,8 @@ int cmd_cat(int argc, char **argv)
         if (!trace_reader_has_index(r) && (rc = trace_reader_next(r, &ev, &err)) == 1)
             base = ev.ts; /* no index: the first event gives the start */
         if (rt_parse_time(from, base, &at) != 0) {
-            fprintf(stderr, "resptrace cat: --from: cannot read '%s' as a time\n", from);
             trace_reader_close(r);
-            return RT_EXIT_USAGE;
+            return rt_usage_error("cat", "--from: cannot read '%s' as a time", from);
         }
         if (trace_reader_seek_time(r, at, &err) != 0) {
             fprintf(stderr, "resptrace cat: %s\n", err.msg);
@@ -449,7 +476,7 @@ int cmd_cat(int argc, char **argv)
     static char obuf[1 << 16];
     setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
     struct pairing pair = {.window = window, .out = stdout};
-    uint64_t n = 0;
+    uint64_t n = 0, malformed = 0;
     while (n < limit && (rc = trace_reader_next(r, &ev, &err)) == 1) {
         switch (fmt) {
         case FMT_TEXT:
@@ -457,7 +484,9 @@ int cmd_cat(int argc, char **argv)
             n++;
             break;
         case FMT_RESP:
-            if (ev.type == TRACE_EV_REQUEST) {
+            if (ev.type == TRACE_EV_REQUEST && (ev.u.req.flags & TRACE_REQ_MALFORMED)) {
+                malformed++; /* a server would close the pipe at its bytes */
+            } else if (ev.type == TRACE_EV_REQUEST) {
                 print_resp(stdout, &ev.u.req);
                 n++;
             }
@@ -487,6 +516,11 @@ out:
                 (unsigned long long)dmg.chunks_skipped);
         status = RT_EXIT_FAIL;
     }
+    if (malformed)
+        fprintf(stderr,
+                "resptrace cat: %llu malformed requests left out (the server rejected their "
+                "bytes as commands; see them with --format text)\n",
+                (unsigned long long)malformed);
     if (pair.forced)
         fprintf(stderr,
                 "resptrace cat: %llu requests printed before their reply came (more than "

@@ -39,13 +39,22 @@ check_eq "reply-off-on: unpaired as in Zeek's log" \
 want=$(grep -v '^#' "$Z/baseline/excessive-pipelining/redis.log" | wc -l)
 check_eq "excessive-pipelining: every PING named" "$want" "$(jq -r 'select(.event=="request") | .cmd' "$TMP/excessive-pipelining.jsonl" | grep -cx PING)"
 check_eq "excessive-pipelining: every PING paired" "$want" "$(jq -c 'select(.event=="request" and .reply.type=="simple")' "$TMP/excessive-pipelining.jsonl" | wc -l)"
-# inline commands with quotes: the arguments as redis unquotes them; the unbalanced quote that
-# made the server answer "Protocol error" and close is a note, not a command it ran
-zq=$(grep -v '^#' "$Z/baseline/pipeline-quotes/redis.log" | awk -F'\t' '$10=="T" {print $8}' | sort)
-check_eq "pipeline-quotes: the accepted SETs' keys as in Zeek's log" "$zq" "$(jq -r 'select(.event=="request") | .argv[1]' "$TMP/pipeline-quotes.jsonl" | sort)"
-check_eq "pipeline-quotes: unquoted" 'my value with "escaped" quotes' "$(jq -r 'select(.event=="request" and .argv[1]=="key5") | .argv[2]' "$TMP/pipeline-quotes.jsonl")"
-check_eq "pipeline-quotes: single quotes" "my value with 'escaped' quotes" "$(jq -r 'select(.event=="request" and .argv[1]=="key6") | .argv[2]' "$TMP/pipeline-quotes.jsonl")"
-check_match "pipeline-quotes: the unbalanced quote is a note" "unbalanced double quotes" "$(jq -r 'select(.event=="note") | .text' "$TMP/pipeline-quotes.jsonl")"
+# inline commands with quotes: the arguments as redis unquotes them; the unbalanced quotes the
+# server answered with "Protocol error" (then closing) are requests too, flagged malformed with
+# the bytes as sent: every line of Zeek's log is one request here, with the same outcome
+# (T: +OK, F: the protocol error, -: no reply: the server had closed)
+PQ=$TMP/pipeline-quotes.jsonl
+check_eq "pipeline-quotes: requests as in Zeek's log" "$(grep -vc '^#' "$Z/baseline/pipeline-quotes/redis.log")" "$(jq .requests "$TMP/pipeline-quotes.json")"
+zq=$(grep -v '^#' "$Z/baseline/pipeline-quotes/redis.log" | awk -F'\t' '{print $7, $8, $10}')
+got=$(jq -r 'select(.event=="request") | if .malformed then (.argv[0] | split(" ") | "\(.[0]) \(.[1])") else "\(.cmd) \(.argv[1])" end + " " + (if .reply == null then "-" elif .reply.type == "error" then "F" else "T" end)' "$PQ")
+check_eq "pipeline-quotes: name, key and outcome of every command as in Zeek's log" "$zq" "$got"
+check_eq "pipeline-quotes: unquoted" 'my value with "escaped" quotes' "$(jq -r 'select(.event=="request" and .argv[1]=="key5") | .argv[2]' "$PQ")"
+check_eq "pipeline-quotes: single quotes" "my value with 'escaped' quotes" "$(jq -r 'select(.event=="request" and .argv[1]=="key6") | .argv[2]' "$PQ")"
+check_eq "pipeline-quotes: the malformed request is the bytes sent" '"SET bad1 \"unclosed double quotes\r\n"' "$(jq -c 'select(.event=="request" and .malformed) | .argv[0]' "$PQ" | head -1)"
+check_eq "pipeline-quotes: paired with the server's error" "ERR Protocol error: unbalanced quotes in request" "$(jq -r 'select(.event=="request" and .malformed and .reply != null) | .reply.err' "$PQ")"
+check_eq "pipeline-quotes: no unpaired reply" 0 "$(jq -c 'select(.event=="reply" and .seq == null)' "$PQ" | wc -l)"
+check_match "pipeline-quotes: cat text shows MALFORMED" 'MALFORMED "SET bad1 \\"unclosed double quotes\\r\\n"' "$("$RT" cat "$TMP/pipeline-quotes.rtrace")"
+check_eq "pipeline-quotes: the summary counts them" 2 "$(jq .malformed_requests "$TMP/pipeline-quotes.json")"
 # a server that stops speaking RESP is reported, not fatal
 check_eq "almost-resp: a note" 1 "$(jq .notes "$TMP/almost-resp.json")"
 finish

@@ -1,8 +1,10 @@
 /* fuzz_session.c: libFuzzer target for the RESP session layer (pairing, CLIENT REPLY, pub/sub,
- * MULTI, HELLO, redaction, --redact-values, gaps) fed by a script of the two directions.
+ * MULTI, HELLO, redaction of requests and replies, malformed requests, --redact-values, gaps)
+ * fed by a script of the two directions.
  *
  * Input: a first byte of options (bit 0 mid-stream, bit 1 keep payloads, bit 2 redact values,
- * bits 3-4 a small buffer cap), then records [op][len][len bytes]: op & 3 = 0 client bytes,
+ * bits 3-4 a small buffer cap, bit 5 a scratch shared with a second, idle session as the
+ * recorder shares one), then records [op][len][len bytes]: op & 3 = 0 client bytes,
  * 1 server bytes, 2 a gap of len bytes in direction (op >> 2) & 1, 3 close (then the rest is
  * fed after the close). Every event the session emits is checked for what the API promises. */
 #include "fuzz_common.h"
@@ -13,7 +15,7 @@
 static volatile uint64_t sink_sum;
 
 struct state {
-    uint64_t requests, last_seq_seen;
+    uint64_t requests, last_seq_seen, malformed, redacted;
     int any_request;
 };
 
@@ -25,6 +27,14 @@ static int on_event(void *ctx, struct trace_event *ev)
     case TRACE_EV_REQUEST:
         EXPECT(ev->u.req.argc >= 1);
         EXPECT(ev->u.req.proto == 2 || ev->u.req.proto == 3);
+        if (ev->u.req.flags & TRACE_REQ_MALFORMED) {
+            /* the bytes as sent, a whole line unless cut at 64 KiB */
+            size_t n = ev->u.req.argvlen[0];
+            EXPECT(ev->u.req.argc == 1 && n > 0 && n <= 65536);
+            EXPECT((ev->u.req.flags & TRACE_REQ_TRUNCATED) || ev->u.req.argv[0][n - 1] == '\n');
+            EXPECT(!(ev->u.req.flags & TRACE_REQ_INLINE));
+            s->malformed++;
+        }
         for (uint32_t i = 0; i < ev->u.req.argc; i++)
             sink_sum += touch(ev->u.req.argv[i], ev->u.req.argvlen[i]);
         /* the recorder assigns sequence numbers in the writer: here they are ours */
@@ -33,6 +43,16 @@ static int on_event(void *ctx, struct trace_event *ev)
         break;
     case TRACE_EV_REPLY:
     case TRACE_EV_PUSH:
+        if (ev->u.reply.flags & TRACE_REPLY_REDACTED) {
+            /* its type only */
+            EXPECT(ev->type == TRACE_EV_REPLY);
+            EXPECT(!(ev->u.reply.flags & (TRACE_REPLY_HAS_HASH | TRACE_REPLY_HAS_PAYLOAD)));
+            EXPECT(ev->u.reply.len == 0 && ev->u.reply.count == 0 && ev->u.reply.size == 0 &&
+                   ev->u.reply.ival == 0 && ev->u.reply.hash == 0 && ev->u.reply.err == NULL &&
+                   ev->u.reply.payload == NULL);
+            s->redacted++;
+            break;
+        }
         EXPECT(ev->u.reply.len > 0);
         if (ev->u.reply.errlen)
             sink_sum += touch(ev->u.reply.err, ev->u.reply.errlen);
@@ -64,11 +84,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o.keep_payload = (opt >> 1) & 1;
     o.redact_values = (opt >> 2) & 1;
     o.max_buffer = ((opt >> 3) & 3) ? (size_t)1 << (8 + 2 * ((opt >> 3) & 3)) : 0;
+    struct rec_scratch *shared = (opt >> 5) & 1 ? rec_scratch_new() : NULL;
+    o.scratch = shared;
     struct state st = {0};
     struct rec_sink sk = {on_event, &st};
     struct rt_err err = {0};
     struct rec_conn *c = rec_conn_new(42, (opt & 1) ? TRACE_OPEN_MIDSTREAM : 0, &o, &sk, &err);
     EXPECT(c != NULL);
+    /* a second session on the same scratch: it must not see the first one's bytes */
+    struct rec_conn *idle = shared ? rec_conn_new(42, 0, &o, &sk, &err) : NULL;
     uint64_t ts = 1000;
     size_t i = 1;
     while (i + 2 <= size) {
@@ -90,10 +114,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         i += n;
         ts += 1000;
     }
+    if (idle)
+        rec_conn_data(idle, TRACE_DIR_TO_SERVER, (const uint8_t *)"PING\r\n", 6, ts);
     struct rec_conn_stats cs;
     rec_conn_stats(c, &cs);
-    EXPECT(cs.requests == st.requests);
+    EXPECT(cs.requests + (idle ? 1 : 0) == st.requests);
+    EXPECT(cs.malformed == st.malformed);
+    EXPECT(cs.redacted_replies == st.redacted);
     rec_conn_close(c, ts);
     rec_conn_free(c);
+    rec_conn_free(idle);
+    rec_scratch_free(shared);
     return 0;
 }

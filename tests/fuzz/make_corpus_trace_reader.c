@@ -310,6 +310,40 @@ static void seed_requests(void)
     close_seed(w);
 }
 
+/* Format 1.1: a malformed request (one argument: the raw bytes) paired with its protocol
+ * error, and redacted replies (type only; the writer drops what the caller passed). */
+static void seed_v11_flags(void)
+{
+    struct trace_writer *w = open_seed("v11-flags", NULL, 0, 3, 0);
+    ev_open(w, 4, 4, 0);
+    static const char raw[] = "SET bad \"unclosed\r\n";
+    const char *argv[1] = {raw};
+    size_t argvlen[1] = {sizeof raw - 1};
+    struct trace_event ev = {.type = TRACE_EV_REQUEST, .ts = now += 100, .conn = 4};
+    ev.u.req.proto = 2;
+    ev.u.req.flags = TRACE_REQ_MALFORMED;
+    ev.u.req.argc = 1;
+    ev.u.req.argv = argv;
+    ev.u.req.argvlen = argvlen;
+    add(w, &ev);
+    struct reply_spec perr = {.rtype = TRACE_R_ERROR,
+                              .err = "ERR Protocol error: unbalanced quotes in request",
+                              .size = 48};
+    ev_reply(w, 0, 4, ev.u.req.seq, &perr);
+    uint64_t q = ev_request(w, 4, "CONFIG GET requirepass", 0, 2);
+    struct reply_spec red = {.rtype = TRACE_R_ARRAY,
+                             .flags = TRACE_REPLY_REDACTED,
+                             .count = 2,
+                             .payload = "*2\r\n$11\r\nrequirepass\r\n$2\r\npw\r\n"};
+    ev_reply(w, 0, 4, q, &red);
+    q = ev_request(w, 4, "ACL LIST", 0, 3);
+    struct reply_spec red2 = {.rtype = TRACE_R_ERROR, .flags = TRACE_REPLY_REDACTED, .err = "x"};
+    ev_reply(w, 0, 4, q, &red2);
+    ev_request(w, 4, "*1x", TRACE_REQ_MALFORMED | TRACE_REQ_TRUNCATED | TRACE_REQ_REDACTED, 2);
+    ev_close(w, 4, TRACE_CLOSE_FIN);
+    close_seed(w);
+}
+
 /* Fields that are present but empty in every event of a chunk leave their stream out of the
  * chunk altogether: the reader must hand out empty strings all the same. */
 static void seed_empty_fields(void)
@@ -475,6 +509,7 @@ int main(int argc, char **argv)
     seed_meta_midstream();
     seed_reply_types();
     seed_requests();
+    seed_v11_flags();
     seed_empty_fields();
     seed_addresses();
     seed_timestamps();
