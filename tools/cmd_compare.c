@@ -1,5 +1,6 @@
 /* cmd_compare.c: `resptrace compare`: replay runs side by side, per command, per class
  * (writes, reads) and overall, with the differences from the first run marked. */
+#include "analysis_int.h"
 #include "tools.h"
 
 #include "replay.h"
@@ -14,30 +15,39 @@ void usage_compare(FILE *out)
 {
     fprintf(
         out,
-        "usage: resptrace compare RUN_A.json RUN_B.json [RUN.json ...] [--threshold PCT]\n"
-        "                         [--json]\n\n"
-        "Compares replay results (`resptrace replay --json RUN.json`, or `resptrace merge`\n"
-        "of several) side by side. The first run is the baseline; every other run's numbers\n"
-        "are shown with their difference from it in percent, marked \"worse\" or \"better\"\n"
-        "when it is beyond --threshold (and \"*\" for ops, where neither is better).\n\n"
+        "usage: resptrace compare RUN_A.json RUN_B.json [RUN.json ...]\n"
+        "                         [--threshold PCT] [--json[=FILE]]\n\n"
+        "Compares replay results (`resptrace replay --json=RUN.json`, or `resptrace\n"
+        "merge` of several) side by side. The first run is the baseline; every other\n"
+        "run's numbers are shown with their difference from it in percent, marked\n"
+        "\"worse\" or \"better\" when it is beyond --threshold (and \"*\" for ops, where\n"
+        "neither is better).\n\n"
         "  --threshold PCT   the difference that is marked (default 10; 0 marks any)\n"
-        "  --json            one JSON object: {\"runs\", \"rows\": [{\"scope\", \"name\",\n"
-        "                    \"metric\", \"values\", \"diff_pct\", \"flag\"}], \"notes\"}\n\n"
+        "  --json[=FILE]     one JSON document on stdout instead of the table, or into\n"
+        "                    FILE (the table then still goes to stdout): {\"tool\",\n"
+        "                    \"version\", \"schema\", \"command\", \"threshold_pct\",\n"
+        "                    \"baseline\", \"runs\", \"rows\": [{\"scope\", \"name\", \"metric\",\n"
+        "                    \"values\", \"diff_pct\", \"flag\"}], \"notes\"}\n\n"
         "Compared, overall, per command class and per command (commands in decreasing\n"
         "total ops):\n"
         "  ops                replies received (the run's \"ops\")\n"
-        "  ops/s              ops divided by the run's duration (its \"ops_per_s\" overall)\n"
+        "  ops/s              ops divided by the run's duration (its \"ops_per_s\"\n"
+        "                     overall)\n"
         "  p50 ... max        latency from the intended send time (coordinated omission\n"
         "                     corrected), printed in ms, in the JSON in microseconds\n"
+        "                     (metrics p50_us ... max_us)\n"
         "  errors             error replies and requests lost with their connection\n"
         "  misses             nil (or empty) replies where the recording had a value\n"
-        "Classes: \"write\" are the commands the command table flags write, \"read\" those it\n"
-        "flags readonly, \"other\" the rest (and unknown commands). A class's percentiles\n"
-        "come from the exact merge of its commands' histograms (\"hist\"); a run without them\n"
-        "shows none for the classes (a note says so). A run's name is its \"label\", else its\n"
-        "\"target\", else its file name. A difference from a baseline of 0 is printed \"new\".\n"
-        "Exit status: 0; 1 when a run cannot be read or is not a replay result; 2 for a bad\n"
-        "command line.\n");
+        "Classes: \"write\" are the commands the command table flags write, \"read\"\n"
+        "those it flags readonly, \"other\" the rest (and unknown commands). A class's\n"
+        "percentiles come from the exact merge of its commands' histograms (\"hist\");\n"
+        "a run without them shows none for the classes (a note says so). A run's name\n"
+        "is its \"label\", else its \"target\" and file name, else its file name; a name\n"
+        "two runs would share gets \" #2\", \" #3\"... A difference from a baseline of 0\n"
+        "is printed \"new\". Results written before the JSON documents carried \"tool\"\n"
+        "and \"schema\" are read as well.\n\n"
+        "Exit status: 0; 1 when a run cannot be read or is not a replay result; 2 for\n"
+        "a bad command line; 130 when interrupted.\n");
 }
 
 /* ---- the comparison (shared with the HTML report) ---------------------------------------- */
@@ -256,7 +266,8 @@ static void note_differs(json_t *notes, json_t *const *runs, size_t n, const cha
 json_t *rt_compare_json(json_t *const *runs, const char *const *names, size_t n,
                         double threshold_pct)
 {
-    json_t *o = json_object(), *ra = json_array(), *rows = json_array(), *notes = json_array();
+    json_t *o = rt_json_doc("compare"), *ra = json_array(), *rows = json_array(),
+           *notes = json_array();
     struct cname *cn = NULL;
     size_t ncn = 0;
     if (!o || !ra || !rows || !notes)
@@ -433,7 +444,9 @@ static void print_table(FILE *f, const json_t *cmp, char *const *files)
 
 /* ---- the command ------------------------------------------------------------------------- */
 
-static int load_run(const char *path, json_t **out, char *name, size_t cap)
+/* Loads one run: a replay result (with or without the "tool"/"schema" header of newer
+ * files). @return 0 or -1 after printing why. */
+static int load_run(const char *path, json_t **out)
 {
     json_error_t je;
     json_t *j = json_load_file(path, JSON_DECODE_ANY, &je);
@@ -442,86 +455,121 @@ static int load_run(const char *path, json_t **out, char *name, size_t cap)
                 je.text);
         return -1;
     }
+    const char *tool = json_string_value(json_object_get(j, "tool"));
     if (!json_is_object(j) || !json_is_object(json_object_get(j, "latency_us")) ||
-        !json_is_number(json_object_get(j, "ops"))) {
+        !json_is_number(json_object_get(j, "ops")) || (tool && strcmp(tool, "resptrace"))) {
+        const char *cmd = json_string_value(json_object_get(j, "command"));
         fprintf(stderr,
-                "resptrace compare: %s: not a replay result (no \"ops\" and \"latency_us\"; "
-                "write one with `resptrace replay --json FILE`)\n",
-                path);
+                "resptrace compare: %s: not a replay result%s%s%s (no \"ops\" and "
+                "\"latency_us\"; write one with `resptrace replay --json=FILE`)\n",
+                path, cmd ? " (written by `resptrace " : "", cmd ? cmd : "", cmd ? "`)" : "");
         json_decref(j);
         return -1;
     }
-    const json_t *nm = json_object_get(j, "label");
-    if (!json_is_string(nm))
-        nm = json_object_get(j, "target");
-    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    snprintf(name, cap, "%s", json_is_string(nm) ? json_string_value(nm) : base);
     *out = j;
     return 0;
+}
+
+/* The runs' names: label, else target and file name, else file name; unique (" #2"). */
+static void run_names(json_t *const *runs, char *const *files, size_t n, char (*names)[200])
+{
+    for (size_t r = 0; r < n; r++) {
+        const json_t *label = json_object_get(runs[r], "label"),
+                     *target = json_object_get(runs[r], "target");
+        const char *base = strrchr(files[r], '/') ? strrchr(files[r], '/') + 1 : files[r];
+        char name[200];
+        if (json_is_string(label))
+            snprintf(name, sizeof name, "%s", json_string_value(label));
+        else if (json_is_string(target))
+            snprintf(name, sizeof name, "%s (%s)", json_string_value(target), base);
+        else
+            snprintf(name, sizeof name, "%s", base);
+        snprintf(names[r], sizeof names[r], "%s", name);
+        for (unsigned k = 2;; k++) {
+            size_t j = 0;
+            while (j < r && strcmp(names[j], names[r]))
+                j++;
+            if (j == r)
+                break;
+            snprintf(names[r], sizeof names[r], "%.180s #%u", name, k);
+        }
+    }
 }
 
 int cmd_compare(int argc, char **argv)
 {
     static const struct option opts[] = {{"threshold", required_argument, NULL, 't'},
-                                         {"json", no_argument, NULL, 'j'},
+                                         {"json", optional_argument, NULL, 'j'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     double threshold = 10;
-    int json = 0, c;
+    const char *json_path = NULL;
+    int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 't': {
             char *end;
             errno = 0;
             threshold = strtod(optarg, &end);
             if (errno || end == optarg || (*end && strcmp(end, "%")) || !isfinite(threshold) ||
-                threshold < 0) {
-                fprintf(stderr, "resptrace compare: bad --threshold '%s' (a percentage >= 0)\n",
-                        optarg);
-                return RT_EXIT_USAGE;
-            }
+                threshold < 0)
+                return rt_usage_error("compare", "bad --threshold '%s' (a percentage >= 0)",
+                                      optarg);
             break;
         }
-        case 'j': json = 1; break;
+        case 'j': json_path = optarg ? optarg : "-"; break;
         case 'h': usage_compare(stdout); return RT_EXIT_OK;
-        default: usage_compare(stderr); return RT_EXIT_USAGE;
+        default: return rt_opt_error("compare", c, argv);
         }
     }
     size_t n = (size_t)(argc - optind);
-    if (n < 2) {
-        fprintf(stderr, "resptrace compare: give at least two runs (RUN.json files)\n");
-        usage_compare(stderr);
+    if (n < 2)
+        return rt_usage_error("compare", "give at least two runs (RUN.json files)");
+    if (json_path && !*json_path)
+        return rt_usage_error("compare", "--json= needs a file name (or '-' for stdout)");
+    char *const *files = argv + optind;
+    if (rt_out_refuse_inputs("compare", json_path, (const char *const *)files, n) < 0)
         return RT_EXIT_USAGE;
-    }
+    rt_catch_signals();
     json_t **runs = calloc(n, sizeof *runs);
-    char(*names)[160] = calloc(n, sizeof *names);
+    char(*names)[200] = calloc(n, sizeof *names);
     const char **np = calloc(n, sizeof *np);
     int status = RT_EXIT_FAIL;
     if (!runs || !names || !np) {
         fprintf(stderr, "resptrace compare: out of memory\n");
         goto done;
     }
-    for (size_t r = 0; r < n; r++) {
-        if (load_run(argv[optind + (int)r], &runs[r], names[r], sizeof names[r]) < 0)
+    for (size_t r = 0; r < n; r++)
+        if (load_run(files[r], &runs[r]) < 0)
             goto done;
+    run_names(runs, files, n, names);
+    for (size_t r = 0; r < n; r++)
         np[r] = names[r];
-    }
     json_t *cmp = rt_compare_json(runs, np, n, threshold);
     if (!cmp) {
         fprintf(stderr, "resptrace compare: out of memory\n");
         goto done;
     }
-    if (json) {
-        json_t *ra = json_object_get(cmp, "runs");
-        for (size_t r = 0; r < n; r++)
-            json_object_set_new(json_array_get(ra, r), "file", json_string(argv[optind + (int)r]));
-        rt_print_json(stdout, cmp);
-    } else {
-        print_table(stdout, cmp, argv + optind);
+    if (rt_interrupted) { /* nothing half written: the comparison is all or nothing */
+        fprintf(stderr, "resptrace compare: interrupted\n");
         json_decref(cmp);
+        status = RT_EXIT_INTERRUPTED;
+        goto done;
     }
     status = RT_EXIT_OK;
+    if (!json_path || strcmp(json_path, "-"))
+        print_table(stdout, cmp, files);
+    if (json_path) {
+        json_t *ra = json_object_get(cmp, "runs");
+        for (size_t r = 0; r < n; r++)
+            json_object_set_new(json_array_get(ra, r), "file", json_string(files[r]));
+        if (rt_json_write("compare", cmp, json_path) < 0)
+            status = RT_EXIT_FAIL;
+    } else {
+        json_decref(cmp);
+    }
 done:
     for (size_t r = 0; runs && r < n; r++)
         json_decref(runs[r]);

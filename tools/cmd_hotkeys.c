@@ -1,6 +1,7 @@
 /* cmd_hotkeys.c: `resptrace hotkeys`: the hottest keys, key prefixes and cluster slots of a
  * trace, by operations or by bytes moved. */
 #define _GNU_SOURCE /* open_memstream */
+#include "analysis_int.h"
 #include "tools.h"
 
 #include <getopt.h>
@@ -16,31 +17,37 @@ void usage_hotkeys(FILE *out)
 {
     fprintf(out,
             "usage: resptrace hotkeys TRACE [--top K] [--by ops|bytes] [--prefix-depth N]\n"
-            "                         [--approx [--capacity M]] [--json] [--salvage]\n\n"
-            "Reads the trace once and ranks its keys, key prefixes and Redis Cluster hash slots\n"
-            "by operations or by bytes moved.\n\n"
+            "                 [--approx [--capacity M]] [--json[=FILE]] [--salvage] [-q]\n\n"
+            "Reads the trace once and ranks its keys, key prefixes and Redis Cluster hash\n"
+            "slots by operations or by bytes moved.\n\n"
             "  --top K           how many keys, prefixes and slots to print (default 20)\n"
             "  --by ops|bytes    the ranking (default ops)\n"
-            "  --prefix-depth N  prefixes of up to N ':'-separated levels (default 1; 0: none)\n"
-            "  --approx          bounded memory: Space-Saving with M counters (keys, and prefixes)\n"
+            "  --prefix-depth N  prefixes of up to N ':'-separated levels (default 1;\n"
+            "                    0: none)\n"
+            "  --approx          bounded memory: Space-Saving with M counters (keys, and\n"
+            "                    prefixes)\n"
             "  --capacity M      counters of --approx (default 10000)\n"
-            "  --json            one JSON object instead of the tables\n"
-            "  --salvage         skip damaged chunks instead of stopping at the first\n\n"
-            "Keys come from the command table's key specifications; requests of commands it does\n"
-            "not know or whose keys it cannot resolve are skipped and counted. Each key position\n"
-            "of a request is one operation on that key (a read when the command is read-only, a\n"
-            "write when it writes) and on its slot. Bytes moved are the request's size encoded as\n"
-            "a RESP array plus the reply's wire length; a request with several keys splits both\n"
-            "evenly among its keys (remainder bytes to the first ones), so the bytes of all keys\n"
-            "add up to the bytes of all keyed requests and their replies. The prefix of a key is\n"
-            "its text up to and including its N-th ':' (or its last ':' when it has fewer; \"\"\n"
-            "for keys without ':').\n\n"
-            "With --approx each key's ops overestimate the true count by at most its \"error\",\n"
-            "itself at most the smallest counter (\"error_bound\"), and any key with more true ops\n"
-            "than error_bound is listed; bytes, reads and writes count only while the key holds a\n"
-            "counter (lower bounds).\n\n"
-            "Exit status: 0, 1 when the trace cannot be read or is damaged (what was read is still\n"
-            "reported), 2 for a bad command line.\n");
+            "  --json[=FILE]     one JSON document on stdout instead of the tables, or into\n"
+            "                    FILE (the tables then still go to stdout)\n"
+            "  --salvage         skip damaged chunks instead of stopping at the first\n"
+            "  -q, --quiet       no status line (shown on a terminal while reading)\n\n"
+            "Keys come from the command table's key specifications; requests of commands\n"
+            "it does not know or whose keys it cannot resolve are skipped and counted, as\n"
+            "are requests the server could not parse (malformed). Each key position of a\n"
+            "request is one operation on that key (a read when the command is read-only,\n"
+            "a write when it writes) and on its slot. Bytes moved are the request's size\n"
+            "encoded as a RESP array plus the reply's wire length; a request with several\n"
+            "keys splits both evenly among its keys (remainder bytes to the first ones),\n"
+            "so the bytes of all keys add up to the bytes of all keyed requests and their\n"
+            "replies. The prefix of a key is its text up to and including its N-th ':'\n"
+            "(or its last ':' when it has fewer; \"\" for keys without ':').\n\n"
+            "With --approx each key's ops overestimate the true count by at most its\n"
+            "\"error\", itself at most the smallest counter (\"error_bound\"), and any key\n"
+            "with more true ops than error_bound is listed; bytes, reads and writes\n"
+            "count only while the key holds a counter (lower bounds).\n\n"
+            "Exit status: 0, 1 when the trace cannot be read or is damaged (what was read\n"
+            "is still reported), 2 for a bad command line, 130 when interrupted (Ctrl-C:\n"
+            "what was read is reported).\n");
 }
 
 /* ---- counter tables: exact (hash table + key arena) or Space-Saving ------------------- */
@@ -462,7 +469,8 @@ struct hk {
     char *qkeys;
     size_t qklen, qkcap;
     /* totals */
-    uint64_t requests, keyed, keyless, skipped, key_ops, req_bytes, reply_bytes, reply_unattr;
+    uint64_t requests, keyed, keyless, skipped, malformed, key_ops, req_bytes, reply_bytes,
+        reply_unattr;
 };
 
 static size_t ndigits(uint64_t v)
@@ -649,6 +657,10 @@ static void queue_key(struct hk *s, const char *k, size_t kl, uint64_t b, int rd
 static void on_request(struct hk *s, const struct trace_request *rq)
 {
     s->requests++;
+    if (rq->flags & TRACE_REQ_MALFORMED) { /* raw bytes the server rejected: no keys */
+        s->malformed++;
+        return;
+    }
     const struct rt_cmd *c = lookup(s, rq);
     if (!c) {
         s->skipped++;
@@ -791,9 +803,11 @@ static json_t *ent_json(const struct ctab *t, const struct ent *e, const char *n
 }
 
 /* The ranking as a JSON object (a new reference). */
-static json_t *hk_json(const struct hk *s, const char *path, const char *damage)
+static json_t *hk_json(const struct hk *s, const char *path, const char *damage,
+                       int interrupted)
 {
-    json_t *o = json_object(), *ka = json_array(), *pa = json_array(), *sa = json_array();
+    json_t *o = rt_json_doc("hotkeys"), *ka = json_array(), *pa = json_array(),
+           *sa = json_array();
     size_t n;
     uint32_t *ix = rank(&s->keys, s->by_bytes, s->top, &n);
     for (size_t i = 0; i < n; i++)
@@ -836,6 +850,7 @@ static json_t *hk_json(const struct hk *s, const char *path, const char *damage)
     json_object_set_new(o, "keyed_requests", rt_json_u64(s->keyed));
     json_object_set_new(o, "keyless_requests", rt_json_u64(s->keyless));
     json_object_set_new(o, "skipped_requests", rt_json_u64(s->skipped));
+    json_object_set_new(o, "malformed_requests", rt_json_u64(s->malformed));
     json_object_set_new(o, "key_ops", rt_json_u64(s->key_ops));
     json_object_set_new(o, "request_bytes", rt_json_u64(s->req_bytes));
     json_object_set_new(o, "reply_bytes", rt_json_u64(s->reply_bytes));
@@ -843,6 +858,7 @@ static json_t *hk_json(const struct hk *s, const char *path, const char *damage)
     json_object_set_new(o, "distinct_keys",
                         s->approx ? json_null() : rt_json_u64(s->keys.n));
     json_object_set_new(o, "damage", damage ? json_string(damage) : json_null());
+    json_object_set_new(o, "interrupted", json_boolean(interrupted));
     return o;
 }
 
@@ -885,9 +901,12 @@ static void print_table(const struct hk *s, const char *path)
 {
     char a[64], b[64], u[64];
     printf("%-22s %s\n", "file", path);
-    printf("%-22s %llu (%llu with keys, %llu without, %llu skipped: unknown command or keys)\n",
+    printf("%-22s %llu (%llu with keys, %llu without, %llu skipped: unknown command or keys",
            "requests", (unsigned long long)s->requests, (unsigned long long)s->keyed,
            (unsigned long long)s->keyless, (unsigned long long)s->skipped);
+    if (s->malformed)
+        printf(", %llu malformed", (unsigned long long)s->malformed);
+    printf(")\n");
     printf("%-22s %llu\n", "key operations", (unsigned long long)s->key_ops);
     if (s->approx)
         printf("%-22s approximate (Space-Saving, %zu counters): each key's ops overestimate the "
@@ -964,23 +983,38 @@ static void slot_flush(struct hk *s)
     }
 }
 
-/* Reads every event of `r` into `s`. @return 0 at the end of the trace, -1 on an error (err). */
-static int hk_pass(struct hk *s, struct trace_reader *r, struct rt_err *err)
+/* Reads every event of `r` into `s`, or until Ctrl-C (ps->interrupted). @return 0 at the end
+ * of the trace or when interrupted, -1 on an error (err). */
+static int hk_pass(struct hk *s, struct trace_reader *r, struct rt_pass *ps, struct rt_err *err)
 {
     struct trace_event ev;
+    uint64_t events = 0;
     int rc;
     while ((rc = trace_reader_next(r, &ev, err)) == 1) {
         if (ev.type == TRACE_EV_REQUEST)
             on_request(s, &ev.u.req);
         else if (ev.type == TRACE_EV_REPLY)
             on_reply(s, &ev.u.reply);
+        if (!(++events % RT_PASS_EVERY) && rt_pass_check(ps, r, events))
+            break;
     }
     hk_run_batch(s); /* what is still queued */
     slot_flush(s);
+    if (ps)
+        ps->events = events;
     return rc < 0 ? -1 : 0;
 }
 
-json_t *rt_hotkeys_json(const char *path, const struct rt_hotkeys_opts *o, struct rt_err *err)
+/* The damage message of a pass that returned `rc` (NULL when none). */
+static const char *pass_damage(struct trace_reader *r, int rc, const struct rt_err *err,
+                               struct trace_damage *dmg)
+{
+    trace_reader_damage(r, dmg);
+    return rc < 0 ? err->msg : dmg->first_offset != UINT64_MAX ? dmg->msg : NULL;
+}
+
+json_t *rt_hotkeys_json_pass(const char *path, const struct rt_hotkeys_opts *o,
+                             struct rt_pass *ps, struct rt_err *err)
 {
     struct hk s = {.top = o->top ? o->top : 20,
                    .by_bytes = o->by_bytes,
@@ -992,16 +1026,20 @@ json_t *rt_hotkeys_json(const char *path, const struct rt_hotkeys_opts *o, struc
     if (!r)
         return NULL;
     hk_init(&s);
-    int rc = hk_pass(&s, r, err);
+    int rc = hk_pass(&s, r, ps, err);
     struct trace_damage dmg;
-    trace_reader_damage(r, &dmg);
-    const char *damage = rc < 0 ? err->msg : dmg.first_offset != UINT64_MAX ? dmg.msg : NULL;
-    json_t *j = hk_json(&s, path, damage);
+    const char *damage = pass_damage(r, rc, err, &dmg);
+    json_t *j = hk_json(&s, path, damage, ps && ps->interrupted);
     if (rc >= 0 && damage)
         rt_err_set(err, RT_ECORRUPT, "%s", dmg.msg);
     trace_reader_close(r);
     hk_free(&s);
     return j;
+}
+
+json_t *rt_hotkeys_json(const char *path, const struct rt_hotkeys_opts *o, struct rt_err *err)
+{
+    return rt_hotkeys_json_pass(path, o, NULL, err);
 }
 
 int cmd_hotkeys(int argc, char **argv)
@@ -1011,81 +1049,93 @@ int cmd_hotkeys(int argc, char **argv)
                                          {"prefix-depth", required_argument, NULL, 'd'},
                                          {"approx", no_argument, NULL, 'a'},
                                          {"capacity", required_argument, NULL, 'c'},
-                                         {"json", no_argument, NULL, 'j'},
+                                         {"json", optional_argument, NULL, 'j'},
                                          {"salvage", no_argument, NULL, 's'},
+                                         {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     struct hk s = {.top = 20, .depth = 1, .capacity = 10000};
-    int json = 0, salvage = 0, capacity_set = 0, c;
+    const char *json_path = NULL;
+    int salvage = 0, quiet = 0, capacity_set = 0, c;
     size_t v;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":hq", opts, NULL)) != -1) {
         switch (c) {
         case 't':
-            if (parse_size(optarg, 1, 100000000, &s.top) < 0) {
-                fprintf(stderr, "resptrace hotkeys: bad --top '%s'\n", optarg);
-                return RT_EXIT_USAGE;
-            }
+            if (parse_size(optarg, 1, 100000000, &s.top) < 0)
+                return rt_usage_error("hotkeys", "bad --top '%s' (1 to 100000000)", optarg);
             break;
         case 'b':
-            if (!strcmp(optarg, "ops") || !strcmp(optarg, "bytes")) {
-                s.by_bytes = optarg[0] == 'b';
-            } else {
-                fprintf(stderr, "resptrace hotkeys: --by takes ops or bytes, not '%s'\n", optarg);
-                return RT_EXIT_USAGE;
-            }
+            if (strcmp(optarg, "ops") && strcmp(optarg, "bytes"))
+                return rt_usage_error("hotkeys", "--by takes ops or bytes, not '%s'", optarg);
+            s.by_bytes = optarg[0] == 'b';
             break;
         case 'd':
-            if (parse_size(optarg, 0, 1000, &v) < 0) {
-                fprintf(stderr, "resptrace hotkeys: bad --prefix-depth '%s'\n", optarg);
-                return RT_EXIT_USAGE;
-            }
+            if (parse_size(optarg, 0, 1000, &v) < 0)
+                return rt_usage_error("hotkeys", "bad --prefix-depth '%s' (0 to 1000)", optarg);
             s.depth = (int)v;
             break;
         case 'a': s.approx = 1; break;
         case 'c':
-            if (parse_size(optarg, 1, 100000000, &s.capacity) < 0) {
-                fprintf(stderr, "resptrace hotkeys: bad --capacity '%s'\n", optarg);
-                return RT_EXIT_USAGE;
-            }
+            if (parse_size(optarg, 1, 100000000, &s.capacity) < 0)
+                return rt_usage_error("hotkeys", "bad --capacity '%s' (1 to 100000000)", optarg);
             capacity_set = 1;
             break;
-        case 'j': json = 1; break;
+        case 'j': json_path = optarg ? optarg : "-"; break;
         case 's': salvage = 1; break;
+        case 'q': quiet = 1; break;
         case 'h': usage_hotkeys(stdout); return RT_EXIT_OK;
-        default: usage_hotkeys(stderr); return RT_EXIT_USAGE;
+        default: return rt_opt_error("hotkeys", c, argv);
         }
     }
-    if (optind != argc - 1) {
-        usage_hotkeys(stderr);
-        return RT_EXIT_USAGE;
-    }
-    if (capacity_set && !s.approx) {
-        fprintf(stderr, "resptrace hotkeys: --capacity goes with --approx\n");
-        return RT_EXIT_USAGE;
-    }
+    if (optind >= argc)
+        return rt_usage_error("hotkeys", "give the trace to read");
+    if (optind < argc - 1)
+        return rt_usage_error("hotkeys", "one trace at a time (got '%s' after '%s')",
+                              argv[optind + 1], argv[optind]);
+    if (capacity_set && !s.approx)
+        return rt_usage_error("hotkeys", "--capacity goes with --approx");
+    if (json_path && !*json_path)
+        return rt_usage_error("hotkeys", "--json= needs a file name (or '-' for stdout)");
     const char *path = argv[optind];
+    if (rt_out_refuse_inputs("hotkeys", json_path, &path, 1) < 0)
+        return RT_EXIT_USAGE;
     struct trace_reader *r = rt_open_trace("hotkeys", path, salvage);
     if (!r)
         return RT_EXIT_FAIL;
 
+    rt_catch_signals();
+    struct rt_progress prog;
+    rt_progress_init(&prog, quiet);
+    struct rt_pass ps = {.progress = &prog, .label = "hotkeys"};
     hk_init(&s);
     struct rt_err err = {0};
-    int rc = hk_pass(&s, r, &err);
+    int rc = hk_pass(&s, r, &ps, &err);
+    rt_progress_done(&prog);
     struct trace_damage dmg;
-    trace_reader_damage(r, &dmg);
-    const char *damage = rc < 0 ? err.msg : dmg.first_offset != UINT64_MAX ? dmg.msg : NULL;
-    if (json)
-        rt_print_json(stdout, hk_json(&s, path, damage));
-    else
+    const char *damage = pass_damage(r, rc, &err, &dmg);
+    int status = (rc < 0 || dmg.first_offset != UINT64_MAX) ? RT_EXIT_FAIL : RT_EXIT_OK;
+    if (json_path &&
+        rt_json_write("hotkeys", hk_json(&s, path, damage, ps.interrupted), json_path) < 0)
+        status = RT_EXIT_FAIL;
+    if (!json_path || strcmp(json_path, "-")) {
         print_table(&s, path);
-    fflush(stdout);
+        fflush(stdout);
+    }
     if (rc < 0)
         fprintf(stderr, "resptrace hotkeys: %s\n", err.msg);
     else if (dmg.first_offset != UINT64_MAX)
         fprintf(stderr, "resptrace hotkeys: %s (salvaged: %llu damaged chunks skipped)\n", dmg.msg,
                 (unsigned long long)dmg.chunks_skipped);
-    int status = (rc < 0 || dmg.first_offset != UINT64_MAX) ? RT_EXIT_FAIL : RT_EXIT_OK;
+    if (ps.interrupted) {
+        fprintf(stderr,
+                "resptrace hotkeys: interrupted: the ranking covers the first %llu events "
+                "(to offset %llu of %llu bytes)\n",
+                (unsigned long long)ps.events, (unsigned long long)trace_reader_offset(r),
+                (unsigned long long)trace_reader_file_size(r));
+        status = RT_EXIT_INTERRUPTED;
+    }
     trace_reader_close(r);
     hk_free(&s);
     return status;

@@ -1,6 +1,8 @@
 /* cmd_report.c: `resptrace report`: one self-contained HTML file (inline SVG and CSS; no
  * scripts, fonts or anything else fetched) with a trace's request rate, command mix, hot keys
  * and shard balance, and the latency over time of replay runs. */
+#define _GNU_SOURCE /* open_memstream */
+#include "analysis_int.h"
 #include "tools.h"
 
 #include <errno.h>
@@ -12,38 +14,50 @@
 void usage_report(FILE *out)
 {
     fprintf(out,
-            "usage: resptrace report TRACE [RUN.json ...] [-o FILE] [--top K] [--shards LIST]\n"
-            "                        [--threshold PCT] [--salvage] [--json]\n\n"
-            "Writes one self-contained HTML file (inline SVG and CSS only: no scripts, no fonts,\n"
-            "nothing fetched, it works offline) that shows:\n"
+            "usage: resptrace report TRACE [RUN.json ...] [-o FILE] [--top K]\n"
+            "                        [--shards LIST] [--threshold PCT] [--salvage]\n"
+            "                        [--json[=FILE]] [-q]\n\n"
+            "Writes one self-contained HTML file (inline SVG and CSS only: no scripts, no\n"
+            "fonts, nothing fetched, it works offline) that shows:\n"
             "  overview        the numbers of `resptrace stat TRACE`\n"
-            "  request rate    requests per second of trace time (as `stat` counts them)\n"
+            "  request rate    requests per second of trace time (as `stat` counts them),\n"
+            "                  and error replies per second when there are any\n"
             "  command mix     requests per command and its class (read, write, other)\n"
-            "  hot keys        the top K keys, key prefixes (depth 1) and cluster slots by\n"
-            "                  operations (as `resptrace hotkeys TRACE --top K` counts them)\n"
-            "  shard balance   for each shard count of LIST, the operations per shard with\n"
-            "                  evenly split slot ranges (as `resptrace shards` counts them)\n"
-            "  replay runs     for each RUN.json written by `resptrace replay --json RUN.json`:\n"
-            "                  a summary (throughput, latency percentiles, errors, divergence),\n"
-            "                  side by side, and its per-second timeline (ops, p50, p99 and max\n"
+            "  replay runs     for each RUN.json written by `resptrace replay\n"
+            "                  --json=RUN.json`: a summary (throughput, latency\n"
+            "                  percentiles, errors, divergence), side by side, and its\n"
+            "                  per-second timeline (ops/s, errors/s, p50, p99 and max\n"
             "                  latency) when the run has one\n"
-            "  runs compared   with two runs or more: each run against the first, overall, per\n"
-            "                  command class and per command (the numbers of `resptrace\n"
-            "                  compare`), differences beyond --threshold marked\n\n"
-            "  -o, --output FILE  the HTML file (default report.html; \"-\" for stdout)\n"
+            "  runs compared   with two runs or more: each run against the first, overall,\n"
+            "                  per command class and per command (the numbers of\n"
+            "                  `resptrace compare`), differences beyond --threshold marked\n"
+            "  hot keys        the top K keys, key prefixes (depth 1) and cluster slots by\n"
+            "                  operations (as `resptrace hotkeys TRACE --top K` counts)\n"
+            "  shard balance   for each shard count of LIST, the operations per shard\n"
+            "                  with evenly split slot ranges (as `resptrace shards` counts)\n\n"
+            "  -o, --output FILE  the HTML file (default report.html; \"-\" for stdout);\n"
+            "                     never the trace or a run\n"
             "  --top K            keys, prefixes and slots listed (default 20)\n"
-            "  --shards LIST      comma-separated shard counts, each 1 to 1024 (default 3,6,12;\n"
-            "                     \"none\": no shard section)\n"
+            "  --shards LIST      comma-separated shard counts, each 1 to 1024 (default\n"
+            "                     3,6,12; \"none\": no shard section)\n"
             "  --salvage          skip damaged chunks of the trace instead of stopping\n"
             "  --threshold PCT    the difference between runs that is marked (default 10)\n"
-            "  --json             print a JSON summary of what was written instead of the line\n\n"
-            "A run's name is its \"label\", else its \"target\", else its file name. Every string\n"
-            "taken from the trace or a run (keys, command names, error prefixes, labels) is\n"
-            "HTML-escaped; control characters and bytes that are not UTF-8 are shown as \\xHH.\n"
-            "Charts of more than 1000 seconds show 1000 buckets: the rate as each bucket's mean,\n"
-            "the latency lines as each bucket's maximum.\n\n"
-            "Exit status: 0; 1 when the trace or a run cannot be read or the trace is damaged\n"
-            "(the report is still written for a damaged trace); 2 for a bad command line.\n");
+            "  --json[=FILE]      a JSON document of what was written, on stdout instead\n"
+            "                     of the line saying so, or into FILE\n"
+            "  -q, --quiet        no status line (shown on a terminal while reading)\n\n"
+            "A run's name is its \"label\", else its \"target\" and file name, else its file\n"
+            "name; a name that two runs would share gets \" #2\", \" #3\"... Every string\n"
+            "taken from the trace or a run (keys, command names, error prefixes, labels)\n"
+            "is HTML-escaped; control characters and bytes that are not UTF-8 are shown\n"
+            "as \\xHH. Rates are per second of each interval's real length: the last\n"
+            "second of a trace or a run is often partial, and is drawn scaled to a whole\n"
+            "second, or left out when it covers less than a quarter of one. Charts of\n"
+            "more than 1000 seconds show 1000 buckets: rates as each bucket's mean, the\n"
+            "latency lines as each bucket's maximum.\n\n"
+            "Exit status: 0; 1 when the trace or a run cannot be read or the trace is\n"
+            "damaged (the report is still written for a damaged trace); 2 for a bad\n"
+            "command line; 130 when interrupted (Ctrl-C: the report is written with what\n"
+            "was read, and says so).\n");
 }
 
 /* ---- palette: fixed colours, also looked for by tests/cli/test_report.sh ----------------- */
@@ -57,6 +71,7 @@ void usage_report(FILE *out)
 #define C_P50 "#17becf"
 #define C_P99 "#bcbd22"
 #define C_MAX "#e377c2"
+#define C_ERR "#e41a1c"
 static const char *const run_colors[] = {"#8c564b", "#393b79", "#637939", "#843c39",
                                          "#7b4173", "#3182bd", "#e6550d", "#31a354"};
 #define NRUNCOLORS (sizeof run_colors / sizeof run_colors[0])
@@ -327,6 +342,7 @@ static int line_ranges(const struct line *L, size_t nl, double *x0, double *x1, 
 
 struct yscale {
     double lo, hi, ph; /* the axis range (log10 of it on a log scale), the plot height */
+    double top;        /* the plot's top edge */
     int logy;
 };
 
@@ -336,7 +352,59 @@ static double ypos(const struct yscale *s, double v)
     double t = s->logy ? (v > 0 ? log10(v) : s->lo) : v;
     double r = (t - s->lo) / (s->hi - s->lo);
     r = r < 0 ? 0 : r > 1 ? 1 : r;
-    return MT + s->ph * (1 - r);
+    return s->top + s->ph * (1 - r);
+}
+
+/* Widths of text in SVG user units, generous so that nothing drawn is cut: 12px sans-serif
+ * averages under 7 units a character (digits 6.7), 12px monospace is 7.2 a character. */
+#define SANS_W 7.0
+#define MONO_W 7.3
+
+/* The characters a reader sees of `s` (n bytes) written by esc_n(f, s, n, max): what the
+ * chart layout measures. */
+static size_t esc_chars(const char *s, size_t n, size_t max)
+{
+    char *buf = NULL;
+    size_t len = 0, k = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m)
+        return n < max ? n : max;
+    esc_n(m, s, n, max);
+    fclose(m);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)buf[i];
+        if ((c & 0xc0) == 0x80)
+            continue; /* a UTF-8 continuation byte */
+        if (c == '&') { /* a character reference is one character */
+            while (i < len && buf[i] != ';')
+                i++;
+        }
+        k++;
+    }
+    free(buf);
+    return k;
+}
+
+#define LEG_MAX 60 /* characters of a legend name shown */
+#define LEG_ROW 18 /* height of a row of legend entries */
+
+/* Places the legend entries above the plot, wrapping them onto more rows when they do not
+ * fit in one: lx[k], row[k]. @return the number of rows. */
+static size_t legend_layout(const struct line *L, size_t nl, double *lx, size_t *row)
+{
+    double x = ML;
+    size_t r = 0;
+    for (size_t k = 0; k < nl; k++) {
+        double w = 18 + SANS_W * (double)esc_chars(L[k].name, strlen(L[k].name), LEG_MAX) + 16;
+        if (x > ML && x + w > CW - MR) {
+            r++;
+            x = ML;
+        }
+        lx[k] = x;
+        row[k] = r;
+        x += w;
+    }
+    return nl ? r + 1 : 1;
 }
 
 /* An SVG line chart with x in seconds. */
@@ -354,6 +422,16 @@ static void svg_lines(FILE *f, const char *css_class, const struct line *L, size
         dlo = ax->ylo;
         dhi = ax->yhi;
     }
+    double *lx = calloc(nl ? nl : 1, sizeof *lx);
+    size_t *lrow = calloc(nl ? nl : 1, sizeof *lrow);
+    if (!lx || !lrow) {
+        free(lx);
+        free(lrow);
+        fprintf(f, "<p class=\"none\">out of memory</p>\n");
+        return;
+    }
+    size_t rows = legend_layout(L, nl, lx, lrow);
+    double mt = MT + LEG_ROW * (double)(rows - 1), height = CH + LEG_ROW * (double)(rows - 1);
     double pw = CW - ML - MR, ph = CH - MT - MB;
     /* y scale: [lo, hi] mapped linearly (or on log10) onto the plot */
     double lo, hi, step;
@@ -369,17 +447,19 @@ static void svg_lines(FILE *f, const char *css_class, const struct line *L, size
         step = nice_step((dhi > 0 ? dhi : 1) / 5);
         hi = ceil((dhi > 0 ? dhi : 1) / step) * step;
     }
-    struct yscale ys = {.lo = lo, .hi = hi, .ph = ph, .logy = ax->logy};
+    struct yscale ys = {.lo = lo, .hi = hi, .ph = ph, .top = mt, .logy = ax->logy};
 #define YPOS(v) ypos(&ys, (v))
 #define XPOS(v) (ML + pw * ((v)-x0) / (x1 - x0))
-    fprintf(f, "<svg class=\"%s\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\">\n",
-            css_class, CW, CH, CW, CH);
-    fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%.0f\" height=\"%.0f\" class=\"plot\"/>\n", ML, MT,
-            pw, ph);
+    fprintf(f,
+            "<svg class=\"%s\" viewBox=\"0 0 %d %.0f\" width=\"%d\" height=\"%.0f\" "
+            "role=\"img\">\n",
+            css_class, CW, height, CW, height);
+    fprintf(f, "<rect x=\"%d\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" class=\"plot\"/>\n", ML,
+            mt, pw, ph);
     /* y grid and labels */
     for (double t = lo; t <= hi + step / 2; t += step) {
         double v = ax->logy ? pow(10, t) : t;
-        double y = MT + ph - ph * (t - lo) / (hi - lo);
+        double y = mt + ph - ph * (t - lo) / (hi - lo);
         fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" class=\"grid\"/>", ML, y,
                 ML + pw, y);
         fprintf(f, "<text x=\"%d\" y=\"%.1f\" class=\"yt\">", ML - 6, y + 4);
@@ -390,19 +470,18 @@ static void svg_lines(FILE *f, const char *css_class, const struct line *L, size
     double xs = nice_step((x1 - x0) / 8);
     for (double t = ceil(x0 / xs) * xs; t <= x1 + xs / 1e6; t += xs) {
         double x = XPOS(t);
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%.0f\" class=\"grid\"/>", x, MT, x,
-                MT + ph);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" class=\"xt\">%g s</text>\n", x, MT + ph + 16, t);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" class=\"grid\"/>", x,
+                mt, x, mt + ph);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" class=\"xt\">%g s</text>\n", x, mt + ph + 16, t);
     }
-    fprintf(f, "<text x=\"%.0f\" y=\"%d\" class=\"xl\">seconds since start</text>\n", ML + pw / 2,
-            CH - 4);
+    fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" class=\"xl\">seconds since start</text>\n",
+            ML + pw / 2, height - 4);
     fprintf(f, "<text x=\"14\" y=\"%.0f\" class=\"yl\" transform=\"rotate(-90 14 %.0f)\">",
-            MT + ph / 2, MT + ph / 2);
+            mt + ph / 2, mt + ph / 2);
     esc(f, ax->ylabel);
     fprintf(f, "</text>\n");
     /* the lines */
     double *px = malloc(MAX_POINTS * sizeof *px), *py = malloc(MAX_POINTS * sizeof *py);
-    double lx = ML;
     for (size_t k = 0; k < nl && px && py; k++) {
         size_t m = line_points(&L[k], x0, x1, px, py);
         if (m == 1) {
@@ -416,16 +495,18 @@ static void svg_lines(FILE *f, const char *css_class, const struct line *L, size
             fprintf(f, "\"/>\n");
         }
         /* legend entry above the plot */
+        double ly = 10 + LEG_ROW * (double)lrow[k];
         fprintf(f,
-                "<rect x=\"%.0f\" y=\"10\" width=\"14\" height=\"14\" fill=\"%s\"/>"
-                "<text x=\"%.0f\" y=\"22\" class=\"lg\">",
-                lx, L[k].color, lx + 18);
-        esc_n(f, L[k].name, strlen(L[k].name), 40);
+                "<rect x=\"%.0f\" y=\"%.0f\" width=\"14\" height=\"14\" fill=\"%s\"/>"
+                "<text x=\"%.0f\" y=\"%.0f\" class=\"lg\">",
+                lx[k], ly, L[k].color, lx[k] + 18, ly + 12);
+        esc_n(f, L[k].name, strlen(L[k].name), LEG_MAX);
         fprintf(f, "</text>\n");
-        lx += 40 + 8.0 * (double)(strlen(L[k].name) < 40 ? strlen(L[k].name) : 40);
     }
     free(px);
     free(py);
+    free(lx);
+    free(lrow);
     fprintf(f, "</svg>\n");
 #undef YPOS
 #undef XPOS
@@ -442,39 +523,63 @@ struct bar {
     char note[96]; /* shown right of the bar */
 };
 
-#define BW 1000
+#define BW 1000    /* the chart's width when its labels and notes leave room for the bars */
 #define BROW 22
-#define BLABEL 300
+#define BAREA 440  /* the bars' width at least */
+#define BLAB_MAX 60 /* characters of a bar's label shown */
 
-/* Horizontal bars scaled to the largest value, with a dashed line at `mark` when finite. */
+/* The characters of bar b's label as shown. */
+static size_t bar_label_chars(const struct bar *b)
+{
+    size_t n = b->label ? (json_is_string(b->label)
+                               ? esc_chars(json_string_value(b->label),
+                                           json_string_length(b->label), BLAB_MAX)
+                               : 1)
+                        : esc_chars(b->text, strlen(b->text), BLAB_MAX);
+    return n + (b->suffix ? esc_chars(b->suffix, strlen(b->suffix), SIZE_MAX) : 0);
+}
+
+/* Horizontal bars scaled to the largest value, with a dashed line at `mark` when finite. The
+ * label column and the notes right of the bars are as wide as their longest text, so that
+ * neither is cut; a chart wider than BW is scaled down to the page as a whole. */
 static void svg_bars(FILE *f, const char *css_class, const struct bar *b, size_t n, double mark,
                      const char *mark_name)
 {
     double mx = isfinite(mark) ? mark : 0;
-    for (size_t i = 0; i < n; i++)
+    size_t lch = 1, nch = 1;
+    for (size_t i = 0; i < n; i++) {
         mx = b[i].v > mx ? b[i].v : mx;
+        size_t l = bar_label_chars(&b[i]), m = esc_chars(b[i].note, strlen(b[i].note), SIZE_MAX);
+        lch = l > lch ? l : lch;
+        nch = m > nch ? m : nch;
+    }
     if (mx <= 0)
         mx = 1;
-    double area = BW - BLABEL - 200;
+    double label_w = 16 + MONO_W * (double)lch, note_w = 12 + SANS_W * (double)nch;
+    double area = BW - label_w - note_w;
+    if (area < BAREA)
+        area = BAREA;
+    double width = ceil(label_w + area + note_w);
     int h = (int)n * BROW + 12 + (isfinite(mark) ? 18 : 0);
-    fprintf(f, "<svg class=\"%s\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\">\n",
-            css_class, BW, h, BW, h);
+    fprintf(f, "<svg class=\"%s\" viewBox=\"0 0 %.0f %d\" width=\"%.0f\" height=\"%d\" "
+               "role=\"img\">\n",
+            css_class, width, h, width, h);
     for (size_t i = 0; i < n; i++) {
         double y = 6 + (double)i * BROW, w = area * (b[i].v > 0 ? b[i].v : 0) / mx;
-        fprintf(f, "<text x=\"%d\" y=\"%.0f\" class=\"bl\">", BLABEL - 8, y + 15);
+        fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" class=\"bl\">", label_w - 8, y + 15);
         if (b[i].label)
-            esc_json(f, b[i].label, 40, "?");
+            esc_json(f, b[i].label, BLAB_MAX, "?");
         else
-            esc_n(f, b[i].text, strlen(b[i].text), 40);
+            esc_n(f, b[i].text, strlen(b[i].text), BLAB_MAX);
         esc(f, b[i].suffix);
-        fprintf(f, "</text><rect x=\"%d\" y=\"%.0f\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>",
-                BLABEL, y + 2, w < 1 && b[i].v > 0 ? 1 : w, BROW - 5, b[i].color);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" class=\"bv\">", BLABEL + w + 6, y + 15);
+        fprintf(f, "</text><rect x=\"%.0f\" y=\"%.0f\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>",
+                label_w, y + 2, w < 1 && b[i].v > 0 ? 1 : w, BROW - 5, b[i].color);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" class=\"bv\">", label_w + w + 6, y + 15);
         esc(f, b[i].note);
         fprintf(f, "</text>\n");
     }
     if (isfinite(mark)) {
-        double x = BLABEL + area * mark / mx, y1 = 6 + (double)n * BROW;
+        double x = label_w + area * mark / mx, y1 = 6 + (double)n * BROW;
         fprintf(f,
                 "<line x1=\"%.1f\" y1=\"4\" x2=\"%.1f\" y2=\"%.0f\" class=\"mark\"/>"
                 "<text x=\"%.1f\" y=\"%.0f\" class=\"mk\">",
@@ -625,27 +730,71 @@ static void section_overview(FILE *f, const json_t *st)
     fprintf(f, "%s</td></tr>\n</table>\n", first ? "" : ")");
 }
 
-static void section_rate(FILE *f, const json_t *st)
+/* An interval shorter than this (in seconds) is too little of a second to draw as a rate. */
+#define MIN_RATE_SPAN 0.25
+
+/* Counts per second from stat's per-second series `ps` whose last second the trace covers for
+ * `last_s` seconds: that one scaled to a whole second, or NAN (left out) when it covers less
+ * than MIN_RATE_SPAN. x[i] = i. @return the number of points (x, y: new arrays). */
+static size_t per_second_rates(const json_t *ps, double last_s, double **xo, double **yo)
 {
-    fprintf(f, "<h2 id=\"rate\">Request rate</h2>\n"
-               "<p>Requests per second of trace time, second <i>i</i> covering [start + i s, "
-               "start + i+1 s).</p>\n");
-    const json_t *ps = json_object_get(json_object_get(st, "rate"), "per_second");
     size_t n = json_array_size(ps);
     double *x = malloc((n ? n : 1) * sizeof *x), *y = malloc((n ? n : 1) * sizeof *y);
     if (!x || !y) {
         free(x);
         free(y);
-        return;
+        *xo = *yo = NULL;
+        return 0;
     }
     for (size_t i = 0; i < n; i++) {
         const json_t *v = json_array_get(ps, i);
         x[i] = (double)i;
         y[i] = json_is_number(v) ? json_number_value(v) : NAN;
     }
+    if (n && isfinite(last_s) && last_s < 1)
+        y[n - 1] = last_s >= MIN_RATE_SPAN ? y[n - 1] / last_s : NAN;
+    *xo = x;
+    *yo = y;
+    return n;
+}
+
+static void section_rate(FILE *f, const json_t *st)
+{
+    fprintf(f, "<h2 id=\"rate\">Request rate</h2>\n"
+               "<p>Requests per second of trace time, second <i>i</i> covering [start + i s, "
+               "start + i+1 s). ");
+    const json_t *rate = json_object_get(st, "rate");
+    double last_s = jnum(rate, "last_second_s");
+    if (isfinite(last_s) && last_s < 1)
+        fprintf(f, "The trace ends %.3f s into its last second: %s.", last_s,
+                last_s >= MIN_RATE_SPAN ? "that second's count is drawn per second of that span"
+                                        : "too little of a second to draw as a rate, it is "
+                                          "left out");
+    fprintf(f, "</p>\n");
+    double *x, *y;
+    size_t n = per_second_rates(json_object_get(rate, "per_second"), last_s, &x, &y);
     struct line l = {.name = "requests/s", .color = C_RATE, .x = x, .y = y, .n = n};
     struct axes ax = {.ylabel = "requests per second", .ykind = AX_COUNT};
-    svg_lines(f, "chart rate", &l, 1, &ax);
+    if (x)
+        svg_lines(f, "chart rate", &l, 1, &ax);
+    free(x);
+    free(y);
+    /* error replies per second, over the same seconds */
+    const json_t *er = json_object_get(st, "errors");
+    if (!(jnum(er, "total") > 0))
+        return;
+    fprintf(f, "<h3>error replies per second</h3>\n");
+    const json_t *eps = json_object_get(er, "per_second");
+    size_t ne = json_array_size(eps), nr = json_array_size(json_object_get(rate, "per_second"));
+    json_t *padded = json_deep_copy(eps); /* zeros up to the last second of the requests */
+    for (size_t i = ne; padded && i < nr; i++)
+        json_array_append_new(padded, json_integer(0));
+    n = per_second_rates(padded, json_array_size(padded) == nr ? last_s : 1, &x, &y);
+    json_decref(padded);
+    struct line le = {.name = "error replies/s", .color = C_ERR, .x = x, .y = y, .n = n};
+    struct axes axe = {.ylabel = "error replies per second", .ykind = AX_COUNT};
+    if (x)
+        svg_lines(f, "chart errors", &le, 1, &axe);
     free(x);
     free(y);
 }
@@ -748,19 +897,30 @@ static void ent_table(FILE *f, const json_t *arr, const char *name, const char *
     fprintf(f, "</table>\n");
 }
 
-static void section_hotkeys(FILE *f, const json_t *hk)
+static void section_hotkeys(FILE *f, const json_t *hk, const char *why_none)
 {
-    char a[48], b[48], c[48];
-    fprintf(f, "<h2 id=\"hotkeys\">Hot keys</h2>\n<p>Each key position of a request is one "
-               "operation on that key; bytes are the request plus its reply, split evenly among "
-               "the request's keys. ");
+    char a[48], b[48], c[48], d[48], m[48];
+    fprintf(f, "<h2 id=\"hotkeys\">Hot keys</h2>\n");
+    if (!hk) {
+        fprintf(f, "<p class=\"none\">");
+        esc(f, why_none ? why_none : "not computed");
+        fprintf(f, "</p>\n");
+        return;
+    }
+    fprintf(f, "<p>Each key position of a request is one operation on that key; bytes are the "
+               "request plus its reply, split evenly among the request's keys. ");
+    /* one buffer per number: each fmt_num() result is used when the line is printed */
     fprintf(f,
-            "%s keyed requests, %s key operations, %s distinct keys; %s requests skipped "
-            "(unknown command or keys).</p>\n",
+            "<span class=\"hkcounts\">%s keyed requests, %s key operations, %s distinct keys; "
+            "%s requests skipped (unknown command or keys)",
             fmt_num(jnum(hk, "keyed_requests"), a, sizeof a),
             fmt_num(jnum(hk, "key_ops"), b, sizeof b),
             fmt_num(jnum(hk, "distinct_keys"), c, sizeof c),
-            fmt_num(jnum(hk, "skipped_requests"), a, sizeof a));
+            fmt_num(jnum(hk, "skipped_requests"), d, sizeof d));
+    if (jnum(hk, "malformed_requests") > 0)
+        fprintf(f, ", %s malformed (the server could not parse them)",
+                fmt_num(jnum(hk, "malformed_requests"), m, sizeof m));
+    fprintf(f, "</span>.</p>\n");
     ent_table(f, json_object_get(hk, "keys"), "key", "top keys by operations");
     ent_table(f, json_object_get(hk, "prefixes"), "prefix",
               "top key prefixes (up to the first ':')");
@@ -796,10 +956,11 @@ static void section_hotkeys(FILE *f, const json_t *hk)
 struct run {
     const char *path;
     json_t *j;
-    char name[160]; /* label, target or file name (raw bytes, escaped when written) */
-    /* the timeline as columns */
+    char name[200]; /* its unique name (raw bytes, escaped when written): run_names() */
+    /* the timeline as columns; tput and errps per second of each entry's real length (NAN
+     * when the entry is too short to be a rate) */
     size_t n;
-    double *t, *ops, *errors, *p50, *p99, *max;
+    double *t, *ops, *errors, *p50, *p99, *max, *tput, *errps;
 };
 
 static void run_free(struct run *r)
@@ -811,6 +972,22 @@ static void run_free(struct run *r)
     free(r->p50);
     free(r->p99);
     free(r->max);
+    free(r->tput);
+    free(r->errps);
+}
+
+/* The rates of a timeline: entry i counts what happened from the previous entry's t_s (0 for
+ * the first) to its own, normally one second; the last one is whatever was left of the run. */
+static void run_rates(struct run *r)
+{
+    double prev = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        double span = r->t[i] - prev;
+        prev = r->t[i];
+        int ok = isfinite(span) && span >= MIN_RATE_SPAN;
+        r->tput[i] = ok ? r->ops[i] / span : NAN;
+        r->errps[i] = ok ? r->errors[i] / span : NAN;
+    }
 }
 
 /* Loads a run JSON file. @return 0, or -1 with the message in err. */
@@ -829,21 +1006,12 @@ static int run_load(struct run *r, const char *path, struct rt_err *err)
                    path);
         return -1;
     }
-    const json_t *nm = json_object_get(r->j, "label");
-    if (!json_is_string(nm))
-        nm = json_object_get(r->j, "target");
-    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    size_t len = json_is_string(nm) ? json_string_length(nm) : strlen(base);
-    if (len >= sizeof r->name)
-        len = sizeof r->name - 1;
-    memcpy(r->name, json_is_string(nm) ? json_string_value(nm) : base, len);
-    r->name[len] = '\0'; /* a NUL inside a label ends the name here: it is only a caption */
     const json_t *tl = json_object_get(r->j, "timeline");
     if (!json_is_array(tl))
         return 0;
     size_t n = json_array_size(tl);
-    double **cols[] = {&r->t, &r->ops, &r->errors, &r->p50, &r->p99, &r->max};
-    for (size_t c = 0; c < 6; c++) {
+    double **cols[] = {&r->t, &r->ops, &r->errors, &r->p50, &r->p99, &r->max, &r->tput, &r->errps};
+    for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++) {
         *cols[c] = malloc((n ? n : 1) * sizeof(double));
         if (!*cols[c]) {
             rt_err_set(err, RT_ENOMEM, "%s: out of memory for its timeline", path);
@@ -858,7 +1026,36 @@ static int run_load(struct run *r, const char *path, struct rt_err *err)
         if (isfinite(r->t[r->n]))
             r->n++;
     }
+    run_rates(r);
     return 0;
+}
+
+/* Names the runs: a run's "label", else its "target" and file name, else its file name; a
+ * name that an earlier run has already gets " #2", " #3"... (a NUL inside a label ends the
+ * name: it is only a caption). */
+static void run_names(struct run *rs, size_t nr)
+{
+    for (size_t i = 0; i < nr; i++) {
+        struct run *r = &rs[i];
+        const json_t *label = json_object_get(r->j, "label"), *target = json_object_get(r->j, "target");
+        const char *base = strrchr(r->path, '/') ? strrchr(r->path, '/') + 1 : r->path;
+        char name[sizeof r->name];
+        if (json_is_string(label))
+            snprintf(name, sizeof name, "%s", json_string_value(label));
+        else if (json_is_string(target))
+            snprintf(name, sizeof name, "%s (%s)", json_string_value(target), base);
+        else
+            snprintf(name, sizeof name, "%s", base);
+        snprintf(r->name, sizeof r->name, "%s", name);
+        for (unsigned k = 2;; k++) {
+            size_t j = 0;
+            while (j < i && strcmp(rs[j].name, r->name))
+                j++;
+            if (j == i)
+                break;
+            snprintf(r->name, sizeof r->name, "%.180s #%u", name, k);
+        }
+    }
 }
 
 /* one row of the side-by-side table: a number from each run, by JSON path a[.b] */
@@ -1056,17 +1253,22 @@ static void section_runs(FILE *f, const struct run *rs, size_t nr)
     fprintf(f, "</table>\n<p>Latency is measured from each request's intended send time "
                "(corrected for coordinated omission).</p>\n");
 
-    /* throughput over time: one line per run with a timeline */
-    struct line *ls = calloc(nr, sizeof *ls);
+    /* throughput and errors over time: one line per run with a timeline */
+    struct line *ls = calloc(nr, sizeof *ls), *le = calloc(nr, sizeof *le);
     size_t nl = 0;
     double lo = INFINITY, hi = 0;
-    for (size_t i = 0; i < nr && ls; i++) {
+    for (size_t i = 0; i < nr && ls && le; i++) {
         if (!rs[i].n)
             continue;
+        le[nl] = (struct line){.name = rs[i].name,
+                               .color = run_colors[i % NRUNCOLORS],
+                               .x = rs[i].t,
+                               .y = rs[i].errps,
+                               .n = rs[i].n};
         ls[nl++] = (struct line){.name = rs[i].name,
                                  .color = run_colors[i % NRUNCOLORS],
                                  .x = rs[i].t,
-                                 .y = rs[i].ops,
+                                 .y = rs[i].tput,
                                  .n = rs[i].n};
         for (size_t k = 0; k < rs[i].n; k++) {
             const double v[3] = {rs[i].p50[k], rs[i].p99[k], rs[i].max[k]};
@@ -1078,11 +1280,19 @@ static void section_runs(FILE *f, const struct run *rs, size_t nr)
         }
     }
     if (nl) {
-        fprintf(f, "<h3>throughput over time</h3>\n");
+        fprintf(f, "<h3>throughput over time</h3>\n<p>Replies per second of each timeline "
+                   "entry's real length (a run's last entry is often a fraction of a second; "
+                   "under %g s it is left out).</p>\n",
+                MIN_RATE_SPAN);
         struct axes ax = {.ylabel = "ops per second", .ykind = AX_COUNT};
         svg_lines(f, "chart tput", ls, nl, &ax);
+        fprintf(f, "<h3>errors over time</h3>\n<p>Error replies and requests lost with their "
+                   "connection, per second, as the throughput is counted.</p>\n");
+        struct axes axe = {.ylabel = "errors per second", .ykind = AX_COUNT};
+        svg_lines(f, "chart rerr", le, nl, &axe);
     }
     free(ls);
+    free(le);
     /* latency over time, side by side on one shared scale */
     fprintf(f, "<h3>latency over time (p50, p99 and max of each second; log scale)</h3>\n"
                "<div class=\"runs\">\n");
@@ -1197,7 +1407,7 @@ static void section_shards(FILE *f, const json_t *arr, const char *why_none)
             continue;
         }
         struct bar *b = calloc(n, sizeof *b);
-        char(*labels)[64] = calloc(n, sizeof *labels);
+        char(*labels)[96] = calloc(n, sizeof *labels);
         if (!b || !labels) {
             free(b);
             free(labels);
@@ -1206,7 +1416,7 @@ static void section_shards(FILE *f, const json_t *arr, const char *why_none)
         double sum = 0;
         for (size_t k = 0; k < n; k++) {
             const json_t *s = json_array_get(sh, k);
-            char r[40], x[48], y[48], z[48];
+            char r[64], x[48], y[48], z[48];
             slot_text(json_object_get(s, "slots"), r, sizeof r);
             snprintf(labels[k], sizeof labels[k], "shard %.0f [%s]", jnum(s, "shard"), r);
             b[k].text = labels[k];
@@ -1218,7 +1428,7 @@ static void section_shards(FILE *f, const json_t *arr, const char *why_none)
             snprintf(b[k].note, sizeof b[k].note, "%s ops, %s keys, %s moved, peak %s ops/s",
                      fmt_num(b[k].v, x, sizeof x), fmt_num(jnum(s, "keys"), y, sizeof y),
                      by >= 0 ? rt_fmt_bytes((uint64_t)by, a, sizeof a) : "-",
-                     fmt_num(jnum(s, "peak_ops_s"), z, sizeof z));
+                     fmt_num(jnum(s, "peak_ops_per_s"), z, sizeof z));
         }
         svg_bars(f, "chart shards", b, n, sum / (double)n, "mean");
         free(b);
@@ -1229,36 +1439,51 @@ static void section_shards(FILE *f, const json_t *arr, const char *why_none)
 
 /* ---- the page ---------------------------------------------------------------------------- */
 
-static void write_page(FILE *f, const char *trace, const json_t *st, const json_t *hk,
-                       const json_t *shards, const char *shards_none, const struct run *rs,
-                       size_t nr, const char *damage, double threshold)
+struct page {
+    const char *trace;
+    const json_t *st, *hk, *shards;
+    const char *hk_none, *shards_none;
+    const struct run *rs;
+    size_t nr;
+    const char *damage;
+    const char *interrupted; /* what an interruption left out, or NULL */
+    double threshold;
+};
+
+static void write_page(FILE *f, const struct page *pg)
 {
     fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
                "<meta name=\"generator\" content=\"resptrace " RT_VERSION_STRING "\"/>\n"
                "<title>resptrace report: ");
-    esc_n(f, trace, strlen(trace), 200);
+    esc_n(f, pg->trace, strlen(pg->trace), 200);
     fprintf(f,
             "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>resptrace report</h1>\n"
             "<p>trace <code>",
             css);
-    esc(f, trace);
-    fprintf(f, "</code>, %zu replay run%s</p>\n", nr, nr == 1 ? "" : "s");
-    if (damage) {
+    esc(f, pg->trace);
+    fprintf(f, "</code>, %zu replay run%s</p>\n", pg->nr, pg->nr == 1 ? "" : "s");
+    if (pg->damage) {
         fprintf(f, "<p class=\"warn\">The trace is damaged: ");
-        esc(f, damage);
+        esc(f, pg->damage);
         fprintf(f, ". The numbers cover what could be read.</p>\n");
     }
+    if (pg->interrupted) {
+        fprintf(f, "<p class=\"warn\">Interrupted (Ctrl-C) while reading the trace: ");
+        esc(f, pg->interrupted);
+        fprintf(f, ".</p>\n");
+    }
+    /* the replay runs before the long tables of hot keys and shards */
     fprintf(f, "<nav><a href=\"#overview\">overview</a><a href=\"#rate\">request rate</a>"
-               "<a href=\"#commands\">command mix</a><a href=\"#hotkeys\">hot keys</a>"
-               "<a href=\"#shards\">shard balance</a><a href=\"#runs\">replay runs</a>"
-               "<a href=\"#compare\">runs compared</a></nav>\n");
-    section_overview(f, st);
-    section_rate(f, st);
-    section_commands(f, st);
-    section_hotkeys(f, hk);
-    section_shards(f, shards, shards_none);
-    section_runs(f, rs, nr);
-    section_compare(f, rs, nr, threshold);
+               "<a href=\"#commands\">command mix</a><a href=\"#runs\">replay runs</a>"
+               "<a href=\"#compare\">runs compared</a><a href=\"#hotkeys\">hot keys</a>"
+               "<a href=\"#shards\">shard balance</a></nav>\n");
+    section_overview(f, pg->st);
+    section_rate(f, pg->st);
+    section_commands(f, pg->st);
+    section_runs(f, pg->rs, pg->nr);
+    section_compare(f, pg->rs, pg->nr, pg->threshold);
+    section_hotkeys(f, pg->hk, pg->hk_none);
+    section_shards(f, pg->shards, pg->shards_none);
     fprintf(f, "<p class=\"none\">written by resptrace " RT_VERSION_STRING "</p>\n"
                "</body>\n</html>\n");
 }
@@ -1293,73 +1518,118 @@ static int fail(const char *msg)
     return RT_EXIT_FAIL;
 }
 
+/* The status line's pass `label` over the trace, restarted for each pass (its rate and ETA). */
+static struct rt_pass pass_begin(struct rt_progress *prog, int quiet, const char *label)
+{
+    rt_progress_init(prog, quiet);
+    return (struct rt_pass){.progress = prog, .label = label};
+}
+
+/* The document of `report --json`. */
+static json_t *report_doc(const char *out_path, long size, const char *trace, const json_t *st,
+                          const struct run *rs, size_t nr, const int *counts, int ncounts,
+                          const json_t *sh, const char *damage, int interrupted)
+{
+    json_t *o = rt_json_doc("report"), *ra = json_array(), *ca = json_array();
+    json_object_set_new(o, "output", json_string(out_path));
+    json_object_set_new(o, "bytes", size >= 0 ? json_integer(size) : json_null());
+    json_object_set_new(o, "trace", json_string(trace));
+    json_object_set_new(o, "requests", json_deep_copy(json_object_get(st, "requests")));
+    for (size_t i = 0; i < nr; i++) {
+        json_t *r = json_object();
+        json_object_set_new(r, "file", json_string(rs[i].path));
+        json_object_set_new(r, "name", rt_json_bytes(rs[i].name, strlen(rs[i].name)));
+        json_object_set_new(r, "timeline_seconds", json_integer((json_int_t)rs[i].n));
+        json_array_append_new(ra, r);
+    }
+    json_object_set_new(o, "runs", ra);
+    for (int i = 0; i < ncounts && sh; i++)
+        json_array_append_new(ca, json_integer(counts[i]));
+    json_object_set_new(o, "shard_counts", ca);
+    json_object_set_new(o, "damage", damage ? json_string(damage) : json_null());
+    json_object_set_new(o, "interrupted", json_boolean(interrupted));
+    return o;
+}
+
 int cmd_report(int argc, char **argv)
 {
     static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
                                          {"top", required_argument, NULL, 't'},
                                          {"shards", required_argument, NULL, 'S'},
                                          {"salvage", no_argument, NULL, 's'},
-                                         {"json", no_argument, NULL, 'j'},
+                                         {"json", optional_argument, NULL, 'j'},
                                          {"threshold", required_argument, NULL, 'T'},
+                                         {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *out_path = "report.html";
+    const char *out_path = "report.html", *json_path = NULL;
     double threshold = 10;
     struct rt_hotkeys_opts ho = {.top = 20, .prefix_depth = 1};
-    int counts[MAX_SHARD_COUNTS] = {3, 6, 12}, ncounts = 3, json = 0, c;
+    int counts[MAX_SHARD_COUNTS] = {3, 6, 12}, ncounts = 3, quiet = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":ho:q", opts, NULL)) != -1) {
         switch (c) {
         case 'o': out_path = optarg; break;
         case 't': {
             char *end;
             errno = 0;
             unsigned long long v = strtoull(optarg, &end, 10);
-            if (errno || *end || optarg[0] < '0' || optarg[0] > '9' || v < 1 || v > 100000) {
-                fprintf(stderr, "resptrace report: bad --top '%s' (1 to 100000)\n", optarg);
-                return RT_EXIT_USAGE;
-            }
+            if (errno || *end || optarg[0] < '0' || optarg[0] > '9' || v < 1 || v > 100000)
+                return rt_usage_error("report", "bad --top '%s' (1 to 100000)", optarg);
             ho.top = (size_t)v;
             break;
         }
         case 'S':
             ncounts = parse_counts(optarg, counts);
-            if (ncounts < 0) {
-                fprintf(stderr,
-                        "resptrace report: bad --shards '%s' (comma-separated shard counts "
-                        "from 1 to %d, at most %d of them, or none)\n",
-                        optarg, MAX_SHARDS, MAX_SHARD_COUNTS);
-                return RT_EXIT_USAGE;
-            }
+            if (ncounts < 0)
+                return rt_usage_error("report",
+                                      "bad --shards '%s' (comma-separated shard counts from 1 "
+                                      "to %d, at most %d of them, or none)",
+                                      optarg, MAX_SHARDS, MAX_SHARD_COUNTS);
             break;
         case 's': ho.salvage = 1; break;
-        case 'j': json = 1; break;
+        case 'j': json_path = optarg ? optarg : "-"; break;
         case 'T': {
             char *end;
             errno = 0;
             threshold = strtod(optarg, &end);
-            if (errno || end == optarg || *end || !isfinite(threshold) || threshold < 0) {
-                fprintf(stderr, "resptrace report: bad --threshold '%s' (a percentage >= 0)\n",
-                        optarg);
-                return RT_EXIT_USAGE;
-            }
+            if (errno || end == optarg || *end || !isfinite(threshold) || threshold < 0)
+                return rt_usage_error("report", "bad --threshold '%s' (a percentage >= 0)",
+                                      optarg);
             break;
         }
+        case 'q': quiet = 1; break;
         case 'h': usage_report(stdout); return RT_EXIT_OK;
-        default: usage_report(stderr); return RT_EXIT_USAGE;
+        default: return rt_opt_error("report", c, argv);
         }
     }
-    if (optind >= argc) {
-        usage_report(stderr);
-        return RT_EXIT_USAGE;
-    }
+    if (optind >= argc)
+        return rt_usage_error("report", "give the trace to report on");
+    if (!*out_path)
+        return rt_usage_error("report", "-o needs a file name (or '-' for stdout)");
+    if (json_path && !*json_path)
+        return rt_usage_error("report", "--json= needs a file name (or '-' for stdout)");
+    int to_stdout = !strcmp(out_path, "-");
+    if (to_stdout && json_path && !strcmp(json_path, "-"))
+        return rt_usage_error("report", "the HTML goes to stdout (-o -): give the JSON a file "
+                                        "(--json=FILE)");
+    if (json_path && !strcmp(json_path, out_path))
+        return rt_usage_error("report", "the HTML and the JSON cannot both be written to %s",
+                              out_path);
     const char *trace = argv[optind];
     size_t nr = (size_t)(argc - optind - 1);
+    /* the trace and the runs are inputs: never overwritten by the HTML or the JSON */
+    const char *const *inputs = (const char *const *)argv + optind;
+    if (rt_out_refuse_inputs("report", out_path, inputs, nr + 1) < 0 ||
+        rt_out_refuse_inputs("report", json_path, inputs, nr + 1) < 0)
+        return RT_EXIT_USAGE;
     struct run *rs = calloc(nr ? nr : 1, sizeof *rs);
     json_t *st = NULL, *hk = NULL, *sh = NULL;
-    char damage[256] = "", shards_none[300] = "";
+    char damage[256] = "", hk_none[300] = "", shards_none[300] = "", intr[300] = "";
     int status = RT_EXIT_FAIL;
     struct rt_err err = {0};
+    struct rt_out out = {0};
     if (!rs) {
         fail("out of memory");
         goto done;
@@ -1371,70 +1641,95 @@ int cmd_report(int argc, char **argv)
             nr = i + 1;
             goto done;
         }
-    st = rt_stat_json(trace, ho.salvage, &err);
+    run_names(rs, nr);
+    rt_catch_signals();
+    struct rt_progress prog;
+    struct rt_pass ps = pass_begin(&prog, quiet, "report: stat");
+    st = rt_stat_json_pass(trace, ho.salvage, &ps, &err);
+    rt_progress_done(&prog);
     if (!st) {
         fail(err.msg);
         goto done;
     }
     if (err.code < 0)
         snprintf(damage, sizeof damage, "%s", err.msg);
-    err = (struct rt_err){0};
-    hk = rt_hotkeys_json(trace, &ho, &err);
-    if (!hk) {
-        fail(err.msg);
-        goto done;
+    if (ps.interrupted)
+        snprintf(intr, sizeof intr, "the overview, rate and command mix cover its first %llu "
+                                    "events; hot keys and shards were not computed",
+                 (unsigned long long)ps.events);
+    if (!intr[0]) {
+        err = (struct rt_err){0};
+        ps = pass_begin(&prog, quiet, "report: hot keys");
+        hk = rt_hotkeys_json_pass(trace, &ho, &ps, &err);
+        rt_progress_done(&prog);
+        if (!hk) {
+            fail(err.msg);
+            goto done;
+        }
+        if (ps.interrupted)
+            snprintf(intr, sizeof intr, "the hot keys cover its first %llu events; shards were "
+                                        "not computed",
+                     (unsigned long long)ps.events);
+    } else {
+        snprintf(hk_none, sizeof hk_none, "not computed: interrupted");
     }
     if (ncounts == 0) {
         snprintf(shards_none, sizeof shards_none, "not asked for (--shards none)");
+    } else if (intr[0]) {
+        snprintf(shards_none, sizeof shards_none, "not computed: interrupted");
     } else {
         err = (struct rt_err){0};
-        sh = rt_shards_json(trace, counts, (size_t)ncounts, &err);
+        ps = pass_begin(&prog, quiet, "report: shards");
+        sh = rt_shards_json_pass(trace, counts, (size_t)ncounts, ho.salvage, &ps, &err);
+        rt_progress_done(&prog);
         if (!sh)
             snprintf(shards_none, sizeof shards_none, "no shard projection: %s", err.msg);
+        else if (ps.interrupted)
+            snprintf(intr, sizeof intr, "the shard projections cover its first %llu events",
+                     (unsigned long long)ps.events);
     }
 
-    int to_stdout = !strcmp(out_path, "-");
-    FILE *f = to_stdout ? stdout : fopen(out_path, "w");
-    if (!f) {
-        fprintf(stderr, "resptrace report: cannot write %s: %s\n", out_path, strerror(errno));
+    FILE *f = rt_out_open("report", &out, out_path, 0644);
+    if (!f)
         goto done;
-    }
-    write_page(f, trace, st, hk, sh, shards_none, rs, nr, damage[0] ? damage : NULL, threshold);
+    struct page pg = {.trace = trace,
+                      .st = st,
+                      .hk = hk,
+                      .shards = sh,
+                      .hk_none = hk_none,
+                      .shards_none = shards_none,
+                      .rs = rs,
+                      .nr = nr,
+                      .damage = damage[0] ? damage : NULL,
+                      .interrupted = intr[0] ? intr : NULL,
+                      .threshold = threshold};
+    write_page(f, &pg);
     long size = to_stdout ? -1 : ftell(f);
-    int werr = ferror(f);
-    if (to_stdout ? fflush(f) != 0 : fclose(f) != 0)
-        werr = 1;
-    if (werr) {
+    if (ferror(f)) {
         fprintf(stderr, "resptrace report: cannot write %s: %s\n", out_path, strerror(errno));
+        rt_out_abort(&out, 0);
         goto done;
     }
+    if (rt_out_commit("report", &out, 0) != 0)
+        goto done;
     if (damage[0])
         fprintf(stderr, "resptrace report: %s (the report covers what could be read)\n", damage);
-    if (json) {
-        json_t *o = json_object(), *ra = json_array(), *ca = json_array();
-        json_object_set_new(o, "output", json_string(out_path));
-        json_object_set_new(o, "bytes", size >= 0 ? json_integer(size) : json_null());
-        json_object_set_new(o, "trace", json_string(trace));
-        json_object_set_new(o, "requests", json_deep_copy(json_object_get(st, "requests")));
-        for (size_t i = 0; i < nr; i++) {
-            json_t *r = json_object();
-            json_object_set_new(r, "file", json_string(rs[i].path));
-            json_object_set_new(r, "name", rt_json_bytes(rs[i].name, strlen(rs[i].name)));
-            json_object_set_new(r, "timeline_seconds", json_integer((json_int_t)rs[i].n));
-            json_array_append_new(ra, r);
-        }
-        json_object_set_new(o, "runs", ra);
-        for (int i = 0; i < ncounts && sh; i++)
-            json_array_append_new(ca, json_integer(counts[i]));
-        json_object_set_new(o, "shard_counts", ca);
-        json_object_set_new(o, "damage", damage[0] ? json_string(damage) : json_null());
-        rt_print_json(to_stdout ? stderr : stdout, o);
-    } else if (!to_stdout) {
+    status = damage[0] ? RT_EXIT_FAIL : RT_EXIT_OK;
+    if (json_path) {
+        json_t *doc = report_doc(out_path, size, trace, st, rs, nr, counts, sh ? ncounts : 0, sh,
+                                 damage[0] ? damage : NULL, intr[0] != 0);
+        if (rt_json_write("report", doc, json_path) < 0)
+            status = RT_EXIT_FAIL;
+    }
+    if (!to_stdout && (!json_path || strcmp(json_path, "-"))) {
         char b[64];
         printf("wrote %s (%s): trace %s, %zu replay run%s\n", out_path,
                rt_fmt_bytes((uint64_t)size, b, sizeof b), trace, nr, nr == 1 ? "" : "s");
     }
-    status = damage[0] ? RT_EXIT_FAIL : RT_EXIT_OK;
+    if (intr[0]) {
+        fprintf(stderr, "resptrace report: interrupted: %s\n", intr);
+        status = RT_EXIT_INTERRUPTED;
+    }
 done:
     for (size_t i = 0; rs && i < nr; i++)
         run_free(&rs[i]);

@@ -1,5 +1,6 @@
 /* cmd_shards.c: `resptrace shards`: projects a trace's load onto N cluster shards, or onto a
  * real slot map, and proposes slot moves that even it out. */
+#include "analysis_int.h"
 #include "tools.h"
 
 #include <ctype.h>
@@ -20,59 +21,78 @@ void usage_shards(FILE *out)
 {
     fprintf(
         out,
-        "usage: resptrace shards TRACE [--shards N[,N...]] [--slots-from FILE | --target URL]\n"
-        "                        [--suggest [--max-imbalance X]] [--top K] [--json] [--salvage]\n\n"
-        "Reads the trace once and projects its keyed requests onto Redis Cluster shards: per\n"
-        "shard the slot ranges, requests (ops), mean and peak ops per second, bytes, distinct\n"
-        "keys and estimated memory; the imbalance (the hottest shard's ops over the mean); the\n"
-        "keys and slots that make the hottest shard hot; and the keys that alone exceed a\n"
-        "shard's fair share (only splitting such a key helps, not more shards).\n\n"
-        "  --shards N,...     shard counts to project on (default 3,6,12), each split into\n"
-        "                     even slot ranges exactly as `redis-cli --cluster create` does\n"
+        "usage: resptrace shards TRACE [--shards N[,N...]] [--slots-from FILE |\n"
+        "                        --target URL [--user NAME] [--pass PASSWORD]]\n"
+        "                        [--suggest [--max-imbalance X]] [--top K]\n"
+        "                        [--json[=FILE]] [--salvage] [-q]\n\n"
+        "Reads the trace once and projects its keyed requests onto Redis Cluster\n"
+        "shards: per shard the slot ranges, requests (ops), mean and peak ops per\n"
+        "second, bytes, distinct keys and estimated memory; the imbalance (the hottest\n"
+        "shard's ops over the mean); the keys and slots that make the hottest shard\n"
+        "hot; and the keys that alone exceed a shard's fair share (only splitting such\n"
+        "a key helps, not more shards).\n\n"
+        "  --shards N,...     shard counts to project on (default 3,6,12), each split\n"
+        "                     into even slot ranges as `redis-cli --cluster create` does\n"
         "  --slots-from FILE  project on this slot map instead (formats below)\n"
-        "  --target URL       read the slot map of a live cluster: redis://[:PASS@]HOST:PORT or\n"
-        "                     HOST:PORT (CLUSTER SHARDS, or CLUSTER SLOTS on servers before 7)\n"
-        "  --suggest          propose slot moves from the hottest shard to the coldest until\n"
-        "                     the imbalance is at most --max-imbalance (default 1.1)\n"
+        "  --target URL       read the slot map of a live cluster: HOST:PORT or\n"
+        "                     redis://[[USER]:PASS@]HOST:PORT (CLUSTER SHARDS, or\n"
+        "                     CLUSTER SLOTS on servers before 7)\n"
+        "  --user NAME        ACL user for --target (or RESPTRACE_USER)\n"
+        "  --pass PASSWORD    password for --target (or RESPTRACE_PASS, REDISCLI_AUTH;\n"
+        "                     those keep it off the command line, which others can see)\n"
+        "  --suggest          propose slot moves from the hottest shard to the coldest\n"
+        "                     until the imbalance is at most --max-imbalance (default\n"
+        "                     1.1)\n"
         "  --top K            keys and slots listed for the hottest shard (default 5)\n"
-        "  --json             JSON instead of the tables: one object per line, one per projection\n"
-        "  --salvage          skip damaged chunks instead of stopping at the first\n\n"
-        "What is counted. Keys come from the command table's key specifications. A request\n"
-        "with keys goes to the slot of its first key (CLUSTER KEYSLOT, hashtags included): it\n"
-        "is one op of that slot and of the shard serving it; a request whose keys hash to\n"
-        "several slots (a CROSSSLOT error on a cluster) is routed the same way and counted as\n"
-        "cross_slot. Requests without keys (PING, INFO...) go to whichever node the client\n"
-        "picks: counted as keyless, on no shard. Unknown commands are counted as skipped.\n"
-        "Bytes are the request's size encoded as RESP plus its reply's wire length, all to the\n"
-        "request's slot; per key they are split as `resptrace hotkeys` does. A key's ops are the\n"
-        "requests naming it. Peak ops/s is the most ops of one shard within one second,\n"
-        "seconds counted from the first request (at most 2^22 seconds); mean ops/s is ops over\n"
-        "the seconds the trace spans. Keys are the distinct keys of the shard's slots (an exact\n"
-        "hash set: memory grows with the distinct keys of the trace).\n"
-        "Estimated memory of a shard: for each key, its bytes + its value size + 56 bytes of\n"
-        "server overhead, where the value size is the last value written by SET, SETEX,\n"
-        "PSETEX, SETNX, GETSET, MSET, MSETNX or RESTORE, plus the values added by other writes\n"
-        "(LPUSH, SADD, HSET, APPEND, XADD...), 0 after DEL, UNLINK or GETDEL; for a key never\n"
-        "written in the trace, the payload of its last reply to a single-key read (a GET's\n"
-        "bulk string; an aggregate's wire length). A rough figure: encodings are ignored.\n\n"
+        "  --json[=FILE]      one JSON document on stdout instead of the tables, or into\n"
+        "                     FILE (the tables then still go to stdout)\n"
+        "  --salvage          skip damaged chunks instead of stopping at the first\n"
+        "  -q, --quiet        no status line (shown on a terminal while reading)\n\n"
+        "What is counted. Keys come from the command table's key specifications. A\n"
+        "request with keys goes to the slot of its first key (CLUSTER KEYSLOT, hashtags\n"
+        "included): it is one op of that slot and of the shard serving it; a request\n"
+        "whose keys hash to several slots (a CROSSSLOT error on a cluster) is routed the\n"
+        "same way and counted as cross_slot. Requests without keys (PING, INFO...) go\n"
+        "to whichever node the client picks: counted as keyless, on no shard. Unknown\n"
+        "commands are counted as skipped, requests the server could not parse as\n"
+        "malformed. Bytes are the request's size encoded as RESP plus its reply's wire\n"
+        "length, all to the request's slot; per key they are split as `resptrace\n"
+        "hotkeys` does. A key's ops are the requests naming it. Peak ops/s is the most\n"
+        "ops of one shard within one second, seconds counted from the first request (at\n"
+        "most 2^22 seconds); mean ops/s is ops over the seconds the trace spans. Keys\n"
+        "are the distinct keys of the shard's slots (an exact hash set: memory grows\n"
+        "with the distinct keys of the trace).\n"
+        "Estimated memory of a shard: for each key, its bytes + its value size + 56\n"
+        "bytes of server overhead, where the value size is the last value written by\n"
+        "SET, SETEX, PSETEX, SETNX, GETSET, MSET, MSETNX or RESTORE, plus the values\n"
+        "added by other writes (LPUSH, SADD, HSET, APPEND, XADD...), 0 after DEL, UNLINK\n"
+        "or GETDEL; for a key never written in the trace, the payload of its last reply\n"
+        "to a single-key read (a GET's bulk string; an aggregate's wire length). A\n"
+        "rough figure: encodings are ignored.\n\n"
         "Slot map files (--slots-from), recognised by their content:\n"
         "  * `redis-cli --json CLUSTER SHARDS` or `redis-cli --json CLUSTER SLOTS`;\n"
-        "  * redis-cli's text output of CLUSTER SHARDS or CLUSTER SLOTS (terminal or raw);\n"
-        "  * lines `FIRST-LAST NODE [HOST:PORT]` or `SLOT NODE [HOST:PORT]` ('#' comments):\n"
-        "    the lines naming one NODE (a node id or any name) make one shard.\n"
-        "Slots missing from a map are unassigned: their ops are counted as unassigned_ops.\n\n"
-        "--suggest moves, at each step, the lowest-numbered slots of the hottest shard to the\n"
-        "coldest one: exactly the slots `redis-cli --cluster reshard` takes from a source node,\n"
-        "so the printed lines, run in order, perform the moves listed beside them.\n\n"
-        "JSON: per projection {\"shard_count\", \"shards\": [{\"shard\", \"slots\": [[first, "
-        "last],\n"
-        "...], \"ops\", \"keys\", \"bytes\", \"peak_ops_s\", \"mean_ops_s\", \"bytes_s\", "
-        "\"memory\",\n"
-        "\"node\", \"addr\", \"top_keys\", \"top_slots\"}], \"imbalance\", \"hottest\",\n"
-        "\"fair_share\", \"keys_over_fair_share\", \"moves\", ...} (\"imbalance\" is null without\n"
-        "ops; \"moves\" only with --suggest).\n\n"
-        "Exit status: 0, 1 when the trace or the slot map cannot be read or the trace is\n"
-        "damaged (what was read is still reported), 2 for a bad command line.\n");
+        "  * redis-cli's text output of CLUSTER SHARDS or CLUSTER SLOTS (terminal or\n"
+        "    raw);\n"
+        "  * lines `FIRST-LAST NODE [HOST:PORT]` or `SLOT NODE [HOST:PORT]` ('#'\n"
+        "    comments): the lines naming one NODE (a node id or any name) make one\n"
+        "    shard.\n"
+        "Slots missing from a map are unassigned: their ops are counted as\n"
+        "unassigned_ops.\n\n"
+        "--suggest moves, at each step, the lowest-numbered slots of the hottest shard\n"
+        "to the coldest one: exactly the slots `redis-cli --cluster reshard` takes from\n"
+        "a source node, so the printed lines, run in order, perform the moves listed\n"
+        "beside them.\n\n"
+        "JSON: {\"tool\", \"version\", \"schema\", \"command\", \"file\", \"requests\",\n"
+        "\"keyed_requests\", ..., \"span_s\", \"damage\", \"interrupted\", \"projections\":\n"
+        "[{\"shard_count\", \"source\", \"shards\": [{\"shard\", \"slots\": [[first, last],\n"
+        "...], \"ops\", \"keys\", \"bytes\", \"peak_ops_per_s\", \"mean_ops_per_s\",\n"
+        "\"bytes_per_s\", \"memory\", \"node\", \"addr\"}], \"imbalance\", \"hottest\",\n"
+        "\"fair_share\", \"hottest_top_keys\", \"hottest_top_slots\",\n"
+        "\"keys_over_fair_share\", \"moves\", ...}]} (\"imbalance\" is null without ops;\n"
+        "\"moves\" only with --suggest).\n\n"
+        "Exit status: 0, 1 when the trace or the slot map cannot be read or the trace\n"
+        "is damaged (what was read is still reported), 2 for a bad command line, 130\n"
+        "when interrupted (Ctrl-C: what was read is reported).\n");
 }
 
 /* ---- the slot map of a projection ------------------------------------------------------ */
@@ -648,8 +668,10 @@ static int map_from_slots_reply(struct proj *p, size_t *cap, const redisReply *r
     return 0;
 }
 
-/* --target: redis://[[user]:pass@]host[:port][/db] or host:port */
-static struct proj *proj_from_target(const char *url, struct rt_err *err)
+/* --target: redis://[[user]:pass@]host[:port][/db] or host:port; `user_opt` and `pass_opt`
+ * (--user, --pass or the environment, may be NULL) when the URL names none. */
+static struct proj *proj_from_target(const char *url, const char *user_opt,
+                                     const char *pass_opt, struct rt_err *err)
 {
     char host[256] = "127.0.0.1", pass[256] = "", user[256] = "";
     int port = 6379;
@@ -667,6 +689,10 @@ static struct proj *proj_from_target(const char *url, struct rt_err *err)
         }
         s = at + 1;
     }
+    if (!pass[0] && pass_opt)
+        snprintf(pass, sizeof pass, "%s", pass_opt);
+    if (!user[0] && user_opt)
+        snprintf(user, sizeof user, "%s", user_opt);
     size_t hl = strcspn(s, ":/");
     if (hl) {
         if (hl >= sizeof host) {
@@ -864,7 +890,7 @@ struct sh {
     int have_t0;
     uint64_t nsec; /* seconds spanned: last request's second + 1 */
     uint64_t late; /* requests beyond MAX_SECONDS (no per-second count) */
-    uint64_t requests, keyed, keyless, skipped, cross_slot, keyless_bytes, key_ops;
+    uint64_t requests, keyed, keyless, skipped, malformed, cross_slot, keyless_bytes, key_ops;
     uint64_t req_bytes, reply_bytes, reply_unattr;
 };
 
@@ -958,6 +984,10 @@ static void count_second(struct sh *s, uint64_t ts, uint16_t slot)
 static void on_request(struct sh *s, const struct trace_request *rq, uint64_t ts)
 {
     s->requests++;
+    if (rq->flags & TRACE_REQ_MALFORMED) { /* raw bytes the server rejected: no keys */
+        s->malformed++;
+        return;
+    }
     const struct rt_cmd *c = rq->argc ? rt_cmd_lookup(rq->argc, rq->argv, rq->argvlen) : NULL;
     if (!c) {
         s->skipped++;
@@ -1086,17 +1116,23 @@ static void sh_free(struct sh *s)
     free(s);
 }
 
-/* Reads the whole trace. @return 0, or -1 with err set (what was read is kept). */
-static int sh_pass(struct sh *s, struct trace_reader *r, struct rt_err *err)
+/* Reads the whole trace, or until Ctrl-C (ps->interrupted). @return 0, or -1 with err set
+ * (what was read is kept). */
+static int sh_pass(struct sh *s, struct trace_reader *r, struct rt_pass *ps, struct rt_err *err)
 {
     struct trace_event ev;
+    uint64_t events = 0;
     int rc;
     while ((rc = trace_reader_next(r, &ev, err)) == 1) {
         if (ev.type == TRACE_EV_REQUEST)
             on_request(s, &ev.u.req, ev.ts);
         else if (ev.type == TRACE_EV_REPLY)
             on_reply(s, &ev.u.reply);
+        if (!(++events % RT_PASS_EVERY) && rt_pass_check(ps, r, events))
+            break;
     }
+    if (ps)
+        ps->events = events;
     return rc < 0 ? -1 : 0;
 }
 
@@ -1455,9 +1491,9 @@ static json_t *result_json(const struct sh *s, const struct result *res, size_t 
         json_object_set_new(so, "ops", rt_json_u64(r->ops));
         json_object_set_new(so, "keys", rt_json_u64(r->keys));
         json_object_set_new(so, "bytes", rt_json_u64(r->bytes));
-        json_object_set_new(so, "peak_ops_s", rt_json_u64(r->peak));
-        json_object_set_new(so, "mean_ops_s", json_real((double)r->ops / secs));
-        json_object_set_new(so, "bytes_s", json_real((double)r->bytes / secs));
+        json_object_set_new(so, "peak_ops_per_s", rt_json_u64(r->peak));
+        json_object_set_new(so, "mean_ops_per_s", json_real((double)r->ops / secs));
+        json_object_set_new(so, "bytes_per_s", json_real((double)r->bytes / secs));
         json_object_set_new(so, "memory", rt_json_u64(r->memory));
         json_object_set_new(so, "slot_count", rt_json_u64(r->slots));
         json_object_set_new(so, "node", shard_name_json(p, i));
@@ -1471,7 +1507,6 @@ static json_t *result_json(const struct sh *s, const struct result *res, size_t 
     json_object_set_new(o, "hottest", json_integer((json_int_t)res->hottest));
     json_object_set_new(o, "ops", rt_json_u64(res->total));
     json_object_set_new(o, "unassigned_ops", rt_json_u64(res->unassigned));
-    json_object_set_new(o, "seconds", rt_json_u64(s->nsec));
     double fair = p->n ? (double)res->total / (double)p->n : 0;
     json_object_set_new(o, "fair_share", json_real(fair));
     if (top) {
@@ -1545,18 +1580,22 @@ static json_t *result_json(const struct sh *s, const struct result *res, size_t 
     return o;
 }
 
-static void totals_json(json_t *o, const struct sh *s, const char *path, const char *damage)
+static void totals_json(json_t *o, const struct sh *s, const char *path, const char *damage,
+                        int interrupted)
 {
     json_object_set_new(o, "file", json_string(path));
     json_object_set_new(o, "requests", rt_json_u64(s->requests));
     json_object_set_new(o, "keyed_requests", rt_json_u64(s->keyed));
     json_object_set_new(o, "keyless_requests", rt_json_u64(s->keyless));
     json_object_set_new(o, "skipped_requests", rt_json_u64(s->skipped));
+    json_object_set_new(o, "malformed_requests", rt_json_u64(s->malformed));
     json_object_set_new(o, "cross_slot_requests", rt_json_u64(s->cross_slot));
     json_object_set_new(o, "keyless_bytes", rt_json_u64(s->keyless_bytes));
     json_object_set_new(o, "distinct_keys", rt_json_u64(s->keys.n));
+    json_object_set_new(o, "span_s", rt_json_u64(s->nsec));
     json_object_set_new(o, "late_requests", rt_json_u64(s->late));
     json_object_set_new(o, "damage", damage ? json_string(damage) : json_null());
+    json_object_set_new(o, "interrupted", json_boolean(interrupted));
 }
 
 /* "-h HOST -p PORT" of an address "host:port" (placeholders when unknown). */
@@ -1716,8 +1755,8 @@ static void print_result(const struct sh *s, const struct result *res, size_t to
 
 /* ---- entry points ----------------------------------------------------------------------- */
 
-json_t *rt_shards_json(const char *trace_path, const int *counts, size_t ncounts,
-                       struct rt_err *err)
+json_t *rt_shards_json_pass(const char *trace_path, const int *counts, size_t ncounts,
+                            int salvage, struct rt_pass *ps, struct rt_err *err)
 {
     if (!ncounts) {
         rt_err_set(err, RT_EINVAL, "shards: no shard counts");
@@ -1735,10 +1774,11 @@ json_t *rt_shards_json(const char *trace_path, const int *counts, size_t ncounts
         pr[i] = proj_even((size_t)counts[i]);
     }
     json_t *out = NULL;
-    struct trace_reader *r = trace_reader_open(trace_path, NULL, err);
+    struct trace_reader_opts ro = {.salvage = salvage};
+    struct trace_reader *r = trace_reader_open(trace_path, &ro, err);
     if (r) {
         struct sh *s = sh_new(pr, ncounts);
-        if (sh_pass(s, r, err) == 0) {
+        if (sh_pass(s, r, ps, err) == 0) {
             out = json_array();
             for (size_t i = 0; i < ncounts; i++) {
                 struct result res = {.p = pr[i]};
@@ -1754,6 +1794,12 @@ json_t *rt_shards_json(const char *trace_path, const int *counts, size_t ncounts
         proj_free(pr[i]);
     free(pr);
     return out;
+}
+
+json_t *rt_shards_json(const char *trace_path, const int *counts, size_t ncounts,
+                       struct rt_err *err)
+{
+    return rt_shards_json_pass(trace_path, counts, ncounts, 0, NULL, err);
 }
 
 static int parse_counts(const char *arg, struct proj ***pr, size_t *n)
@@ -1775,38 +1821,73 @@ static int parse_counts(const char *arg, struct proj ***pr, size_t *n)
     return *n ? 0 : -1;
 }
 
+static char *env_first(const char *a, const char *b)
+{
+    char *v = getenv(a);
+    if (!v && b)
+        v = getenv(b);
+    return v;
+}
+
+/* The summary above the projections' tables. */
+static void print_totals(const struct sh *s, const char *path)
+{
+    char a[32], b[32];
+    printf("%-18s %s\n", "file", path);
+    printf("%-18s %llu (%llu with keys, %llu without, %llu skipped: unknown command or keys",
+           "requests", (unsigned long long)s->requests, (unsigned long long)s->keyed,
+           (unsigned long long)s->keyless, (unsigned long long)s->skipped);
+    if (s->malformed)
+        printf(", %llu malformed", (unsigned long long)s->malformed);
+    printf(")\n");
+    printf("%-18s %llu keyed requests span keys of several slots (CROSSSLOT on a cluster)\n",
+           "cross-slot", (unsigned long long)s->cross_slot);
+    printf("%-18s %llu requests, %s with replies, go to whichever node the client picks\n",
+           "keyless", (unsigned long long)s->keyless, rt_fmt_bytes(s->keyless_bytes, a, sizeof a));
+    printf("%-18s %zu distinct, %s of requests and replies\n", "keys", s->keys.n,
+           rt_fmt_bytes(s->req_bytes + s->reply_bytes, b, sizeof b));
+    printf("%-18s %llu s (from the first request)\n", "span", (unsigned long long)s->nsec);
+}
+
 int cmd_shards(int argc, char **argv)
 {
+    enum { O_USER = 256, O_PASS };
     static const struct option opts[] = {{"shards", required_argument, NULL, 'n'},
                                          {"slots-from", required_argument, NULL, 'f'},
                                          {"target", required_argument, NULL, 'T'},
+                                         {"user", required_argument, NULL, O_USER},
+                                         {"pass", required_argument, NULL, O_PASS},
                                          {"suggest", no_argument, NULL, 'S'},
                                          {"max-imbalance", required_argument, NULL, 'm'},
                                          {"top", required_argument, NULL, 't'},
-                                         {"json", no_argument, NULL, 'j'},
+                                         {"json", optional_argument, NULL, 'j'},
                                          {"salvage", no_argument, NULL, 's'},
+                                         {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     struct proj **pr = NULL;
     size_t npr = 0, top = 5;
-    const char *slots_from = NULL, *target = NULL, *counts = NULL;
-    int json = 0, salvage = 0, sug = 0, max_set = 0, c, status = RT_EXIT_USAGE;
+    const char *slots_from = NULL, *target = NULL, *counts = NULL, *json_path = NULL;
+    const char *user = NULL, *pass = NULL;
+    int salvage = 0, quiet = 0, sug = 0, max_set = 0, c, status = RT_EXIT_USAGE;
     double max_imb = 1.1;
     char *end;
     struct sh *s = NULL;
     struct trace_reader *r = NULL;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":hq", opts, NULL)) != -1) {
         switch (c) {
         case 'n': counts = optarg; break;
         case 'f': slots_from = optarg; break;
         case 'T': target = optarg; break;
+        case O_USER: user = optarg; break;
+        case O_PASS: pass = optarg; break;
         case 'S': sug = 1; break;
         case 'm':
             max_imb = strtod(optarg, &end);
             if (*end || end == optarg || !(max_imb >= 1.0 && max_imb < 1e6)) {
-                fprintf(stderr, "resptrace shards: bad --max-imbalance '%s' (a number >= 1)\n",
-                        optarg);
+                rt_usage_error("shards", "bad --max-imbalance '%s' (a number >= 1)", optarg);
                 goto done;
             }
             max_set = 1;
@@ -1814,48 +1895,75 @@ int cmd_shards(int argc, char **argv)
         case 't': {
             long v = strtol(optarg, &end, 10);
             if (*end || end == optarg || v < 0 || v > 100000) {
-                fprintf(stderr, "resptrace shards: bad --top '%s'\n", optarg);
+                rt_usage_error("shards", "bad --top '%s' (0 to 100000)", optarg);
                 goto done;
             }
             top = (size_t)v;
             break;
         }
-        case 'j': json = 1; break;
+        case 'j': json_path = optarg ? optarg : "-"; break;
         case 's': salvage = 1; break;
+        case 'q': quiet = 1; break;
         case 'h':
             usage_shards(stdout);
             status = RT_EXIT_OK;
             goto done;
-        default: usage_shards(stderr); goto done;
+        default: rt_opt_error("shards", c, argv); goto done;
         }
     }
-    if (optind != argc - 1) {
-        usage_shards(stderr);
+    if (optind >= argc) {
+        rt_usage_error("shards", "give the trace to read");
+        goto done;
+    }
+    if (optind < argc - 1) {
+        rt_usage_error("shards", "one trace at a time (got '%s' after '%s')", argv[optind + 1],
+                       argv[optind]);
         goto done;
     }
     if (slots_from && target) {
-        fprintf(stderr, "resptrace shards: --slots-from and --target exclude each other\n");
+        rt_usage_error("shards", "--slots-from and --target exclude each other");
         goto done;
     }
     if ((slots_from || target) && counts) {
-        fprintf(stderr, "resptrace shards: --shards goes without --slots-from and --target\n");
+        rt_usage_error("shards", "--shards goes without --slots-from and --target");
+        goto done;
+    }
+    if ((user || pass) && !target) {
+        rt_usage_error("shards", "--user and --pass go with --target");
         goto done;
     }
     if (max_set && !sug) {
-        fprintf(stderr, "resptrace shards: --max-imbalance goes with --suggest\n");
+        rt_usage_error("shards", "--max-imbalance goes with --suggest");
         goto done;
     }
     if (counts && parse_counts(counts, &pr, &npr) < 0) {
-        fprintf(stderr, "resptrace shards: bad --shards '%s' (counts 1..%d separated by ',')\n",
-                counts, MAX_SHARDS);
+        rt_usage_error("shards", "bad --shards '%s' (counts 1..%d separated by ',')", counts,
+                       MAX_SHARDS);
         goto done;
     }
+    if (json_path && !*json_path) {
+        rt_usage_error("shards", "--json= needs a file name (or '-' for stdout)");
+        goto done;
+    }
+    const char *path = argv[optind];
+    const char *inputs[2] = {path, slots_from};
+    if (rt_out_refuse_inputs("shards", json_path, inputs, slots_from ? 2 : 1) < 0)
+        goto done;
+    /* a password on the command line is visible to every local user (ps, /proc) */
+    if (pass)
+        rt_warn_cmdline_password("shards", "--pass");
+    else if (target && rt_url_has_password(target))
+        rt_warn_cmdline_password("shards", "the URL");
+    if (target && !user)
+        user = env_first("RESPTRACE_USER", NULL);
+    if (target && !pass)
+        pass = env_first("RESPTRACE_PASS", "REDISCLI_AUTH");
     status = RT_EXIT_FAIL;
     struct rt_err err = {0};
     const char *source = "even split";
     if (slots_from || target) {
-        struct proj *p =
-            slots_from ? proj_from_file(slots_from, &err) : proj_from_target(target, &err);
+        struct proj *p = slots_from ? proj_from_file(slots_from, &err)
+                                    : proj_from_target(target, user, pass, &err);
         if (!p) {
             fprintf(stderr, "resptrace shards: %s\n", err.msg);
             goto done;
@@ -1867,47 +1975,47 @@ int cmd_shards(int argc, char **argv)
     } else if (!npr) {
         parse_counts("3,6,12", &pr, &npr);
     }
-    const char *path = argv[optind];
     r = rt_open_trace("shards", path, salvage);
     if (!r)
         goto done;
+    rt_catch_signals();
+    struct rt_progress prog;
+    rt_progress_init(&prog, quiet);
+    struct rt_pass ps = {.progress = &prog, .label = "shards"};
     s = sh_new(pr, npr);
-    int rc = sh_pass(s, r, &err);
+    int rc = sh_pass(s, r, &ps, &err);
+    rt_progress_done(&prog);
     struct trace_damage dmg;
     trace_reader_damage(r, &dmg);
     const char *damage = rc < 0 ? err.msg : dmg.first_offset != UINT64_MAX ? dmg.msg : NULL;
-    if (!json) {
-        char a[32], b[32];
-        printf("%-18s %s\n", "file", path);
-        printf("%-18s %llu (%llu with keys, %llu without, %llu skipped: unknown command or "
-               "keys)\n",
-               "requests", (unsigned long long)s->requests, (unsigned long long)s->keyed,
-               (unsigned long long)s->keyless, (unsigned long long)s->skipped);
-        printf("%-18s %llu keyed requests span keys of several slots (CROSSSLOT on a cluster)\n",
-               "cross-slot", (unsigned long long)s->cross_slot);
-        printf("%-18s %llu requests, %s with replies, go to whichever node the client picks\n",
-               "keyless", (unsigned long long)s->keyless,
-               rt_fmt_bytes(s->keyless_bytes, a, sizeof a));
-        printf("%-18s %zu distinct, %s of requests and replies\n", "keys", s->keys.n,
-               rt_fmt_bytes(s->req_bytes + s->reply_bytes, b, sizeof b));
-        printf("%-18s %llu s (from the first request)\n", "span", (unsigned long long)s->nsec);
+    int text = !json_path || strcmp(json_path, "-");
+    json_t *doc = NULL, *projs = NULL;
+    if (json_path) {
+        doc = rt_json_doc("shards");
+        totals_json(doc, s, path, damage, ps.interrupted);
+        projs = json_array();
     }
+    if (text)
+        print_totals(s, path);
     for (size_t i = 0; i < npr; i++) {
         struct result res = {.p = pr[i]};
         compute(s, &res);
         if (sug)
             suggest(s, &res, max_imb);
-        if (json) {
-            json_t *o = result_json(s, &res, top, source);
-            totals_json(o, s, path, damage);
-            rt_print_json(stdout, o);
-        } else {
+        if (projs)
+            json_array_append_new(projs, result_json(s, &res, top, source));
+        if (text)
             print_result(s, &res, top, source);
-        }
         result_free(&res);
     }
-    fflush(stdout);
+    if (text)
+        fflush(stdout);
     status = RT_EXIT_OK;
+    if (doc) {
+        json_object_set_new(doc, "projections", projs);
+        if (rt_json_write("shards", doc, json_path) < 0)
+            status = RT_EXIT_FAIL;
+    }
     if (rc < 0) {
         fprintf(stderr, "resptrace shards: %s\n", err.msg);
         status = RT_EXIT_FAIL;
@@ -1915,6 +2023,14 @@ int cmd_shards(int argc, char **argv)
         fprintf(stderr, "resptrace shards: %s (salvaged: %llu damaged chunks skipped)\n", dmg.msg,
                 (unsigned long long)dmg.chunks_skipped);
         status = RT_EXIT_FAIL;
+    }
+    if (ps.interrupted) {
+        fprintf(stderr,
+                "resptrace shards: interrupted: the projections cover the first %llu events "
+                "(to offset %llu of %llu bytes)\n",
+                (unsigned long long)ps.events, (unsigned long long)trace_reader_offset(r),
+                (unsigned long long)trace_reader_file_size(r));
+        status = RT_EXIT_INTERRUPTED;
     }
 done:
     trace_reader_close(r);

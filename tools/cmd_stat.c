@@ -1,6 +1,7 @@
 /* cmd_stat.c: `resptrace stat`: a workload summary of a trace in one streaming pass: rates,
  * command mix, key/value/reply sizes, pipelining, connections, databases, errors, recorded
  * server latency, gaps and drops. */
+#include "analysis_int.h"
 #include "replay.h"
 #include "tools.h"
 
@@ -16,42 +17,54 @@ void usage_stat(FILE *out)
 {
     fprintf(
         out,
-        "usage: resptrace stat TRACE [--json] [--salvage]\n\n"
+        "usage: resptrace stat TRACE [--json[=FILE]] [--salvage] [-q]\n\n"
         "Reads the trace once (memory grows with its duration and its open connections,\n"
         "not with its length) and summarises the workload.\n\n"
-        "  --json      one JSON object instead of the tables\n"
-        "  --salvage   skip damaged chunks instead of stopping at the first\n\n"
+        "  --json[=FILE]  one JSON document on stdout instead of the tables, or into\n"
+        "                 FILE (the tables then still go to stdout)\n"
+        "  --salvage      skip damaged chunks instead of stopping at the first\n"
+        "  -q, --quiet    no status line (shown on a terminal while the trace is read)\n\n"
         "What is counted:\n"
         "  rate          requests per second of trace time, second i covering\n"
-        "                [start + i s, start + i+1 s) from the first event (the last second\n"
-        "                may be partial); min, mean and max over those seconds\n"
-        "  commands      by name from the command table (\"config|get\" for subcommands),\n"
-        "                unknown ones by their lower-cased name (at most 256, then \"(other)\");\n"
-        "                class read (readonly flag), write (write flag) or other\n"
+        "                [start + i s, start + i+1 s) from the first event (the last\n"
+        "                second may be partial: last_second_s says how much of it the\n"
+        "                trace covers); min, mean and max over those seconds\n"
+        "  commands      by name from the command table (\"config|get\" for\n"
+        "                subcommands), unknown ones by their lower-cased name (at most\n"
+        "                256, then \"(other)\"), requests the server could not parse as\n"
+        "                \"(malformed)\"; class read (readonly flag), write (write flag)\n"
+        "                or other\n"
         "  key_size      bytes of each key argument (the command table's key specs)\n"
-        "  value_size    bytes of each value argument (what the command writes/publishes)\n"
+        "  value_size    bytes of each value argument (what the command writes)\n"
         "  reply_size    wire bytes of each reply\n"
-        "  pipeline_depth  per request: its connection's unanswered requests when it was\n"
-        "                sent, plus one (1 = not pipelined)\n"
-        "  connections   opened (or first seen mid-stream); lifetime from open to close, or\n"
-        "                to the end of the trace; requests per connection\n"
-        "  errors        error replies by prefix (the first word: ERR, WRONGTYPE, MOVED, ...)\n"
-        "  latency_ns    reply time minus request time of the paired replies, overall and\n"
-        "                per command (a request unanswered for 2^20 later requests is dropped)\n"
-        "Distributions give count, mean, p50, p90, p99 and max (nearest rank, within 1%%).\n\n"
-        "JSON keys: file, start_ns, end_ns, duration_s, events, requests, replies, pushes,\n"
-        "  notes, rate {min, mean, max, per_second [..]}, classes {read, write, other},\n"
-        "  commands [{name, class, count, share, errors, latency_ns}] (by count),\n"
-        "  key_size, value_size, reply_size, reply_types {simple, bulk, ...},\n"
-        "  pipeline_depth, connections {count, closed, open_at_end, midstream, tls,\n"
-        "  without_open, lifetime_ns, requests}, dbs {\"0\": n, ...}, dbs_over_255,\n"
-        "  proto {\"2\", \"3\", \"other\"}, errors {total, by_prefix {\"ERR\": n, ...}},\n"
-        "  latency_ns, unpaired_replies, unanswered_requests, keys_unresolved,\n"
-        "  values_unresolved, gaps {count, bytes_to_server, bytes_to_client},\n"
-        "  capture {packets, bytes, kernel_drops, iface_drops, flows_dropped, bytes_dropped},\n"
-        "  damage (null or the message). A distribution is {count, mean, p50, p90, p99, max}.\n\n"
-        "Exit status: 0, 1 when the trace cannot be read or is damaged (what was read is\n"
-        "still reported), 2 for a bad command line.\n");
+        "  pipeline_depth  per request: its connection's unanswered requests when it\n"
+        "                was sent, plus one (1 = not pipelined)\n"
+        "  connections   opened (or first seen mid-stream); lifetime from open to\n"
+        "                close, or to the end of the trace; requests per connection\n"
+        "  errors        error replies by prefix (the first word: ERR, WRONGTYPE,\n"
+        "                MOVED, ...), and per second as the rate counts seconds\n"
+        "  latency_ns    reply time minus request time of the paired replies, overall\n"
+        "                and per command (a request unanswered for 2^20 later\n"
+        "                requests is dropped)\n"
+        "Distributions give count, mean, p50, p90, p99 and max (nearest rank, within\n"
+        "1%%).\n\n"
+        "JSON keys: tool, version, schema, command, file, start_ns, end_ns,\n"
+        "  duration_s, events, requests, malformed, replies, pushes, notes,\n"
+        "  rate {min, mean, max, per_second [..], last_second_s},\n"
+        "  classes {read, write, other}, commands [{name, class, count, share,\n"
+        "  errors, latency_ns}] (by count), key_size, value_size, reply_size,\n"
+        "  reply_types {simple, bulk, ...}, pipeline_depth, connections {count,\n"
+        "  closed, open_at_end, midstream, tls, without_open, lifetime_ns, requests},\n"
+        "  dbs {\"0\": n, ...}, dbs_over_255, proto {\"2\", \"3\", \"other\"}, errors\n"
+        "  {total, by_prefix {\"ERR\": n, ...}, per_second [..]}, latency_ns,\n"
+        "  unpaired_replies, unanswered_requests, keys_unresolved, values_unresolved,\n"
+        "  gaps {count, bytes_to_server, bytes_to_client}, capture {packets, bytes,\n"
+        "  kernel_drops, iface_drops, flows_dropped, bytes_dropped}, damage (null or\n"
+        "  the message), interrupted. A distribution is {count, mean, p50, p90, p99,\n"
+        "  max}.\n\n"
+        "Exit status: 0, 1 when the trace cannot be read or is damaged (what was read\n"
+        "is still reported), 2 for a bad command line, 130 when interrupted (Ctrl-C:\n"
+        "what was read is reported).\n");
 }
 
 /* ---- state ------------------------------------------------------------------------------ */
@@ -64,6 +77,10 @@ void usage_stat(FILE *out)
 #define DB_DIRECT 256
 #define SERIES_MAX (1u << 25) /* seconds of per-second series (388 days) */
 #define CMD_CACHE 8
+/* the indexes of cs[] after the known commands and the UNK_MAX unknown names */
+#define CS_OTHER(s) ((s)->ncmd + UNK_MAX)         /* unknown names beyond UNK_MAX */
+#define CS_MALFORMED(s) ((s)->ncmd + UNK_MAX + 1) /* requests the server could not parse */
+#define CS_COUNT(s) ((s)->ncmd + UNK_MAX + 2)
 
 struct pend {
     uint64_t seq1; /* request seq + 1; 0 when free */
@@ -100,7 +117,7 @@ struct cmd_cache {
 struct st {
     size_t ncmd;
     const struct rt_cmd *table;
-    struct cstat *cs; /* ncmd known + UNK_MAX unknown + 1 "(other)" */
+    struct cstat *cs; /* ncmd known + UNK_MAX unknown + "(other)" + "(malformed)" */
     struct name_ent unk[UNK_MAX * 2];
     size_t nunk;
     char unk_names[UNK_MAX][NAME_MAX_LEN];
@@ -120,13 +137,15 @@ struct st {
 
     struct rt_hist *key_size, *value_size, *reply_size, *depth, *lifetime, *conn_reqs, *lat;
 
-    uint64_t *series;
-    size_t series_len, series_cap;
-    uint64_t series_dropped;
+    struct series {
+        uint64_t *v;
+        size_t len, cap;
+        uint64_t dropped;
+    } rate, errs; /* requests and error replies per second from `base` */
 
     int have_ts;
     uint64_t base, ts_min, ts_max;
-    uint64_t events, requests, replies, pushes, notes;
+    uint64_t events, requests, malformed, replies, pushes, notes;
     uint64_t classes[3]; /* read, write, other */
     uint64_t rtypes[256];
     uint64_t dbs[DB_DIRECT], dbs_over;
@@ -288,7 +307,7 @@ static uint32_t cmd_index(struct st *s, const struct trace_request *rq, const st
     }
     struct name_ent *e = name_find(s->unk, UNK_MAX, &s->nunk, low, n ? n : 1);
     if (!e)
-        return (uint32_t)(s->ncmd + UNK_MAX);
+        return (uint32_t)CS_OTHER(s);
     if (e->idx == s->nunk - 1 && e->count == 0) {
         memcpy(s->unk_names[e->idx], low, n);
         s->unk_lens[e->idx] = (uint32_t)n;
@@ -311,35 +330,44 @@ static void ensure_pos(struct st *s, size_t n)
     s->pos_cap = cap;
 }
 
+/* One more event of the second of `ts` (from s->base) in `se`. */
+static void series_add(struct st *s, struct series *se, uint64_t ts)
+{
+    uint64_t sec = ts > s->base ? (ts - s->base) / 1000000000u : 0;
+    if (sec >= SERIES_MAX) {
+        se->dropped++;
+        return;
+    }
+    if (sec >= se->cap) {
+        size_t cap = se->cap ? se->cap : 64;
+        while (cap <= sec)
+            cap *= 2;
+        uint64_t *p = realloc(se->v, cap * sizeof *p);
+        if (!p)
+            oom();
+        memset(p + se->cap, 0, (cap - se->cap) * sizeof *p);
+        se->v = p;
+        se->cap = cap;
+    }
+    se->v[sec]++;
+    if (sec >= se->len)
+        se->len = sec + 1;
+}
+
 static void on_request(struct st *s, const struct trace_event *ev)
 {
     const struct trace_request *rq = &ev->u.req;
     s->requests++;
-    /* per second */
-    uint64_t sec = ev->ts > s->base ? (ev->ts - s->base) / 1000000000u : 0;
-    if (sec >= SERIES_MAX) {
-        s->series_dropped++;
-    } else {
-        if (sec >= s->series_cap) {
-            size_t cap = s->series_cap ? s->series_cap : 64;
-            while (cap <= sec)
-                cap *= 2;
-            uint64_t *p = realloc(s->series, cap * sizeof *p);
-            if (!p)
-                oom();
-            memset(p + s->series_cap, 0, (cap - s->series_cap) * sizeof *p);
-            s->series = p;
-            s->series_cap = cap;
-        }
-        s->series[sec]++;
-        if (sec >= s->series_len)
-            s->series_len = sec + 1;
-    }
-    /* command */
+    series_add(s, &s->rate, ev->ts);
+    /* command: a malformed request is its raw bytes, not a command with keys */
     const struct rt_cmd *c = NULL;
-    uint32_t ci = (uint32_t)(s->ncmd + UNK_MAX);
-    if (rq->argc > 0)
+    uint32_t ci = (uint32_t)CS_OTHER(s);
+    if (rq->flags & TRACE_REQ_MALFORMED) {
+        s->malformed++;
+        ci = (uint32_t)CS_MALFORMED(s);
+    } else if (rq->argc > 0) {
         ci = cmd_index(s, rq, &c);
+    }
     s->cs[ci].count++;
     s->classes[!c ? 2 : (c->flags & RT_CMD_READONLY) ? 0 : (c->flags & RT_CMD_WRITE) ? 1 : 2]++;
     if (c) {
@@ -405,6 +433,7 @@ static void on_reply(struct st *s, const struct trace_event *ev)
     int is_err = rp->rtype == TRACE_R_ERROR || rp->rtype == TRACE_R_BLOB_ERROR;
     if (is_err) {
         s->errors++;
+        series_add(s, &s->errs, ev->ts);
         size_t n = 0;
         while (n < rp->errlen && n < EPFX_LEN - 1 && rp->err[n] != ' ' && rp->err[n] != '\r' &&
                rp->err[n] != '\n')
@@ -511,8 +540,10 @@ static json_t *cmd_name_json(const struct st *s, size_t i)
 {
     if (i < s->ncmd)
         return json_string(s->table[i].name);
-    if (i == s->ncmd + UNK_MAX)
+    if (i == CS_OTHER(s))
         return json_string("(other)");
+    if (i == CS_MALFORMED(s))
+        return json_string("(malformed)");
     return rt_json_bytes(s->unk_names[i - s->ncmd], s->unk_lens[i - s->ncmd]);
 }
 
@@ -544,8 +575,10 @@ static void cmd_name_print(const struct st *s, size_t i)
     printf("  ");
     if (i < s->ncmd)
         print_name(s->table[i].name, strlen(s->table[i].name), 22);
-    else if (i == s->ncmd + UNK_MAX)
+    else if (i == CS_OTHER(s))
         printf("%-22s", "(other)");
+    else if (i == CS_MALFORMED(s))
+        printf("%-22s", "(malformed)");
     else
         print_name(s->unk_names[i - s->ncmd], s->unk_lens[i - s->ncmd], 22);
 }
@@ -563,7 +596,7 @@ static int by_count(const void *a, const void *b)
 /* the command indexes with requests, by count */
 static uint32_t *sorted_cmds(const struct st *s, size_t *n)
 {
-    size_t total = s->ncmd + UNK_MAX + 1, k = 0;
+    size_t total = CS_COUNT(s), k = 0;
     uint32_t *v = xcalloc(total, sizeof *v);
     for (size_t i = 0; i < total; i++)
         if (s->cs[i].count)
@@ -590,31 +623,51 @@ static void rate_stats(const struct st *s, uint64_t *mn, double *mean, uint64_t 
 {
     *mn = *mx = 0;
     *mean = 0;
-    if (!s->series_len)
+    if (!s->rate.len)
         return;
     uint64_t sum = 0;
     *mn = UINT64_MAX;
-    for (size_t i = 0; i < s->series_len; i++) {
-        uint64_t v = s->series[i];
+    for (size_t i = 0; i < s->rate.len; i++) {
+        uint64_t v = s->rate.v[i];
         sum += v;
         if (v < *mn)
             *mn = v;
         if (v > *mx)
             *mx = v;
     }
-    *mean = (double)sum / (double)s->series_len;
+    *mean = (double)sum / (double)s->rate.len;
 }
 
-/* The summary as a JSON object (a new reference). */
-static json_t *stat_json(const struct st *s, const char *path, const char *damage)
+/* How much of the last second of the rate series the trace covers, in seconds (0 to 1): it
+ * ends at the last event, which may fall inside that second. */
+static double last_second_s(const struct st *s)
 {
-    json_t *o = json_object();
+    if (!s->rate.len)
+        return 0;
+    double span = (double)(s->ts_max - s->base) / 1e9 - (double)(s->rate.len - 1);
+    return span < 0 ? 0 : span > 1 ? 1 : span;
+}
+
+static json_t *series_json(const struct series *se)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < se->len; i++)
+        json_array_append_new(a, rt_json_u64(se->v[i]));
+    return a;
+}
+
+/* The summary as the JSON document of `stat --json` (a new reference). */
+static json_t *stat_json(const struct st *s, const char *path, const char *damage,
+                         int interrupted)
+{
+    json_t *o = rt_json_doc("stat");
     json_object_set_new(o, "file", json_string(path));
     json_object_set_new(o, "start_ns", s->have_ts ? rt_json_u64(s->ts_min) : json_null());
     json_object_set_new(o, "end_ns", s->have_ts ? rt_json_u64(s->ts_max) : json_null());
     json_object_set_new(o, "duration_s", json_real((double)(s->ts_max - s->ts_min) / 1e9));
     json_object_set_new(o, "events", rt_json_u64(s->events));
     json_object_set_new(o, "requests", rt_json_u64(s->requests));
+    json_object_set_new(o, "malformed", rt_json_u64(s->malformed));
     json_object_set_new(o, "replies", rt_json_u64(s->replies));
     json_object_set_new(o, "pushes", rt_json_u64(s->pushes));
     json_object_set_new(o, "notes", rt_json_u64(s->notes));
@@ -622,13 +675,12 @@ static json_t *stat_json(const struct st *s, const char *path, const char *damag
     uint64_t mn, mx;
     double mean;
     rate_stats(s, &mn, &mean, &mx);
-    json_t *rate = json_object(), *series = json_array();
+    json_t *rate = json_object();
     json_object_set_new(rate, "min", rt_json_u64(mn));
     json_object_set_new(rate, "mean", json_real(mean));
     json_object_set_new(rate, "max", rt_json_u64(mx));
-    for (size_t i = 0; i < s->series_len; i++)
-        json_array_append_new(series, rt_json_u64(s->series[i]));
-    json_object_set_new(rate, "per_second", series);
+    json_object_set_new(rate, "per_second", series_json(&s->rate));
+    json_object_set_new(rate, "last_second_s", json_real(last_second_s(s)));
     json_object_set_new(o, "rate", rate);
 
     json_t *cl = json_object();
@@ -707,6 +759,7 @@ static json_t *stat_json(const struct st *s, const char *path, const char *damag
     if (s->epfx_other)
         json_object_set_new(bp, "(other)", rt_json_u64(s->epfx_other));
     json_object_set_new(er, "by_prefix", bp);
+    json_object_set_new(er, "per_second", series_json(&s->errs));
     json_object_set_new(o, "errors", er);
 
     json_object_set_new(o, "latency_ns", dist_json(s->lat));
@@ -732,6 +785,7 @@ static json_t *stat_json(const struct st *s, const char *path, const char *damag
     json_object_set_new(st, "bytes_dropped", rt_json_u64(s->stats.bytes_dropped));
     json_object_set_new(o, "capture", st);
     json_object_set_new(o, "damage", damage ? json_string(damage) : json_null());
+    json_object_set_new(o, "interrupted", json_boolean(interrupted));
     return o;
 }
 
@@ -782,7 +836,10 @@ static void print_table(const struct st *s, const char *path)
     rate_stats(s, &mn, &mean, &mx);
     printf("%-14s %llu (per second: min %llu, mean %.1f, max %llu over %zu s)\n", "requests",
            (unsigned long long)s->requests, (unsigned long long)mn, mean, (unsigned long long)mx,
-           s->series_len);
+           s->rate.len);
+    if (s->malformed)
+        printf("%-14s %llu requests the server could not parse (\"(malformed)\" below)\n",
+               "malformed", (unsigned long long)s->malformed);
     printf("%-14s %llu (%llu unpaired), pushes %llu\n", "replies", (unsigned long long)s->replies,
            (unsigned long long)(s->unpaired + s->pend_lost), (unsigned long long)s->pushes);
     printf("%-14s read %llu, write %llu, other %llu\n", "classes",
@@ -875,7 +932,7 @@ static struct st *stat_new(void)
     struct st *s = xcalloc(1, sizeof *s);
     s->ncmd = rt_cmd_count();
     s->table = rt_cmd_at(0);
-    s->cs = xcalloc(s->ncmd + UNK_MAX + 1, sizeof *s->cs);
+    s->cs = xcalloc(CS_COUNT(s), sizeof *s->cs);
     s->pend = xcalloc(PEND_SIZE, sizeof *s->pend);
     s->conn_mask = 1023;
     s->conns = xcalloc(s->conn_mask + 1, sizeof *s->conns);
@@ -893,7 +950,7 @@ static struct st *stat_new(void)
 
 static void stat_free(struct st *s)
 {
-    for (size_t i = 0; i < s->ncmd + UNK_MAX + 1; i++)
+    for (size_t i = 0; i < CS_COUNT(s); i++)
         rt_hist_free(s->cs[i].lat);
     rt_hist_free(s->key_size);
     rt_hist_free(s->value_size);
@@ -906,33 +963,47 @@ static void stat_free(struct st *s)
     free(s->pend);
     free(s->conns);
     free(s->pos);
-    free(s->series);
+    free(s->rate.v);
+    free(s->errs.v);
     free(s);
 }
 
-/* Reads every event of `r` into `s`. @return 0 at the end of the trace, -1 on an error (err). */
-static int stat_pass(struct st *s, struct trace_reader *r, struct rt_err *err)
+/* Reads every event of `r` into `s`, or until Ctrl-C (ps->interrupted). @return 0 at the end
+ * of the trace or when interrupted, -1 on an error (err). */
+static int stat_pass(struct st *s, struct trace_reader *r, struct rt_pass *ps, struct rt_err *err)
 {
     struct trace_event ev;
     int rc;
-    while ((rc = trace_reader_next(r, &ev, err)) == 1)
+    while ((rc = trace_reader_next(r, &ev, err)) == 1) {
         on_event(s, &ev);
+        if (!(s->events % RT_PASS_EVERY) && rt_pass_check(ps, r, s->events))
+            break;
+    }
     finish_conns(s);
+    if (ps)
+        ps->events = s->events;
     return rc < 0 ? -1 : 0;
 }
 
-json_t *rt_stat_json(const char *path, int salvage, struct rt_err *err)
+/* The damage message of a pass that returned `rc` (NULL when none). */
+static const char *pass_damage(struct trace_reader *r, int rc, const struct rt_err *err,
+                               struct trace_damage *dmg)
+{
+    trace_reader_damage(r, dmg);
+    return rc < 0 ? err->msg : dmg->first_offset != UINT64_MAX ? dmg->msg : NULL;
+}
+
+json_t *rt_stat_json_pass(const char *path, int salvage, struct rt_pass *ps, struct rt_err *err)
 {
     struct trace_reader_opts ro = {.salvage = salvage};
     struct trace_reader *r = trace_reader_open(path, &ro, err);
     if (!r)
         return NULL;
     struct st *s = stat_new();
-    int rc = stat_pass(s, r, err);
+    int rc = stat_pass(s, r, ps, err);
     struct trace_damage dmg;
-    trace_reader_damage(r, &dmg);
-    const char *damage = rc < 0 ? err->msg : dmg.first_offset != UINT64_MAX ? dmg.msg : NULL;
-    json_t *o = stat_json(s, path, damage);
+    const char *damage = pass_damage(r, rc, err, &dmg);
+    json_t *o = stat_json(s, path, damage, ps && ps->interrupted);
     if (rc >= 0 && damage)
         rt_err_set(err, RT_ECORRUPT, "%s", dmg.msg);
     trace_reader_close(r);
@@ -940,48 +1011,76 @@ json_t *rt_stat_json(const char *path, int salvage, struct rt_err *err)
     return o;
 }
 
+json_t *rt_stat_json(const char *path, int salvage, struct rt_err *err)
+{
+    return rt_stat_json_pass(path, salvage, NULL, err);
+}
+
 int cmd_stat(int argc, char **argv)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+    static const struct option opts[] = {{"json", optional_argument, NULL, 'j'},
                                          {"salvage", no_argument, NULL, 's'},
+                                         {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    int json = 0, salvage = 0, c;
+    const char *json_path = NULL;
+    int salvage = 0, quiet = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":hq", opts, NULL)) != -1) {
         switch (c) {
-        case 'j': json = 1; break;
+        case 'j': json_path = optarg ? optarg : "-"; break;
         case 's': salvage = 1; break;
+        case 'q': quiet = 1; break;
         case 'h': usage_stat(stdout); return RT_EXIT_OK;
-        default: usage_stat(stderr); return RT_EXIT_USAGE;
+        default: return rt_opt_error("stat", c, argv);
         }
     }
-    if (optind != argc - 1) {
-        usage_stat(stderr);
-        return RT_EXIT_USAGE;
-    }
+    if (optind >= argc)
+        return rt_usage_error("stat", "give the trace to read");
+    if (optind < argc - 1)
+        return rt_usage_error("stat", "one trace at a time (got '%s' after '%s')",
+                              argv[optind + 1], argv[optind]);
     const char *path = argv[optind];
+    if (json_path && !*json_path)
+        return rt_usage_error("stat", "--json= needs a file name (or '-' for stdout)");
+    if (rt_out_refuse_inputs("stat", json_path, &path, 1) < 0)
+        return RT_EXIT_USAGE;
     struct trace_reader *r = rt_open_trace("stat", path, salvage);
     if (!r)
         return RT_EXIT_FAIL;
 
+    rt_catch_signals();
+    struct rt_progress prog;
+    rt_progress_init(&prog, quiet);
+    struct rt_pass ps = {.progress = &prog, .label = "stat"};
     struct st *s = stat_new();
     struct rt_err err = {0};
-    int rc = stat_pass(s, r, &err);
+    int rc = stat_pass(s, r, &ps, &err);
+    rt_progress_done(&prog);
     struct trace_damage dmg;
-    trace_reader_damage(r, &dmg);
-    const char *damage = rc < 0 ? err.msg : dmg.first_offset != UINT64_MAX ? dmg.msg : NULL;
-    if (json)
-        rt_print_json(stdout, stat_json(s, path, damage));
-    else
+    const char *damage = pass_damage(r, rc, &err, &dmg);
+    int status = (rc < 0 || dmg.first_offset != UINT64_MAX) ? RT_EXIT_FAIL : RT_EXIT_OK;
+    if (json_path && rt_json_write("stat", stat_json(s, path, damage, ps.interrupted),
+                                   json_path) < 0)
+        status = RT_EXIT_FAIL;
+    if (!json_path || strcmp(json_path, "-")) {
         print_table(s, path);
-    fflush(stdout);
+        fflush(stdout);
+    }
     if (rc < 0)
         fprintf(stderr, "resptrace stat: %s\n", err.msg);
     else if (dmg.first_offset != UINT64_MAX)
         fprintf(stderr, "resptrace stat: %s (salvaged: %llu damaged chunks skipped)\n", dmg.msg,
                 (unsigned long long)dmg.chunks_skipped);
-    int status = (rc < 0 || dmg.first_offset != UINT64_MAX) ? RT_EXIT_FAIL : RT_EXIT_OK;
+    if (ps.interrupted) {
+        fprintf(stderr,
+                "resptrace stat: interrupted: the summary covers the first %llu events "
+                "(to offset %llu of %llu bytes)\n",
+                (unsigned long long)s->events, (unsigned long long)trace_reader_offset(r),
+                (unsigned long long)trace_reader_file_size(r));
+        status = RT_EXIT_INTERRUPTED;
+    }
     trace_reader_close(r);
     stat_free(s);
     return status;

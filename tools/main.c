@@ -3,30 +3,31 @@
 
 #include <string.h>
 
+/* Summaries fit the 80 columns of `resptrace help` after "  NAME       " (66 characters). */
 const struct rt_subcmd rt_subcommands[] = {
     {"record", cmd_record, usage_record, "capture RESP traffic from an interface or a pcap file"},
     {"replay", cmd_replay, usage_replay,
-     "reissue a trace against a target and report latency, errors and divergence"},
+     "reissue a trace against a target: latency, errors, divergence"},
     {"info", cmd_info, usage_info, "print a trace's metadata, counts and sizes"},
     {"cat", cmd_cat, usage_cat, "print a trace's events as text, JSON lines or RESP"},
     {"hotkeys", cmd_hotkeys, usage_hotkeys, "rank the hottest keys, key prefixes and cluster slots"},
-    {"stat", cmd_stat, usage_stat, "summarise a trace: rates, commands, sizes, pipelining, latency"},
-    {"merge", cmd_merge, usage_merge, "merge traces from several hosts into one, in time order"},
+    {"stat", cmd_stat, usage_stat, "summarise a trace: rates, commands, sizes, latency"},
+    {"merge", cmd_merge, usage_merge,
+     "merge traces into one in time order, or replay results into one"},
     {"slice", cmd_slice, usage_slice, "write the events of a time range of a trace to a new trace"},
     {"filter", cmd_filter, usage_filter,
-     "write the requests matching commands, keys, connections or a sample to a new trace"},
+     "write the requests matching commands, keys or a sample to a trace"},
     {"anonymize", cmd_anonymize, usage_anonymize,
-     "replace keys (keeping shape and hash slot), values and addresses with a keyed mapping"},
+     "replace keys (shape and slot kept), values and addresses"},
     {"report", cmd_report, usage_report,
-     "write one self-contained HTML report of a trace and of replay runs"},
+     "write one self-contained HTML report of a trace and replay runs"},
     {"convert", cmd_convert, usage_convert,
-     "convert redis-cli MONITOR output or Twitter cache-trace CSV to a trace, a trace to RESP or CSV"},
-    {"shards", cmd_shards, usage_shards,
-     "project a trace onto N cluster shards or a slot map; suggest slot moves"},
+     "MONITOR output or cache-trace CSV to a trace; a trace to RESP, CSV"},
+    {"shards", cmd_shards, usage_shards, "project a trace onto cluster shards; suggest slot moves"},
     {"compare", cmd_compare, usage_compare,
-     "compare replay runs side by side per command, the differences marked"},
+     "compare replay runs per command, the differences marked"},
     {"prime", cmd_prime, usage_prime,
-     "load the keys a trace reads before writing them into a target, before a replay"},
+     "load the keys a trace reads before it writes them, before a replay"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -49,21 +50,26 @@ static const struct rt_subcmd *find(const char *name)
     return NULL;
 }
 
+/* A bad command name: one line naming it, then where the list is (as rt_usage_error does for
+ * a command's options). */
+static int not_a_command(const char *name)
+{
+    fprintf(stderr, "resptrace: '%s' is not a command\nsee 'resptrace help'\n", name);
+    return RT_EXIT_USAGE;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        usage(stderr);
+        fprintf(stderr, "resptrace: no command given\nsee 'resptrace help'\n");
         return RT_EXIT_USAGE;
     }
     const char *name = argv[1];
     if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
         if (argc > 2) {
             const struct rt_subcmd *c = find(argv[2]);
-            if (!c) {
-                fprintf(stderr, "resptrace: '%s' is not a command. See 'resptrace help'.\n",
-                        argv[2]);
-                return RT_EXIT_USAGE;
-            }
+            if (!c)
+                return not_a_command(argv[2]);
             c->usage(stdout);
             return RT_EXIT_OK;
         }
@@ -76,9 +82,7 @@ int main(int argc, char **argv)
         return RT_EXIT_OK;
     }
     const struct rt_subcmd *c = find(name);
-    if (!c) {
-        fprintf(stderr, "resptrace: '%s' is not a command. See 'resptrace help'.\n", name);
-        return RT_EXIT_USAGE;
-    }
+    if (!c)
+        return not_a_command(name);
     return c->run(argc - 1, argv + 1);
 }

@@ -4,6 +4,7 @@
 
 #include "replay.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,9 +64,12 @@ struct rt_hist *rt_run_hist(const json_t *lat, const char *where, struct rt_err 
  * percentiles, which cannot merge exactly without the seconds' histograms); MIN: the
  * smallest; every other integer is a count and summed, every other value kept when all the
  * parts agree, else listed per part. */
-static const char *const max_keys[] = {
-    "duration_s", "trace_span_s", "t_s", "p50_us", "p99_us", "max_us", "to_s", "peak_p99_us", NULL};
-static const char *const min_keys[] = {"from_s", NULL};
+static const char *const max_keys[] = {"duration_s", "trace_span_s", "t_s",    "p50_us",
+                                       "p99_us",     "max_us",       "to_s",   "peak_p99_us",
+                                       "start_late_s", NULL};
+static const char *const min_keys[] = {"from_s", "start_unix_s", NULL};
+/* The header of a document (rt_json_doc): the merged file gets this program's own. */
+static const char *const header_keys[] = {"tool", "version", "schema", "command", NULL};
 static const char *const keep_keys[] = {"speed", "rate", "max_lag_ms", "slots", "node",
                                         "id",    "role", "label",      NULL};
 
@@ -148,6 +152,8 @@ static json_t *merge_object(const char *path, const struct vals *vs, struct mctx
         {
             if (json_object_get(out, k))
                 continue; /* merged with the first part that had it */
+            if (!path[0] && in(header_keys, k))
+                continue; /* the parts' headers: the merged file has its own */
             sub.n = 0;
             for (size_t p = i; p < vs->n; p++) {
                 json_t *x = json_object_get(vs->v[p], k);
@@ -358,7 +364,7 @@ static int load_part(const char *path, json_t **out, struct rt_err *err)
 static void print_summary(FILE *o, const json_t *merged, json_t *const *parts, char *const *files,
                           size_t n, const char *out)
 {
-    printf("%-3s %-34s %-28s %12s %10s %10s %10s\n", "", "file", "name", "ops", "duration",
+    fprintf(o, "%-3s %-34s %-28s %12s %10s %10s %10s\n", "", "file", "name", "ops", "duration",
            "p50 ms", "p99 ms");
     for (size_t i = 0; i <= n; i++) {
         const json_t *r = i < n ? parts[i] : merged;
@@ -376,6 +382,53 @@ static void print_summary(FILE *o, const json_t *merged, json_t *const *parts, c
     }
 }
 
+/* The summary document of `merge --json`. */
+static json_t *summary_json(const json_t *merged, json_t *const *parts, char *const *files,
+                            size_t n, const char *out)
+{
+    json_t *o = rt_json_doc("merge"), *a = json_array();
+    json_object_set_new(o, "output", json_string(out));
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "file", json_string(files[i]));
+        json_object_set_new(e, "name", part_name(parts[i], files[i]));
+        json_object_set(e, "ops", json_object_get(parts[i], "ops"));
+        json_object_set(e, "duration_s", json_object_get(parts[i], "duration_s"));
+        json_array_append_new(a, e);
+    }
+    json_object_set_new(o, "parts", a);
+    json_object_set(o, "ops", json_object_get(merged, "ops"));
+    json_object_set(o, "errors", json_object_get(merged, "errors"));
+    json_object_set(o, "duration_s", json_object_get(merged, "duration_s"));
+    json_object_set(o, "ops_per_s", json_object_get(merged, "ops_per_s"));
+    json_t *lat = json_deep_copy(json_object_get(merged, "latency_us"));
+    json_object_del(lat, "hist");
+    json_object_set_new(o, "latency_us", lat);
+    return o;
+}
+
+/* Writes `merged` to `out` ("-": stdout) under a temporary name renamed into place, unless
+ * Ctrl-C came first. @return 0, -1 after printing why, or 1 when interrupted (nothing
+ * written). */
+static int write_merged(const json_t *merged, const char *out)
+{
+    struct rt_out o = {0};
+    FILE *f = rt_out_open("merge", &o, out, 0644);
+    if (!f)
+        return -1;
+    if (json_dumpf(merged, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0 || fputc('\n', f) == EOF ||
+        ferror(f)) {
+        fprintf(stderr, "resptrace merge: cannot write %s: %s\n", out, strerror(errno));
+        rt_out_abort(&o, 0);
+        return -1;
+    }
+    if (rt_interrupted) {
+        rt_out_abort(&o, 0);
+        return 1;
+    }
+    return rt_out_commit("merge", &o, 0) == 0 ? 0 : -1;
+}
+
 int rt_merge_runs(char *const *files, size_t n, const char *out, const char *label, int json)
 {
     json_t **parts = calloc(n ? n : 1, sizeof *parts);
@@ -383,6 +436,12 @@ int rt_merge_runs(char *const *files, size_t n, const char *out, const char *lab
     struct rt_err err = {0};
     struct vals vs = {0};
     int status = RT_EXIT_FAIL;
+    /* the output is never one of the parts: it would destroy a result it merges */
+    if (rt_out_refuse_inputs("merge", out, (const char *const *)files, n) < 0) {
+        free(parts);
+        return RT_EXIT_USAGE;
+    }
+    rt_catch_signals();
     if (!parts || vals_init(&vs, n) < 0) {
         fprintf(stderr, "resptrace merge: out of memory\n");
         goto done;
@@ -397,11 +456,15 @@ int rt_merge_runs(char *const *files, size_t n, const char *out, const char *lab
     }
     vs.n = n;
     struct mctx m = {.files = files, .err = &err};
-    merged = merge_value(NULL, "", &vs, &m);
-    if (!merged) {
+    json_t *body = merge_value(NULL, "", &vs, &m);
+    if (!body) {
         fprintf(stderr, "resptrace merge: %s\n", err.msg);
         goto done;
     }
+    /* this program's header first, then the merged result */
+    merged = rt_json_doc("merge");
+    json_object_update(merged, body);
+    json_decref(body);
     /* the rates follow from the merged counts: the parts ran side by side */
     double dur = json_number_value(json_object_get(merged, "duration_s"));
     json_int_t ops = json_integer_value(json_object_get(merged, "ops"));
@@ -418,39 +481,27 @@ int rt_merge_runs(char *const *files, size_t n, const char *out, const char *lab
     json_object_set_new(merged, "parts", pa);
     json_object_set_new(merged, "part_files", pf);
 
-    int to_stdout = !strcmp(out, "-");
-    if (to_stdout ? json_dumpf(merged, stdout, JSON_INDENT(2)) != 0
-                  : json_dump_file(merged, out, JSON_INDENT(2)) != 0) {
-        fprintf(stderr, "resptrace merge: cannot write %s\n", out);
+    int wr = write_merged(merged, out);
+    if (wr > 0) {
+        fprintf(stderr, "resptrace merge: interrupted: %s not written\n", out);
+        status = RT_EXIT_INTERRUPTED;
         goto done;
     }
-    if (to_stdout)
-        putchar('\n');
-    FILE *so = to_stdout ? stderr : stdout;
-    if (json) {
-        json_t *o = json_object(), *a = json_array();
-        json_object_set_new(o, "output", json_string(out));
-        for (size_t i = 0; i < n; i++) {
-            json_t *e = json_object();
-            json_object_set_new(e, "file", json_string(files[i]));
-            json_object_set_new(e, "name", part_name(parts[i], files[i]));
-            json_object_set(e, "ops", json_object_get(parts[i], "ops"));
-            json_object_set(e, "duration_s", json_object_get(parts[i], "duration_s"));
-            json_array_append_new(a, e);
-        }
-        json_object_set_new(o, "parts", a);
-        json_object_set(o, "ops", json_object_get(merged, "ops"));
-        json_object_set(o, "errors", json_object_get(merged, "errors"));
-        json_object_set(o, "duration_s", json_object_get(merged, "duration_s"));
-        json_object_set(o, "ops_per_s", json_object_get(merged, "ops_per_s"));
-        json_t *lat = json_deep_copy(json_object_get(merged, "latency_us"));
-        json_object_del(lat, "hist");
-        json_object_set_new(o, "latency_us", lat);
-        rt_print_json(so, o);
-    } else {
-        print_summary(so, merged, parts, files, n, out);
-    }
+    if (wr < 0)
+        goto done;
+    int to_stdout = !strcmp(out, "-");
     status = RT_EXIT_OK;
+    if (json && !to_stdout) {
+        if (rt_json_write("merge", summary_json(merged, parts, files, n, out), "-") < 0)
+            status = RT_EXIT_FAIL;
+    } else if (json) { /* the merged result is on stdout: the summary goes beside it */
+        json_t *sj = summary_json(merged, parts, files, n, out);
+        json_dumpf(sj, stderr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        fputc('\n', stderr);
+        json_decref(sj);
+    } else {
+        print_summary(to_stdout ? stderr : stdout, merged, parts, files, n, out);
+    }
 done:
     for (size_t i = 0; parts && i < n; i++)
         json_decref(parts[i]);

@@ -103,8 +103,37 @@ check_match "table: misses of get" "^  misses +$MA +$NBULK +[^ ]+ worse" \
 jq 'del(.label)' "$A" > "$TMP/a2.json"
 "$RT" compare "$A" "$B" "$TMP/a2.json" --json > "$TMP/c3.json"; check_eq "three runs" 0 $?
 check_eq "three values per row" "[3]" "$(jq -c '[.rows[].values | length] | unique' "$TMP/c3.json")"
-check_eq "unlabelled run: its target" "redis://127.0.0.1:$PA/0" "$(jq -r '.runs[2].name' "$TMP/c3.json")"
+check_eq "unlabelled run: its target and file name" "redis://127.0.0.1:$PA/0 (a2.json)" "$(jq -r '.runs[2].name' "$TMP/c3.json")"
 check_eq "a copy of the baseline: no flag" "[]" "$(jq -c '[.rows[] | select(.flag[2] != null)]' "$TMP/c3.json")"
+# runs of one target, unlabelled, are told apart by their file names; runs that would still
+# share a name (one label twice) get " #2"
+jq 'del(.label)' "$B" > "$TMP/b2.json"
+mkdir -p "$TMP/other"; cp "$TMP/a2.json" "$TMP/other/a2.json"
+"$RT" compare "$TMP/a2.json" "$TMP/b2.json" "$TMP/other/a2.json" "$A" "$A" --json > "$TMP/names.json"
+check_eq "names unique" "[\"redis://127.0.0.1:$PA/0 (a2.json)\",\"redis://127.0.0.1:$PB/0 (b2.json)\",\"redis://127.0.0.1:$PA/0 (a2.json) #2\",\"server A\",\"server A #2\"]" \
+    "$(jq -c '[.runs[].name]' "$TMP/names.json")"
+check_eq "the baseline by its unique name" "redis://127.0.0.1:$PA/0 (a2.json)" "$(jq -r .baseline "$TMP/names.json")"
+
+# the document: one, with the tool's header; --json=FILE writes it there and the table to stdout
+check_eq "header" '["resptrace","compare",2]' "$(jq -c '[.tool, .command, .schema]' "$C")"
+check_eq "version" "$("$RT" version | cut -d' ' -f2)" "$(jq -r .version "$C")"
+check_eq "one document" 1 "$(jq -s length "$C")"
+"$RT" compare "$A" "$B" --threshold 5 --json="$TMP/cf.json" > "$TMP/cf.txt"; check_eq "--json=FILE exit" 0 $?
+check_eq "--json=FILE: the same document" "$(jq -c . "$C")" "$(jq -c . "$TMP/cf.json")"
+check_match "--json=FILE: the table on stdout" "^baseline: server A" "$(head -1 "$TMP/cf.txt")"
+check_eq "--json=FILE: nothing left beside it" "" "$(ls -A "$TMP" | grep '\.tmp-' || true)"
+# an output that is one of the runs is refused before anything is written
+cp "$B" "$TMP/b.keep"
+"$RT" compare "$A" "$B" --json="$B" > /dev/null 2> "$TMP/err"; check_eq "--json=RUN refused" 2 $?
+check_match "... says why" "will not write .*b\.json: it is the input" "$(cat "$TMP/err")"
+check_files "... the run is untouched" "$TMP/b.keep" "$B"
+ln -s "$B" "$TMP/blink.json"
+"$RT" compare "$A" "$B" --json="$TMP/blink.json" > /dev/null 2>&1; check_eq "--json=symlink to a run refused" 2 $?
+check_files "... the run is untouched" "$TMP/b.keep" "$B"
+# results written before the documents had a header are still read
+jq 'del(.tool, .version, .schema, .command)' "$A" > "$TMP/old.json"
+"$RT" compare "$TMP/old.json" "$B" --json > "$TMP/old.out"; check_eq "a run without the header" 0 $?
+check_eq "... compared like the others" "$(jq -c '[.rows[].values]' "$C")" "$(jq -c '[.rows[].values]' "$TMP/old.out")"
 
 # the HTML report: the same rows, the same marks
 "$RT" report "$T" "$A" "$B" -o "$TMP/r.html" --shards none > /dev/null; check_eq "report exit" 0 $?
@@ -121,13 +150,20 @@ check_match "report with one run: no comparison" "give two replay runs" "$(cat "
 
 # bad input
 "$RT" compare "$A" 2> "$TMP/err"; check_eq "one run: exit 2" 2 $?
+check_eq "one run: one line and where to look" "resptrace compare: give at least two runs (RUN.json files)
+see 'resptrace compare --help'" "$(cat "$TMP/err")"
 "$RT" compare "$A" "$B" --threshold -3 2> "$TMP/err"; check_eq "negative threshold: exit 2" 2 $?
 check_match "... names the option" "bad --threshold '-3'" "$(cat "$TMP/err")"
+check_eq "... in one line and the pointer" 2 "$(wc -l < "$TMP/err")"
+"$RT" compare "$A" "$B" --frob 2> "$TMP/err"; check_eq "unknown option: exit 2" 2 $?
+check_eq "... one line and the pointer" "resptrace compare: unknown option '--frob'
+see 'resptrace compare --help'" "$(cat "$TMP/err")"
 "$RT" compare "$A" "$TMP/none.json" 2> "$TMP/err"; check_eq "missing run: exit 1" 1 $?
 check_match "... names the file" "none.json" "$(cat "$TMP/err")"
 "$RT" stat --json "$T" > "$TMP/notrun.json"
 "$RT" compare "$A" "$TMP/notrun.json" 2> "$TMP/err"; check_eq "not a run: exit 1" 1 $?
 check_match "... says so" "notrun.json: not a replay result" "$(cat "$TMP/err")"
 "$RT" compare --help | grep -q "misses"; check_eq "--help says what is counted" 0 $?
+check_eq "--help fits 80 columns" "" "$("$RT" compare --help | awk 'length($0) >= 80')"
 
 finish

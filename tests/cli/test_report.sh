@@ -31,6 +31,37 @@ check_match "bad run JSON: names file and line" "bad\.json: line 2" "$msg"
 echo '[1,2]' > "$TMP/arr.json"
 "$RT" report "$T" "$TMP/arr.json" -o "$TMP/x.html" > /dev/null 2>&1; check_eq "run not an object" 1 $?
 [ ! -e "$TMP/x.html" ]; check_eq "no report written on errors" 0 $?
+# usage errors: one line naming the problem, then where the help is; the help fits 80 columns
+"$RT" report "$T" --top 0 -o "$TMP/x.html" > /dev/null 2> "$TMP/err"
+check_eq "--top 0: one line and the pointer" "resptrace report: bad --top '0' (1 to 100000)
+see 'resptrace report --help'" "$(cat "$TMP/err")"
+"$RT" report "$T" --frob > /dev/null 2> "$TMP/err"; check_eq "unknown option" 2 $?
+check_eq "... one line and the pointer" "resptrace report: unknown option '--frob'
+see 'resptrace report --help'" "$(cat "$TMP/err")"
+"$RT" report > /dev/null 2> "$TMP/err"
+check_eq "no trace: one line and the pointer" 2 "$(wc -l < "$TMP/err")"
+check_eq "--help fits 80 columns" "" "$("$RT" report --help | awk 'length($0) >= 80')"
+check_eq "help list fits 80 columns" "" "$("$RT" help | awk 'length($0) >= 80')"
+
+# outputs never destroy inputs: -o (or --json=) naming the trace or a run is refused before
+# anything is read or written, also through a symlink or a hard link
+cp "$T" "$TMP/t.keep"
+"$RT" report "$T" -o "$T" > /dev/null 2> "$TMP/err"; check_eq "report T -o T: refused" 2 $?
+check_match "... says why" "will not write .*h\.rtrace: it is the input" "$(cat "$TMP/err")"
+check_files "... the trace is untouched" "$TMP/t.keep" "$T"
+ln -s "$T" "$TMP/tlink.html"; ln "$T" "$TMP/thard.html"
+"$RT" report "$T" -o "$TMP/tlink.html" > /dev/null 2>&1; check_eq "-o a symlink to the trace: refused" 2 $?
+"$RT" report "$T" -o "$TMP/thard.html" > /dev/null 2>&1; check_eq "-o a hard link to the trace: refused" 2 $?
+"$RT" report "$T" --json="$T" -o "$TMP/y.html" > /dev/null 2>&1; check_eq "--json=TRACE: refused" 2 $?
+check_files "... the trace is untouched" "$TMP/t.keep" "$T"
+echo '{"ops": 1, "latency_us": {}}' > "$TMP/r1.json"; cp "$TMP/r1.json" "$TMP/r1.keep"
+"$RT" report "$T" "$TMP/r1.json" -o "$TMP/r1.json" > /dev/null 2>&1; check_eq "-o a run: refused" 2 $?
+check_files "... the run is untouched" "$TMP/r1.keep" "$TMP/r1.json"
+[ ! -e "$TMP/y.html" ]; check_eq "... and nothing written" 0 $?
+# a report that fails leaves the file it would have replaced as it was
+echo "old report" > "$TMP/old.html"
+"$RT" report "$TMP/none.rtrace" -o "$TMP/old.html" > /dev/null 2>&1; check_eq "failing report" 1 $?
+check_eq "... the old file is kept" "old report" "$(cat "$TMP/old.html")"
 
 # ---- replay runs against a real server -----------------------------------------------------
 start_redis_x
@@ -38,29 +69,39 @@ RUN=$TMP/run.json
 "$RT" replay "$T" --target "redis://127.0.0.1:$RX_PORT" --speed 2 --json="$RUN" > "$TMP/replay.out"
 check_eq "replay exit" 0 $?
 check_eq "replay answered every request" 15000 "$(jnum "$RUN" .ops)"
-# a run with a known timeline (label with markup), and one without any
-jq '. + {label: "tl <b>&amp;", timeline: [range(0;5) as $i | {t_s: $i, ops: (1000*($i+1)),
-    errors: 100, p50_us: (50+10*$i), p99_us: (200+50*$i), max_us: (1000*($i+1))}]}' "$RUN" \
+# a run with a known timeline (label with markup): entry i ends at t_s = i+1 s as replay writes
+# them, (i+1) thousand ops and (i+1) hundred errors a second, then a last partial entry of half
+# a second at 6000 ops/s and 600 errors/s; the same with a last entry of a tenth of a second
+# (too short to be a rate); one without any timeline; and a copy of the real run, unlabelled
+# like it, whose name must differ from it
+jq '. + {label: "tl <b>&amp;", timeline: ([range(0;5) as $i | {t_s: ($i+1), ops: (1000*($i+1)),
+    errors: (100*($i+1)), p50_us: (50+10*$i), p99_us: (200+50*$i), max_us: (1000*($i+1))}]
+    + [{t_s: 5.5, ops: 3000, errors: 300, p50_us: 100, p99_us: 450, max_us: 6000}])}' "$RUN" \
     > "$TMP/run_tl.json"
+jq '.label = "tl2" | .timeline[5] = {t_s: 5.1, ops: 50, errors: 50, p50_us: 100, p99_us: 450,
+    max_us: 6000}' "$TMP/run_tl.json" > "$TMP/run_tl2.json"
 jq 'del(.timeline) | .label = "no-tl"' "$RUN" > "$TMP/run_nt.json"
+cp "$RUN" "$TMP/run_copy.json"
 real_tl=$(jq '.timeline | length' "$RUN")
+RUNS=("$RUN" "$TMP/run_tl.json" "$TMP/run_nt.json" "$TMP/run_tl2.json" "$TMP/run_copy.json")
 
 H=$TMP/report.html
-out=$("$RT" report "$T" "$RUN" "$TMP/run_tl.json" "$TMP/run_nt.json" -o "$H" --top 10)
+out=$("$RT" report "$T" "${RUNS[@]}" -o "$H" --top 10)
 check_eq "report exit" 0 $?
-check_match "report says what it wrote" "^wrote .*report\.html .*3 replay runs" "$out"
-"$RT" report "$T" "$RUN" "$TMP/run_tl.json" "$TMP/run_nt.json" -o - --top 10 > "$TMP/stdout.html"
+check_match "report says what it wrote" "^wrote .*report\.html .*5 replay runs" "$out"
+check_eq "nothing left beside the report" "" "$(ls -A "$TMP" | grep '\.tmp-' || true)"
+"$RT" report "$T" "${RUNS[@]}" -o - --top 10 > "$TMP/stdout.html"
 check_files "-o - writes the same bytes (the report is reproducible)" "$H" "$TMP/stdout.html"
 
 # ---- the HTML ------------------------------------------------------------------------------
 xmllint --noout "$H" 2> "$TMP/xmllint.err"; check_eq "well-formed (xmllint, XML rules)" 0 $?
-xmllint --html --noout "$H" 2>&1 | grep -v 'Tag [a-z]* invalid' | grep -E 'error' > "$TMP/xh.err"
+xmllint --html --noout "$H" 2>&1 | grep -E 'parser error' | grep -v 'Tag [a-z]* invalid' > "$TMP/xh.err"
 check_eq "no HTML parser errors but HTML4's unknown tags (svg)" "" "$(head -3 "$TMP/xh.err")"
 for s in '<script' '<iframe' '<object' '<embed' '<link' '<img' 'url(' '@import' '@font-face'; do
     check_eq "no $s" 0 "$(grep -ciF -- "$s" "$H")"
 done
 # tags and attributes as a browser's tokenizer sees them; the numbers shown in the tables
-python3 - "$H" > "$TMP/parsed.json" <<'EOF'
+cat > "$TMP/parse.py" <<'EOF'
 import json, re, sys
 from html.parser import HTMLParser
 VOID = {"meta", "br", "hr", "img", "input", "link", "rect", "line", "polyline", "circle", "path"}
@@ -69,7 +110,7 @@ class P(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.stack, self.bad, self.tags, self.attrs = [], [], set(), []
         self.rows, self.row, self.cell, self.svg, self.polys = [], None, None, [], []
-        self.text = []
+        self.text, self.texts, self.tbuf, self.h2, self.spans, self.sbuf = [], [], None, [], {}, None
     def handle_starttag(self, tag, attrs):
         self.tags.add(tag)
         a = dict(attrs)
@@ -77,9 +118,16 @@ class P(HTMLParser):
         if tag == "svg":
             self.svg.append(a.get("class", ""))
         if tag == "polyline":
-            self.polys.append((self.svg[-1] if self.svg else "", a.get("stroke"), a.get("points")))
+            self.polys.append((self.svg[-1] if self.svg else "", a.get("stroke"), a.get("points"),
+                               len(self.svg) - 1))
         if tag == "rect" and a.get("class") == "plot" and self.svg:
-            self.polys.append((self.svg[-1], "plot", "%s %s" % (a["y"], a["height"])))
+            self.polys.append((self.svg[-1], "plot", "%s %s" % (a["y"], a["height"]), len(self.svg) - 1))
+        if tag == "text":
+            self.tbuf = (a.get("class", ""), [])
+        if tag == "h2":
+            self.h2.append(a.get("id", ""))
+        if tag == "span" and a.get("class"):
+            self.sbuf = (a["class"], [])
         if tag == "tr":
             self.row = []
         if tag in ("td", "th"):
@@ -95,6 +143,12 @@ class P(HTMLParser):
             self.bad.append("unbalanced </%s> (open: %s)" % (tag, self.stack[-3:]))
             return
         self.stack.pop()
+        if tag == "text" and self.tbuf is not None:
+            self.texts.append((self.svg[-1] if self.svg else "", self.tbuf[0], "".join(self.tbuf[1])))
+            self.tbuf = None
+        if tag == "span" and self.sbuf is not None:
+            self.spans.setdefault(self.sbuf[0], []).append("".join(self.sbuf[1]))
+            self.sbuf = None
         if tag in ("td", "th") and self.row is not None:
             self.row.append("".join(self.cell).strip())
             self.cell = None
@@ -103,6 +157,10 @@ class P(HTMLParser):
             self.row = None
     def handle_data(self, d):
         self.text.append(d)
+        if self.tbuf is not None:
+            self.tbuf[1].append(d)
+        if self.sbuf is not None:
+            self.sbuf[1].append(d)
         if self.cell is not None:
             self.cell.append(d)
 p = P()
@@ -113,8 +171,10 @@ ext = [x for x in p.attrs if x[1] in ("src", "srcset", "action", "formaction", "
        or x[1].startswith("on") or "url(" in x[2] or re.search(r"(?i)javascript:", x[2])]
 print(json.dumps({"bad": p.bad + (["unclosed %s" % p.stack] if p.stack else []),
                   "tags": sorted(p.tags), "external": ext, "rows": p.rows,
-                  "svgs": p.svg, "polys": p.polys, "text": "".join(p.text)}))
+                  "svgs": p.svg, "polys": p.polys, "text": "".join(p.text), "texts": p.texts,
+                  "h2": p.h2, "spans": p.spans}))
 EOF
+python3 "$TMP/parse.py" "$H" > "$TMP/parsed.json"
 check_eq "python parse" 0 $?
 P=$TMP/parsed.json
 check_eq "tags balanced" "[]" "$(jq -c .bad "$P")"
@@ -153,13 +213,84 @@ check_eq "rate chart heights" "0.2 0.4 0.6 0.8 1.0" "$(echo "$rate" | awk -F'\t'
     split(pts[n], last, ","); for (i = 1; i <= n; i++) { split(pts[i], xy, ",");
     printf "%s%.1f", (i > 1 ? " " : ""), (bottom - xy[2]) / (bottom - last[2]) } }')"
 
+# heights CLASS STROKE [REPORT]: the points of the line drawn in STROKE in the (first) chart of
+# CLASS, as heights above the plot's bottom relative to the last point's, 2 decimals
+heights() {
+    python3 - "${3:-$P}" "$1" "$2" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+polys = [p for p in d["polys"] if p[0] == sys.argv[2]]
+if not polys:
+    sys.exit(0)
+svg = polys[0][3]
+plot = [p for p in polys if p[3] == svg and p[1] == "plot"][0]
+y, h = (float(v) for v in plot[2].split())
+line = [p for p in polys if p[3] == svg and p[1] == sys.argv[3]]
+if not line:
+    sys.exit(0)
+ys = [float(pt.split(",")[1]) for pt in line[0][2].split()]
+print(" ".join("%.2f" % ((y + h - v) / (y + h - ys[-1])) for v in ys))
+EOF
+}
+
+# the sections: the replay runs before the long tables of hot keys and shards
+check_eq "section order" '["overview","rate","commands","runs","compare","hotkeys","shards"]' \
+    "$(jq -c .h2 "$P")"
+check_eq "the navigation in that order" '#overview #rate #commands #runs #compare #hotkeys #shards' \
+    "$(grep -o '<nav>.*</nav>' "$H" | grep -o 'href="[^"]*"' | cut -d'"' -f2 | xargs)"
+# the hot keys' counts, each its own number, as `resptrace hotkeys` counts them
+"$RT" hotkeys "$T" --top 10 --json > "$TMP/hk.json"
+c3() { jq -r "$1" "$TMP/hk.json" | sed -e ':a' -e 's/\B[0-9]\{3\}\>/,&/' -e 'ta'; }
+check_eq "hot keys: keyed, key operations, distinct keys, skipped" \
+    "$(c3 .keyed_requests) keyed requests, $(c3 .key_ops) key operations, $(c3 .distinct_keys) distinct keys; $(c3 .skipped_requests) requests skipped (unknown command or keys)" \
+    "$(jq -r '.spans.hkcounts[0]' "$P")"
+check_eq "hot keys: the skipped count is the unknown command's" "1,500" "$(c3 .skipped_requests)"
+# the trace's error replies per second: 100, 200, ... 500 (one request in ten)
+check_eq "error chart heights" "0.20 0.40 0.60 0.80 1.00" "$(heights "chart errors" "#e41a1c")"
+# runs: names unique (label, else target and file name); rates per second of each entry's
+# real length: the half second at 6000/s drawn at 6000, the tenth of a second left out
+want_names=$(jq -n -c --arg t "redis://127.0.0.1:$RX_PORT/0" --argjson real "$real_tl" \
+    '(if $real > 0 then ["\($t) (run.json)"] else [] end) + ["tl <b>&amp;", "tl2"] +
+     (if $real > 0 then ["\($t) (run_copy.json)"] else [] end)')
+check_eq "run names in the legend: label, else target and file" "$want_names" \
+    "$(jq -c '[.texts[] | select(.[0] == "chart tput" and .[1] == "lg") | .[2]]' "$P")"
+check_eq "run names in the summary table" \
+    "[\"redis://127.0.0.1:$RX_PORT/0 (run.json)\",\"tl <b>&amp;\",\"no-tl\",\"tl2\",\"redis://127.0.0.1:$RX_PORT/0 (run_copy.json)\"]" \
+    "$(jq -c '[.rows[] | select(.[0] == "")][0][1:]' "$P")"
+check_eq "throughput: the partial second per second" "0.17 0.33 0.50 0.67 0.83 1.00" \
+    "$(heights "chart tput" "#393b79")"
+check_eq "throughput: a tenth of a second left out" "0.20 0.40 0.60 0.80 1.00" \
+    "$(heights "chart tput" "#843c39")"
+check_eq "errors over time: per second" "0.17 0.33 0.50 0.67 0.83 1.00" \
+    "$(heights "chart rerr" "#393b79")"
+check_eq "errors over time: a tenth of a second left out" "0.20 0.40 0.60 0.80 1.00" \
+    "$(heights "chart rerr" "#843c39")"
+
+# a trace that ends inside a second: its last second drawn per second of what it covers
+"$RT" slice "$T" --to +4.5 -o "$TMP/t45.rtrace" > /dev/null 2>&1; check_eq "slice to 4.5 s" 0 $?
+"$RT" report "$TMP/t45.rtrace" -o "$TMP/t45.html" --shards none > /dev/null
+python3 "$TMP/parse.py" "$TMP/t45.html" > "$TMP/t45.json"
+check_eq "trace ends at 4.5 s: rate chart heights (the last second per second)" \
+    "0.20 0.40 0.60 0.80 1.00" "$(heights "chart rate" "#1f77b4" "$TMP/t45.json")"
+check_eq "trace ends at 4.5 s: last second covered" 0.5 \
+    "$("$RT" stat "$TMP/t45.rtrace" --json | jq '.rate.last_second_s * 100 | round / 100')"
+check_match "... the report says how it draws it" "ends 0\.[0-9]+ s into its last second: that second's count is drawn per second" \
+    "$(tr -s ' \n' ' ' < "$TMP/t45.html")"
+"$RT" slice "$T" --to +4.1 -o "$TMP/t41.rtrace" > /dev/null 2>&1
+"$RT" report "$TMP/t41.rtrace" -o "$TMP/t41.html" --shards none > /dev/null
+check_match "trace ends at 4.1 s: the last second left out" "too little of a second to draw as a rate" \
+    "$(tr -s ' \n' ' ' < "$TMP/t41.html")"
+python3 "$TMP/parse.py" "$TMP/t41.html" > "$TMP/t41.json"
+check_eq "trace ends at 4.1 s: rate chart heights (4 whole seconds)" \
+    "0.25 0.50 0.75 1.00" "$(heights "chart rate" "#1f77b4" "$TMP/t41.json")"
+
 # shards: one chart per count; each count's ops add up to the trace's key operations (13500)
 check_eq "shard charts" 3 "$(jq '[.svgs[] | select(. == "chart shards")] | length' "$P")"
 for n in 3 6 12; do
     check_eq "$n shards heading" 1 "$(grep -c "<h3>$n shards: imbalance" "$H")"
 done
 "$RT" shards "$T" --shards 3 --json > "$TMP/shards.json" 2>/dev/null
-imb=$(jq -r '(if type == "array" then .[0] else . end) | .imbalance * 1000 | round / 1000 | tostring' "$TMP/shards.json")
+imb=$(jq -r '.projections[0].imbalance * 1000 | round / 1000 | tostring' "$TMP/shards.json")
 check_eq "3-shard imbalance as resptrace shards says" 1 "$(grep -c "<h3>3 shards: imbalance $(printf '%.3f' "$imb")</h3>" "$H")"
 check_eq "shard ops add up to 13500" "13500 13500 13500" "$(grep -o '>[0-9,]* ops, [0-9,]* keys' "$H" |
     tr -d ',>' | awk '{ s += $1; if (++n == 3 || n == 9 || n == 21) { printf "%s%d", (n > 3 ? " " : ""), s; s = 0 } }')"
@@ -167,12 +298,29 @@ check_eq "shard ops add up to 13500" "13500 13500 13500" "$(grep -o '>[0-9,]* op
 # runs: side by side, the labels, the ops of each, timelines
 check_match "run columns" "redis://127.0.0.1:$RX_PORT/0.*tl <b>&amp;.*no-tl" \
     "$(jq -r '.rows[] | select(.[0] == "") | join(" ")' "$P")"
-check_eq "ops of the three runs" '["15,000","15,000","15,000"]' \
+check_eq "ops of the five runs" '["15,000","15,000","15,000","15,000","15,000"]' \
     "$(jq -c '[.rows[] | select(.[0] == "ops (answered)") | .[1:]][0]' "$P")"
-want_nt=$((real_tl > 0 ? 1 : 2))
+want_nt=$((real_tl > 0 ? 1 : 3))
 check_eq "runs without a timeline say so" "$want_nt" "$(grep -o 'no timeline in this run' "$H" | wc -l)"
-check_eq "latency charts" $((3 - want_nt)) "$(jq '[.svgs[] | select(. == "chart lat")] | length' "$P")"
+check_eq "latency charts" $((5 - want_nt)) "$(jq '[.svgs[] | select(. == "chart lat")] | length' "$P")"
 check_eq "throughput chart" 1 "$(jq '[.svgs[] | select(. == "chart tput")] | length' "$P")"
+check_eq "errors over time chart" 1 "$(jq '[.svgs[] | select(. == "chart rerr")] | length' "$P")"
+
+# --json: one document with the tool's header, on stdout instead of the line, or into a file
+"$RT" report "$T" "$RUN" -o "$TMP/j.html" --shards 3 --json > "$TMP/j.json"; check_eq "--json exit" 0 $?
+check_eq "--json: one document" 1 "$(jq -s length "$TMP/j.json")"
+check_eq "--json: header" '["resptrace","report",2]' "$(jq -c '[.tool, .command, .schema]' "$TMP/j.json")"
+check_eq "--json: what was written" "[\"$TMP/j.html\",$(stat -c %s "$TMP/j.html"),15000,[3],false]" \
+    "$(jq -c '[.output, .bytes, .requests, .shard_counts, .interrupted]' "$TMP/j.json")"
+check_eq "--json: run names" "[\"redis://127.0.0.1:$RX_PORT/0 (run.json)\"]" "$(jq -c '[.runs[].name]' "$TMP/j.json")"
+out=$("$RT" report "$T" -o "$TMP/j2.html" --shards 3 --json="$TMP/j2.json"); check_eq "--json=FILE exit" 0 $?
+check_match "--json=FILE: the line on stdout" "^wrote .*j2\.html" "$out"
+check_eq "--json=FILE: the document" '["report",[3]]' "$(jq -c '[.command, .shard_counts]' "$TMP/j2.json")"
+"$RT" report "$T" -o - --json > /dev/null 2> "$TMP/err"; check_eq "-o - with --json on stdout: refused" 2 $?
+check_match "... says to give the JSON a file" "give the JSON a file" "$(cat "$TMP/err")"
+"$RT" report "$T" -o - --shards none --json="$TMP/j3.json" > "$TMP/j3.html"; check_eq "-o - --json=FILE" 0 $?
+check_eq "... the HTML on stdout" 1 "$(grep -c '^<!DOCTYPE html>' "$TMP/j3.html")"
+check_eq "... the document in the file" null "$(jq .bytes "$TMP/j3.json")"
 
 # a damaged (truncated) trace: the report is still written, with a warning, exit 1
 head -c $(($(stat -c %s "$T") / 2)) "$T" > "$TMP/cut.rtrace"
@@ -187,16 +335,68 @@ if ! command -v chromium > /dev/null; then
     fail "chromium is not installed (.ci/setup installs it)"
     finish
 fi
+# text that does not fit its chart is cut off by the browser: laid out by Chromium, every text
+# of every chart (but the rotated axis title) lies inside its SVG's viewBox. A copy of the
+# report gets a script that measures them (getBBox) and writes what it finds into the page.
+cat > "$TMP/measure.html" <<'EOF'
+<script>
+(function () {
+  var out = [];
+  var svgs = document.querySelectorAll('svg');
+  for (var i = 0; i < svgs.length; i++) {
+    var svg = svgs[i], vb = svg.viewBox.baseVal;
+    if (!vb || !vb.width) continue;
+    var ts = svg.querySelectorAll('text');
+    for (var j = 0; j < ts.length; j++) {
+      var t = ts[j];
+      if (t.hasAttribute('transform')) continue;
+      var b = t.getBBox();
+      if (b.x < vb.x - 0.5 || b.x + b.width > vb.x + vb.width + 0.5 ||
+          b.y < vb.y - 0.5 || b.y + b.height > vb.y + vb.height + 0.5)
+        out.push([svg.getAttribute('class'), t.textContent, Math.round(b.x),
+                  Math.round(b.x + b.width), vb.width]);
+    }
+  }
+  var pre = document.createElement('pre');
+  pre.id = 'measured';
+  pre.textContent = JSON.stringify({cut: out, texts: document.querySelectorAll('svg text').length,
+                                    height: document.documentElement.scrollHeight});
+  document.body.appendChild(pre);
+})();
+</script>
+EOF
+# measure REPORT: the JSON the script writes
+measure() {
+    python3 - "$1" "$TMP/measure.html" "$TMP/m.html" <<'EOF'
+import sys
+page, script = open(sys.argv[1], encoding="utf-8").read(), open(sys.argv[2]).read()
+open(sys.argv[3], "w", encoding="utf-8").write(page.replace("</body>", script + "</body>"))
+EOF
+    timeout 120 chromium --headless --no-sandbox --disable-gpu --user-data-dir="$TMP/chromium" \
+        --dump-dom "file://$TMP/m.html" 2> /dev/null |
+        python3 -c 'import html, re, sys; m = re.search(r"<pre id=\"measured\">(.*?)</pre>", sys.stdin.read(), re.S); print(html.unescape(m.group(1)) if m else "{}")'
+}
+measure "$H" > "$TMP/measured.json"
+check_eq "chromium measured the charts' texts" 1 "$(jq '.texts > 100 | if . then 1 else 0 end' "$TMP/measured.json")"
+check_eq "no chart text cut off (labels, notes, legends)" "[]" "$(jq -c .cut "$TMP/measured.json")"
+# shard labels with long slot ranges, and a thousand shards
+"$RT" report "$T" -o "$TMP/many.html" --shards 1,1024 > /dev/null
+measure "$TMP/many.html" > "$TMP/many.json"
+check_eq "1024 shards: no chart text cut off" "[]" "$(jq -c .cut "$TMP/many.json")"
+height=$(jq .height "$TMP/measured.json")
+check_eq "page height measured" 1 "$([ "${height:-0}" -gt 3000 ] && [ "$height" -lt 20000 ] && echo 1)"
+
 SHOT=$TMP/shot.png
 timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars \
     --user-data-dir="$TMP/chromium" --enable-logging=stderr --v=0 \
-    --screenshot="$SHOT" --window-size=1200,5000 "file://$H" > "$TMP/chromium.out" 2> "$TMP/chromium.err"
+    --screenshot="$SHOT" --window-size="1200,$height" "file://$H" > "$TMP/chromium.out" 2> "$TMP/chromium.err"
 check_eq "chromium exit" 0 $?
 check_eq "no console messages or uncaught errors" "" \
     "$(grep -E 'CONSOLE|Uncaught|Refused|ERR_FILE|ERR_NAME' "$TMP/chromium.err" | head -3)"
 # decode the PNG (stdlib only) and count the pixels of each chart colour
 python3 - "$SHOT" > "$TMP/colors.json" <<'EOF'
 import json, struct, sys, zlib
+from collections import Counter
 d = open(sys.argv[1], "rb").read()
 assert d[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
 pos, idat, hdr = 8, [], None
@@ -213,38 +413,52 @@ assert depth == 8 and ctype in (2, 6) and interlace == 0, hdr
 bpp = 3 if ctype == 2 else 4
 raw = zlib.decompress(b"".join(idat))
 stride = w * bpp
-prev = bytearray(stride)
-counts, white = {}, 0
-for y in range(h):
-    f = raw[y * (stride + 1)]
-    line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-    if f == 1:
-        for i in range(bpp, stride):
-            line[i] = (line[i] + line[i - bpp]) & 255
-    elif f == 2:
-        line = bytearray((a + b) & 255 for a, b in zip(line, prev))
-    elif f == 3:
-        for i in range(stride):
-            line[i] = (line[i] + (((line[i - bpp] if i >= bpp else 0) + prev[i]) >> 1)) & 255
-    elif f == 4:
+# byte-wise addition mod 256 of two rows at once: the bytes in two interleaved sets, so that a
+# carry out of one byte falls into a byte of the other set and is masked off
+full = (1 << (8 * stride)) - 1
+m1 = int.from_bytes(b"\x00\xff" * (stride // 2) + b"\x00" * (stride % 2), "big")
+if stride % 2:
+    m1 = int.from_bytes((b"\xff\x00" * (stride // 2 + 1))[:stride], "big")
+m2 = full ^ m1
+def add_rows(a, b):
+    x, y = int.from_bytes(a, "big"), int.from_bytes(b, "big")
+    s = (((x & m1) + (y & m1)) & m1) | (((x & m2) + (y & m2)) & m2)
+    return s.to_bytes(stride, "big")
+prev = bytes(stride)
+counts, cache = Counter(), {}
+for yy in range(h):
+    f = raw[yy * (stride + 1)]
+    line = raw[yy * (stride + 1) + 1:(yy + 1) * (stride + 1)]
+    if f == 2:
+        line = prev if not any(line) else add_rows(line, prev)
+    elif f in (1, 3, 4):
+        line = bytearray(line)
         for i in range(stride):
             a = line[i - bpp] if i >= bpp else 0
-            b, c = prev[i], (prev[i - bpp] if i >= bpp else 0)
-            p = a + b - c
-            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-            line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+            if f == 1:
+                line[i] = (line[i] + a) & 255
+            elif f == 3:
+                line[i] = (line[i] + ((a + prev[i]) >> 1)) & 255
+            else:
+                b, c = prev[i], (prev[i - bpp] if i >= bpp else 0)
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        line = bytes(line)
     prev = line
-    px = bytes(line) if bpp == 3 else bytes(v for i, v in enumerate(line) if i % 4 != 3)
-    for i in range(0, len(px), 3):
-        k = px[i:i + 3]
-        counts[k] = counts.get(k, 0) + 1
-white = counts.get(b"\xff\xff\xff", 0)
+    c = cache.get(line)
+    if c is None:
+        c = Counter(zip(line[0::bpp], line[1::bpp], line[2::bpp]))
+        if len(cache) < 4096:
+            cache[line] = c
+    counts.update(c)
+white = counts.get((255, 255, 255), 0)
 print(json.dumps({"width": w, "height": h, "nonwhite": w * h - white,
-                  "colors": {k.hex(): v for k, v in counts.items() if v >= 20}}))
+                  "colors": {bytes(k).hex(): v for k, v in counts.items() if v >= 20}}))
 EOF
 check_eq "screenshot decoded" 0 $?
 C=$TMP/colors.json
-check_eq "screenshot size" "1200x5000" "$(jq -r '"\(.width)x\(.height)"' "$C")"
+check_eq "screenshot size" "1200x$height" "$(jq -r '"\(.width)x\(.height)"' "$C")"
 check_eq "page not blank (>5% non-white)" 1 "$(jq '.nonwhite > .width * .height / 20 | if . then 1 else 0 end' "$C")"
 # colour MIN-PIXELS what: the fixed colours of tools/cmd_report.c
 color() {
@@ -253,6 +467,7 @@ color() {
     if [ "$n" -ge "$2" ]; then ok; else fail "$3: $n pixels of #$1, want >= $2"; fi
 }
 color 1f77b4 300 "rate line"
+color e41a1c 300 "error replies line"
 color 2ca02c 3000 "read bar (get)"
 color ff7f0e 300 "write bar (set)"
 color 7f7f7f 300 "other bar (the unknown command)"

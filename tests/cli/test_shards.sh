@@ -15,42 +15,68 @@ fi
 T=$TMP/z.rtrace
 E=$TMP/z.json
 "$GEN" "$T" "$E" 60000 3000 1.0 7 0 3,6,12; check_eq "make_shards_trace exit" 0 $?
+# proj1 OUT ARGS...: `shards ARGS --json`'s one projection (a slot map's) into OUT; its exit
+proj1() {
+    local out=$1 rc
+    shift
+    "$RT" shards "$@" --json > "$out.doc"
+    rc=$?
+    jq '.projections[0]' "$out.doc" > "$out"
+    return $rc
+}
 
 "$RT" shards --help | grep -q "usage: resptrace shards"; check_eq "shards --help" 0 $?
 check_match "help lists shards" "shards +project" "$("$RT" help)"
 
 # ---- even splits: every per-shard figure equals the expectation --------------------------
 "$RT" shards "$T" --shards 3,6,12 --json > "$TMP/even.json"; check_eq "shards exit" 0 $?
-check_eq "one object per count" "3 6 12" "$(jq -r .shard_count "$TMP/even.json" | xargs)"
-fields='[.shards[] | {shard, slots, ops, keys, bytes, peak_ops_s, memory}]'
+# one JSON document: the tool's header, the totals, then one projection per count
+check_eq "one document" 1 "$(jq -s length "$TMP/even.json")"
+check_eq "header" '["resptrace","shards",2]' "$(jq -c '[.tool, .command, .schema]' "$TMP/even.json")"
+check_eq "one projection per count" "3 6 12" "$(jq -r '.projections[].shard_count' "$TMP/even.json" | xargs)"
+# the generator names the rates *_s and the span "seconds"; the document says "per_s" and "span_s"
+fields='[.shards[] | {shard, slots, ops, keys, bytes, peak: (.peak_ops_per_s // .peak_ops_s), memory}]'
 for i in 0 1 2; do
     n=$(jq -r ".projections[$i].shard_count" "$E")
-    got=$(jq -c -S "select(.shard_count == $n) | $fields" "$TMP/even.json")
+    got=$(jq -c -S ".projections[] | select(.shard_count == $n) | $fields" "$TMP/even.json")
     check_eq "per-shard figures, $n shards" "$(jq -c -S ".projections[$i] | $fields" "$E")" "$got"
     check_eq "imbalance, $n shards" "$(jq ".projections[$i].imbalance * 1e4 | round" "$E")" \
-        "$(jq "select(.shard_count == $n) | .imbalance * 1e4 | round" "$TMP/even.json")"
+        "$(jq ".projections[] | select(.shard_count == $n) | .imbalance * 1e4 | round" "$TMP/even.json")"
     check_eq "keys over the fair share, $n shards" "$(jq -c ".projections[$i].over" "$E")" \
-        "$(jq -c "select(.shard_count == $n) | [.keys_over_fair_share[].key]" "$TMP/even.json")"
+        "$(jq -c ".projections[] | select(.shard_count == $n) | [.keys_over_fair_share[].key]" "$TMP/even.json")"
 done
 for f in requests keyed_requests keyless_requests skipped_requests cross_slot_requests \
-    distinct_keys seconds; do
-    check_eq "$f" "$(jq .$f "$E")" "$(jq -s ".[0].$f" "$TMP/even.json")"
+    distinct_keys; do
+    check_eq "$f" "$(jq .$f "$E")" "$(jq ".$f" "$TMP/even.json")"
 done
+check_eq "span_s" "$(jq .seconds "$E")" "$(jq .span_s "$TMP/even.json")"
+check_eq "malformed_requests" 0 "$(jq .malformed_requests "$TMP/even.json")"
+check_eq "interrupted" false "$(jq .interrupted "$TMP/even.json")"
 check_eq "JSON shape" '["imbalance","shards"]' \
-    "$(jq -s -c '.[0] | [keys[] | select(. == "shards" or . == "imbalance")]' "$TMP/even.json")"
-check_eq "shard fields" '["bytes","keys","ops","peak_ops_s","shard","slots"]' \
-    "$(jq -s -c '.[0].shards[0] | [keys[] | select(IN("shard","slots","ops","keys","bytes","peak_ops_s"))]' "$TMP/even.json")"
+    "$(jq -c '.projections[0] | [keys[] | select(. == "shards" or . == "imbalance")]' "$TMP/even.json")"
+check_eq "shard fields" '["bytes","bytes_per_s","keys","mean_ops_per_s","ops","peak_ops_per_s","shard","slots"]' \
+    "$(jq -c '.projections[0].shards[0] | [keys[] | select(IN("shard","slots","ops","keys","bytes","peak_ops_per_s","mean_ops_per_s","bytes_per_s"))]' "$TMP/even.json")"
+# a time carries its unit in its name: no key ends in a bare unit-less time word
+check_eq "no time without a unit" "[]" "$(jq -c '[paths(type != "object" and type != "array") | .[-1] | select(type == "string") | select(test("(^|_)(seconds|time|duration|latency|lifetime)$"))] | unique' "$TMP/even.json")"
 check_eq "ops add up to the keyed requests" "$(jq .keyed_requests "$E")" \
-    "$(jq -s '.[0] | [.shards[].ops] | add' "$TMP/even.json")"
-check_eq "mean ops/s is ops over 10 s" "$(jq -s -c '.[0] | [.shards[].ops / 10]' "$TMP/even.json")" \
-    "$(jq -s -c '.[0] | [.shards[].mean_ops_s]' "$TMP/even.json")"
+    "$(jq '.projections[0] | [.shards[].ops] | add' "$TMP/even.json")"
+check_eq "mean ops/s is ops over 10 s" "$(jq -c '.projections[0] | [.shards[].ops / 10]' "$TMP/even.json")" \
+    "$(jq -c '.projections[0] | [.shards[].mean_ops_per_s]' "$TMP/even.json")"
 # the hottest shard's top keys and slots belong to it
-check_eq "hottest shard's keys are its own" true "$(jq -s '.[2] | .hottest as $h |
+check_eq "hottest shard's keys are its own" true "$(jq '.projections[2] | .hottest as $h |
     (.shards[$h].slots) as $r | all(.hottest_top_keys[]; .slot as $s | any($r[]; $s >= .[0] and $s <= .[1]))' "$TMP/even.json")"
 check_eq "hottest is the max" true \
-    "$(jq -s 'all(.[]; .shards[.hottest].ops == ([.shards[].ops] | max))' "$TMP/even.json")"
+    "$(jq 'all(.projections[]; .shards[.hottest].ops == ([.shards[].ops] | max))' "$TMP/even.json")"
 # the default counts are 3,6,12
-check_eq "default counts" "3 6 12" "$("$RT" shards "$T" --json | jq -r .shard_count | xargs)"
+check_eq "default counts" "3 6 12" "$("$RT" shards "$T" --json | jq -r '.projections[].shard_count' | xargs)"
+# --json=FILE: the same document in FILE, the tables on stdout; never the trace or the map
+"$RT" shards "$T" --shards 3,6,12 --json="$TMP/evenf.json" > "$TMP/evenf.txt"; check_eq "--json=FILE exit" 0 $?
+check_eq "--json=FILE: the same document" "$(jq -c 'del(.version)' "$TMP/even.json")" "$(jq -c 'del(.version)' "$TMP/evenf.json")"
+check_match "--json=FILE: the tables on stdout" "== 12 shards \(even split\)" "$(cat "$TMP/evenf.txt")"
+cp "$T" "$TMP/t.keep"
+"$RT" shards "$T" --json="$T" > /dev/null 2> "$TMP/err"; check_eq "--json=TRACE refused" 2 $?
+check_match "... says why" "will not write .*z\.rtrace: it is the input" "$(cat "$TMP/err")"
+check_files "... the trace is untouched" "$TMP/t.keep" "$T"
 
 # the table
 "$RT" shards "$T" --shards 6 > "$TMP/t.txt"; check_eq "table exit" 0 $?
@@ -63,14 +89,14 @@ H=$TMP/hot.rtrace
 "$RT" shards "$H" --shards 3,6,12 --json > "$TMP/hot.out"
 for i in 0 1 2; do
     check_eq "hot: over-fair keys, shards #$i" "$(jq -c ".projections[$i].over" "$TMP/hot.json")" \
-        "$(jq -s -c ".[$i] | [.keys_over_fair_share[].key]" "$TMP/hot.out")"
+        "$(jq -c ".projections[$i] | [.keys_over_fair_share[].key]" "$TMP/hot.out")"
 done
 check_eq "hot key flagged at 6 shards" true \
-    "$(jq -s '.[1] | any(.keys_over_fair_share[]; .key == "hot:{only}")' "$TMP/hot.out")"
+    "$(jq '.projections[1] | any(.keys_over_fair_share[]; .key == "hot:{only}")' "$TMP/hot.out")"
 check_eq "hot key not flagged at 3 shards" false \
-    "$(jq -s '.[0] | any(.keys_over_fair_share[]; .key == "hot:{only}")' "$TMP/hot.out")"
+    "$(jq '.projections[0] | any(.keys_over_fair_share[]; .key == "hot:{only}")' "$TMP/hot.out")"
 check_eq "hot key ops" "$(jq .hot_ops "$TMP/hot.json")" \
-    "$(jq -s '.[1].keys_over_fair_share[] | select(.key == "hot:{only}") | .ops' "$TMP/hot.out")"
+    "$(jq '.projections[1].keys_over_fair_share[] | select(.key == "hot:{only}") | .ops' "$TMP/hot.out")"
 "$RT" shards "$H" --shards 12 > "$TMP/hot.txt"
 check_match "table: only splitting helps" 'only splitting them helps:.*' "$(cat "$TMP/hot.txt")"
 check_match "table names the hot key" '"hot:\{only\}" [0-9]+ ops = [0-9.]+ x the fair share' \
@@ -93,9 +119,9 @@ def shard($rs): [$rs[] as $r | agg($r[0]; $r[1])[]] as $s |
    peak_ops_s: ([range(0; 10) as $t | [$s[].persec[$t]] | add // 0] | max)};
 [shard([[0, 999]]), shard([[1000, 8000], [12000, 16383]]), shard([[8001, 11000]])]
 EOF
-"$RT" shards "$T" --slots-from "$TMP/map.txt" --json > "$TMP/map.json"; check_eq "map exit" 0 $?
+proj1 "$TMP/map.json" "$T" --slots-from "$TMP/map.txt"; check_eq "map exit" 0 $?
 check_eq "map: per-shard figures" "$(jq -c -S -f "$TMP/map.jq" "$E")" \
-    "$(jq -c -S '[.shards[] | {ops, keys, bytes, memory, peak_ops_s}]' "$TMP/map.json")"
+    "$(jq -c -S '[.shards[] | {ops, keys, bytes, memory, peak_ops_s: .peak_ops_per_s}]' "$TMP/map.json")"
 check_eq "map: slot ranges" '[[[0,999]],[[1000,8000],[12000,16383]],[[8001,11000]]]' \
     "$(jq -c '[.shards[].slots]' "$TMP/map.json")"
 check_eq "map: nodes and addresses" '["nodeA","127.0.0.1:7000","nodeB",null,"nodeC","127.0.0.1:7002"]' \
@@ -115,7 +141,7 @@ map_after() {
         .[] | select(.o != null) | "\(.s) shard\(.o)"' "$1"
 }
 for n in 6 12; do
-    "$RT" shards "$T" --shards $n --suggest --json > "$TMP/sug$n.json"; check_eq "suggest $n exit" 0 $?
+    proj1 "$TMP/sug$n.json" "$T" --shards $n --suggest; check_eq "suggest $n exit" 0 $?
     before=$(jq .imbalance "$TMP/sug$n.json")
     after=$(jq .imbalance_after "$TMP/sug$n.json")
     check_eq "suggest $n: moves proposed" true "$(jq '.moves | length > 0' "$TMP/sug$n.json")"
@@ -126,7 +152,7 @@ for n in 6 12; do
     check_eq "suggest $n: predicted under 1.1 iff reachable" "$reach" "$(jq '.imbalance_after <= 1.1' "$TMP/sug$n.json")"
     check_eq "suggest $n: lower than before" true "$(jq -n "$after < $before")"
     map_after "$TMP/sug$n.json" > "$TMP/after$n.txt"
-    "$RT" shards "$T" --slots-from "$TMP/after$n.txt" --json > "$TMP/re$n.json"
+    proj1 "$TMP/re$n.json" "$T" --slots-from "$TMP/after$n.txt"
     check_eq "suggest $n: recomputed imbalance equals the prediction" \
         "$(jq '.imbalance_after * 1e6 | round' "$TMP/sug$n.json")" "$(jq '.imbalance * 1e6 | round' "$TMP/re$n.json")"
     check_eq "suggest $n: recomputed under 1.1 iff reachable" "$reach" "$(jq '.imbalance <= 1.1' "$TMP/re$n.json")"
@@ -144,7 +170,7 @@ for n in 6 12; do
             .ok = (.ok and ($mv.kind == "setslot" or $want == $got)) |
             reduce $got[] as $s (.; .m[$s] = $mv.to)) | .ok' "$TMP/sug$n.json")"
 done
-"$RT" shards "$T" --shards 6 --suggest --max-imbalance 1.3 --json > "$TMP/sug13.json"
+proj1 "$TMP/sug13.json" "$T" --shards 6 --suggest --max-imbalance 1.3
 check_eq "--max-imbalance 1.3 reached" true "$(jq '.target_reached and .imbalance_after <= 1.3' "$TMP/sug13.json")"
 check_eq "--max-imbalance 1.3: fewer moves than 1.1" true \
     "$(jq -n --slurpfile a "$TMP/sug13.json" --slurpfile b "$TMP/sug6.json" '($a[0].moves | length) <= ($b[0].moves | length)')"
@@ -153,7 +179,7 @@ check_match "suggest table: reshard lines" \
     'redis-cli --cluster reshard HOST:PORT --cluster-from <shard[0-9]+> --cluster-to <shard[0-9]+> --cluster-slots [0-9]+ --cluster-yes' \
     "$(cat "$TMP/sug.txt")"
 # a hot key that no move can dilute: the target is not reached, and it is said
-"$RT" shards "$H" --shards 12 --suggest --json > "$TMP/hsug.json"
+proj1 "$TMP/hsug.json" "$H" --shards 12 --suggest
 check_eq "hot key: target not reached" false "$(jq .target_reached "$TMP/hsug.json")"
 
 # ---- a real cluster: its slot maps, read every way, give the even split of redis-cli ------
@@ -171,23 +197,23 @@ if start_cluster 3 0; then
     redis-cli -h 127.0.0.1 -p "$P" --json cluster slots > "$TMP/cl.json"
     # the terminal form of redis-cli ("1) 1) \"slots\"", "(integer) 0"), made from the raw one
     script -qc "redis-cli -h 127.0.0.1 -p $P cluster shards" /dev/null | tr -d '\r' > "$TMP/cs.tty"
-    want=$(jq -c 'select(.shard_count == 3) | [.shards[] | {slots, ops, keys}]' "$TMP/even.json")
+    want=$(jq -c '.projections[] | select(.shard_count == 3) | [.shards[] | {slots, ops, keys}]' "$TMP/even.json")
     ids=$(printf '"%s",' "${CLUSTER_IDS[@]:0:3}")
     for src in cs.txt cl.txt cs.json cl.json cs.tty; do
-        "$RT" shards "$T" --slots-from "$TMP/$src" --json > "$TMP/m.json"
+        proj1 "$TMP/m.json" "$T" --slots-from "$TMP/$src"
         check_eq "slot map from $src: exit" 0 $?
         check_eq "slot map from $src: the even split of redis-cli" "$want" \
             "$(jq -c '[.shards[] | {slots, ops, keys}] | sort_by(.slots[0][0])' "$TMP/m.json")"
         check_eq "slot map from $src: node ids" "[${ids%,}]" \
             "$(jq -c '[.shards[] | {s: .slots[0][0], n: .node}] | sort_by(.s) | [.[].n]' "$TMP/m.json")"
     done
-    "$RT" shards "$T" --target "redis://127.0.0.1:$P" --json > "$TMP/tg.json"; check_eq "--target exit" 0 $?
+    proj1 "$TMP/tg.json" "$T" --target "redis://127.0.0.1:$P"; check_eq "--target exit" 0 $?
     check_eq "--target: the even split" "$want" \
         "$(jq -c '[.shards[] | {slots, ops, keys}] | sort_by(.slots[0][0])' "$TMP/tg.json")"
     check_eq "--target: addresses" "$(printf '"127.0.0.1:%s",' "${CLUSTER_PORTS[@]:0:3}" | sed 's/,$//; s/^/[/; s/$/]/')" \
         "$(jq -c '[.shards[] | {s: .slots[0][0], a: .addr}] | sort_by(.s) | [.[].a]' "$TMP/tg.json")"
     # --suggest against the live map, then perform the printed reshard lines and read it again
-    "$RT" shards "$T" --target "127.0.0.1:$P" --suggest --max-imbalance 1.02 --json > "$TMP/ts.json"
+    proj1 "$TMP/ts.json" "$T" --target "127.0.0.1:$P" --suggest --max-imbalance 1.02
     "$RT" shards "$T" --target "127.0.0.1:$P" --suggest --max-imbalance 1.02 > "$TMP/ts.txt"
     nmoves=$(jq '.moves | length' "$TMP/ts.json")
     check_eq "live suggest: moves proposed" true "$([ "$nmoves" -gt 0 ] && echo true)"
@@ -221,7 +247,7 @@ if start_cluster 3 0; then
     done < <(jq -r '.moves[] | "\(.kind) \(.from_node) \(.to_node) \([.slots[] | range(.[0]; .[1] + 1)] | join(","))"' "$TMP/ts.json")
     check_eq "live suggest: moves performed" 1 "$ok_all"
     sleep 1
-    "$RT" shards "$T" --target "127.0.0.1:$P" --json > "$TMP/tafter.json"
+    proj1 "$TMP/tafter.json" "$T" --target "127.0.0.1:$P"
     check_eq "live suggest: the cluster now has the predicted imbalance" \
         "$(jq '.imbalance_after * 1e6 | round' "$TMP/ts.json")" "$(jq '.imbalance * 1e6 | round' "$TMP/tafter.json")"
     check_eq "live suggest: slots moved as listed" \
@@ -233,9 +259,9 @@ if start_cluster 3 0; then
     stop_cluster
     # redis-cli --cluster create's split of 6 is the even split of 6
     if start_cluster 6 0; then
-        "$RT" shards "$T" --target "127.0.0.1:${CLUSTER_PORTS[0]}" --json > "$TMP/tg6.json"
+        proj1 "$TMP/tg6.json" "$T" --target "127.0.0.1:${CLUSTER_PORTS[0]}"
         check_eq "6-node cluster: the even split of 6" \
-            "$(jq -c 'select(.shard_count == 6) | [.shards[] | {slots, ops}]' "$TMP/even.json")" \
+            "$(jq -c '.projections[] | select(.shard_count == 6) | [.shards[] | {slots, ops}]' "$TMP/even.json")" \
             "$(jq -c '[.shards[] | {slots, ops}] | sort_by(.slots[0][0])' "$TMP/tg6.json")"
         stop_cluster
     else
@@ -274,9 +300,49 @@ check_match "non-cluster target says why" "CLUSTER SHARDS answered .*cluster sup
 kill -9 "$RX_PID"; wait "$RX_PID" 2>/dev/null
 "$RT" shards "$T" --target "127.0.0.1:$RX_PORT" > /dev/null 2> "$TMP/err"; check_eq "closed target exit" 1 $?
 check_match "closed target named" "127.0.0.1:$RX_PORT: cannot connect" "$(cat "$TMP/err")"
+# a password on the command line (in the URL or --pass) is visible to every local user: warned
+# about once, as redis-cli does for -a; from RESPTRACE_PASS or REDISCLI_AUTH it is not. The
+# password reaches the server: a non-cluster server with requirepass answers CLUSTER SHARDS
+# (the error that says it is no cluster) only after AUTH succeeded.
+start_redis_x --requirepass s3cret
+PW=$RX_PORT
+nocl="CLUSTER SHARDS answered .*cluster support disabled"
+warn="Warning: a password given with .* on the command line may be seen by other users"
+"$RT" shards "$T" --target "redis://:s3cret@127.0.0.1:$PW" > /dev/null 2> "$TMP/err"
+check_eq "password in the URL: warned once" 1 "$(grep -c "resptrace shards: $warn" "$TMP/err")"
+check_match "... with the URL named" "given with the URL" "$(cat "$TMP/err")"
+check_match "... and the password used" "$nocl" "$(cat "$TMP/err")"
+check_match "... pointing to the environment" "RESPTRACE_PASS or REDISCLI_AUTH" "$(cat "$TMP/err")"
+"$RT" shards "$T" --target "127.0.0.1:$PW" --pass s3cret > /dev/null 2> "$TMP/err"
+check_match "--pass: warned" "given with --pass" "$(cat "$TMP/err")"
+check_match "--pass: used" "$nocl" "$(cat "$TMP/err")"
+RESPTRACE_PASS=s3cret "$RT" shards "$T" --target "127.0.0.1:$PW" > /dev/null 2> "$TMP/err"
+check_eq "RESPTRACE_PASS: no warning" 0 "$(grep -c Warning "$TMP/err")"
+check_match "RESPTRACE_PASS: used" "$nocl" "$(cat "$TMP/err")"
+REDISCLI_AUTH=s3cret "$RT" shards "$T" --target "127.0.0.1:$PW" > /dev/null 2> "$TMP/err"
+check_eq "REDISCLI_AUTH: no warning" 0 "$(grep -c Warning "$TMP/err")"
+check_match "REDISCLI_AUTH: used" "$nocl" "$(cat "$TMP/err")"
+"$RT" shards "$T" --target "127.0.0.1:$PW" > /dev/null 2> "$TMP/err"; check_eq "no password: exit 1" 1 $?
+check_match "no password: the server says so" "NOAUTH" "$(cat "$TMP/err")"
+"$RT" shards "$T" --target "127.0.0.1:$PW" --pass wrong > /dev/null 2> "$TMP/err"
+check_match "wrong password: AUTH failed" "AUTH failed" "$(cat "$TMP/err")"
+"$RT" shards "$T" --pass s3cret > /dev/null 2> "$TMP/err"; check_eq "--pass without --target" 2 $?
+check_eq "... no warning for a refused command line" 0 "$(grep -c Warning "$TMP/err")"
+
+# usage errors: one line, then where the help is; the help fits 80 columns
+"$RT" shards "$T" --shards 3,x > /dev/null 2> "$TMP/err"
+check_eq "bad --shards: one line and the pointer" 2 "$(wc -l < "$TMP/err")"
+check_eq "... the pointer" "see 'resptrace shards --help'" "$(tail -1 "$TMP/err")"
+"$RT" shards "$T" --top > /dev/null 2> "$TMP/err"; check_eq "--top without a value" 2 $?
+check_eq "... says so" "resptrace shards: option '--top' needs a value" "$(head -1 "$TMP/err")"
+"$RT" shards "$T" "$T" > /dev/null 2> "$TMP/err"; check_eq "two traces" 2 $?
+check_eq "... one line and the pointer" 2 "$(wc -l < "$TMP/err")"
+check_eq "--help fits 80 columns" "" "$("$RT" shards --help | awk 'length($0) >= 80')"
+
 head -c 20000 "$T" > "$TMP/cut.rtrace"
 "$RT" shards "$TMP/cut.rtrace" --json > "$TMP/cut.json" 2> "$TMP/err"; check_eq "truncated trace exit" 1 $?
-check_match "truncated trace: what was read is reported" '"shards"' "$(head -c 300 "$TMP/cut.json")"
+check_eq "truncated trace: what was read is reported" 3 "$(jq '.projections | length' "$TMP/cut.json")"
+check_match "truncated trace: the damage is said" "cut\.rtrace" "$(jq -r .damage "$TMP/cut.json")"
 
 # ---- the projection equals what a real cluster counts: replay the trace into a 3-shard
 # cluster made by redis-cli, whole cross-slot requests to their first key's node (where they
@@ -296,7 +362,7 @@ projection_equals_commandstats() {
     "$RT" replay "$T" --target "redis://$CLUSTER_SEED" --cluster yes --speed max \
         --no-split-multikey -q --json="$TMP/rep.json" > "$TMP/rep.out" 2> "$TMP/rep.err"
     check_eq "replay into the cluster exit" 0 $?
-    "$RT" shards "$T" --target "$CLUSTER_SEED" --json > "$TMP/rep-proj.json"
+    proj1 "$TMP/rep-proj.json" "$T" --target "$CLUSTER_SEED"
     for p in "${CLUSTER_PORTS[@]}"; do
         local id n want
         id=$(rcli "$p" cluster myid)
