@@ -301,9 +301,10 @@ static json_t *merge_value(const char *key, const char *path, const struct vals 
             s += json_integer_value(vs.v[i]);
         out = json_integer(s);
     } else {
-        int same = 1;
+        int same = 1; /* 10 and 10.0 are the same setting (a file rewritten by jq) */
         for (size_t i = 1; i < vs.n; i++)
-            same &= json_equal(vs.v[0], vs.v[i]);
+            same &= json_equal(vs.v[0], vs.v[i]) ||
+                    (all_num && json_number_value(vs.v[0]) == json_number_value(vs.v[i]));
         if (same) {
             out = json_deep_copy(vs.v[0]);
         } else {

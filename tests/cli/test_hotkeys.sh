@@ -103,4 +103,32 @@ head -c $((size / 2)) "$Z" > "$TMP/half.rtrace"
 check_eq "truncated exit" 1 $rc
 check_match "truncated message names the file" "half.rtrace" "$(cat "$TMP/half.err")"
 check_eq "truncated: damage in the JSON" true "$(jq '.damage | type == "string"' "$TMP/half.json")"
+
+# ---- the conventions of every command ---------------------------------------------------------
+usage_err() { # DESCRIPTION WANT-FIRST-LINE ARGS...
+    local d=$1 want=$2
+    shift 2
+    "$RT" hotkeys "$@" > /dev/null 2> "$TMP/uerr"
+    check_eq "$d: exit 2" 2 $?
+    check_eq "$d: one line and the pointer" "$want
+see 'resptrace hotkeys --help'" "$(cat "$TMP/uerr")"
+}
+usage_err "no trace" "resptrace hotkeys: give the trace to read"
+usage_err "bad --by" "resptrace hotkeys: --by takes ops or bytes, not 'size'" "$Z" --by size
+usage_err "bad --top" "resptrace hotkeys: bad --top '0' (1 to 100000000)" "$Z" --top 0
+usage_err "--top without a value" "resptrace hotkeys: option '--top' needs a value" "$Z" --top
+usage_err "--capacity alone" "resptrace hotkeys: --capacity goes with --approx" "$Z" --capacity 10
+usage_err "unknown option" "resptrace hotkeys: unknown option '--frob'" "$Z" --frob
+check_eq "--help fits 80 columns" "" "$("$RT" hotkeys --help | awk 'length($0) >= 80')"
+O=$TMP/ops.json
+check_eq "one document" 1 "$(jq -s length "$O")"
+check_eq "header" '["resptrace","hotkeys",2]' "$(jq -c '[.tool, .command, .schema]' "$O")"
+check_eq "counts: malformed, interrupted" '[0,false]' "$(jq -c '[.malformed_requests, .interrupted]' "$O")"
+"$RT" hotkeys "$Z" --json="$TMP/f.json" --top 5 > "$TMP/f.txt"; check_eq "--json=FILE exit" 0 $?
+check_eq "--json=FILE: the document" "$(jq -c '.keys[0:5]' "$O")" "$(jq -c .keys "$TMP/f.json")"
+check_match "--json=FILE: the tables on stdout" "top 5 keys by ops" "$(cat "$TMP/f.txt")"
+cp "$Z" "$TMP/z.keep"
+"$RT" hotkeys "$Z" --json="$Z" > /dev/null 2> "$TMP/err"; check_eq "--json=TRACE refused" 2 $?
+check_match "... says why" "will not write .*: it is the input" "$(cat "$TMP/err")"
+check_files "... the trace is untouched" "$TMP/z.keep" "$Z"
 finish

@@ -54,6 +54,36 @@ check_eq "ops_per_s = ops / duration" "ok" "$(jq -r 'if ((.ops / .duration_s) - 
 check_eq "parts: the labels" '["half h1","half h2"]' "$(jq -c .parts "$M")"
 check_eq "no common label: none" "null" "$(jq -r .label "$M")"
 check_eq "the common target kept" "$URL/0" "$(jq -r .target "$M")"
+# the merged file is a document of this tool: its header, not the parts' (the schema number is
+# not a count to add up)
+check_eq "the parts carry the replay's header" '["resptrace","replay",2]' \
+    "$(jq -c '[.tool, .command, .schema]' "$TMP/h1.json")"
+check_eq "merged header" '["resptrace","merge",2]' "$(jq -c '[.tool, .command, .schema]' "$M")"
+check_eq "merged header first" '["tool","version","schema","command"]' "$(jq -c '[keys_unsorted[0:4][]]' "$M")"
+check_eq "the earliest start" "$(jq -s 'map(.start_unix_s) | min' "$TMP/h1.json" "$TMP/h2.json")" "$(jq .start_unix_s "$M")"
+check_eq "nothing left beside the output" "" "$(ls -A "$TMP" | grep '\.tmp-' || true)"
+# parts written before the results carried a header merge the same
+jq 'del(.tool, .version, .schema, .command)' "$TMP/h1.json" > "$TMP/old1.json"
+"$RT" merge "$TMP/old1.json" "$TMP/h2.json" -o "$TMP/mold.json" > /dev/null; check_eq "a part without the header" 0 $?
+check_eq "... merged the same" "$(jq -c 'del(.parts, .part_files)' "$M")" "$(jq -c 'del(.parts, .part_files)' "$TMP/mold.json")"
+
+# outputs never destroy inputs: the output naming a part (also through a link) is refused,
+# and the parts are left byte for byte as they were
+cp "$TMP/h1.json" "$TMP/h1.keep"; cp "$TMP/h2.json" "$TMP/h2.keep"
+"$RT" merge "$TMP/h1.json" "$TMP/h2.json" -o "$TMP/h1.json" > /dev/null 2> "$TMP/err"
+check_eq "merge a b -o a: refused" 2 $?
+check_match "... says why" "will not write .*h1\.json: it is the input" "$(cat "$TMP/err")"
+check_files "... part 1 untouched" "$TMP/h1.keep" "$TMP/h1.json"
+check_files "... part 2 untouched" "$TMP/h2.keep" "$TMP/h2.json"
+ln -s "$TMP/h2.json" "$TMP/h2link.json"
+"$RT" merge "$TMP/h1.json" "$TMP/h2.json" -o "$TMP/h2link.json" > /dev/null 2>&1
+check_eq "merge a b -o symlink-to-b: refused" 2 $?
+check_files "... part 2 untouched" "$TMP/h2.keep" "$TMP/h2.json"
+# a merge that fails leaves the file it would have replaced as it was
+echo "previous" > "$TMP/prev.json"
+jq 'del(.latency_us.hist)' "$TMP/h1.json" > "$TMP/nh.json"
+"$RT" merge "$TMP/h2.json" "$TMP/nh.json" -o "$TMP/prev.json" > /dev/null 2>&1; check_eq "failing merge" 1 $?
+check_eq "... the old output is kept" "previous" "$(cat "$TMP/prev.json")"
 
 # ---- histograms: bucket sums and percentiles, overall and per command ----
 # hcheck NAME JQPATH: the merged latency object at JQPATH against the parts' at JQPATH
@@ -104,6 +134,8 @@ check_eq "self merge: count doubles" "$(( $(jnum "$TMP/one.json" .latency_us.cou
     "$(jnum "$TMP/self.json" .latency_us.count)"
 check_eq "self merge: --label" "twice" "$(jq -r .label "$TMP/self.json")"
 check_eq "self merge: --json summary ops" "$(jnum "$TMP/self.json" .ops)" "$(jq -r .ops "$TMP/self.out")"
+check_eq "self merge: --json summary is one document with the header" '1 ["resptrace","merge"]' \
+    "$(jq -s length "$TMP/self.out") $(jq -c '[.tool, .command]' "$TMP/self.out")"
 check_eq "self merge: --json summary p99" "$(jq -r .latency_us.p99 "$TMP/self.json")" \
     "$(jq -r .latency_us.p99 "$TMP/self.out")"
 

@@ -162,4 +162,46 @@ check_match "truncated: damage in JSON" "truncated" "$(jq -r .damage "$TMP/trunc
 "$RT" stat "$TMP/trunc.rtrace" > "$TMP/trunc.txt" 2>/dev/null; check_eq "truncated table exit" 1 $?
 check_match "truncated table printed" "^requests +[1-9]" "$(cat "$TMP/trunc.txt")"
 
+# ---- the conventions of every command ---------------------------------------------------------
+# usage errors: one line naming the problem, then where the help is (never the whole help)
+usage_err() { # DESCRIPTION WANT-FIRST-LINE ARGS...
+    local d=$1 want=$2
+    shift 2
+    "$RT" stat "$@" > /dev/null 2> "$TMP/uerr"
+    check_eq "$d: exit 2" 2 $?
+    check_eq "$d: one line and the pointer" "$want
+see 'resptrace stat --help'" "$(cat "$TMP/uerr")"
+}
+usage_err "no trace" "resptrace stat: give the trace to read"
+usage_err "two traces" "resptrace stat: one trace at a time (got 'b' after 'a')" a b
+usage_err "unknown option" "resptrace stat: unknown option '--bogus'" "$S" --bogus
+usage_err "unknown short option" "resptrace stat: unknown option '-x'" "$S" -x
+usage_err "a value to a flag" "resptrace stat: option '--salvage' takes no value" "$S" --salvage=1
+usage_err "--json= empty" "resptrace stat: --json= needs a file name (or '-' for stdout)" "$S" --json=
+check_eq "--help fits 80 columns" "" "$("$RT" stat --help | awk 'length($0) >= 80')"
+# --json: one document with the tool's header; times carry their unit in their name
+check_eq "one document" 1 "$(jq -s length "$J")"
+check_eq "header" '["resptrace","stat",2]' "$(jq -c '[.tool, .command, .schema]' "$J")"
+check_eq "header first" '["tool","version","schema","command"]' "$(jq -c '[keys_unsorted[0:4][]]' "$J")"
+check_eq "no time without a unit" "[]" "$(jq -c '[paths(type != "object" and type != "array") | .[-1] | select(type == "string") | select(test("^(start|end|span)$|(^|_)(time|duration|latency|lifetime|seconds|elapsed)$"))] | unique' "$J")"
+check_eq "not interrupted" false "$(jq .interrupted "$J")"
+check_eq "no malformed request" 0 "$(jq .malformed "$J")"
+# --json=FILE: the document into FILE, the tables still on stdout; never into the trace
+"$RT" stat "$S" --json="$TMP/f.json" > "$TMP/f.txt"; check_eq "--json=FILE exit" 0 $?
+check_eq "--json=FILE: the same document" "$(jq -c . "$J")" "$(jq -c . "$TMP/f.json")"
+check_match "--json=FILE: the tables on stdout" "^requests +19 " "$(cat "$TMP/f.txt")"
+"$RT" stat "$S" --json=- > "$TMP/dash.json"; check_eq "--json=- is stdout" "$(jq -c . "$J")" "$(jq -c . "$TMP/dash.json")"
+cp "$S" "$TMP/s.keep"
+"$RT" stat "$S" --json="$S" > /dev/null 2> "$TMP/err"; check_eq "--json=TRACE refused" 2 $?
+check_match "... says why" "will not write .*stat\.rtrace: it is the input" "$(cat "$TMP/err")"
+check_files "... the trace is untouched" "$TMP/s.keep" "$S"
+ln "$S" "$TMP/hard.json"
+"$RT" stat "$S" --json="$TMP/hard.json" > /dev/null 2>&1; check_eq "--json=hard link to the trace refused" 2 $?
+check_files "... the trace is untouched" "$TMP/s.keep" "$S"
+# the last second: how much of the last per-second count the trace covers, from its first
+# event to its last
+check_eq "last_second_s" "$(jq '(.end_ns - .start_ns) / 1e9 - (.rate.per_second | length) + 1 | . * 1000 | round' "$J")" \
+    "$(jq '.rate.last_second_s * 1000 | round' "$J")"
+check_eq "errors per second add up to the errors" "$(jq .errors.total "$J")" "$(jq '.errors.per_second | add // 0' "$J")"
+
 finish
