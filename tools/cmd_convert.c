@@ -1358,8 +1358,8 @@ static int run_to(struct conv *c, const char *to)
     c->interrupted = rt_interrupted != 0;
     int status = RT_EXIT_OK;
     if (fflush(out) != 0 || ferror(out) || rc == -2) {
-        fprintf(stderr, "resptrace convert: %s: write failed\n",
-                c->out_path ? c->out_path : "stdout");
+        fprintf(stderr, "resptrace convert: cannot write %s: %s\n",
+                c->out_path ? c->out_path : "stdout", strerror(errno));
         rt_out_abort(&c->o, 0);
         trace_reader_close(r);
         return RT_EXIT_FAIL;

@@ -341,6 +341,8 @@ int cmd_slice(int argc, char **argv)
     if (edit_check_outputs("slice", out, json, &path, 1) != 0)
         return RT_EXIT_USAGE;
     rt_catch_signals();
+    struct rt_progress pg;
+    rt_progress_init(&pg, quiet); /* from the start: the first chunk may be slow to come */
     struct trace_reader *r = rt_open_trace("slice", path, salvage);
     if (!r)
         return RT_EXIT_FAIL;
@@ -387,8 +389,6 @@ int cmd_slice(int argc, char **argv)
         rt_oom("slice");
     if (!w)
         goto done;
-    struct rt_progress pg;
-    rt_progress_init(&pg, quiet);
     /* After --to: replies of kept requests for up to --reply-window; other events that come
      * late by up to one second (streams slightly out of order). */
     uint64_t wns = (uint64_t)(window * 1e9), late = 1000000000ull;

@@ -370,6 +370,9 @@ void edit_progress(struct rt_progress *p, const char *cmd, uint64_t off, uint64_
     short_count(el > 0 ? (uint64_t)((double)count / el) : 0, rate, sizeof rate);
     if (frac > 0.01 && el > 0.5)
         snprintf(eta, sizeof eta, "  ETA %.0fs", el / frac - el);
-    rt_progress_show(p, "%s %3.0f%%  %s %s (%s/s)%s%s%s", cmd, frac * 100, c, unit, rate, eta,
+    char pct[16] = ""; /* none when the size is not known (a pipe) */
+    if (size)
+        snprintf(pct, sizeof pct, " %3.0f%%", frac * 100);
+    rt_progress_show(p, "%s%s  %s %s (%s/s)%s%s%s", cmd, pct, c, unit, rate, eta,
                      extra ? "  " : "", extra ? extra : "");
 }

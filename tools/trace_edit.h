@@ -96,8 +96,9 @@ char *edit_quoted(const void *p, size_t n, size_t max);
 struct rt_progress;
 
 /*! edit_progress() : the status line of a pass over files (when `p` is on): "CMD 42%  1.2M
- *  UNIT (3.4M/s)  ETA 12s" from `off` of `size` bytes read and `count` things done, plus
- *  `extra` (may be NULL). The caller decides when (rt_progress_due()). */
+ *  UNIT (3.4M/s)  ETA 12s" from `off` of `size` bytes read (`size` 0: not known, no
+ *  percentage) and `count` things done, plus `extra` (may be NULL). The caller decides when
+ *  (rt_progress_due()). */
 void edit_progress(struct rt_progress *p, const char *cmd, uint64_t off, uint64_t size,
                    uint64_t count, const char *unit, const char *extra);
 

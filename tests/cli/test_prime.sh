@@ -229,4 +229,32 @@ check_eq "truncated trace: no crash" "" "$(grep -E 'Sanitizer|runtime error|Segm
 check_eq "unreachable target: exit 1" 1 $?
 "$RT" prime --help | grep -q "Memory: one entry per distinct key"
 check_eq "--help states the memory bound" 0 $?
+
+# ---- passwords: on the command line they are visible to every local user (ps, /proc) --------
+start_redis_x --requirepass sekret-pw; Q=$RX_PORT
+WARN="resptrace prime: Warning: a password given with"
+"$RT" prime "$TMP/r.rtrace" --target "redis://127.0.0.1:$Q" -q > /dev/null 2> "$TMP/pw1.err"
+check_eq "no password for a server that wants one: exit 1" 1 $?
+check_eq "NOAUTH: one line" 1 "$(wc -l < "$TMP/pw1.err")"
+check_match "NOAUTH: says what to do" "NOAUTH.*set RESPTRACE_PASS" "$(cat "$TMP/pw1.err")"
+"$RT" prime "$TMP/r.rtrace" --target "redis://127.0.0.1:$Q" --pass wrong -q > /dev/null 2> "$TMP/pw2.err"
+check_eq "a wrong --pass: exit 1" 1 $?
+check_match "--pass: the warning, naming the variables" \
+    "^$WARN --pass on the command line may be seen by other users .*RESPTRACE_PASS or REDISCLI_AUTH" \
+    "$(head -1 "$TMP/pw2.err")"
+check_match "a wrong --pass: AUTH refused in one line" "AUTH refused: WRONGPASS" "$(sed -n 2p "$TMP/pw2.err")"
+check_eq "a wrong --pass: two lines in all" 2 "$(wc -l < "$TMP/pw2.err")"
+"$RT" prime "$TMP/r.rtrace" --target "redis://:wrong@127.0.0.1:$Q" -q > /dev/null 2> "$TMP/pw3.err"
+check_eq "a password in the URL: exit 1 (wrong)" 1 $?
+check_match "a password in the URL: the warning" "^$WARN the URL on the command line" "$(head -1 "$TMP/pw3.err")"
+"$RT" prime "$TMP/r.rtrace" --target "redis://127.0.0.1:$Q" --pass sekret-pw -q > /dev/null 2> "$TMP/pw4.err"
+check_eq "the right --pass: primed" 0 $?
+check_eq "the right --pass: warned once" 1 "$(grep -c "$WARN" "$TMP/pw4.err")"
+check_eq "the right --pass: the keys loaded" 1 "$(( $(redis-cli -h 127.0.0.1 -p "$Q" -a sekret-pw --no-auth-warning DBSIZE) > 100 ))"
+RESPTRACE_PASS=sekret-pw "$RT" prime "$TMP/r.rtrace" --target "redis://127.0.0.1:$Q" -q > /dev/null 2> "$TMP/pw5.err"
+check_eq "RESPTRACE_PASS: primed" 0 $?
+check_eq "RESPTRACE_PASS: no warning" "" "$(cat "$TMP/pw5.err")"
+REDISCLI_AUTH=sekret-pw "$RT" prime "$TMP/r.rtrace" --target "redis://127.0.0.1:$Q" -q > /dev/null 2> "$TMP/pw6.err"
+check_eq "REDISCLI_AUTH: primed" 0 $?
+check_eq "REDISCLI_AUTH: no warning" "" "$(cat "$TMP/pw6.err")"
 finish
