@@ -24,6 +24,14 @@
  *   the previous value for the commands sent after it. Subscribed and MONITOR state follow the
  *   server stream (they change when the reply that changes them is seen).
  * - Gaps: see lose_sync().
+ * - Secrets: the arguments that carry one are replaced (redact()); the replies that can carry
+ *   one keep their type only (reply_secret(), looks_secret(), and the errors of redacted
+ *   commands, which can quote them): TRACE_REPLY_REDACTED.
+ * - Bytes the server rejects as a command are one TRACE_REQ_MALFORMED request holding them as
+ *   sent, paired like any other (on_malformed()).
+ * - Memory: a connection that sends nothing costs its struct rec_conn; the direction buffers
+ *   grow with the data and are freed when a long message has passed, and the scratch where
+ *   requests are taken apart is the recorder's, shared by its sessions (struct rec_scratch).
  */
 #include "record.h"
 
