@@ -1346,7 +1346,7 @@ static int run_to(struct conv *c, const char *to)
     if (!r)
         return RT_EXIT_FAIL;
     const char *path = c->out_path ? c->out_path : "-";
-    FILE *out = rt_out_open("convert", &c->o, path, 0600); /* the trace's data: not for all */
+    FILE *out = edit_out_open("convert", &c->o, path, 0600); /* the trace's data: not for all */
     if (!out) {
         trace_reader_close(r);
         return RT_EXIT_FAIL;
@@ -1378,7 +1378,7 @@ static int run_to(struct conv *c, const char *to)
     }
     trace_reader_close(r);
     /* what was read is written, also from a damaged trace */
-    if (rt_out_commit("convert", &c->o, 0) != 0)
+    if (edit_out_commit("convert", &c->o, 0) != 0)
         return RT_EXIT_FAIL;
     int resp = !strcmp(to, "resp");
     if (!k.written && !c->interrupted) {

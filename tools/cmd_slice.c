@@ -436,6 +436,7 @@ int cmd_slice(int argc, char **argv)
     status = finish_run(&x, &o, w, json, damaged);
     w = NULL;
 done:
+    rt_progress_done(&pg);
     edit_writer_abort(&o, w);
     seqmap_free(map);
     trace_reader_close(r);

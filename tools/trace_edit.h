@@ -69,6 +69,20 @@ int edit_check_outputs(const char *cmd, const char *out, const char *json,
  *  the JSON (`json` "-") takes stdout, else stdout. */
 FILE *edit_text_stream(const char *out, const char *json);
 
+/*! edit_out_begin() : rt_out_begin(), except that an existing file that is not a regular file
+ *  (a device such as /dev/null, a FIFO) is written in place: renaming a temporary file over it
+ *  would replace the device. @return the fd (owned by `o` until handed over), or -1 after
+ *  printing why. */
+int edit_out_begin(const char *cmd, struct rt_out *o, const char *path, unsigned mode);
+
+/*! edit_out_open() : edit_out_begin() with a stdio stream on it (o->f). @return o->f or NULL. */
+FILE *edit_out_open(const char *cmd, struct rt_out *o, const char *path, unsigned mode);
+
+/*! edit_out_commit() : rt_out_commit() for what edit_out_begin()/edit_out_open() opened (a
+ *  device or FIFO is only flushed and closed: it cannot be synced or renamed).
+ *  @return 0, or -1 after printing why. */
+int edit_out_commit(const char *cmd, struct rt_out *o, int handed_over);
+
 /*! edit_writer_open() : a trace writer on `path` ("-": stdout) with `meta`, writing a
  *  temporary file beside it (mode 0600) that edit_writer_commit() renames into place.
  *  @return the writer, or NULL after printing why (nothing is left behind). */

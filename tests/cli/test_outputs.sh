@@ -99,6 +99,24 @@ check_eq "the output is the new trace" 2000 "$("$RT" info --json "$O/out.rtrace"
 check_eq "a trace is written 0600" 600 "$(stat -c %a "$O/out.rtrace")"
 no_tmp_left "slice"
 
+# an output that is not a regular file (a FIFO here; /dev/null alike) is written in place, not
+# replaced by a renamed temporary file
+mkfifo "$O/fifo.out"
+cat "$O/fifo.out" > "$TMP/from-fifo.rtrace" &
+"$RT" slice "$S" -o "$O/fifo.out" > /dev/null
+check_eq "slice -o FIFO: exit 0" 0 $?
+wait
+check_eq "slice -o FIFO: the FIFO is still a FIFO" fifo "$(stat -c %F "$O/fifo.out" | sed 's/.*fifo.*/fifo/')"
+check_eq "slice -o FIFO: the trace went through it" 2000 "$("$RT" info --json "$TMP/from-fifo.rtrace" | jq .requests)"
+cat "$O/fifo.out" > "$TMP/from-fifo.resp" &
+"$RT" convert --to resp "$S" -o "$O/fifo.out" -q
+check_eq "convert -o FIFO: exit 0" 0 $?
+wait
+check_eq "convert -o FIFO: the FIFO is still a FIFO" fifo "$(stat -c %F "$O/fifo.out" | sed 's/.*fifo.*/fifo/')"
+check_eq "convert -o FIFO: the data went through it" 2000 "$(grep -c '^\*' "$TMP/from-fifo.resp")"
+rm -f "$O/fifo.out"
+no_tmp_left "outputs to a FIFO"
+
 # ---- Ctrl-C: what was read is written, complete, exit 130 -----------------------------------------
 # interrupt NAME OUT WHAT COMMAND... (reading "-"): the first 20000 bytes of the sample go to the
 # command through a pipe that stays open, then SIGINT; the output must be a closed trace holding
