@@ -1956,8 +1956,9 @@ int cmd_prime(int argc, char **argv)
         status = RT_EXIT_FAIL;
     }
     if (L.interrupted) {
-        fprintf(stderr, "resptrace prime: interrupted: loaded %llu of the keys\n",
-                (unsigned long long)L.primed);
+        char nb[32];
+        fprintf(stderr, "resptrace prime: interrupted: loaded %s keys, the rest were not\n",
+                edit_fmt_count(L.primed, nb, sizeof nb));
         status = RT_EXIT_INTERRUPTED;
     }
 out:
