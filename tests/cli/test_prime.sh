@@ -257,4 +257,20 @@ check_eq "RESPTRACE_PASS: no warning" "" "$(cat "$TMP/pw5.err")"
 REDISCLI_AUTH=sekret-pw "$RT" prime "$TMP/r.rtrace" --target "redis://127.0.0.1:$Q" -q > /dev/null 2> "$TMP/pw6.err"
 check_eq "REDISCLI_AUTH: primed" 0 $?
 check_eq "REDISCLI_AUTH: no warning" "" "$(cat "$TMP/pw6.err")"
+
+# ---- Ctrl-C while loading: what was sent is drained and reported, exit 130 --------------------
+seq 1 100000 | awk '{printf "%d,key%07d,10,100,0,get,0\n", int($1 / 1000), $1}' > "$TMP/gets.csv"
+"$RT" convert --from twitter "$TMP/gets.csv" -o "$TMP/gets.rtrace" -q
+start_redis_x; I=$RX_PORT
+"$RT" prime "$TMP/gets.rtrace" --target "redis://127.0.0.1:$I" --pipeline 1 -q \
+    --json="$TMP/pi.json" > /dev/null 2> "$TMP/pi.err" &
+pid=$!
+for _ in $(seq 1 100); do [ "$(rcli "$I" DBSIZE)" -gt 1000 ] && break; sleep 0.1; done
+kill -INT "$pid"
+wait "$pid"
+check_eq "interrupted while loading: exit 130" 130 $?
+check_match "interrupted while loading: said" "^resptrace prime: interrupted: loaded [0-9,]+ keys" "$(cat "$TMP/pi.err")"
+check_eq "interrupted while loading: the JSON written, saying so" true "$(jq .interrupted "$TMP/pi.json")"
+check_eq "interrupted while loading: every key sent is there" "$(jq .primed "$TMP/pi.json")" "$(rcli "$I" DBSIZE)"
+check_eq "interrupted while loading: stopped early" 1 "$(( $(rcli "$I" DBSIZE) < 100000 ))"
 finish
