@@ -45,12 +45,12 @@ NEWID=$(rcli "$NEW" CLUSTER MYID)
 check_eq "the 4th node knows only itself" "cluster_known_nodes:1" \
     "$(rcli "$NEW" CLUSTER INFO | grep '^cluster_known_nodes:')"
 
-set_calls() {
+getset_calls() {
     rcli "$1" INFO commandstats | awk -F'[:=,]' '$1 == "cmdstat_set" || $1 == "cmdstat_get" {n += $3} END {print n + 0}'
 }
-sets_on_primaries() {
+replay_sending() {
     local p n=0
-    for p in "${PRIMARIES[@]}"; do n=$((n + $(set_calls "$p"))); done
+    for p in "${PRIMARIES[@]}"; do n=$((n + $(getset_calls "$p"))); done
     [ "$n" -gt 0 ]
 }
 all_four_ok() {
@@ -65,7 +65,7 @@ timeout -s KILL 180 "$RT" replay "$TMP/grow.rtrace" --target "redis://$CLUSTER_S
     --only get,set --json="$TMP/grow.json" -q > "$TMP/grow.out" 2> "$TMP/grow.err" &
 RP=$!
 # the replay has read the topology once it sends (the 4th node is not in it)
-_cl_wait "the replay to send its first SET or GET" sets_on_primaries
+_cl_wait "the replay to send its first SET or GET" replay_sending
 check_eq "the replay is sending (its topology read)" 0 $?
 sleep 0.3
 check_eq "CLUSTER MEET" OK "$(rcli "$NEW" CLUSTER MEET 127.0.0.1 "${PRIMARIES[0]}")"
@@ -113,7 +113,7 @@ check_eq "the result's shards name the new node, which answered requests" 1 \
     "$(jq --arg a "127.0.0.1:$NEW" '[.shards[] | select(.node == $a) | .ops] | add // 0 | . > 0' "$J" | grep -c true)"
 check_eq "the new node is a primary with slots in the result" 1 \
     "$(jq --arg a "127.0.0.1:$NEW" '[.shards[] | select(.node == $a and .role == "primary" and (.slots | length) > 0)] | length' "$J")"
-check_eq "the new node served SET/GET (its INFO commandstats)" 1 "$(( $(set_calls "$NEW") > 0 ))"
+check_eq "the new node served SET/GET (its INFO commandstats)" 1 "$(( $(getset_calls "$NEW") > 0 ))"
 
 # ---- the dataset ----------------------------------------------------------------------
 # every key each node holds, read back from that node without following redirections: a key
