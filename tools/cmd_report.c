@@ -1539,7 +1539,7 @@ static json_t *report_doc(const char *out_path, long size, const char *trace, co
         json_t *r = json_object();
         json_object_set_new(r, "file", json_string(rs[i].path));
         json_object_set_new(r, "name", rt_json_bytes(rs[i].name, strlen(rs[i].name)));
-        json_object_set_new(r, "timeline_seconds", json_integer((json_int_t)rs[i].n));
+        json_object_set_new(r, "timeline_entries", json_integer((json_int_t)rs[i].n));
         json_array_append_new(ra, r);
     }
     json_object_set_new(o, "runs", ra);
