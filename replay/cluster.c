@@ -61,6 +61,7 @@ redisReply *rt_ctl_command(struct rt_ctl *c, int argc, const char **argv, const 
         rt_ctl_close(c);
         return NULL;
     }
+    size_t fed = 0;
     for (;;) {
         void *reply = NULL;
         if (redisReaderGetReply(c->rd, &reply) != REDIS_OK) {
@@ -77,6 +78,14 @@ redisReply *rt_ctl_command(struct rt_ctl *c, int argc, const char **argv, const 
                                             : errno == EAGAIN || errno == EWOULDBLOCK
                                                   ? "no reply before the timeout"
                                                   : strerror(errno));
+            rt_ctl_close(c);
+            return NULL;
+        }
+        /* hiredis holds a reply whole: a server that sends a huge one to a control question
+         * (a topology, a GETKEYS) is refused rather than followed into unbounded memory */
+        fed += (size_t)k;
+        if (fed > RT_CTL_REPLY_MAX) {
+            snprintf(why, cap, "the reply is larger than %u MiB", RT_CTL_REPLY_MAX >> 20);
             rt_ctl_close(c);
             return NULL;
         }

@@ -222,6 +222,7 @@ struct tconn {
     int parked;                /* down, and not retried: its node left the topology */
     struct req *phead, *ptail; /* redirected here before the connection was up */
     int busy, doomed;          /* freed inside its own callback: freed when it returns */
+    int throttled;             /* its output is full: pump again when it drains */
 };
 
 struct shard_stat {
@@ -638,6 +639,10 @@ static void abandon_req(struct worker *w, struct req *r)
         }
     } else if (r->kind != K_INTERNAL) {
         w->res.unanswered++;
+        /* a blocking command the recording saw no reply to either (a consumer still waiting
+         * when the capture ended) waits here as it did there */
+        if (r->blocking && r->rec_state != 1)
+            w->res.still_blocked++;
         inflight_done(w, r);
     }
     release(r);
@@ -1185,6 +1190,20 @@ static void send_split(struct worker *w, struct rconn *rc, struct req *p, uint64
     free(parts);
 }
 
+/* Backpressure: a connection whose output buffer holds more than OUT_HIGH takes no more
+ * requests until it drains below OUT_LOW (its write callback pumps again). Without it a trace
+ * recorded with deep pipelining (or no replies) writes all of itself into memory at once. */
+#define OUT_HIGH (4u << 20)
+#define OUT_LOW (1u << 20)
+
+static int tc_throttled(struct tconn *tc)
+{
+    if (!tc->bev || evbuffer_get_length(bufferevent_get_output(tc->bev)) <= OUT_HIGH)
+        return 0;
+    tc->throttled = 1;
+    return 1;
+}
+
 static void rconn_pump(struct rconn *rc)
 {
     struct worker *w = rc->w;
@@ -1220,6 +1239,9 @@ static void rconn_pump(struct rconn *rc)
         }
         if (r->expect && rc->out > r->max_out)
             break; /* the recording waited for a reply here */
+        if (!r->parts && tc_throttled(group_tc(w, rc->g, route(w, rc, r->slot, r->is_read,
+                                                               r->in_tx))))
+            break; /* the target reads slower than we write: wait for the output to drain */
         rc->rhead = r->next;
         if (!rc->rhead)
             rc->rtail = NULL;
@@ -1586,9 +1608,12 @@ static int on_reply(struct tconn *tc, const struct resp_reply *m, uint64_t now)
     return tc->state == TC_READY && !tc->doomed ? 0 : -1;
 }
 
-/* a reply in progress beyond this is framed as it streams (reply_stream.c) instead of being
- * held whole: a target's 512 MiB replies cost each connection a few hundred bytes, not 512 MiB */
-#define STREAM_AT (1u << 20)
+/* A reply in progress beyond this is framed as it streams (reply_stream.c) instead of being
+ * held whole: a target's 512 MiB replies cost each connection a few hundred bytes, not 512 MiB.
+ * Low enough that the stateless scan, which starts again from the reply's first byte at each
+ * read (its `need` looks one element ahead only), never rescans much: a 172 kB COMMAND DOCS
+ * reply arriving in 4 kB reads cost 40 rescans. */
+#define STREAM_AT (64u << 10)
 
 /* Frames the streaming reply with what the input holds. @return 0 to go on, -1 when the
  * connection is gone by what the reply caused, -2 when it was lost here (tc may be freed) */
@@ -1623,6 +1648,7 @@ static void tconn_read_cb(struct bufferevent *bev, void *arg)
     struct tconn *tc = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     uint64_t now = now_ns(); /* replies in this input arrived before anything sent from here */
+    tc->w->last_progress = now; /* bytes came: the target is not stalled (a long reply streams) */
     tc->busy = 1;
     int gone = 0;
     while (!gone && evbuffer_get_length(in)) {
@@ -1702,6 +1728,18 @@ static void tconn_read_cb(struct bufferevent *bev, void *arg)
         tconn_free(tc);
         return;
     }
+}
+
+/* the output drained below OUT_LOW: requests held back by the backpressure may go */
+static void tconn_write_cb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    struct tconn *tc = arg;
+    if (!tc->throttled || tc->state != TC_READY)
+        return;
+    tc->throttled = 0;
+    if (!pump_users(tc))
+        worker_check_done(tc->w);
 }
 
 static void conn_error_text(struct tconn *tc, short what, char *buf, size_t cap)
@@ -1885,7 +1923,8 @@ static void tconn_connect(struct tconn *tc)
         fatal(w, RT_ENOMEM, "cannot create a connection (out of memory or descriptors)");
         return;
     }
-    bufferevent_setcb(tc->bev, tconn_read_cb, NULL, tconn_event_cb, tc);
+    bufferevent_setcb(tc->bev, tconn_read_cb, tconn_write_cb, tconn_event_cb, tc);
+    bufferevent_setwatermark(tc->bev, EV_WRITE, OUT_LOW, 0);
     double ct = o->connect_timeout_s > 0 ? o->connect_timeout_s : 3.0;
     struct timeval tv = {(time_t)ct, (long)((ct - (double)(time_t)ct) * 1e6)};
     bufferevent_set_timeouts(tc->bev, &tv, &tv);
@@ -2908,14 +2947,14 @@ void replay_result_free(struct replay_result *res)
 uint64_t replay_failed(const struct replay_result *r, char *why, size_t cap)
 {
     uint64_t unreach = r->skipped_by[REPLAY_SKIP_UNREACHABLE];
-    uint64_t bad = r->lost + unreach + r->unanswered + r->unsent;
+    uint64_t bad = r->lost + unreach + r->unanswered - r->still_blocked + r->unsent + r->unread;
     if (!bad) {
         if (cap)
             why[0] = 0;
         return 0;
     }
-    uint64_t window = r->requests - r->skipped; /* what was to be sent (unreachable ones are
-                                                 * counted apart from the policy skips) */
+    /* what was to be sent (unreachable ones are counted apart from the policy skips) */
+    uint64_t window = r->requests + r->unread - r->skipped;
     size_t n = (size_t)snprintf(why, cap, "%llu of %llu requests were not answered:",
                                 (unsigned long long)bad, (unsigned long long)window);
     const char *sep = "";
@@ -2928,8 +2967,8 @@ uint64_t replay_failed(const struct replay_result *r, char *why, size_t cap)
     }
     PART(r->lost, "lost with their connection");
     PART(unreach, "dropped while the target was unreachable");
-    PART(r->unanswered, "still unanswered at the end");
-    PART(r->unsent, "never sent");
+    PART(r->unanswered - r->still_blocked, "still unanswered at the end");
+    PART(r->unsent + r->unread, "never sent");
 #undef PART
     if (n < cap) {
         const char *cause = r->stalled          ? r->stall_why
@@ -3000,6 +3039,7 @@ static void merge_result(struct replay_result *dst, const struct replay_result *
     dst->lost += s->lost;
     dst->unsent += s->unsent;
     dst->cut += s->cut;
+    dst->still_blocked += s->still_blocked;
     dst->protocol_errors += s->protocol_errors;
     if (s->stalled && !dst->stalled) {
         dst->stalled = 1;
@@ -3598,6 +3638,11 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         verify_writes(o, ssl, cluster, all, &res->verify);
         vw_table_free(all);
     }
+    /* a replay that ended because the target stalled never read the rest of the window: those
+     * requests were not sent either (estimated from the index when a window or parts make
+     * the total approximate) */
+    if (res->stalled && res->total_requests > res->requests && !res->stopped)
+        res->unread = res->total_requests - res->requests;
     errtab_finish(&res->errmsgs, &res->nerrmsgs);
     for (size_t k = 0; k < res->ncmds; k++)
         errtab_finish(&res->cmds[k].errmsgs, &res->cmds[k].nerrmsgs);

@@ -188,11 +188,16 @@ struct replay_result {
     uint64_t conn_failures;   /* connections lost or refused */
     uint64_t pushes;          /* out-of-band messages (pub/sub, RESP3 push) */
     uint64_t unanswered;      /* requests still waiting for a reply when the replay ended */
+    uint64_t still_blocked;   /* of them, blocking commands whose recorded reply never came
+                               * either (a consumer waiting when the capture ended): not a
+                               * failure */
     uint64_t lost;            /* sent, and lost with their connection (counted in errors) */
     uint64_t unsent;          /* requests read but never sent because the replay failed first
                                * (the target stalled, a fatal error) */
     uint64_t cut;             /* requests read but not sent because --duration or a signal ended
                                * the run (not a failure of the target) */
+    uint64_t unread;          /* requests of the window never read because the target stalled
+                               * first (from the trace's index) */
     uint64_t protocol_errors; /* replies the target sent before any request asked for them */
     uint64_t total_requests;  /* requests the replay will read (all loops; estimated for a time
                                * window), for progress; 0 when not known */

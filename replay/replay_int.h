@@ -31,6 +31,8 @@ void rt_tls_error(SSL *ssl, char *buf, size_t cap);
  * replay's traffic (CLUSTER SHARDS, COMMAND GETKEYS): rare, small, and simpler without the
  * event loop. Replies are parsed with hiredis's reader (RESP2: the connection never says
  * HELLO 3). */
+#define RT_CTL_REPLY_MAX (64u << 20) /* a control reply larger than this is refused */
+
 struct rt_ctl {
     int fd;         /* -1 when closed */
     SSL *ssl;

@@ -11,8 +11,9 @@
  * buffers whole bulk strings; only the reply's type, size and first element are needed.
  *
  * It follows the same grammar and limits as resp_scan_reply() (RESP2 and RESP3, attributes
- * before a reply, no streamed types), and tests/fuzz/fuzz_reply_stream.c checks that both
- * find the same replies in the same bytes, however the bytes are split. */
+ * before a reply, no streamed types) but checks framing only, not the contents of doubles and
+ * big numbers; tests/fuzz/fuzz_reply_stream.c checks that both find the same replies in the
+ * same bytes, however the bytes are split. */
 #include "replay_int.h"
 
 #include <string.h>

@@ -301,6 +301,8 @@ static json_t *result_json(const struct replay_result *r, const char *trace, con
     json_object_set_new(j, "lost", rt_json_u64(r->lost));
     json_object_set_new(j, "unsent", rt_json_u64(r->unsent));
     json_object_set_new(j, "cut", rt_json_u64(r->cut));
+    json_object_set_new(j, "unread", rt_json_u64(r->unread));
+    json_object_set_new(j, "still_blocked", rt_json_u64(r->still_blocked));
     json_object_set_new(j, "protocol_errors", rt_json_u64(r->protocol_errors));
     json_object_set_new(j, "stalled", json_boolean(r->stalled));
     if (r->stalled)
@@ -530,8 +532,12 @@ static void print_table(FILE *out, const struct replay_result *r)
         fprintf(out, "lost with their connection: %llu\n", (unsigned long long)r->lost);
     if (r->unanswered)
         fprintf(out, "unanswered when the replay ended: %llu\n", (unsigned long long)r->unanswered);
-    if (r->unsent)
-        fprintf(out, "never sent (the replay ended first): %llu\n", (unsigned long long)r->unsent);
+    if (r->still_blocked)
+        fprintf(out, "  of them blocking commands with no recorded reply either: %llu\n",
+                (unsigned long long)r->still_blocked);
+    if (r->unsent || r->unread)
+        fprintf(out, "never sent (the replay ended first): %llu\n",
+                (unsigned long long)(r->unsent + r->unread));
     if (r->cut)
         fprintf(out, "not sent (--duration or a signal ended the run): %llu\n",
                 (unsigned long long)r->cut);
@@ -1158,6 +1164,16 @@ int cmd_replay(int argc, char **argv)
     const char *from_s = NULL, *to_s = NULL;
     double max_lag_ms = 10;
     int strict = 0, c, rc = RT_EXIT_OK;
+    struct replay_server srv = {0};
+    int own_server = 0;
+    struct slo_term *slo = NULL;
+    size_t nslo = 0;
+    /* a usage error: one line, then everything allocated so far is released at `out` */
+#define USAGE(...)                                                                                 \
+    do {                                                                                           \
+        rc = rt_usage_error("replay", __VA_ARGS__);                                                \
+        goto out;                                                                                  \
+    } while (0)
     char *end;
     o.speed = 1;
     optind = 1;
@@ -1165,7 +1181,7 @@ int cmd_replay(int argc, char **argv)
     do {                                                                                           \
         var = strtod(optarg, &end);                                                                \
         if (*end || !*optarg || !(var > 0) || !isfinite(var)) {                                    \
-            return rt_usage_error("replay", "%s takes a positive number, not '%s'", what, optarg); \
+            USAGE("%s takes a positive number, not '%s'", what, optarg); \
         }                                                                                          \
     } while (0)
     opterr = 0; /* one line of our own instead of getopt's */
@@ -1190,7 +1206,7 @@ int cmd_replay(int argc, char **argv)
             else if (!strcmp(optarg, "no"))
                 o.cluster = -1;
             else {
-                return rt_usage_error("replay", "--cluster takes auto, yes or no");
+                USAGE("--cluster takes auto, yes or no");
             }
             break;
         case O_REPLICAS: o.read_from_replicas = 1; break;
@@ -1204,7 +1220,7 @@ int cmd_replay(int argc, char **argv)
             char tail;
             if (sscanf(optarg, "%u/%u%c", &i, &n, &tail) != 2 || n < 1 || i < 1 || i > n ||
                 n > 100000) {
-                return rt_usage_error("replay", "--part takes I/N with 1 <= I <= N, not '%s'",
+                USAGE("--part takes I/N with 1 <= I <= N, not '%s'",
                         optarg);
             }
             o.part = i - 1;
@@ -1213,7 +1229,7 @@ int cmd_replay(int argc, char **argv)
         }
         case O_STARTAT:
             if (rt_parse_time(optarg, 0, &o.start_at_ns) < 0 || o.start_at_ns < 1000000000ull * 1000000000ull) {
-                return rt_usage_error("replay", "--start-at takes seconds since the epoch or an "
+                USAGE("--start-at takes seconds since the epoch or an "
                                                 "ISO 8601 UTC time, not '%s'",
                                       optarg);
             }
@@ -1223,8 +1239,7 @@ int cmd_replay(int argc, char **argv)
                  t = strtok_r(NULL, ",", &save)) {
                 double v = strtod(t, &end);
                 if (*end || !(v > 0) || !isfinite(v) || (nsweep && v <= sweep[nsweep - 1])) {
-                    free(sweep);
-                    return rt_usage_error("replay", "--sweep takes increasing positive speeds, "
+                    USAGE("--sweep takes increasing positive speeds, "
                                                     "not '%s'",
                                           t);
                 }
@@ -1237,7 +1252,7 @@ int cmd_replay(int argc, char **argv)
         case O_WAITREP:
             NUM(d, "--wait-replicas");
             if (d != floor(d) || d > 1000) {
-                return rt_usage_error("replay", "--wait-replicas takes a count");
+                USAGE("--wait-replicas takes a count");
             }
             o.wait_replicas = (unsigned)d;
             break;
@@ -1268,7 +1283,7 @@ int cmd_replay(int argc, char **argv)
             } else {
                 NUM(d, "--connections");
                 if (d != floor(d) || d > 100000) {
-                    return rt_usage_error("replay", "--connections takes 'preserve' or a count "
+                    USAGE("--connections takes 'preserve' or a count "
                                                     "up to 100000");
                 }
                 o.connections = (unsigned)d;
@@ -1277,7 +1292,7 @@ int cmd_replay(int argc, char **argv)
         case O_THREADS:
             NUM(d, "--threads");
             if (d != floor(d) || d > 256) {
-                return rt_usage_error("replay", "--threads takes a count from 1 to 256");
+                USAGE("--threads takes a count from 1 to 256");
             }
             o.threads = (unsigned)d;
             break;
@@ -1297,21 +1312,21 @@ int cmd_replay(int argc, char **argv)
         case O_PREFIX: o.key_prefix = optarg; break;
         case O_JSON: json_path = optarg ? optarg : "-"; break;
         case 'q': ui.quiet = 1; break;
-        case 'h': usage_replay(stdout); return RT_EXIT_OK;
+        case 'h': usage_replay(stdout); goto out;
         case O_STALL: NUM(o.stall_timeout_s, "--stall-timeout"); break;
         case O_SENDMAL: o.send_malformed = 1; break;
         default:
-            return rt_usage_error("replay", "unknown option or missing argument: '%s'",
+            USAGE("unknown option or missing argument: '%s'",
                                   argv[optind - 1]);
         }
     }
 #undef NUM
     if (optind + 1 != argc) {
         if (optind + 1 < argc && json_path && !strcmp(json_path, "-"))
-            return rt_usage_error("replay", "give one trace ('%s' too: --json takes a file as "
+            USAGE("give one trace ('%s' too: --json takes a file as "
                                             "--json=FILE)",
                                   argv[optind + 1]);
-        return rt_usage_error("replay", optind == argc ? "give a trace" : "give one trace");
+        USAGE(optind == argc ? "give a trace" : "give one trace");
     }
     o.trace = argv[optind];
     o.allow = allow.v;
@@ -1327,26 +1342,20 @@ int cmd_replay(int argc, char **argv)
     /* ---- preflight: the arguments, the trace, the outputs and the target are checked before
      * a throwaway server starts or anything is sent */
     if (nsweep && !slo_spec)
-        return rt_usage_error("replay", "--sweep needs an --slo");
+        USAGE("--sweep needs an --slo");
     if (slo_spec && !nsweep)
-        return rt_usage_error("replay", "--slo goes with --sweep");
-    struct slo_term *slo = NULL;
-    size_t nslo = 0;
+        USAGE("--slo goes with --sweep");
     if (slo_spec && parse_slo(slo_spec, &slo, &nslo) < 0)
-        return rt_usage_error("replay", "--slo: cannot read '%s' (terms like p99<2ms, "
+        USAGE("--slo: cannot read '%s' (terms like p99<2ms, "
                                         "get:p99.9<5ms, max<50ms, errors<0.1%%)",
                               slo_spec);
-    if (check && !target_url) {
-        free(slo);
-        return rt_usage_error("replay", "--check needs a --target");
-    }
-    struct replay_server srv = {0};
-    int own_server = 0;
+    if (check && !target_url)
+        USAGE("--check needs a --target");
     {
         struct trace_reader *r = rt_open_trace("replay", o.trace, 0);
         if (!r) {
-            free(slo);
-            return RT_EXIT_FAIL;
+            rc = RT_EXIT_FAIL;
+            goto out;
         }
         struct trace_totals t;
         trace_reader_totals(r, &t);
@@ -1361,8 +1370,7 @@ int cmd_replay(int argc, char **argv)
         /* the time window, relative to the trace's first event */
         if ((from_s && rt_parse_time(from_s, base, &o.from_ns) < 0) ||
             (to_s && rt_parse_time(to_s, base, &o.to_ns) < 0)) {
-            free(slo);
-            return rt_usage_error("replay", "bad --from/--to time (seconds from the start, "
+            USAGE("bad --from/--to time (seconds from the start, "
                                             "\"+30\", or an ISO 8601 time)");
         }
         if (indexed && (o.from_ns || o.to_ns) &&
@@ -1372,16 +1380,15 @@ int cmd_replay(int argc, char **argv)
             fprintf(stderr, "resptrace replay: --from/--to select no request of %s (it spans "
                             "%.3f s from its start)\n",
                     o.trace, t.ts_max > t.ts_min ? (double)(t.ts_max - t.ts_min) / 1e9 : 0.0);
-            free(slo);
-            return RT_EXIT_OK;
+            goto out;
         }
     }
     if (json_path && strcmp(json_path, "-")) {
         const char *in[1] = {o.trace};
         if (rt_out_refuse_inputs("replay", json_path, in, 1) < 0 ||
             !rt_out_open("replay", &jout, json_path, 0644)) {
-            free(slo);
-            return RT_EXIT_FAIL;
+            rc = RT_EXIT_FAIL;
+            goto out;
         }
         jout_open = 1;
     }
@@ -1548,4 +1555,5 @@ out:
     free(only.v);
     free(skip.v);
     return rc;
+#undef USAGE
 }
