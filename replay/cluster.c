@@ -216,6 +216,13 @@ int replay_probe(const struct replay_opts *o, struct rt_err *err)
         rc = RT_EIO;
         goto out;
     }
+    if (!got && c.ssl && k < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        rt_err_set(err, RT_EIO, "%s: the TLS connection was closed before it answered PING "
+                                "(does the server want a client certificate, --cert/--key?)",
+                   name);
+        rc = RT_EIO;
+        goto out;
+    }
     if (!got) {
         rt_err_set(err, RT_EIO, "%s did not answer PING within 2 s (%s)%s", name,
                    k == 0 ? "it closed the connection" : "no answer",

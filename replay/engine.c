@@ -2010,9 +2010,12 @@ static int ctl_ready(struct worker *w)
                     o->tls.sni ? o->tls.sni : o->target.host, o->tls.insecure,
                     o->target.user, o->target.pass, ct, why,
                     sizeof why) < 0) {
+        /* without it the requests it was for cannot be sent as they should: stop */
         w->ctl_failed = 1;
-        if (!w->res.conn_error[0])
-            snprintf(w->res.conn_error, sizeof w->res.conn_error, "COMMAND GETKEYS: %.170s", why);
+        char msg[320];
+        snprintf(msg, sizeof msg, "cannot ask the target where the keys are (COMMAND GETKEYS): %s",
+                 why);
+        fatal(w, RT_EIO, msg);
         return -1;
     }
     return 0;
@@ -2038,10 +2041,14 @@ static int getkeys_remote(struct worker *w, const struct trace_request *q, uint8
     }
     char why[200];
     redisReply *r = rt_ctl_command(&w->ctl, (int)n, av, len, why, sizeof why);
+    if (!r && ctl_ready(w) == 0) /* the connection broke (rt_ctl closed it): once more */
+        r = rt_ctl_command(&w->ctl, (int)n, av, len, why, sizeof why);
     free(av);
     free(len);
     if (!r) {
-        w->ctl_failed = 1;
+        char msg[320];
+        snprintf(msg, sizeof msg, "COMMAND GETKEYS failed on the target: %s", why);
+        fatal(w, RT_EIO, msg);
         return -1;
     }
     if (r->type == REDIS_REPLY_ARRAY) {
@@ -3285,8 +3292,20 @@ static void verify_key(void *ctx, const char *key, size_t klen, int kind, const 
 static void verify_writes(const struct replay_opts *o, SSL_CTX *ssl, int cluster,
                           const struct vw_table *t, struct replay_verify *v)
 {
-    struct vctx c = {.o = o, .ssl = ssl, .v = v};
     const struct replay_target *vt = o->verify_target ? o->verify_target : &o->target;
+    /* the read back speaks TLS when its own target says so, whatever the replay's did */
+    SSL_CTX *own = NULL;
+    if (vt->tls && !ssl) {
+        struct rt_err e = {0};
+        if (!(own = rt_tls_ctx_new(&o->tls, &e))) {
+            snprintf(v->error, sizeof v->error, "%.190s", e.msg);
+            return;
+        }
+        ssl = own;
+    }
+    if (!vt->tls)
+        ssl = NULL;
+    struct vctx c = {.o = o, .ssl = ssl, .v = v};
     v->ran = 1;
     if (cluster) {
         struct replay_opts o2 = *o;
@@ -3297,12 +3316,16 @@ static void verify_writes(const struct replay_opts *o, SSL_CTX *ssl, int cluster
             snprintf(v->error, sizeof v->error, "cannot read the topology back: %.160s", why);
             cl_topo_free(&c.topo);
             v->ran = 0;
+            if (own)
+                SSL_CTX_free(own);
             return;
         }
         c.cluster = 1;
     } else if (cl_topo_node(&c.topo, vt->host, vt->port) < 0) {
         snprintf(v->error, sizeof v->error, "cannot resolve %.150s", vt->host);
         v->ran = 0;
+        if (own)
+            SSL_CTX_free(own);
         return;
     }
     vw_foreach(t, verify_key, &c);
@@ -3312,6 +3335,8 @@ static void verify_writes(const struct replay_opts *o, SSL_CTX *ssl, int cluster
         rt_ctl_close(&c.ctl[i]);
     free(c.ctl);
     cl_topo_free(&c.topo);
+    if (own)
+        SSL_CTX_free(own);
 }
 
 

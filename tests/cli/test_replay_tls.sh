@@ -139,4 +139,57 @@ timeout 30 "$RT" replay "$TMP/t.rtrace" --speed max --target "rediss://127.0.0.1
 check_eq "a missing CA file: exit 1" 1 $?
 no_crash "missing CA file" "$TMP/missing.err"
 check_match "a missing CA file: named" "missing\.pem" "$(cat "$TMP/missing.err")"
+
+# ---- an IP target whose certificate names another host: refused on every connection kind --------
+# (a certificate from the same CA, for redis.test: the connection must be refused before AUTH,
+# so the server's own counters show no AUTH and no command at all; RESPTRACE_NO_PREFLIGHT=1
+# lets each kind meet the certificate itself instead of the preflight probe)
+RX_PORTOPT=--tls-port
+WCLI="--tls --cacert $C/ca.pem --cert $C/client.pem --key $C/client.key --sni redis.test -a sekret --no-auth-warning"
+RX_CLI=$WCLI
+start_redis_x --port 0 --tls-cert-file "$C/named.pem" --tls-key-file "$C/named.key" \
+    --tls-ca-cert-file "$C/ca.pem" --tls-auth-clients no --requirepass sekret
+RX_PORTOPT=--port
+W=$RX_PORT
+# shellcheck disable=SC2086
+wcli() { redis-cli $WCLI -h 127.0.0.1 -p "$W" "$@" | tr -d '\r'; }
+RX_CLI=""
+check_eq "the other-name server answers with its name" PONG "$(wcli PING)"
+# calls: commands the server counted since its stats were reset, other than the reset, and the
+# AUTH and INFO this check sends itself ("no answer" when it cannot ask, so that a silent server fails)
+calls() {
+    local st
+    st=$(wcli INFO commandstats)
+    [ -n "$st" ] || { echo "no answer"; return; }
+    printf '%s\n' "$st" | awk -F'[:=,]' '/^cmdstat_/ && $1 != "cmdstat_info" && $1 != "cmdstat_config|resetstat" {
+        n = $3; if ($1 == "cmdstat_auth") n -= 1; s += n } END { print s + 0 }'
+}
+export RESPTRACE_PASS=sekret
+kind() {
+    local name=$1
+    shift
+    wcli CONFIG RESETSTAT > /dev/null
+    timeout 30 "$RT" replay "$TMP/t.rtrace" --speed max --cacert "$C/ca.pem" -q "$@" > "$TMP/k.out" 2> "$TMP/k.err"
+    local rc=$?
+    check_eq "$name: exit 1" 1 "$rc"
+    no_crash "$name" "$TMP/k.err"
+    check_match "$name: the certificate is named" "certificate|IP address mismatch|hostname mismatch" \
+        "$(cat "$TMP/k.err" "$TMP/k.out")"
+    check_eq "$name: no AUTH and no command reached the server" 0 "$(calls)"
+}
+kind "IP target, other name: preflight" --target "rediss://127.0.0.1:$W"
+RESPTRACE_NO_PREFLIGHT=1 kind "IP target, other name: replay connections" --target "rediss://127.0.0.1:$W"
+RESPTRACE_NO_PREFLIGHT=1 RESPTRACE_KEYS_FROM_TARGET=1 kind "IP target, other name: COMMAND GETKEYS connection" \
+    --target "rediss://127.0.0.1:$W" --key-prefix p:
+RESPTRACE_NO_PREFLIGHT=1 kind "IP target, other name: topology connection" --target "rediss://127.0.0.1:$W" --cluster yes
+# the write read-back: the replay goes to the right server, the read back to the other name's
+start_redis_x --requirepass sekret; G=$RX_PORT
+wcli CONFIG RESETSTAT > /dev/null
+timeout 60 "$RT" replay "$TMP/t.rtrace" --speed max --target "redis://127.0.0.1:$G" --verify-writes \
+    --verify-target "rediss://127.0.0.1:$W" --cacert "$C/ca.pem" --json="$TMP/vw.json" -q > /dev/null 2> "$TMP/vw.err"
+no_crash "IP target, other name: read-back connection" "$TMP/vw.err"
+check_eq "IP target, other name: read back refused" false "$(jq .verify_writes.read_back "$TMP/vw.json")"
+check_match "IP target, other name: read back names the certificate" "certificate" "$(jq -r .verify_writes.error "$TMP/vw.json")"
+check_eq "IP target, other name: read back: no AUTH and no command reached the server" 0 "$(calls)"
+unset RESPTRACE_PASS
 finish
