@@ -69,9 +69,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             /* incomplete for the scanner: the framer consumed everything and waits */
             EXPECT(got >= 0 && !done && fed == len - off);
         } else {
-            /* the scanner rejects these bytes: the framer must not accept a reply there (it may
-             * stop earlier only for a reply that is incomplete: then it must still be waiting) */
-            EXPECT(got < 0 || !done);
+            /* the scanner rejects these bytes. The framer checks the framing only, not what a
+             * double, a big number or a number's leading zeros look like, so it may accept
+             * a reply the scanner refuses; what it promises there is only what rs_feed
+             * promises everywhere (checked above), and no read outside the input (ASan). */
+            if (s->r.err)
+                sink += touch(s->r.err, s->r.errlen);
         }
         free(s);
         break;
