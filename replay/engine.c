@@ -2230,12 +2230,19 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
     if (!q->argc)
         return;
     w->res.requests++;
+    /* bytes the server rejected as a request (unbalanced quotes, a bad multibulk): argv[0] is
+     * what the client sent. Skipped and counted, or with --send-malformed sent as they were
+     * (the server then answers with its protocol error and closes, as it did) */
+    int malformed = (q->flags & TRACE_REQ_MALFORMED) != 0;
     char name[48], sub[48];
-    lower_copy(name, sizeof name, q->argv[0], q->argvlen[0]);
+    if (malformed)
+        snprintf(name, sizeof name, "(malformed)");
+    else
+        lower_copy(name, sizeof name, q->argv[0], q->argvlen[0]);
     sub[0] = 0;
-    if (q->argc > 1)
+    if (q->argc > 1 && !malformed)
         lower_copy(sub, sizeof sub, q->argv[1], q->argvlen[1]);
-    const struct rt_cmd *c = rt_cmd_lookup(q->argc, q->argv, q->argvlen);
+    const struct rt_cmd *c = malformed ? NULL : rt_cmd_lookup(q->argc, q->argv, q->argvlen);
     uint16_t ci = cmd_index(w, c ? c->name : name);
     int expect = !(q->flags & TRACE_REQ_NOREPLY);
     uint32_t max_out = rc->rec_out;
@@ -2266,7 +2273,11 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
 
     int why = -1;
     const char *subp = q->argc > 1 ? sub : NULL;
-    if (special != S_QUIT && replay_cmd_is_unsafe(name, subp) &&
+    if (malformed && !o->send_malformed)
+        why = REPLAY_SKIP_MALFORMED;
+    else if (malformed)
+        why = -1; /* sent as it was: none of the rules below applies to bytes with no command */
+    else if (special != S_QUIT && replay_cmd_is_unsafe(name, subp) &&
         !in_list(o->allow, o->nallow, name, subp))
         why = REPLAY_SKIP_UNSAFE;
     else if (special == S_QUIT)
@@ -2291,7 +2302,7 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
     uint32_t *pos = NULL;
     size_t nk = 0;
     int keys_known = 0;
-    if (why < 0 && (o->key_prefix || w->cluster || o->verify_writes)) {
+    if (why < 0 && !malformed && (o->key_prefix || w->cluster || o->verify_writes)) {
         pos = xcalloc(q->argc, sizeof *pos);
         iskey = xcalloc(q->argc, 1);
         if (c && !w->no_table_keys &&
@@ -2390,6 +2401,10 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
             r->split_kind = sk;
             make_parts(w, rc, r, q, pos, ks, nk, pairs);
             w->res.split++;
+        } else if (malformed) {
+            r->wire = xcalloc(1, q->argvlen[0] + 1);
+            memcpy(r->wire, q->argv[0], q->argvlen[0]);
+            r->wlen = q->argvlen[0];
         } else {
             if (cross && !rc->in_tx)
                 w->res.crossslot++; /* goes whole: the target answers CROSSSLOT */

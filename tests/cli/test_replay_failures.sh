@@ -154,6 +154,29 @@ check_eq "early replies: ops" 20 "$(jnum "$TMP/early.json" .ops)"
 check_eq "early replies: no latency below zero (max under 1 s)" true \
     "$(jq '.latency_us.max < 1000000 and .service_time_us.max < 1000000' "$TMP/early.json")"
 
+# ---- a malformed request: skipped and counted, or sent as it was -------------------------------
+start_redis_x; M=$RX_PORT
+start_recorder "$M" "$TMP/m.rtrace"; check_eq "malformed: trace created" 0 $?
+{
+    exec 3<> "/dev/tcp/127.0.0.1/$M"
+    printf 'SET good 1\r\n' >&3
+    sleep 0.2
+    printf 'SET bad1 "unclosed double quotes\r\n' >&3
+    sleep 0.3
+    exec 3>&-
+}
+stop_recorder; check_eq "malformed: recorder exit" 0 $?
+start_redis_x; M2=$RX_PORT
+"$RT" replay "$TMP/m.rtrace" --target "redis://127.0.0.1:$M2" --json="$TMP/m1.json" -q > /dev/null 2> "$TMP/m1.err"
+check_eq "malformed: exit 0" 0 $?
+check_eq "malformed: skipped and counted" 1 "$(jnum "$TMP/m1.json" .skipped_by.malformed)"
+check_eq "malformed: the good request ran" 1 "$(rcli "$M2" GET good)"
+"$RT" replay "$TMP/m.rtrace" --target "redis://127.0.0.1:$M2" --send-malformed --json="$TMP/m2.json" -q \
+    > /dev/null 2> "$TMP/m2.err"
+check_eq "--send-malformed: exit 0 (answered, with the server's error)" 0 $?
+check_match "--send-malformed: the server's protocol error is shown" "Protocol error: unbalanced quotes" \
+    "$(jq -r '.error_messages[].message' "$TMP/m2.json")"
+
 # ---- bounded memory: very large replies, very large requests -----------------------------------
 fake huge 134217728; G=$FK_PORT
 "$GEN" "$TMP/g.rtrace" 1 4 2 GET k
