@@ -495,8 +495,8 @@ static void print_table(FILE *out, const struct replay_result *r)
     fprintf(out, "latency: from when each request was due; service time: from its send; "
                  "lag: send\nafter due (the replayer's own lateness)\n");
 
-    fprintf(out, "\n%-14s %9s %9s %8s %8s %8s %8s %9s\n", "command", "skipped", "compared",
-            "misses", "newerr", "typechg", "newval", "");
+    fprintf(out, "\n%-14s %9s %9s %8s %8s %8s %8s\n", "command", "skipped", "compared",
+            "misses", "newerr", "typechg", "newval");
     for (size_t i = 0; i < r->ncmds; i++) {
         const struct replay_cmd_result *c = &r->cmds[i];
         fprintf(out, "%-14.14s %9llu %9llu %8llu %8llu %8llu %8llu\n", c->name,
@@ -1463,8 +1463,7 @@ int cmd_replay(int argc, char **argv)
         own_server = 1;
         snprintf(o.target.host, sizeof o.target.host, "127.0.0.1");
         o.target.port = srv.port;
-        fprintf(stderr, "resptrace replay: no --target: replaying into a throwaway redis-server "
-                        "on 127.0.0.1:%u\n",
+        fprintf(stderr, "resptrace replay: no --target: a throwaway redis-server on 127.0.0.1:%u\n",
                 (unsigned)srv.port);
     }
 
