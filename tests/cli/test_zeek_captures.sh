@@ -55,6 +55,10 @@ check_eq "pipeline-quotes: paired with the server's error" "ERR Protocol error: 
 check_eq "pipeline-quotes: no unpaired reply" 0 "$(jq -c 'select(.event=="reply" and .seq == null)' "$PQ" | wc -l)"
 check_match "pipeline-quotes: cat text shows MALFORMED" 'MALFORMED "SET bad1 \\"unclosed double quotes\\r\\n"' "$("$RT" cat "$TMP/pipeline-quotes.rtrace")"
 check_eq "pipeline-quotes: the summary counts them" 2 "$(jq .malformed_requests "$TMP/pipeline-quotes.json")"
+# --format resp feeds redis-cli --pipe: the bytes a server rejects are left out, and counted
+"$RT" cat "$TMP/pipeline-quotes.rtrace" --format resp > "$TMP/pq.resp" 2> "$TMP/pq.err"
+check_eq "pipeline-quotes: resp holds the six good SETs" 6 "$(grep -c '^\*3' "$TMP/pq.resp")"
+check_match "pipeline-quotes: resp says what it left out" "^resptrace cat: 2 malformed requests left out" "$(cat "$TMP/pq.err")"
 # a server that stops speaking RESP is reported, not fatal
 check_eq "almost-resp: a note" 1 "$(jq .notes "$TMP/almost-resp.json")"
 finish
