@@ -329,6 +329,15 @@ int rt_out_begin(const char *cmd, struct rt_out *o, const char *path, unsigned m
         o->fd = 1;
         return 1;
     }
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* a FIFO or a device (/dev/null, /dev/stdout): written in place, since renaming a
+         * temporary file over it would replace the node itself */
+        o->fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (o->fd < 0)
+            fprintf(stderr, "resptrace %s: cannot write %s: %s\n", cmd, path, strerror(errno));
+        return o->fd;
+    }
     const char *slash = strrchr(path, '/');
     size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
     const char *base = slash ? slash + 1 : path;
@@ -375,6 +384,18 @@ FILE *rt_out_open(const char *cmd, struct rt_out *o, const char *path, unsigned 
 int rt_out_commit(const char *cmd, struct rt_out *o, int handed_over)
 {
     int rc = 0, e = 0;
+    if (!o->tmp && o->f != stdout && o->fd != 1) {
+        /* written in place (a FIFO or a device): close it, nothing to rename */
+        if (o->f && fclose(o->f) != 0)
+            e = errno;
+        else if (!o->f && o->fd >= 0 && !handed_over && close(o->fd) != 0)
+            e = errno;
+        if (e)
+            fprintf(stderr, "resptrace %s: cannot write: %s\n", cmd, strerror(e));
+        memset(o, 0, sizeof *o);
+        o->fd = -1;
+        return e ? -1 : 0;
+    }
     if (o->f == stdout || (!o->tmp && o->fd == 1)) {
         if (fflush(stdout) != 0) {
             fprintf(stderr, "resptrace %s: cannot write to stdout: %s\n", cmd, strerror(errno));
@@ -487,8 +508,8 @@ void rt_progress_show(struct rt_progress *p, const char *fmt, ...)
 
 static void fmt_count(uint64_t v, char *buf, size_t cap)
 {
-    if (v >= 10000000)
-        snprintf(buf, cap, "%.1fM", (double)v / 1e6);
+    if (v >= 1000000)
+        snprintf(buf, cap, "%.2fM", (double)v / 1e6);
     else if (v >= 10000)
         snprintf(buf, cap, "%.1fk", (double)v / 1e3);
     else
@@ -505,9 +526,13 @@ void rt_progress_trace(struct rt_progress *p, const char *cmd, const struct trac
     char ev[32], rate[32], eta[32] = "";
     fmt_count(events, ev, sizeof ev);
     fmt_count(el > 0 ? (uint64_t)((double)events / el) : 0, rate, sizeof rate);
-    double frac = size ? (double)off / (double)size : 0;
-    if (frac > 1)
-        frac = 1;
+    if (!size || off >= size) {
+        /* stdin: its size is what was read so far, so no part of a whole to show */
+        rt_progress_show(p, "%s  %s events (%s/s)%s%s", cmd, ev, rate, extra ? "  " : "",
+                         extra ? extra : "");
+        return;
+    }
+    double frac = (double)off / (double)size;
     if (frac > 0.01 && el > 0.5)
         snprintf(eta, sizeof eta, "  ETA %.0fs", el / frac - el);
     rt_progress_show(p, "%s %3.0f%%  %s events (%s/s)%s%s%s", cmd, frac * 100, ev, rate, eta,

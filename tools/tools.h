@@ -213,7 +213,8 @@ struct rt_out {
 
 /*! rt_out_begin() : creates the temporary file for `path` (mode `mode`, e.g. 0644, or 0600 for
  *  traces) and returns its descriptor (owned by `o` until handed over, e.g. to
- *  trace_writer_open_fd, which then closes it). "-" means stdout (fd 1, nothing renamed).
+ *  trace_writer_open_fd, which then closes it). "-" means stdout (fd 1, nothing renamed); an
+ *  existing FIFO or device (/dev/null) is opened and written in place (o->tmp NULL).
  *  @return the fd, or -1 after printing why. */
 int rt_out_begin(const char *cmd, struct rt_out *o, const char *path, unsigned mode);
 
