@@ -252,58 +252,21 @@ FILE *edit_text_stream(const char *out, const char *json)
     return (out && !strcmp(out, "-")) || (json && !strcmp(json, "-")) ? stderr : stdout;
 }
 
+/* FIFOs and devices are written in place by rt_out_begin() itself (cli.c): these are its
+ * names here, kept for the callers */
 int edit_out_begin(const char *cmd, struct rt_out *o, const char *path, unsigned mode)
 {
-    struct stat st;
-    if (strcmp(path, "-") != 0 && stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        memset(o, 0, sizeof *o); /* no temporary name: commit and abort leave it alone */
-        o->fd = open(path, O_WRONLY | O_CLOEXEC);
-        if (o->fd < 0)
-            fprintf(stderr, "resptrace %s: cannot write %s: %s\n", cmd, path, strerror(errno));
-        return o->fd;
-    }
     return rt_out_begin(cmd, o, path, mode);
 }
 
 FILE *edit_out_open(const char *cmd, struct rt_out *o, const char *path, unsigned mode)
 {
-    int fd = edit_out_begin(cmd, o, path, mode);
-    if (fd < 0)
-        return NULL;
-    if (fd == 1 && !o->tmp) {
-        o->f = stdout;
-        return stdout;
-    }
-    o->f = fdopen(fd, "w");
-    if (!o->f) {
-        fprintf(stderr, "resptrace %s: cannot write %s: %s\n", cmd, path, strerror(errno));
-        rt_out_abort(o, 0);
-        return NULL;
-    }
-    o->fd = -1; /* the stream owns it now */
-    return o->f;
+    return rt_out_open(cmd, o, path, mode);
 }
 
 int edit_out_commit(const char *cmd, struct rt_out *o, int handed_over)
 {
-    if (o->tmp || o->f == stdout || (!o->f && o->fd == 1))
-        return rt_out_commit(cmd, o, handed_over);
-    int e = 0;
-    if (o->f) {
-        if (fflush(o->f) != 0)
-            e = errno;
-        if (fclose(o->f) != 0 && !e)
-            e = errno;
-    } else if (o->fd >= 0 && !handed_over && close(o->fd) != 0) {
-        e = errno;
-    }
-    memset(o, 0, sizeof *o);
-    o->fd = -1;
-    if (e) {
-        fprintf(stderr, "resptrace %s: cannot write the output: %s\n", cmd, strerror(e));
-        return -1;
-    }
-    return 0;
+    return rt_out_commit(cmd, o, handed_over);
 }
 
 struct trace_writer *edit_writer_open(const char *cmd, struct rt_out *o, const char *path,

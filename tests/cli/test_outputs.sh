@@ -192,15 +192,17 @@ on_tty() {
     cmd="(sleep 1; cat $(printf %q "$input")) | $(printf '%q ' "$RT" "$@")"
     timeout 120 script -qfec "$cmd" /dev/null > "$TMP/tty.$name" 2>&1 < /dev/null
 }
-# a status line: "\r\033[K" then "NAME NN%" (no percentage for a text file on a pipe: its size
-# is not known), and at the end a "\r\033[K" that clears it
+# a status line: "\r\033[K" then "NAME  N events (" (no percentage: the input comes from a pipe,
+# whose size is not known), and at the end a "\r\033[K" that clears it
 tty_check() {
-    local name=$1 file=$2 pct=' \{1,3\}[0-9]\{1,3\}%'
+    local name=$1 file=$2 pct='  [0-9.kM]* events ('
     [ $# -ge 3 ] && pct=$3
     check_eq "$name: a status line on a terminal" 1 \
         "$(grep -a -c "$(printf '\r\033')\[K$name$pct" "$file" | awk '{print ($1 > 0)}')"
     check_eq "$name: cleared at the end" "" \
-        "$(awk 'BEGIN { RS = "\033\\[K" } { last = $0 } END { print last }' "$file" | grep -a '%.*/s)')"
+        "$(awk 'BEGIN { RS = "\033\\[K" } { last = $0 } END { print last }' "$file" | grep -a '/s)')"
+    [ $# -ge 3 ] ||
+        check_eq "$name: no percentage for a pipe" 0 "$(grep -a -c "$(printf '\033')\[K$name *[0-9]*%" "$file")"
 }
 if command -v script > /dev/null; then
     on_tty slice "$TMP/big.rtrace" slice - -o "$O/t1.rtrace"
@@ -208,7 +210,7 @@ if command -v script > /dev/null; then
     on_tty filter "$TMP/big.rtrace" filter - -o "$O/t2.rtrace" --conn 1,2
     tty_check filter "$TMP/tty.filter"
     on_tty merge "$TMP/big.rtrace" merge - "$S" -o "$O/t3.rtrace"
-    tty_check merge "$TMP/tty.merge"
+    tty_check merge "$TMP/tty.merge" ' \{1,3\}[0-9]\{1,3\}%' # a part of its inputs is a file
     on_tty anonymize "$S" anonymize - -o "$O/t4.rtrace" --key-secret "$TMP/secret"
     tty_check anonymize "$TMP/tty.anonymize"
     on_tty convert "$TMP/big.rtrace" convert --to resp - -o "$O/t5.resp"
