@@ -11,10 +11,8 @@ S=$SRC/traces/sample-cache.rtrace
 # the generator: built by CMake when registered, else compiled here from the format sources
 GEN=$(dirname "$RT")/make_edge_trace
 if [ ! -x "$GEN" ]; then
-    GEN=$TMP/make_edge_trace
-    gcc -std=gnu11 -O1 -I"$SRC/format" -o "$GEN" "$SRC/tests/make_edge_trace.c" \
-        "$SRC/format/common.c" "$SRC/format/writer.c" $(pkg-config --libs libzstd libxxhash) \
-        -lpthread 2> "$TMP/gcc.err" || { cat "$TMP/gcc.err" >&2; fail "make_edge_trace builds"; finish; }
+    echo "no $GEN (build the make_edge_trace target)" >&2
+    exit 1
 fi
 E=$TMP/edge.rtrace
 "$GEN" "$E"; check_eq "make_edge_trace" 0 $?
