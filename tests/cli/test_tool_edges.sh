@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 S=$SRC/traces/sample-cache.rtrace
 
-# the generator: built by CMake when registered, else compiled here from the format sources
+# the generator (tests/make_edge_trace.c, built by CMake)
 GEN=$(dirname "$RT")/make_edge_trace
 if [ ! -x "$GEN" ]; then
     echo "no $GEN (build the make_edge_trace target)" >&2
