@@ -19,8 +19,7 @@
  *   type with the recorded reply, when the trace has one, for the divergence counts.
  */
 #define _GNU_SOURCE /* memmem */
-#include "replay.h"
-#include "replay_int.h"
+#include "engine_int.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -44,17 +43,8 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
-#define NS 1000000000ull
 #define LOOKAHEAD_NS (200ull * 1000 * 1000) /* read this far ahead of the schedule */
-#define MAX_CMDS 512                        /* distinct command names tracked per worker */
 #define REC_WAIT_MAX 4096                   /* recorded replies awaited per connection */
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- unsafe commands ------------------------------------------------------------------- */
 
@@ -68,11 +58,6 @@ static const char *const unsafe_cmds[] = {
     "client|unpause", "client|no-evict", "client|no-touch", "latency|reset", "slowlog|reset",
     "memory|purge", "lastsave", "restore-asking", "pfdebug", "pfselftest", "replconf",
     "quit", NULL};
-
-static int name_eq(const char *a, const char *b, size_t blen)
-{
-    return strlen(a) == blen && strncasecmp(a, b, blen) == 0;
-}
 
 /* matches "name" or "name|sub" (or "name sub") of the list against the command */
 static int list_match(const char *const *list, size_t n, const char *name, size_t nlen,
@@ -103,253 +88,10 @@ const char *replay_skip_name(unsigned why)
     return why < REPLAY_SKIP_MAX ? names[why] : "unknown";
 }
 
-/* ---- data structures ------------------------------------------------------------------- */
-
-enum req_kind { K_REQ = 0, K_CLOSE = 1, K_INTERNAL = 2, K_PART = 3 /* of a split request */ };
-
-/* special handling of some commands */
-enum {
-    S_NONE = 0, S_SELECT, S_HELLO, S_AUTH, S_SUBSCRIBE, S_UNSUBSCRIBE, S_RESET, S_QUIT,
-    S_MULTI, S_EXEC /* EXEC or DISCARD */, S_WAIT /* resptrace's WAIT after a write */
-};
-
-struct rconn;
-
-struct req {
-    struct req *next;      /* due queue / ready queue / a connection's pending or retry list */
-    struct req *inext;     /* in-flight list of a target connection */
-    struct rconn *rc;
-    struct req *parent;    /* K_PART: the split request */
-    struct req **parts;    /* a split request: its parts (NULL when whole) */
-    uint32_t nparts, parts_left;
-    int32_t slot;          /* cluster: the slot it goes to; -1 keyless */
-    int32_t node;          /* the node it was last sent to; -1 */
-    uint8_t hold;          /* MULTI whose slot is not known yet: not sendable */
-    uint8_t in_tx;         /* between MULTI and EXEC/DISCARD: goes where MULTI went */
-    uint8_t is_read;       /* readonly command (--read-from-replicas) */
-    uint8_t asking;        /* resent after ASK: ASKING first */
-    uint8_t redirects;     /* MOVED/ASK/TRYAGAIN followed so far */
-    uint8_t part_err;      /* a split request: a part failed */
-    uint8_t part_msg;      /* a split request: its failed part's message was counted */
-    uint8_t split_kind;    /* a split request: its merged reply type */
-    uint8_t blocking;      /* may wait on the server for long (no reply timeout) */
-    uint64_t retry_at;     /* TRYAGAIN: when to send it again */
-    struct vwrite *vw;     /* --verify-writes: the keys it sets */
-    uint8_t vw_ok;         /* its reply acknowledged it; the WAIT after it is awaited */
-    int64_t vw_ival;
-    uint64_t seq;          /* recorded seq */
-    uint64_t due, sent;    /* monotonic ns */
-    uint32_t max_out;      /* recorded unanswered requests of the connection when it was sent */
-    uint32_t db;           /* recorded db */
-    uint16_t cmd;          /* index of the per-command stats */
-    uint8_t kind, special, proto;
-    uint8_t expect;        /* a reply is expected */
-    uint32_t refs;         /* queue/in flight + awaiting the recorded reply */
-    uint8_t rec_state;     /* 0 awaited, 1 known, 2 none will come */
-    uint8_t got;           /* the target's reply came */
-    uint8_t rec_rtype, got_rtype;
-    uint32_t replies_left; /* subscribe family: confirmations still to come */
-    int64_t arg;           /* SELECT db / HELLO protover */
-    size_t wlen;
-    char *wire;            /* the RESP bytes to send (freed once written on a standalone target:
-                            * only cluster mode may send it again) */
-    size_t qbytes;         /* what it holds while waiting to be sent (read-ahead bound) */
-};
-
-struct tconn;
-
-/* The target connections of one recorded connection (or of one fold slot with
- * --connections N): one per node, opened on first use; standalone has node 0 only. */
-struct tgroup {
-    struct tconn **tc;     /* by node index */
-    size_t ntc;
-    struct rconn **users;  /* recorded connections sending through it */
-    size_t nusers, capusers;
-};
-
-struct worker;
-
-struct rconn {
-    uint64_t key;          /* recorded connection id, loop in the top bits */
-    struct worker *w;
-    struct rconn *hnext;
-    struct tgroup *g;
-    uint32_t home_slot;    /* cluster: keyless commands go to this slot's node */
-    int32_t tx_node;       /* cluster: the node of the open transaction; -1 */
-    struct req *tx_multi;  /* the MULTI waiting for the slot of its first key */
-    int32_t tx_slot;       /* the transaction's first slot (read side); -1 */
-    uint8_t in_tx, tx_cross;
-    uint8_t vw_tx;         /* --verify-writes: between MULTI and EXEC/DISCARD (read side) */
-    uint8_t pumping;       /* inside rconn_pump: a nested call (a connection failing at once,
-                            * a request completing as it is sent) leaves the work to it */
-    struct req *rhead, *rtail; /* ready to send, in order */
-    uint32_t out;          /* sent and unanswered on the replay side */
-    uint32_t rec_out;      /* unanswered in the recording so far */
-    uint32_t pending;      /* its requests in the due or ready queue */
-    uint64_t unblocked_at; /* when the last reply arrived (a waiting request may go) */
-    int closing;           /* the recorded connection closed: close after draining */
-    /* requests whose recorded reply is awaited, in order */
-    struct req **wait;
-    size_t wait_head, wait_n, wait_cap;
-};
-
-enum { TC_IDLE = 0, TC_CONNECTING, TC_READY, TC_DOWN, TC_CLOSED };
-
-struct worker;
-
-struct tconn {
-    struct worker *w;
-    struct bufferevent *bev;
-    struct event *retry;
-    int state;
-    int ever_ready;
-    int authed, subscribed, quitting;
-    uint32_t db;
-    uint8_t proto;
-    unsigned attempts;
-    uint64_t down_since;
-    struct req *ihead, *itail; /* in flight, in order */
-    size_t nin;
-    struct rconn **users;      /* recorded connections sending here */
-    size_t nusers, capusers;
-    uint8_t *rbuf;
-    size_t rlen, rcap, need;
-    struct rstream *rs;        /* a large reply being framed as it streams (NULL: none) */
-    struct tgroup *g;
-    int node;                  /* index in the worker's topology */
-    int readonly;              /* READONLY sent (a replica serving reads) */
-    int timed;                 /* the reply timeout is armed */
-    int parked;                /* down, and not retried: its node left the topology */
-    struct req *phead, *ptail; /* redirected here before the connection was up */
-    int busy, doomed;          /* freed inside its own callback: freed when it returns */
-    int throttled;             /* its output is full: pump again when it drains */
-};
-
-struct shard_stat {
-    uint64_t sent, ops, errors, moved, ask, tryagain;
-    struct rt_hist *lat;
-};
-
-struct cmd_stat {
-    struct replay_cmd_result r;
-};
-
-struct worker {
-    const struct replay_opts *o;
-    unsigned id, nthreads;
-    struct event_base *base;
-    struct trace_reader *rd;
-    struct rt_err err;
-    int fatal;
-    SSL_CTX *ssl;
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
-    /* read-ahead */
-    struct trace_event ev;
-    int have_ev, eof;
-    unsigned loop;
-    uint64_t trace_t0, trace_last, loop_off, wall_t0, rate_k;
-    int t0_set;
-    size_t buffered, max_buffered;         /* requests read and not yet sent */
-    size_t buffered_bytes, max_buffered_bytes; /* their bytes: a few huge requests bound the
-                                            * read-ahead as well as many small ones */
-    struct req *dhead, *dtail; /* due queue */
-    struct event *due_timer, *fill_timer, *house_timer, *drain_timer;
-    uint64_t eof_at;
-    uint64_t first_send;
-    /* a blocking control connection for COMMAND GETKEYS (commands the table cannot resolve) */
-    struct rt_ctl ctl;
-    int ctl_failed;
-    int no_table_keys; /* RESPTRACE_KEYS_FROM_TARGET=1: always ask the target (tests) */
-    /* connections */
-    struct rconn **ht;
-    size_t htcap, nrconn;
-    struct tgroup *fold;
-    size_t nfold;
-    /* the topology: standalone is one node (the target) serving every slot */
-    int cluster;
-    struct cl_topo topo;
-    struct shard_stat *shards; /* by node index */
-    size_t nshards;
-    struct rt_ctl tctl;        /* for topology refreshes */
-    struct event *refresh_timer;
-    uint64_t last_refresh;
-    int refresh_armed;
-    struct req *retry_head;    /* waiting for a TRYAGAIN retry */
-    struct vw_table *vw;       /* --verify-writes */
-    int64_t last_ival;         /* the integer of the reply being completed */
-    struct event *retry_timer;
-    uint64_t unroutable_since; /* a request found no node for its slot (0: none waits) */
-    uint64_t reply_timeout_ns;
-    uint64_t live_tconns;
-    size_t inflight; /* requests of the trace sent and unanswered */
-    size_t inflight_blocking; /* of them, blocking commands (they may rightly wait long) */
-    uint64_t last_progress;   /* when a request was last answered, lost or dropped */
-    uint64_t stall_ns;        /* no progress this long with requests waiting: stalled */
-    /* the error reply being completed (for the per-message counts) */
-    const char *cur_err;
-    size_t cur_errlen;
-    int err_counted;          /* the message of a split request's failed part was counted */
-    struct replay_errmsg *errs; /* every command's error replies by message */
-    size_t nerrs;
-    /* stats */
-    struct replay_result res;
-    struct cmd_stat *cmds;
-    size_t ncmds;
-    struct rt_hist *delta_lat; /* since the last status snapshot */
-    uint64_t lag_max_interval;
-    /* status shared with the main thread */
-    pthread_mutex_t *mu;
-    struct rt_hist *shared_lat, *shared_sec;
-    struct replay_status *shared;
-    uint64_t shared_lag;
-    volatile int *stop;
-    uint64_t deadline;
-    int stopping;             /* 1: --duration ended: nothing more is sent, replies in flight
-                               * are awaited; 2: a signal: the loop ends now */
-};
-
 static void tconn_connect(struct tconn *tc);
 static void rconn_pump(struct rconn *rc);
 static void worker_fill(struct worker *w);
 static void worker_check_done(struct worker *w);
-
-/* ---- helpers --------------------------------------------------------------------------- */
-
-/* arms a timer `ns` nanoseconds from now */
-static void arm_in(struct event *ev, uint64_t ns)
-{
-    struct timeval tv = {(time_t)(ns / NS), (long)(ns % NS / 1000)};
-    evtimer_add(ev, &tv);
-}
-
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-__attribute__((returns_nonnull, malloc)) static void *xcalloc(size_t n, size_t sz)
-{
-    void *p = calloc(n, sz);
-    if (!p) {
-        fprintf(stderr, "resptrace replay: out of memory\n");
-        abort();
-    }
-    return p;
-}
-
-__attribute__((returns_nonnull)) static void *xrealloc(void *p, size_t sz)
-{
-    void *q = realloc(p, sz);
-    if (!q) {
-        fprintf(stderr, "resptrace replay: out of memory\n");
-        abort();
-    }
-    return q;
-}
 
 static void fatal(struct worker *w, int code, const char *msg)
 {
@@ -382,8 +124,6 @@ static uint16_t cmd_index(struct worker *w, const char *name)
     }
     return (uint16_t)w->ncmds++;
 }
-
-static int is_err_type(unsigned t) { return t == TRACE_R_ERROR || t == TRACE_R_BLOB_ERROR; }
 
 /* Both replies known: count how the target's differs from the recorded one. */
 static void compare(struct worker *w, struct req *r)
@@ -525,11 +265,6 @@ static void release(struct req *r)
 }
 
 /* ---- recorded connections -------------------------------------------------------------- */
-
-struct wait_ent {
-    uint64_t seq;
-    struct req *r; /* NULL for a request that was not sent */
-};
 
 static struct rconn *rconn_find(struct worker *w, uint64_t key)
 {
