@@ -19,6 +19,12 @@
 #   RT_BENCH_NO_MEM=1     skip the memory part
 #   RT_BENCH_NO_PERF=1    do not profile the replay (perf record -e cpu-clock -g) when it is
 #                         slower than redis-benchmark
+#   RT_BENCH_NO_MEMTIER=1 skip the memtier_benchmark comparison
+#   MEMTIER               a memtier_benchmark binary; else one in PATH, else one built from
+#                         MEMTIER_SRC (a local clone of github.com/RedisLabs/memtier_benchmark)
+#                         or a clone of it, in the work directory (autoconf, automake, g++,
+#                         libevent-dev, libssl-dev, zlib1g-dev: installed with apt-get when
+#                         missing). Its code is never part of this repository.
 #
 # Needs root (or CAP_NET_RAW) for the capture, and redis-server, redis-benchmark, redis-cli,
 # tcpdump, jq, GNU time (/usr/bin/time; installed with apt-get when missing). Everything listens
@@ -39,6 +45,11 @@
 #     the trace's requests minus the skipped ones. CPU time (user+sys) of both is printed too.
 #     When the replay is slower, a `perf record -e cpu-clock -g` of one more replay prints its
 #     top functions.
+#  2b. memtier: RUNS times, taking turns, each against a fresh server: memtier_benchmark's own
+#     trace replay (`--monitor-input` of a MONITOR log captured with the trace, every command
+#     once, sequentially, 50 connections) and `resptrace replay --speed max` of the trace: ops/s
+#     and CPU per request (user+sys of the client over the requests); then system calls per
+#     request of each (`strace -c -f` of one more run each).
 #  3. memory: a synthetic trace of RT_BENCH_BIG_N requests (make_big_trace: 50 connections,
 #     SET/GET 1:1, 100-byte values, replies paired) replayed --speed max against a fresh server
 #     under /usr/bin/time -v: peak RSS (target < 64 MiB).
@@ -164,6 +175,44 @@ num() { awk -v v="$1" 'BEGIN { printf "%.0f\n", v }'; }
 cpu_of() { tail -1 "$1" | awk '{ printf "%.2f\n", $1 + $2 }'; }
 
 # =====================================================================================
+# 0. memtier_benchmark, the anchor of 2b: found, or built in the work directory
+# =====================================================================================
+MEMTIER_BIN="" MEMTIER_WHY=""
+find_memtier() {
+    if [ -n "${MEMTIER:-}" ]; then
+        [ -x "$MEMTIER" ] && { MEMTIER_BIN=$MEMTIER; return 0; }
+        MEMTIER_WHY="MEMTIER=$MEMTIER is not executable"
+        return 1
+    fi
+    if command -v memtier_benchmark > /dev/null; then MEMTIER_BIN=$(command -v memtier_benchmark); return 0; fi
+    local dir=$WORK/memtier
+    if [ -x "$dir/memtier_benchmark" ]; then MEMTIER_BIN=$dir/memtier_benchmark; return 0; fi
+    local pkgs=() p
+    for p in autoconf automake libtool pkg-config g++ libevent-dev libssl-dev zlib1g-dev; do
+        dpkg-query -W -f='${Status}' "$p" 2> /dev/null | grep -q "install ok installed" || pkgs+=("$p")
+    done
+    if [ ${#pkgs[@]} -gt 0 ]; then
+        log "installing memtier's build dependencies: ${pkgs[*]}"
+        { apt-get install -y -q "${pkgs[@]}" > "$WORK/memtier-apt.log" 2>&1 ||
+            { apt-get update -q > /dev/null 2>&1 && apt-get install -y -q "${pkgs[@]}" > "$WORK/memtier-apt.log" 2>&1; }; } ||
+            { MEMTIER_WHY="its build dependencies (${pkgs[*]}) could not be installed"; return 1; }
+    fi
+    rm -rf "$dir"
+    local src=${MEMTIER_SRC:-https://github.com/RedisLabs/memtier_benchmark}
+    log "building memtier_benchmark from $src in $dir"
+    git clone -q --depth 1 "$src" "$dir" > "$WORK/memtier-build.log" 2>&1 ||
+        { MEMTIER_WHY="its source could not be had ($src: $(tail -1 "$WORK/memtier-build.log"))"; return 1; }
+    (cd "$dir" && autoreconf -ivf && ./configure && make -j"$(nproc)") >> "$WORK/memtier-build.log" 2>&1 ||
+        { MEMTIER_WHY="it did not build (see $WORK/memtier-build.log)"; return 1; }
+    MEMTIER_BIN=$dir/memtier_benchmark
+}
+if [ "${RT_BENCH_NO_MEMTIER:-0}" = 1 ]; then
+    MEMTIER_WHY="RT_BENCH_NO_MEMTIER=1"
+else
+    find_memtier || log "memtier_benchmark: $MEMTIER_WHY: the memtier comparison is skipped"
+fi
+
+# =====================================================================================
 # 1. Record a redis-benchmark run
 # =====================================================================================
 TRACE=$RUN/rb.rtrace
@@ -182,7 +231,16 @@ for try in 1 2 3; do
         for _ in $(seq 1 100); do grep -q "listening on" "$RUN/cap.err" 2> /dev/null && break; sleep 0.05; done
         sleep 0.2
     fi
+    # memtier's trace replay reads a MONITOR log: one is captured with the trace (its first
+    # line, "OK", is not a command; memtier skips it)
+    MON_PID=""
+    if [ -n "$MEMTIER_BIN" ]; then
+        redis-cli -h 127.0.0.1 -p "$P1" monitor > "$RUN/mon.txt" 2> /dev/null &
+        MON_PID=$!
+        sleep 0.3
+    fi
     redis-benchmark -h 127.0.0.1 -p "$P1" "${RB_ARGS[@]}" --csv > "$RUN/rb-rec.csv"
+    if [ -n "$MON_PID" ]; then sleep 0.5; kill "$MON_PID" 2> /dev/null || true; wait "$MON_PID" 2> /dev/null || true; fi
     # SIGINT makes tcpdump drop what is still in its ring buffer: with -U the file grows with
     # each packet, so wait until it stops growing (the capture lags the load on a busy machine)
     if [ "${RT_BENCH_LIVE:-0}" = 1 ]; then sleep 3; else wait_stable "$RUN/cap.pcap"; fi
@@ -278,6 +336,65 @@ if [ "$TP_PASS" = 0 ] && [ "${RT_BENCH_NO_PERF:-0}" != 1 ] && command -v perf > 
 fi
 
 # =====================================================================================
+# 2b. memtier_benchmark's trace replay (--monitor-input) and resptrace replay, same requests
+# =====================================================================================
+MT_DONE=0
+if [ -n "$MEMTIER_BIN" ] && [ -s "$RUN/mon.txt" ]; then
+    MON_N=$(grep -c '^[0-9]' "$RUN/mon.txt")
+    MT_PER=$((MON_N / CLIENTS))
+    MT_REQ=$((MT_PER * CLIENTS))
+    # every command of the log once, sequentially, over 50 connections
+    MT_ARGS=(-t 1 -c "$CLIENTS" --monitor-input="$RUN/mon.txt" --command=__monitor_line@__
+        --monitor-pattern=S --requests="$MT_PER" --hide-histogram)
+    MT_LIST=() MR_LIST=() MT_CPU_LIST=() MR_CPU_LIST=() MT_ROWS=()
+    for i in $(seq 1 "$RUNS"); do
+        start_redis P4
+        log "memtier run $i/$RUNS: memtier_benchmark --monitor-input ($MT_REQ requests) against a fresh server"
+        /usr/bin/time -f "%U %S" -o "$RUN/mt.time" "$MEMTIER_BIN" -s 127.0.0.1 -p "$P4" "${MT_ARGS[@]}" \
+            --json-out-file="$RUN/mt-$i.out.json" > "$RUN/mt-$i.out" 2>&1 ||
+            { tail -5 "$RUN/mt-$i.out" >&2; die "memtier_benchmark failed"; }
+        mt_calls=$(server_calls "$P4")
+        stop_redis "$P4"
+        mt=$(jq '[.["ALL STATS"].Totals["Ops/sec"]] | .[0] | floor' "$RUN/mt-$i.out.json")
+        mt_cpu=$(cpu_of "$RUN/mt.time")
+        start_redis P4
+        log "memtier run $i/$RUNS: resptrace replay --speed max against a fresh server"
+        /usr/bin/time -f "%U %S" -o "$RUN/mr.time" \
+            "$RT" replay "$TRACE" --speed max --target "redis://127.0.0.1:$P4" --json="$RUN/mr-$i.json" -q \
+            > /dev/null 2> "$RUN/mr-$i.err" || { cat "$RUN/mr-$i.err" >&2; die "resptrace replay failed"; }
+        stop_redis "$P4"
+        mr=$(jq '.ops_per_s | floor' "$RUN/mr-$i.json")
+        mr_ops=$(jq .ops "$RUN/mr-$i.json")
+        mr_cpu=$(cpu_of "$RUN/mr.time")
+        MT_LIST+=("$mt") MR_LIST+=("$mr") MT_CPU_LIST+=("$mt_cpu") MR_CPU_LIST+=("$mr_cpu")
+        MT_ROWS+=("$(printf "  %-5s %12s %12s %8s %12s %12s   (memtier: server counted %s; replay: %s ops)" "$i" \
+            "$(num "$mt")" "$(num "$mr")" "$(ratio "$mr" "$mt")" \
+            "$(awk -v c="$mt_cpu" -v n="$MT_REQ" 'BEGIN { printf "%.2f", c * 1e6 / n }')" \
+            "$(awk -v c="$mr_cpu" -v n="$mr_ops" 'BEGIN { printf "%.2f", c * 1e6 / n }')" "$mt_calls" "$mr_ops")")
+    done
+    MT_MED=$(printf '%s\n' "${MT_LIST[@]}" | median)
+    MR_MED=$(printf '%s\n' "${MR_LIST[@]}" | median)
+    MT_US=$(awk -v c="$(printf '%s\n' "${MT_CPU_LIST[@]}" | median)" -v n="$MT_REQ" 'BEGIN { printf "%.2f", c * 1e6 / n }')
+    MR_US=$(awk -v c="$(printf '%s\n' "${MR_CPU_LIST[@]}" | median)" -v n="$TR_REQ" 'BEGIN { printf "%.2f", c * 1e6 / n }')
+    # system calls per request: one more run of each under strace -c -f
+    MT_SYS="n/a" MR_SYS="n/a"
+    if command -v strace > /dev/null; then
+        start_redis P4
+        strace -c -f -o "$RUN/mt.strace" "$MEMTIER_BIN" -s 127.0.0.1 -p "$P4" "${MT_ARGS[@]}" \
+            > /dev/null 2>&1 || true
+        stop_redis "$P4"
+        start_redis P4
+        strace -c -f -o "$RUN/mr.strace" "$RT" replay "$TRACE" --speed max \
+            --target "redis://127.0.0.1:$P4" -q > /dev/null 2>&1 || true
+        stop_redis "$P4"
+        calls_of() { awk '$NF == "total" { print $(NF - 2) }' "$1"; }
+        MT_SYS=$(awk -v c="$(calls_of "$RUN/mt.strace")" -v n="$MT_REQ" 'BEGIN { if (c > 0) printf "%.2f", c / n; else print "n/a" }')
+        MR_SYS=$(awk -v c="$(calls_of "$RUN/mr.strace")" -v n="$TR_REQ" 'BEGIN { if (c > 0) printf "%.2f", c / n; else print "n/a" }')
+    fi
+    MT_DONE=1
+fi
+
+# =====================================================================================
 # 3. Memory: replay a BIG_N-request trace
 # =====================================================================================
 MEM_DONE=0
@@ -347,6 +464,19 @@ echo "throughput, fresh server each run, taking turns (ops/s; cpu = user+sys sec
 printf "  %-5s %16s %16s %8s %14s %14s\n" "run" "redis-benchmark" "replay" "ratio" "rb cpu s" "replay cpu s"
 printf '%s\n' "${PAIR_ROWS[@]}"
 printf "  %-5s %16s %16s %8s %14s %14s\n" "med" "$(num "$RB_MED")" "$(num "$RP_MED")" "$TP_RATIO" "$RB_CPU_MED" "$RP_CPU_MED"
+if [ "$MT_DONE" = 1 ]; then
+    echo
+    echo "memtier_benchmark --monitor-input of the same requests ($(num "$MT_REQ") commands of a MONITOR log"
+    echo "captured with the trace, 50 connections) vs resptrace replay --speed max, fresh server each:"
+    printf "  %-5s %12s %12s %8s %12s %12s\n" "run" "memtier" "replay" "ratio" "memtier us" "replay us"
+    printf '%s\n' "${MT_ROWS[@]}"
+    printf "  %-5s %12s %12s %8s %12s %12s\n" "med" "$(num "$MT_MED")" "$(num "$MR_MED")" "$(ratio "$MR_MED" "$MT_MED")" "$MT_US" "$MR_US"
+    echo "  (us = CPU user+sys of the client per request; system calls per request, strace -c -f:"
+    echo "   memtier $MT_SYS, replay $MR_SYS)"
+else
+    echo
+    echo "memtier_benchmark comparison skipped: ${MEMTIER_WHY:-no MONITOR log}"
+fi
 echo
 echo "replay ops = trace requests - skipped:"
 printf '%s\n' "${OPS_ROWS[@]}"
@@ -377,6 +507,18 @@ printf "| %-44s | %-34s | %-10s | %-7s |\n" "replay ops = trace requests - skipp
     "$([ "$OPS_OK" = 1 ] && echo "equal, every run" || echo "differ (see above)")" "equal" "$(verdict "$OPS_OK")"
 printf "| %-44s | %-34s | %-10s | %-7s |\n" "trace exact (= INFO commandstats, no drops)" \
     "$([ "$REC_OK" = 1 ] && echo yes || echo no)" "(info)" ""
+if [ "$MT_DONE" = 1 ]; then
+    MT_TP_PASS=$(awk -v a="$MR_MED" -v b="$MT_MED" 'BEGIN { print (a >= b) ? 1 : 0 }')
+    MT_CPU_PASS=$(awk -v a="$MR_US" -v b="$MT_US" 'BEGIN { print (a <= 0.8 * b) ? 1 : 0 }')
+    printf "| %-44s | %-34s | %-10s | %-7s |\n" "replay / memtier ops/s (median of $RUNS)" \
+        "$(ratio "$MR_MED" "$MT_MED")x ($(num "$MR_MED") / $(num "$MT_MED"))" ">= 1x" "$(verdict "$MT_TP_PASS")"
+    printf "| %-44s | %-34s | %-10s | %-7s |\n" "replay / memtier CPU per request" \
+        "$(ratio "$MR_US" "$MT_US")x ($MR_US / $MT_US us)" "<= 0.8x" "$(verdict "$MT_CPU_PASS")"
+    printf "| %-44s | %-34s | %-10s | %-7s |\n" "system calls per request (replay, memtier)" \
+        "$MR_SYS, $MT_SYS" "(info)" ""
+else
+    printf "| %-44s | %-34s | %-10s | %-7s |\n" "replay vs memtier_benchmark" "skipped: ${MEMTIER_WHY:-no log}" "" "n/a"
+fi
 if [ "$MEM_DONE" = 1 ]; then
     printf "| %-44s | %-34s | %-10s | %-7s |\n" "peak RSS replaying $(num "$BIG_N") requests" \
         "$RSS_MIB MiB" "< $TARGET_RSS_MIB MiB" "$(verdict "$MEM_PASS")"
