@@ -1,6 +1,7 @@
 /* cmd_compare.c: `resptrace compare`: replay runs side by side, per command, per class
  * (writes, reads) and overall, with the differences from the first run marked. */
 #include "analysis_int.h"
+#include "prices.h"
 #include "tools.h"
 
 #include "replay.h"
@@ -16,18 +17,21 @@ void usage_compare(FILE *out)
     fprintf(
         out,
         "usage: resptrace compare RUN_A.json RUN_B.json [RUN.json ...]\n"
-        "                         [--threshold PCT] [--json[=FILE]]\n\n"
+        "                         [--threshold PCT] [--prices FILE] [--json[=FILE]]\n\n"
         "Compares replay results (`resptrace replay --json=RUN.json`, or `resptrace\n"
         "merge` of several) side by side. The first run is the baseline; every other\n"
         "run's numbers are shown with their difference from it in percent, marked\n"
         "\"worse\" or \"better\" when it is beyond --threshold (and \"*\" for ops, where\n"
         "neither is better).\n\n"
         "  --threshold PCT   the difference that is marked (default 10; 0 marks any)\n"
+        "  --prices FILE     what each run's target costs: adds the rows of scope\n"
+        "                    \"cost\" (see below)\n"
         "  --json[=FILE]     one JSON document on stdout instead of the table, or into\n"
         "                    FILE (the table then still goes to stdout): {\"tool\",\n"
         "                    \"version\", \"schema\", \"command\", \"threshold_pct\",\n"
         "                    \"baseline\", \"runs\", \"rows\": [{\"scope\", \"name\", \"metric\",\n"
-        "                    \"values\", \"diff_pct\", \"flag\"}], \"notes\"}\n\n"
+        "                    \"values\", \"diff_pct\", \"flag\"}], \"notes\", \"prices\"};\n"
+        "                    each run has \"sweep\" and \"cost\" (null when none)\n\n"
         "Compared, overall, per command class and per command (commands in decreasing\n"
         "total ops):\n"
         "  ops                replies received (the run's \"ops\")\n"
@@ -46,29 +50,60 @@ void usage_compare(FILE *out)
         "two runs would share gets \" #2\", \" #3\"... A difference from a baseline of 0\n"
         "is printed \"new\". Results written before the JSON documents carried \"tool\"\n"
         "and \"schema\" are read as well.\n\n"
-        "Exit status: 0; 1 when a run cannot be read or is not a replay result; 2 for\n"
-        "a bad command line; 130 when interrupted.\n");
+        "A sweep (`resptrace replay --sweep ... --slo ... --json=FILE`) is compared by\n"
+        "its step at the fastest speed that held the SLO (its first step when none\n"
+        "held), and adds the rows of scope \"capacity\": that speed (\"max_speed_held\",\n"
+        "in multiples of the recorded load) and the ops/s the step served (ops over\n"
+        "its duration, \"slo_ops_per_s\").\n\n"
+        "Prices: a JSON file the user writes (no prices are built in):\n"
+        "  {\"currency\": \"USD\", \"hours_per_month\": 730,\n"
+        "   \"runs\": {\"LABEL\": {\"nodes\": 3, \"price_per_node_hour\": 0.3}, ...}}\n"
+        "A run is priced by its label, else by its file name. currency is optional,\n"
+        "hours_per_month 730 when absent; a \"comment\" string may go at the top and\n"
+        "in each run; other fields are refused. Rows of scope \"cost\": nodes,\n"
+        "price_per_node_hour, monthly_cost = nodes x price_per_node_hour x\n"
+        "hours_per_month, and for sweeps cost_per_1k_ops_s = monthly_cost /\n"
+        "(slo_ops_per_s / 1000): the cost of serving 1,000 ops/s within the SLO.\n\n"
+        "Exit status: 0; 1 when a run cannot be read or is not a replay result, or\n"
+        "the prices file is not valid (the message names the field); 2 for a bad\n"
+        "command line; 130 when interrupted.\n");
 }
 
 /* ---- the comparison (shared with the HTML report) ---------------------------------------- */
 
-enum { K_COUNT, K_RATE, K_LAT };
+enum { K_COUNT, K_RATE, K_LAT, K_SPEED, K_PRICE, K_MONEY };
 
 static const struct metric {
     const char *key, *title;
     int kind;
     int better; /* +1: higher is better, -1: lower is better, 0: neither */
 } metrics[] = {
-    {"ops", "ops", K_COUNT, 0},        {"ops_per_s", "ops/s", K_RATE, +1},
-    {"p50_us", "p50", K_LAT, -1},      {"p90_us", "p90", K_LAT, -1},
-    {"p99_us", "p99", K_LAT, -1},      {"p999_us", "p99.9", K_LAT, -1},
-    {"max_us", "max", K_LAT, -1},      {"errors", "errors", K_COUNT, -1},
+    /* of every scope of a run: overall, class, command (NMET of them) */
+    {"ops", "ops", K_COUNT, 0},
+    {"ops_per_s", "ops/s", K_RATE, +1},
+    {"p50_us", "p50", K_LAT, -1},
+    {"p90_us", "p90", K_LAT, -1},
+    {"p99_us", "p99", K_LAT, -1},
+    {"p999_us", "p99.9", K_LAT, -1},
+    {"max_us", "max", K_LAT, -1},
+    {"errors", "errors", K_COUNT, -1},
     {"misses", "misses", K_COUNT, -1},
+    /* capacity (sweeps) */
+    {"max_speed_held", "speed held", K_SPEED, +1},
+    {"slo_ops_per_s", "ops/s at SLO", K_RATE, +1},
+    /* cost (--prices) */
+    {"nodes", "nodes", K_COUNT, 0},
+    {"price_per_node_hour", "per node-hour", K_PRICE, -1},
+    {"monthly_cost", "monthly", K_MONEY, -1},
+    {"cost_per_1k_ops_s", "per 1k ops/s", K_MONEY, -1},
 };
-#define NMET (sizeof metrics / sizeof metrics[0])
+#define NMET 9         /* the metrics of a run's scopes */
+#define M_CAPACITY 9   /* the first of the capacity metrics (2) */
+#define M_COST 11      /* the first of the cost metrics (4) */
+#define NMET_ALL (sizeof metrics / sizeof metrics[0])
 
-enum { S_OVERALL, S_CLASS, S_COMMAND };
-static const char *const scope_names[] = {"overall", "class", "command"};
+enum { S_OVERALL, S_CLASS, S_COMMAND, S_CAPACITY, S_COST };
+static const char *const scope_names[] = {"overall", "class", "command", "capacity", "cost"};
 static const char *const class_names[] = {"write", "read", "other"};
 
 static double num(const json_t *o, const char *k)
@@ -263,17 +298,69 @@ static void note_differs(json_t *notes, json_t *const *runs, size_t n, const cha
         }
 }
 
-json_t *rt_compare_json(json_t *const *runs, const char *const *names, size_t n,
-                        double threshold_pct)
+/* The capacity rows (sweeps) and the cost rows (prices) of the comparison. */
+static void add_capacity_cost(json_t *rows, json_t *const *sweeps, json_t *const *costs, size_t n,
+                              int cost, double threshold)
+{
+    double *col = malloc((n ? n : 1) * sizeof *col);
+    if (!col)
+        return;
+    size_t from = cost ? M_COST : M_CAPACITY, to = cost ? NMET_ALL : M_COST;
+    for (size_t m = from; m < to; m++) {
+        for (size_t r = 0; r < n; r++)
+            col[r] = num(cost ? costs[r] : sweeps[r], metrics[m].key);
+        json_array_append_new(rows, make_row(cost ? S_COST : S_CAPACITY, "all", m, col, n,
+                                             threshold));
+    }
+    free(col);
+}
+
+/* notes on the prices: runs without one, entries that named no run */
+static void note_prices(json_t *notes, const struct rt_cand *c, json_t *const *costs, size_t n,
+                        struct rt_prices *p)
+{
+    json_t *pj = rt_prices_json(p);
+    const char *file = json_string_value(json_object_get(pj, "file"));
+    for (size_t r = 0; r < n; r++) {
+        if (costs[r])
+            continue;
+        const char *label = json_string_value(json_object_get(c[r].doc, "label"));
+        const char *base = !c[r].file ? NULL
+                           : strrchr(c[r].file, '/') ? strrchr(c[r].file, '/') + 1
+                                                     : c[r].file;
+        char b[600];
+        snprintf(b, sizeof b, "%.100s: no price in %.200s (runs are priced by label%s%.80s%s%s%.80s%s)",
+                 c[r].name, file, label ? " \"" : "", label ? label : "", label ? "\"" : "",
+                 base ? ", else file name \"" : "", base ? base : "", base ? "\"" : "");
+        json_array_append_new(notes, json_string(b));
+    }
+    rt_prices_notes(p, notes);
+    json_decref(pj);
+}
+
+json_t *rt_compare_cands_json(const struct rt_cand *c, size_t n, double threshold_pct,
+                              struct rt_prices *p)
 {
     json_t *o = rt_json_doc("compare"), *ra = json_array(), *rows = json_array(),
            *notes = json_array();
+    json_t **runs = calloc(n ? n : 1, sizeof *runs), **sweeps = calloc(n ? n : 1, sizeof *sweeps),
+           **costs = calloc(n ? n : 1, sizeof *costs);
+    const char **names = calloc(n ? n : 1, sizeof *names);
     struct cname *cn = NULL;
     size_t ncn = 0;
-    if (!o || !ra || !rows || !notes)
+    int any_sweep = 0;
+    if (!o || !ra || !rows || !notes || !runs || !sweeps || !costs || !names)
         goto fail;
+    for (size_t r = 0; r < n; r++) {
+        runs[r] = (json_t *)c[r].run;
+        names[r] = c[r].name;
+        sweeps[r] = rt_sweep_json(c[r].doc);
+        any_sweep |= sweeps[r] != NULL;
+        costs[r] = p ? rt_prices_cost(p, c[r].doc, c[r].file) : NULL;
+    }
     json_object_set_new(o, "threshold_pct", json_real(threshold_pct));
     json_object_set_new(o, "baseline", json_string(names[0]));
+    json_object_set_new(o, "prices", p ? rt_prices_json(p) : json_null());
     for (size_t r = 0; r < n; r++) {
         json_t *e = json_object();
         json_object_set_new(e, "name", json_string(names[r]));
@@ -284,6 +371,8 @@ json_t *rt_compare_json(json_t *const *runs, const char *const *names, size_t n,
             if (x)
                 json_object_set(e, keep[k], x);
         }
+        json_object_set(e, "sweep", sweeps[r] ? sweeps[r] : json_null());
+        json_object_set(e, "cost", costs[r] ? costs[r] : json_null());
         json_array_append_new(ra, e);
     }
     json_object_set_new(o, "runs", ra);
@@ -291,27 +380,40 @@ json_t *rt_compare_json(json_t *const *runs, const char *const *names, size_t n,
     note_differs(notes, runs, n, "trace", "replayed different traces");
     note_differs(notes, runs, n, "speed", "replayed at different speeds");
     note_differs(notes, runs, n, "requests", "sent different numbers of requests");
+    for (size_t r = 1; r < n; r++)
+        if (sweeps[0] && sweeps[r] &&
+            !json_equal(json_object_get(sweeps[0], "slo"), json_object_get(sweeps[r], "slo"))) {
+            json_array_append_new(notes, json_string("the sweeps held different SLOs (\"slo\" "
+                                                     "differs): their capacities do not compare"));
+            break;
+        }
+    if (p)
+        note_prices(notes, c, costs, n, p);
 
+    if (any_sweep)
+        add_capacity_cost(rows, sweeps, costs, n, 0, threshold_pct);
+    if (p)
+        add_capacity_cost(rows, sweeps, costs, n, 1, threshold_pct);
     add_scope(rows, runs, names, n, S_OVERALL, "all", threshold_pct, notes);
-    for (int c = 0; c < 3; c++)
-        add_scope(rows, runs, names, n, S_CLASS, class_names[c], threshold_pct, notes);
+    for (int k = 0; k < 3; k++)
+        add_scope(rows, runs, names, n, S_CLASS, class_names[k], threshold_pct, notes);
     /* the commands of every run, busiest first */
     for (size_t r = 0; r < n; r++) {
         const char *k;
-        json_t *c;
-        json_object_foreach(json_object_get(runs[r], "commands"), k, c)
+        json_t *cm;
+        json_object_foreach(json_object_get(runs[r], "commands"), k, cm)
         {
             size_t i = 0;
             while (i < ncn && strcmp(cn[i].name, k))
                 i++;
             if (i == ncn) {
-                struct cname *p = realloc(cn, (ncn + 1) * sizeof *cn);
-                if (!p)
+                struct cname *q = realloc(cn, (ncn + 1) * sizeof *cn);
+                if (!q)
                     goto fail;
-                cn = p;
+                cn = q;
                 cn[ncn++] = (struct cname){.name = k, .ops = 0};
             }
-            double ops = num(c, "ops");
+            double ops = num(cm, "ops");
             cn[i].ops += isfinite(ops) ? ops : 0;
         }
     }
@@ -319,24 +421,47 @@ json_t *rt_compare_json(json_t *const *runs, const char *const *names, size_t n,
         qsort(cn, ncn, sizeof *cn, by_ops);
     for (size_t i = 0; i < ncn; i++)
         add_scope(rows, runs, names, n, S_COMMAND, cn[i].name, threshold_pct, notes);
-    free(cn);
     json_object_set_new(o, "rows", rows);
     json_object_set_new(o, "notes", notes);
-    return o;
+    rows = notes = NULL;
+    goto done;
 fail:
+    json_decref(o);
+    o = NULL;
+done:
+    for (size_t r = 0; r < n && sweeps && costs; r++) {
+        json_decref(sweeps[r]);
+        json_decref(costs[r]);
+    }
     free(cn);
+    free(runs);
+    free(sweeps);
+    free(costs);
+    free(names);
     json_decref(ra);
     json_decref(rows);
     json_decref(notes);
-    json_decref(o);
-    return NULL;
+    return o;
+}
+
+json_t *rt_compare_json(json_t *const *runs, const char *const *names, size_t n,
+                        double threshold_pct)
+{
+    struct rt_cand *c = calloc(n ? n : 1, sizeof *c);
+    if (!c)
+        return NULL;
+    for (size_t r = 0; r < n; r++)
+        c[r] = (struct rt_cand){.doc = runs[r], .run = runs[r], .name = names[r]};
+    json_t *o = rt_compare_cands_json(c, n, threshold_pct, NULL);
+    free(c);
+    return o;
 }
 
 /* ---- the terminal table ------------------------------------------------------------------ */
 
 static const struct metric *metric_of(const char *key)
 {
-    for (size_t m = 0; m < NMET; m++)
+    for (size_t m = 0; m < NMET_ALL; m++)
         if (!strcmp(metrics[m].key, key))
             return &metrics[m];
     return NULL;
@@ -353,15 +478,22 @@ static void fmt_value(const struct metric *m, const json_t *v, char *b, size_t c
         snprintf(b, cap, "%.3f", x / 1e3);
     else if (m->kind == K_RATE)
         snprintf(b, cap, "%.1f", x);
+    else if (m->kind == K_SPEED)
+        snprintf(b, cap, "%.3fx", x);
+    else if (m->kind == K_PRICE)
+        snprintf(b, cap, "%.4f", x);
+    else if (m->kind == K_MONEY)
+        snprintf(b, cap, "%.2f", x);
     else
         snprintf(b, cap, "%.0f", x);
 }
 
-static void fmt_diff(const json_t *d, const json_t *v, char *b, size_t cap)
+/* a difference in percent; "new" from a baseline of 0, nothing from a baseline without one */
+static void fmt_diff(const json_t *d, const json_t *v, const json_t *base, char *b, size_t cap)
 {
     if (json_is_number(d))
         snprintf(b, cap, "%+.1f%%", json_number_value(d));
-    else if (json_is_number(v))
+    else if (json_is_number(v) && json_is_number(base))
         snprintf(b, cap, "new");
     else
         b[0] = 0;
@@ -377,9 +509,32 @@ static void print_table(FILE *f, const json_t *cmp, char *const *files)
     fprintf(f, "baseline: %s; differences from it, marked beyond +-%g%%\n",
             json_string_value(json_object_get(json_array_get(runs, 0), "name")),
             num(cmp, "threshold_pct"));
-    for (size_t r = 0; r < n; r++)
-        fprintf(f, "  run %zu: %s (%s)\n", r + 1,
-                json_string_value(json_object_get(json_array_get(runs, r), "name")), files[r]);
+    for (size_t r = 0; r < n; r++) {
+        const json_t *e = json_array_get(runs, r), *sw = json_object_get(e, "sweep");
+        fprintf(f, "  run %zu: %s (%s)", r + 1, json_string_value(json_object_get(e, "name")),
+                files[r]);
+        if (json_is_object(sw))
+            fprintf(f, ": a sweep of SLO %s, compared by its step at %gx (%s)",
+                    json_string_value(json_object_get(sw, "slo")) ? json_string_value(
+                                                                         json_object_get(sw, "slo"))
+                                                                   : "?",
+                    num(sw, "step_speed"),
+                    json_is_number(json_object_get(sw, "max_speed_held"))
+                        ? "the fastest speed that held"
+                        : "none held: its first step");
+        fputc('\n', f);
+    }
+    const json_t *pr = json_object_get(cmp, "prices");
+    if (json_is_object(pr)) {
+        const char *cur = json_string_value(json_object_get(pr, "currency"));
+        fprintf(f,
+                "cost: prices from %s%s%s; monthly = nodes x price per node-hour x %g hours;\n"
+                "  per 1k ops/s = monthly / (ops/s served within the SLO / 1000), that ops/s\n"
+                "  being what a sweep's step at its fastest speed that held served (sweeps "
+                "only)\n",
+                json_string_value(json_object_get(pr, "file")), cur ? ", in " : "",
+                cur ? cur : "", num(pr, "hours_per_month"));
+    }
     fputc('\n', f);
     /* headers: the baseline's column is VALW wide, the others' VALW + diff + flag */
     fprintf(f, "%-*s", NAMEW, "");
@@ -404,6 +559,12 @@ static void print_table(FILE *f, const json_t *cmp, char *const *files)
         if (strcmp(sc, last_scope) || strcmp(nm, last_name)) {
             if (!strcmp(sc, "overall"))
                 fprintf(f, "overall\n");
+            else if (!strcmp(sc, "capacity"))
+                fprintf(f, "capacity at the SLO (a sweep's fastest speed that held)\n");
+            else if (!strcmp(sc, "cost")) {
+                const char *cur = json_string_value(json_object_get(pr, "currency"));
+                fprintf(f, "cost%s%s\n", cur ? " in " : "", cur ? cur : "");
+            }
             else if (!strcmp(sc, "class"))
                 fprintf(f, "class %s (commands flagged %s)\n", nm,
                         !strcmp(nm, "write")  ? "write"
@@ -426,7 +587,8 @@ static void print_table(FILE *f, const json_t *cmp, char *const *files)
             fprintf(f, " %*s", VALW, b);
             if (r == 0)
                 continue;
-            fmt_diff(json_array_get(da, r), json_array_get(va, r), d, sizeof d);
+            fmt_diff(json_array_get(da, r), json_array_get(va, r), json_array_get(va, 0), d,
+                     sizeof d);
             const char *fl = json_string_value(json_array_get(fa, r));
             fprintf(f, " %8s %-6s", d, !fl ? "" : !strcmp(fl, "changed") ? "*" : fl);
         }
@@ -445,8 +607,9 @@ static void print_table(FILE *f, const json_t *cmp, char *const *files)
 /* ---- the command ------------------------------------------------------------------------- */
 
 /* Loads one run: a replay result (with or without the "tool"/"schema" header of newer
- * files). @return 0 or -1 after printing why. */
-static int load_run(const char *path, json_t **out)
+ * files) into *doc and the RUN object compared into *run (the document itself, or a sweep's
+ * step: rt_sweep_run). @return 0 or -1 after printing why. */
+static int load_run(const char *path, json_t **doc, json_t **run)
 {
     json_error_t je;
     json_t *j = json_load_file(path, JSON_DECODE_ANY, &je);
@@ -456,17 +619,31 @@ static int load_run(const char *path, json_t **out)
         return -1;
     }
     const char *tool = json_string_value(json_object_get(j, "tool"));
+    if (json_is_object(j) && rt_doc_is_sweep(j) && (!tool || !strcmp(tool, "resptrace"))) {
+        struct rt_err err = {0};
+        json_t *r = rt_sweep_run(j, path, &err);
+        if (!r) {
+            fprintf(stderr, "resptrace compare: %s\n", err.msg);
+            json_decref(j);
+            return -1;
+        }
+        *doc = j;
+        *run = r;
+        return 0;
+    }
     if (!json_is_object(j) || !json_is_object(json_object_get(j, "latency_us")) ||
         !json_is_number(json_object_get(j, "ops")) || (tool && strcmp(tool, "resptrace"))) {
         const char *cmd = json_string_value(json_object_get(j, "command"));
         fprintf(stderr,
                 "resptrace compare: %s: not a replay result%s%s%s (no \"ops\" and "
-                "\"latency_us\"; write one with `resptrace replay --json=FILE`)\n",
+                "\"latency_us\", nor a sweep's \"steps\"; write one with `resptrace replay "
+                "--json=FILE`)\n",
                 path, cmd ? " (written by `resptrace " : "", cmd ? cmd : "", cmd ? "`)" : "");
         json_decref(j);
         return -1;
     }
-    *out = j;
+    *doc = j;
+    *run = json_incref(j);
     return 0;
 }
 
@@ -499,11 +676,12 @@ static void run_names(json_t *const *runs, char *const *files, size_t n, char (*
 int cmd_compare(int argc, char **argv)
 {
     static const struct option opts[] = {{"threshold", required_argument, NULL, 't'},
+                                         {"prices", required_argument, NULL, 'p'},
                                          {"json", optional_argument, NULL, 'j'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     double threshold = 10;
-    const char *json_path = NULL;
+    const char *json_path = NULL, *prices_path = NULL;
     int c;
     optind = 1;
     opterr = 0;
@@ -519,6 +697,11 @@ int cmd_compare(int argc, char **argv)
                                       optarg);
             break;
         }
+        case 'p':
+            if (!*optarg)
+                return rt_usage_error("compare", "--prices needs a file name");
+            prices_path = optarg;
+            break;
         case 'j': json_path = optarg ? optarg : "-"; break;
         case 'h': usage_compare(stdout); return RT_EXIT_OK;
         default: return rt_opt_error("compare", c, argv);
@@ -530,24 +713,42 @@ int cmd_compare(int argc, char **argv)
     if (json_path && !*json_path)
         return rt_usage_error("compare", "--json= needs a file name (or '-' for stdout)");
     char *const *files = argv + optind;
-    if (rt_out_refuse_inputs("compare", json_path, (const char *const *)files, n) < 0)
+    /* the inputs: the runs and the prices file */
+    const char **inputs = calloc(n + 1, sizeof *inputs);
+    if (!inputs)
+        rt_oom("compare");
+    for (size_t r = 0; r < n; r++)
+        inputs[r] = files[r];
+    inputs[n] = prices_path;
+    int refused = rt_out_refuse_inputs("compare", json_path, inputs, prices_path ? n + 1 : n) < 0;
+    free(inputs);
+    if (refused)
         return RT_EXIT_USAGE;
     rt_catch_signals();
-    json_t **runs = calloc(n, sizeof *runs);
+    json_t **docs = calloc(n, sizeof *docs), **runs = calloc(n, sizeof *runs);
     char(*names)[200] = calloc(n, sizeof *names);
-    const char **np = calloc(n, sizeof *np);
+    struct rt_cand *cands = calloc(n, sizeof *cands);
+    struct rt_prices *prices = NULL;
     int status = RT_EXIT_FAIL;
-    if (!runs || !names || !np) {
+    if (!docs || !runs || !names || !cands) {
         fprintf(stderr, "resptrace compare: out of memory\n");
         goto done;
     }
-    for (size_t r = 0; r < n; r++)
-        if (load_run(files[r], &runs[r]) < 0)
+    if (prices_path) {
+        struct rt_err err = {0};
+        if (rt_prices_load(prices_path, &prices, &err) < 0) {
+            fprintf(stderr, "resptrace compare: %s\n", err.msg);
             goto done;
-    run_names(runs, files, n, names);
+        }
+    }
     for (size_t r = 0; r < n; r++)
-        np[r] = names[r];
-    json_t *cmp = rt_compare_json(runs, np, n, threshold);
+        if (load_run(files[r], &docs[r], &runs[r]) < 0)
+            goto done;
+    run_names(docs, files, n, names);
+    for (size_t r = 0; r < n; r++)
+        cands[r] = (struct rt_cand){
+            .doc = docs[r], .run = runs[r], .name = names[r], .file = files[r]};
+    json_t *cmp = rt_compare_cands_json(cands, n, threshold, prices);
     if (!cmp) {
         fprintf(stderr, "resptrace compare: out of memory\n");
         goto done;
@@ -571,10 +772,14 @@ int cmd_compare(int argc, char **argv)
         json_decref(cmp);
     }
 done:
-    for (size_t r = 0; runs && r < n; r++)
+    for (size_t r = 0; docs && runs && r < n; r++) {
+        json_decref(docs[r]);
         json_decref(runs[r]);
+    }
+    free(docs);
     free(runs);
     free(names);
-    free(np);
+    free(cands);
+    rt_prices_free(prices);
     return status;
 }

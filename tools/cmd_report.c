@@ -3,6 +3,7 @@
  * and shard balance, and the latency over time of replay runs. */
 #define _GNU_SOURCE /* open_memstream */
 #include "analysis_int.h"
+#include "prices.h"
 #include "tools.h"
 
 #include <errno.h>
@@ -15,10 +16,16 @@ void usage_report(FILE *out)
 {
     fprintf(out,
             "usage: resptrace report TRACE [RUN.json ...] [-o FILE] [--top K]\n"
-            "                        [--shards LIST] [--threshold PCT] [--salvage]\n"
-            "                        [--json[=FILE]] [-q]\n\n"
+            "                        [--shards LIST] [--threshold PCT] [--prices FILE]\n"
+            "                        [--salvage] [--json[=FILE]] [-q]\n\n"
             "Writes one self-contained HTML file (inline SVG and CSS only: no scripts, no\n"
             "fonts, nothing fetched, it works offline) that shows:\n"
+            "  decision        with runs: one column per run (a candidate target): write\n"
+            "                  and read p99, headroom at the SLO and the ops/s served\n"
+            "                  within it (sweeps), acknowledged writes lost on failover\n"
+            "                  (--verify-writes), miss storm and warm-up time (the run's\n"
+            "                  disruption), monthly cost and cost per 1,000 ops/s at\n"
+            "                  the SLO (--prices); the best of each row marked\n"
             "  overview        the numbers of `resptrace stat TRACE`\n"
             "  request rate    requests per second of trace time (as `stat` counts them),\n"
             "                  and error replies per second when there are any\n"
@@ -42,9 +49,16 @@ void usage_report(FILE *out)
             "                     3,6,12; \"none\": no shard section)\n"
             "  --salvage          skip damaged chunks of the trace instead of stopping\n"
             "  --threshold PCT    the difference between runs that is marked (default 10)\n"
+            "  --prices FILE      what each run's target costs, as for `resptrace compare\n"
+            "                     --prices` (see its help): monthly cost = nodes x price\n"
+            "                     per node-hour x hours_per_month (730); cost per 1,000\n"
+            "                     ops/s = monthly cost / (ops/s within the SLO / 1000)\n"
             "  --json[=FILE]      a JSON document of what was written, on stdout instead\n"
             "                     of the line saying so, or into FILE\n"
             "  -q, --quiet        no status line (shown on a terminal while reading)\n\n"
+            "A RUN.json may also be a sweep (`resptrace replay --sweep ... --slo ...\n"
+            "--json=FILE`): it is shown by its step at the fastest speed that held the\n"
+            "SLO (its first step when none held).\n"
             "A run's name is its \"label\", else its \"target\" and file name, else its file\n"
             "name; a name that two runs would share gets \" #2\", \" #3\"... Every string\n"
             "taken from the trace or a run (keys, command names, error prefixes, labels)\n"
@@ -619,7 +633,9 @@ static const char css[] =
     "#e0c060}.runs{display:flex;flex-wrap:wrap;gap:16px}.runs>div{flex:1 1 480px;min-width:0}"
     "nav a{margin-right:12px}.sw{display:inline-block;width:12px;height:12px;margin:0 4px 0 "
     "12px;vertical-align:middle}.worse{background:#f8d7da}.better{background:#d4edda}"
-    ".changed{background:#fff3cd}th.grp{background:#e8e8e8;text-align:left}";
+    ".changed{background:#fff3cd}th.grp{background:#e8e8e8;text-align:left}"
+    ".best{background:#c6efce;font-weight:bold}.why{color:#777;font-size:11px;font-weight:normal}"
+    "table.decision td{text-align:left}";
 
 static void th(FILE *f, const char *s)
 {
@@ -955,7 +971,8 @@ static void section_hotkeys(FILE *f, const json_t *hk, const char *why_none)
 
 struct run {
     const char *path;
-    json_t *j;
+    json_t *doc; /* the file's document: a RUN.json, or a sweep */
+    json_t *j;   /* the RUN object shown: doc, or the sweep's step (rt_sweep_run) */
     char name[200]; /* its unique name (raw bytes, escaped when written): run_names() */
     /* the timeline as columns; tput and errps per second of each entry's real length (NAN
      * when the entry is too short to be a rate) */
@@ -965,6 +982,7 @@ struct run {
 
 static void run_free(struct run *r)
 {
+    json_decref(r->doc);
     json_decref(r->j);
     free(r->t);
     free(r->ops);
@@ -996,16 +1014,20 @@ static int run_load(struct run *r, const char *path, struct rt_err *err)
     memset(r, 0, sizeof *r);
     r->path = path;
     json_error_t je;
-    r->j = json_load_file(path, JSON_DECODE_ANY, &je);
-    if (!r->j) {
+    r->doc = json_load_file(path, JSON_DECODE_ANY, &je);
+    if (!r->doc) {
         rt_err_set(err, RT_EINVAL, "%s: line %d column %d: %s", path, je.line, je.column, je.text);
         return -1;
     }
-    if (!json_is_object(r->j)) {
+    if (!json_is_object(r->doc)) {
         rt_err_set(err, RT_EINVAL, "%s: not a JSON object (a `resptrace replay --json` file?)",
                    path);
         return -1;
     }
+    /* a sweep is shown by its step at the fastest speed that held */
+    r->j = rt_doc_is_sweep(r->doc) ? rt_sweep_run(r->doc, path, err) : json_incref(r->doc);
+    if (!r->j)
+        return -1;
     const json_t *tl = json_object_get(r->j, "timeline");
     if (!json_is_array(tl))
         return 0;
@@ -1095,27 +1117,146 @@ static void runs_row_str(FILE *f, const struct run *rs, size_t nr, const char *t
     fprintf(f, "</tr>\n");
 }
 
-/* The runs compared with the first (rt_compare_json(), the numbers `resptrace compare`
- * prints): per scope (overall, class, command) and metric, each run's value and its
+/* The comparison of the runs (rt_compare_cands_json(): the numbers `resptrace compare`
+ * prints), with the capacity of sweeps and the costs of `prices` (may be NULL). @return a new
+ * reference, or NULL without runs or memory. */
+static json_t *runs_compared(const struct run *rs, size_t nr, double threshold,
+                             struct rt_prices *prices)
+{
+    if (nr == 0)
+        return NULL;
+    struct rt_cand *c = calloc(nr, sizeof *c);
+    if (!c)
+        return NULL;
+    for (size_t i = 0; i < nr; i++)
+        c[i] = (struct rt_cand){
+            .doc = rs[i].doc, .run = rs[i].j, .name = rs[i].name, .file = rs[i].path};
+    json_t *cmp = rt_compare_cands_json(c, nr, threshold, prices);
+    free(c);
+    return cmp;
+}
+
+/* The decision table of the runs (rt_decision_json()). @return a new reference, or NULL. */
+static json_t *runs_decision(const struct run *rs, size_t nr, const json_t *cmp)
+{
+    if (!cmp)
+        return NULL;
+    struct rt_cand *c = calloc(nr ? nr : 1, sizeof *c);
+    if (!c)
+        return NULL;
+    for (size_t i = 0; i < nr; i++)
+        c[i] = (struct rt_cand){
+            .doc = rs[i].doc, .run = rs[i].j, .name = rs[i].name, .file = rs[i].path};
+    json_t *d = rt_decision_json(cmp, c, nr);
+    free(c);
+    return d;
+}
+
+/* "USD 1234.50" (the currency of the prices, when they name one) */
+static const char *fmt_money(double v, const json_t *cmp, char *buf, size_t cap)
+{
+    const char *cur = json_string_value(json_object_get(json_object_get(cmp, "prices"), "currency"));
+    if (!isfinite(v))
+        snprintf(buf, cap, "-");
+    else
+        snprintf(buf, cap, "%s%s%.2f", cur ? cur : "", cur ? " " : "", v);
+    return buf;
+}
+
+/* The decision table: one column per candidate run, the rows of rt_decision_json(), the best
+ * value of a row where the candidates differ marked. */
+static void section_decision(FILE *f, const struct run *rs, size_t nr, const json_t *cmp,
+                             const json_t *dec)
+{
+    fprintf(f, "<h2 id=\"decision\">Decision</h2>\n");
+    if (!dec) {
+        fprintf(f, "<p class=\"none\">out of memory</p>\n");
+        return;
+    }
+    fprintf(f, "<table class=\"decision\"><tr><th></th>");
+    for (size_t i = 0; i < nr; i++) {
+        fprintf(f, "<th class=\"k\"><span class=\"sw\" style=\"background:%s\"></span>",
+                run_colors[i % NRUNCOLORS]);
+        esc_n(f, rs[i].name, strlen(rs[i].name), 60);
+        fprintf(f, "</th>");
+    }
+    fprintf(f, "</tr>\n");
+    size_t k;
+    const json_t *row;
+    json_array_foreach(dec, k, row)
+    {
+        const char *kind = json_string_value(json_object_get(row, "kind"));
+        const json_t *va = json_object_get(row, "values"), *wa = json_object_get(row, "why"),
+                     *ba = json_object_get(row, "best");
+        fprintf(f, "<tr><th class=\"k\">");
+        esc(f, json_string_value(json_object_get(row, "title")));
+        fprintf(f, "</th>");
+        for (size_t i = 0; i < nr; i++) {
+            const json_t *v = json_array_get(va, i);
+            double x = json_is_number(v) ? json_number_value(v) : NAN;
+            char b[64];
+            if (!isfinite(x))
+                snprintf(b, sizeof b, "-");
+            else if (!strcmp(kind, "us"))
+                fmt_us(x, b, sizeof b);
+            else if (!strcmp(kind, "speed"))
+                snprintf(b, sizeof b, "%.3gx", x);
+            else if (!strcmp(kind, "ops_s"))
+                fmt_num(round(x), b, sizeof b);
+            else if (!strcmp(kind, "s"))
+                snprintf(b, sizeof b, "%.1f s", x);
+            else if (!strcmp(kind, "money"))
+                fmt_money(x, cmp, b, sizeof b);
+            else
+                fmt_num(x, b, sizeof b);
+            fprintf(f, "<td%s>", json_is_true(json_array_get(ba, i)) ? " class=\"best\"" : "");
+            esc(f, b);
+            const json_t *why = json_array_get(wa, i);
+            if (json_is_string(why)) {
+                fprintf(f, " <span class=\"why\">");
+                esc_json(f, why, 120, "");
+                fprintf(f, "</span>");
+            }
+            fprintf(f, "</td>");
+        }
+        fprintf(f, "</tr>\n");
+    }
+    fprintf(f, "</table>\n");
+    const json_t *pr = json_object_get(cmp, "prices");
+    fprintf(f, "<p>One column per run; a sweep (<code>replay --sweep --slo</code>) is shown by "
+               "its step at the fastest speed that held its SLO. Write and read p99: the p99 "
+               "of the commands flagged write and readonly, from the exact merge of their "
+               "histograms. Headroom: that fastest speed, in multiples of the recorded load; "
+               "ops/s served within the SLO: what that step served (its ops over its "
+               "duration). Acknowledged writes lost: keys whose last acknowledged write "
+               "<code>--verify-writes</code> did not find after the run. Miss storm and "
+               "warm-up time: the disruption's <code>extra_misses</code> and "
+               "<code>warmup_s</code>. ");
+    if (json_is_object(pr)) {
+        fprintf(f, "Monthly cost = nodes &#215; price per node-hour &#215; %g hours (prices "
+                   "from <code>",
+                jnum(pr, "hours_per_month"));
+        esc(f, json_string_value(json_object_get(pr, "file")));
+        fprintf(f, "</code>); cost per 1,000 ops/s at the SLO = monthly cost / (ops/s served "
+                   "within the SLO / 1,000). ");
+    } else {
+        fprintf(f, "Costs: give the prices of the targets with <code>--prices FILE</code>. ");
+    }
+    fprintf(f, "The best value of a row where the runs differ is marked "
+               "<span class=\"best\">so</span>.</p>\n");
+}
+
+/* The runs compared with the first (`cmp`, the numbers `resptrace compare` prints): per
+ * scope (capacity, cost, overall, class, command) and metric, each run's value and its
  * difference from the first, coloured when beyond the threshold. */
-static void section_compare(FILE *f, const struct run *rs, size_t nr, double threshold)
+static void section_compare(FILE *f, const struct run *rs, size_t nr, const json_t *cmp,
+                            double threshold)
 {
     fprintf(f, "<h2 id=\"compare\">Runs compared</h2>\n");
     if (nr < 2) {
         fprintf(f, "<p class=\"none\">give two replay runs or more to compare them</p>\n");
         return;
     }
-    json_t **js = calloc(nr, sizeof *js);
-    const char **names = calloc(nr, sizeof *names);
-    json_t *cmp = NULL;
-    for (size_t i = 0; js && names && i < nr; i++) {
-        js[i] = rs[i].j;
-        names[i] = rs[i].name;
-    }
-    if (js && names)
-        cmp = rt_compare_json(js, names, nr, threshold);
-    free(js);
-    free(names);
     if (!cmp) {
         fprintf(f, "<p class=\"none\">out of memory</p>\n");
         return;
@@ -1135,12 +1276,25 @@ static void section_compare(FILE *f, const struct run *rs, size_t nr, double thr
         fprintf(f, "</th>");
     }
     fprintf(f, "</tr>\n");
+    enum { V_NUM, V_US, V_SPEED, V_MONEY, V_PRICE };
     static const struct {
         const char *key, *title;
-        int us;
-    } mt[] = {{"ops", "ops", 0},         {"ops_per_s", "ops/s", 0}, {"p50_us", "p50", 1},
-              {"p90_us", "p90", 1},      {"p99_us", "p99", 1},      {"p999_us", "p99.9", 1},
-              {"max_us", "max", 1},      {"errors", "errors", 0},   {"misses", "misses", 0}};
+        int kind;
+    } mt[] = {{"ops", "ops", V_NUM},
+              {"ops_per_s", "ops/s", V_NUM},
+              {"p50_us", "p50", V_US},
+              {"p90_us", "p90", V_US},
+              {"p99_us", "p99", V_US},
+              {"p999_us", "p99.9", V_US},
+              {"max_us", "max", V_US},
+              {"errors", "errors", V_NUM},
+              {"misses", "misses", V_NUM},
+              {"max_speed_held", "speed held", V_SPEED},
+              {"slo_ops_per_s", "ops/s at the SLO", V_NUM},
+              {"nodes", "nodes", V_NUM},
+              {"price_per_node_hour", "price per node-hour", V_PRICE},
+              {"monthly_cost", "monthly cost", V_MONEY},
+              {"cost_per_1k_ops_s", "cost per 1,000 ops/s", V_MONEY}};
     const char *ls = "", *ln = "";
     size_t k;
     const json_t *row;
@@ -1153,17 +1307,17 @@ static void section_compare(FILE *f, const struct run *rs, size_t nr, double thr
             continue;
         if (strcmp(sc, ls) || strcmp(nm, ln)) {
             fprintf(f, "<tr><th class=\"k grp\" colspan=\"%zu\">%s ", 2 * nr, sc);
-            if (strcmp(sc, "overall"))
+            if (!strcmp(sc, "class") || !strcmp(sc, "command"))
                 esc(f, nm);
             fprintf(f, "</th></tr>\n");
             ls = sc;
             ln = nm;
         }
-        int us = 0;
+        int kind = V_NUM;
         const char *title = mk;
         for (size_t m = 0; m < sizeof mt / sizeof mt[0]; m++)
             if (!strcmp(mt[m].key, mk)) {
-                us = mt[m].us;
+                kind = mt[m].kind;
                 title = mt[m].title;
             }
         fprintf(f, "<tr><th class=\"k\">");
@@ -1174,10 +1328,24 @@ static void section_compare(FILE *f, const struct run *rs, size_t nr, double thr
         for (size_t i = 0; i < nr; i++) {
             const json_t *v = json_array_get(va, i);
             double x = json_is_number(v) ? json_number_value(v) : NAN;
-            if (us)
+            char b[64];
+            if (kind == V_US) {
                 td_us(f, x);
-            else
+            } else if (kind == V_PRICE) {
+                if (isfinite(x))
+                    snprintf(b, sizeof b, "%.6g", x);
+                fprintf(f, "<td>%s</td>", isfinite(x) ? b : "-");
+            } else if (kind == V_SPEED) {
+                if (isfinite(x))
+                    snprintf(b, sizeof b, "%.3gx", x);
+                fprintf(f, "<td>%s</td>", isfinite(x) ? b : "-");
+            } else if (kind == V_MONEY) {
+                fprintf(f, "<td>");
+                esc(f, fmt_money(x, cmp, b, sizeof b));
+                fprintf(f, "</td>");
+            } else {
                 td_num(f, x);
+            }
             if (i == 0)
                 continue;
             const json_t *d = json_array_get(da, i);
@@ -1188,8 +1356,8 @@ static void section_compare(FILE *f, const struct run *rs, size_t nr, double thr
                 fprintf(f, "<td>");
             if (json_is_number(d))
                 fprintf(f, "%+.1f%%", json_number_value(d));
-            else if (isfinite(x))
-                fprintf(f, "new");
+            else if (isfinite(x) && json_is_number(json_array_get(va, 0)))
+                fprintf(f, "new"); /* from 0 */
             fprintf(f, "</td>");
         }
         fprintf(f, "</tr>\n");
@@ -1202,7 +1370,6 @@ static void section_compare(FILE *f, const struct run *rs, size_t nr, double thr
         esc(f, json_string_value(nt));
         fprintf(f, "</p>\n");
     }
-    json_decref(cmp);
 }
 
 static void section_runs(FILE *f, const struct run *rs, size_t nr)
@@ -1448,6 +1615,8 @@ struct page {
     const char *damage;
     const char *interrupted; /* what an interruption left out, or NULL */
     double threshold;
+    const json_t *cmp; /* the runs compared (runs_compared), NULL without runs */
+    const json_t *dec; /* their decision table (runs_decision) */
 };
 
 static void write_page(FILE *f, const struct page *pg)
@@ -1472,16 +1641,19 @@ static void write_page(FILE *f, const struct page *pg)
         esc(f, pg->interrupted);
         fprintf(f, ".</p>\n");
     }
-    /* the replay runs before the long tables of hot keys and shards */
-    fprintf(f, "<nav><a href=\"#overview\">overview</a><a href=\"#rate\">request rate</a>"
+    /* the decision first; the replay runs before the long tables of hot keys and shards */
+    fprintf(f, "<nav>%s<a href=\"#overview\">overview</a><a href=\"#rate\">request rate</a>"
                "<a href=\"#commands\">command mix</a><a href=\"#runs\">replay runs</a>"
                "<a href=\"#compare\">runs compared</a><a href=\"#hotkeys\">hot keys</a>"
-               "<a href=\"#shards\">shard balance</a></nav>\n");
+               "<a href=\"#shards\">shard balance</a></nav>\n",
+            pg->nr ? "<a href=\"#decision\">decision</a>" : "");
+    if (pg->nr)
+        section_decision(f, pg->rs, pg->nr, pg->cmp, pg->dec);
     section_overview(f, pg->st);
     section_rate(f, pg->st);
     section_commands(f, pg->st);
     section_runs(f, pg->rs, pg->nr);
-    section_compare(f, pg->rs, pg->nr, pg->threshold);
+    section_compare(f, pg->rs, pg->nr, pg->cmp, pg->threshold);
     section_hotkeys(f, pg->hk, pg->hk_none);
     section_shards(f, pg->shards, pg->shards_none);
     fprintf(f, "<p class=\"none\">written by resptrace " RT_VERSION_STRING "</p>\n"
@@ -1528,7 +1700,8 @@ static struct rt_pass pass_begin(struct rt_progress *prog, int quiet, const char
 /* The document of `report --json`. */
 static json_t *report_doc(const char *out_path, long size, const char *trace, const json_t *st,
                           const struct run *rs, size_t nr, const int *counts, int ncounts,
-                          const json_t *sh, const char *damage, int interrupted)
+                          const json_t *sh, const char *damage, int interrupted,
+                          const json_t *cmp, const json_t *dec)
 {
     json_t *o = rt_json_doc("report"), *ra = json_array(), *ca = json_array();
     json_object_set_new(o, "output", json_string(out_path));
@@ -1548,6 +1721,10 @@ static json_t *report_doc(const char *out_path, long size, const char *trace, co
     json_object_set_new(o, "shard_counts", ca);
     json_object_set_new(o, "damage", damage ? json_string(damage) : json_null());
     json_object_set_new(o, "interrupted", json_boolean(interrupted));
+    /* the decision table as shown (null without runs), with the prices it used */
+    const json_t *pr = json_object_get(cmp, "prices");
+    json_object_set_new(o, "prices", pr ? json_deep_copy(pr) : json_null());
+    json_object_set_new(o, "decision", dec ? json_deep_copy(dec) : json_null());
     return o;
 }
 
@@ -1559,10 +1736,11 @@ int cmd_report(int argc, char **argv)
                                          {"salvage", no_argument, NULL, 's'},
                                          {"json", optional_argument, NULL, 'j'},
                                          {"threshold", required_argument, NULL, 'T'},
+                                         {"prices", required_argument, NULL, 'P'},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *out_path = "report.html", *json_path = NULL;
+    const char *out_path = "report.html", *json_path = NULL, *prices_path = NULL;
     double threshold = 10;
     struct rt_hotkeys_opts ho = {.top = 20, .prefix_depth = 1};
     int counts[MAX_SHARD_COUNTS] = {3, 6, 12}, ncounts = 3, quiet = 0, c;
@@ -1599,6 +1777,11 @@ int cmd_report(int argc, char **argv)
                                       optarg);
             break;
         }
+        case 'P':
+            if (!*optarg)
+                return rt_usage_error("report", "--prices needs a file name");
+            prices_path = optarg;
+            break;
         case 'q': quiet = 1; break;
         case 'h': usage_report(stdout); return RT_EXIT_OK;
         default: return rt_opt_error("report", c, argv);
@@ -1619,13 +1802,23 @@ int cmd_report(int argc, char **argv)
                               out_path);
     const char *trace = argv[optind];
     size_t nr = (size_t)(argc - optind - 1);
-    /* the trace and the runs are inputs: never overwritten by the HTML or the JSON */
-    const char *const *inputs = (const char *const *)argv + optind;
-    if (rt_out_refuse_inputs("report", out_path, inputs, nr + 1) < 0 ||
-        rt_out_refuse_inputs("report", json_path, inputs, nr + 1) < 0)
+    /* the trace, the runs and the prices are inputs: never overwritten by the HTML or the
+     * JSON */
+    const char **inputs = calloc(nr + 2, sizeof *inputs);
+    if (!inputs)
+        rt_oom("report");
+    for (size_t i = 0; i < nr + 1; i++)
+        inputs[i] = argv[optind + (int)i];
+    inputs[nr + 1] = prices_path;
+    size_t ninputs = prices_path ? nr + 2 : nr + 1;
+    int refused = rt_out_refuse_inputs("report", out_path, inputs, ninputs) < 0 ||
+                  rt_out_refuse_inputs("report", json_path, inputs, ninputs) < 0;
+    free(inputs);
+    if (refused)
         return RT_EXIT_USAGE;
     struct run *rs = calloc(nr ? nr : 1, sizeof *rs);
-    json_t *st = NULL, *hk = NULL, *sh = NULL;
+    struct rt_prices *prices = NULL;
+    json_t *st = NULL, *hk = NULL, *sh = NULL, *cmp = NULL, *dec = NULL;
     char damage[256] = "", hk_none[300] = "", shards_none[300] = "", intr[300] = "";
     int status = RT_EXIT_FAIL;
     struct rt_err err = {0};
@@ -1634,7 +1827,12 @@ int cmd_report(int argc, char **argv)
         fail("out of memory");
         goto done;
     }
-    /* the runs first: a typo in a run's name fails before the trace is read */
+    /* the prices and the runs first: a typo in a name fails before the trace is read */
+    if (prices_path && rt_prices_load(prices_path, &prices, &err) < 0) {
+        fail(err.msg);
+        nr = 0;
+        goto done;
+    }
     for (size_t i = 0; i < nr; i++)
         if (run_load(&rs[i], argv[optind + 1 + (int)i], &err) < 0) {
             fail(err.msg);
@@ -1642,6 +1840,8 @@ int cmd_report(int argc, char **argv)
             goto done;
         }
     run_names(rs, nr);
+    cmp = runs_compared(rs, nr, threshold, prices);
+    dec = runs_decision(rs, nr, cmp);
     rt_catch_signals();
     struct rt_progress prog;
     struct rt_pass ps = pass_begin(&prog, quiet, "report: stat");
@@ -1702,7 +1902,9 @@ int cmd_report(int argc, char **argv)
                       .nr = nr,
                       .damage = damage[0] ? damage : NULL,
                       .interrupted = intr[0] ? intr : NULL,
-                      .threshold = threshold};
+                      .threshold = threshold,
+                      .cmp = cmp,
+                      .dec = dec};
     write_page(f, &pg);
     long size = to_stdout ? -1 : ftell(f);
     if (ferror(f)) {
@@ -1717,7 +1919,7 @@ int cmd_report(int argc, char **argv)
     status = damage[0] ? RT_EXIT_FAIL : RT_EXIT_OK;
     if (json_path) {
         json_t *doc = report_doc(out_path, size, trace, st, rs, nr, counts, sh ? ncounts : 0, sh,
-                                 damage[0] ? damage : NULL, intr[0] != 0);
+                                 damage[0] ? damage : NULL, intr[0] != 0, cmp, dec);
         if (rt_json_write("report", doc, json_path) < 0)
             status = RT_EXIT_FAIL;
     }
@@ -1737,5 +1939,8 @@ done:
     json_decref(st);
     json_decref(hk);
     json_decref(sh);
+    json_decref(cmp);
+    json_decref(dec);
+    rt_prices_free(prices);
     return status;
 }
