@@ -88,12 +88,7 @@ const char *replay_skip_name(unsigned why)
     return why < REPLAY_SKIP_MAX ? names[why] : "unknown";
 }
 
-static void tconn_connect(struct tconn *tc);
-static void rconn_pump(struct rconn *rc);
-static void worker_fill(struct worker *w);
-static void worker_check_done(struct worker *w);
-
-static void fatal(struct worker *w, int code, const char *msg)
+void eng_fatal(struct worker *w, int code, const char *msg)
 {
     if (w->fatal)
         return;
@@ -105,7 +100,7 @@ static void fatal(struct worker *w, int code, const char *msg)
 
 /* ---- per-command statistics ------------------------------------------------------------ */
 
-static uint16_t cmd_index(struct worker *w, const char *name)
+uint16_t eng_cmd_index(struct worker *w, const char *name)
 {
     for (size_t i = 0; i < w->ncmds; i++)
         if (strcmp(w->cmds[i].r.name, name) == 0)
@@ -126,7 +121,7 @@ static uint16_t cmd_index(struct worker *w, const char *name)
 }
 
 /* Both replies known: count how the target's differs from the recorded one. */
-static void compare(struct worker *w, struct req *r)
+void eng_compare(struct worker *w, struct req *r)
 {
     unsigned rec = r->rec_rtype, got = r->got_rtype;
     if (!got)
@@ -237,26 +232,26 @@ static void count_errmsg(struct worker *w, struct replay_cmd_result *c)
 }
 
 /* a request read from the trace leaves the read-ahead (sent, dropped or discarded) */
-static void unbuffer(struct worker *w, const struct req *r)
+void eng_unbuffer(struct worker *w, const struct req *r)
 {
     w->buffered--;
     w->buffered_bytes -= r->qbytes;
 }
 
 /* a request of the trace leaves the in-flight count (answered, lost or abandoned) */
-static void inflight_done(struct worker *w, const struct req *r)
+void eng_inflight_done(struct worker *w, const struct req *r)
 {
     w->inflight--;
     if (r->blocking)
         w->inflight_blocking--;
 }
 
-static void release(struct req *r)
+void eng_release(struct req *r)
 {
     if (--r->refs == 0) {
         /* a split request never sent still owns its parts */
         for (uint32_t i = 0; r->parts && i < r->nparts; i++)
-            release(r->parts[i]);
+            eng_release(r->parts[i]);
         free(r->parts);
         vwrite_free(r->vw);
         free(r->wire);
@@ -266,7 +261,7 @@ static void release(struct req *r)
 
 /* ---- recorded connections -------------------------------------------------------------- */
 
-static struct rconn *rconn_find(struct worker *w, uint64_t key)
+struct rconn *eng_rconn_find(struct worker *w, uint64_t key)
 {
     if (!w->htcap)
         return NULL;
@@ -307,7 +302,7 @@ static void ht_remove(struct worker *w, struct rconn *rc)
         }
 }
 
-static struct shard_stat *shard(struct worker *w, int node)
+struct shard_stat *eng_shard(struct worker *w, int node)
 {
     if ((size_t)node >= w->nshards) {
         size_t n = w->topo.n > (size_t)node ? w->topo.n : (size_t)node + 1;
@@ -333,12 +328,12 @@ static struct tconn *tconn_new(struct worker *w, struct tgroup *g, int node)
     tc->node = node;
     tc->proto = 2;
     w->live_tconns++;
-    tconn_connect(tc);
+    eng_tconn_connect(tc);
     return tc;
 }
 
 /* the group's connection to `node`, opened on first use */
-static struct tconn *group_tc(struct worker *w, struct tgroup *g, int node)
+struct tconn *eng_group_tc(struct worker *w, struct tgroup *g, int node)
 {
     if ((size_t)node >= g->ntc) {
         size_t n = w->topo.n > (size_t)node ? w->topo.n : (size_t)node + 1;
@@ -351,15 +346,13 @@ static struct tconn *group_tc(struct worker *w, struct tgroup *g, int node)
     return g->tc[node];
 }
 
-static void part_done(struct worker *w, struct req *p, unsigned rtype, uint64_t now);
-
 /* A request still in flight (or waiting for a retry) when the replay ends: unanswered. */
-static void abandon_req(struct worker *w, struct req *r)
+void eng_abandon_req(struct worker *w, struct req *r)
 {
     if (r->kind == K_INTERNAL && r->special == S_WAIT) {
         if (r->parent->vw_ok)
             vw_lost(w->vw, r->parent->vw, now_ns());
-        release(r->parent);
+        eng_release(r->parent);
     }
     if (r->vw && r->kind == K_REQ)
         vw_lost(w->vw, r->vw, now_ns());
@@ -369,8 +362,8 @@ static void abandon_req(struct worker *w, struct req *r)
         struct req *p = r->parent;
         if (--p->parts_left == 0) {
             w->res.unanswered++;
-            inflight_done(w, p);
-            release(p);
+            eng_inflight_done(w, p);
+            eng_release(p);
         }
     } else if (r->kind != K_INTERNAL) {
         w->res.unanswered++;
@@ -378,12 +371,12 @@ static void abandon_req(struct worker *w, struct req *r)
          * when the capture ended) waits here as it did there */
         if (r->blocking && r->rec_state != 1)
             w->res.still_blocked++;
-        inflight_done(w, r);
+        eng_inflight_done(w, r);
     }
-    release(r);
+    eng_release(r);
 }
 
-static void tconn_free(struct tconn *tc)
+void eng_tconn_free(struct tconn *tc)
 {
     struct worker *w = tc->w;
     if (tc->busy) {
@@ -404,7 +397,7 @@ static void tconn_free(struct tconn *tc)
     }
     for (struct req *r = tc->ihead, *nx; r; r = nx) {
         nx = r->inext;
-        abandon_req(w, r);
+        eng_abandon_req(w, r);
     }
     free(tc->rbuf);
     free(tc->rs);
@@ -436,18 +429,18 @@ static int pump_users(struct tconn *tc)
 {
     tc->busy = 1;
     for (size_t i = 0; !tc->doomed && i < tc->g->nusers; i++)
-        rconn_pump(tc->g->users[i]);
+        eng_rconn_pump(tc->g->users[i]);
     tc->busy = 0;
     if (tc->doomed) {
-        tconn_free(tc);
+        eng_tconn_free(tc);
         return 1;
     }
     return 0;
 }
 
-static struct rconn *rconn_get(struct worker *w, uint64_t key, uint64_t conn)
+struct rconn *eng_rconn_get(struct worker *w, uint64_t key, uint64_t conn)
 {
-    struct rconn *rc = rconn_find(w, key);
+    struct rconn *rc = eng_rconn_find(w, key);
     if (rc)
         return rc;
     rc = xcalloc(1, sizeof *rc);
@@ -465,11 +458,11 @@ static struct rconn *rconn_get(struct worker *w, uint64_t key, uint64_t conn)
     /* standalone: the connection opens when the recorded one appears; in cluster mode
      * each node's opens on first use */
     if (!w->cluster)
-        group_tc(w, rc->g, 0);
+        eng_group_tc(w, rc->g, 0);
     return rc;
 }
 
-static void wait_push(struct rconn *rc, uint64_t seq, struct req *r)
+void eng_wait_push(struct rconn *rc, uint64_t seq, struct req *r)
 {
     if (rc->wait_n == rc->wait_cap) {
         size_t ncap = rc->wait_cap ? rc->wait_cap * 2 : 16;
@@ -488,7 +481,7 @@ static void wait_push(struct rconn *rc, uint64_t seq, struct req *r)
 }
 
 /* Pops the oldest awaited recorded reply; `known` with the recorded type, or none. */
-static void wait_pop(struct worker *w, struct rconn *rc, int known, unsigned rtype)
+void eng_wait_pop(struct worker *w, struct rconn *rc, int known, unsigned rtype)
 {
     struct wait_ent *ws = (struct wait_ent *)rc->wait;
     struct wait_ent e = ws[rc->wait_head];
@@ -502,11 +495,11 @@ static void wait_pop(struct worker *w, struct rconn *rc, int known, unsigned rty
         e.r->rec_state = 1;
         e.r->rec_rtype = (uint8_t)rtype;
         if (e.r->got)
-            compare(w, e.r);
+            eng_compare(w, e.r);
     } else {
         e.r->rec_state = 2;
     }
-    release(e.r);
+    eng_release(e.r);
 }
 
 static void detach(struct req *list, struct rconn *rc)
@@ -519,19 +512,19 @@ static void detach(struct req *list, struct rconn *rc)
         }
 }
 
-static void rconn_free(struct worker *w, struct rconn *rc)
+void eng_rconn_free(struct worker *w, struct rconn *rc)
 {
     while (rc->wait_n)
-        wait_pop(w, rc, 0, 0);
+        eng_wait_pop(w, rc, 0, 0);
     free(rc->wait);
     for (struct req *r = rc->rhead, *nx; r; r = nx) {
         nx = r->next;
-        unbuffer(w, r);
+        eng_unbuffer(w, r);
         if (w->stopping)
             w->res.cut++;
         else
             w->res.unsent++;
-        release(r);
+        eng_release(r);
     }
     ht_remove(w, rc);
     struct tgroup *g = rc->g;
@@ -555,7 +548,7 @@ static void rconn_free(struct worker *w, struct rconn *rc)
                 struct tconn *tc = g->tc[i];
                 g->tc[i] = NULL;
                 tc->g = NULL;
-                tconn_free(tc);
+                eng_tconn_free(tc);
             }
         free(g->tc);
         free(g->users);
@@ -575,8 +568,8 @@ static size_t fmt_len(size_t argc, const size_t *len, const uint8_t *iskey, size
 }
 
 /* RESP array of bulk strings, with `prefix` before the arguments iskey marks. */
-static char *fmt_cmd(size_t argc, const char *const *argv, const size_t *len,
-                     const uint8_t *iskey, const char *prefix, size_t *out_len)
+char *eng_fmt_cmd(size_t argc, const char *const *argv, const size_t *len, const uint8_t *iskey,
+                  const char *prefix, size_t *out_len)
 {
     size_t plen = prefix ? strlen(prefix) : 0;
     size_t cap = fmt_len(argc, len, iskey, plen);
@@ -621,7 +614,7 @@ static struct req *send_internal(struct tconn *tc, uint8_t special, size_t argc,
     r->special = special;
     r->expect = 1;
     r->refs = 1;
-    r->wire = fmt_cmd(argc, argv, len, NULL, NULL, &r->wlen);
+    r->wire = eng_fmt_cmd(argc, argv, len, NULL, NULL, &r->wlen);
     bufferevent_write(tc->bev, r->wire, r->wlen);
     inflight_push(tc, r);
     return r;
@@ -665,9 +658,6 @@ static void send_hello(struct tconn *tc, unsigned proto)
     tc->proto = (uint8_t)proto;
 }
 
-static void complete(struct worker *w, struct req *r, unsigned rtype, uint64_t now);
-static void want_refresh(struct worker *w);
-
 /* arms the reply timeout of a connection that has requests in flight */
 static void arm_reply_timeout(struct tconn *tc, int blocking)
 {
@@ -698,7 +688,7 @@ static void disarm_reply_timeout(struct tconn *tc)
 }
 
 /* writes a request (a part, a redirected one) on a ready connection and puts it in flight */
-static void tc_write_req(struct tconn *tc, struct req *r)
+void eng_tc_write_req(struct tconn *tc, struct req *r)
 {
     struct worker *w = tc->w;
     const struct replay_opts *o = w->o;
@@ -720,7 +710,7 @@ static void tc_write_req(struct tconn *tc, struct req *r)
     bufferevent_write(tc->bev, r->wire, r->wlen);
     r->node = tc->node;
     if (w->cluster)
-        shard(w, tc->node)->sent++;
+        eng_shard(w, tc->node)->sent++;
     if (r->expect || r->kind == K_PART) {
         inflight_push(tc, r);
         arm_reply_timeout(tc, r->blocking);
@@ -736,14 +726,14 @@ static void tc_write_req(struct tconn *tc, struct req *r)
 }
 
 /* a redirected or retried request: sent now, or when the connection is up */
-static void tconn_resend(struct tconn *tc, struct req *r)
+void eng_tconn_resend(struct tconn *tc, struct req *r)
 {
     if (tc->parked) {
         tc->parked = 0;
-        tconn_connect(tc);
+        eng_tconn_connect(tc);
     }
     if (tc->state == TC_READY) {
-        tc_write_req(tc, r);
+        eng_tc_write_req(tc, r);
         return;
     }
     r->inext = NULL;
@@ -755,7 +745,7 @@ static void tconn_resend(struct tconn *tc, struct req *r)
 }
 
 /* the bookkeeping of a request leaving its recorded connection's queue */
-static void account_send(struct worker *w, struct rconn *rc, struct req *r, uint64_t now)
+void eng_account_send(struct worker *w, struct rconn *rc, struct req *r, uint64_t now)
 {
     r->sent = now;
     if (!w->first_send)
@@ -773,17 +763,17 @@ static void account_send(struct worker *w, struct rconn *rc, struct req *r, uint
     if (lag > w->lag_max_interval)
         w->lag_max_interval = lag;
     w->res.sent++;
-    unbuffer(w, r);
+    eng_unbuffer(w, r);
     if (!w->inflight)
         w->last_progress = now; /* a stall counts from the first request left waiting */
 }
 
-static void tconn_send(struct tconn *tc, struct req *r, uint64_t now)
+void eng_tconn_send(struct tconn *tc, struct req *r, uint64_t now)
 {
     struct worker *w = tc->w;
     const struct replay_opts *o = w->o;
-    account_send(w, r->rc, r, now);
-    tc_write_req(tc, r);
+    eng_account_send(w, r->rc, r, now);
+    eng_tc_write_req(tc, r);
     if (!w->cluster) {
         /* the bufferevent holds a copy; nothing sends it again on a standalone target */
         free(r->wire);
@@ -810,7 +800,7 @@ static void tconn_send(struct tconn *tc, struct req *r, uint64_t now)
         break;
     default: break;
     }
-    /* complete() may free r (a request that expects no reply, CLIENT REPLY OFF/SKIP): what
+    /* eng_complete() may free r (a request that expects no reply, CLIENT REPLY OFF/SKIP): what
      * is needed of it afterwards is read first */
     uint8_t special = r->special;
     if (r->expect) {
@@ -820,7 +810,7 @@ static void tconn_send(struct tconn *tc, struct req *r, uint64_t now)
         if (r->rc)
             r->rc->out++;
     } else {
-        complete(w, r, 0, now);
+        eng_complete(w, r, 0, now);
         r = NULL;
     }
     if (special == S_RESET) {
@@ -838,7 +828,7 @@ static void tconn_send(struct tconn *tc, struct req *r, uint64_t now)
 /* The node a request goes to now: its slot's primary (or one of its replicas for a read with
  * --read-from-replicas), the transaction's node inside MULTI, the connection's home slot's
  * node for keyless commands. @return -1 when no node serves the slot (failover, resharding). */
-static int route(struct worker *w, struct rconn *rc, int32_t slot, int is_read, int in_tx)
+int eng_route(struct worker *w, struct rconn *rc, int32_t slot, int is_read, int in_tx)
 {
     if (!w->cluster)
         return 0;
@@ -870,14 +860,14 @@ static void drop_unreachable(struct worker *w, struct rconn *rc)
     rc->rhead = r->next;
     if (!rc->rhead)
         rc->rtail = NULL;
-    unbuffer(w, r);
+    eng_unbuffer(w, r);
     rc->pending--;
     w->cmds[r->cmd].r.errors++;
     w->res.errors++;
     w->res.skipped_by[REPLAY_SKIP_UNREACHABLE]++;
     w->last_progress = now_ns();
     r->got = 1; /* nothing to compare */
-    release(r);
+    eng_release(r);
 }
 
 /* Whether every connection `r` needs is up. @return 1 ready, 0 wait, -1 wait and no node
@@ -889,13 +879,13 @@ static int req_ready(struct worker *w, struct rconn *rc, struct req *r, uint64_t
     uint32_t n = r->parts ? r->nparts : 1;
     for (uint32_t i = 0; i < n; i++) {
         struct req *q = r->parts ? r->parts[i] : r;
-        int node = route(w, rc, q->slot, q->is_read, r->in_tx);
+        int node = eng_route(w, rc, q->slot, q->is_read, r->in_tx);
         if (node < 0)
             return -1;
-        struct tconn *tc = group_tc(w, rc->g, node);
+        struct tconn *tc = eng_group_tc(w, rc->g, node);
         if (tc && tc->parked) {
             tc->parked = 0;
-            tconn_connect(tc);
+            eng_tconn_connect(tc);
         }
         if (!tc || tc->state != TC_READY) {
             ready = 0;
@@ -907,9 +897,9 @@ static int req_ready(struct worker *w, struct rconn *rc, struct req *r, uint64_t
 }
 
 /* sends the parts of a split request, each to its slot's node */
-static void send_split(struct worker *w, struct rconn *rc, struct req *p, uint64_t now)
+void eng_send_split(struct worker *w, struct rconn *rc, struct req *p, uint64_t now)
 {
-    account_send(w, rc, p, now);
+    eng_account_send(w, rc, p, now);
     w->inflight++;
     rc->out++;
     p->parts_left = p->nparts;
@@ -919,8 +909,8 @@ static void send_split(struct worker *w, struct rconn *rc, struct req *p, uint64
         struct req *q = parts[i];
         q->due = p->due;
         q->sent = now;
-        int node = route(w, rc, q->slot, q->is_read, 0);
-        tc_write_req(group_tc(w, rc->g, node), q);
+        int node = eng_route(w, rc, q->slot, q->is_read, 0);
+        eng_tc_write_req(eng_group_tc(w, rc->g, node), q);
     }
     free(parts);
 }
@@ -931,7 +921,7 @@ static void send_split(struct worker *w, struct rconn *rc, struct req *p, uint64
 #define OUT_HIGH (4u << 20)
 #define OUT_LOW (1u << 20)
 
-static int tc_throttled(struct tconn *tc)
+int eng_tc_throttled(struct tconn *tc)
 {
     if (!tc->bev || evbuffer_get_length(bufferevent_get_output(tc->bev)) <= OUT_HIGH)
         return 0;
@@ -939,7 +929,7 @@ static int tc_throttled(struct tconn *tc)
     return 1;
 }
 
-static void rconn_pump(struct rconn *rc)
+void eng_rconn_pump(struct rconn *rc)
 {
     struct worker *w = rc->w;
     if (rc->pumping)
@@ -962,7 +952,7 @@ static void rconn_pump(struct rconn *rc)
                 drop_unreachable(w, rc);
                 continue;
             }
-            want_refresh(w);
+            eng_want_refresh(w);
             break;
         }
         if (!ready) {
@@ -974,8 +964,8 @@ static void rconn_pump(struct rconn *rc)
         }
         if (r->expect && rc->out > r->max_out)
             break; /* the recording waited for a reply here */
-        if (!r->parts && tc_throttled(group_tc(w, rc->g, route(w, rc, r->slot, r->is_read,
-                                                               r->in_tx))))
+        if (!r->parts && eng_tc_throttled(eng_group_tc(w, rc->g, eng_route(w, rc, r->slot,
+                                                                           r->is_read, r->in_tx))))
             break; /* the target reads slower than we write: wait for the output to drain */
         rc->rhead = r->next;
         if (!rc->rhead)
@@ -983,16 +973,16 @@ static void rconn_pump(struct rconn *rc)
         r->next = NULL;
         rc->pending--;
         if (r->parts) {
-            send_split(w, rc, r, now);
+            eng_send_split(w, rc, r, now);
             continue;
         }
-        int node = route(w, rc, r->slot, r->is_read, r->in_tx);
-        tconn_send(group_tc(w, rc->g, node), r, now);
+        int node = eng_route(w, rc, r->slot, r->is_read, r->in_tx);
+        eng_tconn_send(eng_group_tc(w, rc->g, node), r, now);
     }
     rc->pumping = 0;
     if (rc->closing && rc->pending == 0 && rc->out == 0)
-        rconn_free(w, rc);
-    worker_check_done(w);
+        eng_rconn_free(w, rc);
+    eng_worker_check_done(w);
 }
 static void ready_push(struct rconn *rc, struct req *r)
 {
@@ -1006,7 +996,7 @@ static void ready_push(struct rconn *rc, struct req *r)
 
 /* ---- replies --------------------------------------------------------------------------- */
 
-static void complete(struct worker *w, struct req *r, unsigned rtype, uint64_t now)
+void eng_complete(struct worker *w, struct req *r, unsigned rtype, uint64_t now)
 {
     struct replay_cmd_result *c = &w->cmds[r->cmd].r;
     uint64_t lat = now - r->due, svc = now - r->sent;
@@ -1029,7 +1019,7 @@ static void complete(struct worker *w, struct req *r, unsigned rtype, uint64_t n
     r->got = 1;
     r->got_rtype = (uint8_t)(rtype ? rtype : 0);
     if (r->rec_state == 1 && rtype)
-        compare(w, r);
+        eng_compare(w, r);
     if (r->vw && rtype && !is_err_type(rtype) &&
         (r->vw->cond == 0 || (r->vw->cond == 1 && rtype != TRACE_R_NULL) ||
          (r->vw->cond == 2 && rtype == TRACE_R_INTEGER && w->last_ival == 1))) {
@@ -1045,11 +1035,11 @@ static void complete(struct worker *w, struct req *r, unsigned rtype, uint64_t n
         rc->out--;
     if (rc)
         rc->unblocked_at = now;
-    release(r);
+    eng_release(r);
     if (rc)
-        rconn_pump(rc);
+        eng_rconn_pump(rc);
     if (w->buffered <= w->max_buffered / 2 && w->buffered_bytes <= w->max_buffered_bytes / 2)
-        worker_fill(w);
+        eng_worker_fill(w);
 }
 
 static int str_in(const uint8_t *s, size_t n, const char *const *set)
@@ -1069,7 +1059,7 @@ static void tconn_lost(struct tconn *tc, const char *why);
 
 /* A part of a split request answered (or lost: rtype 0): the request completes with its
  * last part, as an error when any part failed. */
-static void part_done(struct worker *w, struct req *q, unsigned rtype, uint64_t now)
+void eng_part_done(struct worker *w, struct req *q, unsigned rtype, uint64_t now)
 {
     struct req *p = q->parent;
     if (!rtype || is_err_type(rtype))
@@ -1081,11 +1071,11 @@ static void part_done(struct worker *w, struct req *q, unsigned rtype, uint64_t 
     }
     if (!rtype && p->vw)
         vw_lost(w->vw, p->vw, now); /* a part lost: the other parts may have been applied */
-    release(q);
+    eng_release(q);
     if (--p->parts_left == 0) {
-        inflight_done(w, p);
+        eng_inflight_done(w, p);
         w->err_counted = p->part_msg;
-        complete(w, p, p->part_err ? TRACE_R_ERROR : p->split_kind, now);
+        eng_complete(w, p, p->part_err ? TRACE_R_ERROR : p->split_kind, now);
         w->err_counted = 0;
     }
 }
@@ -1101,34 +1091,34 @@ static void retry_arm(struct worker *w)
 }
 
 /* A request lost with its connection (or that could not go on): an error, no latency. */
-static void lose_req(struct worker *w, struct req *r, uint64_t now)
+void eng_lose_req(struct worker *w, struct req *r, uint64_t now)
 {
     if (r->kind == K_INTERNAL && r->special == S_WAIT) {
         if (r->parent->vw_ok)
             vw_lost(w->vw, r->parent->vw, now);
-        release(r->parent);
+        eng_release(r->parent);
     }
     if (r->vw && r->kind == K_REQ)
         vw_lost(w->vw, r->vw, now); /* sent, never answered: applied or not */
     if (r->kind == K_PART) {
-        part_done(w, r, 0, now);
+        eng_part_done(w, r, 0, now);
         return;
     }
     if (r->kind != K_INTERNAL) {
         w->cmds[r->cmd].r.errors++;
         w->res.errors++;
         w->res.lost++;
-        inflight_done(w, r);
+        eng_inflight_done(w, r);
         if (r->rc && r->rc->out)
             r->rc->out--;
         w->last_progress = now;
     }
     r->got = 1;
-    release(r);
+    eng_release(r);
 }
 
 /* TRYAGAIN: the request goes again, to its slot's node then, when its time comes */
-static void retry_req_cb(evutil_socket_t fd, short what, void *arg)
+void eng_retry_req_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
@@ -1143,19 +1133,19 @@ static void retry_req_cb(evutil_socket_t fd, short what, void *arg)
         }
         *pp = r->next;
         r->next = NULL;
-        int node = r->rc ? route(w, r->rc, r->slot, r->is_read, 0) : -1;
+        int node = r->rc ? eng_route(w, r->rc, r->slot, r->is_read, 0) : -1;
         if (node < 0)
-            lose_req(w, r, now);
+            eng_lose_req(w, r, now);
         else
-            tconn_resend(group_tc(w, r->rc->g, node), r);
+            eng_tconn_resend(eng_group_tc(w, r->rc->g, node), r);
         pp = &w->retry_head; /* the list may have changed */
     }
     retry_arm(w);
 }
 
 /* parses "MOVED 3999 host:port" / "ASK 3999 host:port" (an empty host: the same host) */
-static int parse_redirect(const char *e, size_t n, const char *from_host, uint32_t *slot,
-                          char *host, size_t hcap, uint16_t *port)
+int eng_parse_redirect(const char *e, size_t n, const char *from_host, uint32_t *slot, char *host,
+                       size_t hcap, uint16_t *port)
 {
     char buf[320];
     if (n >= sizeof buf)
@@ -1184,7 +1174,7 @@ static int parse_redirect(const char *e, size_t n, const char *from_host, uint32
 
 /* MOVED, ASK and TRYAGAIN are followed (at most 5 times per request). @return 1 when the
  * request went on (the error is not its answer) */
-static int redirect(struct tconn *tc, struct req *r, const char *e, size_t n)
+int eng_redirect(struct tconn *tc, struct req *r, const char *e, size_t n)
 {
     struct worker *w = tc->w;
     int moved = n > 6 && !memcmp(e, "MOVED ", 6), ask = n > 4 && !memcmp(e, "ASK ", 4);
@@ -1196,7 +1186,7 @@ static int redirect(struct tconn *tc, struct req *r, const char *e, size_t n)
         return 0;
     r->redirects++;
     if (again) {
-        shard(w, tc->node)->tryagain++;
+        eng_shard(w, tc->node)->tryagain++;
         w->res.tryagain++;
         r->retry_at = now_ns() + (10ull * 1000 * 1000 << r->redirects);
         r->next = w->retry_head;
@@ -1207,15 +1197,15 @@ static int redirect(struct tconn *tc, struct req *r, const char *e, size_t n)
     uint32_t slot;
     uint16_t port;
     char host[256];
-    if (parse_redirect(e, n, w->topo.nodes[tc->node].host, &slot, host, sizeof host, &port) < 0)
+    if (eng_parse_redirect(e, n, w->topo.nodes[tc->node].host, &slot, host, sizeof host, &port) < 0)
         return 0;
     int node = cl_topo_node(&w->topo, host, port);
     if (node < 0)
         return 0;
     /* a node new to the topology (added after it was read) grows the per-node array: the
      * answering node's entry is taken after that */
-    shard(w, node);
-    struct shard_stat *st = shard(w, tc->node);
+    eng_shard(w, node);
+    struct shard_stat *st = eng_shard(w, tc->node);
     if (moved) {
         st->moved++;
         w->res.moved++;
@@ -1224,13 +1214,13 @@ static int redirect(struct tconn *tc, struct req *r, const char *e, size_t n)
             w->topo.nodes[node].primary = 1;
             w->topo.version++;
         }
-        want_refresh(w); /* a burst of them makes one refresh */
+        eng_want_refresh(w); /* a burst of them makes one refresh */
     } else {
         st->ask++;
         w->res.ask++;
         r->asking = 1;
     }
-    tconn_resend(group_tc(w, r->rc->g, node), r);
+    eng_tconn_resend(eng_group_tc(w, r->rc->g, node), r);
     return 1;
 }
 
@@ -1275,8 +1265,8 @@ static int on_reply(struct tconn *tc, const struct resp_reply *m, uint64_t now)
             else
                 vw_lost(w->vw, p->vw, now); /* applied, but not on the replicas */
         }
-        release(p);
-        release(front);
+        eng_release(p);
+        eng_release(front);
         return 0;
     }
     if (front->kind == K_INTERNAL) {
@@ -1291,8 +1281,8 @@ static int on_reply(struct tconn *tc, const struct resp_reply *m, uint64_t now)
                 char text[256];
                 snprintf(text, sizeof text, "the target refused %s: %s",
                          front->special == S_AUTH ? "AUTH" : "HELLO", msg);
-                release(front);
-                fatal(w, RT_EINVAL, text);
+                eng_release(front);
+                eng_fatal(w, RT_EINVAL, text);
                 return -1;
             }
             if (front->special == S_SELECT) {
@@ -1303,14 +1293,14 @@ static int on_reply(struct tconn *tc, const struct resp_reply *m, uint64_t now)
                          w->o->target.db_set ? "the database of the target URL"
                                              : "the database the requests were recorded in",
                          msg);
-                release(front);
-                fatal(w, RT_EINVAL, text);
+                eng_release(front);
+                eng_fatal(w, RT_EINVAL, text);
                 return -1;
             }
         } else if (front->special == S_AUTH) {
             tc->authed = 1;
         }
-        release(front);
+        eng_release(front);
         return 0;
     }
     /* NOAUTH without credentials: every request would meet the same answer */
@@ -1319,25 +1309,26 @@ static int on_reply(struct tconn *tc, const struct resp_reply *m, uint64_t now)
     w->cur_err = is_err_type(m->type) ? m->err : NULL;
     w->cur_errlen = is_err_type(m->type) ? m->errlen : 0;
     if (w->cluster) {
-        if (is_err_type(m->type) && m->err && redirect(tc, front, m->err, m->errlen))
+        if (is_err_type(m->type) && m->err && eng_redirect(tc, front, m->err, m->errlen))
             return tc->state == TC_READY && !tc->doomed ? 0 : -1;
-        struct shard_stat *st = shard(w, tc->node);
+        struct shard_stat *st = eng_shard(w, tc->node);
         st->ops++;
         st->errors += is_err_type(m->type);
         uint64_t due = front->kind == K_PART ? front->parent->due : front->due;
         rt_hist_record(st->lat, now > due ? now - due : 0);
     }
     if (front->kind == K_PART) {
-        part_done(w, front, m->type, now);
+        eng_part_done(w, front, m->type, now);
     } else {
-        inflight_done(w, front);
-        complete(w, front, m->type, now);
+        eng_inflight_done(w, front);
+        eng_complete(w, front, m->type, now);
     }
     w->cur_err = NULL;
     w->cur_errlen = 0;
     if (noauth) {
-        fatal(w, RT_EINVAL, "the target requires authentication (NOAUTH): give --user/--pass, "
-                            "RESPTRACE_PASS or user:pass@ in the target URL");
+        eng_fatal(w, RT_EINVAL,
+                  "the target requires authentication (NOAUTH): give --user/--pass, "
+                  "RESPTRACE_PASS or user:pass@ in the target URL");
         return -1;
     }
     return tc->state == TC_READY && !tc->doomed ? 0 : -1;
@@ -1460,7 +1451,7 @@ static void tconn_read_cb(struct bufferevent *bev, void *arg)
     }
     tc->busy = 0;
     if (tc->doomed) {
-        tconn_free(tc);
+        eng_tconn_free(tc);
         return;
     }
 }
@@ -1474,7 +1465,7 @@ static void tconn_write_cb(struct bufferevent *bev, void *arg)
         return;
     tc->throttled = 0;
     if (!pump_users(tc))
-        worker_check_done(tc->w);
+        eng_worker_check_done(tc->w);
 }
 
 static void conn_error_text(struct tconn *tc, short what, char *buf, size_t cap)
@@ -1531,7 +1522,7 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
         tc->parked = 1;
         return;
     }
-    tconn_connect(tc);
+    eng_tconn_connect(tc);
 }
 
 static void tconn_lost(struct tconn *tc, const char *why)
@@ -1546,7 +1537,7 @@ static void tconn_lost(struct tconn *tc, const char *why)
     if (tc->state == TC_CONNECTING && !w->res.conn_opened && !tc->quitting) {
         char msg[512];
         snprintf(msg, sizeof msg, "cannot connect to %s: %s", host, why);
-        fatal(w, RT_EIO, msg);
+        eng_fatal(w, RT_EIO, msg);
     }
     if (!tc->quitting) {
         w->res.conn_failures++;
@@ -1581,25 +1572,25 @@ static void tconn_lost(struct tconn *tc, const char *why)
     for (struct req *r = list, *nx; r; r = nx) {
         nx = r->inext;
         if (w->cluster && r->kind != K_INTERNAL)
-            shard(w, tc->node)->errors++;
-        lose_req(w, r, now);
+            eng_shard(w, tc->node)->errors++;
+        eng_lose_req(w, r, now);
     }
     tc->busy = 0;
     if (tc->doomed) {
-        tconn_free(tc);
+        eng_tconn_free(tc);
         return;
     }
     if (w->fatal)
         return;
     if (w->cluster)
-        want_refresh(w); /* a node gone: has its replica taken over? */
+        eng_want_refresh(w); /* a node gone: has its replica taken over? */
     unsigned shift = tc->attempts < 4 ? tc->attempts : 4;
     struct timeval tv = {0, (long)(50000u << shift)}; /* 50 ms doubling to 800 ms */
     if (!tc->retry)
         tc->retry = evtimer_new(w->base, retry_cb, tc);
     evtimer_add(tc->retry, &tv);
     if (!pump_users(tc))
-        worker_check_done(w);
+        eng_worker_check_done(w);
 }
 
 static void tconn_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -1625,7 +1616,7 @@ static void tconn_event_cb(struct bufferevent *bev, short what, void *arg)
         tc->phead = tc->ptail = NULL;
         for (struct req *r = pl, *nx; r; r = nx) {
             nx = r->inext;
-            tc_write_req(tc, r);
+            eng_tc_write_req(tc, r);
         }
         pump_users(tc);
         return;
@@ -1635,7 +1626,7 @@ static void tconn_event_cb(struct bufferevent *bev, short what, void *arg)
     tconn_lost(tc, why);
 }
 
-static void tconn_connect(struct tconn *tc)
+void eng_tconn_connect(struct tconn *tc)
 {
     struct worker *w = tc->w;
     const struct replay_opts *o = w->o;
@@ -1655,7 +1646,7 @@ static void tconn_connect(struct tconn *tc)
         tc->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
     }
     if (!tc->bev) {
-        fatal(w, RT_ENOMEM, "cannot create a connection (out of memory or descriptors)");
+        eng_fatal(w, RT_ENOMEM, "cannot create a connection (out of memory or descriptors)");
         return;
     }
     bufferevent_setcb(tc->bev, tconn_read_cb, tconn_write_cb, tconn_event_cb, tc);
@@ -1750,7 +1741,7 @@ static int ctl_ready(struct worker *w)
         char msg[320];
         snprintf(msg, sizeof msg, "cannot ask the target where the keys are (COMMAND GETKEYS): %s",
                  why);
-        fatal(w, RT_EIO, msg);
+        eng_fatal(w, RT_EIO, msg);
         return -1;
     }
     return 0;
@@ -1783,7 +1774,7 @@ static int getkeys_remote(struct worker *w, const struct trace_request *q, uint8
     if (!r) {
         char msg[320];
         snprintf(msg, sizeof msg, "COMMAND GETKEYS failed on the target: %s", why);
-        fatal(w, RT_EIO, msg);
+        eng_fatal(w, RT_EIO, msg);
         return -1;
     }
     if (r->type == REDIS_REPLY_ARRAY) {
@@ -1883,7 +1874,7 @@ static void make_parts(struct worker *w, struct rconn *rc, struct req *p,
         x->is_read = p->is_read;
         x->expect = 1;
         x->refs = 1;
-        x->wire = fmt_cmd(n, av, len, isk, w->o->key_prefix, &x->wlen);
+        x->wire = eng_fmt_cmd(n, av, len, isk, w->o->key_prefix, &x->wlen);
         memset(isk, 0, n);
         p->parts[j] = x;
     }
@@ -1956,14 +1947,13 @@ static struct vwrite *make_vwrite(const struct replay_opts *o, const char *name,
     return v;
 }
 
-/* A request of this worker's connection `rc`: decide, rewrite, schedule. */
-static void take_request(struct worker *w, struct rconn *rc, const struct trace_event *ev,
-                         uint64_t due)
+/* A request of connection `rc` read from the trace (argc > 0): decided (skipped and counted,
+ * or kept), its keys found, rewritten (key prefix, the target's credentials, split per slot).
+ * @return the request (refs 1), or NULL when skipped; `pl` says what its scheduling needs. */
+struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_request *q,
+                         uint64_t due, struct req_plan *pl)
 {
     const struct replay_opts *o = w->o;
-    const struct trace_request *q = &ev->u.req;
-    if (!q->argc)
-        return;
     w->res.requests++;
     /* bytes the server rejected as a request (unbalanced quotes, a bad multibulk): argv[0] is
      * what the client sent. Skipped and counted, or with --send-malformed sent as they were
@@ -1978,7 +1968,7 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
     if (q->argc > 1 && !malformed)
         lower_copy(sub, sizeof sub, q->argv[1], q->argvlen[1]);
     const struct rt_cmd *c = malformed ? NULL : rt_cmd_lookup(q->argc, q->argv, q->argvlen);
-    uint16_t ci = cmd_index(w, c ? c->name : name);
+    uint16_t ci = eng_cmd_index(w, c ? c->name : name);
     int expect = !(q->flags & TRACE_REQ_NOREPLY);
     uint32_t max_out = rc->rec_out;
 
@@ -2131,7 +2121,7 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
                     len[n++] = setlen;
                     break;
                 }
-            r->wire = fmt_cmd(n, av, len, NULL, NULL, &r->wlen);
+            r->wire = eng_fmt_cmd(n, av, len, NULL, NULL, &r->wlen);
         } else if (sk) {
             r->split_kind = sk;
             make_parts(w, rc, r, q, pos, ks, nk, pairs);
@@ -2143,7 +2133,7 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
         } else {
             if (cross && !rc->in_tx)
                 w->res.crossslot++; /* goes whole: the target answers CROSSSLOT */
-            r->wire = fmt_cmd(q->argc, q->argv, q->argvlen, iskey, o->key_prefix, &r->wlen);
+            r->wire = eng_fmt_cmd(q->argc, q->argv, q->argvlen, iskey, o->key_prefix, &r->wlen);
         }
     }
     if (r && o->verify_writes && keys_known)
@@ -2155,6 +2145,26 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
     free(iskey);
     free(pos);
     free(ks);
+    pl->special = special;
+    pl->expect = (uint8_t)expect;
+    pl->cross = (uint8_t)cross;
+    pl->slot = slot;
+    return r;
+}
+
+/* A request of this worker's connection `rc`: decided and rewritten (eng_req_make), then
+ * scheduled. */
+static void take_request(struct worker *w, struct rconn *rc, const struct trace_event *ev,
+                         uint64_t due)
+{
+    const struct trace_request *q = &ev->u.req;
+    if (!q->argc)
+        return;
+    struct req_plan pl;
+    struct req *r = eng_req_make(w, rc, q, due, &pl);
+    uint8_t special = pl.special;
+    int32_t slot = pl.slot;
+    int cross = pl.cross, expect = pl.expect;
 
     /* cluster: a transaction goes where its first key goes; MULTI waits until that is known */
     int unheld = 0;
@@ -2192,15 +2202,15 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
     }
     if (expect) {
         if (rc->wait_n >= REC_WAIT_MAX)
-            wait_pop(w, rc, 0, 0);
+            eng_wait_pop(w, rc, 0, 0);
         rc->rec_out++;
-        wait_push(rc, q->seq, r);
+        eng_wait_push(rc, q->seq, r);
         if (r)
             r->refs++;
     }
     if (!r) {
         if (unheld)
-            rconn_pump(rc);
+            eng_rconn_pump(rc);
         return;
     }
     r->qbytes = sizeof *r + r->wlen;
@@ -2211,16 +2221,16 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
     rc->pending++;
     if (!due) {
         ready_push(rc, r);
-        rconn_pump(rc);
+        eng_rconn_pump(rc);
         return;
     }
     due_push(w, r);
     if (unheld)
-        rconn_pump(rc);
+        eng_rconn_pump(rc);
 }
 
 /* The recorded reply to `seq` on `rc`: earlier awaited ones never came. */
-static void rec_reply(struct worker *w, struct rconn *rc, const struct trace_reply *rp)
+void eng_rec_reply(struct worker *w, struct rconn *rc, const struct trace_reply *rp)
 {
     if (rp->req_seq == TRACE_SEQ_NONE)
         return;
@@ -2229,10 +2239,10 @@ static void rec_reply(struct worker *w, struct rconn *rc, const struct trace_rep
         if (e->seq > rp->req_seq)
             return; /* not awaited (e.g. a reply to a NOREPLY request) */
         if (e->seq == rp->req_seq) {
-            wait_pop(w, rc, 1, rp->rtype);
+            eng_wait_pop(w, rc, 1, rp->rtype);
             return;
         }
-        wait_pop(w, rc, 0, 0);
+        eng_wait_pop(w, rc, 0, 0);
     }
 }
 
@@ -2240,7 +2250,7 @@ static void schedule_close(struct worker *w, struct rconn *rc, uint64_t due)
 {
     if (!due) {
         rc->closing = 1;
-        rconn_pump(rc);
+        eng_rconn_pump(rc);
         return;
     }
     struct req *r = xcalloc(1, sizeof *r);
@@ -2277,7 +2287,7 @@ static int reopen(struct worker *w)
     return 0;
 }
 
-static uint64_t drain_ns(const struct worker *w)
+uint64_t eng_drain_ns(const struct worker *w)
 {
     return (uint64_t)((w->o->drain_s > 0 ? w->o->drain_s : 5.0) * (double)NS);
 }
@@ -2291,13 +2301,13 @@ static void finish_reading(struct worker *w)
     w->eof = 1;
     w->eof_at = now_ns();
     uint64_t last_due = w->dtail ? w->dtail->due : w->eof_at;
-    uint64_t at = (last_due > w->eof_at ? last_due : w->eof_at) + drain_ns(w);
+    uint64_t at = (last_due > w->eof_at ? last_due : w->eof_at) + eng_drain_ns(w);
     uint64_t now = now_ns();
     arm_in(w->drain_timer, at > now ? at - now : 0);
-    worker_check_done(w);
+    eng_worker_check_done(w);
 }
 
-static void worker_fill(struct worker *w)
+void eng_worker_fill(struct worker *w)
 {
     const struct replay_opts *o = w->o;
     int paced = o->speed > 0 && o->rate <= 0;
@@ -2309,7 +2319,7 @@ static void worker_fill(struct worker *w)
             if (rc < 0) {
                 char msg[300];
                 snprintf(msg, sizeof msg, "%s", w->err.msg);
-                fatal(w, w->err.code, msg);
+                eng_fatal(w, w->err.code, msg);
                 return;
             }
             if (rc == 1 && (w->ev.type == TRACE_EV_STATS || w->ev.type == TRACE_EV_NOTE ||
@@ -2327,7 +2337,7 @@ static void worker_fill(struct worker *w)
                     if (reopen(w) < 0) {
                         char msg[300];
                         snprintf(msg, sizeof msg, "%s", w->err.msg);
-                        fatal(w, w->err.code, msg);
+                        eng_fatal(w, w->err.code, msg);
                         return;
                     }
                     continue;
@@ -2367,18 +2377,18 @@ static void worker_fill(struct worker *w)
         switch (ev->type) {
         case TRACE_EV_CONN_OPEN:
             if (!o->connections)
-                rconn_get(w, key, ev->conn);
+                eng_rconn_get(w, key, ev->conn);
             break;
         case TRACE_EV_REQUEST:
-            rc = rconn_get(w, key, ev->conn);
+            rc = eng_rconn_get(w, key, ev->conn);
             take_request(w, rc, ev, due);
             break;
         case TRACE_EV_REPLY:
-            if ((rc = rconn_find(w, key)))
-                rec_reply(w, rc, &ev->u.reply);
+            if ((rc = eng_rconn_find(w, key)))
+                eng_rec_reply(w, rc, &ev->u.reply);
             break;
         case TRACE_EV_CONN_CLOSE:
-            if ((rc = rconn_find(w, key)) && !o->connections)
+            if ((rc = eng_rconn_find(w, key)) && !o->connections)
                 schedule_close(w, rc, paced ? due : 0);
             break;
         default: break;
@@ -2390,7 +2400,7 @@ static void worker_fill(struct worker *w)
 
 /* ---- timers ---------------------------------------------------------------------------- */
 
-static void due_cb(evutil_socket_t fd, short what, void *arg)
+void eng_due_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
@@ -2403,17 +2413,17 @@ static void due_cb(evutil_socket_t fd, short what, void *arg)
             w->dtail = NULL;
         struct rconn *rc = r->rc;
         if (r->kind == K_CLOSE) {
-            release(r);
+            eng_release(r);
             rc->closing = 1;
         } else {
             ready_push(rc, r);
         }
-        rconn_pump(rc);
+        eng_rconn_pump(rc);
     }
     if (w->dhead)
         arm_in(w->due_timer, w->dhead->due > now ? w->dhead->due - now : 0);
-    worker_fill(w);
-    worker_check_done(w);
+    eng_worker_fill(w);
+    eng_worker_check_done(w);
 }
 
 /* ---- topology refresh (cluster mode) ---------------------------------------------------- */
@@ -2441,7 +2451,7 @@ static int topo_refresh(struct worker *w)
             }
             if (cl_topo_fetch(&w->tctl, &w->topo, why, sizeof why) == 1) {
                 w->res.refreshes++;
-                shard(w, (int)w->topo.n - 1);
+                eng_shard(w, (int)w->topo.n - 1);
                 return 0;
             }
             rt_ctl_close(&w->tctl);
@@ -2460,11 +2470,11 @@ static void pump_all(struct worker *w)
             all[n++] = rc;
     /* a pump frees at most its own connection */
     for (size_t i = 0; i < n && !w->fatal; i++)
-        rconn_pump(all[i]);
+        eng_rconn_pump(all[i]);
     free(all);
 }
 
-static void refresh_cb(evutil_socket_t fd, short what, void *arg)
+void eng_refresh_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
@@ -2476,7 +2486,7 @@ static void refresh_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* one refresh at most every 250 ms, whatever the number of MOVED or lost connections */
-static void want_refresh(struct worker *w)
+void eng_want_refresh(struct worker *w)
 {
     if (!w->cluster || w->refresh_armed || !w->refresh_timer)
         return;
@@ -2485,14 +2495,14 @@ static void want_refresh(struct worker *w)
     arm_in(w->refresh_timer, at > now ? at - now : 0);
 }
 
-static void fill_cb(evutil_socket_t fd, short what, void *arg)
+void eng_fill_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    worker_fill(arg);
+    eng_worker_fill(arg);
 }
 
-static void worker_check_done(struct worker *w)
+void eng_worker_check_done(struct worker *w)
 {
     if (w->eof && !w->dhead && w->buffered == 0 && w->inflight == 0)
         event_base_loopbreak(w->base);
@@ -2500,12 +2510,12 @@ static void worker_check_done(struct worker *w)
         event_base_loopbreak(w->base); /* --duration: the replies in flight have come */
 }
 
-static void drain_cb(evutil_socket_t fd, short what, void *arg)
+void eng_drain_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct worker *w = arg;
-    uint64_t now = now_ns(), d = drain_ns(w);
+    uint64_t now = now_ns(), d = eng_drain_ns(w);
     uint64_t last = w->last_progress;
     if (w->dhead && w->dhead->due > last)
         last = w->dhead->due;
@@ -2552,8 +2562,8 @@ static void house_cb(evutil_socket_t fd, short what, void *arg)
         /* --duration: send nothing more, wait (at most the drain time) for what is in flight */
         w->stopping = 1;
         w->res.stopped = 1;
-        arm_in(w->drain_timer, drain_ns(w));
-        worker_check_done(w);
+        arm_in(w->drain_timer, eng_drain_ns(w));
+        eng_worker_check_done(w);
     }
     if (w->inflight > w->inflight_blocking && w->last_progress &&
         now - w->last_progress > w->stall_ns && !w->res.stalled) {
@@ -2576,29 +2586,29 @@ static void worker_cleanup(struct worker *w)
     for (struct req *r = w->dhead, *nx; r; r = nx) {
         nx = r->next;
         if (r->kind != K_CLOSE) {
-            unbuffer(w, r);
+            eng_unbuffer(w, r);
             r->rc->pending--;
             if (w->stopping)
                 w->res.cut++;
             else
                 w->res.unsent++;
         }
-        release(r);
+        eng_release(r);
     }
     w->dhead = w->dtail = NULL;
     while (w->retry_head) {
         struct req *r = w->retry_head;
         w->retry_head = r->next;
-        abandon_req(w, r);
+        eng_abandon_req(w, r);
     }
     for (size_t i = 0; i < w->htcap; i++)
         while (w->ht && w->ht[i])
-            rconn_free(w, w->ht[i]);
+            eng_rconn_free(w, w->ht[i]);
     for (size_t i = 0; i < w->nfold; i++) {
         struct tgroup *g = &w->fold[i];
         for (size_t k = 0; k < g->ntc; k++)
             if (g->tc[k])
-                tconn_free(g->tc[k]);
+                eng_tconn_free(g->tc[k]);
         free(g->tc);
         free(g->users);
     }
@@ -2618,16 +2628,16 @@ static void *worker_main(void *arg)
     w->base = event_base_new_with_config(cfg);
     event_config_free(cfg);
     if (!w->base) {
-        fatal(w, RT_ENOMEM, "cannot create an event loop");
+        eng_fatal(w, RT_ENOMEM, "cannot create an event loop");
         publish(w, 1);
         return NULL;
     }
-    w->due_timer = evtimer_new(w->base, due_cb, w);
-    w->fill_timer = evtimer_new(w->base, fill_cb, w);
-    w->drain_timer = evtimer_new(w->base, drain_cb, w);
+    w->due_timer = evtimer_new(w->base, eng_due_cb, w);
+    w->fill_timer = evtimer_new(w->base, eng_fill_cb, w);
+    w->drain_timer = evtimer_new(w->base, eng_drain_cb, w);
     w->house_timer = event_new(w->base, -1, EV_PERSIST, house_cb, w);
-    w->refresh_timer = evtimer_new(w->base, refresh_cb, w);
-    w->retry_timer = evtimer_new(w->base, retry_req_cb, w);
+    w->refresh_timer = evtimer_new(w->base, eng_refresh_cb, w);
+    w->retry_timer = evtimer_new(w->base, eng_retry_req_cb, w);
     struct timeval hv = {0, 100000};
     evtimer_add(w->house_timer, &hv);
     w->rd = trace_reader_open(w->o->trace, NULL, &w->err);
@@ -2643,7 +2653,7 @@ static void *worker_main(void *arg)
                 ;
         }
         /* read ahead now: connections open before the common start, requests wait for it */
-        worker_fill(w);
+        eng_worker_fill(w);
         if (!w->fatal)
             event_base_dispatch(w->base);
     }
@@ -2670,7 +2680,7 @@ static void *worker_main(void *arg)
 
 /* ---- results --------------------------------------------------------------------------- */
 
-static int result_alloc(struct replay_result *r)
+int eng_result_alloc(struct replay_result *r)
 {
     r->lat = rt_hist_new();
     r->svc = rt_hist_new();
@@ -2875,10 +2885,35 @@ static int cmp_shard(const void *a, const void *b)
     return strcmp(x->addr, y->addr);
 }
 
+/* adds worker `w`'s results into `res` */
+void eng_results_merge(struct replay_result *res, struct worker *w)
+{
+    for (size_t k = 0; k < w->ncmds; k++)
+        merge_cmd(res, &w->cmds[k].r);
+    for (size_t k = 0; k < w->nerrs; k++)
+        errtab_add(&res->errmsgs, &res->nerrmsgs, w->errs[k].msg, w->errs[k].count);
+    merge_result(res, &w->res);
+    if (w->cluster)
+        merge_shards(res, w);
+}
+
+/* the merged results in their order: error messages by count (past REPLAY_ERRMSG_MAX, the
+ * rest summed into one), commands by use, nodes primaries first */
+void eng_results_sort(struct replay_result *res)
+{
+    errtab_finish(&res->errmsgs, &res->nerrmsgs);
+    for (size_t k = 0; k < res->ncmds; k++)
+        errtab_finish(&res->cmds[k].errmsgs, &res->cmds[k].nerrmsgs);
+    if (res->ncmds)
+        qsort(res->cmds, res->ncmds, sizeof *res->cmds, cmp_cmd);
+    if (res->nshards)
+        qsort(res->shards, res->nshards, sizeof *res->shards, cmp_shard);
+}
+
 /* Reads the topology from the target, else from the further seeds. @return 1 cluster, 0 not
  * in cluster mode, -1 when no seed answered (`why` says why). */
-static int discover(const struct replay_opts *o, SSL_CTX *ssl, struct cl_topo *topo, char *why,
-                    size_t cap)
+int eng_discover(const struct replay_opts *o, SSL_CTX *ssl, struct cl_topo *topo, char *why,
+                 size_t cap)
 {
     topo->tls = o->target.tls;
     double ct = o->connect_timeout_s > 0 ? o->connect_timeout_s : 3.0;
@@ -2995,8 +3030,8 @@ static void verify_key(void *ctx, const char *key, size_t klen, int kind, const 
             uint32_t slot;
             uint16_t port;
             char host[256];
-            node = parse_redirect(r->str, r->len, c->topo.nodes[node].host, &slot, host,
-                                  sizeof host, &port) == 0
+            node = eng_parse_redirect(r->str, r->len, c->topo.nodes[node].host, &slot, host,
+                                      sizeof host, &port) == 0
                        ? cl_topo_node(&c->topo, host, port)
                        : -1;
             freeReplyObject(r);
@@ -3039,8 +3074,8 @@ static void verify_key(void *ctx, const char *key, size_t klen, int kind, const 
 
 /* reads every acknowledged write back, from the verify target (in cluster mode from the slot
  * owners of a topology read now: after a failover the promoted replicas answer) */
-static void verify_writes(const struct replay_opts *o, SSL_CTX *ssl, int cluster,
-                          const struct vw_table *t, struct replay_verify *v)
+void eng_verify_writes(const struct replay_opts *o, SSL_CTX *ssl, int cluster,
+                       const struct vw_table *t, struct replay_verify *v)
 {
     const struct replay_target *vt = o->verify_target ? o->verify_target : &o->target;
     /* the read back speaks TLS when its own target says so, whatever the replay's did */
@@ -3062,7 +3097,7 @@ static void verify_writes(const struct replay_opts *o, SSL_CTX *ssl, int cluster
         o2.target = *vt;
         char why[300] = "";
         c.topo.tls = vt->tls;
-        if (discover(&o2, ssl, &c.topo, why, sizeof why) != 1) {
+        if (eng_discover(&o2, ssl, &c.topo, why, sizeof why) != 1) {
             snprintf(v->error, sizeof v->error, "cannot read the topology back: %.160s", why);
             cl_topo_free(&c.topo);
             v->ran = 0;
@@ -3099,7 +3134,7 @@ int replay_topology_read(const struct replay_opts *o, struct replay_topology *t,
         return err->code;
     struct cl_topo topo = {0};
     char why[300] = "";
-    int found = o->cluster >= 0 ? discover(o, ssl, &topo, why, sizeof why) : 0;
+    int found = o->cluster >= 0 ? eng_discover(o, ssl, &topo, why, sizeof why) : 0;
     int rc = 0;
     if (found < 0 && o->cluster >= 0) {
         rt_err_set(err, RT_EIO, "cannot read the topology: %s", why);
@@ -3199,7 +3234,7 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
     int cluster = 0;
     if (o->cluster >= 0) {
         char why[300] = "";
-        int found = discover(o, ssl, &topo, why, sizeof why);
+        int found = eng_discover(o, ssl, &topo, why, sizeof why);
         if (found <= 0 && o->cluster == 1) {
             if (found == 0)
                 rt_err_set(err, RT_EINVAL, "%s:%u does not run in cluster mode", o->target.host,
@@ -3279,7 +3314,7 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         uint64_t mono = now_ns();
         res->start_unix_ns = (uint64_t)rt.tv_sec * NS + (uint64_t)rt.tv_nsec + (wall_t0 - mono);
     }
-    if (result_alloc(res) < 0 || !shared_lat || !shared_sec) {
+    if (eng_result_alloc(res) < 0 || !shared_lat || !shared_sec) {
         rt_err_set(err, RT_ENOMEM, "out of memory");
         rc = RT_ENOMEM;
         goto out;
@@ -3311,7 +3346,7 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         w->stall_ns = o->stall_timeout_s > 0 ? (uint64_t)(o->stall_timeout_s * 1e9) : 15 * NS;
         if (w->reply_timeout_ns && w->stall_ns <= w->reply_timeout_ns)
             w->stall_ns = w->reply_timeout_ns + 5 * NS; /* a dead connection is closed first */
-        shard(w, (int)topo.n - 1);
+        eng_shard(w, (int)topo.n - 1);
         if (o->verify_writes)
             w->vw = vw_table_new();
         w->stop = stop;
@@ -3323,7 +3358,7 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
             w->nfold = o->connections;
             w->fold = xcalloc(w->nfold, sizeof *w->fold);
         }
-        if (result_alloc(&w->res) < 0 || !w->delta_lat) {
+        if (eng_result_alloc(&w->res) < 0 || !w->delta_lat) {
             rt_err_set(err, RT_ENOMEM, "out of memory");
             rc = RT_ENOMEM;
             nt = i + 1;
@@ -3397,20 +3432,14 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
             *err = w->err;
             rc = w->err.code ? w->err.code : RT_EIO;
         }
-        for (size_t k = 0; k < w->ncmds; k++)
-            merge_cmd(res, &w->cmds[k].r);
-        for (size_t k = 0; k < w->nerrs; k++)
-            errtab_add(&res->errmsgs, &res->nerrmsgs, w->errs[k].msg, w->errs[k].count);
-        merge_result(res, &w->res);
-        if (cluster)
-            merge_shards(res, w);
+        eng_results_merge(res, w);
     }
     if (o->verify_writes && !rc) {
         struct vw_table *all = vw_table_new();
         for (unsigned i = 0; i < nt; i++)
             if (ws[i].vw)
                 vw_merge(all, ws[i].vw);
-        verify_writes(o, ssl, cluster, all, &res->verify);
+        eng_verify_writes(o, ssl, cluster, all, &res->verify);
         vw_table_free(all);
     }
     /* a replay that ended because the target stalled never read the rest of the window: those
@@ -3418,13 +3447,7 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
      * the total approximate) */
     if (res->stalled && res->total_requests > res->requests && !res->stopped)
         res->unread = res->total_requests - res->requests;
-    errtab_finish(&res->errmsgs, &res->nerrmsgs);
-    for (size_t k = 0; k < res->ncmds; k++)
-        errtab_finish(&res->cmds[k].errmsgs, &res->cmds[k].nerrmsgs);
-    if (res->ncmds)
-        qsort(res->cmds, res->ncmds, sizeof *res->cmds, cmp_cmd);
-    if (res->nshards)
-        qsort(res->shards, res->nshards, sizeof *res->shards, cmp_shard);
+    eng_results_sort(res);
 out:
     for (unsigned i = 0; i < nt; i++) {
         struct worker *w = &ws[i];

@@ -106,7 +106,7 @@ struct rconn {
     int32_t tx_slot;       /* the transaction's first slot (read side); -1 */
     uint8_t in_tx, tx_cross;
     uint8_t vw_tx;         /* --verify-writes: between MULTI and EXEC/DISCARD (read side) */
-    uint8_t pumping;       /* inside rconn_pump: a nested call (a connection failing at once,
+    uint8_t pumping;       /* inside eng_rconn_pump: a nested call (a connection failing at once,
                             * a request completing as it is sent) leaves the work to it */
     struct req *rhead, *rtail; /* ready to send, in order */
     uint32_t out;          /* sent and unanswered on the replay side */
@@ -291,5 +291,130 @@ static inline int name_eq(const char *a, const char *b, size_t blen)
 {
     return strlen(a) == blen && strncasecmp(a, b, blen) == 0;
 }
+
+/* ---- what the engine's files call in each other ------------------------------------------ */
+
+/* engine.c: the worker loop */
+
+/* stops the worker's loop on an error the replay cannot go on after (the first one is kept) */
+void eng_fatal(struct worker *w, int code, const char *msg);
+
+/* sched.c: scheduling and pacing */
+
+/* a request read from the trace leaves the read-ahead (sent, dropped or discarded) */
+void eng_unbuffer(struct worker *w, const struct req *r);
+/* drops a reference to a request: the last one frees it (and a split request's parts) */
+void eng_release(struct req *r);
+/* the bookkeeping (lag, counts) of a request leaving its recorded connection's queue */
+void eng_account_send(struct worker *w, struct rconn *rc, struct req *r, uint64_t now);
+/* sends what is ready on a recorded connection, as far as the recorded pipelining allows */
+void eng_rconn_pump(struct rconn *rc);
+/* reads the trace ahead of the schedule, within the read-ahead bounds */
+void eng_worker_fill(struct worker *w);
+/* ends the loop once everything read was sent and answered (or --duration's replies came) */
+void eng_worker_check_done(struct worker *w);
+/* how long the end waits for late replies once nothing more happens (--drain) */
+uint64_t eng_drain_ns(const struct worker *w);
+/* the timers: due requests to their connections, more read-ahead, the drain's end */
+void eng_due_cb(evutil_socket_t fd, short what, void *arg);
+void eng_fill_cb(evutil_socket_t fd, short what, void *arg);
+void eng_drain_cb(evutil_socket_t fd, short what, void *arg);
+
+/* rconn.c: recorded connections */
+
+/* the recorded connection `key` (connection id, loop in the top bits), or NULL */
+struct rconn *eng_rconn_find(struct worker *w, uint64_t key);
+/* the recorded connection `key`, made (with its group of target connections) when new */
+struct rconn *eng_rconn_get(struct worker *w, uint64_t key, uint64_t conn);
+/* a request whose recorded reply is awaited, in order (`r` NULL: a request not sent) */
+void eng_wait_push(struct rconn *rc, uint64_t seq, struct req *r);
+/* the oldest awaited recorded reply came (`known`, of type `rtype`) or never will */
+void eng_wait_pop(struct worker *w, struct rconn *rc, int known, unsigned rtype);
+/* a recorded reply read from the trace, paired with its request */
+void eng_rec_reply(struct worker *w, struct rconn *rc, const struct trace_reply *rp);
+/* frees a recorded connection: what it still queues is unsent, what is in flight detached */
+void eng_rconn_free(struct worker *w, struct rconn *rc);
+
+/* keys.c: key policy */
+
+/* what eng_req_make found that the scheduling of the request needs */
+struct req_plan {
+    uint8_t special; /* S_* */
+    uint8_t expect;  /* a reply is expected */
+    uint8_t cross;   /* cluster: its keys span slots */
+    int32_t slot;    /* cluster: the slot of its first key; -1 */
+};
+
+/* a request read from the trace, decided (skipped or kept), its keys found and rewritten */
+struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_request *q,
+                         uint64_t due, struct req_plan *pl);
+/* a RESP array of bulk strings, `prefix` before the arguments `iskey` marks (xcalloc'd) */
+char *eng_fmt_cmd(size_t argc, const char *const *argv, const size_t *len, const uint8_t *iskey,
+                  const char *prefix, size_t *out_len);
+
+/* route.c: routing and redirections */
+
+/* the node a request goes to now; -1 when no node serves its slot */
+int eng_route(struct worker *w, struct rconn *rc, int32_t slot, int is_read, int in_tx);
+/* sends the parts of a split request, each to its slot's node */
+void eng_send_split(struct worker *w, struct rconn *rc, struct req *p, uint64_t now);
+/* follows a MOVED, ASK or TRYAGAIN: 1 when the request went on */
+int eng_redirect(struct tconn *tc, struct req *r, const char *e, size_t n);
+/* parses "MOVED 3999 host:port" / "ASK 3999 host:port" (an empty host: `from_host`) */
+int eng_parse_redirect(const char *e, size_t n, const char *from_host, uint32_t *slot,
+                       char *host, size_t hcap, uint16_t *port);
+/* asks for a topology refresh (at most one every 250 ms) */
+void eng_want_refresh(struct worker *w);
+/* reads the topology from the target, else the seeds: 1 cluster, 0 not, -1 with `why` */
+int eng_discover(const struct replay_opts *o, SSL_CTX *ssl, struct cl_topo *topo, char *why,
+                 size_t cap);
+/* the timers: TRYAGAIN retries, topology refreshes */
+void eng_retry_req_cb(evutil_socket_t fd, short what, void *arg);
+void eng_refresh_cb(evutil_socket_t fd, short what, void *arg);
+
+/* tconn.c: target connections */
+
+/* the group's connection to `node`, opened on first use */
+struct tconn *eng_group_tc(struct worker *w, struct tgroup *g, int node);
+/* connects (again) to the connection's node */
+void eng_tconn_connect(struct tconn *tc);
+/* frees a target connection (when its own callback returns, if inside one) */
+void eng_tconn_free(struct tconn *tc);
+/* sends a recorded request on a ready connection */
+void eng_tconn_send(struct tconn *tc, struct req *r, uint64_t now);
+/* writes a request (a part, a redirected one) on a ready connection, puts it in flight */
+void eng_tc_write_req(struct tconn *tc, struct req *r);
+/* a redirected or retried request: sent now, or when the connection is up */
+void eng_tconn_resend(struct tconn *tc, struct req *r);
+/* the connection's output is full (backpressure): 1, and it pumps again once drained */
+int eng_tc_throttled(struct tconn *tc);
+
+/* results.c: results */
+
+/* the index of a command's statistics, made on first use */
+uint16_t eng_cmd_index(struct worker *w, const char *name);
+/* the statistics of node `node`, made on first use */
+struct shard_stat *eng_shard(struct worker *w, int node);
+/* both replies known: counts how the target's differs from the recorded one */
+void eng_compare(struct worker *w, struct req *r);
+/* a request answered with a reply of type `rtype` (0: none expected) */
+void eng_complete(struct worker *w, struct req *r, unsigned rtype, uint64_t now);
+/* a part of a split request answered (or lost: rtype 0) */
+void eng_part_done(struct worker *w, struct req *q, unsigned rtype, uint64_t now);
+/* a request lost with its connection: an error, no latency */
+void eng_lose_req(struct worker *w, struct req *r, uint64_t now);
+/* a request still in flight when the replay ends: unanswered */
+void eng_abandon_req(struct worker *w, struct req *r);
+/* a request of the trace leaves the in-flight count (answered, lost or abandoned) */
+void eng_inflight_done(struct worker *w, const struct req *r);
+/* the histograms of a result: 0, or -1 on out of memory */
+int eng_result_alloc(struct replay_result *r);
+/* adds worker `w`'s results into `res` */
+void eng_results_merge(struct replay_result *res, struct worker *w);
+/* the merged results in the order they are shown */
+void eng_results_sort(struct replay_result *res);
+/* --verify-writes: reads every acknowledged write back into `v` */
+void eng_verify_writes(const struct replay_opts *o, SSL_CTX *ssl, int cluster,
+                       const struct vw_table *t, struct replay_verify *v);
 
 #endif
