@@ -466,12 +466,7 @@ int cmd_merge(int argc, char **argv)
                                     "traces, not replay results (JSON)");
             goto usage_out;
         }
-        if (json && strcmp(json, "-")) {
-            rt_usage_error("merge", "--json=FILE is for traces; with replay results the "
-                                    "result is -o FILE and --json prints its summary");
-            goto usage_out;
-        }
-        status = rt_merge_runs(argv + optind, (size_t)n, out, label, json != NULL);
+        status = rt_merge_runs(argv + optind, (size_t)n, out, label, json);
         goto usage_out;
     }
     if (njson) {

@@ -1166,7 +1166,7 @@ static const char *fmt_money(double v, const json_t *cmp, char *buf, size_t cap)
 /* The decision table: one column per candidate run, the rows of rt_decision_json(), the best
  * value of a row where the candidates differ marked. */
 static void section_decision(FILE *f, const struct run *rs, size_t nr, const json_t *cmp,
-                             const json_t *dec)
+                             const json_t *dec, const json_t *notes)
 {
     fprintf(f, "<h2 id=\"decision\">Decision</h2>\n");
     if (!dec) {
@@ -1244,6 +1244,13 @@ static void section_decision(FILE *f, const struct run *rs, size_t nr, const jso
     }
     fprintf(f, "The best value of a row where the runs differ is marked "
                "<span class=\"best\">so</span>.</p>\n");
+    const json_t *nt;
+    json_array_foreach(notes, k, nt)
+    {
+        fprintf(f, "<p class=\"warn\">");
+        esc(f, json_string_value(nt));
+        fprintf(f, "</p>\n");
+    }
 }
 
 /* The runs compared with the first (`cmp`, the numbers `resptrace compare` prints): per
@@ -1617,6 +1624,7 @@ struct page {
     double threshold;
     const json_t *cmp; /* the runs compared (runs_compared), NULL without runs */
     const json_t *dec; /* their decision table (runs_decision) */
+    const json_t *price_notes; /* entries of the prices file that named no run */
 };
 
 static void write_page(FILE *f, const struct page *pg)
@@ -1648,7 +1656,7 @@ static void write_page(FILE *f, const struct page *pg)
                "<a href=\"#shards\">shard balance</a></nav>\n",
             pg->nr ? "<a href=\"#decision\">decision</a>" : "");
     if (pg->nr)
-        section_decision(f, pg->rs, pg->nr, pg->cmp, pg->dec);
+        section_decision(f, pg->rs, pg->nr, pg->cmp, pg->dec, pg->price_notes);
     section_overview(f, pg->st);
     section_rate(f, pg->st);
     section_commands(f, pg->st);
@@ -1818,7 +1826,7 @@ int cmd_report(int argc, char **argv)
         return RT_EXIT_USAGE;
     struct run *rs = calloc(nr ? nr : 1, sizeof *rs);
     struct rt_prices *prices = NULL;
-    json_t *st = NULL, *hk = NULL, *sh = NULL, *cmp = NULL, *dec = NULL;
+    json_t *st = NULL, *hk = NULL, *sh = NULL, *cmp = NULL, *dec = NULL, *pnotes = json_array();
     char damage[256] = "", hk_none[300] = "", shards_none[300] = "", intr[300] = "";
     int status = RT_EXIT_FAIL;
     struct rt_err err = {0};
@@ -1842,6 +1850,8 @@ int cmd_report(int argc, char **argv)
     run_names(rs, nr);
     cmp = runs_compared(rs, nr, threshold, prices);
     dec = runs_decision(rs, nr, cmp);
+    if (prices && cmp)
+        rt_prices_notes(prices, pnotes);
     rt_catch_signals();
     struct rt_progress prog;
     struct rt_pass ps = pass_begin(&prog, quiet, "report: stat");
@@ -1904,7 +1914,8 @@ int cmd_report(int argc, char **argv)
                       .interrupted = intr[0] ? intr : NULL,
                       .threshold = threshold,
                       .cmp = cmp,
-                      .dec = dec};
+                      .dec = dec,
+                      .price_notes = pnotes};
     write_page(f, &pg);
     long size = to_stdout ? -1 : ftell(f);
     if (ferror(f)) {
@@ -1941,6 +1952,7 @@ done:
     json_decref(sh);
     json_decref(cmp);
     json_decref(dec);
+    json_decref(pnotes);
     rt_prices_free(prices);
     return status;
 }

@@ -430,15 +430,23 @@ static int write_merged(const json_t *merged, const char *out)
     return rt_out_commit("merge", &o, 0) == 0 ? 0 : -1;
 }
 
-int rt_merge_runs(char *const *files, size_t n, const char *out, const char *label, int json)
+int rt_merge_runs(char *const *files, size_t n, const char *out, const char *label,
+                  const char *json)
 {
     json_t **parts = calloc(n ? n : 1, sizeof *parts);
     json_t *merged = NULL;
     struct rt_err err = {0};
     struct vals vs = {0};
     int status = RT_EXIT_FAIL;
-    /* the output is never one of the parts: it would destroy a result it merges */
-    if (rt_out_refuse_inputs("merge", out, (const char *const *)files, n) < 0) {
+    /* no output is one of the parts, nor the summary the result: it would destroy what it
+     * merges */
+    int json_file = json && strcmp(json, "-");
+    if (json_file && (!strcmp(json, out) || rt_same_file(json, out))) {
+        free(parts);
+        return rt_usage_error("merge", "--json=%s would overwrite the merged result", json);
+    }
+    if (rt_out_refuse_inputs("merge", out, (const char *const *)files, n) < 0 ||
+        (json_file && rt_out_refuse_inputs("merge", json, (const char *const *)files, n) < 0)) {
         free(parts);
         return RT_EXIT_USAGE;
     }
@@ -492,7 +500,11 @@ int rt_merge_runs(char *const *files, size_t n, const char *out, const char *lab
         goto done;
     int to_stdout = !strcmp(out, "-");
     status = RT_EXIT_OK;
-    if (json && !to_stdout) {
+    if (json_file) { /* the summary into its file, and as text where it would go without */
+        print_summary(to_stdout ? stderr : stdout, merged, parts, files, n, out);
+        if (rt_json_write("merge", summary_json(merged, parts, files, n, out), json) < 0)
+            status = RT_EXIT_FAIL;
+    } else if (json && !to_stdout) {
         if (rt_json_write("merge", summary_json(merged, parts, files, n, out), "-") < 0)
             status = RT_EXIT_FAIL;
     } else if (json) { /* the merged result is on stdout: the summary goes beside it */

@@ -113,9 +113,12 @@ struct rt_hist *rt_run_hist(const json_t *lat, const char *where, struct rt_err 
 /*! rt_run_is_latency() : 1 when `o` is a latency object (has "hist" or "p50"). */
 int rt_run_is_latency(const json_t *o);
 
-/*! rt_merge_runs() : `resptrace merge RUN.json... -o OUT [--label L] [--json]` (merge_runs.c).
+/*! rt_merge_runs() : `resptrace merge RUN.json... -o OUT [--label L] [--json[=FILE]]`
+ *  (merge_runs.c): `json` NULL for the text summary, "-" for the JSON summary instead of it
+ *  (on stderr when OUT is "-"), or a file for the JSON summary there beside the text.
  *  @return the exit status. */
-int rt_merge_runs(char *const *files, size_t n, const char *out, const char *label, int json);
+int rt_merge_runs(char *const *files, size_t n, const char *out, const char *label,
+                  const char *json);
 
 /* ---- memory (cli.c) ----
  * The analysis commands hold a trace's whole key set; on an allocation failure they stop with

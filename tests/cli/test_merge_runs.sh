@@ -139,6 +139,28 @@ check_eq "self merge: --json summary is one document with the header" '1 ["respt
 check_eq "self merge: --json summary p99" "$(jq -r .latency_us.p99 "$TMP/self.json")" \
     "$(jq -r .latency_us.p99 "$TMP/self.out")"
 
+# ---- --json=FILE: the summary document into FILE, the text summary where it goes without ----
+"$RT" merge "$TMP/h1.json" "$TMP/h2.json" -o "$TMP/mj.json" --json > "$TMP/mj.stdout"
+check_eq "--json: exit" 0 $?
+"$RT" merge "$TMP/h1.json" "$TMP/h2.json" -o "$TMP/mj.json" --json="$TMP/mj.sum" > "$TMP/mj.out"
+check_eq "--json=FILE: exit" 0 $?
+check_eq "--json=FILE: the document --json prints" "$(jq -c . "$TMP/mj.stdout")" "$(jq -c . "$TMP/mj.sum")"
+check_match "--json=FILE: the text summary on stdout" "mj.json +merged +2000 " "$(cat "$TMP/mj.out")"
+check_eq "--json=FILE: nothing left beside it" "" "$(ls -A "$TMP" | grep '\.tmp-' || true)"
+"$RT" merge "$TMP/h1.json" "$TMP/h2.json" -o - --json="$TMP/mj2.sum" > "$TMP/mj2.stdout" 2> "$TMP/mj2.err"
+check_eq "-o - --json=FILE: exit" 0 $?
+check_eq "... the result on stdout" "$(jq -c 'del(.part_files)' "$TMP/mj.json")" "$(jq -c 'del(.part_files)' "$TMP/mj2.stdout")"
+check_match "... the text summary on stderr" "^ +- +merged +2000 " "$(cat "$TMP/mj2.err")"
+check_eq "... the summary in the file" "- 2000" "$(jq -r '"\(.output) \(.ops)"' "$TMP/mj2.sum")"
+"$RT" merge "$TMP/h1.json" "$TMP/h2.json" -o "$TMP/mj.json" --json="$TMP/mj.json" > /dev/null 2> "$TMP/err"
+check_eq "--json=the result: refused" 2 $?
+check_match "... says why" "would overwrite" "$(cat "$TMP/err")"
+"$RT" merge "$TMP/h1.json" "$TMP/h2.json" -o "$TMP/mj3.json" --json="$TMP/h2.json" > /dev/null 2> "$TMP/err"
+check_eq "--json=a part: refused" 2 $?
+check_match "... says why" "will not write .*h2\.json: it is the input" "$(cat "$TMP/err")"
+check_files "... part 2 untouched" "$TMP/h2.keep" "$TMP/h2.json"
+check_eq "... and writes no result" no "$([ -e "$TMP/mj3.json" ] && echo yes || echo no)"
+
 # ---- shards, matched by node address (rows edited into real results) ----
 jq '.shards = [{node: "10.0.0.1:6379", role: "primary", ops: 5, errors: 1, latency_us: .commands.get.latency_us},
                {node: "10.0.0.2:6379", role: "primary", ops: 7, errors: 0, latency_us: .commands.set.latency_us}]' \
