@@ -19,7 +19,8 @@ extern "C" {
  * knows; minor versions only add block types, stream ids or metadata keys, which older
  * readers skip. */
 #define TRACE_FORMAT_MAJOR 1
-#define TRACE_FORMAT_MINOR 1 /* 1.1: request flag MALFORMED, reply flag REDACTED */
+#define TRACE_FORMAT_MINOR 2 /* 1.1: request flag MALFORMED, reply flag REDACTED;
+                              * 1.2: chunk encoding 2 (tables carried from chunk to chunk) */
 
 /* ---------------------------------------------------------------------------------------
  * Errors
@@ -252,6 +253,14 @@ struct trace_writer_opts {
     int fsync_chunks;      /* fsync after every chunk (survives power loss, costs time) */
     int synchronous;       /* 1: compress and write each chunk inside the call that completes
                             * it; 0 (the default): on a background thread, see below */
+    int encoding;          /* chunk encoding: 0 means the newest (2); 1 writes chunks that
+                            * resptrace 1.0 and 1.1 readers read (each one on its own) */
+    size_t chain_bytes;    /* encoding 2: a chunk starts a new chain (tables empty, readable
+                            * on its own) once the chain holds this many raw bytes; 0 means
+                            * 128 MiB. A seek decodes from the first chunk of a chain, and
+                            * damage to a chunk loses the rest of its chain. */
+    uint32_t chain_chunks; /* encoding 2: ... or this many chunks; 0 means 256. A new chain
+                            * also starts when a table is half full. */
 };
 
 /* The background thread (opts->synchronous == 0). trace_writer_add() only encodes events into
@@ -383,12 +392,15 @@ uint64_t trace_reader_file_size(const struct trace_reader *r);
  *  read), for progress lines: offset / file size is the part of the trace read so far. */
 uint64_t trace_reader_offset(const struct trace_reader *r);
 
-/* What salvage skipped or where reading stopped. */
+/* What salvage skipped or where reading stopped. Chunks of an encoding this version does not
+ * read (written by a newer one) are always skipped, and counted here too. */
 struct trace_damage {
-    uint64_t chunks_skipped;
+    uint64_t chunks_skipped; /* damaged chunks and chunks of an unknown encoding */
     uint64_t bytes_skipped;
     uint64_t first_offset; /* offset where the first damage starts; UINT64_MAX when none */
     char msg[256];         /* what was wrong there */
+    uint64_t chunks_unknown; /* of chunks_skipped: those of an unknown encoding */
+    uint64_t unknown_offset; /* the first of them; UINT64_MAX when none */
 };
 void trace_reader_damage(const struct trace_reader *r, struct trace_damage *d);
 

@@ -26,7 +26,11 @@ enum trace_block_type {
 /* Chunk header content: type(1) encoding(1) flags(2) events(4) ts_min(8) ts_max(8)
  * req_base(8) req_count(4) raw_size(4) comp_size(4) comp_hash(8) check(4). */
 #define TRACE_CHUNK_HDR_CONTENT 56
-#define TRACE_CHUNK_ENCODING 1
+#define TRACE_CHUNK_ENCODING 1   /* columnar, every chunk decodes on its own */
+#define TRACE_CHUNK_ENCODING_2 2 /* since 1.2: as 1, with tables a chunk carries over to the next */
+#define TRACE_CHUNK_ENCODING_MAX 2
+/* chunk header flags */
+#define TRACE_CHUNK_DEPENDS 0x1u /* encoding 2: the chunk uses the tables of the chunks before it */
 #define TRACE_HEADER_CONTENT 29 /* type(1) magic(8) major(2) minor(2) flags(4) created(8) check(4) */
 #define TRACE_MAX_META_BLOCK (16u << 20)
 #define TRACE_MAX_META_KEYS 65536u /* distinct metadata keys a reader keeps */
@@ -42,6 +46,7 @@ enum trace_stream_id {
     S_TYPE = 0x01,
     S_TS = 0x02,
     S_CONN = 0x03,
+    S_TS_LO = 0x04, /* encoding 2: the low byte of the ts field; 0x02 holds the rest */
     S_OPEN_FLAGS = 0x10,
     S_OPEN_ADDR = 0x11,
     S_CLOSE_REASON = 0x20,
@@ -53,6 +58,8 @@ enum trace_stream_id {
     S_REQ_ARG0 = 0x35,
     S_REQ_ARG1 = 0x36,
     S_REQ_ARGN = 0x37,
+    S_REQ_ARG0_REF = 0x38, /* encoding 2 */
+    S_REQ_ARG1_REF = 0x39, /* encoding 2 */
     /* REPLY at 0x40, PUSH at 0x50: the same fields at the same offsets */
     S_R_TYPE = 0x0,
     S_R_FLAGS = 0x1,
@@ -66,6 +73,7 @@ enum trace_stream_id {
     S_R_ERR = 0x9,
     S_R_PAYLEN = 0xa,
     S_R_PAYLOAD = 0xb,
+    S_R_REF = 0xc, /* encoding 2, REPLY only */
     S_GAP = 0x60,
     S_STATS = 0x70,
     S_NOTE = 0x80,
@@ -74,7 +82,7 @@ enum trace_stream_id {
 
 
 /* Stream slots used in memory by the writer and the reader; stream_id_of() gives the id on
- * disk. REPLY and PUSH get 12 slots each (S_R_* offsets). */
+ * disk. REPLY and PUSH get 13 slots each (S_R_* offsets). */
 enum {
     W_TYPE,
     W_TS,
@@ -89,9 +97,12 @@ enum {
     W_REQ_ARG0,
     W_REQ_ARG1,
     W_REQ_ARGN,
+    W_REQ_ARG0_REF,
+    W_REQ_ARG1_REF,
+    W_TS_LO,
     W_REPLY,
-    W_PUSH = W_REPLY + 12,
-    W_GAP = W_PUSH + 12,
+    W_PUSH = W_REPLY + 13,
+    W_GAP = W_PUSH + 13,
     W_STATS,
     W_NOTE,
     W_NOTE_TEXT,
@@ -248,5 +259,72 @@ static inline int rt_cur_bytes(struct rt_cur *c, size_t n, const uint8_t **out)
 
 /* low 32 bits of the XXH3-64 of a block's content, used as the block check */
 uint32_t rt_check32(const void *p, size_t n);
+
+/* ---- the tables of chunk encoding 2 (table.c) ----
+ * A chain of encoding-2 chunks shares three tables that start empty at the chain's first
+ * chunk: the command names (argument 0), the keys (argument 1) and the replies without
+ * error text or payload. A field that repeats an entry is stored as the entry's number.
+ * The limits are the format's: a writer never goes past them, a reader refuses a chunk that
+ * would. */
+enum { TAB_ARG0, TAB_ARG1, TAB_REPLY, TRACE_NTABLES };
+#define TRACE_TAB_MAX_STR 1024u            /* longest string a table holds */
+#define TRACE_TAB_MAX_BYTES (32u << 20)    /* bytes of strings in one string table */
+#define TRACE_TAB_MAX_ENTRIES (1u << 20)   /* entries in one string table */
+#define TRACE_TAB_MAX_REPLIES (512u << 10) /* entries in the reply table */
+/* A field's reference: REF_LITERAL, the value follows in the field's own stream as in
+ * encoding 1; REF_ADD, the same and it becomes the table's next entry; REF_ADD + 1 + i:
+ * entry i. */
+/* the writer's chain bounds: a seek decodes at most this much from the chain's first chunk,
+ * and damage to a chunk loses at most the rest of its chain */
+#define TRACE_CHAIN_BYTES (128u << 20)
+#define TRACE_CHAIN_CHUNKS 256u
+#define TRACE_REF_LITERAL 0u
+#define TRACE_REF_ADD 1u
+#define TRACE_REF_ENTRY 2u
+
+struct str_tab {
+    struct rt_buf bytes; /* the strings back to back */
+    uint32_t *end;       /* entry i is bytes [end[i - 1] (0 for i = 0), end[i]) */
+    uint32_t n, cap;
+    uint64_t *slot; /* the writer's index: (hash << 32) | (entry + 1), 0 when empty */
+    uint32_t nslot; /* a power of two, or 0 */
+};
+
+/* What a reply table entry fixes: every field of a reply but `back`, which is per event. */
+struct reply_desc {
+    uint64_t len, count, size, hash;
+    int64_t ival;
+    uint32_t flags;
+    uint8_t rtype;
+};
+
+struct desc_tab {
+    struct reply_desc *d;
+    uint32_t n, cap;
+    uint64_t *slot;
+    uint32_t nslot;
+};
+
+static inline const uint8_t *str_tab_get(const struct str_tab *t, uint32_t i, size_t *len)
+{
+    uint32_t start = i ? t->end[i - 1] : 0;
+    *len = t->end[i] - start;
+    return t->bytes.p + start;
+}
+
+uint32_t str_tab_hash(const void *p, size_t len);
+/* @return the entry equal to p[0..len), or -1 (the writer's index only) */
+int str_tab_find(const struct str_tab *t, const void *p, size_t len, uint32_t hash);
+/* Appends an entry (indexed: also to the index, under `hash`). @return 0, -1 out of memory,
+ * or -2 past a TRACE_TAB_* limit. */
+int str_tab_add(struct str_tab *t, const void *p, size_t len, int indexed, uint32_t hash);
+void str_tab_reset(struct str_tab *t);
+void str_tab_free(struct str_tab *t);
+
+uint32_t desc_tab_hash(const struct reply_desc *d);
+int desc_tab_find(const struct desc_tab *t, const struct reply_desc *d, uint32_t hash);
+int desc_tab_add(struct desc_tab *t, const struct reply_desc *d, int indexed, uint32_t hash);
+void desc_tab_reset(struct desc_tab *t);
+void desc_tab_free(struct desc_tab *t);
 
 #endif

@@ -61,6 +61,15 @@ struct trace_reader {
     struct rt_cur c[W_NSTREAMS];
     uint64_t prev_ts, prev_conn, req_next;
     uint64_t skip_before;
+    uint8_t enc; /* the chunk's encoding */
+
+    /* encoding 2: the tables of the chain being read; the chain's id and the position of its
+     * last chunk loaded; chain_ok 0: the next encoding-2 chunk must start a chain */
+    struct str_tab tab[2];
+    struct desc_tab rtab;
+    int chain_ok;
+    uint32_t chain_id;
+    uint64_t chain_seq;
 
     const char **argv;
     size_t *argvlen;
@@ -456,6 +465,7 @@ static struct trace_reader *reader_new(const char *name, const struct trace_read
     if (r->o.max_chunk_raw == 0)
         r->o.max_chunk_raw = 256u << 20;
     r->dmg.first_offset = UINT64_MAX;
+    r->dmg.unknown_offset = UINT64_MAX;
     return r;
 }
 
@@ -580,11 +590,13 @@ struct chunk_hdr {
     uint32_t events, req_count, raw_size, comp_size;
     uint64_t ts_min, ts_max, req_base, comp_hash;
     uint8_t encoding;
+    uint16_t flags;
 };
 
 static void chunk_hdr_parse(const uint8_t *c, struct chunk_hdr *h)
 {
     h->encoding = c[1];
+    h->flags = rt_rd16(c + 2);
     h->events = rt_rd32(c + 4);
     h->ts_min = rt_rd64(c + 8);
     h->ts_max = rt_rd64(c + 16);
@@ -601,17 +613,63 @@ static void note_damage(struct trace_reader *r, uint64_t off)
         r->dmg.first_offset = off;
 }
 
+/* Encoding 2: reads the preamble in front of the stream directory and checks that the chunk
+ * is the next of the chain the reader has read chunk by chunk (or starts a chain: then the
+ * tables start empty). */
+static int chain_check(struct trace_reader *r, const struct block *b, const struct chunk_hdr *h,
+                       struct rt_cur *d, struct rt_err *err)
+{
+    uint64_t seq, ntab, n[TRACE_NTABLES];
+    const uint8_t *id = NULL;
+    int ok = r->chain_ok;
+    r->chain_ok = 0; /* until this chunk is known good */
+    if (rt_cur_varint(d, &seq) || (seq && rt_cur_bytes(d, 4, &id)) ||
+        rt_cur_varint(d, &ntab) || ntab != TRACE_NTABLES)
+        goto bad;
+    for (int t = 0; t < TRACE_NTABLES; t++)
+        if (rt_cur_varint(d, &n[t]))
+            goto bad;
+    if (!seq != !(h->flags & TRACE_CHUNK_DEPENDS))
+        goto bad;
+    if (seq == 0) {
+        if (n[TAB_ARG0] || n[TAB_ARG1] || n[TAB_REPLY])
+            goto bad;
+        str_tab_reset(&r->tab[TAB_ARG0]);
+        str_tab_reset(&r->tab[TAB_ARG1]);
+        desc_tab_reset(&r->rtab);
+        r->chain_id = (uint32_t)h->comp_hash;
+    } else if (!ok || rt_rd32(id) != r->chain_id || seq != r->chain_seq + 1 ||
+               n[TAB_ARG0] != r->tab[TAB_ARG0].n || n[TAB_ARG1] != r->tab[TAB_ARG1].n ||
+               n[TAB_REPLY] != r->rtab.n) {
+        rt_err_set(err, RT_ECORRUPT,
+                   "%s: chunk at offset %llu needs the %llu chunks of its chain before it, "
+                   "which were not all read (damaged or skipped)",
+                   r->name, (unsigned long long)b->off, (unsigned long long)seq);
+        return RT_ECORRUPT;
+    }
+    r->chain_seq = seq;
+    r->chain_ok = 1;
+    return 0;
+bad:
+    rt_err_set(err, RT_ECORRUPT, "%s: chunk at offset %llu has a corrupt preamble", r->name,
+               (unsigned long long)b->off);
+    return RT_ECORRUPT;
+}
+
 /* Loads the chunk whose header block is `b`: reads, verifies and decompresses the frame and
- * sets up the stream cursors. On a corrupt frame *next is still set past the frame. */
+ * sets up the stream cursors. On a corrupt frame *next is still set past the frame.
+ * @return 0, 1 for a chunk of an encoding this version does not know (*enc says which), or a
+ * negative code. */
 static int chunk_load(struct trace_reader *r, const struct block *b, uint64_t *next,
-                      struct rt_err *err)
+                      uint8_t *enc, struct rt_err *err)
 {
     struct chunk_hdr h;
     chunk_hdr_parse(b->content, &h);
     uint64_t foff = block_end_off(b);
     *next = foff + h.comp_size;
-    if (h.encoding != TRACE_CHUNK_ENCODING) {
-        /* a chunk encoding from a newer writer: skipped like an unknown block */
+    *enc = h.encoding;
+    if (h.encoding != TRACE_CHUNK_ENCODING && h.encoding != TRACE_CHUNK_ENCODING_2) {
+        /* a chunk encoding from a newer writer: skipped (and reported) */
         return 1;
     }
     if (h.raw_size > r->o.max_chunk_raw || h.events == 0 || h.events > h.raw_size ||
@@ -652,8 +710,11 @@ static int chunk_load(struct trace_reader *r, const struct block *b, uint64_t *n
                    ZSTD_isError(got) ? ZSTD_getErrorName(got) : "wrong size");
         return RT_ECORRUPT;
     }
-    /* the stream directory: (id, length) pairs, then the streams in that order */
+    /* encoding 2: the preamble; then the stream directory: (id, length) pairs, then the
+     * streams in that order */
     struct rt_cur d = {r->raw.p, r->raw.p + h.raw_size};
+    if (h.encoding == TRACE_CHUNK_ENCODING_2 && (rc = chain_check(r, b, &h, &d, err)) != 0)
+        return rc;
     uint64_t n, id, len, total = 0;
     if (rt_cur_varint(&d, &n) || n > h.raw_size)
         goto bad_dir;
@@ -679,6 +740,7 @@ static int chunk_load(struct trace_reader *r, const struct block *b, uint64_t *n
         p += len;
     }
     r->chunk_off = b->off;
+    r->enc = h.encoding;
     r->chunk_events = r->left = h.events;
     r->prev_ts = h.ts_min;
     r->prev_conn = 0;
@@ -700,7 +762,7 @@ static const char *slot_name(int s)
     static const char *const fixed[W_REPLY] = {
         "type",      "ts",       "conn",       "open.flags", "open.addr",
         "close",     "req.db",   "req.proto",  "req.flags",  "req.argc",
-        "req.arg0",  "req.arg1",  "req.argn"};
+        "req.arg0",  "req.arg1",  "req.argn",  "req.arg0.ref", "req.arg1.ref", "ts.lo"};
     if (s < W_REPLY)
         return fixed[s];
     if (s < W_PUSH)
@@ -748,13 +810,56 @@ static int decode_addr(struct trace_reader *r, struct trace_addr *a)
     return 0;
 }
 
+/* Encoding 2: argument 0 or 1 from its reference (TRACE_REF_*). @return 0, RT_ENOMEM, or 1
+ * with *bad naming the stream that is short or wrong. */
+static int decode_arg_ref(struct trace_reader *r, int t, const char **p, size_t *len, int *bad)
+{
+    int ref_slot = t == TAB_ARG0 ? W_REQ_ARG0_REF : W_REQ_ARG1_REF;
+    int slot = t == TAB_ARG0 ? W_REQ_ARG0 : W_REQ_ARG1;
+    struct str_tab *tab = &r->tab[t];
+    uint64_t ref, v;
+    const uint8_t *b;
+    *bad = ref_slot;
+    if (rt_cur_varint(&r->c[ref_slot], &ref))
+        return 1;
+    if (ref >= TRACE_REF_ENTRY) {
+        if (ref - TRACE_REF_ENTRY >= tab->n)
+            return 1;
+        *p = (const char *)str_tab_get(tab, (uint32_t)(ref - TRACE_REF_ENTRY), len);
+        return 0;
+    }
+    *bad = slot;
+    if (rt_cur_varint(&r->c[slot], &v) ||
+        rt_cur_bytes(&r->c[slot], (size_t)(v > SIZE_MAX ? SIZE_MAX : v), &b))
+        return 1;
+    *p = (const char *)b; /* the chunk's copy: it stays put while the table grows */
+    *len = (size_t)v;
+    if (ref == TRACE_REF_ADD) {
+        *bad = ref_slot;
+        int rc = str_tab_add(tab, b, (size_t)v, 0, 0);
+        if (rc == -1)
+            return RT_ENOMEM;
+        if (rc)
+            return 1; /* past a table limit */
+    }
+    return 0;
+}
+
 static int decode_one(struct trace_reader *r, struct trace_event *ev, struct rt_err *err)
 {
     int bad = W_TYPE;
     uint64_t v, dts, dconn;
     uint8_t type;
     R8(W_TYPE, &type);
-    RV(W_TS, &dts);
+    if (r->enc == TRACE_CHUNK_ENCODING_2) {
+        /* the noisy low byte of a nanosecond delta is kept apart from the rest */
+        uint8_t lo;
+        R8(W_TS_LO, &lo);
+        RV(W_TS, &dts);
+        dts = dts << 8 | lo;
+    } else {
+        RV(W_TS, &dts);
+    }
     RV(W_CONN, &dconn);
     memset(ev, 0, sizeof *ev);
     ev->type = type;
@@ -790,7 +895,9 @@ static int decode_one(struct trace_reader *r, struct trace_event *ev, struct rt_
         if (argc == 0 ||
             argc > (uint64_t)(r->c[W_REQ_ARG0].end - r->c[W_REQ_ARG0].p) +
                        (uint64_t)(r->c[W_REQ_ARG1].end - r->c[W_REQ_ARG1].p) +
-                       (uint64_t)(r->c[W_REQ_ARGN].end - r->c[W_REQ_ARGN].p) ||
+                       (uint64_t)(r->c[W_REQ_ARGN].end - r->c[W_REQ_ARGN].p) +
+                       (uint64_t)(r->c[W_REQ_ARG0_REF].end - r->c[W_REQ_ARG0_REF].p) +
+                       (uint64_t)(r->c[W_REQ_ARG1_REF].end - r->c[W_REQ_ARG1_REF].p) ||
             argc > r->o.max_chunk_raw / (sizeof *r->argv + sizeof *r->argvlen)) {
             bad = W_REQ_ARGC;
             goto corrupt;
@@ -811,7 +918,21 @@ static int decode_one(struct trace_reader *r, struct trace_event *ev, struct rt_
             r->argvlen = l;
             r->argcap = cap;
         }
-        for (uint64_t i = 0; i < argc; i++) {
+        uint64_t i = 0;
+        if (r->enc == TRACE_CHUNK_ENCODING_2) {
+            for (; i < argc && i < 2; i++) {
+                int rc = decode_arg_ref(r, i == 0 ? TAB_ARG0 : TAB_ARG1, &r->argv[i],
+                                        &r->argvlen[i], &bad);
+                if (rc == RT_ENOMEM) {
+                    rt_err_set(err, RT_ENOMEM, "%s: out of memory for the chunk at offset %llu",
+                               r->name, (unsigned long long)r->chunk_off);
+                    return RT_ENOMEM;
+                }
+                if (rc)
+                    goto corrupt;
+            }
+        }
+        for (; i < argc; i++) {
             int slot = i == 0 ? W_REQ_ARG0 : i == 1 ? W_REQ_ARG1 : W_REQ_ARGN;
             const uint8_t *p;
             RV(slot, &v);
@@ -829,10 +950,7 @@ static int decode_one(struct trace_reader *r, struct trace_event *ev, struct rt_
     case TRACE_EV_PUSH: {
         struct trace_reply *p = &ev->u.reply;
         int base = type == TRACE_EV_REPLY ? W_REPLY : W_PUSH;
-        uint64_t back = 0, errlen;
-        R8(base + S_R_TYPE, &p->rtype);
-        RV(base + S_R_FLAGS, &v);
-        p->flags = (uint32_t)v;
+        uint64_t back = 0, errlen, ref = TRACE_REF_LITERAL;
         if (type == TRACE_EV_REPLY)
             RV(base + S_R_BACK, &back);
         if (back > r->req_next) {
@@ -840,6 +958,27 @@ static int decode_one(struct trace_reader *r, struct trace_event *ev, struct rt_
             goto corrupt;
         }
         p->req_seq = back ? r->req_next - back : TRACE_SEQ_NONE;
+        if (type == TRACE_EV_REPLY && r->enc == TRACE_CHUNK_ENCODING_2) {
+            RV(base + S_R_REF, &ref);
+            if (ref >= TRACE_REF_ENTRY) {
+                if (ref - TRACE_REF_ENTRY >= r->rtab.n) {
+                    bad = base + S_R_REF;
+                    goto corrupt;
+                }
+                const struct reply_desc *d = &r->rtab.d[ref - TRACE_REF_ENTRY];
+                p->rtype = d->rtype;
+                p->flags = d->flags;
+                p->len = d->len;
+                p->count = d->count;
+                p->size = d->size;
+                p->ival = d->ival;
+                p->hash = d->hash;
+                break;
+            }
+        }
+        R8(base + S_R_TYPE, &p->rtype);
+        RV(base + S_R_FLAGS, &v);
+        p->flags = (uint32_t)v;
         RV(base + S_R_LEN, &p->len);
         RV(base + S_R_COUNT, &p->count);
         RV(base + S_R_SIZE, &p->size);
@@ -861,6 +1000,23 @@ static int decode_one(struct trace_reader *r, struct trace_event *ev, struct rt_
             RV(base + S_R_PAYLEN, &v);
             RB(base + S_R_PAYLOAD, (size_t)(v > SIZE_MAX ? SIZE_MAX : v), &p->payload);
             p->payload_len = (size_t)v;
+        }
+        if (ref == TRACE_REF_ADD) {
+            /* only a reply without error text or payload is an entry */
+            struct reply_desc d = {p->len, p->count, p->size, p->hash, p->ival, p->flags,
+                                   p->rtype};
+            int rc = p->errlen || (p->flags & TRACE_REPLY_HAS_PAYLOAD)
+                         ? -2
+                         : desc_tab_add(&r->rtab, &d, 0, 0);
+            if (rc == -1) {
+                rt_err_set(err, RT_ENOMEM, "%s: out of memory for the chunk at offset %llu",
+                           r->name, (unsigned long long)r->chunk_off);
+                return RT_ENOMEM;
+            }
+            if (rc) {
+                bad = base + S_R_REF;
+                goto corrupt;
+            }
         }
         break;
     }
@@ -933,6 +1089,24 @@ static int resync(struct trace_reader *r, uint64_t from, uint64_t *found)
         off += (uint64_t)k - 3;
     }
     return -1;
+}
+
+/* A chunk of an encoding this version does not know (a newer writer's) is skipped, whatever
+ * the salvage option, and reported like damage: the trace was not read in full. */
+static void unknown_encoding(struct trace_reader *r, const struct block *b, uint8_t enc,
+                             uint64_t next)
+{
+    if (r->dmg.first_offset == UINT64_MAX)
+        snprintf(r->dmg.msg, sizeof r->dmg.msg,
+                 "%s: chunk at offset %llu has encoding %u, which this version of resptrace "
+                 "does not read (a newer one wrote it): skipped",
+                 r->name, (unsigned long long)b->off, enc);
+    note_damage(r, b->off);
+    if (r->dmg.unknown_offset == UINT64_MAX)
+        r->dmg.unknown_offset = b->off;
+    r->dmg.chunks_unknown++;
+    r->dmg.chunks_skipped++;
+    r->dmg.bytes_skipped += next - b->off;
 }
 
 /* Handles a damaged block at r->pos. With salvage it moves r->pos past the damage and
@@ -1033,13 +1207,16 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev, struct rt_
         switch (b.type) {
         case TRACE_BLK_CHUNK: {
             uint64_t next = 0;
-            rc = chunk_load(r, &b, &next, err);
+            uint8_t enc = 0;
+            rc = chunk_load(r, &b, &next, &enc, err);
             if (rc < 0) {
                 rc = damaged(r, rc, rc == RT_ETRUNCATED ? 0 : next, err);
                 if (rc)
                     return rc;
                 continue;
             }
+            if (rc == 1)
+                unknown_encoding(r, &b, enc, next);
             r->pos = next;
             break;
         }
@@ -1111,6 +1288,24 @@ static int scan_chunks(struct trace_reader *r, struct rt_err *err)
     return 0;
 }
 
+/* Encoding 2: the first chunk of the chain that chunk i belongs to (a chunk whose header says
+ * it depends on the one before it is decoded after that one). Reads chunk headers only. */
+static size_t chain_start(struct trace_reader *r, size_t i)
+{
+    while (i > 0) {
+        struct block b;
+        struct rt_err e;
+        struct chunk_hdr h;
+        if (block_read(r, r->idx[i].offset, &b, &e) != 1 || b.type != TRACE_BLK_CHUNK)
+            break; /* damage: reading from here reports it */
+        chunk_hdr_parse(b.content, &h);
+        if (h.encoding != TRACE_CHUNK_ENCODING_2 || !(h.flags & TRACE_CHUNK_DEPENDS))
+            break;
+        i--;
+    }
+    return i;
+}
+
 int trace_reader_seek_time(struct trace_reader *r, uint64_t ts, struct rt_err *err)
 {
     if (!r->seekable) {
@@ -1141,7 +1336,9 @@ int trace_reader_seek_time(struct trace_reader *r, uint64_t ts, struct rt_err *e
         r->done = 0;
         return 0;
     }
-    r->pos = r->idx[i].offset;
+    /* the chunks of its chain before it are read too (their events are before ts) */
+    r->pos = r->idx[chain_start(r, i)].offset;
+    r->chain_ok = 0;
     r->done = 0;
     return 0;
 }
@@ -1212,6 +1409,9 @@ void trace_reader_close(struct trace_reader *r)
     rt_buf_free(&r->comp);
     rt_buf_free(&r->raw);
     rt_buf_free(&r->blk);
+    str_tab_free(&r->tab[TAB_ARG0]);
+    str_tab_free(&r->tab[TAB_ARG1]);
+    desc_tab_free(&r->rtab);
     ZSTD_freeDCtx(r->dctx);
     free(r->argv);
     free(r->argvlen);

@@ -21,12 +21,15 @@ struct index_entry {
 /* A chunk as the caller fills it, and as the emitter compresses and writes it. */
 struct chunk {
     struct rt_buf s[W_NSTREAMS];
+    struct rt_buf pre;  /* encoding 2: the preamble, built by the emitter */
     struct rt_buf dir;  /* the stream directory, built when the chunk is sealed */
     struct rt_buf meta; /* metadata blocks to write before the chunk (or alone) */
     size_t raw;         /* bytes in s[]; once sealed, the whole raw payload (dir included) */
     uint32_t events;
     uint64_t ts_min, ts_max, req_base;
     uint32_t req_count; /* set when sealed */
+    int chain_first;    /* encoding 2: the chunk starts a chain (the tables start empty) */
+    uint32_t tab_start[TRACE_NTABLES]; /* encoding 2: table entries before the chunk */
 };
 
 /* Who owns what. The caller (the thread calling trace_writer_*) owns `cur` and the event
@@ -49,6 +52,11 @@ struct trace_writer {
     uint64_t ts_first;    /* the first event's ts: its delta is patched in when sealed */
     uint64_t opened_wall; /* wall clock when the chunk got its first event */
     uint64_t req_next;    /* seq of the next request */
+    /* encoding 2: the tables of the current chain, and how much it holds */
+    struct str_tab tab[2]; /* TAB_ARG0, TAB_ARG1 */
+    struct desc_tab rtab;
+    uint64_t chain_raw;
+    uint32_t chain_chunks;
     /* tot.by_type, gap_bytes and stats are the caller's; events, chunks, raw_bytes,
      * compressed_bytes, ts_min and ts_max the emitter's (distinct members: no race) */
     struct trace_totals tot;
@@ -56,6 +64,8 @@ struct trace_writer {
     /* the emitter's */
     ZSTD_CCtx *cctx;
     uint64_t off; /* bytes written to the file */
+    uint64_t chain_seq; /* encoding 2: the last chunk's position in its chain */
+    uint32_t chain_id;  /* encoding 2: the low 32 bits of the chain's first comp_hash */
     struct rt_buf out;
     struct index_entry *idx;
     size_t nidx, capidx;
@@ -203,6 +213,16 @@ struct trace_writer *trace_writer_open_fd(int fd, const char *name,
         w->o.chunk_ns = 1000000000u;
     if (w->o.chunk_events == 0)
         w->o.chunk_events = 1u << 20;
+    if (w->o.encoding == 0)
+        w->o.encoding = TRACE_CHUNK_ENCODING_2;
+    if (w->o.encoding != TRACE_CHUNK_ENCODING && w->o.encoding != TRACE_CHUNK_ENCODING_2) {
+        rt_err_set(err, RT_EINVAL, "%s: no chunk encoding %d (1 or 2)", w->name, w->o.encoding);
+        goto fail;
+    }
+    if (w->o.chain_bytes == 0)
+        w->o.chain_bytes = TRACE_CHAIN_BYTES;
+    if (w->o.chain_chunks == 0)
+        w->o.chain_chunks = TRACE_CHAIN_CHUNKS;
     w->threaded = !w->o.synchronous;
     ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, w->o.level);
     /* a window that spans the whole chunk: keys repeat across all of it, and a chunk is
@@ -348,6 +368,33 @@ static int put_addr(struct trace_writer *w, const struct trace_addr *a)
     return sbytes(w, W_OPEN_ADDR, tmp, n);
 }
 
+/* Encoding 2: the reference to a reply table entry that holds every field but `back`, or a
+ * literal reply (added to the table when it has neither error text nor payload). @return 1
+ * when the fields are in the table (nothing more to write), 0 to write them, -1 out of
+ * memory. */
+static int put_reply_ref(struct trace_writer *w, const struct trace_reply *r, uint32_t flags)
+{
+    if ((r->err && r->errlen) || (flags & TRACE_REPLY_HAS_PAYLOAD))
+        return sv(w, W_REPLY + S_R_REF, TRACE_REF_LITERAL);
+    struct reply_desc d;
+    memset(&d, 0, sizeof d);
+    d.rtype = r->rtype;
+    d.flags = flags;
+    d.len = r->len;
+    d.count = r->count;
+    d.size = r->size;
+    d.ival = r->ival;
+    d.hash = (flags & TRACE_REPLY_HAS_HASH) ? r->hash : 0;
+    uint32_t h = desc_tab_hash(&d);
+    int e = desc_tab_find(&w->rtab, &d, h);
+    if (e >= 0)
+        return sv(w, W_REPLY + S_R_REF, TRACE_REF_ENTRY + (uint64_t)e) ? -1 : 1;
+    int rc = desc_tab_add(&w->rtab, &d, 1, h);
+    if (rc == -1)
+        return -1;
+    return sv(w, W_REPLY + S_R_REF, rc == 0 ? TRACE_REF_ADD : TRACE_REF_LITERAL);
+}
+
 static int put_reply(struct trace_writer *w, int base, const struct trace_reply *r, int paired,
                      struct rt_err *err)
 {
@@ -372,8 +419,15 @@ static int put_reply(struct trace_writer *w, int base, const struct trace_reply 
         flags |= TRACE_REPLY_HAS_HASH;
     if ((r->flags & TRACE_REPLY_HAS_PAYLOAD) && r->payload)
         flags |= TRACE_REPLY_HAS_PAYLOAD;
+    if (paired && sv(w, base + S_R_BACK, back))
+        return RT_ENOMEM;
+    if (paired && w->o.encoding == TRACE_CHUNK_ENCODING_2) {
+        int in_table = put_reply_ref(w, r, flags);
+        if (in_table)
+            return in_table < 0 ? RT_ENOMEM : 0;
+    }
     int bad = s8(w, base + S_R_TYPE, r->rtype) || sv(w, base + S_R_FLAGS, flags) ||
-              (paired && sv(w, base + S_R_BACK, back)) || sv(w, base + S_R_LEN, r->len) ||
+              sv(w, base + S_R_LEN, r->len) ||
               sv(w, base + S_R_COUNT, r->count) || sv(w, base + S_R_SIZE, r->size) ||
               sv(w, base + S_R_IVAL, rt_zigzag(r->ival)) ||
               sv(w, base + S_R_ERRLEN, r->err ? r->errlen : 0) ||
@@ -389,6 +443,28 @@ static int put_reply(struct trace_writer *w, int base, const struct trace_reply 
     return bad ? RT_ENOMEM : 0;
 }
 
+/* Encoding 2: argument 0 or 1 as a reference to its table's entry, or as a literal (the
+ * length, then the bytes, in the argument's stream) that becomes the next entry if it fits. */
+static int put_arg_ref(struct trace_writer *w, int t, int ref_slot, int slot, const void *p,
+                       size_t len)
+{
+    struct str_tab *tab = &w->tab[t];
+    uint32_t h = 0;
+    uint64_t ref = TRACE_REF_LITERAL;
+    if (len <= TRACE_TAB_MAX_STR) {
+        h = str_tab_hash(p, len);
+        int e = str_tab_find(tab, p, len, h);
+        if (e >= 0)
+            return sv(w, ref_slot, TRACE_REF_ENTRY + (uint64_t)e);
+        int rc = str_tab_add(tab, p, len, 1, h);
+        if (rc == -1)
+            return -1;
+        if (rc == 0)
+            ref = TRACE_REF_ADD;
+    }
+    return sv(w, ref_slot, ref) || sv(w, slot, len) || sbytes(w, slot, p, len);
+}
+
 static int put_request(struct trace_writer *w, struct trace_request *q, struct rt_err *err)
 {
     if (q->argc == 0) {
@@ -398,7 +474,14 @@ static int put_request(struct trace_writer *w, struct trace_request *q, struct r
     if (sv(w, W_REQ_DB, q->db) || s8(w, W_REQ_PROTO, q->proto) ||
         sv(w, W_REQ_FLAGS, q->flags) || sv(w, W_REQ_ARGC, q->argc))
         return RT_ENOMEM;
-    for (uint32_t i = 0; i < q->argc; i++) {
+    uint32_t i = 0;
+    if (w->o.encoding == TRACE_CHUNK_ENCODING_2) {
+        for (; i < q->argc && i < 2; i++)
+            if (put_arg_ref(w, i == 0 ? TAB_ARG0 : TAB_ARG1, i == 0 ? W_REQ_ARG0_REF : W_REQ_ARG1_REF,
+                            i == 0 ? W_REQ_ARG0 : W_REQ_ARG1, q->argv[i], q->argvlen[i]))
+                return RT_ENOMEM;
+    }
+    for (; i < q->argc; i++) {
         int slot = i == 0 ? W_REQ_ARG0 : i == 1 ? W_REQ_ARG1 : W_REQ_ARGN;
         /* the length goes in front of the bytes, in the same stream: a repeated key then
          * matches together with its length */
@@ -410,6 +493,30 @@ static int put_request(struct trace_writer *w, struct trace_request *q, struct r
 }
 
 static int flush_chunk(struct trace_writer *w, int wait, struct rt_err *err);
+
+/* Called as a chunk gets its first event: it continues the chain, or starts a new one with
+ * empty tables once the chain is long enough (a seek decodes from a chain's first chunk, and
+ * damage loses the rest of a chain) or a table is half full. */
+static void chain_next(struct trace_writer *w, struct chunk *c)
+{
+    int full = w->tab[TAB_ARG0].bytes.len > TRACE_TAB_MAX_BYTES / 2 ||
+               w->tab[TAB_ARG1].bytes.len > TRACE_TAB_MAX_BYTES / 2 ||
+               w->tab[TAB_ARG0].n > TRACE_TAB_MAX_ENTRIES / 2 ||
+               w->tab[TAB_ARG1].n > TRACE_TAB_MAX_ENTRIES / 2 ||
+               w->rtab.n > TRACE_TAB_MAX_REPLIES / 2;
+    c->chain_first = w->chain_chunks == 0 || w->chain_raw >= w->o.chain_bytes ||
+                     w->chain_chunks >= w->o.chain_chunks || full;
+    if (c->chain_first) {
+        str_tab_reset(&w->tab[TAB_ARG0]);
+        str_tab_reset(&w->tab[TAB_ARG1]);
+        desc_tab_reset(&w->rtab);
+        w->chain_raw = 0;
+        w->chain_chunks = 0;
+    }
+    c->tab_start[TAB_ARG0] = w->tab[TAB_ARG0].n;
+    c->tab_start[TAB_ARG1] = w->tab[TAB_ARG1].n;
+    c->tab_start[TAB_REPLY] = w->rtab.n;
+}
 
 int trace_writer_add(struct trace_writer *w, struct trace_event *ev, struct rt_err *err)
 {
@@ -425,9 +532,14 @@ int trace_writer_add(struct trace_writer *w, struct trace_event *ev, struct rt_e
         w->prev_conn = 0;
         c->req_base = w->req_next;
         w->opened_wall = wall_ns();
+        if (w->o.encoding == TRACE_CHUNK_ENCODING_2)
+            chain_next(w, c);
     }
     int rc = 0;
-    if (s8(w, W_TYPE, ev->type) || sv(w, W_TS, rt_zigzag((int64_t)(ev->ts - w->prev_ts))) ||
+    uint64_t dts = rt_zigzag((int64_t)(ev->ts - w->prev_ts));
+    int enc2 = w->o.encoding == TRACE_CHUNK_ENCODING_2;
+    if (s8(w, W_TYPE, ev->type) || (enc2 && s8(w, W_TS_LO, (uint8_t)dts)) ||
+        sv(w, W_TS, enc2 ? dts >> 8 : dts) ||
         sv(w, W_CONN, rt_zigzag((int64_t)(ev->conn - w->prev_conn)))) {
         rc = RT_ENOMEM;
         goto done;
@@ -521,13 +633,19 @@ static int index_add(struct trace_writer *w, const struct index_entry *e)
 }
 
 /* The first event's time is stored relative to the chunk's ts_min, which is only known when
- * the chunk is complete: the event went in with a one-byte delta of 0, replaced here. */
+ * the chunk is complete: the event went in with a one-byte delta of 0, replaced here
+ * (encoding 2: and a low byte of 0). */
 static int ts_first_patch(struct trace_writer *w)
 {
     struct rt_buf *b = &w->cur.s[W_TS];
     uint8_t v[10];
     struct rt_buf t = {v, 0, sizeof v};
-    rt_put_varint_unchecked(&t, rt_zigzag((int64_t)(w->ts_first - w->cur.ts_min)));
+    uint64_t dts = rt_zigzag((int64_t)(w->ts_first - w->cur.ts_min));
+    if (w->o.encoding == TRACE_CHUNK_ENCODING_2) {
+        w->cur.s[W_TS_LO].p[0] = (uint8_t)dts;
+        dts >>= 8;
+    }
+    rt_put_varint_unchecked(&t, dts);
     if (t.len == 1) {
         b->p[0] = v[0];
         return 0;
@@ -567,6 +685,8 @@ static int seal(struct trace_writer *w, struct rt_err *err)
     }
     c->raw = raw;
     c->req_count = (uint32_t)(w->req_next - c->req_base);
+    w->chain_raw += raw;
+    w->chain_chunks++;
     return 0;
 nomem:
     w->failed = 1;
@@ -590,7 +710,28 @@ static int emit(struct trace_writer *w, struct chunk *c, struct rt_err *err)
      * than TRACE_FRAME_SPLIT bytes ends its zstd frame, so keys, values and timestamps are
      * each compressed with statistics of their own (measured: 3% smaller than one frame);
      * small streams share a frame. */
-    size_t raw = c->raw;
+    /* encoding 2: the preamble says where in which chain the chunk is and how full the tables
+     * were, so that a reader knows it read the chunks before it */
+    c->pre.len = 0;
+    if (w->o.encoding == TRACE_CHUNK_ENCODING_2) {
+        w->chain_seq = c->chain_first ? 0 : w->chain_seq + 1;
+        if (rt_put_varint(&c->pre, w->chain_seq) || rt_buf_reserve(&c->pre, 4))
+            goto nomem;
+        if (w->chain_seq) {
+            rt_le32(c->pre.p + c->pre.len, w->chain_id);
+            c->pre.len += 4;
+        }
+        if (rt_put_varint(&c->pre, TRACE_NTABLES))
+            goto nomem;
+        for (int t = 0; t < TRACE_NTABLES; t++)
+            if (rt_put_varint(&c->pre, c->tab_start[t]))
+                goto nomem;
+    }
+    size_t raw = c->raw + c->pre.len;
+    if (raw > UINT32_MAX) {
+        rt_err_set(err, RT_ELIMIT, "%s: chunk of %zu bytes is too large", w->name, raw);
+        return RT_ELIMIT;
+    }
     struct rt_buf *o = &w->out;
     o->len = 0;
     size_t bound = ZSTD_compressBound(raw) + TRACE_FRAME_SLACK;
@@ -599,8 +740,8 @@ static int emit(struct trace_writer *w, struct chunk *c, struct rt_err *err)
     ZSTD_CCtx_reset(w->cctx, ZSTD_reset_session_only);
     ZSTD_outBuffer zo = {o->p + TRACE_ENVELOPE + TRACE_CHUNK_HDR_CONTENT, bound, 0};
     size_t in_frame = 0;
-    for (int i = -1; i < W_NSTREAMS; i++) {
-        const struct rt_buf *src = i < 0 ? &c->dir : &c->s[i];
+    for (int i = -2; i < W_NSTREAMS; i++) {
+        const struct rt_buf *src = i == -2 ? &c->pre : i == -1 ? &c->dir : &c->s[i];
         ZSTD_inBuffer zi = {src->p, src->len, 0};
         while (zi.pos < zi.size) {
             size_t r = ZSTD_compressStream2(w->cctx, &zo, &zi, ZSTD_e_continue);
@@ -627,8 +768,10 @@ static int emit(struct trace_writer *w, struct chunk *c, struct rt_err *err)
     rt_le32(h, TRACE_BLOCK_MAGIC);
     rt_le32(h + 4, TRACE_CHUNK_HDR_CONTENT);
     hc[0] = TRACE_BLK_CHUNK;
-    hc[1] = TRACE_CHUNK_ENCODING;
-    rt_le16(hc + 2, 0);
+    hc[1] = (uint8_t)w->o.encoding;
+    rt_le16(hc + 2, w->o.encoding == TRACE_CHUNK_ENCODING_2 && !c->chain_first
+                        ? TRACE_CHUNK_DEPENDS
+                        : 0);
     rt_le32(hc + 4, c->events);
     rt_le64(hc + 8, c->ts_min);
     rt_le64(hc + 16, c->ts_max);
@@ -636,7 +779,10 @@ static int emit(struct trace_writer *w, struct chunk *c, struct rt_err *err)
     rt_le32(hc + 32, c->req_count);
     rt_le32(hc + 36, (uint32_t)raw);
     rt_le32(hc + 40, (uint32_t)zo.pos);
-    rt_le64(hc + 44, trace_hash(hc + TRACE_CHUNK_HDR_CONTENT, zo.pos));
+    uint64_t comp_hash = trace_hash(hc + TRACE_CHUNK_HDR_CONTENT, zo.pos);
+    rt_le64(hc + 44, comp_hash);
+    if (w->o.encoding == TRACE_CHUNK_ENCODING_2 && c->chain_first)
+        w->chain_id = (uint32_t)comp_hash;
     rt_le32(hc + 52, rt_check32(hc, 52));
     o->len = TRACE_ENVELOPE + TRACE_CHUNK_HDR_CONTENT + zo.pos;
 
@@ -670,6 +816,7 @@ static void chunk_reset(struct chunk *c)
     for (int i = 0; i < W_NSTREAMS; i++)
         c->s[i].len = 0;
     c->dir.len = 0;
+    c->pre.len = 0;
     c->meta.len = 0;
     c->raw = 0;
     c->events = 0;
@@ -680,6 +827,7 @@ static void chunk_free(struct chunk *c)
     for (int i = 0; i < W_NSTREAMS; i++)
         rt_buf_free(&c->s[i]);
     rt_buf_free(&c->dir);
+    rt_buf_free(&c->pre);
     rt_buf_free(&c->meta);
 }
 
@@ -869,6 +1017,9 @@ static void writer_free(struct trace_writer *w)
     thread_stop(w);
     chunk_free(&w->cur);
     chunk_free(&w->busy);
+    str_tab_free(&w->tab[TAB_ARG0]);
+    str_tab_free(&w->tab[TAB_ARG1]);
+    desc_tab_free(&w->rtab);
     rt_buf_free(&w->out);
     ZSTD_freeCCtx(w->cctx);
     free(w->idx);

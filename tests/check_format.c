@@ -461,6 +461,7 @@ struct blk {
     uint64_t off, end; /* the block, and for a chunk its frame too */
     uint8_t type;
     uint32_t events;
+    uint16_t flags; /* a chunk's: TRACE_CHUNK_DEPENDS */
 };
 
 static struct blk *walk_blocks(const uint8_t *p, size_t len, size_t *n)
@@ -471,9 +472,10 @@ static struct blk *walk_blocks(const uint8_t *p, size_t len, size_t *n)
     while (off < len) {
         NEED(off + TRACE_ENVELOPE + 1 <= len && rt_rd32(p + off) == TRACE_BLOCK_MAGIC,
              "no block at offset %llu", (unsigned long long)off);
-        struct blk x = {off, off + TRACE_ENVELOPE + rt_rd32(p + off + 4), p[off + 8], 0};
+        struct blk x = {off, off + TRACE_ENVELOPE + rt_rd32(p + off + 4), p[off + 8], 0, 0};
         if (x.type == TRACE_BLK_CHUNK) {
             x.events = rt_rd32(p + off + TRACE_ENVELOPE + 4);
+            x.flags = rt_rd16(p + off + TRACE_ENVELOPE + 2);
             x.end += rt_rd32(p + off + TRACE_ENVELOPE + 40);
         }
         NEED(x.end <= len, "block at offset %llu overruns the file", (unsigned long long)off);
@@ -498,6 +500,16 @@ static const struct blk *nth_chunk(const struct blk *b, size_t n, size_t i)
     return NULL;
 }
 
+/* events in the i-th chunk and the chunks after it that depend on it (encoding 2): what is
+ * lost when the i-th chunk is damaged */
+static size_t chain_rest(const struct blk *b, size_t n, size_t i)
+{
+    size_t e = nth_chunk(b, n, i)->events;
+    for (const struct blk *c; (c = nth_chunk(b, n, ++i)) && (c->flags & TRACE_CHUNK_DEPENDS);)
+        e += c->events;
+    return e;
+}
+
 /* events in the chunks that end at or before `cut` */
 static size_t events_before(const struct blk *b, size_t n, uint64_t cut)
 {
@@ -520,6 +532,11 @@ struct gen {
     uint64_t ts, nreq;
     uint64_t conns[8];
     int monotonic;
+    /* repeat: command names, keys and replies come back, as in real traffic, so that the
+     * tables of chunk encoding 2 are used (random fields almost never repeat) */
+    int repeat;
+    struct trace_reply rpool[32];
+    size_t nrpool;
 };
 
 static void gen_init(struct gen *s, uint64_t seed, int monotonic)
@@ -550,6 +567,12 @@ static void gen_reply(struct gen *s, struct trace_reply *p, uint8_t *pool, size_
     if (s->nreq && rng_below(g, 8) != 0)
         p->req_seq = rng_below(g, 4) ? s->nreq - 1 - rng_below(g, s->nreq < 50 ? s->nreq : 50)
                                      : rng_below(g, s->nreq);
+    if (s->repeat && s->nrpool && rng_below(g, 4) != 0) {
+        uint64_t seq = p->req_seq;
+        *p = s->rpool[rng_below(g, s->nrpool)];
+        p->req_seq = seq;
+        return;
+    }
     p->rtype = reply_types[rng_below(g, NELEM(reply_types))];
     p->flags = (uint32_t)rng_below(g, 64);
     p->len = rng_mag(g);
@@ -569,6 +592,23 @@ static void gen_reply(struct gen *s, struct trace_reply *p, uint8_t *pool, size_
         rng_fill(g, pool + *used, p->payload_len);
         *used += p->payload_len;
     }
+    if (s->repeat && !p->err && !p->payload) {
+        /* a few small values, as real replies have (OK, 0, 1, a cached value) */
+        p->len = rng_below(g, 4);
+        p->ival = (int64_t)rng_below(g, 3);
+        s->rpool[s->nrpool < NELEM(s->rpool) ? s->nrpool++ : rng_below(g, NELEM(s->rpool))] = *p;
+    }
+}
+
+/* Repeat mode's j-th command name (kind 0) or key (kind 1): the same bytes every time. Keys
+ * are up to 39 bytes, and now and then just below, at or above the longest string a table
+ * holds. */
+static size_t gen_pooled(uint8_t *dst, unsigned kind, unsigned j)
+{
+    struct rng g = {0x9e3779b9u + kind * 1000003u + j};
+    size_t n = kind == 0 ? 3 + j % 5 : j % 61 == 0 ? TRACE_TAB_MAX_STR + j % 3 - 1 : j % 40;
+    rng_fill(&g, dst, n);
+    return n;
 }
 
 static void gen_request(struct gen *s, struct trace_request *q, const char **argv, size_t *argvlen,
@@ -581,12 +621,17 @@ static void gen_request(struct gen *s, struct trace_request *q, const char **arg
     q->argc = rng_below(g, 50) ? 1 + (uint32_t)rng_below(g, 5) : 1 + (uint32_t)rng_below(g, 200);
     int long_done = 0;
     for (uint32_t i = 0; i < q->argc; i++) {
+        argv[i] = (const char *)pool + *used;
+        if (s->repeat && i < 2 && rng_below(g, 8) != 0) {
+            argvlen[i] = gen_pooled(pool + *used, i, (unsigned)rng_below(g, i ? 300 : 12));
+            *used += argvlen[i];
+            continue;
+        }
         size_t n = (size_t)rng_below(g, 24);
         if (!long_done && rng_below(g, 100) == 0) {
             n = (size_t)rng_below(g, 5000);
             long_done = 1;
         }
-        argv[i] = (const char *)pool + *used;
         argvlen[i] = n;
         rng_fill(g, pool + *used, n);
         *used += n;
@@ -653,6 +698,16 @@ static void gen_stream(struct evlist *l, uint64_t seed, size_t n, int monotonic)
         gen_event(&s, l);
 }
 
+/* As gen_stream(), with names, keys and replies that repeat. */
+static void gen_stream_rep(struct evlist *l, uint64_t seed, size_t n, int monotonic)
+{
+    struct gen s;
+    gen_init(&s, seed, monotonic);
+    s.repeat = 1;
+    for (size_t i = 0; i < n; i++)
+        gen_event(&s, l);
+}
+
 /* ---- hand-made blocks (forward compatibility) ---- */
 
 struct stream_spec {
@@ -667,6 +722,7 @@ struct chunk_spec {
     uint64_t ts_min, ts_max, req_base;
     uint32_t req_count;
     uint32_t raw_size; /* 0: the payload's true size */
+    uint16_t flags;
 };
 
 /* Builds a chunk (header block and frame) around the payload raw[0..rawlen), compressed as
@@ -685,7 +741,7 @@ static uint8_t *hand_chunk_raw(const uint8_t *raw, size_t rawlen, const struct c
     rt_le32(o + 4, TRACE_CHUNK_HDR_CONTENT);
     c[0] = TRACE_BLK_CHUNK;
     c[1] = cs->encoding;
-    rt_le16(c + 2, 0);
+    rt_le16(c + 2, cs->flags);
     rt_le32(c + 4, cs->events);
     rt_le64(c + 8, cs->ts_min);
     rt_le64(c + 16, cs->ts_max);
@@ -696,6 +752,22 @@ static uint8_t *hand_chunk_raw(const uint8_t *raw, size_t rawlen, const struct c
     rt_le64(c + 44, trace_hash(o + hdr, clen));
     rt_le32(c + 52, rt_check32(c, 52));
     *len = hdr + clen;
+    return o;
+}
+
+/* As hand_chunk() with an encoding-2 preamble (pre[0..npre)) in front of the directory. */
+static uint8_t *hand_chunk_pre(const uint8_t *pre, size_t npre, const struct stream_spec *s,
+                               size_t ns, const struct chunk_spec *cs, size_t *len)
+{
+    struct rt_buf raw = {0};
+    NEED(rt_put_bytes(&raw, pre, npre) == 0, "out of memory");
+    NEED(rt_put_varint(&raw, ns) == 0, "out of memory");
+    for (size_t i = 0; i < ns; i++)
+        NEED(rt_put_varint(&raw, s[i].id) == 0 && rt_put_varint(&raw, s[i].n) == 0, "oom");
+    for (size_t i = 0; i < ns; i++)
+        NEED(rt_put_bytes(&raw, s[i].p, s[i].n) == 0, "out of memory");
+    uint8_t *o = hand_chunk_raw(raw.p, raw.len, cs, len);
+    rt_buf_free(&raw);
     return o;
 }
 
@@ -2007,15 +2079,16 @@ struct damaged_file {
     char path[512];
 };
 
-/* 800 events in 8 chunks of 100, leading metadata, and a metadata block after chunk 2. */
-static void damaged_file_init(struct damaged_file *f)
+/* 800 events in 8 chunks of 100, leading metadata, and a metadata block after chunk 2; in
+ * chunk encoding `enc` (2: chains of 3 chunks). */
+static void damaged_file_init(struct damaged_file *f, int enc)
 {
     memset(f, 0, sizeof *f);
-    gen_stream(&f->l, 21, 800, 0);
+    gen_stream_rep(&f->l, 21, 800, 0);
     tmp_path(f->path, sizeof f->path, "flip");
     struct trace_meta_kv lead[] = {{"host", "redis-lead", 10}};
     struct trace_meta_kv mid[] = {{"mid", "middle value", 12}};
-    struct trace_writer_opts o = {.chunk_events = 100};
+    struct trace_writer_opts o = {.chunk_events = 100, .encoding = enc, .chain_chunks = 3};
     struct trace_writer *w = wopen(f->path, lead, 1, &o);
     write_range(w, &f->l, 0, 300);
     ck_assert_int_eq(trace_writer_add_meta(w, mid, 1, NULL), 0);
@@ -2074,22 +2147,28 @@ static void flip_check(const struct damaged_file *f, uint64_t at, uint8_t x, uin
     unlink(path);
 }
 
+/* (loop: _i is the chunk encoding) In encoding 2, a damaged chunk loses the rest of its
+ * chain too: salvage skips those chunks (the chain check refuses them) and reads on from the
+ * next chain. */
 START_TEST(test_format_flip_chunk_frame)
 {
     struct damaged_file f;
-    damaged_file_init(&f);
-    size_t first = 0;
+    damaged_file_init(&f, _i);
+    size_t first = 0, depends = 0;
     for (size_t i = 0;; i++) {
         const struct blk *c = nth_chunk(f.b, f.nb, i);
         if (!c)
             break;
         uint64_t frame = c->off + TRACE_ENVELOPE + TRACE_CHUNK_HDR_CONTENT;
-        flip_check(&f, frame + (c->end - frame) / 2, 0x40, c->off, first, c->events);
-        flip_check(&f, frame, 0x01, c->off, first, c->events); /* the zstd magic */
-        flip_check(&f, c->end - 1, 0x80, c->off, first, c->events);
+        size_t lost = chain_rest(f.b, f.nb, i);
+        flip_check(&f, frame + (c->end - frame) / 2, 0x40, c->off, first, lost);
+        flip_check(&f, frame, 0x01, c->off, first, lost); /* the zstd magic */
+        flip_check(&f, c->end - 1, 0x80, c->off, first, lost);
         first += c->events;
+        depends += (c->flags & TRACE_CHUNK_DEPENDS) != 0;
     }
     ck_assert_uint_eq(first, f.l.n);
+    ck_assert_uint_eq(depends, _i == 2 ? 5 : 0); /* 8 chunks in chains of 3 */
     damaged_file_free(&f);
 }
 END_TEST
@@ -2097,7 +2176,7 @@ END_TEST
 START_TEST(test_format_flip_chunk_header)
 {
     struct damaged_file f;
-    damaged_file_init(&f);
+    damaged_file_init(&f, _i);
     /* envelope magic and size; then content: encoding, events, ts_min, ts_max, req_base,
      * req_count, raw_size, comp_size, comp_hash, check (the type byte at content 0 is left
      * to the random test: a changed type can make the header an unknown, skipped block) */
@@ -2109,7 +2188,7 @@ START_TEST(test_format_flip_chunk_header)
             break;
         for (size_t k = 0; k < NELEM(at); k++)
             if (i == 3 || k % 4 == i % 4) /* every position in one chunk, some in the rest */
-                flip_check(&f, c->off + at[k], 0x10, c->off, first, c->events);
+                flip_check(&f, c->off + at[k], 0x10, c->off, first, chain_rest(f.b, f.nb, i));
         first += c->events;
     }
     damaged_file_free(&f);
@@ -2119,7 +2198,7 @@ END_TEST
 START_TEST(test_format_flip_meta_block)
 {
     struct damaged_file f;
-    damaged_file_init(&f);
+    damaged_file_init(&f, _i);
     const struct blk *lead = &f.b[1], *mid = NULL;
     ck_assert_uint_eq(lead->type, TRACE_BLK_META);
     for (size_t k = 2; k < f.nb; k++)
@@ -2200,12 +2279,12 @@ static void read_damaged(const uint8_t *p, size_t len, const struct evlist *l, i
 START_TEST(test_format_flip_random)
 {
     struct evlist l = {0};
-    gen_stream(&l, 31, 1500, 0);
+    gen_stream_rep(&l, 31, 1500, 0);
     char path[512];
     tmp_path(path, sizeof path, "rflip");
     struct trace_meta_kv lead[] = {{"host", "x", 1}};
     struct trace_meta_kv mid[] = {{"mid", "y", 1}};
-    struct trace_writer_opts o = {.chunk_events = 150};
+    struct trace_writer_opts o = {.chunk_events = 150, .encoding = _i, .chain_chunks = 4};
     struct trace_writer *w = wopen(path, lead, 1, &o);
     write_range(w, &l, 0, 700);
     ck_assert_int_eq(trace_writer_add_meta(w, mid, 1, NULL), 0);
@@ -2257,7 +2336,7 @@ START_TEST(test_format_corrupt_streams)
                          reason[] = {1, 1};
     struct stream_spec s[] = {
         {S_TYPE, types, 3}, {S_TS, ts, 3}, {S_CONN, conn, 3}, {S_CLOSE_REASON, reason, 2}};
-    struct chunk_spec cs = {TRACE_CHUNK_ENCODING, 3, 5000, 5002, 0, 0, 0};
+    struct chunk_spec cs = {TRACE_CHUNK_ENCODING, 3, 5000, 5002, 0, 0, 0, 0};
     uint8_t *chunk = hand_chunk(s, NELEM(s), &cs, &clen);
     uint8_t *o = splice_in(buf, len, c1->off, chunk, clen, &olen);
 
@@ -2380,8 +2459,8 @@ START_TEST(test_format_corrupt_chunk_payloads)
                                    0x80, 0x80, 0x80, 0x80, 0x01};
     static const uint8_t proto[] = {2}, reply_hdr[] = {'+'}, back5[] = {5};
     static const uint8_t fam5[] = {5, 1, 2, 3, 4, 0, 0, 5, 1, 2, 3, 4, 0, 0};
-    struct chunk_spec one = {TRACE_CHUNK_ENCODING, 1, 50, 50, 0, 0, 0};
-    struct chunk_spec two = {TRACE_CHUNK_ENCODING, 2, 50, 50, 0, 0, 0};
+    struct chunk_spec one = {TRACE_CHUNK_ENCODING, 1, 50, 50, 0, 0, 0, 0};
+    struct chunk_spec two = {TRACE_CHUNK_ENCODING, 2, 50, 50, 0, 0, 0, 0};
 
     /* argc far beyond the argument lengths present */
     struct stream_spec argc[] = {{S_TYPE, req1, 1},       {S_TS, zero3, 1},
@@ -2579,6 +2658,349 @@ START_TEST(test_format_open_missing)
 END_TEST
 
 /* ---------------------------------------------------------------------------------------
+ * 9. Chunk encoding 2: tables carried from chunk to chunk
+ * ------------------------------------------------------------------------------------- */
+
+/* Writes `l` with `o`, checks every chunk header's encoding and DEPENDS flag (chains of
+ * `chain` chunks; 0: no chains), then reads it back from the file and from memory. @return
+ * the file's size. */
+static size_t enc_roundtrip(struct evlist *l, const struct trace_writer_opts *o, size_t chain)
+{
+    char path[512];
+    tmp_path(path, sizeof path, "enc");
+    write_file(path, l, o);
+    size_t len, nb;
+    uint8_t *buf = file_load(path, &len);
+    struct blk *b = walk_blocks(buf, len, &nb);
+    size_t k = 0;
+    for (const struct blk *c; (c = nth_chunk(b, nb, k)) != NULL; k++) {
+        uint8_t enc = buf[c->off + TRACE_ENVELOPE + 1];
+        NEED(enc == (o->encoding ? o->encoding : TRACE_CHUNK_ENCODING_2), "chunk %zu: encoding %u",
+             k, enc);
+        int depends = (c->flags & TRACE_CHUNK_DEPENDS) != 0;
+        NEED(depends == (chain > 1 && k % chain != 0), "chunk %zu: flags %u", k, c->flags);
+    }
+    NEED(k >= 2, "%zu chunks", k);
+    free(b);
+    free(buf);
+    unlink(path);
+    roundtrip(l, o);
+    return len;
+}
+
+START_TEST(test_format_enc2_roundtrip)
+{
+    struct evlist l = {0};
+    gen_stream_rep(&l, 0x7ab1e5, 20000, 0);
+    struct trace_writer_opts o = {.chunk_events = 500};
+    size_t chained = enc_roundtrip(&l, &o, 256);
+    o.chain_chunks = 3;
+    enc_roundtrip(&l, &o, 3);
+    o.chain_chunks = 1; /* every chunk starts a chain */
+    size_t single = enc_roundtrip(&l, &o, 1);
+    o.chain_chunks = 0;
+    o.chain_bytes = 1; /* a chain ends once it holds a byte */
+    enc_roundtrip(&l, &o, 1);
+    o.chain_bytes = 0;
+    o.encoding = TRACE_CHUNK_ENCODING;
+    size_t enc1 = enc_roundtrip(&l, &o, 0);
+    o.chunk_events = 1; /* a chain of one-event chunks */
+    o.encoding = 0;
+    el_free(&l);
+    gen_stream_rep(&l, 0x7ab1e6, 600, 1);
+    enc_roundtrip(&l, &o, 256);
+    /* what repeats is stored once a chain: the longer the chains, the smaller the file */
+    NEED(chained < single && single < enc1, "sizes: chained %zu, single %zu, encoding 1 %zu",
+         chained, single, enc1);
+    el_free(&l);
+}
+END_TEST
+
+START_TEST(test_format_enc2_bad_options)
+{
+    char path[512];
+    tmp_path(path, sizeof path, "badenc");
+    struct trace_writer_opts o = {.encoding = 3};
+    struct rt_err err = {0};
+    ck_assert_ptr_null(trace_writer_open(path, NULL, 0, &o, &err));
+    ck_assert_int_eq(err.code, RT_EINVAL);
+    need_msg_names(err.msg, path, "encoding 3");
+    unlink(path);
+}
+END_TEST
+
+/* Seeking into the middle of a chain decodes the chain from its first chunk. */
+START_TEST(test_format_enc2_seek)
+{
+    struct evlist l = {0};
+    char path[512];
+    gen_stream_rep(&l, 8081, 3000, 1);
+    for (size_t i = 1; i < l.n; i += 97)
+        l.ev[i].ts = l.ev[i - 1].ts;
+    tmp_path(path, sizeof path, "seek2");
+    struct trace_writer_opts o = {.chunk_events = 100, .chain_chunks = 7};
+    write_file(path, &l, &o);
+    struct trace_reader *r = ropen(path, 0);
+    ck_assert_int_eq(trace_reader_has_index(r), 1);
+    seek_suite(r, &l, 0);
+    trace_reader_close(r);
+
+    /* without an index: chunk headers are walked */
+    struct trace_writer *w = wopen(path, NULL, 0, &o);
+    write_range(w, &l, 0, l.n);
+    wflush(w);
+    trace_writer_abort(w);
+    r = ropen(path, 0);
+    ck_assert_int_eq(trace_reader_has_index(r), 0);
+    seek_suite(r, &l, RT_ETRUNCATED);
+    trace_reader_close(r);
+    unlink(path);
+    el_free(&l);
+}
+END_TEST
+
+/* A key table grows to at most TRACE_TAB_MAX_BYTES: past half of it the next chunk starts a
+ * chain, and inside one big chunk the writer stops adding (the reader would refuse more). */
+START_TEST(test_format_enc2_table_limits)
+{
+    struct evlist l = {0};
+    size_t nkeys = (TRACE_TAB_MAX_BYTES / 1000) * 5 / 4;
+    static char key[1000];
+    const char *argv[2] = {"GET", key};
+    size_t argvlen[2] = {3, sizeof key};
+    for (size_t i = 0; i < nkeys; i++) {
+        snprintf(key, sizeof key, "key:%zu:", i);
+        struct trace_event e = ev_make(TRACE_EV_REQUEST, 1000 + i, 1);
+        e.u.req = (struct trace_request){.proto = 2, .argc = 2, .argv = argv, .argvlen = argvlen};
+        el_add(&l, &e);
+    }
+    /* 8 MiB chunks: about 8k keys each; the table is half full after two of them */
+    struct trace_writer_opts o = {.chunk_ns = UINT64_MAX};
+    char path[512];
+    tmp_path(path, sizeof path, "tabfull");
+    write_file(path, &l, &o);
+    size_t len, nb;
+    uint8_t *buf = file_load(path, &len);
+    struct blk *b = walk_blocks(buf, len, &nb);
+    size_t starts = 0, k = 0;
+    for (const struct blk *c; (c = nth_chunk(b, nb, k)) != NULL; k++)
+        starts += !(c->flags & TRACE_CHUNK_DEPENDS);
+    NEED(starts >= 2 && k > starts, "%zu chunks, %zu chain starts", k, starts);
+    free(b);
+    free(buf);
+    struct trace_reader *r = ropen(path, 0);
+    struct rt_err err = {0};
+    read_range(r, &l, 0, l.n);
+    ck_assert_int_eq(read_end(r, &err), 0);
+    trace_reader_close(r);
+    /* one 64 MiB chunk: the table fills, the rest of the keys are written as they are */
+    o.chunk_bytes = 64u << 20;
+    roundtrip(&l, &o);
+    unlink(path);
+    el_free(&l);
+}
+END_TEST
+
+/* A file of the writer's header followed by hand-made chunks. */
+static uint8_t *header_then(const uint8_t *const *chunks, const size_t *clen, size_t n,
+                            size_t *len)
+{
+    char path[512];
+    tmp_path(path, sizeof path, "hdr");
+    trace_writer_abort(wopen(path, NULL, 0, NULL)); /* a header and nothing else */
+    uint8_t *buf = file_load(path, len);
+    unlink(path);
+    for (size_t i = 0; i < n; i++) {
+        size_t olen;
+        uint8_t *o = splice_in(buf, *len, *len, chunks[i], clen[i], &olen);
+        free(buf);
+        buf = o;
+        *len = olen;
+    }
+    return buf;
+}
+
+/* Reads `buf`: `good` CLOSE events, then the error `code` whose message holds `what`. */
+static void expect_read_fails(const uint8_t *buf, size_t len, size_t good, int code,
+                              const char *what)
+{
+    struct trace_reader *r = ropen_mem(buf, len, "hand2", 0);
+    struct trace_event ev;
+    struct rt_err err = {0};
+    for (size_t i = 0; i < good; i++)
+        NEED(trace_reader_next(r, &ev, &err) == 1, "event %zu: %s", i, err.msg);
+    int rc = trace_reader_next(r, &ev, &err);
+    NEED(rc == code, "expected %d (%s), got %d: %s", code, what, rc, err.msg);
+    need_msg_names(err.msg, "hand2", what);
+    trace_reader_close(r);
+}
+
+/* An encoding-2 chunk of one REQUEST ("GET" then a key) and one REPLY (+OK): refs[0..4) are
+ * the references of argument 0, argument 1 and the reply; pre[] its preamble. */
+static uint8_t *enc2_chunk(const uint8_t *pre, size_t npre, const uint64_t *refs, size_t keylen,
+                           uint16_t flags, uint64_t ts, uint64_t req_base, size_t *clen)
+{
+    static uint8_t key[2048];
+    memset(key, 'k', sizeof key);
+    struct rt_buf a0 = {0}, a1 = {0}, r0 = {0}, r1 = {0}, rr = {0}, tsb = {0};
+    put_vars(&r0, &refs[0], 1);
+    put_vars(&r1, &refs[1], 1);
+    put_vars(&rr, &refs[2], 1);
+    if (refs[0] < TRACE_REF_ENTRY)
+        NEED(rt_put_varint(&a0, 3) == 0 && rt_put_bytes(&a0, "GET", 3) == 0, "oom");
+    if (refs[1] < TRACE_REF_ENTRY)
+        NEED(rt_put_varint(&a1, keylen) == 0 && rt_put_bytes(&a1, key, keylen) == 0, "oom");
+    uint64_t tsv[] = {0, 0};
+    put_vars(&tsb, tsv, 2);
+    static const uint8_t types[] = {TRACE_EV_REQUEST, TRACE_EV_REPLY}, lo[] = {0, 0},
+                         conn[] = {2, 0}, db[] = {0}, proto[] = {2}, qflags[] = {0},
+                         argc[] = {2}, back[] = {1}, rtype[] = {'+'}, rflags[] = {0},
+                         rlen[] = {5}, zero[] = {0}, size[] = {2};
+    int lit = refs[2] < TRACE_REF_ENTRY;
+    struct stream_spec s[] = {{S_TYPE, types, 2},
+                              {S_TS, tsb.p, tsb.len},
+                              {S_TS_LO, lo, 2},
+                              {S_CONN, conn, 2},
+                              {S_REQ_DB, db, 1},
+                              {S_REQ_PROTO, proto, 1},
+                              {S_REQ_FLAGS, qflags, 1},
+                              {S_REQ_ARGC, argc, 1},
+                              {S_REQ_ARG0_REF, r0.p, r0.len},
+                              {S_REQ_ARG1_REF, r1.p, r1.len},
+                              {S_REQ_ARG0, a0.p, a0.len},
+                              {S_REQ_ARG1, a1.p, a1.len},
+                              {0x40 | S_R_BACK, back, 1},
+                              {0x40 | S_R_REF, rr.p, rr.len},
+                              {0x40 | S_R_TYPE, rtype, lit},
+                              {0x40 | S_R_FLAGS, rflags, lit},
+                              {0x40 | S_R_LEN, rlen, lit},
+                              {0x40 | S_R_COUNT, zero, lit},
+                              {0x40 | S_R_SIZE, size, lit},
+                              {0x40 | S_R_IVAL, zero, lit},
+                              {0x40 | S_R_ERRLEN, zero, lit}};
+    struct chunk_spec cs = {TRACE_CHUNK_ENCODING_2, 2, ts, ts, req_base, 1, 0, flags};
+    uint8_t *o = hand_chunk_pre(pre, npre, s, NELEM(s), &cs, clen);
+    rt_buf_free(&a0);
+    rt_buf_free(&a1);
+    rt_buf_free(&r0);
+    rt_buf_free(&r1);
+    rt_buf_free(&rr);
+    rt_buf_free(&tsb);
+    return o;
+}
+
+/* The reader's checks of encoding 2: a reference past its table, a string too long for a
+ * table, a reply with error text added to the table, a corrupt preamble, a chunk whose chain
+ * was not read (or another chain's), and a correct chain of two chunks. */
+START_TEST(test_format_enc2_hand_chunks)
+{
+    static const uint8_t start[] = {0, 3, 0, 0, 0};
+    const uint64_t add[] = {TRACE_REF_ADD, TRACE_REF_ADD, TRACE_REF_ADD};
+    const uint64_t hit[] = {TRACE_REF_ENTRY, TRACE_REF_ENTRY, TRACE_REF_ENTRY};
+    size_t l1, l2, len;
+    /* a good chain: the second chunk takes all three fields from the first's entries */
+    uint8_t *c1 = enc2_chunk(start, sizeof start, add, 7, 0, 100, 0, &l1);
+    uint8_t chain_id[4];
+    rt_le32(chain_id, (uint32_t)rt_rd64(c1 + TRACE_ENVELOPE + 44));
+    uint8_t next[] = {1, chain_id[0], chain_id[1], chain_id[2], chain_id[3], 3, 1, 1, 1};
+    uint8_t *c2 = enc2_chunk(next, sizeof next, hit, 7, TRACE_CHUNK_DEPENDS, 200, 1, &l2);
+    const uint8_t *two[] = {c1, c2};
+    size_t twol[] = {l1, l2};
+    uint8_t *buf = header_then(two, twol, 2, &len);
+    struct trace_reader *r = ropen_mem(buf, len, "hand2", 0);
+    struct trace_event ev;
+    struct rt_err err = {0};
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(trace_reader_next(r, &ev, &err), 1);
+        if (ev.type == TRACE_EV_REQUEST) {
+            ck_assert_uint_eq(ev.u.req.argc, 2);
+            ck_assert_mem_eq(ev.u.req.argv[0], "GET", 3);
+            ck_assert_uint_eq(ev.u.req.argvlen[1], 7);
+            ck_assert_mem_eq(ev.u.req.argv[1], "kkkkkkk", 7);
+        } else {
+            ck_assert_uint_eq(ev.type, TRACE_EV_REPLY);
+            ck_assert_uint_eq(ev.u.reply.rtype, '+');
+            ck_assert_uint_eq(ev.u.reply.len, 5);
+            ck_assert_uint_eq(ev.u.reply.size, 2);
+            ck_assert_uint_eq(ev.u.reply.req_seq, i / 2);
+        }
+    }
+    ck_assert_int_eq(read_end(r, &err), RT_ETRUNCATED); /* no index */
+    trace_reader_close(r);
+    free(buf);
+
+    /* the second chunk alone: its chain was not read */
+    const uint8_t *one[] = {c2};
+    buf = header_then(one, &l2, 1, &len);
+    expect_read_fails(buf, len, 0, RT_ECORRUPT, "needs the 1 chunks of its chain");
+    free(buf);
+    /* the second chunk after another chain's first chunk, with as many entries (another key:
+     * the chain's id differs; the id comes from the compressed bytes, so a chunk of the same
+     * payload, whose tables are the same, would pass) */
+    size_t l3;
+    uint8_t *c3 = enc2_chunk(start, sizeof start, add, 8, 0, 100, 0, &l3);
+    const uint8_t *other[] = {c3, c2};
+    size_t otherl[] = {l3, l2};
+    buf = header_then(other, otherl, 2, &len);
+    expect_read_fails(buf, len, 2, RT_ECORRUPT, "needs the 1 chunks of its chain");
+    free(buf);
+    free(c3);
+
+    /* references past the tables, in a chunk that starts a chain */
+    for (int f = 0; f < 3; f++) {
+        uint64_t refs[] = {TRACE_REF_ADD, TRACE_REF_ADD, TRACE_REF_ADD};
+        refs[f] = TRACE_REF_ENTRY;
+        c3 = enc2_chunk(start, sizeof start, refs, 7, 0, 100, 0, &l3);
+        const uint8_t *bad[] = {c3};
+        buf = header_then(bad, &l3, 1, &len);
+        expect_read_fails(buf, len, f < 2 ? 0 : 1, RT_ECORRUPT,
+                          f == 0 ? "req.arg0.ref" : f == 1 ? "req.arg1.ref" : "reply");
+        free(buf);
+        free(c3);
+    }
+    /* a string longer than a table holds cannot be added; at the limit it can */
+    for (size_t keylen = TRACE_TAB_MAX_STR; keylen <= TRACE_TAB_MAX_STR + 1; keylen++) {
+        c3 = enc2_chunk(start, sizeof start, add, keylen, 0, 100, 0, &l3);
+        const uint8_t *bad[] = {c3};
+        buf = header_then(bad, &l3, 1, &len);
+        if (keylen > TRACE_TAB_MAX_STR) {
+            expect_read_fails(buf, len, 0, RT_ECORRUPT, "req.arg1.ref");
+        } else {
+            r = ropen_mem(buf, len, "hand2", 0);
+            ck_assert_int_eq(trace_reader_next(r, &ev, &err), 1);
+            ck_assert_uint_eq(ev.u.req.argvlen[1], keylen);
+            trace_reader_close(r);
+        }
+        free(buf);
+        free(c3);
+    }
+    /* corrupt preambles: 4 tables; entries before a chain's first chunk; a first chunk that
+     * says it depends, a later one that says it does not */
+    static const uint8_t four[] = {0, 4, 0, 0, 0, 0}, full[] = {0, 3, 0, 1, 0};
+    const struct {
+        const uint8_t *pre;
+        size_t n;
+        uint16_t flags;
+    } bad[] = {{four, sizeof four, 0},
+               {full, sizeof full, 0},
+               {start, sizeof start, TRACE_CHUNK_DEPENDS},
+               {next, sizeof next, 0},
+               {next, 3, TRACE_CHUNK_DEPENDS}};
+    for (size_t k = 0; k < NELEM(bad); k++) {
+        c3 = enc2_chunk(bad[k].pre, bad[k].n, add, 7, bad[k].flags, 200, 1, &l3);
+        const uint8_t *one3[] = {c1, c3};
+        size_t l13[] = {l1, l3};
+        buf = header_then(one3, l13, 2, &len);
+        expect_read_fails(buf, len, 2, RT_ECORRUPT, "corrupt preamble");
+        free(buf);
+        free(c3);
+    }
+    free(c1);
+    free(c2);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------
  * 8. Forward compatibility
  * ------------------------------------------------------------------------------------- */
 
@@ -2664,7 +3086,7 @@ START_TEST(test_format_unknown_stream_skipped)
                               {S_TS, ts.p, ts.len},         {0x4f, "\0\0\0", 3},
                               {S_CONN, conn.p, conn.len},   {0x1ff, "two-byte id", 11},
                               {S_CLOSE_REASON, reasons, 2}, {0x3f, "", 0}};
-    struct chunk_spec cs = {TRACE_CHUNK_ENCODING, 2, 1000, 1005, 0, 0, 0};
+    struct chunk_spec cs = {TRACE_CHUNK_ENCODING, 2, 1000, 1005, 0, 0, 0, 0};
     struct evlist mid = {0};
     struct trace_event e = ev_make(TRACE_EV_CONN_CLOSE, 1000, 7);
     e.u.close.reason = TRACE_CLOSE_RST;
@@ -2696,7 +3118,7 @@ START_TEST(test_format_unknown_event_type_skipped)
                               {S_CONN, conn.p, conn.len},
                               {(TRACE_EV_MAX_KNOWN + 1) << 4, "\x05payload", 8},
                               {S_CLOSE_REASON, reasons, 2}};
-    struct chunk_spec cs = {TRACE_CHUNK_ENCODING, 3, 2000, 2020, 0, 0, 0};
+    struct chunk_spec cs = {TRACE_CHUNK_ENCODING, 3, 2000, 2020, 0, 0, 0, 0};
     struct evlist mid = {0};
     struct trace_event e = ev_make(TRACE_EV_CONN_CLOSE, 2000, 1);
     e.u.close.reason = TRACE_CLOSE_FIN;
@@ -2737,12 +3159,58 @@ START_TEST(test_format_unknown_event_type_skipped)
 }
 END_TEST
 
+/* A chunk of an encoding this version does not know is skipped, salvage or not, and the
+ * reader reports it (count and offset) instead of passing the trace for complete. */
 START_TEST(test_format_unknown_chunk_encoding_skipped)
 {
     static const uint8_t junk[] = "an encoding from the future";
     struct stream_spec s[] = {{0x01, junk, sizeof junk}};
-    struct chunk_spec cs = {TRACE_CHUNK_ENCODING + 1, 5, 100, 200, 0, 0, 0};
-    expect_hand_chunk(s, NELEM(s), &cs, NULL);
+    struct chunk_spec cs = {TRACE_CHUNK_ENCODING_MAX + 1, 5, 100, 200, 0, 0, 0, 0};
+    struct evlist l = {0};
+    size_t na, len, nb, clen, olen, olen2;
+    uint8_t *buf = two_chunk_file(&l, &na, &len);
+    struct blk *b = walk_blocks(buf, len, &nb);
+    uint64_t at = nth_chunk(b, nb, 1)->off;
+    uint8_t *chunk = hand_chunk(s, NELEM(s), &cs, &clen);
+    /* one between A and B, then another one in front of the first */
+    uint8_t *o = splice_in(buf, len, at, chunk, clen, &olen);
+    uint8_t *o2 = splice_in(o, olen, at, chunk, clen, &olen2);
+    for (int salvage = 0; salvage < 2; salvage++) {
+        for (int twice = 0; twice < 2; twice++) {
+            struct trace_reader *r =
+                ropen_mem(twice ? o2 : o, twice ? olen2 : olen, "newer", salvage);
+            struct rt_err err = {0};
+            read_range(r, &l, 0, l.n);
+            ck_assert_int_eq(read_end(r, &err), 0);
+            struct trace_damage d;
+            trace_reader_damage(r, &d);
+            ck_assert_uint_eq(d.chunks_unknown, 1 + twice);
+            ck_assert_uint_eq(d.chunks_skipped, 1 + twice);
+            ck_assert_uint_eq(d.bytes_skipped, (1 + twice) * clen);
+            ck_assert_uint_eq(d.unknown_offset, at);
+            ck_assert_uint_eq(d.first_offset, at);
+            need_msg_names(d.msg, "newer", "encoding 3");
+            need_msg_offset(d.msg, at);
+            trace_reader_close(r);
+        }
+    }
+    /* the chunks of the known encodings around them are not damage */
+    struct trace_reader *r = ropen_mem(buf, len, "known", 0);
+    struct rt_err err = {0};
+    read_range(r, &l, 0, l.n);
+    ck_assert_int_eq(read_end(r, &err), 0);
+    struct trace_damage d;
+    trace_reader_damage(r, &d);
+    ck_assert_uint_eq(d.chunks_unknown, 0);
+    ck_assert_uint_eq(d.unknown_offset, UINT64_MAX);
+    ck_assert_uint_eq(d.first_offset, UINT64_MAX);
+    trace_reader_close(r);
+    free(o2);
+    free(o);
+    free(chunk);
+    free(b);
+    free(buf);
+    el_free(&l);
 }
 END_TEST
 
@@ -3038,7 +3506,7 @@ START_TEST(test_format_v11_flags)
     ck_assert_msg(r != NULL, "%s", err.msg);
     unsigned major, minor;
     trace_reader_version(r, &major, &minor);
-    ck_assert_uint_eq(minor, 1);
+    ck_assert_uint_eq(minor, TRACE_FORMAT_MINOR);
     struct trace_event ev;
     ck_assert_int_eq(trace_reader_next(r, &ev, &err), 1);
     ck_assert_uint_eq(ev.u.req.flags, TRACE_REQ_MALFORMED);
@@ -3230,10 +3698,10 @@ Suite *format_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_format_truncate_everywhere);
     tcase_add_test(tc, test_format_abort_leaves_truncated_file);
-    tcase_add_test(tc, test_format_flip_chunk_frame);
-    tcase_add_test(tc, test_format_flip_chunk_header);
-    tcase_add_test(tc, test_format_flip_meta_block);
-    tcase_add_test(tc, test_format_flip_random);
+    tcase_add_loop_test(tc, test_format_flip_chunk_frame, 1, 3);
+    tcase_add_loop_test(tc, test_format_flip_chunk_header, 1, 3);
+    tcase_add_loop_test(tc, test_format_flip_meta_block, 1, 3);
+    tcase_add_loop_test(tc, test_format_flip_random, 1, 3);
     tcase_add_test(tc, test_format_corrupt_streams);
     tcase_add_test(tc, test_format_corrupt_chunk_payloads);
     suite_add_tcase(s, tc);
@@ -3262,6 +3730,15 @@ Suite *format_suite(void)
     tcase_add_test(tc, test_format_unknown_event_type_skipped);
     tcase_add_test(tc, test_format_unknown_chunk_encoding_skipped);
     tcase_add_test(tc, test_format_version_minor_major);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("encoding2");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_format_enc2_roundtrip);
+    tcase_add_test(tc, test_format_enc2_bad_options);
+    tcase_add_test(tc, test_format_enc2_seek);
+    tcase_add_test(tc, test_format_enc2_table_limits);
+    tcase_add_test(tc, test_format_enc2_hand_chunks);
     suite_add_tcase(s, tc);
 
     return s;

@@ -857,7 +857,7 @@ static void verify(const struct stream *s, const char *path)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bench_format [-n EVENTS] [-r REPEATS] [-d DIR] [--no-anchor]\n"
+    fprintf(f, "usage: bench_format [-n EVENTS] [-r REPEATS] [-d DIR] [--no-anchor] [--keep]\n"
                "                    [--level L] [--chunk-bytes B[K|M]] [--sync]\n"
                "  -n N             events to generate (default 1000000)\n"
                "  -r R             timed repetitions of write and read; the best is reported (3)\n"
@@ -868,7 +868,8 @@ static void usage(FILE *f)
                "  --sync           compress and write chunks in the calling thread (default: the\n"
                "                   writer's background thread)\n"
                "  --only PHASE     time only `write` or only `read` (for profiling; implies\n"
-               "                   --no-anchor)\n");
+               "                   --no-anchor)\n"
+               "  --keep           keep the trace and the RESP file (their directory is printed)\n");
 }
 
 static uint64_t parse_size(const char *s, const char *what)
@@ -1024,7 +1025,7 @@ static void print_report(const struct results *x)
 int main(int argc, char **argv)
 {
     size_t n = 1000000;
-    int reps = 3, anchor = 1, do_write = 1, do_read = 1;
+    int reps = 3, anchor = 1, do_write = 1, do_read = 1, keep = 0;
     const char *dir = "/tmp";
     struct trace_writer_opts wo;
     memset(&wo, 0, sizeof wo);
@@ -1033,6 +1034,7 @@ int main(int argc, char **argv)
                                           {"chunk-bytes", required_argument, NULL, 'C'},
                                           {"only", required_argument, NULL, 'O'},
                                           {"sync", no_argument, NULL, 'S'},
+                                          {"keep", no_argument, NULL, 'K'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     int opt;
@@ -1045,6 +1047,7 @@ int main(int argc, char **argv)
         case 'L': wo.level = atoi(optarg); break;
         case 'C': wo.chunk_bytes = (size_t)parse_size(optarg, "chunk size"); break;
         case 'S': wo.synchronous = 1; break;
+        case 'K': keep = 1; break;
         case 'O':
             if (strcmp(optarg, "write") == 0)
                 do_read = 0;
@@ -1117,9 +1120,11 @@ int main(int argc, char **argv)
     struct results res = {s.n, resp_bytes, trace_bytes, tot, bw, br, z19, z3, anchor};
     print_report(&res);
 
-    unlink(trace_path);
-    unlink(resp_path);
-    rmdir(tmpl);
+    if (!keep) {
+        unlink(trace_path);
+        unlink(resp_path);
+        rmdir(tmpl);
+    }
     stream_free(&s);
     return 0;
 }
