@@ -2,6 +2,7 @@
  * trace, by operations or by bytes moved. */
 #define _GNU_SOURCE /* open_memstream */
 #include "analysis_int.h"
+#include "walk.h"
 #include "tools.h"
 
 #include <getopt.h>
@@ -403,15 +404,13 @@ static uint64_t ctab_bound(const struct ctab *t)
     return t->approx && t->n == t->cap && t->n ? t->heap[0].ops : 0;
 }
 
-/* ---- the pass over the trace ------------------------------------------------------------ */
+/* ---- the callbacks on the walk ------------------------------------------------------------ */
 
-#define PEND_SIZE (1u << 16) /* requests whose replies can still be attributed */
-#define REFS_SIZE (1u << 18) /* their key references */
-
-struct pend {
-    uint64_t seq1; /* request seq + 1; 0 when free */
-    uint64_t ref_start;
-    uint32_t nref;
+/* What a keyed request waiting for its reply keeps: where its key references are in the
+ * walk's ring (one struct kref per key position, written when its key operation runs). */
+struct hk_tag {
+    uint64_t ref;
+    uint32_t nref; /* 0: no references (keyless, skipped, or too many keys to keep) */
 };
 
 struct kref {
@@ -419,46 +418,33 @@ struct kref {
     uint16_t slot;
 };
 
-/* The commands seen last, by the exact bytes of their name (commands without subcommands). */
-#define CMD_CACHE 8
-struct cmd_cache {
-    char name[24];
-    size_t len;
-    const struct rt_cmd *c;
-};
-
 /* The counting is deferred by a batch so that the table memory an operation needs can be
- * prefetched ahead of it: requests and replies are decoded and checked as they are read, their
+ * prefetched ahead of it: requests and replies are checked as the walk hands them out, their
  * key operations and reply attributions queued (with copies of the keys, which the reader
  * only lends until its next event), and the queue is run in order (hk_run_batch). */
 #define BATCH 512    /* queued operations */
 #define AHEAD 48     /* prefetch the index slot of the operation this far ahead, */
-#define AHEAD_ENT 24  /* and the entry of the one this far ahead */
+#define AHEAD_ENT 24 /* and the entry of the one this far ahead */
 
 enum { OP_KEY, OP_REPLY };
 
 struct op {
-    uint64_t h;    /* key: trace_hash() of the key */
-    uint64_t b;    /* key: its share of the request's bytes; reply: the reply's bytes */
-    uint64_t ref;  /* key: its position in refs (when tracked); reply: the request's first */
-    size_t koff;   /* key: where its copy is in qkeys */
-    uint32_t n;    /* key: its length; reply: the request's number of key references */
-    uint8_t kind;  /* OP_* */
-    uint8_t rd, wr, track;
+    uint64_t h;   /* key: trace_hash() of the key */
+    uint64_t b;   /* key: its share of the request's bytes; reply: the reply's bytes */
+    uint64_t ref; /* key: where its reference goes (RT_WALK_NOREFS: none); reply: the
+                   * request's first reference */
+    size_t koff;  /* key: where its copy is in qkeys */
+    uint32_t n;   /* key: its length; reply: the request's number of key references */
+    uint8_t kind; /* OP_* */
+    uint8_t rd, wr;
 };
 
-struct hk {
+struct hk_an {
     int by_bytes, depth, approx;
-    struct cmd_cache cc[CMD_CACHE];
-    unsigned ccn;
     size_t top, capacity;
     struct ctab keys, prefixes;
     struct slotc *slots;
-    struct pend *pend;
-    struct kref *refs;
-    uint64_t refs_head;
-    uint32_t *pos;
-    size_t pos_cap;
+    struct rt_walk_refs *refs;
     struct { /* the prefix found last (keys that follow each other often share it) */
         uint32_t idx, ep;
         uint32_t len; /* > sizeof text: none */
@@ -472,16 +458,6 @@ struct hk {
     uint64_t requests, keyed, keyless, skipped, malformed, key_ops, req_bytes, reply_bytes,
         reply_unattr;
 };
-
-static size_t ndigits(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 10) {
-        v /= 10;
-        n++;
-    }
-    return n;
-}
 
 /* The prefix of a key: up to and including its depth-th ':' (its last when fewer). */
 static size_t prefix_len(const char *k, size_t len, int depth)
@@ -498,7 +474,7 @@ static size_t prefix_len(const char *k, size_t len, int depth)
     return end;
 }
 
-static uint32_t prefix_of(struct hk *s, struct ent *ke, const char *k, size_t len)
+static uint32_t prefix_of(struct hk_an *s, struct ent *ke, const char *k, size_t len)
 {
     struct ctab *pt = &s->prefixes;
     if (ke->pidx != NONE32 && pt->e[ke->pidx].epoch == ke->pep) {
@@ -526,27 +502,8 @@ static uint32_t prefix_of(struct hk *s, struct ent *ke, const char *k, size_t le
     return pi;
 }
 
-static const struct rt_cmd *lookup(struct hk *s, const struct trace_request *rq)
-{
-    if (!rq->argc)
-        return NULL;
-    size_t len = rq->argvlen[0];
-    if (len < sizeof s->cc[0].name)
-        for (unsigned i = 0; i < CMD_CACHE; i++)
-            if (s->cc[i].len == len && s->cc[i].c && memcmp(s->cc[i].name, rq->argv[0], len) == 0)
-                return s->cc[i].c;
-    const struct rt_cmd *c = rt_cmd_lookup(rq->argc, rq->argv, rq->argvlen);
-    if (c && len < sizeof s->cc[0].name && !(c->flags & RT_CMD_CONTAINER) && !strchr(c->name, '|')) {
-        struct cmd_cache *e = &s->cc[s->ccn++ % CMD_CACHE];
-        memcpy(e->name, rq->argv[0], len);
-        e->len = len;
-        e->c = c;
-    }
-    return c;
-}
-
 /* A key operation, counted. */
-static void run_key(struct hk *s, const struct op *o)
+static void run_key(struct hk_an *s, const struct op *o)
 {
     const char *k = s->qkeys + o->koff;
     size_t kl = o->n;
@@ -569,8 +526,9 @@ static void run_key(struct hk *s, const struct op *o)
         pe->bytes += o->b;
         pep = pe->epoch;
     }
-    if (o->track) {
-        struct kref *r = &s->refs[o->ref & (REFS_SIZE - 1)];
+    /* the reference its reply will follow, unless later requests took its place already */
+    if (rt_walk_refs_valid(s->refs, o->ref)) {
+        struct kref *r = rt_walk_refs_at(s->refs, o->ref);
         r->k = ki;
         r->kep = ke->epoch;
         r->p = pi;
@@ -580,12 +538,18 @@ static void run_key(struct hk *s, const struct op *o)
 }
 
 /* A reply's bytes, split among its request's keys (their references are written: the
- * request's key operations ran before). */
-static void run_reply(struct hk *s, const struct op *o)
+ * request's key operations ran before), or unattributed when the references are gone. */
+static void run_reply(struct hk_an *s, const struct op *o)
 {
+    if (!rt_walk_refs_valid(s->refs, o->ref)) {
+        s->reply_unattr += o->b;
+        return;
+    }
+    s->reply_bytes += o->b;
+    const struct kref *refs = rt_walk_refs_at(s->refs, o->ref);
     uint64_t share = o->b / o->n, extra = o->b % o->n;
     for (uint32_t i = 0; i < o->n; i++) {
-        const struct kref *r = &s->refs[(o->ref + i) & (REFS_SIZE - 1)];
+        const struct kref *r = &refs[i];
         uint64_t b = share + (i < extra);
         if (s->keys.e[r->k].epoch == r->kep)
             s->keys.e[r->k].bytes += b; /* its slot's too, later */
@@ -598,7 +562,7 @@ static void run_reply(struct hk *s, const struct op *o)
 
 /* Runs the queued operations in order, prefetching the index slots and entries of those
  * ahead. */
-static void hk_run_batch(struct hk *s)
+static void hk_run_batch(struct hk_an *s)
 {
     const struct ctab *t = &s->keys;
     size_t n = s->qn;
@@ -621,15 +585,15 @@ static void hk_run_batch(struct hk *s)
 }
 
 /* A free place in the queue (runs it when full). */
-static struct op *op_new(struct hk *s)
+static struct op *op_new(struct hk_an *s)
 {
     if (s->qn == BATCH)
         hk_run_batch(s);
     return &s->q[s->qn++];
 }
 
-static void queue_key(struct hk *s, const char *k, size_t kl, uint64_t b, int rd, int wr,
-                      int track)
+static void queue_key(struct hk_an *s, const char *k, size_t kl, uint64_t h, uint64_t b, int rd,
+                      int wr, uint64_t ref)
 {
     if (s->qklen + kl > s->qkcap) {
         if (s->qn)
@@ -642,90 +606,170 @@ static void queue_key(struct hk *s, const char *k, size_t kl, uint64_t b, int rd
     struct op *o = op_new(s);
     if (kl)
         memcpy(s->qkeys + s->qklen, k, kl);
-    o->h = trace_hash(k, kl);
+    o->h = h;
     o->b = b;
-    o->ref = track ? s->refs_head++ : 0;
+    o->ref = ref;
     o->koff = s->qklen;
     o->n = (uint32_t)kl;
     o->kind = OP_KEY;
     o->rd = (uint8_t)rd;
     o->wr = (uint8_t)wr;
-    o->track = (uint8_t)track;
     s->qklen += kl;
 }
 
-static void on_request(struct hk *s, const struct trace_request *rq)
+static void hk_request(void *ctx, struct rt_walk *w, const struct rt_walk_req *q, void *tag)
 {
+    struct hk_an *s = ctx;
+    (void)w;
     s->requests++;
-    if (rq->flags & TRACE_REQ_MALFORMED) { /* raw bytes the server rejected: no keys */
+    if (q->kind == RT_WALK_MALFORMED) { /* raw bytes the server rejected: no keys */
         s->malformed++;
         return;
     }
-    const struct rt_cmd *c = lookup(s, rq);
-    if (!c) {
+    if (q->kind != RT_WALK_CMD || q->keys_rc != 0) { /* unknown command, or keys */
         s->skipped++;
         return;
     }
-    if (rq->argc > s->pos_cap) {
-        s->pos_cap = rq->argc * 2;
-        s->pos = xrealloc(s->pos, s->pos_cap * sizeof *s->pos);
-    }
-    size_t n = 0;
-    if (rt_cmd_keys(c, rq->argc, rq->argv, rq->argvlen, s->pos, s->pos_cap, &n) < 0 ||
-        n > s->pos_cap) {
-        s->skipped++;
-        return;
-    }
+    size_t n = q->nkeys;
     if (n == 0) {
         s->keyless++;
         return;
     }
+    const struct trace_request *rq = q->rq;
+    const struct rt_cmd *c = q->cmd;
     s->keyed++;
-    uint64_t rb = 1 + ndigits(rq->argc) + 2;
-    for (uint32_t i = 0; i < rq->argc; i++)
-        rb += 1 + ndigits(rq->argvlen[i]) + 2 + rq->argvlen[i] + 2;
+    uint64_t rb = q->wire;
     s->req_bytes += rb;
     s->key_ops += n;
     int rd = (c->flags & RT_CMD_READONLY) != 0, wr = (c->flags & RT_CMD_WRITE) != 0;
     uint64_t share = rb / n, extra = rb % n;
-
-    int track = n <= REFS_SIZE;
-    struct pend *pd = &s->pend[rq->seq & (PEND_SIZE - 1)];
-    if (track) {
-        pd->seq1 = rq->seq + 1;
-        pd->ref_start = s->refs_head;
-        pd->nref = (uint32_t)n;
-    } else if (pd->seq1) {
-        pd->seq1 = 0;
+    /* references for its reply to follow (none when no reply is expected) */
+    uint64_t ref =
+        q->waits ? rt_walk_refs_take(s->refs, n * sizeof(struct kref)) : RT_WALK_NOREFS;
+    if (ref != RT_WALK_NOREFS) {
+        struct hk_tag *t = tag;
+        t->ref = ref;
+        t->nref = (uint32_t)n;
     }
     for (size_t i = 0; i < n; i++)
-        queue_key(s, rq->argv[s->pos[i]], rq->argvlen[s->pos[i]], share + (i < extra), rd, wr,
-                  track);
+        queue_key(s, rq->argv[q->keys[i]], rq->argvlen[q->keys[i]], q->key_hash[i],
+                  share + (i < extra), rd, wr,
+                  ref == RT_WALK_NOREFS ? ref : ref + i * sizeof(struct kref));
 }
 
-static void on_reply(struct hk *s, const struct trace_reply *rp)
+static void hk_reply(void *ctx, struct rt_walk *w, const struct rt_walk_reply *p, void *tag)
 {
-    if (rp->req_seq == TRACE_SEQ_NONE)
+    struct hk_an *s = ctx;
+    (void)w;
+    if (p->pairing == RT_WALK_UNPAIRED)
         return;
-    struct pend *pd = &s->pend[rp->req_seq & (PEND_SIZE - 1)];
-    if (pd->seq1 != rp->req_seq + 1) {
-        s->reply_unattr += rp->len; /* keyless, skipped, or too old to be remembered */
-        return;
-    }
-    pd->seq1 = 0;
-    if (s->refs_head - pd->ref_start > REFS_SIZE) {
-        s->reply_unattr += rp->len; /* its key references were overwritten */
+    const struct hk_tag *t = tag;
+    if (p->pairing == RT_WALK_LOST || !t->nref) {
+        s->reply_unattr += p->rp->len; /* keyless, skipped, or too old to be remembered */
         return;
     }
-    s->reply_bytes += rp->len;
     struct op *o = op_new(s);
     o->kind = OP_REPLY;
-    o->b = rp->len;
-    o->ref = pd->ref_start;
-    o->n = pd->nref;
+    o->b = p->rp->len;
+    o->ref = t->ref;
+    o->n = t->nref;
 }
 
-/* ---- ranking and output ------------------------------------------------------------------ */
+/* Adds to the slot counters what the keys still in the table counted (at the end of the pass). */
+static void slot_flush(struct hk_an *s)
+{
+    for (size_t i = 0; i < s->keys.n; i++) {
+        const struct ent *e = &s->keys.e[i];
+        s->slots[e->slot].ops += e->ops - e->err;
+        s->slots[e->slot].bytes += e->bytes;
+    }
+}
+
+static void hk_end(void *ctx, struct rt_walk *w)
+{
+    struct hk_an *s = ctx;
+    (void)w;
+    hk_run_batch(s); /* what is still queued */
+    slot_flush(s);
+}
+
+static void hk_an_init(struct hk_an *s, struct rt_walk *w)
+{
+    ctab_init(&s->keys, s->approx, s->capacity);
+    ctab_init(&s->prefixes, s->approx, s->capacity);
+    s->lastp.len = UINT32_MAX;
+    s->slots = calloc(RT_KEY_SLOTS, sizeof *s->slots);
+    s->keys.slots = s->slots;
+    s->q = malloc(BATCH * sizeof *s->q);
+    s->qkcap = BATCH * 32;
+    s->qkeys = malloc(s->qkcap);
+    if (!s->slots || !s->q || !s->qkeys)
+        oom();
+    s->refs = rt_walk_refs(w);
+}
+
+struct hk_an *hk_an_attach(struct rt_walk *w, const struct rt_hotkeys_opts *o)
+{
+    struct hk_an *s = xrealloc(NULL, sizeof *s);
+    memset(s, 0, sizeof *s);
+    s->top = o->top ? o->top : 20;
+    s->by_bytes = o->by_bytes;
+    s->depth = o->prefix_depth;
+    s->approx = o->approx;
+    s->capacity = o->capacity ? o->capacity : 10000;
+    hk_an_init(s, w);
+    struct rt_walk_analysis a = {.ctx = s,
+                                 .needs = RT_WALK_NEED_WIRE | RT_WALK_NEED_HASH,
+                                 .tag_size = sizeof(struct hk_tag),
+                                 .on_request = hk_request,
+                                 .on_reply = hk_reply,
+                                 .on_end = hk_end};
+    if (rt_walk_add(w, &a) < 0) {
+        hk_an_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void hk_an_free(struct hk_an *s)
+{
+    if (!s)
+        return;
+    ctab_free(&s->keys);
+    ctab_free(&s->prefixes);
+    free(s->slots);
+    free(s->q);
+    free(s->qkeys);
+    free(s);
+}
+
+/* ---- the result --------------------------------------------------------------------------- */
+
+struct hk_row { /* a key or a prefix */
+    const char *name; /* borrowed from the table */
+    size_t len;
+    uint64_t ops, bytes, reads, writes, err;
+};
+
+struct hk_slot_row {
+    uint16_t slot;
+    uint64_t ops, bytes;
+};
+
+/* What `hotkeys` found, as the text and the JSON show it. */
+struct hk_result {
+    const char *path, *damage;
+    int interrupted, by_bytes, depth, approx;
+    size_t top, capacity;
+    uint64_t requests, keyed, keyless, skipped, malformed, key_ops, req_bytes, reply_bytes,
+        reply_unattr;
+    size_t distinct;                          /* exact mode: distinct keys */
+    uint64_t error_bound, prefix_error_bound; /* approx: the smallest counters */
+    struct hk_row *keys, *prefixes;           /* the top ones, ranked (owned) */
+    size_t nkeys, nprefixes;
+    struct hk_slot_row *slots; /* the top slots, ranked (owned) */
+    size_t nslots;
+};
 
 static const struct ctab *sort_tab;
 static int sort_bytes;
@@ -764,8 +808,8 @@ static int cmp_slot(const void *pa, const void *pb)
     return c ? c : (x > y) - (x < y);
 }
 
-/* The top entries of a table: a new array of min(top, n) indexes. */
-static uint32_t *rank(const struct ctab *t, int by_bytes, size_t top, size_t *nout)
+/* The top entries of a table, ranked: a new array of min(top, n) rows. */
+static struct hk_row *rank(const struct ctab *t, int by_bytes, size_t top, size_t *nout)
 {
     uint32_t *ix = xrealloc(NULL, (t->n ? t->n : 1) * sizeof *ix);
     for (size_t i = 0; i < t->n; i++)
@@ -773,12 +817,26 @@ static uint32_t *rank(const struct ctab *t, int by_bytes, size_t top, size_t *no
     sort_tab = t;
     sort_bytes = by_bytes;
     qsort(ix, t->n, sizeof *ix, cmp_ent);
-    *nout = t->n < top ? t->n : top;
-    return ix;
+    size_t n = t->n < top ? t->n : top;
+    struct hk_row *rows = xrealloc(NULL, (n ? n : 1) * sizeof *rows);
+    for (size_t i = 0; i < n; i++) {
+        const struct ent *e = &t->e[ix[i]];
+        rows[i] = (struct hk_row){.name = ent_key(t, e),
+                                  .len = e->klen,
+                                  .ops = e->ops,
+                                  .bytes = e->bytes,
+                                  .reads = e->reads,
+                                  .writes = e->writes,
+                                  .err = e->err};
+    }
+    free(ix);
+    *nout = n;
+    return rows;
 }
 
-static size_t rank_slots(const struct hk *s, uint16_t *ix)
+static struct hk_slot_row *rank_slots(const struct hk_an *s, size_t *nout)
 {
+    uint16_t *ix = xrealloc(NULL, RT_KEY_SLOTS * sizeof *ix);
     size_t n = 0;
     for (uint32_t i = 0; i < RT_KEY_SLOTS; i++)
         if (s->slots[i].ops)
@@ -786,103 +844,147 @@ static size_t rank_slots(const struct hk *s, uint16_t *ix)
     sort_slots = s->slots;
     sort_bytes = s->by_bytes;
     qsort(ix, n, sizeof *ix, cmp_slot);
-    return n < s->top ? n : s->top;
+    if (n > s->top)
+        n = s->top;
+    struct hk_slot_row *rows = xrealloc(NULL, (n ? n : 1) * sizeof *rows);
+    for (size_t i = 0; i < n; i++)
+        rows[i] = (struct hk_slot_row){ix[i], s->slots[ix[i]].ops, s->slots[ix[i]].bytes};
+    free(ix);
+    *nout = n;
+    return rows;
 }
 
-static json_t *ent_json(const struct ctab *t, const struct ent *e, const char *name)
+static void hk_result(const struct hk_an *s, const char *path, const char *damage,
+                      int interrupted, struct hk_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->path = path;
+    r->damage = damage;
+    r->interrupted = interrupted;
+    r->by_bytes = s->by_bytes;
+    r->depth = s->depth;
+    r->approx = s->approx;
+    r->top = s->top;
+    r->capacity = s->capacity;
+    r->requests = s->requests;
+    r->keyed = s->keyed;
+    r->keyless = s->keyless;
+    r->skipped = s->skipped;
+    r->malformed = s->malformed;
+    r->key_ops = s->key_ops;
+    r->req_bytes = s->req_bytes;
+    r->reply_bytes = s->reply_bytes;
+    r->reply_unattr = s->reply_unattr;
+    r->distinct = s->keys.n;
+    r->error_bound = ctab_bound(&s->keys);
+    r->prefix_error_bound = ctab_bound(&s->prefixes);
+    r->keys = rank(&s->keys, s->by_bytes, s->top, &r->nkeys);
+    if (s->depth > 0)
+        r->prefixes = rank(&s->prefixes, s->by_bytes, s->top, &r->nprefixes);
+    r->slots = rank_slots(s, &r->nslots);
+}
+
+static void hk_result_free(struct hk_result *r)
+{
+    free(r->keys);
+    free(r->prefixes);
+    free(r->slots);
+}
+
+/* ---- JSON ---------------------------------------------------------------------------------- */
+
+static json_t *row_json(const struct hk_result *r, const struct hk_row *e, const char *name)
 {
     json_t *o = json_object();
-    json_object_set_new(o, name, rt_json_bytes(ent_key(t, e), e->klen));
+    json_object_set_new(o, name, rt_json_bytes(e->name, e->len));
     json_object_set_new(o, "ops", rt_json_u64(e->ops));
     json_object_set_new(o, "bytes", rt_json_u64(e->bytes));
     json_object_set_new(o, "reads", rt_json_u64(e->reads));
     json_object_set_new(o, "writes", rt_json_u64(e->writes));
-    if (t->approx)
+    if (r->approx)
         json_object_set_new(o, "error", rt_json_u64(e->err));
     return o;
 }
 
 /* The ranking as a JSON object (a new reference). */
-static json_t *hk_json(const struct hk *s, const char *path, const char *damage,
-                       int interrupted)
+static json_t *hk_json(const struct hk_result *r)
 {
     json_t *o = rt_json_doc("hotkeys"), *ka = json_array(), *pa = json_array(),
            *sa = json_array();
-    size_t n;
-    uint32_t *ix = rank(&s->keys, s->by_bytes, s->top, &n);
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(ka, ent_json(&s->keys, &s->keys.e[ix[i]], "key"));
-    free(ix);
-    if (s->depth > 0) {
-        ix = rank(&s->prefixes, s->by_bytes, s->top, &n);
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(pa, ent_json(&s->prefixes, &s->prefixes.e[ix[i]], "prefix"));
-        free(ix);
-    }
-    uint16_t *sx = xrealloc(NULL, RT_KEY_SLOTS * sizeof *sx);
-    n = rank_slots(s, sx);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < r->nkeys; i++)
+        json_array_append_new(ka, row_json(r, &r->keys[i], "key"));
+    for (size_t i = 0; i < r->nprefixes; i++)
+        json_array_append_new(pa, row_json(r, &r->prefixes[i], "prefix"));
+    for (size_t i = 0; i < r->nslots; i++) {
         json_t *so = json_object();
-        json_object_set_new(so, "slot", json_integer(sx[i]));
-        json_object_set_new(so, "ops", rt_json_u64(s->slots[sx[i]].ops));
-        json_object_set_new(so, "bytes", rt_json_u64(s->slots[sx[i]].bytes));
+        json_object_set_new(so, "slot", json_integer(r->slots[i].slot));
+        json_object_set_new(so, "ops", rt_json_u64(r->slots[i].ops));
+        json_object_set_new(so, "bytes", rt_json_u64(r->slots[i].bytes));
         json_array_append_new(sa, so);
     }
-    free(sx);
     json_object_set_new(o, "keys", ka);
     json_object_set_new(o, "prefixes", pa);
     json_object_set_new(o, "slots", sa);
-    json_object_set_new(o, "approx", json_boolean(s->approx));
-    if (s->approx) {
-        json_object_set_new(o, "capacity", rt_json_u64(s->capacity));
-        json_object_set_new(o, "error_bound", rt_json_u64(ctab_bound(&s->keys)));
-        json_object_set_new(o, "prefix_error_bound", rt_json_u64(ctab_bound(&s->prefixes)));
+    json_object_set_new(o, "approx", json_boolean(r->approx));
+    if (r->approx) {
+        json_object_set_new(o, "capacity", rt_json_u64(r->capacity));
+        json_object_set_new(o, "error_bound", rt_json_u64(r->error_bound));
+        json_object_set_new(o, "prefix_error_bound", rt_json_u64(r->prefix_error_bound));
         json_object_set_new(
             o, "error_note",
             json_string("each key's ops overestimate its true ops by at most its error, which is "
                         "at most error_bound; bytes, reads and writes are lower bounds"));
     }
-    json_object_set_new(o, "file", json_string(path));
-    json_object_set_new(o, "by", json_string(s->by_bytes ? "bytes" : "ops"));
-    json_object_set_new(o, "top", rt_json_u64(s->top));
-    json_object_set_new(o, "prefix_depth", json_integer(s->depth));
-    json_object_set_new(o, "requests", rt_json_u64(s->requests));
-    json_object_set_new(o, "keyed_requests", rt_json_u64(s->keyed));
-    json_object_set_new(o, "keyless_requests", rt_json_u64(s->keyless));
-    json_object_set_new(o, "skipped_requests", rt_json_u64(s->skipped));
-    json_object_set_new(o, "malformed_requests", rt_json_u64(s->malformed));
-    json_object_set_new(o, "key_ops", rt_json_u64(s->key_ops));
-    json_object_set_new(o, "request_bytes", rt_json_u64(s->req_bytes));
-    json_object_set_new(o, "reply_bytes", rt_json_u64(s->reply_bytes));
-    json_object_set_new(o, "reply_bytes_unattributed", rt_json_u64(s->reply_unattr));
-    json_object_set_new(o, "distinct_keys",
-                        s->approx ? json_null() : rt_json_u64(s->keys.n));
-    json_object_set_new(o, "damage", damage ? json_string(damage) : json_null());
-    json_object_set_new(o, "interrupted", json_boolean(interrupted));
+    json_object_set_new(o, "file", json_string(r->path));
+    json_object_set_new(o, "by", json_string(r->by_bytes ? "bytes" : "ops"));
+    json_object_set_new(o, "top", rt_json_u64(r->top));
+    json_object_set_new(o, "prefix_depth", json_integer(r->depth));
+    json_object_set_new(o, "requests", rt_json_u64(r->requests));
+    json_object_set_new(o, "keyed_requests", rt_json_u64(r->keyed));
+    json_object_set_new(o, "keyless_requests", rt_json_u64(r->keyless));
+    json_object_set_new(o, "skipped_requests", rt_json_u64(r->skipped));
+    json_object_set_new(o, "malformed_requests", rt_json_u64(r->malformed));
+    json_object_set_new(o, "key_ops", rt_json_u64(r->key_ops));
+    json_object_set_new(o, "request_bytes", rt_json_u64(r->req_bytes));
+    json_object_set_new(o, "reply_bytes", rt_json_u64(r->reply_bytes));
+    json_object_set_new(o, "reply_bytes_unattributed", rt_json_u64(r->reply_unattr));
+    json_object_set_new(o, "distinct_keys", r->approx ? json_null() : rt_json_u64(r->distinct));
+    json_object_set_new(o, "damage", r->damage ? json_string(r->damage) : json_null());
+    json_object_set_new(o, "interrupted", json_boolean(r->interrupted));
     return o;
 }
 
-static void print_ent_table(const struct hk *s, const struct ctab *t, const char *what)
+json_t *hk_an_json(struct hk_an *a, const char *path, const char *damage, int interrupted)
 {
-    size_t n;
-    uint32_t *ix = rank(t, s->by_bytes, s->top, &n);
+    struct hk_result r;
+    hk_result(a, path, damage, interrupted, &r);
+    json_t *o = hk_json(&r);
+    hk_result_free(&r);
+    return o;
+}
+
+/* ---- text ---------------------------------------------------------------------------------- */
+
+static void print_rows(const struct hk_result *r, const struct hk_row *rows, size_t n,
+                       const char *what)
+{
     char b[64];
-    printf("\ntop %zu %s by %s%s\n", n, what, s->by_bytes ? "bytes" : "ops",
-           t->approx ? " (approximate: ops may exceed the true count by up to err)" : "");
+    printf("\ntop %zu %s by %s%s\n", n, what, r->by_bytes ? "bytes" : "ops",
+           r->approx ? " (approximate: ops may exceed the true count by up to err)" : "");
     printf("%4s  %-40s %12s %12s %12s %12s", "#", what[0] == 'k' ? "key" : "prefix", "ops", "reads",
            "writes", "bytes");
-    if (t->approx)
+    if (r->approx)
         printf(" %10s", "err");
     putchar('\n');
     for (size_t i = 0; i < n; i++) {
-        const struct ent *e = &t->e[ix[i]];
+        const struct hk_row *e = &rows[i];
         printf("%4zu  ", i + 1);
         /* quoted key, padded to 40 columns */
         char *txt = NULL;
         size_t tl = 0;
         FILE *m = open_memstream(&txt, &tl);
         if (m) {
-            rt_quote(m, ent_key(t, e), e->klen, 36);
+            rt_quote(m, e->name, e->len, 36);
             fclose(m);
             printf("%-40s", txt);
             free(txt);
@@ -890,44 +992,40 @@ static void print_ent_table(const struct hk *s, const struct ctab *t, const char
         printf(" %12llu %12llu %12llu %12s", (unsigned long long)e->ops,
                (unsigned long long)e->reads, (unsigned long long)e->writes,
                rt_fmt_bytes(e->bytes, b, sizeof b));
-        if (t->approx)
+        if (r->approx)
             printf(" %10llu", (unsigned long long)e->err);
         putchar('\n');
     }
-    free(ix);
 }
 
-static void print_table(const struct hk *s, const char *path)
+static void print_table(const struct hk_result *r)
 {
     char a[64], b[64], u[64];
-    printf("%-22s %s\n", "file", path);
+    printf("%-22s %s\n", "file", r->path);
     printf("%-22s %llu (%llu with keys, %llu without, %llu skipped: unknown command or keys",
-           "requests", (unsigned long long)s->requests, (unsigned long long)s->keyed,
-           (unsigned long long)s->keyless, (unsigned long long)s->skipped);
-    if (s->malformed)
-        printf(", %llu malformed", (unsigned long long)s->malformed);
+           "requests", (unsigned long long)r->requests, (unsigned long long)r->keyed,
+           (unsigned long long)r->keyless, (unsigned long long)r->skipped);
+    if (r->malformed)
+        printf(", %llu malformed", (unsigned long long)r->malformed);
     printf(")\n");
-    printf("%-22s %llu\n", "key operations", (unsigned long long)s->key_ops);
-    if (s->approx)
+    printf("%-22s %llu\n", "key operations", (unsigned long long)r->key_ops);
+    if (r->approx)
         printf("%-22s approximate (Space-Saving, %zu counters): each key's ops overestimate the "
                "true count by at most %llu\n",
-               "distinct keys", s->capacity, (unsigned long long)ctab_bound(&s->keys));
+               "distinct keys", r->capacity, (unsigned long long)r->error_bound);
     else
-        printf("%-22s %zu\n", "distinct keys", s->keys.n);
+        printf("%-22s %zu\n", "distinct keys", r->distinct);
     printf("%-22s %s requests, %s replies (%s of replies not attributed)\n", "bytes",
-           rt_fmt_bytes(s->req_bytes, a, sizeof a), rt_fmt_bytes(s->reply_bytes, b, sizeof b),
-           rt_fmt_bytes(s->reply_unattr, u, sizeof u));
-    print_ent_table(s, &s->keys, "keys");
-    if (s->depth > 0)
-        print_ent_table(s, &s->prefixes, "prefixes");
-    uint16_t *sx = xrealloc(NULL, RT_KEY_SLOTS * sizeof *sx);
-    size_t n = rank_slots(s, sx);
-    printf("\ntop %zu slots by %s\n%4s  %6s %12s %12s\n", n, s->by_bytes ? "bytes" : "ops", "#",
-           "slot", "ops", "bytes");
-    for (size_t i = 0; i < n; i++)
-        printf("%4zu  %6u %12llu %12s\n", i + 1, sx[i], (unsigned long long)s->slots[sx[i]].ops,
-               rt_fmt_bytes(s->slots[sx[i]].bytes, a, sizeof a));
-    free(sx);
+           rt_fmt_bytes(r->req_bytes, a, sizeof a), rt_fmt_bytes(r->reply_bytes, b, sizeof b),
+           rt_fmt_bytes(r->reply_unattr, u, sizeof u));
+    print_rows(r, r->keys, r->nkeys, "keys");
+    if (r->depth > 0)
+        print_rows(r, r->prefixes, r->nprefixes, "prefixes");
+    printf("\ntop %zu slots by %s\n%4s  %6s %12s %12s\n", r->nslots,
+           r->by_bytes ? "bytes" : "ops", "#", "slot", "ops", "bytes");
+    for (size_t i = 0; i < r->nslots; i++)
+        printf("%4zu  %6u %12llu %12s\n", i + 1, r->slots[i].slot,
+               (unsigned long long)r->slots[i].ops, rt_fmt_bytes(r->slots[i].bytes, a, sizeof a));
 }
 
 static int parse_size(const char *s, size_t lo, size_t hi, size_t *out)
@@ -942,98 +1040,26 @@ static int parse_size(const char *s, size_t lo, size_t hi, size_t *out)
     return 0;
 }
 
-/* ---- the pass as a whole ------------------------------------------------------------------ */
-
-/* Allocates the tables of `s`, whose options are set. */
-static void hk_init(struct hk *s)
-{
-    ctab_init(&s->keys, s->approx, s->capacity);
-    ctab_init(&s->prefixes, s->approx, s->capacity);
-    s->lastp.len = UINT32_MAX;
-    s->slots = calloc(RT_KEY_SLOTS, sizeof *s->slots);
-    s->keys.slots = s->slots;
-    s->pend = calloc(PEND_SIZE, sizeof *s->pend);
-    s->refs = calloc(REFS_SIZE, sizeof *s->refs);
-    s->q = malloc(BATCH * sizeof *s->q);
-    s->qkcap = BATCH * 32;
-    s->qkeys = malloc(s->qkcap);
-    if (!s->slots || !s->pend || !s->refs || !s->q || !s->qkeys)
-        oom();
-}
-
-static void hk_free(struct hk *s)
-{
-    ctab_free(&s->keys);
-    ctab_free(&s->prefixes);
-    free(s->slots);
-    free(s->pend);
-    free(s->refs);
-    free(s->pos);
-    free(s->q);
-    free(s->qkeys);
-}
-
-/* Adds to the slot counters what the keys still in the table counted (at the end of the pass). */
-static void slot_flush(struct hk *s)
-{
-    for (size_t i = 0; i < s->keys.n; i++) {
-        const struct ent *e = &s->keys.e[i];
-        s->slots[e->slot].ops += e->ops - e->err;
-        s->slots[e->slot].bytes += e->bytes;
-    }
-}
-
-/* Reads every event of `r` into `s`, or until Ctrl-C (ps->interrupted). @return 0 at the end
- * of the trace or when interrupted, -1 on an error (err). */
-static int hk_pass(struct hk *s, struct trace_reader *r, struct rt_pass *ps, struct rt_err *err)
-{
-    struct trace_event ev;
-    uint64_t events = 0;
-    int rc;
-    while ((rc = trace_reader_next(r, &ev, err)) == 1) {
-        if (ev.type == TRACE_EV_REQUEST)
-            on_request(s, &ev.u.req);
-        else if (ev.type == TRACE_EV_REPLY)
-            on_reply(s, &ev.u.reply);
-        if (!(++events % RT_PASS_EVERY) && rt_pass_check(ps, r, events))
-            break;
-    }
-    hk_run_batch(s); /* what is still queued */
-    slot_flush(s);
-    if (ps)
-        ps->events = events;
-    return rc < 0 ? -1 : 0;
-}
-
-/* The damage message of a pass that returned `rc` (NULL when none). */
-static const char *pass_damage(struct trace_reader *r, int rc, const struct rt_err *err,
-                               struct trace_damage *dmg)
-{
-    trace_reader_damage(r, dmg);
-    return rc < 0 ? err->msg : dmg->first_offset != UINT64_MAX ? dmg->msg : NULL;
-}
+/* ---- the command ------------------------------------------------------------------------------ */
 
 json_t *rt_hotkeys_json_pass(const char *path, const struct rt_hotkeys_opts *o,
                              struct rt_pass *ps, struct rt_err *err)
 {
-    struct hk s = {.top = o->top ? o->top : 20,
-                   .by_bytes = o->by_bytes,
-                   .depth = o->prefix_depth,
-                   .approx = o->approx,
-                   .capacity = o->capacity ? o->capacity : 10000};
     struct trace_reader_opts ro = {.salvage = o->salvage};
     struct trace_reader *r = trace_reader_open(path, &ro, err);
     if (!r)
         return NULL;
-    hk_init(&s);
-    int rc = hk_pass(&s, r, ps, err);
+    struct rt_walk *w = rt_walk_new("hotkeys");
+    struct hk_an *s = hk_an_attach(w, o);
+    int rc = rt_walk_run(w, r, ps, err);
     struct trace_damage dmg;
-    const char *damage = pass_damage(r, rc, err, &dmg);
-    json_t *j = hk_json(&s, path, damage, ps && ps->interrupted);
+    const char *damage = rt_walk_damage(r, rc, err, &dmg);
+    json_t *j = hk_an_json(s, path, damage, ps && ps->interrupted);
     if (rc >= 0 && damage)
         rt_err_set(err, RT_ECORRUPT, "%s", dmg.msg);
     trace_reader_close(r);
-    hk_free(&s);
+    hk_an_free(s);
+    rt_walk_free(w);
     return j;
 }
 
@@ -1054,36 +1080,36 @@ int cmd_hotkeys(int argc, char **argv)
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    struct hk s = {.top = 20, .depth = 1, .capacity = 10000};
+    struct rt_hotkeys_opts o = {.top = 20, .prefix_depth = 1, .capacity = 10000};
     const char *json_path = NULL;
-    int salvage = 0, quiet = 0, capacity_set = 0, c;
+    int quiet = 0, capacity_set = 0, c;
     size_t v;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":hq", opts, NULL)) != -1) {
         switch (c) {
         case 't':
-            if (parse_size(optarg, 1, 100000000, &s.top) < 0)
+            if (parse_size(optarg, 1, 100000000, &o.top) < 0)
                 return rt_usage_error("hotkeys", "bad --top '%s' (1 to 100000000)", optarg);
             break;
         case 'b':
             if (strcmp(optarg, "ops") && strcmp(optarg, "bytes"))
                 return rt_usage_error("hotkeys", "--by takes ops or bytes, not '%s'", optarg);
-            s.by_bytes = optarg[0] == 'b';
+            o.by_bytes = optarg[0] == 'b';
             break;
         case 'd':
             if (parse_size(optarg, 0, 1000, &v) < 0)
                 return rt_usage_error("hotkeys", "bad --prefix-depth '%s' (0 to 1000)", optarg);
-            s.depth = (int)v;
+            o.prefix_depth = (int)v;
             break;
-        case 'a': s.approx = 1; break;
+        case 'a': o.approx = 1; break;
         case 'c':
-            if (parse_size(optarg, 1, 100000000, &s.capacity) < 0)
+            if (parse_size(optarg, 1, 100000000, &o.capacity) < 0)
                 return rt_usage_error("hotkeys", "bad --capacity '%s' (1 to 100000000)", optarg);
             capacity_set = 1;
             break;
         case 'j': json_path = optarg ? optarg : "-"; break;
-        case 's': salvage = 1; break;
+        case 's': o.salvage = 1; break;
         case 'q': quiet = 1; break;
         case 'h': usage_hotkeys(stdout); return RT_EXIT_OK;
         default: return rt_opt_error("hotkeys", c, argv);
@@ -1094,14 +1120,14 @@ int cmd_hotkeys(int argc, char **argv)
     if (optind < argc - 1)
         return rt_usage_error("hotkeys", "one trace at a time (got '%s' after '%s')",
                               argv[optind + 1], argv[optind]);
-    if (capacity_set && !s.approx)
+    if (capacity_set && !o.approx)
         return rt_usage_error("hotkeys", "--capacity goes with --approx");
     if (json_path && !*json_path)
         return rt_usage_error("hotkeys", "--json= needs a file name (or '-' for stdout)");
     const char *path = argv[optind];
     if (rt_out_refuse_inputs("hotkeys", json_path, &path, 1) < 0)
         return RT_EXIT_USAGE;
-    struct trace_reader *r = rt_open_trace("hotkeys", path, salvage);
+    struct trace_reader *r = rt_open_trace("hotkeys", path, o.salvage);
     if (!r)
         return RT_EXIT_FAIL;
 
@@ -1109,20 +1135,23 @@ int cmd_hotkeys(int argc, char **argv)
     struct rt_progress prog;
     rt_progress_init(&prog, quiet);
     struct rt_pass ps = {.progress = &prog, .label = "hotkeys"};
-    hk_init(&s);
+    struct rt_walk *w = rt_walk_new("hotkeys");
+    struct hk_an *s = hk_an_attach(w, &o);
     struct rt_err err = {0};
-    int rc = hk_pass(&s, r, &ps, &err);
+    int rc = rt_walk_run(w, r, &ps, &err);
     rt_progress_done(&prog);
     struct trace_damage dmg;
-    const char *damage = pass_damage(r, rc, &err, &dmg);
+    const char *damage = rt_walk_damage(r, rc, &err, &dmg);
     int status = (rc < 0 || dmg.first_offset != UINT64_MAX) ? RT_EXIT_FAIL : RT_EXIT_OK;
-    if (json_path &&
-        rt_json_write("hotkeys", hk_json(&s, path, damage, ps.interrupted), json_path) < 0)
+    struct hk_result res;
+    hk_result(s, path, damage, ps.interrupted, &res);
+    if (json_path && rt_json_write("hotkeys", hk_json(&res), json_path) < 0)
         status = RT_EXIT_FAIL;
     if (!json_path || strcmp(json_path, "-")) {
-        print_table(&s, path);
+        print_table(&res);
         fflush(stdout);
     }
+    hk_result_free(&res);
     if (rc < 0)
         fprintf(stderr, "resptrace hotkeys: %s\n", err.msg);
     else if (dmg.first_offset != UINT64_MAX)
@@ -1137,6 +1166,7 @@ int cmd_hotkeys(int argc, char **argv)
         status = RT_EXIT_INTERRUPTED;
     }
     trace_reader_close(r);
-    hk_free(&s);
+    hk_an_free(s);
+    rt_walk_free(w);
     return status;
 }
