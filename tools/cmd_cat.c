@@ -10,7 +10,7 @@ void usage_cat(FILE *out)
 {
     fprintf(out,
             "usage: resptrace cat TRACE [--format text|jsonl|resp] [--from TIME] [--limit N]\n"
-            "                           [--salvage] [--pair-window N]\n\n"
+            "                           [--salvage] [--pair-window N] [--pair-bytes N]\n\n"
             "Prints the events of a trace (\"-\" reads stdin).\n\n"
             "  --format text    one line per event (default)\n"
             "  --format jsonl   one JSON object per line; a request line carries its paired\n"
@@ -23,15 +23,18 @@ void usage_cat(FILE *out)
             "  --salvage        skip damaged chunks instead of stopping at the first\n"
             "  --pair-window N  jsonl: requests held back waiting for their reply (100000);\n"
             "                   beyond it the oldest is printed with \"reply\": null and its\n"
-            "                   reply, when it comes, as its own line\n\n"
+            "                   reply, when it comes, as its own line\n"
+            "  --pair-bytes N   jsonl: the same bound on the bytes of the lines held back\n"
+            "                   (their arguments as JSON strings): 64M (suffixes k, M, G)\n\n"
             "JSON strings hold the bytes as UTF-8; a backslash is written as two backslashes\n"
             "and a byte that is not valid UTF-8 as \\xHH (both JSON-escaped once more).\n"
             "A malformed request (bytes the server rejected as a command) shows as MALFORMED\n"
             "and its bytes as sent (jsonl: \"malformed\": true, \"cmd\": null, argv[0] the\n"
             "bytes); a reply that could hold a secret shows only its type and [redacted]\n"
             "(jsonl: \"redacted\": true, no len, hash or payload).\n"
-            "Exit status: 0, or 1 when the trace is damaged or was not closed (everything\n"
-            "readable is printed first, then the message on stderr).\n");
+            "Exit status: 0, or 1 when the trace is damaged, was not closed or holds chunks\n"
+            "a newer resptrace wrote (everything readable is printed first, then the\n"
+            "message on stderr).\n");
 }
 
 enum fmt { FMT_TEXT, FMT_JSONL, FMT_RESP };
@@ -289,19 +292,42 @@ static json_t *event_json(const struct trace_event *ev)
 }
 
 /* Lines wait in file order until the requests among them have their replies, so that each
- * request line can carry its reply. The window bounds the memory this takes. */
+ * request line can carry its reply. The window bounds the lines held, max_bytes their bytes:
+ * a few requests of huge arguments would otherwise hold gigabytes. */
 struct line {
     json_t *obj;
     uint64_t seq, conn, ts;
+    size_t bytes; /* json_cost() of obj */
     int waiting;
 };
 
 struct pairing {
     struct line *v; /* ring */
     size_t head, len, cap, window;
-    uint64_t forced;
+    size_t bytes, max_bytes; /* held, and the bound */
+    uint64_t forced, forced_bytes; /* printed before their reply: by the count, by the bytes */
     FILE *out;
 };
+
+/* What a JSON value holds in memory: its strings' bytes and a little for every value. */
+static size_t json_cost(json_t *v)
+{
+    size_t n = 64;
+    const char *k;
+    json_t *x;
+    size_t i;
+    switch (json_typeof(v)) {
+    case JSON_STRING: n += json_string_length(v); break;
+    case JSON_OBJECT:
+        json_object_foreach(v, k, x) n += strlen(k) + json_cost(x);
+        break;
+    case JSON_ARRAY:
+        json_array_foreach(v, i, x) n += json_cost(x);
+        break;
+    default: break;
+    }
+    return n;
+}
 
 static struct line *ring_at(struct pairing *p, size_t i)
 {
@@ -311,6 +337,7 @@ static struct line *ring_at(struct pairing *p, size_t i)
 static int pairing_push(struct pairing *p, json_t *obj, uint64_t seq, uint64_t conn, uint64_t ts,
                         int waiting)
 {
+    size_t bytes = json_cost(obj);
     if (p->len == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 1024;
         struct line *v = malloc(cap * sizeof *v);
@@ -323,16 +350,23 @@ static int pairing_push(struct pairing *p, json_t *obj, uint64_t seq, uint64_t c
         p->cap = cap;
         p->head = 0;
     }
-    *ring_at(p, p->len++) = (struct line){obj, seq, conn, ts, waiting};
+    *ring_at(p, p->len++) = (struct line){obj, seq, conn, ts, bytes, waiting};
+    p->bytes += bytes;
     return 0;
 }
 
 static void pairing_drain(struct pairing *p, int all)
 {
-    while (p->len && (all || !p->v[p->head].waiting || p->len > p->window)) {
+    while (p->len && (all || !p->v[p->head].waiting || p->len > p->window ||
+                      p->bytes > p->max_bytes)) {
         struct line *l = &p->v[p->head];
-        if (l->waiting && !all)
-            p->forced++;
+        if (l->waiting && !all) {
+            if (p->len > p->window)
+                p->forced++;
+            else
+                p->forced_bytes++;
+        }
+        p->bytes -= l->bytes;
         rt_print_json(p->out, l->obj);
         p->head = (p->head + 1) % p->cap;
         p->len--;
@@ -368,7 +402,11 @@ static int jsonl_event(struct pairing *p, const struct trace_event *ev)
     if (ev->type == TRACE_EV_REPLY && ev->u.reply.req_seq != TRACE_SEQ_NONE) {
         struct line *l = pairing_find(p, ev->u.reply.req_seq);
         if (l && l->waiting) {
-            json_object_set_new(l->obj, "reply", reply_json(ev, l->ts, 1));
+            json_t *reply = reply_json(ev, l->ts, 1);
+            size_t bytes = json_cost(reply);
+            json_object_set_new(l->obj, "reply", reply);
+            l->bytes += bytes;
+            p->bytes += bytes;
             l->waiting = 0;
             pairing_drain(p, 0);
             return 0;
@@ -397,6 +435,32 @@ static int jsonl_event(struct pairing *p, const struct trace_event *ev)
 
 /* ---- the command ---- */
 
+/* A byte count: digits, then k, M or G (powers of 1024). @return 0 or -1. */
+static int parse_bytes(const char *s, uint64_t *out)
+{
+    char *end;
+    if (*s < '0' || *s > '9')
+        return -1;
+    uint64_t v = strtoull(s, &end, 10);
+    unsigned shift = 0;
+    switch (*end) {
+    case 'k':
+    case 'K': shift = 10; break;
+    case 'm':
+    case 'M': shift = 20; break;
+    case 'g':
+    case 'G': shift = 30; break;
+    case 0: break;
+    default: return -1;
+    }
+    if (shift && end[1])
+        return -1;
+    if (v > (UINT64_MAX >> shift))
+        return -1;
+    *out = v << shift;
+    return 0;
+}
+
 int cmd_cat(int argc, char **argv)
 {
     static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
@@ -404,12 +468,13 @@ int cmd_cat(int argc, char **argv)
                                          {"limit", required_argument, NULL, 'n'},
                                          {"salvage", no_argument, NULL, 's'},
                                          {"pair-window", required_argument, NULL, 'w'},
+                                         {"pair-bytes", required_argument, NULL, 'b'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     enum fmt fmt = FMT_TEXT;
     const char *from = NULL;
     uint64_t limit = UINT64_MAX;
-    size_t window = 100000;
+    size_t window = 100000, max_bytes = (size_t)64 << 20;
     int salvage = 0, c;
     char *end;
     optind = 1;
@@ -437,6 +502,13 @@ int cmd_cat(int argc, char **argv)
                 return rt_usage_error("cat", "--pair-window takes a positive number, not '%s'",
                                       optarg);
             break;
+        case 'b': {
+            uint64_t v;
+            if (parse_bytes(optarg, &v) != 0 || v == 0 || v > SIZE_MAX)
+                return rt_usage_error("cat", "--pair-bytes takes a size (64M), not '%s'", optarg);
+            max_bytes = (size_t)v;
+            break;
+        }
         case 's': salvage = 1; break;
         case 'h': usage_cat(stdout); return RT_EXIT_OK;
         case ':': return rt_usage_error("cat", "%s needs a value", argv[optind - 1]);
@@ -475,7 +547,7 @@ int cmd_cat(int argc, char **argv)
 
     static char obuf[1 << 16];
     setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
-    struct pairing pair = {.window = window, .out = stdout};
+    struct pairing pair = {.window = window, .max_bytes = max_bytes, .out = stdout};
     uint64_t n = 0, malformed = 0;
     while (n < limit && (rc = trace_reader_next(r, &ev, &err)) == 1) {
         switch (fmt) {
@@ -526,6 +598,11 @@ out:
                 "resptrace cat: %llu requests printed before their reply came (more than "
                 "--pair-window %zu waiting)\n",
                 (unsigned long long)pair.forced, window);
+    if (pair.forced_bytes)
+        fprintf(stderr,
+                "resptrace cat: %llu requests printed before their reply came (the lines "
+                "waiting held more than --pair-bytes %zu bytes)\n",
+                (unsigned long long)pair.forced_bytes, max_bytes);
     trace_reader_close(r);
     return status;
 }

@@ -8,8 +8,10 @@
 # - -Z: a live capture that runs as `nobody` once the interface is open.
 source "$(dirname "$0")/lib.sh"
 PCAP="$SRC/traces/sample-clients.pcap"
-# 19-digit nanosecond times are compared as text (jq reads numbers as doubles)
-ts_list() { "$RT" cat "$1" --format jsonl | grep -o '"ts":[0-9]*' | cut -d: -f2; }
+# the events' own times (a request line carries its reply, whose "ts" grepping the text would
+# also find, out of order); jq 1.6 rounds 19-digit ns to doubles, monotonically, which keeps
+# the order and the second each is in
+ts_list() { "$RT" cat "$1" --format jsonl | jq .ts; }
 
 "$RT" record -q -r "$PCAP" -f tcp -w "$TMP/one.rtrace" > /dev/null; check_eq "one-file record" 0 $?
 "$RT" record -q -r "$PCAP" -f tcp -w "$TMP/c.rtrace" -C 0.01 --json > "$TMP/c.json"
