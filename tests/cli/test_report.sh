@@ -72,25 +72,51 @@ check_eq "replay answered every request" 15000 "$(jnum "$RUN" .ops)"
 # a run with a known timeline (label with markup): entry i ends at t_s = i+1 s as replay writes
 # them, (i+1) thousand ops and (i+1) hundred errors a second, then a last partial entry of half
 # a second at 6000 ops/s and 600 errors/s; the same with a last entry of a tenth of a second
-# (too short to be a rate); one without any timeline; and a copy of the real run, unlabelled
-# like it, whose name must differ from it
+# (too short to be a rate), as the step that held of a capacity sweep (made with jq: its other
+# step broke); one without any timeline, a real --verify-writes run that read back from an empty
+# server (every acknowledged write lost); and a copy of the real run, unlabelled like it, whose
+# name must differ from it. The disruption's extra_misses and warmup_s are written in with jq.
 jq '. + {label: "tl <b>&amp;", timeline: ([range(0;5) as $i | {t_s: ($i+1), ops: (1000*($i+1)),
     errors: (100*($i+1)), p50_us: (50+10*$i), p99_us: (200+50*$i), max_us: (1000*($i+1))}]
-    + [{t_s: 5.5, ops: 3000, errors: 300, p50_us: 100, p99_us: 450, max_us: 6000}])}' "$RUN" \
-    > "$TMP/run_tl.json"
-jq '.label = "tl2" | .timeline[5] = {t_s: 5.1, ops: 50, errors: 50, p50_us: 100, p99_us: 450,
-    max_us: 6000}' "$TMP/run_tl.json" > "$TMP/run_tl2.json"
-jq 'del(.timeline) | .label = "no-tl"' "$RUN" > "$TMP/run_nt.json"
+    + [{t_s: 5.5, ops: 3000, errors: 300, p50_us: 100, p99_us: 450, max_us: 6000}]),
+    disruption: {from_s: 1, to_s: 3, errors: 300, peak_p99_us: 450, extra_misses: 1000,
+    warmup_s: null}}' "$RUN" > "$TMP/run_tl.json"
+jq 'del(.label) | .timeline[5] = {t_s: 5.1, ops: 50, errors: 50, p50_us: 100, p99_us: 450,
+    max_us: 6000}' "$TMP/run_tl.json" > "$TMP/step_tl2.json"
+jq '{tool, version, schema, command, mode: "sweep", trace, target, label: "tl2", slo: "p99<2ms",
+    max_speed_held: 2, first_speed_broke: 2.83,
+    steps: [{speed: 2, held: true, why: null, result: .},
+            {speed: 2.83, held: false, why: "p99<2ms broke: 3.000 ms",
+             result: (.ops_per_s *= 1.41 | .speed = 2.83)}]}' "$TMP/step_tl2.json" > "$TMP/run_tl2.json"
+PRUN=$RX_PORT
+start_redis_x; PEMPTY=$RX_PORT; RX_PORT=$PRUN
+"$RT" replay "$T" --target "redis://127.0.0.1:$PRUN" --speed max --verify-writes \
+    --verify-target "redis://127.0.0.1:$PEMPTY" --json="$TMP/verify.json" -q > /dev/null 2>&1
+check_eq "replay --verify-writes exit" 0 $?
+check_eq "... every acknowledged write read back from the empty server is lost" 1 \
+    "$(jq '.verify_writes.read_back and .verify_writes.lost > 0 and
+           .verify_writes.lost == .verify_writes.keys' "$TMP/verify.json" | grep -c true)"
+jq 'del(.timeline) | .label = "no-tl" | .disruption = {from_s: 2, to_s: 4, errors: 0,
+    peak_p99_us: 900, extra_misses: 420, warmup_s: 2.5}' "$TMP/verify.json" > "$TMP/run_nt.json"
 cp "$RUN" "$TMP/run_copy.json"
+# the prices: by label (markup and all), by file name, one naming no run; run_copy.json has none
+cat > "$TMP/prices.json" <<'EOF'
+{"currency": "EUR",
+ "runs": {"tl <b>&amp;": {"nodes": 3, "price_per_node_hour": 0.25},
+          "tl2": {"nodes": 2, "price_per_node_hour": 0.5},
+          "run.json": {"nodes": 1, "price_per_node_hour": 1.2},
+          "no-tl": {"nodes": 4, "price_per_node_hour": 0.2},
+          "nobody": {"nodes": 1, "price_per_node_hour": 1}}}
+EOF
 real_tl=$(jq '.timeline | length' "$RUN")
 RUNS=("$RUN" "$TMP/run_tl.json" "$TMP/run_nt.json" "$TMP/run_tl2.json" "$TMP/run_copy.json")
 
 H=$TMP/report.html
-out=$("$RT" report "$T" "${RUNS[@]}" -o "$H" --top 10)
+out=$("$RT" report "$T" "${RUNS[@]}" -o "$H" --top 10 --prices "$TMP/prices.json")
 check_eq "report exit" 0 $?
 check_match "report says what it wrote" "^wrote .*report\.html .*5 replay runs" "$out"
 check_eq "nothing left beside the report" "" "$(ls -A "$TMP" | grep '\.tmp-' || true)"
-"$RT" report "$T" "${RUNS[@]}" -o - --top 10 > "$TMP/stdout.html"
+"$RT" report "$T" "${RUNS[@]}" -o - --top 10 --prices "$TMP/prices.json" > "$TMP/stdout.html"
 check_files "-o - writes the same bytes (the report is reproducible)" "$H" "$TMP/stdout.html"
 
 # ---- the HTML ------------------------------------------------------------------------------
@@ -111,6 +137,7 @@ class P(HTMLParser):
         self.stack, self.bad, self.tags, self.attrs = [], [], set(), []
         self.rows, self.row, self.cell, self.svg, self.polys = [], None, None, [], []
         self.text, self.texts, self.tbuf, self.h2, self.spans, self.sbuf = [], [], None, [], {}, None
+        self.tstack, self.trows, self.rcls = [], [], []
     def handle_starttag(self, tag, attrs):
         self.tags.add(tag)
         a = dict(attrs)
@@ -128,10 +155,13 @@ class P(HTMLParser):
             self.h2.append(a.get("id", ""))
         if tag == "span" and a.get("class"):
             self.sbuf = (a["class"], [])
+        if tag == "table":
+            self.tstack.append(a.get("class", ""))
         if tag == "tr":
-            self.row = []
+            self.row, self.rcls = [], []
         if tag in ("td", "th"):
             self.cell = []
+            self.rcls.append(a.get("class", ""))
         if tag not in VOID:
             self.stack.append(tag)
     def handle_startendtag(self, tag, attrs):
@@ -154,7 +184,10 @@ class P(HTMLParser):
             self.cell = None
         if tag == "tr":
             self.rows.append(self.row)
+            self.trows.append([self.tstack[-1] if self.tstack else "", self.row, self.rcls])
             self.row = None
+        if tag == "table" and self.tstack:
+            self.tstack.pop()
     def handle_data(self, d):
         self.text.append(d)
         if self.tbuf is not None:
@@ -172,7 +205,7 @@ ext = [x for x in p.attrs if x[1] in ("src", "srcset", "action", "formaction", "
 print(json.dumps({"bad": p.bad + (["unclosed %s" % p.stack] if p.stack else []),
                   "tags": sorted(p.tags), "external": ext, "rows": p.rows,
                   "svgs": p.svg, "polys": p.polys, "text": "".join(p.text), "texts": p.texts,
-                  "h2": p.h2, "spans": p.spans}))
+                  "h2": p.h2, "spans": p.spans, "trows": p.trows}))
 EOF
 python3 "$TMP/parse.py" "$H" > "$TMP/parsed.json"
 check_eq "python parse" 0 $?
@@ -233,11 +266,116 @@ print(" ".join("%.2f" % ((y + h - v) / (y + h - ys[-1])) for v in ys))
 EOF
 }
 
-# the sections: the replay runs before the long tables of hot keys and shards
-check_eq "section order" '["overview","rate","commands","runs","compare","hotkeys","shards"]' \
+# the sections: the decision first, the replay runs before the long tables of hot keys and shards
+check_eq "section order" '["decision","overview","rate","commands","runs","compare","hotkeys","shards"]' \
     "$(jq -c .h2 "$P")"
-check_eq "the navigation in that order" '#overview #rate #commands #runs #compare #hotkeys #shards' \
+check_eq "the navigation in that order" '#decision #overview #rate #commands #runs #compare #hotkeys #shards' \
     "$(grep -o '<nav>.*</nav>' "$H" | grep -o 'href="[^"]*"' | cut -d'"' -f2 | xargs)"
+
+# ---- the decision table: every cell as the test works it out ----------------------------------
+# from the run files and the prices file (costs, headroom, ops/s at the SLO, writes lost, the
+# disruption's fields), and the classes' p99 from `resptrace compare --json` (test_compare.sh
+# checks those against its own merge of the histograms); formatted as the report formats them
+"$RT" compare "${RUNS[@]}" --json > "$TMP/cmp5.json"; check_eq "compare of the report's runs" 0 $?
+cat > "$TMP/decision.py" <<'EOF'
+import json, os, sys
+prices_path, cmp = sys.argv[1], json.load(open(sys.argv[2]))
+prices = json.load(open(prices_path))
+cur, hours = prices.get("currency"), prices.get("hours_per_month", 730)
+def us(v):
+    if v < 1: return "%.0f ns" % (v * 1e3)
+    if v < 1000: return "%.3g \u00b5s" % v
+    if v < 1e6: return "%.3g ms" % (v / 1e3)
+    return "%.3g s" % (v / 1e6)
+def num(v): return "{:,}".format(int(v)) if v == int(v) else "%.3g" % v
+def money(v): return ("%s " % cur if cur else "") + "%.2f" % v
+keys = ["write p99", "read p99", "headroom at the SLO", "ops/s served within the SLO",
+        "acknowledged writes lost on failover", "miss storm (extra misses)", "warm-up time",
+        "monthly cost", "cost per 1,000 ops/s at the SLO"]
+lower = [1, 1, 0, 0, 1, 1, 1, 1, 1]
+cells, vals = [[k] for k in keys], [[] for k in keys]
+for i, f in enumerate(sys.argv[3:]):
+    d = json.load(open(f))
+    sweep, ops, m = d.get("mode") == "sweep", None, None
+    run = d
+    if sweep:
+        m = d.get("max_speed_held")
+        step = [s for s in d["steps"] if m is not None and s["held"] and s["speed"] == m]
+        run = (step or d["steps"])[0]["result"]
+        ops = step[0]["result"]["ops_per_s"] if step else None
+    def put(k, v, text):
+        vals[k].append(v)
+        cells[k].append(text)
+    for k, name in ((0, "write"), (1, "read")):
+        v = [r["values"][i] for r in cmp["rows"]
+             if r["scope"] == "class" and r["name"] == name and r["metric"] == "p99_us"]
+        v = v[0] if v else None
+        put(k, v, us(v) if v is not None else "- no %ss" % name)
+    broke = d.get("first_speed_broke")
+    if not sweep:
+        put(2, None, "- not a sweep"); put(3, None, "- not a sweep")
+    elif m is None:
+        put(2, None, "- broke at %gx" % broke); put(3, None, "- broke at %gx" % broke)
+    else:
+        put(2, m, "%.3gx %s%s" % (m, d["slo"], "" if broke is not None else "; the fastest tried: it may hold more"))
+        put(3, ops, num(round(ops)))
+    vw = run.get("verify_writes")
+    if vw is None: put(4, None, "- no --verify-writes")
+    elif not vw["read_back"]: put(4, None, "- not read back")
+    else: put(4, vw["lost"], num(vw["lost"]) + (" and %d reverted" % vw["reverted"] if vw["reverted"] else ""))
+    dis = run.get("disruption", {})
+    if dis is None:
+        put(5, None, "- no disruption"); put(6, None, "- no disruption")
+    else:
+        x = dis.get("extra_misses")
+        put(5, x, num(x) if x is not None else "-")
+        w = dis.get("warmup_s", "absent")
+        put(6, None if w in (None, "absent") else w,
+            "- not warmed up" if w is None else "-" if w == "absent" else "%.1f s" % w)
+    e = prices["runs"].get(d.get("label", "")) or prices["runs"].get(os.path.basename(f))
+    if e is None:
+        put(7, None, "- no price in " + prices_path); put(8, None, "- no price in " + prices_path)
+    else:
+        monthly = e["nodes"] * e["price_per_node_hour"] * hours
+        put(7, monthly, money(monthly))
+        if ops is not None: put(8, monthly / (ops / 1000.0), money(monthly / (ops / 1000.0)))
+        else: put(8, None, "- " + ("not a sweep" if not sweep else "the SLO never held"))
+best = []
+for k in range(len(keys)):
+    have = [v for v in vals[k] if v is not None]
+    b = (min if lower[k] else max)(have) if have else None
+    mark = len(have) >= 2 and any(v != b for v in have)
+    best.append(["best" if mark and v == b else "" for v in vals[k]])
+print(json.dumps({"cells": cells, "best": best, "values": vals}))
+EOF
+python3 "$TMP/decision.py" "$TMP/prices.json" "$TMP/cmp5.json" "${RUNS[@]}" > "$TMP/want_dec.json"
+check_eq "decision: the test worked it out" 0 $?
+got_dec=$(jq -c '[.trows[] | select(.[0] == "decision") | .[1]][1:]' "$P")
+got_best=$(jq -c '[.trows[] | select(.[0] == "decision") | .[2][1:]][1:]' "$P")
+for k in $(seq 0 8); do
+    check_eq "decision row $k: every cell" "$(jq -c ".cells[$k]" "$TMP/want_dec.json")" "$(jq -c ".[$k]" <<< "$got_dec")"
+    check_eq "decision row $k: the best marked" "$(jq -c ".best[$k]" "$TMP/want_dec.json")" "$(jq -c ".[$k]" <<< "$got_best")"
+done
+check_eq "decision: one column per run, named as in the runs table" \
+    "$(jq -c '[.trows[] | select(.[0] == "runsum") | .[1][1:]][0]' "$P")" \
+    "$(jq -c '[.trows[] | select(.[0] == "decision") | .[1][1:]][0]' "$P")"
+check_eq "decision: the known costs, worked out by hand" \
+    '["EUR 876.00","EUR 547.50","EUR 584.00","EUR 730.00","- no price in '"$TMP"'/prices.json"]' \
+    "$(jq -c '.[7][1:]' <<< "$got_dec")"
+check_eq "decision: the cheapest is marked" '["","best","","",""]' "$(jq -c '.[7]' <<< "$got_best")"
+check_eq "decision: the headroom of the sweep" '"2x p99<2ms"' "$(jq -c '.[2][4]' <<< "$got_dec")"
+check_eq "decision: the cost per 1,000 ops/s of the sweep: 730 / (its 2x step's ops/s / 1000)" \
+    "$(jq -r '.steps[0].result.ops_per_s' "$TMP/run_tl2.json" | awk '{ printf "EUR %.2f", 730 / ($1 / 1000) }')" \
+    "$(jq -r '.[8][4]' <<< "$got_dec")"
+check_eq "decision: the writes the empty server lost" "$(jq '.verify_writes.lost' "$TMP/verify.json")" \
+    "$(jq -r '.[4][3] | gsub(","; "") | split(" ")[0]' <<< "$got_dec")"
+check_eq "decision: the miss storms and warm-up times" '["1,000","420"] ["- not warmed up","2.5 s"]' \
+    "$(jq -c '[.[5][2], .[5][3]]' <<< "$got_dec") $(jq -c '[.[6][2], .[6][3]]' <<< "$got_dec")"
+check_match "decision: how the costs are worked out" \
+    "Monthly cost = nodes × price per node-hour × 730 hours \(prices from .*prices\.json\); cost per 1,000 ops/s at the SLO = monthly cost / \(ops/s served within the SLO / 1,000\)" \
+    "$(jq -r .text "$P" | tr -s ' \n' ' ')"
+check_match "decision: the entry that names no run" 'prices\.json: runs\."nobody" names no run given' \
+    "$(jq -r .text "$P")"
 # the hot keys' counts, each its own number, as `resptrace hotkeys` counts them
 "$RT" hotkeys "$T" --top 10 --json > "$TMP/hk.json"
 c3() { jq -r "$1" "$TMP/hk.json" | sed -e ':a' -e 's/\B[0-9]\{3\}\>/,&/' -e 'ta'; }
@@ -357,10 +495,28 @@ cat > "$TMP/measure.html" <<'EOF'
                   Math.round(b.x + b.width), vb.width]);
     }
   }
+  // the decision table as laid out: its cells' text, cells whose text overflows them, and
+  // whether the table fits the page's width
+  var dt = document.querySelector('table.decision'), dec = null;
+  if (dt) {
+    var cells = dt.querySelectorAll('td, th'), over = 0;
+    for (var c = 0; c < cells.length; c++)
+      if (cells[c].scrollWidth > cells[c].clientWidth + 1) over++;
+    var best = dt.querySelector('td.best');
+    dec = {rows: Array.prototype.map.call(dt.rows, function (tr) {
+             return Array.prototype.map.call(tr.cells, function (td) {
+               return td.innerText.replace(/\s+/g, ' ').trim(); }); }),
+           overflowing: over,
+           fits: dt.getBoundingClientRect().right <= document.documentElement.clientWidth,
+           top: Math.round(dt.getBoundingClientRect().top + window.scrollY),
+           best: dt.querySelectorAll('td.best').length,
+           best_bg: best ? getComputedStyle(best).backgroundColor : null};
+  }
   var pre = document.createElement('pre');
   pre.id = 'measured';
   pre.textContent = JSON.stringify({cut: out, texts: document.querySelectorAll('svg text').length,
-                                    height: document.documentElement.scrollHeight});
+                                    height: document.documentElement.scrollHeight,
+                                    decision: dec});
   document.body.appendChild(pre);
 })();
 </script>
@@ -383,6 +539,18 @@ check_eq "no chart text cut off (labels, notes, legends)" "[]" "$(jq -c .cut "$T
 "$RT" report "$T" -o "$TMP/many.html" --shards 1,1024 > /dev/null
 measure "$TMP/many.html" > "$TMP/many.json"
 check_eq "1024 shards: no chart text cut off" "[]" "$(jq -c .cut "$TMP/many.json")"
+# the decision table as Chromium lays it out: near the top, the text of every cell as the
+# test worked it out, nothing overflowing, within the page's width, the best cells green
+check_eq "chromium: the decision table's cells" "$(jq -c '[.cells[][1:]]' "$TMP/want_dec.json")" \
+    "$(jq -c '[.decision.rows[1:][][1:]]' "$TMP/measured.json")"
+check_eq "chromium: its row titles" "$(jq -c '[.cells[][0]]' "$TMP/want_dec.json")" \
+    "$(jq -c '[.decision.rows[1:][][0]]' "$TMP/measured.json")"
+check_eq "chromium: no cell overflows, the table fits the page" "0 true" \
+    "$(jq -r '"\(.decision.overflowing) \(.decision.fits)"' "$TMP/measured.json")"
+check_eq "chromium: the table near the top (in the first 400 pixels)" 1 \
+    "$(jq '.decision.top < 400 | if . then 1 else 0 end' "$TMP/measured.json")"
+check_eq "chromium: the best cells, green" "$(jq '[.best[][] | select(. == "best")] | length' "$TMP/want_dec.json") rgb(198, 239, 206)" \
+    "$(jq -r '"\(.decision.best) \(.decision.best_bg)"' "$TMP/measured.json")"
 height=$(jq .height "$TMP/measured.json")
 check_eq "page height measured" 1 "$([ "${height:-0}" -gt 3000 ] && [ "$height" -lt 20000 ] && echo 1)"
 
@@ -477,4 +645,5 @@ color 393b79 300 "throughput line of the run with a timeline"
 color 17becf 40 "p50 line"
 color bcbd22 40 "p99 line"
 color e377c2 40 "max line"
+color c6efce 300 "the best cells of the decision table"
 finish
