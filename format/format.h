@@ -340,6 +340,8 @@ struct trace_totals {
     uint64_t ts_min, ts_max;   /* 0, 0 when there are no events */
     uint64_t gap_bytes[2];     /* missing bytes, by enum trace_dir */
     struct trace_stats stats;  /* the last STATS event (cumulative counters) */
+    uint64_t chunks_unknown;   /* chunks of an encoding this version does not read (from the
+                                * index of a 1.2 or later file, else those met reading) */
 };
 
 /*! trace_reader_open() : opens `path` ("-" for stdin, sequential only), checks the header,

@@ -413,6 +413,18 @@ static int parse_index(struct trace_reader *r, const uint8_t *c, size_t n)
         rt_cur_varint(&cur, &r->itot.stats.flows_dropped) ||
         rt_cur_varint(&cur, &r->itot.stats.bytes_dropped))
         goto bad;
+    /* since 1.2: chunks by encoding (absent from older files) */
+    uint64_t nenc, k;
+    if (cur.p < cur.end) {
+        if (rt_cur_varint(&cur, &nenc) || nenc > 256)
+            goto bad;
+        for (uint64_t enc = 0; enc < nenc; enc++) {
+            if (rt_cur_varint(&cur, &k))
+                goto bad;
+            if (enc != TRACE_CHUNK_ENCODING && enc != TRACE_CHUNK_ENCODING_2)
+                r->itot.chunks_unknown += k;
+        }
+    }
     free(r->idx);
     r->idx = e;
     r->nidx = (size_t)count;
@@ -1105,6 +1117,7 @@ static void unknown_encoding(struct trace_reader *r, const struct block *b, uint
     if (r->dmg.unknown_offset == UINT64_MAX)
         r->dmg.unknown_offset = b->off;
     r->dmg.chunks_unknown++;
+    r->rtot.chunks_unknown++;
     r->dmg.chunks_skipped++;
     r->dmg.bytes_skipped += next - b->off;
 }

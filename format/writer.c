@@ -993,6 +993,13 @@ static int write_index(struct trace_writer *w, struct rt_err *err)
         rt_put_varint(b, w->tot.stats.flows_dropped) ||
         rt_put_varint(b, w->tot.stats.bytes_dropped))
         goto nomem;
+    /* since 1.2: chunks by encoding, so that a reader learns from the index alone that some
+     * are of an encoding it does not read */
+    if (rt_put_varint(b, TRACE_CHUNK_ENCODING_MAX + 1) || rt_put_varint(b, 0))
+        goto nomem;
+    for (int e = 1; e <= TRACE_CHUNK_ENCODING_MAX; e++)
+        if (rt_put_varint(b, e == w->o.encoding ? w->tot.chunks : 0))
+            goto nomem;
     /* check, then the tail that lets a reader find this block from the end of the file */
     if (rt_buf_reserve(b, 16))
         goto nomem;

@@ -3189,11 +3189,28 @@ START_TEST(test_format_unknown_chunk_encoding_skipped)
             ck_assert_uint_eq(d.bytes_skipped, (1 + twice) * clen);
             ck_assert_uint_eq(d.unknown_offset, at);
             ck_assert_uint_eq(d.first_offset, at);
+            struct trace_totals t;
+            trace_reader_totals(r, &t); /* from the 1.2 index: it does not know them */
+            ck_assert_uint_eq(t.chunks_unknown, 0);
             need_msg_names(d.msg, "newer", "encoding 3");
             need_msg_offset(d.msg, at);
             trace_reader_close(r);
         }
     }
+    /* without an index, the totals count them as they are met */
+    size_t no;
+    struct blk *ob = walk_blocks(o, olen, &no);
+    ck_assert_uint_eq(ob[no - 1].type, TRACE_BLK_INDEX);
+    struct trace_reader *ri = ropen_mem(o, ob[no - 1].off, "newer", 0);
+    struct rt_err ierr = {0};
+    read_range(ri, &l, 0, l.n);
+    ck_assert_int_eq(read_end(ri, &ierr), RT_ETRUNCATED);
+    struct trace_totals it;
+    trace_reader_totals(ri, &it);
+    ck_assert_uint_eq(it.chunks_unknown, 1);
+    ck_assert_uint_eq(it.chunks, 2);
+    trace_reader_close(ri);
+    free(ob);
     /* the chunks of the known encodings around them are not damage */
     struct trace_reader *r = ropen_mem(buf, len, "known", 0);
     struct rt_err err = {0};
@@ -3208,6 +3225,50 @@ START_TEST(test_format_unknown_chunk_encoding_skipped)
     free(o2);
     free(o);
     free(chunk);
+    free(b);
+    free(buf);
+    el_free(&l);
+}
+END_TEST
+
+/* Since 1.2 the index ends with the chunks by encoding: a reader learns from it alone that a
+ * newer writer's chunks are there (`info` of a closed trace reads no chunk). */
+START_TEST(test_format_index_counts_encodings)
+{
+    struct evlist l = {0};
+    size_t na, len, nb;
+    uint8_t *buf = two_chunk_file(&l, &na, &len);
+    struct trace_reader *r = ropen_mem(buf, len, "enc", 0);
+    struct trace_totals t;
+    trace_reader_totals(r, &t);
+    ck_assert_int_eq(trace_reader_has_index(r), 1);
+    ck_assert_uint_eq(t.chunks, 2);
+    ck_assert_uint_eq(t.chunks_unknown, 0);
+    trace_reader_close(r);
+
+    /* the list says 3 encodings (0, 1, 2) and the two chunks are of encoding 2; say instead
+     * that one of them is of encoding 3 */
+    struct blk *b = walk_blocks(buf, len, &nb);
+    const struct blk *ix = &b[nb - 1];
+    ck_assert_uint_eq(ix->type, TRACE_BLK_INDEX);
+    size_t body = ix->end - TRACE_TAIL_BYTES; /* end of the content the check covers */
+    ck_assert_mem_eq(buf + body - 4, "\x03\x00\x00\x02", 4);
+    uint8_t *o = malloc(len + 1);
+    ck_assert_ptr_nonnull(o);
+    memcpy(o, buf, body - 4);
+    memcpy(o + body - 4, "\x04\x00\x00\x01\x01", 5);
+    size_t nbody = body + 1;
+    uint8_t *c = o + ix->off + TRACE_ENVELOPE;
+    rt_le32(o + nbody, rt_check32(c, o + nbody - c));
+    rt_le32(o + nbody + 4, (uint32_t)(nbody + TRACE_TAIL_BYTES - ix->off));
+    memcpy(o + nbody + 8, TRACE_TAIL_MAGIC, 8);
+    rt_le32(o + ix->off + 4, (uint32_t)(nbody + TRACE_TAIL_BYTES - ix->off - TRACE_ENVELOPE));
+    r = ropen_mem(o, len + 1, "enc", 0);
+    ck_assert_int_eq(trace_reader_has_index(r), 1);
+    trace_reader_totals(r, &t);
+    ck_assert_uint_eq(t.chunks_unknown, 1);
+    trace_reader_close(r);
+    free(o);
     free(b);
     free(buf);
     el_free(&l);
@@ -3729,6 +3790,7 @@ Suite *format_suite(void)
     tcase_add_test(tc, test_format_unknown_stream_skipped);
     tcase_add_test(tc, test_format_unknown_event_type_skipped);
     tcase_add_test(tc, test_format_unknown_chunk_encoding_skipped);
+    tcase_add_test(tc, test_format_index_counts_encodings);
     tcase_add_test(tc, test_format_version_minor_major);
     suite_add_tcase(s, tc);
 

@@ -583,6 +583,14 @@ out:
     if (rc < 0) {
         fprintf(stderr, "resptrace cat: %s\n", err.msg);
         status = RT_EXIT_FAIL;
+    } else if (dmg.first_offset != UINT64_MAX && dmg.chunks_unknown) {
+        /* a newer resptrace wrote them: what was printed is not the whole trace */
+        fprintf(stderr,
+                "resptrace cat: %s (%llu chunks skipped, %llu of them of an encoding this "
+                "version does not read, the first at offset %llu)\n",
+                dmg.msg, (unsigned long long)dmg.chunks_skipped,
+                (unsigned long long)dmg.chunks_unknown, (unsigned long long)dmg.unknown_offset);
+        status = RT_EXIT_FAIL;
     } else if (dmg.first_offset != UINT64_MAX) {
         fprintf(stderr, "resptrace cat: %s (salvaged: %llu damaged chunks skipped)\n", dmg.msg,
                 (unsigned long long)dmg.chunks_skipped);
