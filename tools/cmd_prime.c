@@ -4,6 +4,7 @@
 #include "replay.h"
 #include "tools.h"
 #include "trace_edit.h"
+#include "walk.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -283,15 +284,15 @@ static const struct {
     {"zcount", OP_ZCOUNT},
 };
 
-#define PEND_SIZE (1u << 16) /* requests whose replies can still be paired */
-#define REFS_SIZE (1u << 18) /* their keys (MGET, EXISTS) or names (HMGET, ...) */
-
+/* What a read waiting for its reply keeps (its tag on the walk): the rule that reads the reply
+ * and what the rule needs from the request. Its keys (MGET, EXISTS) or names (HMGET, ...) go
+ * into the walk's references ring, one uint32_t each. */
 struct pend {
-    uint64_t seq1; /* request seq + 1; 0 when free */
     uint64_t ref_start;
+    int64_t a, b; /* LRANGE/ZRANGE start, stop; LINDEX index */
     uint32_t nref, key, name;
     uint8_t op, withscores, bylex, proto;
-    int64_t a, b; /* LRANGE/ZRANGE start, stop; LINDEX index */
+    uint8_t set; /* the request was read completely: its reply is to be applied */
 };
 
 struct cmd_cache {
@@ -311,13 +312,9 @@ struct prime {
     size_t nn, ncap;
     struct oidx nidx;
     struct arena keys, names, vals;
-    struct pend *pend;
-    uint32_t *refs;
-    uint64_t refs_head;
-    uint32_t *pos;
-    size_t pos_cap;
+    struct rt_walk_refs *refs;
+    struct collect *col; /* scratch for the scalars of a reply's payload */
     struct cmd_cache cc[64];
-    uint64_t ts0;
     /* counts of the pass */
     uint64_t requests, reads, writes, unknown, reads_paired, error_replies, conflicts, malformed;
     uint64_t read_no_rule; /* read-only commands with keys this tool has no rule for */
@@ -451,40 +448,49 @@ static int candidate(const struct pkey *k)
     return k->state == S_READ_FIRST && !k->written;
 }
 
+/* The ring entries of the `n` references of a request (NULL when it keeps none). */
+static uint32_t *refs_new(struct prime *s, struct pend *p, size_t n)
+{
+    uint64_t at = rt_walk_refs_take(s->refs, n * sizeof(uint32_t));
+    if (at == RT_WALK_NOREFS)
+        return NULL;
+    p->ref_start = at;
+    p->nref = (uint32_t)n;
+    return rt_walk_refs_at(s->refs, at);
+}
+
 /* Names of arguments from `first` on, as refs of the request. */
 static int push_names(struct prime *s, struct pend *p, uint32_t key, const struct trace_request *rq,
                       uint32_t first)
 {
-    if (rq->argc <= first || rq->argc - first > REFS_SIZE)
+    uint32_t *refs = rq->argc > first ? refs_new(s, p, rq->argc - first) : NULL;
+    if (!refs)
         return -1;
-    p->ref_start = s->refs_head;
-    p->nref = rq->argc - first;
     for (uint32_t i = first; i < rq->argc; i++)
-        s->refs[s->refs_head++ & (REFS_SIZE - 1)] = name_touch(s, key, rq->argv[i], rq->argvlen[i]);
+        refs[i - first] = name_touch(s, key, rq->argv[i], rq->argvlen[i]);
     return 0;
 }
 
-static void on_request(struct prime *s, const struct trace_request *rq)
+static void on_request(void *ctx, struct rt_walk *w, const struct rt_walk_req *q, void *tag)
 {
+    struct prime *s = ctx;
+    const struct trace_request *rq = q->rq;
+    (void)w;
     s->requests++;
-    if (!rq->argc)
+    if (q->kind == RT_WALK_EMPTY)
         return;
-    if (rq->flags & TRACE_REQ_MALFORMED) {
+    if (q->kind == RT_WALK_MALFORMED) {
         s->malformed++; /* the raw bytes a server refused: no command, no keys */
         return;
     }
-    const struct rt_cmd *c = rt_cmd_lookup(rq->argc, rq->argv, rq->argvlen);
-    if (!c) {
+    if (q->kind == RT_WALK_UNKNOWN) {
         s->unknown++;
         return;
     }
-    if (rq->argc > s->pos_cap) {
-        s->pos_cap = rq->argc * 2;
-        s->pos = xrealloc(s->pos, s->pos_cap * sizeof *s->pos);
-    }
-    size_t n = 0;
-    if (rt_cmd_keys(c, rq->argc, rq->argv, rq->argvlen, s->pos, s->pos_cap, &n) < 0 ||
-        n > s->pos_cap || n == 0)
+    const struct rt_cmd *c = q->cmd;
+    size_t n = q->nkeys;
+    const uint32_t *pos = q->keys;
+    if (q->keys_rc != 0 || n == 0)
         return;
     int wr = (c->flags & RT_CMD_WRITE) != 0;
     int rd = !wr && (c->flags & RT_CMD_READONLY);
@@ -498,7 +504,7 @@ static void on_request(struct prime *s, const struct trace_request *rq)
     int all_cand = 1;
     for (size_t i = 0; i < n; i++) {
         int fresh;
-        uint32_t ki = key_touch(s, rq->db, rq->argv[s->pos[i]], rq->argvlen[s->pos[i]], &fresh);
+        uint32_t ki = key_touch(s, rq->db, rq->argv[pos[i]], rq->argvlen[pos[i]], &fresh);
         struct pkey *k = &s->k[ki];
         if (fresh)
             k->state = wr ? S_WRITE_FIRST : S_READ_FIRST;
@@ -517,25 +523,25 @@ static void on_request(struct prime *s, const struct trace_request *rq)
     }
     if (!all_cand && op != OP_MGET && op != OP_EXISTS)
         return;
-    struct pend *p = &s->pend[rq->seq & (PEND_SIZE - 1)];
-    memset(p, 0, sizeof *p);
+    struct pend *p = tag; /* zeroed by the walk */
+    if (!q->waits)
+        return; /* no reply to read */
     p->op = op;
     p->key = first;
     p->name = NONE32;
     p->proto = rq->proto;
     switch (op) {
     case OP_MGET:
-    case OP_EXISTS:
-        if (n > REFS_SIZE)
+    case OP_EXISTS: {
+        uint32_t *refs = refs_new(s, p, n);
+        if (!refs)
             return;
-        p->ref_start = s->refs_head;
-        p->nref = (uint32_t)n;
         for (size_t i = 0; i < n; i++) {
             int fresh;
-            s->refs[s->refs_head++ & (REFS_SIZE - 1)] =
-                key_touch(s, rq->db, rq->argv[s->pos[i]], rq->argvlen[s->pos[i]], &fresh);
+            refs[i] = key_touch(s, rq->db, rq->argv[pos[i]], rq->argvlen[pos[i]], &fresh);
         }
         break;
+    }
     case OP_HGET:
     case OP_HEXISTS:
     case OP_HSTRLEN:
@@ -572,7 +578,7 @@ static void on_request(struct prime *s, const struct trace_request *rq)
         break;
     default: break;
     }
-    p->seq1 = rq->seq + 1;
+    p->set = 1;
 }
 
 /* ---- applying a reply ---------------------------------------------------------------------- */
@@ -770,21 +776,27 @@ static void names_from(struct prime *s, uint32_t key, const struct collect *c, s
     }
 }
 
-static void on_reply(struct prime *s, const struct trace_event *ev, struct collect *col)
+/* The entry of reference `i` of a pending read (its references are valid). */
+static uint32_t ref_at(const struct prime *s, const struct pend *p, uint32_t i)
 {
-    const struct trace_reply *rp = &ev->u.reply;
-    if (rp->req_seq == TRACE_SEQ_NONE)
+    return ((const uint32_t *)rt_walk_refs_at(s->refs, p->ref_start))[i];
+}
+
+static void on_reply(void *ctx, struct rt_walk *w, const struct rt_walk_reply *pr, void *tag)
+{
+    struct prime *s = ctx;
+    const struct trace_event *ev = pr->ev;
+    const struct trace_reply *rp = pr->rp;
+    struct pend *p = tag;
+    struct collect *col = s->col;
+    if (pr->pairing != RT_WALK_PAIRED || !p->set)
         return;
-    struct pend *p = &s->pend[rp->req_seq & (PEND_SIZE - 1)];
-    if (p->seq1 != rp->req_seq + 1)
-        return;
-    p->seq1 = 0;
     s->reads_paired++;
     if (rp->rtype == TRACE_R_ERROR || rp->rtype == TRACE_R_BLOB_ERROR) {
         s->error_replies++;
         return;
     }
-    if ((p->nref && s->refs_head - p->ref_start > REFS_SIZE))
+    if (p->nref && !rt_walk_refs_valid(s->refs, p->ref_start))
         return; /* its refs were overwritten */
     struct pkey *k = &s->k[p->key];
     int null = rp->rtype == TRACE_R_NULL;
@@ -816,7 +828,7 @@ static void on_reply(struct prime *s, const struct trace_event *ev, struct colle
         uint64_t avg = est_elem(rp, cnt);
         int all_null = rp->len == 1 + ndigits(cnt) + 2 + 5 * cnt;
         for (uint32_t i = 0; i < p->nref; i++) {
-            struct pkey *e = &s->k[s->refs[(p->ref_start + i) & (REFS_SIZE - 1)]];
+            struct pkey *e = &s->k[ref_at(s, p, i)];
             if (!candidate(e))
                 continue;
             int exact = col->n == cnt;
@@ -835,7 +847,7 @@ static void on_reply(struct prime *s, const struct trace_event *ev, struct colle
         if (!is_int)
             break;
         for (uint32_t i = 0; i < p->nref; i++) {
-            struct pkey *e = &s->k[s->refs[(p->ref_start + i) & (REFS_SIZE - 1)]];
+            struct pkey *e = &s->k[ref_at(s, p, i)];
             if (!candidate(e))
                 continue;
             if (iv == 0)
@@ -854,7 +866,7 @@ static void on_reply(struct prime *s, const struct trace_event *ev, struct colle
         set_type(s, k, T_ANY);
         if (iv >= 0 && k->pttl < 0) {
             int64_t ms = p->op == OP_TTL ? (iv ? iv * 1000 : 500) : (iv ? iv : 1);
-            k->pttl = ms + (int64_t)((ev->ts - s->ts0) / 1000000u);
+            k->pttl = ms + (int64_t)((ev->ts - rt_walk_totals(w)->first_ts) / 1000000u);
         }
         break;
     case OP_TYPE:
@@ -956,7 +968,7 @@ static void on_reply(struct prime *s, const struct trace_event *ev, struct colle
                     continue;
                 if (!set_type(s, k, t))
                     break;
-                uint32_t ni = s->refs[(p->ref_start + i) & (REFS_SIZE - 1)];
+                uint32_t ni = ref_at(s, p, i);
                 name_ok(s, ni, t == T_HASH, l->len);
                 if (t == T_HASH)
                     name_val(s, ni, l);
@@ -971,7 +983,7 @@ static void on_reply(struct prime *s, const struct trace_event *ev, struct colle
             /* without payloads: which fields were null is not known; all are created */
             uint64_t avg = est_elem(rp, cnt);
             for (uint32_t i = 0; i < p->nref; i++)
-                name_ok(s, s->refs[(p->ref_start + i) & (REFS_SIZE - 1)], 1, avg);
+                name_ok(s, ref_at(s, p, i), 1, avg);
             at_least(k, 1);
         }
         break;
@@ -1081,22 +1093,30 @@ static void on_reply(struct prime *s, const struct trace_event *ev, struct colle
     }
 }
 
-/* Reads every event of `r`. @return 0 at the end, -1 on an error (err). */
-static int prime_pass(struct prime *s, struct trace_reader *r, struct rt_err *err)
+/* Reads every event of `r` (a status line on a terminal unless `quiet`), or until Ctrl-C
+ * (rt_interrupted). @return 0 at the end, -1 on an error (err). */
+static int prime_pass(struct prime *s, struct trace_reader *r, int quiet, struct rt_err *err)
 {
-    struct trace_event ev;
     struct collect col = {0};
-    int rc;
-    while (!rt_interrupted && (rc = trace_reader_next(r, &ev, err)) == 1) {
-        if (!s->ts0)
-            s->ts0 = ev.ts;
-        if (ev.type == TRACE_EV_REQUEST)
-            on_request(s, &ev.u.req);
-        else if (ev.type == TRACE_EV_REPLY)
-            on_reply(s, &ev, &col);
-    }
+    struct rt_walk *w = rt_walk_new("prime");
+    struct rt_walk_analysis a = {.ctx = s,
+                                 .tag_size = sizeof(struct pend),
+                                 .on_request = on_request,
+                                 .on_reply = on_reply};
+    s->refs = rt_walk_refs(w);
+    s->col = &col;
+    if (rt_walk_add(w, &a) < 0)
+        oom(); /* the walk has room for one analysis */
+    struct rt_progress prog;
+    rt_progress_init(&prog, quiet);
+    struct rt_pass ps = {.progress = &prog, .label = "prime: reading"};
+    int rc = rt_walk_run(w, r, &ps, err);
+    rt_progress_done(&prog);
+    s->refs = NULL;
+    s->col = NULL;
+    rt_walk_free(w);
     free(col.v);
-    return rc < 0 ? -1 : 0;
+    return rc;
 }
 
 /* ---- the plan: what each key becomes --------------------------------------------------------- */
@@ -1746,9 +1766,6 @@ static void prime_free(struct prime *s)
     free(s->keys.p);
     free(s->names.p);
     free(s->vals.p);
-    free(s->pend);
-    free(s->refs);
-    free(s->pos);
 }
 
 static void loader_free(struct loader *L)
@@ -1895,11 +1912,7 @@ int cmd_prime(int argc, char **argv)
     }
     oidx_init(&s.kidx);
     oidx_init(&s.nidx);
-    s.pend = calloc(PEND_SIZE, sizeof *s.pend);
-    s.refs = calloc(REFS_SIZE, sizeof *s.refs);
-    if (!s.pend || !s.refs)
-        oom();
-    int rc = prime_pass(&s, r, &err);
+    int rc = prime_pass(&s, r, L.quiet, &err);
     if (rt_interrupted) {
         fprintf(stderr, "resptrace prime: interrupted while reading the trace: nothing was "
                         "loaded\n");

@@ -2,6 +2,7 @@
  * real slot map, and proposes slot moves that even it out. */
 #include "analysis_int.h"
 #include "tools.h"
+#include "walk.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -823,10 +824,9 @@ static void keytab_grow(struct keytab *t)
     t->mask = slots - 1;
 }
 
-/* The entry of key `k`, added when new. */
-static uint32_t keytab_get(struct keytab *t, const char *k, size_t len)
+/* The entry of key `k` whose trace_hash() is `h`, added when new. */
+static uint32_t keytab_get(struct keytab *t, uint64_t h, const char *k, size_t len)
 {
-    uint64_t h = trace_hash(k, len);
     size_t p = h & t->mask;
     for (uint32_t v; (v = t->idx[p]) != 0; p = (p + 1) & t->mask) {
         struct key *e = &t->e[v - 1];
@@ -861,14 +861,14 @@ static uint32_t keytab_get(struct keytab *t, const char *k, size_t len)
     return ei;
 }
 
-#define PEND_SIZE (1u << 16)
-#define REFS_SIZE (1u << 18)
-
-struct pend {
-    uint64_t seq1; /* request seq + 1; 0 when free */
-    uint64_t ref_start;
+/* What a request waiting for its reply keeps: whether its reply's bytes are a keyed request's
+ * (then where its key entries are in the walk's ring, one uint32_t each) or a keyless one's. */
+enum { SH_NONE = 0, SH_KEYLESS, SH_KEYED };
+struct sh_tag {
+    uint64_t ref;
     uint32_t nref;
-    uint16_t slot;
+    uint16_t slot;     /* the slot of its first key */
+    uint8_t kind;      /* SH_* (SH_NONE: skipped, malformed, or no references kept) */
     uint8_t read_size; /* a single-key read whose reply sizes the value */
 };
 
@@ -879,10 +879,8 @@ struct slotc {
 struct sh {
     struct keytab keys;
     struct slotc slots[RT_KEY_SLOTS];
-    struct pend *pend;
-    uint32_t *refs;
-    uint64_t refs_head;
-    uint32_t *pos, *vpos, *kidx;
+    struct rt_walk_refs *refs;
+    uint32_t *vpos, *kidx;
     size_t pos_cap;
     struct proj **proj;
     size_t nproj;
@@ -893,16 +891,6 @@ struct sh {
     uint64_t requests, keyed, keyless, skipped, malformed, cross_slot, keyless_bytes, key_ops;
     uint64_t req_bytes, reply_bytes, reply_unattr;
 };
-
-static size_t ndigits(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 10) {
-        v /= 10;
-        n++;
-    }
-    return n;
-}
 
 static int name_is(const struct rt_cmd *c, const char *const *names)
 {
@@ -981,56 +969,49 @@ static void count_second(struct sh *s, uint64_t ts, uint16_t slot)
     }
 }
 
-static void on_request(struct sh *s, const struct trace_request *rq, uint64_t ts)
+static void sh_request(void *ctx, struct rt_walk *w, const struct rt_walk_req *q, void *tag)
 {
+    struct sh *s = ctx;
+    struct sh_tag *t = tag;
+    const struct trace_request *rq = q->rq;
+    (void)w;
     s->requests++;
-    if (rq->flags & TRACE_REQ_MALFORMED) { /* raw bytes the server rejected: no keys */
+    if (q->kind == RT_WALK_MALFORMED) { /* raw bytes the server rejected: no keys */
         s->malformed++;
         return;
     }
-    const struct rt_cmd *c = rq->argc ? rt_cmd_lookup(rq->argc, rq->argv, rq->argvlen) : NULL;
-    if (!c) {
+    if (q->kind != RT_WALK_CMD || q->keys_rc != 0) { /* unknown command, or keys */
         s->skipped++;
         return;
     }
-    if (rq->argc > s->pos_cap) {
-        s->pos_cap = rq->argc * 2;
-        s->pos = xrealloc(s->pos, s->pos_cap * sizeof *s->pos);
-        s->vpos = xrealloc(s->vpos, s->pos_cap * sizeof *s->vpos);
-        s->kidx = xrealloc(s->kidx, s->pos_cap * sizeof *s->kidx);
-    }
-    size_t n = 0;
-    if (rt_cmd_keys(c, rq->argc, rq->argv, rq->argvlen, s->pos, s->pos_cap, &n) < 0 ||
-        n > s->pos_cap) {
-        s->skipped++;
-        return;
-    }
-    uint64_t rb = 1 + ndigits(rq->argc) + 2;
-    for (uint32_t i = 0; i < rq->argc; i++)
-        rb += 1 + ndigits(rq->argvlen[i]) + 2 + rq->argvlen[i] + 2;
-    struct pend *pd = &s->pend[rq->seq & (PEND_SIZE - 1)];
+    const struct rt_cmd *c = q->cmd;
+    size_t n = q->nkeys;
+    uint64_t rb = q->wire;
     if (n == 0) {
         s->keyless++;
         s->keyless_bytes += rb;
-        pd->seq1 = rq->seq + 1;
-        pd->nref = 0;
+        t->kind = SH_KEYLESS;
         return;
+    }
+    if (n > s->pos_cap || rq->argc > s->pos_cap) {
+        s->pos_cap = (n > rq->argc ? n : rq->argc) * 2;
+        s->vpos = xrealloc(s->vpos, s->pos_cap * sizeof *s->vpos);
+        s->kidx = xrealloc(s->kidx, s->pos_cap * sizeof *s->kidx);
     }
     s->keyed++;
     s->key_ops += n;
     s->req_bytes += rb;
-    int track = n <= REFS_SIZE;
-    pd->seq1 = track ? rq->seq + 1 : 0;
-    pd->ref_start = s->refs_head;
-    pd->nref = (uint32_t)n;
+    /* references for its reply to follow (none when no reply is expected) */
+    uint64_t ref = q->waits ? rt_walk_refs_take(s->refs, n * sizeof(uint32_t)) : RT_WALK_NOREFS;
+    uint32_t *refs = ref != RT_WALK_NOREFS ? rt_walk_refs_at(s->refs, ref) : NULL;
     uint64_t share = rb / n, extra = rb % n;
     uint16_t slot = 0;
     int cross = 0;
     uint32_t *kidx = s->kidx; /* the request's key entries, for note_write() */
     for (size_t i = 0; i < n; i++) {
-        const char *k = rq->argv[s->pos[i]];
-        size_t kl = rq->argvlen[s->pos[i]];
-        uint32_t ki = keytab_get(&s->keys, k, kl);
+        const char *k = rq->argv[q->keys[i]];
+        size_t kl = rq->argvlen[q->keys[i]];
+        uint32_t ki = keytab_get(&s->keys, q->key_hash[i], k, kl);
         struct key *ke = &s->keys.e[ki];
         kidx[i] = ki;
         ke->ops++;
@@ -1039,46 +1020,52 @@ static void on_request(struct sh *s, const struct trace_request *rq, uint64_t ts
             slot = ke->slot;
         else if (ke->slot != slot)
             cross = 1;
-        if (track)
-            s->refs[s->refs_head++ & (REFS_SIZE - 1)] = ki;
+        if (refs)
+            refs[i] = ki;
     }
     s->cross_slot += (uint64_t)cross;
-    pd->slot = slot;
-    pd->read_size = n == 1 && (c->flags & RT_CMD_READONLY) && !(c->flags & RT_CMD_WRITE);
+    if (refs) {
+        t->kind = SH_KEYED;
+        t->ref = ref;
+        t->nref = (uint32_t)n;
+        t->slot = slot;
+        t->read_size = n == 1 && (c->flags & RT_CMD_READONLY) && !(c->flags & RT_CMD_WRITE);
+    }
     s->slots[slot].ops++;
     s->slots[slot].bytes += rb;
     if (c->flags & RT_CMD_WRITE)
         note_write(s, c, rq, kidx, n);
-    count_second(s, ts, slot);
+    count_second(s, q->ev->ts, slot);
 }
 
-static void on_reply(struct sh *s, const struct trace_reply *rp)
+static void sh_reply(void *ctx, struct rt_walk *w, const struct rt_walk_reply *p, void *tag)
 {
-    if (rp->req_seq == TRACE_SEQ_NONE)
+    struct sh *s = ctx;
+    const struct trace_reply *rp = p->rp;
+    const struct sh_tag *t = tag;
+    (void)w;
+    if (p->pairing == RT_WALK_UNPAIRED)
         return;
-    struct pend *pd = &s->pend[rp->req_seq & (PEND_SIZE - 1)];
-    if (pd->seq1 != rp->req_seq + 1) {
+    if (p->pairing == RT_WALK_LOST || t->kind == SH_NONE) {
         s->reply_unattr += rp->len;
         return;
     }
-    pd->seq1 = 0;
-    if (pd->nref == 0) {
+    if (t->kind == SH_KEYLESS) {
         s->keyless_bytes += rp->len;
         return;
     }
-    if (s->refs_head - pd->ref_start > REFS_SIZE) {
-        s->reply_unattr += rp->len;
+    if (!rt_walk_refs_valid(s->refs, t->ref)) {
+        s->reply_unattr += rp->len; /* its key references were overwritten */
         return;
     }
+    const uint32_t *refs = rt_walk_refs_at(s->refs, t->ref);
     s->reply_bytes += rp->len;
-    s->slots[pd->slot].bytes += rp->len;
-    uint64_t share = rp->len / pd->nref, extra = rp->len % pd->nref;
-    for (uint32_t i = 0; i < pd->nref; i++) {
-        struct key *k = &s->keys.e[s->refs[(pd->ref_start + i) & (REFS_SIZE - 1)]];
-        k->bytes += share + (i < extra);
-    }
-    if (pd->read_size) {
-        struct key *k = &s->keys.e[s->refs[pd->ref_start & (REFS_SIZE - 1)]];
+    s->slots[t->slot].bytes += rp->len;
+    uint64_t share = rp->len / t->nref, extra = rp->len % t->nref;
+    for (uint32_t i = 0; i < t->nref; i++)
+        s->keys.e[refs[i]].bytes += share + (i < extra);
+    if (t->read_size) {
+        struct key *k = &s->keys.e[refs[0]];
         if (k->vsrc != 2) {
             if (rp->rtype == TRACE_R_BULK || rp->rtype == TRACE_R_VERBATIM) {
                 k->vsize = rp->size;
@@ -1092,14 +1079,21 @@ static void on_reply(struct sh *s, const struct trace_reply *rp)
     }
 }
 
-static struct sh *sh_new(struct proj **proj, size_t nproj)
+/* The analysis on `w` of the projections `proj` (borrowed until sh_free). */
+static struct sh *sh_new(struct rt_walk *w, struct proj **proj, size_t nproj)
 {
     struct sh *s = xcalloc(1, sizeof *s);
     keytab_init(&s->keys);
-    s->pend = xcalloc(PEND_SIZE, sizeof *s->pend);
-    s->refs = xcalloc(REFS_SIZE, sizeof *s->refs);
     s->proj = proj;
     s->nproj = nproj;
+    s->refs = rt_walk_refs(w);
+    struct rt_walk_analysis a = {.ctx = s,
+                                 .needs = RT_WALK_NEED_WIRE | RT_WALK_NEED_HASH,
+                                 .tag_size = sizeof(struct sh_tag),
+                                 .on_request = sh_request,
+                                 .on_reply = sh_reply};
+    if (rt_walk_add(w, &a) < 0)
+        oom(); /* the walk has room for every analysis of one command */
     return s;
 }
 
@@ -1108,32 +1102,9 @@ static void sh_free(struct sh *s)
     if (!s)
         return;
     keytab_free(&s->keys);
-    free(s->pend);
-    free(s->refs);
-    free(s->pos);
     free(s->vpos);
     free(s->kidx);
     free(s);
-}
-
-/* Reads the whole trace, or until Ctrl-C (ps->interrupted). @return 0, or -1 with err set
- * (what was read is kept). */
-static int sh_pass(struct sh *s, struct trace_reader *r, struct rt_pass *ps, struct rt_err *err)
-{
-    struct trace_event ev;
-    uint64_t events = 0;
-    int rc;
-    while ((rc = trace_reader_next(r, &ev, err)) == 1) {
-        if (ev.type == TRACE_EV_REQUEST)
-            on_request(s, &ev.u.req, ev.ts);
-        else if (ev.type == TRACE_EV_REPLY)
-            on_reply(s, &ev.u.reply);
-        if (!(++events % RT_PASS_EVERY) && rt_pass_check(ps, r, events))
-            break;
-    }
-    if (ps)
-        ps->events = events;
-    return rc < 0 ? -1 : 0;
 }
 
 /* ---- per-shard results ------------------------------------------------------------------ */
@@ -1753,46 +1724,73 @@ static void print_result(const struct sh *s, const struct result *res, size_t to
     }
 }
 
-/* ---- entry points ----------------------------------------------------------------------- */
+/* ---- the analysis on a walk shared with others (the report) ------------------------------- */
 
-json_t *rt_shards_json_pass(const char *trace_path, const int *counts, size_t ncounts,
-                            int salvage, struct rt_pass *ps, struct rt_err *err)
+struct sh_an {
+    struct sh *s;
+    struct proj **pr;
+    size_t npr;
+};
+
+struct sh_an *sh_an_attach(struct rt_walk *w, const int *counts, size_t ncounts,
+                           struct rt_err *err)
 {
     if (!ncounts) {
         rt_err_set(err, RT_EINVAL, "shards: no shard counts");
         return NULL;
     }
-    struct proj **pr = xcalloc(ncounts, sizeof *pr);
-    for (size_t i = 0; i < ncounts; i++) {
+    for (size_t i = 0; i < ncounts; i++)
         if (counts[i] < 1 || counts[i] > MAX_SHARDS) {
             rt_err_set(err, RT_EINVAL, "shards: bad shard count %d (1..%d)", counts[i], MAX_SHARDS);
-            for (size_t j = 0; j < i; j++)
-                proj_free(pr[j]);
-            free(pr);
             return NULL;
         }
-        pr[i] = proj_even((size_t)counts[i]);
+    struct sh_an *a = xcalloc(1, sizeof *a);
+    a->pr = xcalloc(ncounts, sizeof *a->pr);
+    for (size_t i = 0; i < ncounts; i++)
+        a->pr[i] = proj_even((size_t)counts[i]);
+    a->npr = ncounts;
+    a->s = sh_new(w, a->pr, a->npr);
+    return a;
+}
+
+json_t *sh_an_json(struct sh_an *a)
+{
+    json_t *out = json_array();
+    for (size_t i = 0; i < a->npr; i++) {
+        struct result res = {.p = a->pr[i]};
+        compute(a->s, &res);
+        json_array_append_new(out, result_json(a->s, &res, 5, "even split"));
+        result_free(&res);
     }
+    return out;
+}
+
+void sh_an_free(struct sh_an *a)
+{
+    if (!a)
+        return;
+    sh_free(a->s);
+    for (size_t i = 0; i < a->npr; i++)
+        proj_free(a->pr[i]);
+    free(a->pr);
+    free(a);
+}
+
+/* ---- entry points ----------------------------------------------------------------------- */
+
+json_t *rt_shards_json_pass(const char *trace_path, const int *counts, size_t ncounts,
+                            int salvage, struct rt_pass *ps, struct rt_err *err)
+{
+    struct rt_walk *w = rt_walk_new("shards");
+    struct sh_an *a = sh_an_attach(w, counts, ncounts, err);
     json_t *out = NULL;
     struct trace_reader_opts ro = {.salvage = salvage};
-    struct trace_reader *r = trace_reader_open(trace_path, &ro, err);
-    if (r) {
-        struct sh *s = sh_new(pr, ncounts);
-        if (sh_pass(s, r, ps, err) == 0) {
-            out = json_array();
-            for (size_t i = 0; i < ncounts; i++) {
-                struct result res = {.p = pr[i]};
-                compute(s, &res);
-                json_array_append_new(out, result_json(s, &res, 5, "even split"));
-                result_free(&res);
-            }
-        }
-        sh_free(s);
-        trace_reader_close(r);
-    }
-    for (size_t i = 0; i < ncounts; i++)
-        proj_free(pr[i]);
-    free(pr);
+    struct trace_reader *r = a ? trace_reader_open(trace_path, &ro, err) : NULL;
+    if (r && rt_walk_run(w, r, ps, err) == 0)
+        out = sh_an_json(a);
+    trace_reader_close(r);
+    sh_an_free(a);
+    rt_walk_free(w);
     return out;
 }
 
@@ -1873,6 +1871,7 @@ int cmd_shards(int argc, char **argv)
     double max_imb = 1.1;
     char *end;
     struct sh *s = NULL;
+    struct rt_walk *w = NULL;
     struct trace_reader *r = NULL;
     optind = 1;
     opterr = 0;
@@ -1982,12 +1981,12 @@ int cmd_shards(int argc, char **argv)
     struct rt_progress prog;
     rt_progress_init(&prog, quiet);
     struct rt_pass ps = {.progress = &prog, .label = "shards"};
-    s = sh_new(pr, npr);
-    int rc = sh_pass(s, r, &ps, &err);
+    w = rt_walk_new("shards");
+    s = sh_new(w, pr, npr);
+    int rc = rt_walk_run(w, r, &ps, &err);
     rt_progress_done(&prog);
     struct trace_damage dmg;
-    trace_reader_damage(r, &dmg);
-    const char *damage = rc < 0 ? err.msg : dmg.first_offset != UINT64_MAX ? dmg.msg : NULL;
+    const char *damage = rt_walk_damage(r, rc, &err, &dmg);
     int text = !json_path || strcmp(json_path, "-");
     json_t *doc = NULL, *projs = NULL;
     if (json_path) {
@@ -2035,6 +2034,7 @@ int cmd_shards(int argc, char **argv)
 done:
     trace_reader_close(r);
     sh_free(s);
+    rt_walk_free(w);
     for (size_t i = 0; i < npr; i++)
         proj_free(pr[i]);
     free(pr);
