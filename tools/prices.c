@@ -2,9 +2,11 @@
  * compare and report show (prices.h). */
 #include "prices.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define HOURS_DEFAULT 730.0 /* 365 x 24 / 12 */
 #define HOURS_MAX 744.0     /* 31 days */
@@ -209,14 +211,20 @@ oom:
 int rt_prices_load(const char *path, struct rt_prices **out, struct rt_err *err)
 {
     *out = NULL;
+    FILE *f = fopen(path, "r");
+    struct stat st;
+    if (!f || fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
+        rt_err_set(err, RT_EIO, "%s: %s", path, !f ? strerror(errno) : "a directory, not a file");
+        if (f)
+            fclose(f);
+        return -1;
+    }
     json_error_t je;
-    json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    json_t *j = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
+    fclose(f);
     if (!j) {
-        if (je.line < 1)
-            rt_err_set(err, RT_EIO, "%s: %s", path, je.text);
-        else
-            rt_err_set(err, RT_EINVAL, "%s: line %d column %d: %s", path, je.line, je.column,
-                       je.text);
+        rt_err_set(err, RT_EINVAL, "%s: line %d column %d: %s", path, je.line, je.column,
+                   je.text);
         return -1;
     }
     struct rt_prices *p = calloc(1, sizeof *p);
@@ -399,26 +407,36 @@ static double cmp_value(const json_t *cmp, const char *scope, const char *name,
     return NAN;
 }
 
-struct drow {
+enum drow_id {
+    D_WRITE_P99,
+    D_READ_P99,
+    D_HEADROOM,
+    D_SLO_OPS,
+    D_LOST,
+    D_MISSES,
+    D_WARMUP,
+    D_MONTHLY,
+    D_PER_1K,
+    NDROWS
+};
+
+static const struct drow {
     const char *key, *title, *kind;
     int lower_better;
+} drows[NDROWS] = {
+    [D_WRITE_P99] = {"write_p99_us", "write p99", "us", 1},
+    [D_READ_P99] = {"read_p99_us", "read p99", "us", 1},
+    [D_HEADROOM] = {"max_speed_held", "headroom at the SLO", "speed", 0},
+    [D_SLO_OPS] = {"slo_ops_per_s", "ops/s served within the SLO", "ops_s", 0},
+    [D_LOST] = {"writes_lost", "acknowledged writes lost on failover", "count", 1},
+    [D_MISSES] = {"extra_misses", "miss storm (extra misses)", "count", 1},
+    [D_WARMUP] = {"warmup_s", "warm-up time", "s", 1},
+    [D_MONTHLY] = {"monthly_cost", "monthly cost", "money", 1},
+    [D_PER_1K] = {"cost_per_1k_ops_s", "cost per 1,000 ops/s at the SLO", "money", 1},
 };
-
-static const struct drow drows[] = {
-    {"write_p99_us", "write p99", "us", 1},
-    {"read_p99_us", "read p99", "us", 1},
-    {"max_speed_held", "headroom at the SLO", "speed", 0},
-    {"slo_ops_per_s", "ops/s served within the SLO", "ops_s", 0},
-    {"writes_lost", "acknowledged writes lost on failover", "count", 1},
-    {"extra_misses", "miss storm (extra misses)", "count", 1},
-    {"warmup_s", "warm-up time", "s", 1},
-    {"monthly_cost", "monthly cost", "money", 1},
-    {"cost_per_1k_ops_s", "cost per 1,000 ops/s at the SLO", "money", 1},
-};
-#define NDROWS (sizeof drows / sizeof drows[0])
 
 /* The value of decision row k for candidate r, and why it is missing (or what goes with it). */
-static double decision_value(size_t k, const json_t *cmp, const struct rt_cand *c, size_t r,
+static double decision_value(enum drow_id k, const json_t *cmp, const struct rt_cand *c, size_t r,
                              char *why, size_t cap)
 {
     const json_t *run = c[r].run;
@@ -428,28 +446,28 @@ static double decision_value(size_t k, const json_t *cmp, const struct rt_cand *
     why[0] = '\0';
     double v = NAN;
     switch (k) {
-    case 0:
-    case 1:
-        v = cmp_value(cmp, "class", k == 0 ? "write" : "read", "p99_us", r);
+    case D_WRITE_P99:
+    case D_READ_P99:
+        v = cmp_value(cmp, "class", k == D_WRITE_P99 ? "write" : "read", "p99_us", r);
         if (!isfinite(v))
-            snprintf(why, cap, k == 0 ? "no writes" : "no reads");
+            snprintf(why, cap, k == D_WRITE_P99 ? "no writes" : "no reads");
         return v;
-    case 2:
-    case 3:
+    case D_HEADROOM:
+    case D_SLO_OPS:
         if (!json_is_object(sw)) {
             snprintf(why, cap, "not a sweep");
             return NAN;
         }
-        v = num(sw, k == 2 ? "max_speed_held" : "slo_ops_per_s");
+        v = num(sw, k == D_HEADROOM ? "max_speed_held" : "slo_ops_per_s");
         if (!isfinite(v) && isfinite(num(sw, "first_speed_broke")))
             snprintf(why, cap, "broke at %gx", num(sw, "first_speed_broke"));
-        else if (k == 2 && json_is_string(json_object_get(sw, "slo")))
+        else if (k == D_HEADROOM && json_is_string(json_object_get(sw, "slo")))
             snprintf(why, cap, "%s%s", json_string_value(json_object_get(sw, "slo")),
                      json_is_null(json_object_get(sw, "first_speed_broke"))
                          ? "; the fastest tried: it may hold more"
                          : "");
         return v;
-    case 4: {
+    case D_LOST: {
         const json_t *vw = json_object_get(run, "verify_writes");
         if (!json_is_object(vw)) {
             snprintf(why, cap, "no --verify-writes");
@@ -465,19 +483,18 @@ static double decision_value(size_t k, const json_t *cmp, const struct rt_cand *
             snprintf(why, cap, "and %.0f reverted", num(vw, "reverted"));
         return v;
     }
-    case 5:
-    case 6: {
+    case D_MISSES:
+    case D_WARMUP: {
         const json_t *d = json_object_get(run, "disruption");
-        const char *f = k == 5 ? "extra_misses" : "warmup_s";
-        const json_t *x = json_object_get(d, f);
+        const json_t *x = json_object_get(d, k == D_MISSES ? "extra_misses" : "warmup_s");
         if (json_is_null(d))
             snprintf(why, cap, "no disruption");
-        else if (k == 6 && x && json_is_null(x))
+        else if (k == D_WARMUP && x && json_is_null(x))
             snprintf(why, cap, "not warmed up");
         return json_is_number(x) ? json_number_value(x) : NAN;
     }
-    case 7:
-    case 8:
+    case D_MONTHLY:
+    case D_PER_1K:
         if (!priced) {
             snprintf(why, cap, "no --prices");
             return NAN;
@@ -487,10 +504,11 @@ static double decision_value(size_t k, const json_t *cmp, const struct rt_cand *
                      json_string_value(json_object_get(json_object_get(cmp, "prices"), "file")));
             return NAN;
         }
-        v = num(cost, k == 7 ? "monthly_cost" : "cost_per_1k_ops_s");
-        if (k == 8 && !isfinite(v))
+        v = num(cost, k == D_MONTHLY ? "monthly_cost" : "cost_per_1k_ops_s");
+        if (k == D_PER_1K && !isfinite(v))
             snprintf(why, cap, !json_is_object(sw) ? "not a sweep" : "the SLO never held");
         return v;
+    case NDROWS: break;
     }
     return NAN;
 }
@@ -505,7 +523,7 @@ json_t *rt_decision_json(const json_t *cmp, const struct rt_cand *c, size_t n)
         json_decref(rows);
         return NULL;
     }
-    for (size_t k = 0; k < NDROWS; k++) {
+    for (enum drow_id k = 0; k < NDROWS; k++) {
         json_t *va = json_array(), *wa = json_array(), *ba = json_array();
         size_t have = 0;
         double best = NAN;

@@ -187,7 +187,35 @@ bad "too many hours" '{"hours_per_month": 745, '"$E"'}' 'hours_per_month: not a 
 bad "a currency number" '{"currency": 5, '"$E"'}' 'currency: not a name of 1 to 16 characters'
 bad "a comment number" '{"runs": {"x": {"nodes": 3, "price_per_node_hour": 0.3, "comment": 1}}}' 'runs\."x"\.comment: not a string'
 "$RT" compare "$A" "$S" --prices "$TMP/none.json" 2> "$TMP/err"; check_eq "missing prices file: exit 1" 1 $?
-check_match "... names it" "^resptrace compare: .*none\.json: " "$(cat "$TMP/err")"
+check_eq "... names it and says why" "resptrace compare: $TMP/none.json: No such file or directory" "$(cat "$TMP/err")"
+"$RT" compare "$A" "$S" --prices "$TMP" 2> "$TMP/err"; check_eq "a directory: exit 1" 1 $?
+check_eq "... says so" "resptrace compare: $TMP: a directory, not a file" "$(cat "$TMP/err")"
+# the report reads the prices as compare does, before the trace, and writes nothing when they
+# are wrong; they are an input it never overwrites
+cp "$P" "$TMP/p.keep"
+printf '{"runs": {"x": {"nodes": 0, "price_per_node_hour": 1}}}\n' > "$TMP/bad.json"
+"$RT" report "$T" "$A" --prices "$TMP/bad.json" -o "$TMP/r.html" > /dev/null 2> "$TMP/err"
+check_eq "report, bad prices: exit 1" 1 $?
+check_match "... names the file and the field" "^resptrace report: .*bad\.json: runs\.\"x\"\.nodes: " "$(cat "$TMP/err")"
+check_eq "... one line" 1 "$(wc -l < "$TMP/err")"
+check_eq "... no report written" no "$([ -e "$TMP/r.html" ] && echo yes || echo no)"
+"$RT" report "$T" "$A" --prices "$P" -o "$P" > /dev/null 2>&1; check_eq "report -o the prices file: refused" 2 $?
+"$RT" report "$T" "$A" --prices "$P" -o "$TMP/r.html" --json="$P" > /dev/null 2>&1
+check_eq "report --json=the prices file: refused" 2 $?
+check_files "... the prices file is untouched" "$TMP/p.keep" "$P"
+"$RT" report "$T" "$A" --prices "" -o "$TMP/r.html" 2> "$TMP/err"; check_eq "report --prices '': usage error" 2 $?
+check_eq "... one line and the pointer" "resptrace report: --prices needs a file name
+see 'resptrace report --help'" "$(cat "$TMP/err")"
+# the report's --json has the decision table's numbers: the monthly costs as worked out above
+"$RT" report "$T" "${RUNS[@]}" --prices "$P" -o "$TMP/r.html" --shards none --json="$TMP/r.json" > /dev/null
+check_eq "report --prices --json: exit" 0 $?
+for i in 0 1 2 3; do
+    check_eq "report --json: run $i's monthly cost" ok \
+        "$(close "$(jq -r ".decision[] | select(.key == \"monthly_cost\") | .values[$i]" "$TMP/r.json")" "${MON[$i]}")"
+    check_eq "report --json: run $i's cost per 1,000 ops/s" ok \
+        "$(close "$(jq -r ".decision[] | select(.key == \"cost_per_1k_ops_s\") | .values[$i] // \"null\"" "$TMP/r.json")" "${PER[$i]}")"
+done
+check_eq "report --json: the prices" "$(jq -c .prices "$C")" "$(jq -c .prices "$TMP/r.json")"
 "$RT" compare "$A" "$S" --prices "" 2> "$TMP/err"; check_eq "--prices '': usage error" 2 $?
 check_eq "... one line and the pointer" "resptrace compare: --prices needs a file name
 see 'resptrace compare --help'" "$(cat "$TMP/err")"
