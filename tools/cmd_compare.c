@@ -97,9 +97,9 @@ static const struct metric {
     {"monthly_cost", "monthly", K_MONEY, -1},
     {"cost_per_1k_ops_s", "per 1k ops/s", K_MONEY, -1},
 };
-#define NMET 9         /* the metrics of a run's scopes */
-#define M_CAPACITY 9   /* the first of the capacity metrics (2) */
-#define M_COST 11      /* the first of the cost metrics (4) */
+#define NMET 9       /* the metrics of a run's scopes */
+#define M_CAPACITY 9 /* the first of the capacity metrics (2) */
+#define M_COST 11    /* the first of the cost metrics (4) */
 #define NMET_ALL (sizeof metrics / sizeof metrics[0])
 
 enum { S_OVERALL, S_CLASS, S_COMMAND, S_CAPACITY, S_COST };
@@ -309,8 +309,8 @@ static void add_capacity_cost(json_t *rows, json_t *const *sweeps, json_t *const
     for (size_t m = from; m < to; m++) {
         for (size_t r = 0; r < n; r++)
             col[r] = num(cost ? costs[r] : sweeps[r], metrics[m].key);
-        json_array_append_new(rows, make_row(cost ? S_COST : S_CAPACITY, "all", m, col, n,
-                                             threshold));
+        json_array_append_new(rows,
+                              make_row(cost ? S_COST : S_CAPACITY, "all", m, col, n, threshold));
     }
     free(col);
 }
@@ -325,11 +325,12 @@ static void note_prices(json_t *notes, const struct rt_cand *c, json_t *const *c
         if (costs[r])
             continue;
         const char *label = json_string_value(json_object_get(c[r].doc, "label"));
-        const char *base = !c[r].file ? NULL
+        const char *base = !c[r].file                ? NULL
                            : strrchr(c[r].file, '/') ? strrchr(c[r].file, '/') + 1
                                                      : c[r].file;
         char b[600];
-        snprintf(b, sizeof b, "%.100s: no price in %.200s (runs are priced by label%s%.80s%s%s%.80s%s)",
+        snprintf(b, sizeof b,
+                 "%.100s: no price in %.200s (runs are priced by label%s%.80s%s%s%.80s%s)",
                  c[r].name, file, label ? " \"" : "", label ? label : "", label ? "\"" : "",
                  base ? ", else file name \"" : "", base ? base : "", base ? "\"" : "");
         json_array_append_new(notes, json_string(b));
@@ -515,9 +516,9 @@ static void print_table(FILE *f, const json_t *cmp, char *const *files)
                 files[r]);
         if (json_is_object(sw))
             fprintf(f, ": a sweep of SLO %s, compared by its step at %gx (%s)",
-                    json_string_value(json_object_get(sw, "slo")) ? json_string_value(
-                                                                         json_object_get(sw, "slo"))
-                                                                   : "?",
+                    json_string_value(json_object_get(sw, "slo"))
+                        ? json_string_value(json_object_get(sw, "slo"))
+                        : "?",
                     num(sw, "step_speed"),
                     json_is_number(json_object_get(sw, "max_speed_held"))
                         ? "the fastest speed that held"
@@ -532,8 +533,8 @@ static void print_table(FILE *f, const json_t *cmp, char *const *files)
                 "  per 1k ops/s = monthly / (ops/s served within the SLO / 1000), that ops/s\n"
                 "  being what a sweep's step at its fastest speed that held served (sweeps "
                 "only)\n",
-                json_string_value(json_object_get(pr, "file")), cur ? ", in " : "",
-                cur ? cur : "", num(pr, "hours_per_month"));
+                json_string_value(json_object_get(pr, "file")), cur ? ", in " : "", cur ? cur : "",
+                num(pr, "hours_per_month"));
     }
     fputc('\n', f);
     /* headers: the baseline's column is VALW wide, the others' VALW + diff + flag */
@@ -564,8 +565,7 @@ static void print_table(FILE *f, const json_t *cmp, char *const *files)
             else if (!strcmp(sc, "cost")) {
                 const char *cur = json_string_value(json_object_get(pr, "currency"));
                 fprintf(f, "cost%s%s\n", cur ? " in " : "", cur ? cur : "");
-            }
-            else if (!strcmp(sc, "class"))
+            } else if (!strcmp(sc, "class"))
                 fprintf(f, "class %s (commands flagged %s)\n", nm,
                         !strcmp(nm, "write")  ? "write"
                         : !strcmp(nm, "read") ? "readonly"
@@ -746,8 +746,8 @@ int cmd_compare(int argc, char **argv)
             goto done;
     run_names(docs, files, n, names);
     for (size_t r = 0; r < n; r++)
-        cands[r] = (struct rt_cand){
-            .doc = docs[r], .run = runs[r], .name = names[r], .file = files[r]};
+        cands[r] =
+            (struct rt_cand){.doc = docs[r], .run = runs[r], .name = names[r], .file = files[r]};
     json_t *cmp = rt_compare_cands_json(cands, n, threshold, prices);
     if (!cmp) {
         fprintf(stderr, "resptrace compare: out of memory\n");

@@ -1156,7 +1156,8 @@ static json_t *runs_decision(const struct run *rs, size_t nr, const json_t *cmp)
 /* "USD 1234.50" (the currency of the prices, when they name one) */
 static const char *fmt_money(double v, const json_t *cmp, char *buf, size_t cap)
 {
-    const char *cur = json_string_value(json_object_get(json_object_get(cmp, "prices"), "currency"));
+    const char *cur =
+        json_string_value(json_object_get(json_object_get(cmp, "prices"), "currency"));
     if (!isfinite(v))
         snprintf(buf, cap, "-");
     else
@@ -1234,8 +1235,9 @@ static void section_decision(FILE *f, const struct run *rs, size_t nr, const jso
                "warm-up time: the disruption's <code>extra_misses</code> and "
                "<code>warmup_s</code>. ");
     if (json_is_object(pr)) {
-        fprintf(f, "Monthly cost = nodes &#215; price per node-hour &#215; %g hours (prices "
-                   "from <code>",
+        fprintf(f,
+                "Monthly cost = nodes &#215; price per node-hour &#215; %g hours (prices "
+                "from <code>",
                 jnum(pr, "hours_per_month"));
         esc(f, json_string_value(json_object_get(pr, "file")));
         fprintf(f, "</code>); cost per 1,000 ops/s at the SLO = monthly cost / (ops/s served "

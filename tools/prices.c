@@ -71,8 +71,8 @@ static int only_keys(const json_t *o, const char *const *allowed, const char *pa
             i++;
         if (!allowed[i]) {
             char b[80];
-            rt_err_set(err, RT_EINVAL, "%s: %sunknown field %s (the fields are %s)", path,
-                       where, shown(k, b, sizeof b), list);
+            rt_err_set(err, RT_EINVAL, "%s: %sunknown field %s (the fields are %s)", path, where,
+                       shown(k, b, sizeof b), list);
             return -1;
         }
     }
@@ -92,16 +92,16 @@ static int load_entry(const char *path, const char *key, const json_t *v, struct
     }
     if (!json_is_object(v)) {
         rt_err_set(err, RT_EINVAL,
-                   "%s: %s: not an object (give {\"nodes\": N, \"price_per_node_hour\": P})",
-                   path, where);
+                   "%s: %s: not an object (give {\"nodes\": N, \"price_per_node_hour\": P})", path,
+                   where);
         return -1;
     }
     char pre[130];
     snprintf(pre, sizeof pre, "%s: ", where);
     if (only_keys(v, fields, path, pre, "nodes, price_per_node_hour, comment", err) < 0)
         return -1;
-    const json_t *nodes = json_object_get(v, "nodes"), *price =
-                                                            json_object_get(v, "price_per_node_hour");
+    const json_t *nodes = json_object_get(v, "nodes"),
+                 *price = json_object_get(v, "price_per_node_hour");
     if (!nodes || !price) {
         rt_err_set(err, RT_EINVAL, "%s: %s: no \"%s\"", path, where,
                    !nodes ? "nodes" : "price_per_node_hour");
@@ -109,8 +109,8 @@ static int load_entry(const char *path, const char *key, const json_t *v, struct
     }
     if (!json_is_integer(nodes) || json_integer_value(nodes) < 1 ||
         json_integer_value(nodes) > NODES_MAX) {
-        rt_err_set(err, RT_EINVAL, "%s: %s.nodes: not a whole number of nodes from 1 to %d",
-                   path, where, NODES_MAX);
+        rt_err_set(err, RT_EINVAL, "%s: %s.nodes: not a whole number of nodes from 1 to %d", path,
+                   where, NODES_MAX);
         return -1;
     }
     if (!json_is_number(price) || !isfinite(json_number_value(price)) ||
@@ -149,13 +149,14 @@ static int load_doc(const char *path, const json_t *j, struct rt_prices *p, stru
     }
     if (only_keys(j, fields, path, "", "currency, hours_per_month, runs, comment", err) < 0)
         return -1;
-    const json_t *cur = json_object_get(j, "currency"), *hours = json_object_get(j, "hours_per_month"),
-                 *runs = json_object_get(j, "runs"), *cm = json_object_get(j, "comment");
+    const json_t *cur = json_object_get(j, "currency"),
+                 *hours = json_object_get(j, "hours_per_month"), *runs = json_object_get(j, "runs"),
+                 *cm = json_object_get(j, "comment");
     if (cur && (!json_is_string(cur) || json_string_length(cur) < 1 ||
                 json_string_length(cur) > CURRENCY_MAX ||
                 strlen(json_string_value(cur)) != json_string_length(cur))) {
-        rt_err_set(err, RT_EINVAL, "%s: currency: not a name of 1 to %d characters (\"USD\")",
-                   path, CURRENCY_MAX);
+        rt_err_set(err, RT_EINVAL, "%s: currency: not a name of 1 to %d characters (\"USD\")", path,
+                   CURRENCY_MAX);
         return -1;
     }
     for (const char *c = cur ? json_string_value(cur) : ""; *c; c++)
@@ -223,8 +224,7 @@ int rt_prices_load(const char *path, struct rt_prices **out, struct rt_err *err)
     json_t *j = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
     fclose(f);
     if (!j) {
-        rt_err_set(err, RT_EINVAL, "%s: line %d column %d: %s", path, je.line, je.column,
-                   je.text);
+        rt_err_set(err, RT_EINVAL, "%s: line %d column %d: %s", path, je.line, je.column, je.text);
         return -1;
     }
     struct rt_prices *p = calloc(1, sizeof *p);
@@ -321,7 +321,8 @@ int rt_doc_is_sweep(const json_t *doc)
 /* The step compared: the one at max_speed_held that held, else the first. */
 static const json_t *sweep_step(const json_t *doc)
 {
-    const json_t *steps = json_object_get(doc, "steps"), *best = json_object_get(doc, "max_speed_held");
+    const json_t *steps = json_object_get(doc, "steps"),
+                 *best = json_object_get(doc, "max_speed_held");
     size_t i;
     const json_t *s;
     if (json_is_number(best))
@@ -374,8 +375,10 @@ json_t *rt_sweep_json(const json_t *doc)
                         json_is_number(held) ? json_copy((json_t *)held) : json_null());
     json_object_set_new(o, "first_speed_broke",
                         json_is_number(broke) ? json_copy((json_t *)broke) : json_null());
-    json_object_set_new(o, "steps", json_integer((json_int_t)json_array_size(json_object_get(doc, "steps"))));
-    json_object_set_new(o, "step_speed", json_is_number(sp) ? json_copy((json_t *)sp) : json_null());
+    json_object_set_new(o, "steps",
+                        json_integer((json_int_t)json_array_size(json_object_get(doc, "steps"))));
+    json_object_set_new(o, "step_speed",
+                        json_is_number(sp) ? json_copy((json_t *)sp) : json_null());
     json_object_set_new(o, "slo_ops_per_s", num_or_null(ops));
     return o;
 }
@@ -389,8 +392,8 @@ static double num(const json_t *o, const char *k)
 }
 
 /* The value of run r in the comparison row (scope, name, metric), NAN when none. */
-static double cmp_value(const json_t *cmp, const char *scope, const char *name,
-                        const char *metric, size_t r)
+static double cmp_value(const json_t *cmp, const char *scope, const char *name, const char *metric,
+                        size_t r)
 {
     size_t i;
     const json_t *row;
@@ -544,11 +547,10 @@ json_t *rt_decision_json(const json_t *cmp, const struct rt_cand *c, size_t n)
             nbest += isfinite(v[r]) && v[r] == best;
         for (size_t r = 0; r < n; r++)
             json_array_append_new(ba, json_boolean(have >= 2 && nbest < have && v[r] == best));
-        json_array_append_new(
-            rows, json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o}", "key", drows[k].key, "title",
-                            drows[k].title, "kind", drows[k].kind, "better",
-                            drows[k].lower_better ? "lower" : "higher", "values", va, "why", wa,
-                            "best", ba));
+        json_array_append_new(rows, json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o}", "key", drows[k].key,
+                                              "title", drows[k].title, "kind", drows[k].kind,
+                                              "better", drows[k].lower_better ? "lower" : "higher",
+                                              "values", va, "why", wa, "best", ba));
     }
     free(v);
     return rows;
