@@ -515,7 +515,7 @@ static void print_table(FILE *f, const json_t *cmp, char *const *files)
         fprintf(f, "  run %zu: %s (%s)", r + 1, json_string_value(json_object_get(e, "name")),
                 files[r]);
         if (json_is_object(sw))
-            fprintf(f, ": a sweep of SLO %s, compared by its step at %gx (%s)",
+            fprintf(f, ": a sweep of SLO %s, compared by its step at %.3gx (%s)",
                     json_string_value(json_object_get(sw, "slo"))
                         ? json_string_value(json_object_get(sw, "slo"))
                         : "?",

@@ -289,7 +289,7 @@ json_t *rt_prices_cost(struct rt_prices *p, const json_t *doc, const char *file)
     json_t *o = json_object();
     json_object_set_new(o, "key", json_string(e->key));
     json_object_set_new(o, "matched_by", json_string(by));
-    json_object_set_new(o, "nodes", json_real(e->nodes));
+    json_object_set_new(o, "nodes", json_integer((json_int_t)e->nodes));
     json_object_set_new(o, "price_per_node_hour", json_real(e->price));
     json_object_set_new(o, "hours_per_month", json_real(p->hours));
     json_object_set_new(o, "monthly_cost", json_real(monthly));
