@@ -1,5 +1,6 @@
 /* analysis_int.h: what the analysis commands (stat, hotkeys, shards, report, compare) share
- * beyond tools.h: their passes with a status line and Ctrl-C, and getopt's errors as one line. */
+ * beyond tools.h: their passes with a status line and Ctrl-C (the walk over a trace they are
+ * callbacks on is walk.h), and getopt's errors as one line. */
 #ifndef RESPTRACE_ANALYSIS_INT_H
 #define RESPTRACE_ANALYSIS_INT_H
 
@@ -55,6 +56,25 @@ json_t *rt_hotkeys_json_pass(const char *path, const struct rt_hotkeys_opts *o,
  *  when nothing could be read: err says why). */
 json_t *rt_shards_json_pass(const char *trace_path, const int *counts, size_t ncounts,
                             int salvage, struct rt_pass *ps, struct rt_err *err);
+
+/* The analyses of the report from one walk over the trace (analysis_pass.c). */
+struct rt_analyses {
+    json_t *stat;     /* rt_stat_json()'s object (a new reference) */
+    json_t *hotkeys;  /* rt_hotkeys_json()'s */
+    json_t *shards;   /* rt_shards_json()'s array; NULL when not asked for or not computed */
+    char shards_why[256]; /* why shards is NULL when counts were given */
+};
+
+/*! rt_analyses_json_pass() : stat, hot keys (options `ho`; ho->salvage reads the trace with
+ *  salvage) and, when `ncounts` > 0, the shard projections onto `counts` of the trace at `path`
+ *  in one pass, with a status line and Ctrl-C (`ps`, may be NULL): the objects the three
+ *  functions above return after three passes. An interrupted pass returns what it counted,
+ *  marked "interrupted". @return 0 with `out` filled (err->code negative when the trace is
+ *  damaged: the objects name the damage, and shards is NULL when the trace could not be read
+ *  to its end), or -1 with err set when the trace cannot be opened. */
+int rt_analyses_json_pass(const char *path, const struct rt_hotkeys_opts *ho, const int *counts,
+                          size_t ncounts, struct rt_pass *ps, struct rt_analyses *out,
+                          struct rt_err *err);
 
 /*! rt_opt_error() : the usage error for what getopt_long() returned (`c`: '?' or ':', with
  *  opterr = 0 and an optstring that starts with ':'), as one line and "see 'resptrace CMD
