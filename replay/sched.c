@@ -1,0 +1,482 @@
+/* sched.c: scheduling and pacing: the trace read ahead, each request's due time, the recorded
+ * pipelining kept on each connection, and the end of the replay.
+ *
+ * - Each request read from the trace gets a due time: the recorded offset from the start of
+ *   the window divided by --speed (or k / --rate for the k-th request), on the monotonic
+ *   clock. It waits in the worker's due queue (trace order is time order) until then, then
+ *   moves to its recorded connection's ready queue.
+ * - Pipelining is taken from the recording: a request carries how many of its connection's
+ *   requests were still unanswered in the recording when it was sent (`max_out`). The replay
+ *   sends it only when at most that many are unanswered on the replay side, so what was
+ *   pipelined is sent pipelined, and what waited for a reply waits for one.
+ * - The trace is read LOOKAHEAD_NS ahead of the schedule, and no further than the read-ahead
+ *   bounds (requests and bytes read and not yet sent), so memory stays bounded whatever the
+ *   trace's size.
+ * - Once the trace is read, the replay ends when everything is answered, or when nothing has
+ *   happened for the drain time.
+ */
+#include "engine_int.h"
+
+#define LOOKAHEAD_NS (200ull * 1000 * 1000) /* read this far ahead of the schedule */
+#define REC_WAIT_MAX 4096                   /* recorded replies awaited per connection */
+
+/* ---- the read-ahead, and a request's references ---------------------------------------- */
+
+/* a request read from the trace leaves the read-ahead (sent, dropped or discarded) */
+void eng_unbuffer(struct worker *w, const struct req *r)
+{
+    w->buffered--;
+    w->buffered_bytes -= r->qbytes;
+}
+
+void eng_release(struct req *r)
+{
+    if (--r->refs == 0) {
+        /* a split request never sent still owns its parts */
+        for (uint32_t i = 0; r->parts && i < r->nparts; i++)
+            eng_release(r->parts[i]);
+        free(r->parts);
+        vwrite_free(r->vw);
+        free(r->wire);
+        free(r);
+    }
+}
+
+/* ---- pacing: sending what a recorded connection has ready ------------------------------ */
+
+/* the bookkeeping of a request leaving its recorded connection's queue */
+void eng_account_send(struct worker *w, struct rconn *rc, struct req *r, uint64_t now)
+{
+    r->sent = now;
+    if (!w->first_send)
+        w->first_send = now;
+    if (!r->due)
+        r->due = now; /* as fast as possible: no schedule to be late against */
+    /* the replayer's own lateness: from when the request was both due and free to go (a
+     * request that waits for a reply, as recorded, is free when that reply arrives; a slow
+     * target shows in the latency, not here) */
+    uint64_t base = r->due;
+    if (rc && rc->unblocked_at > base)
+        base = rc->unblocked_at;
+    uint64_t lag = now > base ? now - base : 0;
+    rt_hist_record(w->res.lag, lag);
+    if (lag > w->lag_max_interval)
+        w->lag_max_interval = lag;
+    w->res.sent++;
+    eng_unbuffer(w, r);
+    if (!w->inflight)
+        w->last_progress = now; /* a stall counts from the first request left waiting */
+}
+
+static void drop_unreachable(struct worker *w, struct rconn *rc)
+{
+    struct req *r = rc->rhead;
+    rc->rhead = r->next;
+    if (!rc->rhead)
+        rc->rtail = NULL;
+    eng_unbuffer(w, r);
+    rc->pending--;
+    w->cmds[r->cmd].r.errors++;
+    w->res.errors++;
+    w->res.skipped_by[REPLAY_SKIP_UNREACHABLE]++;
+    w->last_progress = now_ns();
+    r->got = 1; /* nothing to compare */
+    eng_release(r);
+}
+
+/* Whether every connection `r` needs is up. @return 1 ready, 0 wait, -1 wait and no node
+ * serves a slot; *down: since when a needed connection has been down (0: not down) */
+static int req_ready(struct worker *w, struct rconn *rc, struct req *r, uint64_t *down)
+{
+    *down = 0;
+    int ready = 1;
+    uint32_t n = r->parts ? r->nparts : 1;
+    for (uint32_t i = 0; i < n; i++) {
+        struct req *q = r->parts ? r->parts[i] : r;
+        int node = eng_route(w, rc, q->slot, q->is_read, r->in_tx);
+        if (node < 0)
+            return -1;
+        struct tconn *tc = eng_group_tc(w, rc->g, node);
+        if (tc && tc->parked) {
+            tc->parked = 0;
+            eng_tconn_connect(tc);
+        }
+        if (!tc || tc->state != TC_READY) {
+            ready = 0;
+            if (tc && tc->down_since && (!*down || tc->down_since < *down))
+                *down = tc->down_since;
+        }
+    }
+    return ready;
+}
+
+void eng_rconn_pump(struct rconn *rc)
+{
+    struct worker *w = rc->w;
+    if (rc->pumping)
+        return;
+    rc->pumping = 1;
+    uint64_t now = now_ns();
+    uint64_t window = (uint64_t)((w->o->reconnect_window_s > 0 ? w->o->reconnect_window_s : 2.0) *
+                                 (double)NS);
+    while (rc->rhead && !w->stopping) {
+        struct req *r = rc->rhead;
+        if (r->hold)
+            break; /* MULTI: where it goes is not known yet */
+        uint64_t down;
+        int ready = req_ready(w, rc, r, &down);
+        if (ready < 0) {
+            /* no node serves the slot: wait for the topology to settle, within the window */
+            if (!w->unroutable_since)
+                w->unroutable_since = now;
+            if (now - w->unroutable_since > window) {
+                drop_unreachable(w, rc);
+                continue;
+            }
+            eng_want_refresh(w);
+            break;
+        }
+        if (!ready) {
+            if (down && now - down > window) {
+                drop_unreachable(w, rc);
+                continue;
+            }
+            break;
+        }
+        if (r->expect && rc->out > r->max_out)
+            break; /* the recording waited for a reply here */
+        if (!r->parts && eng_tc_throttled(eng_group_tc(w, rc->g, eng_route(w, rc, r->slot,
+                                                                           r->is_read, r->in_tx))))
+            break; /* the target reads slower than we write: wait for the output to drain */
+        rc->rhead = r->next;
+        if (!rc->rhead)
+            rc->rtail = NULL;
+        r->next = NULL;
+        rc->pending--;
+        if (r->parts) {
+            eng_send_split(w, rc, r, now);
+            continue;
+        }
+        int node = eng_route(w, rc, r->slot, r->is_read, r->in_tx);
+        eng_tconn_send(eng_group_tc(w, rc->g, node), r, now);
+    }
+    rc->pumping = 0;
+    if (rc->closing && rc->pending == 0 && rc->out == 0)
+        eng_rconn_free(w, rc);
+    eng_worker_check_done(w);
+}
+
+static void ready_push(struct rconn *rc, struct req *r)
+{
+    r->next = NULL;
+    if (rc->rtail)
+        rc->rtail->next = r;
+    else
+        rc->rhead = r;
+    rc->rtail = r;
+}
+
+/* ---- reading the trace ----------------------------------------------------------------- */
+
+/* appends to the due queue (trace order is time order); the timer follows its head */
+static void due_push(struct worker *w, struct req *r)
+{
+    r->next = NULL;
+    if (w->dtail)
+        w->dtail->next = r;
+    else
+        w->dhead = r;
+    w->dtail = r;
+    if (w->dhead == r) {
+        uint64_t now = now_ns();
+        arm_in(w->due_timer, r->due > now ? r->due - now : 0);
+    }
+}
+
+/* A request of this worker's connection `rc`: decided and rewritten (eng_req_make), then
+ * scheduled. */
+static void take_request(struct worker *w, struct rconn *rc, const struct trace_event *ev,
+                         uint64_t due)
+{
+    const struct trace_request *q = &ev->u.req;
+    if (!q->argc)
+        return;
+    struct req_plan pl;
+    struct req *r = eng_req_make(w, rc, q, due, &pl);
+    uint8_t special = pl.special;
+    int32_t slot = pl.slot;
+    int cross = pl.cross, expect = pl.expect;
+
+    /* cluster: a transaction goes where its first key goes; MULTI waits until that is known */
+    int unheld = 0;
+    if (w->cluster && special == S_MULTI) {
+        rc->in_tx = 1;
+        rc->tx_slot = -1;
+        rc->tx_cross = 0;
+        rc->tx_multi = r;
+        if (r)
+            r->hold = 1;
+    } else if (w->cluster && rc->in_tx) {
+        if (r)
+            r->in_tx = 1;
+        if (slot >= 0 && rc->tx_slot < 0) {
+            rc->tx_slot = slot;
+            if (rc->tx_multi) {
+                rc->tx_multi->slot = slot;
+                rc->tx_multi->hold = 0;
+                rc->tx_multi = NULL;
+                unheld = 1;
+            }
+        }
+        if (slot >= 0 && (slot != rc->tx_slot || cross) && !rc->tx_cross) {
+            rc->tx_cross = 1;
+            w->res.crossslot_tx++;
+        }
+        if (special == S_EXEC) {
+            rc->in_tx = 0;
+            if (rc->tx_multi) {
+                rc->tx_multi->hold = 0; /* no key: the connection's home node */
+                rc->tx_multi = NULL;
+                unheld = 1;
+            }
+        }
+    }
+    if (expect) {
+        if (rc->wait_n >= REC_WAIT_MAX)
+            eng_wait_pop(w, rc, 0, 0);
+        rc->rec_out++;
+        eng_wait_push(rc, q->seq, r);
+        if (r)
+            r->refs++;
+    }
+    if (!r) {
+        if (unheld)
+            eng_rconn_pump(rc);
+        return;
+    }
+    r->qbytes = sizeof *r + r->wlen;
+    for (uint32_t i = 0; r->parts && i < r->nparts; i++)
+        r->qbytes += sizeof *r->parts[i] + r->parts[i]->wlen;
+    w->buffered++;
+    w->buffered_bytes += r->qbytes;
+    rc->pending++;
+    if (!due) {
+        ready_push(rc, r);
+        eng_rconn_pump(rc);
+        return;
+    }
+    due_push(w, r);
+    if (unheld)
+        eng_rconn_pump(rc);
+}
+
+static void schedule_close(struct worker *w, struct rconn *rc, uint64_t due)
+{
+    if (!due) {
+        rc->closing = 1;
+        eng_rconn_pump(rc);
+        return;
+    }
+    struct req *r = xcalloc(1, sizeof *r);
+    r->kind = K_CLOSE;
+    r->rc = rc;
+    r->due = due;
+    r->refs = 1;
+    due_push(w, r);
+}
+
+static unsigned owner(const struct worker *w, uint64_t conn)
+{
+    uint64_t h = mix64(conn);
+    if (w->o->connections)
+        return (unsigned)((h % w->o->connections) % w->nthreads);
+    return (unsigned)(h % w->nthreads);
+}
+
+/* The part of the recorded connections a connection belongs to (--part I/N): another hash
+ * than the threads' (owner()), so that a part spreads over every thread. */
+static unsigned in_part(uint64_t conn, unsigned nparts)
+{
+    return (unsigned)(mix64(conn ^ 0x5a17c0ffee5eedull) % nparts);
+}
+
+static int reopen(struct worker *w)
+{
+    trace_reader_close(w->rd);
+    w->rd = trace_reader_open(w->o->trace, NULL, &w->err);
+    if (!w->rd)
+        return -1;
+    if (w->o->from_ns && trace_reader_seek_time(w->rd, w->o->from_ns, &w->err) < 0)
+        return -1;
+    return 0;
+}
+
+/* The end of the trace is read: the replay ends when everything is answered, or when nothing
+ * more has happened for the drain time (late replies). The drain counts from the last due
+ * request and from the last progress, not from when the read-ahead reached the end: at
+ * --speed max the whole trace may be read long before it is sent. */
+static void finish_reading(struct worker *w)
+{
+    w->eof = 1;
+    w->eof_at = now_ns();
+    uint64_t last_due = w->dtail ? w->dtail->due : w->eof_at;
+    uint64_t at = (last_due > w->eof_at ? last_due : w->eof_at) + eng_drain_ns(w);
+    uint64_t now = now_ns();
+    arm_in(w->drain_timer, at > now ? at - now : 0);
+    eng_worker_check_done(w);
+}
+
+void eng_worker_fill(struct worker *w)
+{
+    const struct replay_opts *o = w->o;
+    int paced = o->speed > 0 && o->rate <= 0;
+    uint64_t now = now_ns();
+    while (!w->eof && !w->fatal && !w->stopping && w->buffered < w->max_buffered &&
+           w->buffered_bytes < w->max_buffered_bytes) {
+        if (!w->have_ev) {
+            int rc = trace_reader_next(w->rd, &w->ev, &w->err);
+            if (rc < 0) {
+                char msg[300];
+                snprintf(msg, sizeof msg, "%s", w->err.msg);
+                eng_fatal(w, w->err.code, msg);
+                return;
+            }
+            if (rc == 1 && (w->ev.type == TRACE_EV_STATS || w->ev.type == TRACE_EV_NOTE ||
+                            w->ev.type == TRACE_EV_GAP || w->ev.type == TRACE_EV_PUSH))
+                continue; /* not part of the timeline: the last STATS comes after the traffic */
+            if (rc == 1 && o->to_ns && w->ev.ts > o->to_ns)
+                rc = 0;
+            if (rc == 0) {
+                unsigned loops = o->loops ? o->loops : 1;
+                if (w->t0_set && w->loop + 1 < loops) {
+                    w->loop++;
+                    if (paced)
+                        w->loop_off += (uint64_t)((double)(w->trace_last - w->trace_t0) / o->speed) +
+                                       1000000;
+                    if (reopen(w) < 0) {
+                        char msg[300];
+                        snprintf(msg, sizeof msg, "%s", w->err.msg);
+                        eng_fatal(w, w->err.code, msg);
+                        return;
+                    }
+                    continue;
+                }
+                finish_reading(w);
+                return;
+            }
+            if (!w->t0_set) {
+                w->trace_t0 = w->ev.ts;
+                w->t0_set = 1;
+            }
+            if (w->ev.ts > w->trace_last)
+                w->trace_last = w->ev.ts;
+            w->have_ev = 1;
+        }
+        const struct trace_event *ev = &w->ev;
+        uint64_t due = 0;
+        if (paced) {
+            uint64_t off = ev->ts > w->trace_t0 ? ev->ts - w->trace_t0 : 0;
+            due = w->wall_t0 + w->loop_off + (uint64_t)((double)off / o->speed);
+        } else if (o->rate > 0 && ev->type == TRACE_EV_REQUEST) {
+            due = w->wall_t0 + (uint64_t)((double)w->rate_k * 1e9 / o->rate);
+        }
+        if (due > now + LOOKAHEAD_NS) {
+            arm_in(w->fill_timer, due - now - LOOKAHEAD_NS);
+            return;
+        }
+        w->have_ev = 0;
+        if (ev->type == TRACE_EV_REQUEST)
+            w->rate_k++;
+        if (owner(w, ev->conn) != w->id)
+            continue;
+        if (o->nparts > 1 && in_part(ev->conn, o->nparts) != o->part)
+            continue;
+        uint64_t key = ev->conn ^ ((uint64_t)w->loop << 48);
+        struct rconn *rc;
+        switch (ev->type) {
+        case TRACE_EV_CONN_OPEN:
+            if (!o->connections)
+                eng_rconn_get(w, key, ev->conn);
+            break;
+        case TRACE_EV_REQUEST:
+            rc = eng_rconn_get(w, key, ev->conn);
+            take_request(w, rc, ev, due);
+            break;
+        case TRACE_EV_REPLY:
+            if ((rc = eng_rconn_find(w, key)))
+                eng_rec_reply(w, rc, &ev->u.reply);
+            break;
+        case TRACE_EV_CONN_CLOSE:
+            if ((rc = eng_rconn_find(w, key)) && !o->connections)
+                schedule_close(w, rc, paced ? due : 0);
+            break;
+        default: break;
+        }
+        if (w->fatal)
+            return;
+    }
+}
+
+/* ---- timers and the end ---------------------------------------------------------------- */
+
+void eng_due_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    uint64_t now = now_ns();
+    while (w->dhead && w->dhead->due <= now && !w->fatal) {
+        struct req *r = w->dhead;
+        w->dhead = r->next;
+        if (!w->dhead)
+            w->dtail = NULL;
+        struct rconn *rc = r->rc;
+        if (r->kind == K_CLOSE) {
+            eng_release(r);
+            rc->closing = 1;
+        } else {
+            ready_push(rc, r);
+        }
+        eng_rconn_pump(rc);
+    }
+    if (w->dhead)
+        arm_in(w->due_timer, w->dhead->due > now ? w->dhead->due - now : 0);
+    eng_worker_fill(w);
+    eng_worker_check_done(w);
+}
+
+void eng_fill_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    eng_worker_fill(arg);
+}
+
+uint64_t eng_drain_ns(const struct worker *w)
+{
+    return (uint64_t)((w->o->drain_s > 0 ? w->o->drain_s : 5.0) * (double)NS);
+}
+
+void eng_worker_check_done(struct worker *w)
+{
+    if (w->eof && !w->dhead && w->buffered == 0 && w->inflight == 0)
+        event_base_loopbreak(w->base);
+    else if (w->stopping && w->inflight == 0)
+        event_base_loopbreak(w->base); /* --duration: the replies in flight have come */
+}
+
+void eng_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    uint64_t now = now_ns(), d = eng_drain_ns(w);
+    uint64_t last = w->last_progress;
+    if (w->dhead && w->dhead->due > last)
+        last = w->dhead->due;
+    if (!w->stopping && last + d > now) {
+        arm_in(w->drain_timer, last + d - now); /* still going: wait for it to go quiet */
+        return;
+    }
+    event_base_loopbreak(w->base); /* what is still unanswered is counted at the end */
+}
