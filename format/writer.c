@@ -706,10 +706,6 @@ static int emit(struct trace_writer *w, struct chunk *c, struct rt_err *err)
     if (c->events == 0)
         return 0;
 
-    /* Compress the directory and the streams without concatenating them. A stream of more
-     * than TRACE_FRAME_SPLIT bytes ends its zstd frame, so keys, values and timestamps are
-     * each compressed with statistics of their own (measured: 3% smaller than one frame);
-     * small streams share a frame. */
     /* encoding 2: the preamble says where in which chain the chunk is and how full the tables
      * were, so that a reader knows it read the chunks before it */
     c->pre.len = 0;
@@ -732,6 +728,10 @@ static int emit(struct trace_writer *w, struct chunk *c, struct rt_err *err)
         rt_err_set(err, RT_ELIMIT, "%s: chunk of %zu bytes is too large", w->name, raw);
         return RT_ELIMIT;
     }
+    /* Compress the preamble, the directory and the streams without concatenating them. A
+     * stream of more than TRACE_FRAME_SPLIT bytes ends its zstd frame, so keys, values and
+     * timestamps are each compressed with statistics of their own (measured: 3% smaller than
+     * one frame); small streams share a frame. */
     struct rt_buf *o = &w->out;
     o->len = 0;
     size_t bound = ZSTD_compressBound(raw) + TRACE_FRAME_SLACK;

@@ -365,21 +365,16 @@ static size_t find_chunk(const uint8_t *data, size_t size, unsigned k)
     return n ? found[k % n] : SIZE_MAX;
 }
 
-/* Decompresses one chunk, mutates its raw bytes and splices it back recompressed.
- * @return the new size, or 0 when the input has no usable chunk. */
-static size_t mutate_chunk(uint8_t *data, size_t size, size_t max_size, unsigned seed)
+/* Replaces the frame of the chunk whose header block is at `off` by raw[0..n) compressed, and
+ * sets its raw and compressed sizes. @return the new size of the input, or 0 when it would not
+ * fit in max_size. */
+static size_t chunk_replace(uint8_t *data, size_t size, size_t max_size, size_t off,
+                            const uint8_t *raw, size_t n)
 {
-    static uint8_t raw[RAW_CAP], comp[ZSTD_COMPRESSBOUND(RAW_CAP)];
-    size_t off = find_chunk(data, size, seed >> 3);
-    if (off == SIZE_MAX)
-        return 0;
+    static uint8_t comp[ZSTD_COMPRESSBOUND(RAW_CAP)];
     uint8_t *c = data + off + TRACE_ENVELOPE;
     size_t foff = off + TRACE_ENVELOPE + TRACE_CHUNK_HDR_CONTENT;
     size_t oldcomp = rt_rd32(c + 40);
-    size_t n = ZSTD_decompress(raw, sizeof raw, data + foff, oldcomp);
-    if (ZSTD_isError(n))
-        return 0;
-    n = LLVMFuzzerMutate(raw, n, sizeof raw);
     size_t k = ZSTD_compress(comp, sizeof comp, raw, n, 1);
     if (ZSTD_isError(k) || size - oldcomp + k > max_size)
         return 0;
@@ -387,9 +382,65 @@ static size_t mutate_chunk(uint8_t *data, size_t size, size_t max_size, unsigned
     memcpy(data + foff, comp, k);
     rt_le32(c + 36, (uint32_t)n);
     rt_le32(c + 40, (uint32_t)k);
+    rt_le64(c + 44, trace_hash(data + foff, k));
+    return size - oldcomp + k;
+}
+
+/* Encoding 2: the chunks that follow the first chunk of a chain name it by its compressed
+ * bytes' hash. After that chunk was mutated, they are given its new id (decompressed,
+ * patched, recompressed), so that mutations of a chain's first chunk reach the tables of the
+ * chunks after it instead of stopping at the chain check. @return the new size. */
+static size_t relink_chain(uint8_t *data, size_t size, size_t max_size, size_t off)
+{
+    static uint8_t raw[RAW_CAP];
+    const uint8_t *c = data + off + TRACE_ENVELOPE;
+    if (c[1] != TRACE_CHUNK_ENCODING_2 || (rt_rd16(c + 2) & TRACE_CHUNK_DEPENDS))
+        return size;
+    uint32_t id = (uint32_t)rt_rd64(c + 44);
+    size_t next = off + TRACE_ENVELOPE + TRACE_CHUNK_HDR_CONTENT + rt_rd32(c + 40);
+    while (next + TRACE_ENVELOPE + TRACE_CHUNK_HDR_CONTENT <= size &&
+           rt_rd32(data + next) == TRACE_BLOCK_MAGIC &&
+           rt_rd32(data + next + 4) == TRACE_CHUNK_HDR_CONTENT) {
+        c = data + next + TRACE_ENVELOPE;
+        size_t comp = rt_rd32(c + 40), foff = next + TRACE_ENVELOPE + TRACE_CHUNK_HDR_CONTENT;
+        if (c[0] != TRACE_BLK_CHUNK || c[1] != TRACE_CHUNK_ENCODING_2 ||
+            !(rt_rd16(c + 2) & TRACE_CHUNK_DEPENDS) || comp > size - foff)
+            break;
+        size_t n = ZSTD_decompress(raw, sizeof raw, data + foff, comp);
+        if (ZSTD_isError(n) || n < 5 || raw[0] == 0 || raw[0] >= 0x80)
+            break; /* a seq of one byte, then the id */
+        rt_le32(raw + 1, id);
+        size_t nsize = chunk_replace(data, size, max_size, next, raw, n);
+        if (!nsize)
+            break;
+        size = nsize;
+        next = foff + rt_rd32(data + next + TRACE_ENVELOPE + 40);
+    }
+    return size;
+}
+
+/* Decompresses one chunk, mutates its raw bytes and splices it back recompressed.
+ * @return the new size, or 0 when the input has no usable chunk. */
+static size_t mutate_chunk(uint8_t *data, size_t size, size_t max_size, unsigned seed)
+{
+    static uint8_t raw[RAW_CAP];
+    size_t off = find_chunk(data, size, seed >> 3);
+    if (off == SIZE_MAX)
+        return 0;
+    uint8_t *c = data + off + TRACE_ENVELOPE;
+    size_t foff = off + TRACE_ENVELOPE + TRACE_CHUNK_HDR_CONTENT;
+    size_t n = ZSTD_decompress(raw, sizeof raw, data + foff, rt_rd32(c + 40));
+    if (ZSTD_isError(n))
+        return 0;
+    n = LLVMFuzzerMutate(raw, n, sizeof raw);
+    size_t nsize = chunk_replace(data, size, max_size, off, raw, n);
+    if (!nsize)
+        return 0;
+    size = nsize;
     if ((seed & 7) == 7) /* now and then, an event count that disagrees with the streams */
         rt_le32(c + 4, rt_rd32(c + 4) + (seed & 8 ? 1u : -1u));
-    size = size - oldcomp + k;
+    if ((seed & 48) != 48) /* mostly, the chain after it still follows it */
+        size = relink_chain(data, size, max_size, off);
     repair_checks(data, size);
     return size;
 }

@@ -10,9 +10,12 @@
  * Each seed is small (a few KiB at most) so that libFuzzer can mutate it within its default
  * input size, and together they reach every event type, every reply type, several chunks,
  * metadata in the middle of the stream, files with and without an index, and the damaged
- * files that salvage mode handles. */
+ * files that salvage mode handles. Every seed is written twice: in chunk encoding 1
+ * (seed-NAME) and in chunk encoding 2 (seed-e2-NAME: chains of chunks sharing tables). */
 
 static const char *outdir;
+static int encoding = 1;   /* of the seeds being written */
+static uint32_t chain = 0; /* encoding 2: chunks a chain (0: the writer's) */
 
 static void die(const char *what, const struct rt_err *err)
 {
@@ -23,14 +26,15 @@ static void die(const char *what, const struct rt_err *err)
 static char *seed_path(const char *name)
 {
     static char path[4096];
-    snprintf(path, sizeof path, "%s/seed-%s", outdir, name);
+    snprintf(path, sizeof path, "%s/seed-%s%s", outdir, encoding == 2 ? "e2-" : "", name);
     return path;
 }
 
 static struct trace_writer *open_seed(const char *name, const struct trace_meta_kv *meta,
                                       size_t nmeta, uint32_t chunk_events, int level)
 {
-    struct trace_writer_opts o = {.level = level, .chunk_events = chunk_events};
+    struct trace_writer_opts o = {.level = level, .chunk_events = chunk_events,
+                                  .encoding = encoding, .chain_chunks = chain};
     struct rt_err err = {0};
     struct trace_writer *w = trace_writer_open(seed_path(name), meta, nmeta, &o, &err);
     if (!w)
@@ -394,7 +398,7 @@ static void seed_timestamps(void)
 
 static void seed_time_chunks(void)
 {
-    struct trace_writer_opts o = {.chunk_ns = 5000, .chunk_bytes = 96};
+    struct trace_writer_opts o = {.chunk_ns = 5000, .chunk_bytes = 96, .encoding = encoding};
     struct rt_err err = {0};
     struct trace_writer *w = trace_writer_open(seed_path("time-chunks"), NULL, 0, &o, &err);
     if (!w)
@@ -476,11 +480,18 @@ static void seed_damaged(void)
     buf[c1 + 8 + 10] ^= 0x01;
     spill("bad-chunk-header", buf, len);
 
-    /* a chunk encoding from a future writer, with a valid check: skipped */
+    /* a chunk encoding from a future writer, with a valid check: skipped and reported */
     memcpy(buf, p, len);
-    buf[c1 + 8 + 1] = 2;
+    buf[c1 + 8 + 1] = 9;
     wr32(buf + c1 + 8 + 52, (uint32_t)trace_hash(buf + c1 + 8, 52));
     spill("unknown-encoding", buf, len);
+
+    /* the other encoding's payload under a valid check (encoding 1 read as 2: no preamble;
+     * 2 read as 1: the preamble taken for a directory) */
+    memcpy(buf, p, len);
+    buf[c1 + 8 + 1] = encoding == 2 ? 1 : 2;
+    wr32(buf + c1 + 8 + 52, (uint32_t)trace_hash(buf + c1 + 8, 52));
+    spill("other-encoding", buf, len);
 
     /* an unknown block type right after the leading metadata, in a file without an index */
     p = slurp("all-types-noindex", &len);
@@ -492,6 +503,8 @@ static void seed_damaged(void)
     spill("unknown-block", buf, len + sizeof unknown);
 }
 
+static void write_seeds(void);
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -500,6 +513,18 @@ int main(int argc, char **argv)
     }
     outdir = argv[1];
     mkdir(outdir, 0755);
+    for (encoding = 1; encoding <= 2; encoding++)
+        write_seeds();
+    /* encoding 2 with chains of 3 chunks: a table carried over, then a new chain */
+    encoding = 2;
+    chain = 3;
+    seed_all_types("chains", 3, 0, 1);
+    seed_all_types("chains-noindex", 3, 0, 0);
+    return 0;
+}
+
+static void write_seeds(void)
+{
     seed_empty();
     seed_empty_noindex();
     seed_all_types("all-types", 4, 0, 1);
@@ -515,5 +540,4 @@ int main(int argc, char **argv)
     seed_timestamps();
     seed_time_chunks();
     seed_damaged();
-    return 0;
 }
