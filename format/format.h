@@ -16,8 +16,8 @@ extern "C" {
 #define RT_VERSION_STRING "0.1.0"
 
 /* Format version written by this library. A reader accepts any file whose major version it
- * knows; minor versions only add block types, stream ids or metadata keys, which older
- * readers skip. */
+ * knows; minor versions only add block types, chunk encodings, stream ids or metadata keys,
+ * which older readers skip (a chunk of an unknown encoding is also reported as damage). */
 #define TRACE_FORMAT_MAJOR 1
 #define TRACE_FORMAT_MINOR 2 /* 1.1: request flag MALFORMED, reply flag REDACTED;
                               * 1.2: chunk encoding 2 (tables carried from chunk to chunk) */
@@ -365,9 +365,11 @@ struct trace_reader *trace_reader_open_mem(const void *buf, size_t len, const ch
 int trace_reader_next(struct trace_reader *r, struct trace_event *ev, struct rt_err *err);
 
 /*! trace_reader_seek_time() : positions the reader at the first chunk that may hold events
- *  at or after `ts`; from then on, events before `ts` are skipped (also in later chunks, for
- *  streams whose clocks are slightly out of order). Uses the index, or a scan of chunk
- *  headers when the file has none. Not for stdin. @return 0 or a negative code. */
+ *  at or after `ts` (for a chunk of encoding 2 that depends on the chunks before it: at the
+ *  first chunk of its chain, at most 128 MiB before it as the library writes); from then on,
+ *  events before `ts` are skipped (also in later chunks, for streams whose clocks are slightly
+ *  out of order). Uses the index, or a scan of chunk headers when the file has none. Not for
+ *  stdin. @return 0 or a negative code. */
 int trace_reader_seek_time(struct trace_reader *r, uint64_t ts, struct rt_err *err);
 
 /*! trace_reader_meta() : the metadata read so far, later blocks overriding earlier keys.

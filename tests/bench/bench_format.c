@@ -670,49 +670,79 @@ static uint64_t write_resp(const struct stream *s, const char *path)
 
 struct zstd_run {
     uint64_t bytes;
-    double wall, cpu;
+    double wall, cpu;    /* compressing */
+    double dwall, dcpu;  /* decompressing */
 };
 
-/* Runs `zstd -<level> -q -c path` and counts its output. */
-static struct zstd_run run_zstd(const char *path, int level)
+/* Runs argv with stdout to `out` (a path, or NULL to count the bytes through a pipe).
+ * @return the bytes written to stdout when counted; wall and CPU time (children's rusage). */
+static uint64_t run_timed(char *const argv[], const char *out, double *wall, double *cpu)
 {
-    struct zstd_run zr = {0, 0, 0};
-    char lv[16];
-    snprintf(lv, sizeof lv, "-%d", level);
-    int fds[2];
-    if (pipe(fds) != 0)
+    int fds[2] = {-1, -1};
+    if (!out && pipe(fds) != 0)
         die("pipe: %s", strerror(errno));
     double t0 = now_s(CLOCK_MONOTONIC);
     pid_t pid = fork();
     if (pid < 0)
         die("fork: %s", strerror(errno));
     if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execlp("zstd", "zstd", lv, "-q", "-c", path, (char *)NULL);
+        if (out) {
+            FILE *f = freopen(out, "wb", stdout);
+            if (!f)
+                _exit(126);
+        } else {
+            dup2(fds[1], 1);
+            close(fds[0]);
+            close(fds[1]);
+        }
+        execvp(argv[0], argv);
         _exit(127);
     }
-    close(fds[1]);
-    static char buf[1 << 16];
-    for (;;) {
-        ssize_t k = read(fds[0], buf, sizeof buf);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            break;
-        zr.bytes += (uint64_t)k;
+    uint64_t bytes = 0;
+    if (!out) {
+        close(fds[1]);
+        static char buf[1 << 16];
+        for (;;) {
+            ssize_t k = read(fds[0], buf, sizeof buf);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0)
+                break;
+            bytes += (uint64_t)k;
+        }
+        close(fds[0]);
     }
-    close(fds[0]);
     int status;
     struct rusage ru;
     if (wait4(pid, &status, 0, &ru) < 0)
         die("wait4: %s", strerror(errno));
-    zr.wall = now_s(CLOCK_MONOTONIC) - t0;
-    zr.cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
-             (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+    *wall = now_s(CLOCK_MONOTONIC) - t0;
+    *cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        die("zstd %s on %s failed (status %d)", lv, path, status);
+        die("%s %s failed (status %d)", argv[0], argv[1], status);
+    return bytes;
+}
+
+/* Compresses `path` with `zstd -<level>` (what it writes is kept next to it), then times
+ * `zstd -d` of that back to plain RESP, which must give `resp_bytes` bytes. */
+static struct zstd_run run_zstd(const char *path, int level, uint64_t resp_bytes)
+{
+    struct zstd_run zr = {0, 0, 0, 0, 0};
+    char lv[16], zpath[4300];
+    snprintf(lv, sizeof lv, "-%d", level);
+    snprintf(zpath, sizeof zpath, "%s.%d.zst", path, level);
+    char *const c[] = {"zstd", lv, "-q", "-c", (char *)path, NULL};
+    run_timed(c, zpath, &zr.wall, &zr.cpu);
+    struct stat st;
+    if (stat(zpath, &st) != 0)
+        die("%s: %s", zpath, strerror(errno));
+    zr.bytes = (uint64_t)st.st_size;
+    char *const d[] = {"zstd", "-d", "-q", "-c", zpath, NULL};
+    uint64_t back = run_timed(d, NULL, &zr.dwall, &zr.dcpu);
+    if (back != resp_bytes)
+        die("zstd -d of %s gave %" PRIu64 " bytes, not %" PRIu64, zpath, back, resp_bytes);
+    unlink(zpath);
     return zr;
 }
 
@@ -858,17 +888,18 @@ static void verify(const struct stream *s, const char *path)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_format [-n EVENTS] [-r REPEATS] [-d DIR] [--no-anchor] [--keep]\n"
-               "                    [--level L] [--chunk-bytes B[K|M]] [--sync]\n"
+               "                    [--level L] [--chunk-bytes B[K|M]] [--sync] [--encoding E]\n"
                "  -n N             events to generate (default 1000000)\n"
                "  -r R             timed repetitions of write and read; the best is reported (3)\n"
                "  -d DIR           where the trace and the RESP file go (default /tmp)\n"
                "  --no-anchor      skip the zstd CLI runs on the plain RESP file\n"
                "  --level L        zstd level of the trace writer (default: the writer's, 3)\n"
-               "  --chunk-bytes B  raw chunk size of the trace writer (default: the writer's, 1M)\n"
+               "  --chunk-bytes B  raw chunk size of the trace writer (default: the writer's, 8M)\n"
                "  --sync           compress and write chunks in the calling thread (default: the\n"
                "                   writer's background thread)\n"
                "  --only PHASE     time only `write` or only `read` (for profiling; implies\n"
                "                   --no-anchor)\n"
+               "  --encoding E     chunk encoding of the trace writer: 2 (default) or 1 (1.1's)\n"
                "  --keep           keep the trace and the RESP file (their directory is printed)\n");
 }
 
@@ -952,6 +983,7 @@ static void run_rounds(struct stream *s, const char *path, const struct trace_wr
 }
 
 struct results {
+    int encoding;
     size_t events;
     uint64_t resp_bytes, trace_bytes;
     struct trace_totals tot;
@@ -1000,10 +1032,26 @@ static void print_report(const struct results *x)
            (double)t->raw_bytes / (double)(t->compressed_bytes ? t->compressed_bytes : 1),
            (double)x->resp_bytes / (double)x->trace_bytes, (double)(t->ts_max - t->ts_min) * 1e-9);
     if (x->anchor) {
-        printf("zstd -3 -q -c:  %s bytes, %.2f s wall, %.2f s CPU (%.1f MB/s)\n", grp(x->z3.bytes),
-               x->z3.wall, x->z3.cpu, (double)x->resp_bytes / x->z3.wall / 1e6);
-        printf("zstd -19 -q -c: %s bytes, %.2f s wall, %.2f s CPU (%.1f MB/s)\n", grp(x->z19.bytes),
-               x->z19.wall, x->z19.cpu, (double)x->resp_bytes / x->z19.wall / 1e6);
+        /* side by side: every speed is MB/s of the plain RESP the run stands for */
+        double mb = (double)x->resp_bytes / 1e6;
+        printf("\n%-22s %13s %9s %14s %14s\n", "the same traffic as", "bytes", "vs -19",
+               "write MB/s", "read MB/s");
+        char tw[32] = "-", tr[32] = "-";
+        if (x->write.wall > 0)
+            snprintf(tw, sizeof tw, "%.1f", mb / x->write.wall);
+        if (x->read.wall > 0)
+            snprintf(tr, sizeof tr, "%.1f", mb / x->read.wall);
+        char name[32];
+        snprintf(name, sizeof name, "trace (encoding %d)", x->encoding);
+        printf("%-22s %13s %9.3f %14s %14s\n", name, grp(x->trace_bytes),
+               (double)x->trace_bytes / (double)x->z19.bytes, tw, tr);
+        printf("%-22s %13s %9.3f %14.1f %14.1f\n", "plain RESP, zstd -19", grp(x->z19.bytes), 1.0,
+               mb / x->z19.wall, mb / x->z19.dwall);
+        printf("%-22s %13s %9.3f %14.1f %14.1f\n", "plain RESP, zstd -3", grp(x->z3.bytes),
+               (double)x->z3.bytes / (double)x->z19.bytes, mb / x->z3.wall, mb / x->z3.dwall);
+        printf("(zstd: the CLI, one thread, file to file; -d to a pipe. Wall times: zstd -3 "
+               "%.2f s + %.2f s, zstd -19 %.2f s + %.2f s)\n",
+               x->z3.wall, x->z3.dwall, x->z19.wall, x->z19.dwall);
     }
 
     printf("\ntargets:\n");
@@ -1035,6 +1083,7 @@ int main(int argc, char **argv)
                                           {"only", required_argument, NULL, 'O'},
                                           {"sync", no_argument, NULL, 'S'},
                                           {"keep", no_argument, NULL, 'K'},
+                                          {"encoding", required_argument, NULL, 'E'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     int opt;
@@ -1048,6 +1097,7 @@ int main(int argc, char **argv)
         case 'C': wo.chunk_bytes = (size_t)parse_size(optarg, "chunk size"); break;
         case 'S': wo.synchronous = 1; break;
         case 'K': keep = 1; break;
+        case 'E': wo.encoding = atoi(optarg); break;
         case 'O':
             if (strcmp(optarg, "write") == 0)
                 do_read = 0;
@@ -1086,8 +1136,8 @@ int main(int argc, char **argv)
            100.0 * (double)s.get_null / (double)s.cmd_count[CMD_GET],
            100.0 * (double)s.cmd_count[CMD_SET] / (double)nreq,
            100.0 * (double)s.cmd_count[CMD_HSET] / (double)nreq, gen_s);
-    printf("writer: level %d%s, chunk-bytes %zu%s, %s; best of %d; files in %s\n",
-           wo.level ? wo.level : 3, wo.level ? "" : " (default)",
+    printf("writer: encoding %d, level %d%s, chunk-bytes %zu%s, %s; best of %d; files in %s\n",
+           wo.encoding ? wo.encoding : 2, wo.level ? wo.level : 3, wo.level ? "" : " (default)",
            wo.chunk_bytes ? wo.chunk_bytes : (size_t)8 << 20, wo.chunk_bytes ? "" : " (default)",
            wo.synchronous ? "synchronous" : "background thread", reps, tmpl);
     fflush(stdout);
@@ -1111,13 +1161,14 @@ int main(int argc, char **argv)
         trace_reader_close(r);
     }
 
-    struct zstd_run z19 = {0, 0, 0}, z3 = {0, 0, 0};
+    struct zstd_run z19 = {0, 0, 0, 0, 0}, z3 = {0, 0, 0, 0, 0};
     if (anchor) {
-        z3 = run_zstd(resp_path, 3);
-        z19 = run_zstd(resp_path, 19);
+        z3 = run_zstd(resp_path, 3, resp_bytes);
+        z19 = run_zstd(resp_path, 19, resp_bytes);
     }
 
-    struct results res = {s.n, resp_bytes, trace_bytes, tot, bw, br, z19, z3, anchor};
+    struct results res = {wo.encoding ? wo.encoding : 2, s.n, resp_bytes, trace_bytes, tot, bw, br,
+                          z19, z3, anchor};
     print_report(&res);
 
     if (!keep) {
