@@ -174,6 +174,7 @@ static void *worker_main(void *arg)
     event_free(w->retry_timer);
     w->refresh_timer = w->retry_timer = NULL;
     event_base_free(w->base);
+    eng_note_unreadable(w);
     trace_reader_close(w->rd);
     w->rd = NULL;
     return NULL;

@@ -311,6 +311,8 @@ void eng_account_send(struct worker *w, struct rconn *rc, struct req *r, uint64_
 void eng_rconn_pump(struct rconn *rc);
 /* reads the trace ahead of the schedule, within the read-ahead bounds */
 void eng_worker_fill(struct worker *w);
+/* the chunks its reader skipped for an encoding this version cannot read, into the result */
+void eng_note_unreadable(struct worker *w);
 /* ends the loop once everything read was sent and answered (or --duration's replies came) */
 void eng_worker_check_done(struct worker *w);
 /* how long the end waits for late replies once nothing more happens (--drain) */

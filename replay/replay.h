@@ -199,6 +199,9 @@ struct replay_result {
     uint64_t unread;          /* requests of the window never read because the target stalled
                                * first (from the trace's index) */
     uint64_t protocol_errors; /* replies the target sent before any request asked for them */
+    uint64_t unreadable_chunks; /* chunks of an encoding this version cannot read (skipped, and
+                                 * their requests with them) */
+    uint64_t unreadable_offset; /* the first of them */
     uint64_t total_requests;  /* requests the replay will read (all loops; estimated for a time
                                * window), for progress; 0 when not known */
     int stalled;              /* the target stopped answering (stall_timeout_s) */

@@ -336,6 +336,15 @@ uint64_t replay_failed(const struct replay_result *r, char *why, size_t cap)
 {
     uint64_t unreach = r->skipped_by[REPLAY_SKIP_UNREACHABLE];
     uint64_t bad = r->lost + unreach + r->unanswered - r->still_blocked + r->unsent + r->unread;
+    if (!bad && r->unreadable_chunks) {
+        /* the requests of chunks this version cannot decode were not replayed (how many is
+         * not known): a failure too */
+        snprintf(why, cap, "%llu chunks of the trace (the first at offset %llu) use an encoding "
+                           "this version cannot read: their requests were not replayed",
+                 (unsigned long long)r->unreadable_chunks,
+                 (unsigned long long)r->unreadable_offset);
+        return 1;
+    }
     if (!bad) {
         if (cap)
             why[0] = 0;
@@ -363,8 +372,12 @@ uint64_t replay_failed(const struct replay_result *r, char *why, size_t cap)
                             : r->conn_error[0] ? r->conn_error
                                                : NULL;
         if (cause)
-            snprintf(why + n, cap - n, " (%s)", cause);
+            n += (size_t)snprintf(why + n, cap - n, " (%s)", cause);
     }
+    if (n < cap && r->unreadable_chunks)
+        snprintf(why + n, cap - n, "; and %llu chunks of the trace use an encoding this version "
+                                   "cannot read",
+                 (unsigned long long)r->unreadable_chunks);
     return bad;
 }
 
@@ -429,6 +442,10 @@ static void merge_result(struct replay_result *dst, const struct replay_result *
     dst->lost += s->lost;
     dst->unsent += s->unsent;
     dst->cut += s->cut;
+    if (s->unreadable_chunks > dst->unreadable_chunks) {
+        dst->unreadable_chunks = s->unreadable_chunks;
+        dst->unreadable_offset = s->unreadable_offset;
+    }
     dst->still_blocked += s->still_blocked;
     dst->protocol_errors += s->protocol_errors;
     if (s->stalled && !dst->stalled) {

@@ -300,8 +300,21 @@ static unsigned in_part(uint64_t conn, unsigned nparts)
     return (unsigned)(mix64(conn ^ 0x5a17c0ffee5eedull) % nparts);
 }
 
+void eng_note_unreadable(struct worker *w)
+{
+    struct trace_damage d;
+    if (!w->rd)
+        return;
+    trace_reader_damage(w->rd, &d);
+    if (d.chunks_unknown > w->res.unreadable_chunks) {
+        w->res.unreadable_chunks = d.chunks_unknown;
+        w->res.unreadable_offset = d.unknown_offset;
+    }
+}
+
 static int reopen(struct worker *w)
 {
+    eng_note_unreadable(w);
     trace_reader_close(w->rd);
     w->rd = trace_reader_open(w->o->trace, NULL, &w->err);
     if (!w->rd)

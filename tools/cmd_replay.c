@@ -302,6 +302,7 @@ static json_t *result_json(const struct replay_result *r, const char *trace, con
     json_object_set_new(j, "unsent", rt_json_u64(r->unsent));
     json_object_set_new(j, "cut", rt_json_u64(r->cut));
     json_object_set_new(j, "unread", rt_json_u64(r->unread));
+    json_object_set_new(j, "unreadable_chunks", rt_json_u64(r->unreadable_chunks));
     json_object_set_new(j, "still_blocked", rt_json_u64(r->still_blocked));
     json_object_set_new(j, "protocol_errors", rt_json_u64(r->protocol_errors));
     json_object_set_new(j, "stalled", json_boolean(r->stalled));
