@@ -87,10 +87,11 @@ struct ent {
 };
 _Static_assert(sizeof(struct ent) == 128, "an entry is two cache lines");
 
-struct hnode { /* approx: a min-heap node; ops mirrors the entry's (the heap stays compact) */
-    uint64_t ops;
-    uint32_t ei;
-    uint32_t hhi; /* the high half of the entry's hash (its index slot, without the entry) */
+/* approx: what taking an entry's counter over needs without reading the entry itself (an
+ * array small enough to stay in the cache, indexed like the entries) */
+struct evict {
+    uint32_t hhi;  /* the high half of the entry's hash: its index slot */
+    uint16_t slot; /* keys: its cluster slot (its slot counter) */
 };
 
 struct slotc {
@@ -101,7 +102,7 @@ struct ctab {
     int approx;
     /* keys: the slot counters. A key's operations and bytes go to its slot when its entry is
      * taken over (Space-Saving) or at the end (slot_flush), not one by one: the entry counts
-     * them anyway, and the slot counters are one more cache miss per operation. */
+     * them anyway, and the slot counters would be one more cache miss per operation. */
     struct slotc *slots;
     size_t cap; /* approx: the number of counters */
     struct ent *e; /* 64-byte aligned */
@@ -110,8 +111,14 @@ struct ctab {
     size_t mask;
     char *arena; /* exact: the keys longer than KEY_INLINE, each copied once */
     size_t alen, acap;
-    struct hnode *heap; /* approx: a min-heap on ops */
-    uint32_t *hpos;     /* approx: each entry's position in the heap */
+    /* approx: a min-heap on the counts (which mirror the entries': the heap stays compact),
+     * as two arrays: the counts the sift-down compares, node 1 at a cache line's start so
+     * that siblings share a line, and the entries they belong to */
+    uint64_t *hops;
+    uint32_t *hei;
+    void *hops_mem;  /* the allocation of hops */
+    uint32_t *hpos;  /* approx: each entry's position in the heap */
+    struct evict *ev; /* approx: per entry */
 };
 
 /* `bytes` of table memory, cache-line aligned. A big table goes on transparent huge pages
@@ -150,8 +157,11 @@ static void ctab_init(struct ctab *t, int approx, size_t cap)
         while (slots < cap * 2)
             slots *= 2;
         t->ecap = cap;
-        t->heap = xrealloc(NULL, cap * sizeof *t->heap);
+        t->hops_mem = table_alloc((cap + 8) * sizeof *t->hops);
+        t->hops = (uint64_t *)((char *)t->hops_mem + 64 - sizeof *t->hops);
+        t->hei = xrealloc(NULL, cap * sizeof *t->hei);
         t->hpos = xrealloc(NULL, cap * sizeof *t->hpos);
+        t->ev = xrealloc(NULL, cap * sizeof *t->ev);
     } else {
         t->ecap = 512;
     }
@@ -169,8 +179,10 @@ static void ctab_free(struct ctab *t)
     free(t->e);
     free(t->idx);
     free(t->arena);
-    free(t->heap);
+    free(t->hops_mem);
+    free(t->hei);
     free(t->hpos);
+    free(t->ev);
 }
 
 static const char *ent_key(const struct ctab *t, const struct ent *e)
@@ -235,39 +247,58 @@ static void idx_insert(struct ctab *t, uint32_t ei)
  * child is smaller than the node. */
 static void heap_down(struct ctab *t, size_t i)
 {
-    struct hnode x = t->heap[i];
-    const struct hnode *hp = t->heap;
+    uint64_t *ops = t->hops;
+    uint32_t *hei = t->hei, *hpos = t->hpos;
+    const size_t n = t->n;
+    uint64_t xo = ops[i];
+    uint32_t xe = hei[i];
     for (;;) {
         size_t l = 2 * i + 1;
-        if (l >= t->n)
+        if (l >= n)
             break;
-        __builtin_prefetch(&hp[4 * i + 3]); /* the grandchildren */
+        /* the counts two levels down (one level is too short a time for a line to come from
+         * the L2 cache): the 8 from 8i + 7 span two lines */
+        __builtin_prefetch(&ops[8 * i + 7]);
+        __builtin_prefetch(&ops[8 * i + 9]);
+        /* the smaller child's count from the two loaded, not loaded again at its index: a
+         * step waits for one load, not two in a row */
         size_t c = l;
-        if (l + 1 < t->n)
-            c += hp[l + 1].ops < hp[l].ops;
-        if (hp[c].ops >= x.ops)
+        uint64_t co = ops[l];
+        if (l + 1 < n) {
+            uint64_t r = ops[l + 1];
+            int right = r < co;
+            c += (size_t)right;
+            co = right ? r : co;
+        }
+        if (co >= xo)
             break;
-        t->heap[i] = hp[c];
-        t->hpos[t->heap[i].ei] = (uint32_t)i;
+        uint32_t ce = hei[c];
+        ops[i] = co;
+        hei[i] = ce;
+        hpos[ce] = (uint32_t)i;
         i = c;
     }
-    t->heap[i] = x;
-    t->hpos[x.ei] = (uint32_t)i;
+    ops[i] = xo;
+    hei[i] = xe;
+    hpos[xe] = (uint32_t)i;
 }
 
 static void heap_up(struct ctab *t, size_t i)
 {
-    struct hnode x = t->heap[i];
+    uint64_t xo = t->hops[i];
+    uint32_t xe = t->hei[i];
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (t->heap[p].ops <= x.ops)
+        if (t->hops[p] <= xo)
             break;
-        t->heap[i] = t->heap[p];
-        t->hpos[t->heap[i].ei] = (uint32_t)i;
+        t->hops[i] = t->hops[p];
+        t->hei[i] = t->hei[p];
+        t->hpos[t->hei[i]] = (uint32_t)i;
         i = p;
     }
-    t->heap[i] = x;
-    t->hpos[x.ei] = (uint32_t)i;
+    t->hops[i] = xo;
+    t->hei[i] = xe;
+    t->hpos[xe] = (uint32_t)i;
 }
 
 /* One more operation on entry `ei`. */
@@ -276,7 +307,7 @@ static inline void ctab_bump(struct ctab *t, uint32_t ei)
     t->e[ei].ops++;
     if (t->approx) {
         uint32_t hp = t->hpos[ei];
-        t->heap[hp].ops++;
+        t->hops[hp]++;
         heap_down(t, hp);
     }
 }
@@ -306,6 +337,19 @@ static void ent_setkey(struct ctab *t, struct ent *e, const char *k, size_t len)
         e->u.koff = t->alen;
         t->alen += len;
     }
+}
+
+/* Prefetches what taking over the counter of entry `ei` touches: the entry, its index slot and
+ * its slot counter. */
+static inline __attribute__((always_inline)) void prefetch_victim(const struct ctab *t,
+                                                                  uint32_t ei)
+{
+    const char *e = (const char *)&t->e[ei];
+    __builtin_prefetch(e);
+    __builtin_prefetch(e + 64);
+    __builtin_prefetch(&t->idx[HOME((uint64_t)t->ev[ei].hhi << 32, t->mask)]);
+    if (t->slots)
+        __builtin_prefetch(&t->slots[t->ev[ei].slot]);
 }
 
 /* One more operation on key `k` whose trace_hash() is `h`: finds or adds its entry (with
@@ -341,7 +385,9 @@ static uint32_t ctab_touch(struct ctab *t, uint64_t h, const char *k, size_t len
         e->ops = 1;
         ent_setkey(t, e, k, len);
         if (t->approx) {
-            t->heap[t->n - 1] = (struct hnode){.ops = 1, .ei = ei, .hhi = (uint32_t)(h >> 32)};
+            t->hops[t->n - 1] = 1;
+            t->hei[t->n - 1] = ei;
+            t->ev[ei].hhi = (uint32_t)(h >> 32);
             heap_up(t, t->n - 1);
             idx_insert(t, ei);
         } else {
@@ -352,28 +398,30 @@ static uint32_t ctab_touch(struct ctab *t, uint64_t h, const char *k, size_t len
         return ei;
     }
     /* Space-Saving: the key takes over the smallest counter, which becomes min + 1 */
-    struct hnode *root = &t->heap[0];
-    ei = root->ei;
-    idx_delete(t, ei, root->hhi);
+    ei = t->hei[0];
+    idx_delete(t, ei, t->ev[ei].hhi);
     struct ent *e = &t->e[ei];
     if (t->slots) { /* what the key it held counted while it held the counter */
-        t->slots[e->slot].ops += e->ops - e->err;
-        t->slots[e->slot].bytes += e->bytes;
+        struct slotc *sc = &t->slots[t->ev[ei].slot];
+        sc->ops += t->hops[0] - e->err;
+        sc->bytes += e->bytes;
     }
     e->h = h;
-    e->err = root->ops;
-    e->ops = ++root->ops;
-    root->hhi = (uint32_t)(h >> 32);
+    e->err = t->hops[0];
+    e->ops = ++t->hops[0];
+    t->ev[ei].hhi = (uint32_t)(h >> 32);
     e->reads = e->writes = e->bytes = 0;
     e->epoch++;
     ent_setkey(t, e, k, len);
     idx_insert(t, ei);
     heap_down(t, 0);
-    /* the counter the next new key will take over (its entry is not otherwise prefetched) */
-    const char *next = (const char *)&t->e[t->heap[0].ei];
-    __builtin_prefetch(next);
-    __builtin_prefetch(next + 64);
-    __builtin_prefetch(&t->idx[HOME((uint64_t)t->heap[0].hhi << 32, t->mask)]);
+    /* The counters the next two new keys will take over, whose entries and index slots are not
+     * otherwise prefetched: the root, then (its count being the smallest + 1 by then) the
+     * smaller of its children. One takeover ahead is not enough time for a random entry of
+     * a table larger than the cache to arrive. */
+    prefetch_victim(t, t->hei[0]);
+    if (t->n > 1)
+        prefetch_victim(t, t->hei[1 + (t->n > 2 && t->hops[2] < t->hops[1])]);
     return ei;
 }
 
@@ -401,7 +449,7 @@ PREFETCH_FN ctab_prefetch_ent(const struct ctab *t, uint64_t h)
 /* The smallest counter of a full Space-Saving table (0 while it is not full: exact). */
 static uint64_t ctab_bound(const struct ctab *t)
 {
-    return t->approx && t->n == t->cap && t->n ? t->heap[0].ops : 0;
+    return t->approx && t->n == t->cap && t->n ? t->hops[0] : 0;
 }
 
 /* ---- the callbacks on the walk ------------------------------------------------------------ */
@@ -513,6 +561,8 @@ static void run_key(struct hk_an *s, const struct op *o)
     if (fresh) {
         ke->slot = rt_key_slot(k, kl);
         ke->pidx = NONE32;
+        if (s->approx)
+            s->keys.ev[ki].slot = ke->slot;
     }
     ke->reads += o->rd;
     ke->writes += o->wr;
@@ -560,8 +610,20 @@ static void run_reply(struct hk_an *s, const struct op *o)
     }
 }
 
-/* Runs the queued operations in order, prefetching the index slots and entries of those
- * ahead. */
+/* Prefetches the entry of the first key of the request of reply op `o`. Its reference may not
+ * be written yet (the request's key operation has not run): then this is a wasted prefetch,
+ * never a wrong count. */
+PREFETCH_FN prefetch_reply(const struct hk_an *s, const struct op *o)
+{
+    if (!rt_walk_refs_valid(s->refs, o->ref))
+        return;
+    const struct kref *r = rt_walk_refs_at(s->refs, o->ref);
+    if (r->k < s->keys.n)
+        __builtin_prefetch(&s->keys.e[r->k]);
+}
+
+/* Runs the queued operations in order, prefetching the index slots, entries and slot counters
+ * of those ahead. */
 static void hk_run_batch(struct hk_an *s)
 {
     const struct ctab *t = &s->keys;
@@ -569,9 +631,13 @@ static void hk_run_batch(struct hk_an *s)
     for (size_t i = 0; i < n + AHEAD; i++) {
         if (i < n && s->q[i].kind == OP_KEY)
             ctab_prefetch_slot(t, s->q[i].h);
-        if (i >= AHEAD - AHEAD_ENT && i - (AHEAD - AHEAD_ENT) < n &&
-            s->q[i - (AHEAD - AHEAD_ENT)].kind == OP_KEY)
-            ctab_prefetch_ent(t, s->q[i - (AHEAD - AHEAD_ENT)].h);
+        if (i >= AHEAD - AHEAD_ENT && i - (AHEAD - AHEAD_ENT) < n) {
+            const struct op *o = &s->q[i - (AHEAD - AHEAD_ENT)];
+            if (o->kind == OP_KEY)
+                ctab_prefetch_ent(t, o->h);
+            else
+                prefetch_reply(s, o);
+        }
         if (i >= AHEAD) {
             const struct op *o = &s->q[i - AHEAD];
             if (o->kind == OP_KEY)

@@ -169,14 +169,22 @@ static int find_keys(struct rt_walk *w, const struct rt_cmd *c, const struct tra
     return rc;
 }
 
+/* Decimal digits of `v` (argument lengths are short: one comparison or two, not divisions). */
 static uint64_t ndigits(uint64_t v)
 {
     uint64_t n = 1;
-    while (v >= 10) {
-        v /= 10;
-        n++;
+    for (;;) {
+        if (v < 10)
+            return n;
+        if (v < 100)
+            return n + 1;
+        if (v < 1000)
+            return n + 2;
+        if (v < 10000)
+            return n + 3;
+        v /= 10000;
+        n += 4;
     }
-    return n;
 }
 
 /* Bytes of the request as a RESP array of bulk strings: "*<argc>\r\n" and "$<len>\r\n<arg>\r\n"
@@ -253,6 +261,9 @@ static void on_request(struct rt_walk *w, const struct trace_event *ev)
 {
     struct rt_walk_req q = {.ev = ev, .rq = &ev->u.req};
     w->t.requests++;
+    /* the record of a later request: a new request writes a line of the window not touched
+     * for a whole window of requests */
+    __builtin_prefetch(rec_at(w, q.rq->seq + 64), 1);
     resolve(w, &q);
     uint8_t *tags = w->scratch;
     if (!(q.rq->flags & TRACE_REQ_NOREPLY)) {
