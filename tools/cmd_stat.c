@@ -46,8 +46,10 @@ void usage_stat(FILE *out)
         "  errors        error replies by prefix (the first word: ERR, WRONGTYPE,\n"
         "                MOVED, ...), and per second as the rate counts seconds\n"
         "  latency_ns    reply time minus request time of the paired replies, overall\n"
-        "                and per command (a request unanswered for 2^20 later\n"
-        "                requests is dropped)\n"
+        "                and per command (a reply pairs with the request it names;\n"
+        "                a request unanswered after 2^16 later ones waits among 2^20\n"
+        "                long waiters, by sequence number, until a later one takes\n"
+        "                its place)\n"
         "Distributions give count, mean, p50, p90, p99 and max (nearest rank, within\n"
         "1%%).\n\n"
         "JSON keys: tool, version, schema, command, file, start_ns, end_ns,\n"
@@ -502,6 +504,7 @@ struct stat_an *stat_an_attach(struct rt_walk *w)
     s->conn_reqs = xhist();
     s->lat = xhist();
     struct rt_walk_analysis a = {.ctx = s,
+                                 .needs = RT_WALK_NEED_TS,
                                  .tag_size = sizeof(struct stat_tag),
                                  .on_request = stat_request,
                                  .on_reply = stat_reply,

@@ -27,11 +27,10 @@ struct cmd_ent {
     uint32_t pos[FIXED_KEYS];
 };
 
-/* A request's place in the window: its sequence number + 1 (0: free), its time, then the
- * analyses' tags. */
+/* A request's place in the window: its sequence number + 1 (0: free), its time when an
+ * analysis asked for it (RT_WALK_NEED_TS), then the analyses' tags. */
 struct rec {
     uint64_t seq1;
-    uint64_t ts;
 };
 
 struct rt_walk {
@@ -40,8 +39,9 @@ struct rt_walk {
     size_t tag_off[MAX_ANALYSES];
     size_t nan, tag_bytes;
     unsigned needs;
-    uint8_t *ring; /* RT_WALK_WINDOW records of `stride` bytes */
-    size_t stride;
+    uint8_t *ring;  /* RT_WALK_WINDOW records of `stride` bytes */
+    uint8_t *ring2; /* RT_WALK_LONG_WINDOW records: the long waiters (allocated at the first) */
+    size_t stride, tags_at; /* a record's bytes; where its tags start */
     uint8_t scratch[RT_WALK_TAG_MAX]; /* the tags of a request that does not wait */
     struct rt_walk_refs refs;
     struct cmd_ent cc[CMD_CACHE];
@@ -69,6 +69,7 @@ void rt_walk_free(struct rt_walk *w)
     if (!w)
         return;
     free(w->ring);
+    free(w->ring2);
     free(w->refs.base);
     free(w->pos);
     free(w->hash);
@@ -257,6 +258,25 @@ static struct rec *rec_at(const struct rt_walk *w, uint64_t seq)
     return (struct rec *)(w->ring + (size_t)(seq & (RT_WALK_WINDOW - 1)) * w->stride);
 }
 
+static struct rec *rec2_at(const struct rt_walk *w, uint64_t seq)
+{
+    return (struct rec *)(w->ring2 + (size_t)(seq & (RT_WALK_LONG_WINDOW - 1)) * w->stride);
+}
+
+/* Request record `r`, still waiting when a later request needs its place, moves to the long
+ * waiters; the long waiter whose place it takes is forgotten. */
+static void spill(struct rt_walk *w, const struct rec *r)
+{
+    if (!w->ring2)
+        w->ring2 = rt_xcalloc(w->cmd, RT_WALK_LONG_WINDOW, w->stride);
+    struct rec *r2 = rec2_at(w, r->seq1 - 1);
+    if (r2->seq1) {
+        w->t.evicted++;
+        w->t.waiting--;
+    }
+    memcpy(r2, r, w->stride);
+}
+
 static void on_request(struct rt_walk *w, const struct trace_event *ev)
 {
     struct rt_walk_req q = {.ev = ev, .rq = &ev->u.req};
@@ -269,15 +289,16 @@ static void on_request(struct rt_walk *w, const struct trace_event *ev)
     if (!(q.rq->flags & TRACE_REQ_NOREPLY)) {
         struct rec *r = rec_at(w, q.rq->seq);
         if (r->seq1)
-            w->t.evicted++; /* unanswered for a whole window of later requests */
-        else
-            w->t.waiting++;
+            spill(w, r); /* unanswered for a window of later requests */
+        w->t.waiting++;
         r->seq1 = q.rq->seq + 1;
-        r->ts = ev->ts;
-        tags = (uint8_t *)(r + 1);
+        if (w->needs & RT_WALK_NEED_TS)
+            ((uint64_t *)r)[1] = ev->ts;
+        tags = (uint8_t *)r + w->tags_at;
         q.waits = 1;
     }
-    memset(tags, 0, w->tag_bytes);
+    for (size_t i = 0; i < w->tag_bytes / 8; i++) /* a few words: no call to memset */
+        ((uint64_t *)tags)[i] = 0;
     for (size_t i = 0; i < w->nan; i++)
         if (w->an[i].on_request)
             w->an[i].on_request(w->an[i].ctx, w, &q, tags + w->tag_off[i]);
@@ -294,11 +315,14 @@ static void on_reply(struct rt_walk *w, const struct trace_event *ev)
         w->t.unpaired++;
     } else {
         struct rec *r = rec_at(w, seq);
+        if (r->seq1 != seq + 1 && w->ring2)
+            r = rec2_at(w, seq); /* a long waiter, maybe */
         if (r->seq1 == seq + 1) {
             p.pairing = RT_WALK_PAIRED;
-            p.req_ts = r->ts;
+            if (w->needs & RT_WALK_NEED_TS)
+                p.req_ts = ((const uint64_t *)r)[1];
             r->seq1 = 0;
-            tags = (uint8_t *)(r + 1);
+            tags = (uint8_t *)r + w->tags_at;
             w->t.paired++;
             w->t.waiting--;
         } else {
@@ -337,7 +361,8 @@ static void on_event(struct rt_walk *w, const struct trace_event *ev)
 int rt_walk_run(struct rt_walk *w, struct trace_reader *r, struct rt_pass *ps, struct rt_err *err)
 {
     if (!w->ring) {
-        w->stride = sizeof(struct rec) + w->tag_bytes;
+        w->tags_at = sizeof(struct rec) + (w->needs & RT_WALK_NEED_TS ? sizeof(uint64_t) : 0);
+        w->stride = w->tags_at + w->tag_bytes;
         w->ring = rt_xcalloc(w->cmd, RT_WALK_WINDOW, w->stride);
         w->refs.base = rt_xcalloc(w->cmd, RT_WALK_REFS_BYTES, 1);
     }

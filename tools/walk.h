@@ -14,16 +14,22 @@
  * The rule: a reply answers the request whose sequence number it carries (the recorder paired
  * them on the wire: replies come back in the order of the connection's requests). A request
  * that expects a reply (not TRACE_REQ_NOREPLY) waits for it in the window, holding only what
- * the analyses asked to keep about it (its time, their tags: a few counters and table
- * indexes, never its arguments), in a ring indexed by sequence number:
- *  - count: a request still unanswered when RT_WALK_WINDOW later requests have been sent is
- *    forgotten ("evicted"); a reply that comes after that, or that names a request the window
- *    never held, is "lost"; a reply without a request (TRACE_SEQ_NONE) is "unpaired";
- *  - bytes: RT_WALK_WINDOW records of 16 bytes plus the analyses' tags (at most RT_WALK_TAG_MAX
- *    together), and one ring of RT_WALK_REFS_BYTES for what varies with the request (the
- *    table entries of its keys): a request whose references were overwritten by later ones
- *    before its reply came is paired, but its references are gone (rt_walk_refs_valid). */
-#define RT_WALK_WINDOW (1u << 20)
+ * the analyses asked to keep about it (their tags: a few counters and table indexes, and its
+ * time when asked, never its arguments), in a ring indexed by sequence number:
+ *  - count: the ring has RT_WALK_WINDOW places; a request still unanswered when as many later
+ *    requests have been sent moves to the long waiters (a blocked BLPOP, a reply the capture
+ *    lost), RT_WALK_LONG_WINDOW places indexed the same way: it is forgotten ("evicted") when
+ *    a later long waiter takes its place, at least that many requests later. A reply whose
+ *    request the window does not hold (anymore) is "lost"; a reply without a request
+ *    (TRACE_SEQ_NONE) is "unpaired";
+ *  - bytes: a place is 8 bytes (16 when the requests' times are kept) and the analyses' tags
+ *    (at most RT_WALK_TAG_MAX bytes together); the ring stays in the cache (1.5 MiB for
+ *    stat or hotkeys), the long waiters' places are allocated at the first one and touched
+ *    only where they go. What varies with the request (the table entries of its keys) goes
+ *    into one ring of RT_WALK_REFS_BYTES: a request whose references were overwritten by later
+ *    ones before its reply came is paired, but its references are gone (rt_walk_refs_valid). */
+#define RT_WALK_WINDOW (1u << 16)
+#define RT_WALK_LONG_WINDOW (1u << 20)
 #define RT_WALK_TAG_MAX 96
 #define RT_WALK_REFS_BYTES (8u << 20)
 #define RT_WALK_NOREFS UINT64_MAX /* rt_walk_refs_take(): more than the ring holds */
@@ -64,7 +70,7 @@ struct rt_walk_reply {
     const struct trace_event *ev;  /* the event: ts, conn */
     const struct trace_reply *rp;  /* &ev->u.reply */
     int pairing;                   /* enum rt_walk_pairing */
-    uint64_t req_ts;               /* PAIRED: the request's time */
+    uint64_t req_ts;               /* PAIRED and RT_WALK_NEED_TS: the request's time */
 };
 
 struct rt_walk;
@@ -72,6 +78,7 @@ struct rt_walk;
 /* What an analysis asks the walker to compute for every request with resolved keys. */
 #define RT_WALK_NEED_WIRE 0x1u /* rt_walk_req.wire */
 #define RT_WALK_NEED_HASH 0x2u /* rt_walk_req.key_hash */
+#define RT_WALK_NEED_TS 0x4u   /* rt_walk_reply.req_ts (each waiting request keeps its time) */
 
 /* An analysis: its callbacks (any may be NULL) and what it keeps per waiting request. */
 struct rt_walk_analysis {
