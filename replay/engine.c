@@ -15,6 +15,7 @@
 #include "engine_int.h"
 
 #include <errno.h>
+#include <event2/thread.h>
 #include <netdb.h>
 
 /* ---- the worker thread ----------------------------------------------------------------- */
@@ -82,6 +83,40 @@ static void house_cb(evutil_socket_t fd, short what, void *arg)
     publish(w, 0);
 }
 
+/* ---- --sync keys: another worker's messages ------------------------------------------- */
+
+static void sync_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    sync_drain(w->sync, eng_sync_wake, w);
+}
+
+/* called by another worker's thread: wakes this worker's loop (libevent is set up for threads) */
+static void sync_kick(void *arg)
+{
+    struct worker *w = arg;
+    pthread_mutex_lock(w->mu);
+    if (w->sync_ev && !w->sync_ev_gone)
+        event_active(w->sync_ev, EV_READ, 0);
+    pthread_mutex_unlock(w->mu);
+}
+
+static void use_threads(void)
+{
+    evthread_use_pthreads();
+}
+
+/* the worker ends with a request still waiting: it lets go of it */
+static void sync_drop(void *ctx, void *req)
+{
+    (void)ctx;
+    struct req *r = req;
+    r->sync_pending = 0;
+    eng_release(r);
+}
+
 static void worker_cleanup(struct worker *w)
 {
     for (struct req *r = w->dhead, *nx; r; r = nx) {
@@ -93,6 +128,7 @@ static void worker_cleanup(struct worker *w)
                 w->res.cut++;
             else
                 w->res.unsent++;
+            r->discarded = 1;
         }
         eng_release(r);
     }
@@ -113,6 +149,8 @@ static void worker_cleanup(struct worker *w)
         free(g->tc);
         free(g->users);
     }
+    if (w->sync)
+        sync_w_release(w->sync, sync_drop, w); /* what still waited lets go of its requests */
     rt_ctl_close(&w->ctl);
     rt_ctl_close(&w->tctl);
     free(w->ht);
@@ -139,6 +177,13 @@ static void *worker_main(void *arg)
     w->house_timer = event_new(w->base, -1, EV_PERSIST, house_cb, w);
     w->refresh_timer = evtimer_new(w->base, eng_refresh_cb, w);
     w->retry_timer = evtimer_new(w->base, eng_retry_req_cb, w);
+    if (w->sync) {
+        pthread_mutex_lock(w->mu);
+        w->sync_ev = event_new(w->base, -1, 0, sync_cb, w);
+        if (w->sync_ev)
+            event_active(w->sync_ev, EV_READ, 0); /* what was posted before it existed */
+        pthread_mutex_unlock(w->mu);
+    }
     struct timeval hv = {0, 100000};
     evtimer_add(w->house_timer, &hv);
     w->rd = trace_reader_open(w->o->trace, NULL, &w->err);
@@ -172,6 +217,14 @@ static void *worker_main(void *arg)
     event_free(w->house_timer);
     event_free(w->refresh_timer);
     event_free(w->retry_timer);
+    if (w->sync_ev) {
+        /* no more kicks: other workers may still post until they end (they read the flag) */
+        pthread_mutex_lock(w->mu);
+        w->sync_ev_gone = 1;
+        pthread_mutex_unlock(w->mu);
+        event_free(w->sync_ev);
+        w->sync_ev = NULL;
+    }
     w->refresh_timer = w->retry_timer = NULL;
     event_base_free(w->base);
     eng_note_unreadable(w);
@@ -268,6 +321,22 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
             res->total_requests = (uint64_t)total;
         }
     }
+    /* --sync keys names requests by their sequence number: it needs the trace's request
+     * count (from the index; a trace without one is counted now) */
+    uint64_t nreq = 0;
+    if (o->sync == REPLAY_SYNC_KEYS) {
+        struct trace_totals tt;
+        trace_reader_totals(probe, &tt);
+        if (trace_reader_has_index(probe)) {
+            nreq = tt.by_type[TRACE_EV_REQUEST];
+        } else {
+            struct trace_event ev;
+            struct rt_err e2 = {0};
+            while (trace_reader_next(probe, &ev, &e2) == 1)
+                if (ev.type == TRACE_EV_REQUEST && ev.u.req.seq + 1 > nreq)
+                    nreq = ev.u.req.seq + 1;
+        }
+    }
     trace_reader_close(probe);
 
     struct addrinfo hints = {0}, *ai = NULL;
@@ -335,6 +404,16 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
     struct replay_status *pub = xcalloc(nt, sizeof *pub);
     pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     struct rt_hist *shared_lat = rt_hist_new(), *shared_sec = rt_hist_new();
+    /* --sync keys: the order the workers share (ids: loop * nreq + seq); their loops take
+     * events from other threads (the kicks), so libevent is told to lock */
+    struct sync_shared *sync_sh = NULL;
+    if (o->sync == REPLAY_SYNC_KEYS && nreq) {
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+        pthread_once(&once, use_threads);
+        sync_sh = sync_shared_new(nt, nreq * (o->loops ? o->loops : 1));
+        for (unsigned i = 0; sync_sh && i < nt; i++)
+            sync_set_kick(sync_sh, i, sync_kick, &ws[i]);
+    }
     uint64_t wall_t0 = now_ns() + 100000000; /* a common start, 100 ms ahead: time to connect */
     if (o->start_at_ns) {
         /* --start-at: the same wall-clock start on every host (their clocks in sync, NTP) */
@@ -410,6 +489,17 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         w->deadline = o->duration_s > 0 ? wall_t0 + (uint64_t)(o->duration_s * 1e9) : 0;
         w->cmds = xcalloc(MAX_CMDS, sizeof *w->cmds);
         w->delta_lat = rt_hist_new();
+        w->chain_gap_ns = (uint64_t)((o->chain_gap_ms > 0 ? o->chain_gap_ms : 1.0) * 1e6);
+        if (sync_sh) {
+            w->sync = sync_w_new(sync_sh, i);
+            w->sync_nreq = nreq;
+            if (!w->sync) {
+                rt_err_set(err, RT_ENOMEM, "out of memory");
+                rc = RT_ENOMEM;
+                nt = i + 1;
+                goto out;
+            }
+        }
         w->no_table_keys = o->keys_from_target;
         if (o->connections) {
             w->nfold = o->connections;
@@ -524,7 +614,13 @@ out:
         rt_hist_free(w->res.lat);
         rt_hist_free(w->res.svc);
         rt_hist_free(w->res.lag);
+        rt_hist_free(w->res.slip);
+        rt_hist_free(w->res.sync_wait);
+        sync_w_free(w->sync);
+        free(w->skeys);
+        free(w->spos);
     }
+    sync_shared_free(sync_sh);
     rt_hist_free(shared_lat);
     rt_hist_free(shared_sec);
     cl_topo_free(&topo);

@@ -12,6 +12,7 @@
 
 #include "replay.h"
 #include "replay_int.h"
+#include "sync.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -80,6 +81,18 @@ struct req {
     char *wire;            /* the RESP bytes to send (freed once written on a standalone target:
                             * only cluster mode may send it again) */
     size_t qbytes;         /* what it holds while waiting to be sent (read-ahead bound) */
+    /* pacing (sched.c): a chained request is sent when its predecessor's reply arrives in the
+     * replay, plus the recorded gap (over --speed); a scheduled one at its recorded time */
+    uint8_t chained;
+    uint8_t shifted;       /* scheduled: moved by its connection's slip */
+    uint8_t discarded;     /* left its queue without being sent (the replay ended) */
+    uint64_t gap_ns;       /* chained: the recorded gap after the predecessor's reply, scaled */
+    uint64_t sched_due;    /* the recorded schedule's time for it (slip is due - this) */
+    /* --sync keys (sync.c) */
+    uint8_t synced;        /* taken by the order: answered to it when it ends */
+    uint64_t sync_id;
+    uint32_t sync_pending; /* earlier requests on its keys still unanswered */
+    uint64_t sync_blocked_at; /* when it first waited for them at the head of its queue */
 };
 
 struct tconn;
@@ -113,6 +126,11 @@ struct rconn {
     uint32_t rec_out;      /* unanswered in the recording so far */
     uint32_t pending;      /* its requests in the due or ready queue */
     uint64_t unblocked_at; /* when the last reply arrived (a waiting request may go) */
+    uint64_t last_rec_reply_ts; /* the trace time of its last recorded reply (chains) */
+    int64_t slip_ns;            /* how far behind its recording it runs (its last chained
+                                 * request's due time after its recorded time) */
+    struct event *timer;        /* its head request's time: its recorded time (scheduled), or
+                                 * its predecessor's reply plus the recorded gap (chained) */
     int closing;           /* the recorded connection closed: close after draining */
     /* requests whose recorded reply is awaited, in order */
     struct req **wait;
@@ -233,6 +251,22 @@ struct worker {
     uint64_t deadline;
     int stopping;             /* 1: --duration ended: nothing more is sent, replies in flight
                                * are awaited; 2: a signal: the loop ends now */
+    /* pacing */
+    uint64_t last_due;        /* the latest due time of a request read (the drain counts from it) */
+    int loop_wait;            /* --loop: the end of a pass is read; the next waits for it to end */
+    uint64_t chain_gap_ns;    /* --pace auto: a request sent this soon after its connection's
+                               * last reply (nothing outstanding) was chained to it */
+    /* --sync keys */
+    struct sync_w *sync;
+    uint64_t sync_nreq;       /* the trace's request count (ids: loop * this + seq) */
+    struct event *sync_ev;    /* kicked by other workers: its inbox has messages (set and
+                               * cleared under mu, which the kicks take) */
+    int sync_ev_gone;
+    uint64_t sync_blocked;    /* own requests waiting for others now */
+    struct sync_key *skeys;   /* scratch for a request's key hashes */
+    size_t skcap;
+    uint32_t *spos;
+    size_t spcap;
 };
 
 /* a recorded reply awaited (rconn.wait, a ring) */
@@ -311,6 +345,12 @@ void eng_account_send(struct worker *w, struct rconn *rc, struct req *r, uint64_
 void eng_rconn_pump(struct rconn *rc);
 /* reads the trace ahead of the schedule, within the read-ahead bounds */
 void eng_worker_fill(struct worker *w);
+/* the timer of a recorded connection fired: its head request's time has come */
+void eng_rc_timer_cb(evutil_socket_t fd, short what, void *arg);
+/* --sync keys: a reason for request `req` to wait is gone (sync_wake_fn; ctx: the worker) */
+void eng_sync_wake(void *ctx, void *req);
+/* --sync keys: the request will not wait any more (answered, lost, dropped, skipped) */
+void eng_sync_answered(struct worker *w, struct req *r);
 /* the chunks its reader skipped for an encoding this version cannot read, into the result */
 void eng_note_unreadable(struct worker *w);
 /* ends the loop once everything read was sent and answered (or --duration's replies came) */
@@ -351,6 +391,10 @@ struct req_plan {
 struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_request *q,
                          uint64_t due, struct req_plan *pl);
 /* a RESP array of bulk strings, `prefix` before the arguments `iskey` marks (xcalloc'd) */
+/* --sync keys: the kind and key hashes of a request (any worker's) into `sq` (keys borrowed
+ * until the next call). @return 0, or -1 when the order cannot place it (unknown command, keys
+ * not found): it is then not ordered */
+int eng_sync_req(struct worker *w, const struct trace_request *q, struct sync_req *sq);
 char *eng_fmt_cmd(size_t argc, const char *const *argv, const size_t *len, const uint8_t *iskey,
                   const char *prefix, size_t *out_len);
 

@@ -563,3 +563,67 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
     pl->slot = slot;
     return r;
 }
+
+/* ---- --sync keys: what a request does to the order -------------------------------------- */
+
+/* the hash of a key as the order knows it: its database and its bytes */
+static uint64_t sync_key_hash(uint32_t db, const char *k, size_t n)
+{
+    return trace_hash(k, n) ^ mix64((uint64_t)db + 1);
+}
+
+int eng_sync_req(struct worker *w, const struct trace_request *q, struct sync_req *sq)
+{
+    sq->kind = SYNC_NONE;
+    sq->keys = NULL;
+    sq->nkeys = 0;
+    if (!q->argc || (q->flags & TRACE_REQ_MALFORMED))
+        return 0; /* the server ran nothing */
+    const struct rt_cmd *c = rt_cmd_lookup(q->argc, q->argv, q->argvlen);
+    if (!c)
+        return -1; /* unknown: not ordered, counted */
+    if (!strcmp(c->name, "multi")) {
+        sq->kind = SYNC_MULTI;
+        return 0;
+    }
+    if (!strcmp(c->name, "exec")) {
+        sq->kind = SYNC_EXEC;
+        return 0;
+    }
+    if (!strcmp(c->name, "discard")) {
+        sq->kind = SYNC_DISCARD;
+        return 0;
+    }
+    int write = (c->flags & (RT_CMD_WRITE | RT_CMD_SCRIPTING | RT_CMD_MAY_REPLICATE)) != 0;
+    if (w->spcap < q->argc) {
+        w->spcap = q->argc;
+        w->spos = xrealloc(w->spos, w->spcap * sizeof *w->spos);
+    }
+    size_t nk = 0;
+    if (rt_cmd_keys(c, q->argc, q->argv, q->argvlen, w->spos, q->argc, &nk) != 0) {
+        if (write) {
+            sq->kind = SYNC_BARRIER; /* a write whose keys cannot be found: may touch anything */
+            return 0;
+        }
+        return -1;
+    }
+    if (!nk) {
+        /* keyless: a write (FLUSHDB, SWAPDB) or a script without keys may touch anything */
+        sq->kind = write ? SYNC_BARRIER : SYNC_NONE;
+        return 0;
+    }
+    if (w->skcap < nk) {
+        w->skcap = nk;
+        w->skeys = xrealloc(w->skeys, w->skcap * sizeof *w->skeys);
+    }
+    uint32_t db = w->cluster ? 0 : q->db;
+    for (size_t i = 0; i < nk; i++) {
+        uint32_t p = w->spos[i] < q->argc ? w->spos[i] : 0;
+        w->skeys[i].hash = sync_key_hash(db, q->argv[p], q->argvlen[p]);
+        w->skeys[i].write = (uint8_t)write;
+    }
+    sq->kind = (c->flags & RT_CMD_BLOCKING) ? SYNC_BLOCKING : SYNC_KEYS;
+    sq->keys = w->skeys;
+    sq->nkeys = nk;
+    return 0;
+}

@@ -171,6 +171,7 @@ void eng_rconn_free(struct worker *w, struct rconn *rc)
             w->res.cut++;
         else
             w->res.unsent++;
+        r->discarded = 1;
         eng_release(r);
     }
     ht_remove(w, rc);
@@ -201,5 +202,7 @@ void eng_rconn_free(struct worker *w, struct rconn *rc)
         free(g->users);
         free(g);
     }
+    if (rc->timer)
+        event_free(rc->timer);
     free(rc);
 }

@@ -48,6 +48,21 @@ struct replay_tls {
     int insecure;         /* do not verify the server's certificate */
 };
 
+/* How requests are paced (replay_opts.pace). */
+enum replay_pace {
+    REPLAY_PACE_AUTO = 0,  /* chained when the recording shows the client waited for the reply
+                            * (nothing outstanding, sent within chain_gap_ms of it), else
+                            * scheduled */
+    REPLAY_PACE_CHAINED,   /* every request sent after a reply with nothing outstanding */
+    REPLAY_PACE_SCHEDULED  /* the recorded schedule only (open loop, as before 0.2) */
+};
+
+/* The order kept across connections (replay_opts.sync). */
+enum replay_sync {
+    REPLAY_SYNC_KEYS = 0,  /* a request waits for the earlier requests on its keys (sync.c) */
+    REPLAY_SYNC_OFF
+};
+
 /* Why a request was not sent (replay_result.skipped_by). */
 enum replay_skip {
     REPLAY_SKIP_UNSAFE = 0, /* destroys or reconfigures the target (not in --allow) */
@@ -114,6 +129,12 @@ struct replay_opts {
                                     * target is taken as stalled and the replay ends (exit 1);
                                     * 0 means 15 s */
     int send_malformed;            /* send requests recorded as malformed (their raw bytes) */
+    int pace;                      /* REPLAY_PACE_*: chains of requests sent on replies, or the
+                                    * recorded schedule only */
+    double chain_gap_ms;           /* --pace auto: a request sent at most this long after its
+                                    * connection's last reply (with nothing else outstanding) is
+                                    * chained to it; 0 means 1 ms */
+    int sync;                      /* REPLAY_SYNC_*: the recorded order across connections */
     int keys_from_target;          /* ask the target's COMMAND GETKEYS even for commands the table
                                     * knows (tests of that path) */
 };
@@ -216,6 +237,15 @@ struct replay_result {
     double trace_span_s;      /* trace time covered (one loop) */
     int stopped;              /* interrupted (signal or --duration) */
     struct rt_hist *lat, *svc, *lag; /* overall; lag: send time minus due time */
+    struct rt_hist *slip;     /* how far behind the recording requests were due (chained ones;
+                               * scheduled ones count 0) */
+    int64_t slip_final_ns;    /* the slip of the last request sent (negative: ahead) */
+    uint64_t chained, scheduled; /* requests sent by each pacing */
+    struct rt_hist *sync_wait;   /* --sync keys: how long requests waited for others' */
+    uint64_t sync_waited;     /* requests that waited */
+    uint64_t sync_barriers;   /* requests ordered as barriers (keyless writes, keyless scripts) */
+    uint64_t sync_unordered;  /* requests the order could not place (unknown commands, keys the
+                               * table cannot find, out of memory, a wait given up) */
     struct replay_cmd_result *cmds;
     size_t ncmds;
     struct replay_errmsg *errmsgs; /* every command's error replies by message */

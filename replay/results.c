@@ -212,6 +212,7 @@ void eng_complete(struct worker *w, struct req *r, unsigned rtype, uint64_t now)
         rc->out--;
     if (rc)
         rc->unblocked_at = now;
+    eng_sync_answered(w, r); /* the requests of every connection waiting for it may go */
     eng_release(r);
     if (rc)
         eng_rconn_pump(rc);
@@ -264,6 +265,7 @@ void eng_lose_req(struct worker *w, struct req *r, uint64_t now)
         if (r->rc && r->rc->out)
             r->rc->out--;
         w->last_progress = now;
+        eng_sync_answered(w, r); /* lost: applied or not, it will not run later */
     }
     r->got = 1;
     eng_release(r);
@@ -295,6 +297,7 @@ void eng_abandon_req(struct worker *w, struct req *r)
         if (r->blocking && r->rec_state != 1)
             w->res.still_blocked++;
         eng_inflight_done(w, r);
+        eng_sync_answered(w, r);
     }
     eng_release(r);
 }
@@ -306,7 +309,9 @@ int eng_result_alloc(struct replay_result *r)
     r->lat = rt_hist_new();
     r->svc = rt_hist_new();
     r->lag = rt_hist_new();
-    return r->lat && r->svc && r->lag ? 0 : -1;
+    r->slip = rt_hist_new();
+    r->sync_wait = rt_hist_new();
+    return r->lat && r->svc && r->lag && r->slip && r->sync_wait ? 0 : -1;
 }
 
 void replay_result_free(struct replay_result *res)
@@ -316,6 +321,8 @@ void replay_result_free(struct replay_result *res)
     rt_hist_free(res->lat);
     rt_hist_free(res->svc);
     rt_hist_free(res->lag);
+    rt_hist_free(res->slip);
+    rt_hist_free(res->sync_wait);
     for (size_t i = 0; i < res->ncmds; i++) {
         rt_hist_free(res->cmds[i].lat);
         rt_hist_free(res->cmds[i].svc);
@@ -475,6 +482,15 @@ static void merge_result(struct replay_result *dst, const struct replay_result *
     rt_hist_merge(dst->lat, s->lat);
     rt_hist_merge(dst->svc, s->svc);
     rt_hist_merge(dst->lag, s->lag);
+    rt_hist_merge(dst->slip, s->slip);
+    rt_hist_merge(dst->sync_wait, s->sync_wait);
+    if (s->slip_final_ns > dst->slip_final_ns || !dst->chained)
+        dst->slip_final_ns = s->slip_final_ns; /* the latest worker's: the most behind */
+    dst->chained += s->chained;
+    dst->scheduled += s->scheduled;
+    dst->sync_waited += s->sync_waited;
+    dst->sync_barriers += s->sync_barriers;
+    dst->sync_unordered += s->sync_unordered;
 }
 
 /* per node, by its address: workers number the nodes each in their own order */

@@ -3,8 +3,9 @@
  *
  * - Each request read from the trace gets a due time: the recorded offset from the start of
  *   the window divided by --speed (or k / --rate for the k-th request), on the monotonic
- *   clock. It waits in the worker's due queue (trace order is time order) until then, then
- *   moves to its recorded connection's ready queue.
+ *   clock. It joins its recorded connection's queue at once, in trace order; the head of the
+ *   queue waits for its time on the connection's timer. (A queue per connection, not one due
+ *   queue per worker: a chained request must not overtake the scheduled one before it.)
  * - Pipelining is taken from the recording: a request carries how many of its connection's
  *   requests were still unanswered in the recording when it was sent (`max_out`). The replay
  *   sends it only when at most that many are unanswered on the replay side, so what was
@@ -14,6 +15,21 @@
  *   trace's size.
  * - Once the trace is read, the replay ends when everything is answered, or when nothing has
  *   happened for the drain time.
+ * - Request chains (--pace auto, the default). A client in a request/response loop sends each
+ *   request the moment the previous reply arrives: it was never ahead of its server, so timing
+ *   it from its recorded wall-clock schedule would count a slower target's whole backlog as
+ *   latency, and more the longer the trace. So a request is *chained* when the recording shows
+ *   the client waiting on the server: its connection had nothing outstanding when it was sent,
+ *   and it was sent at most --chain-gap (1 ms) after that connection's last reply. A chained
+ *   request is due when its predecessor's reply arrives in the replay plus the recorded gap
+ *   over --speed (never more than the read-ahead, 200 ms, ahead of its recorded time); latency
+ *   is measured from then. Every other request (a user, a timer: a longer gap; a pipeline) keeps
+ *   its recorded time and its coordinated-omission-corrected latency. How far chained requests
+ *   fell behind their recorded time is the connections' *slip*. --pace chained chains every
+ *   request sent with nothing outstanding; --pace scheduled chains none (the open loop of 0.1).
+ * - --sync keys (the default): a request also waits for the earlier requests of every
+ *   connection that touched its keys (sync.c says the rule); every worker reads every request
+ *   in trace order and tells the order about it, its own ones with the request to wake.
  */
 #include "engine_int.h"
 
@@ -66,6 +82,23 @@ void eng_account_send(struct worker *w, struct rconn *rc, struct req *r, uint64_
     eng_unbuffer(w, r);
     if (!w->inflight)
         w->last_progress = now; /* a stall counts from the first request left waiting */
+    if (r->kind == K_REQ) {
+        /* pacing: slip is how far behind its recorded time a request was due (a chained one
+         * by its chain, a scheduled one by the slip of its connection it was moved by) */
+        int64_t slip = r->sched_due ? (int64_t)(r->due - r->sched_due) : 0;
+        if (r->chained)
+            w->res.chained++;
+        else
+            w->res.scheduled++;
+        if (rc && r->chained)
+            rc->slip_ns = slip;
+        rt_hist_record(w->res.slip, slip > 0 ? (uint64_t)slip : 0);
+        w->res.slip_final_ns = slip;
+        if (r->sync_blocked_at) {
+            rt_hist_record(w->res.sync_wait, now - r->sync_blocked_at);
+            w->res.sync_waited++;
+        }
+    }
 }
 
 static void drop_unreachable(struct worker *w, struct rconn *rc)
@@ -81,6 +114,8 @@ static void drop_unreachable(struct worker *w, struct rconn *rc)
     w->res.skipped_by[REPLAY_SKIP_UNREACHABLE]++;
     w->last_progress = now_ns();
     r->got = 1; /* nothing to compare */
+    r->discarded = 1;
+    eng_sync_answered(w, r); /* dropped: it will not run */
     eng_release(r);
 }
 
@@ -123,6 +158,20 @@ void eng_rconn_pump(struct rconn *rc)
         struct req *r = rc->rhead;
         if (r->hold)
             break; /* MULTI: where it goes is not known yet */
+        if (!r->chained && r->sched_due && !r->shifted && rc->slip_ns > 0) {
+            /* an outside event on a connection that fell behind: timed from where the
+             * connection is, not from where the recording was (it could not have been sent
+             * before the replies it follows) */
+            r->due = r->sched_due + (uint64_t)rc->slip_ns;
+            r->shifted = 1;
+        }
+        if (r->due > now && !r->chained) {
+            /* its recorded time has not come */
+            if (!rc->timer)
+                rc->timer = evtimer_new(w->base, eng_rc_timer_cb, rc);
+            arm_in(rc->timer, r->due - now);
+            break;
+        }
         uint64_t down;
         int ready = req_ready(w, rc, r, &down);
         if (ready < 0) {
@@ -145,6 +194,27 @@ void eng_rconn_pump(struct rconn *rc)
         }
         if (r->expect && rc->out > r->max_out)
             break; /* the recording waited for a reply here */
+        if (r->sync_pending) {
+            /* --sync keys: earlier requests on its keys are not answered yet */
+            if (!r->sync_blocked_at)
+                r->sync_blocked_at = now;
+            break;
+        }
+        if (r->chained && !r->due) {
+            /* due when its predecessor's reply came, plus the recorded gap; never further
+             * ahead of its recorded time than the read-ahead */
+            uint64_t due = rc->unblocked_at + r->gap_ns;
+            uint64_t floor = r->sched_due > LOOKAHEAD_NS ? r->sched_due - LOOKAHEAD_NS : 0;
+            if (due < floor)
+                due = floor;
+            if (due > now + 20000) {
+                if (!rc->timer)
+                    rc->timer = evtimer_new(w->base, eng_rc_timer_cb, rc);
+                arm_in(rc->timer, due - now);
+                break;
+            }
+            r->due = due;
+        }
         if (!r->parts && eng_tc_throttled(eng_group_tc(w, rc->g, eng_route(w, rc, r->slot,
                                                                            r->is_read, r->in_tx))))
             break; /* the target reads slower than we write: wait for the output to drain */
@@ -164,6 +234,74 @@ void eng_rconn_pump(struct rconn *rc)
     if (rc->closing && rc->pending == 0 && rc->out == 0)
         eng_rconn_free(w, rc);
     eng_worker_check_done(w);
+}
+
+void eng_rc_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct rconn *rc = arg;
+    struct req *r = rc->rhead;
+    if (r && r->chained && !r->due) {
+        /* its time came: set it now (the pump would wait another 20 us of scheduling noise) */
+        uint64_t due = rc->unblocked_at + r->gap_ns;
+        uint64_t floor = r->sched_due > LOOKAHEAD_NS ? r->sched_due - LOOKAHEAD_NS : 0;
+        r->due = due > floor ? due : floor;
+    }
+    eng_rconn_pump(rc);
+}
+
+/* ---- --sync keys ------------------------------------------------------------------------- */
+
+void eng_sync_wake(void *ctx, void *req)
+{
+    struct worker *w = ctx;
+    struct req *r = req;
+    if (r->sync_pending && --r->sync_pending == 0) {
+        w->sync_blocked--;
+        if (!r->discarded && r->rc)
+            eng_rconn_pump(r->rc);
+    }
+    eng_release(r); /* the reference its registration held */
+}
+
+void eng_sync_answered(struct worker *w, struct req *r)
+{
+    if (!r->synced || !w->sync)
+        return;
+    r->synced = 0;
+    sync_answered(w->sync, r->sync_id, eng_sync_wake, w);
+}
+
+/* tells the order about request `q` (of connection `conn`), owned by worker `owner`; for an own
+ * one, `r` (NULL when skipped) waits for what it must */
+static void sync_take_req(struct worker *w, const struct trace_request *q, uint64_t conn,
+                          unsigned owner, struct req *r)
+{
+    struct sync_req sq;
+    if (eng_sync_req(w, q, &sq) < 0 && owner == w->id)
+        w->res.sync_unordered++;
+    sq.id = (uint64_t)w->loop * w->sync_nreq + q->seq;
+    sq.conn = conn ^ ((uint64_t)w->loop << 48);
+    sq.owner = owner;
+    uint32_t pending = 0;
+    if (sync_take(w->sync, &sq, r, &pending) < 0 && owner == w->id)
+        w->res.sync_unordered++;
+    if (owner != w->id)
+        return;
+    if (sq.kind == SYNC_BARRIER)
+        w->res.sync_barriers++;
+    if (!r) {
+        /* skipped: nothing to wait for it */
+        sync_answered(w->sync, sq.id, eng_sync_wake, w);
+        return;
+    }
+    r->synced = 1;
+    r->sync_id = sq.id;
+    r->sync_pending = pending;
+    r->refs += pending; /* each registration keeps it until its wake */
+    if (pending)
+        w->sync_blocked++;
 }
 
 static void ready_push(struct rconn *rc, struct req *r)
@@ -202,7 +340,21 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
     if (!q->argc)
         return;
     struct req_plan pl;
+    uint32_t rec_out = rc->rec_out;
     struct req *r = eng_req_make(w, rc, q, due, &pl);
+    if (w->sync)
+        sync_take_req(w, q, ev->conn, w->id, r);
+    if (r && r->kind == K_REQ && w->o->pace != REPLAY_PACE_SCHEDULED && !rec_out &&
+        rc->last_rec_reply_ts && ev->ts >= rc->last_rec_reply_ts && w->o->rate <= 0) {
+        /* the client had nothing outstanding: was it waiting for that reply? */
+        uint64_t gap = ev->ts - rc->last_rec_reply_ts;
+        if (w->o->pace == REPLAY_PACE_CHAINED || gap <= w->chain_gap_ns) {
+            r->chained = 1;
+            r->gap_ns = w->o->speed > 0 ? (uint64_t)((double)gap / w->o->speed) : 0;
+        }
+    }
+    if (r)
+        r->sched_due = due;
     uint8_t special = pl.special;
     int32_t slot = pl.slot;
     int cross = pl.cross, expect = pl.expect;
@@ -260,14 +412,13 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
     w->buffered++;
     w->buffered_bytes += r->qbytes;
     rc->pending++;
-    if (!due) {
-        ready_push(rc, r);
-        eng_rconn_pump(rc);
-        return;
-    }
-    due_push(w, r);
-    if (unheld)
-        eng_rconn_pump(rc);
+    if (due > w->last_due)
+        w->last_due = due;
+    /* a chained request goes when its predecessor's reply comes (the pump sets its due) */
+    if (r->chained)
+        r->due = 0;
+    ready_push(rc, r);
+    eng_rconn_pump(rc);
 }
 
 static void schedule_close(struct worker *w, struct rconn *rc, uint64_t due)
@@ -332,7 +483,9 @@ static void finish_reading(struct worker *w)
 {
     w->eof = 1;
     w->eof_at = now_ns();
-    uint64_t last_due = w->dtail ? w->dtail->due : w->eof_at;
+    uint64_t last_due = w->last_due;
+    if (w->dtail && w->dtail->due > last_due)
+        last_due = w->dtail->due;
     uint64_t at = (last_due > w->eof_at ? last_due : w->eof_at) + eng_drain_ns(w);
     uint64_t now = now_ns();
     arm_in(w->drain_timer, at > now ? at - now : 0);
@@ -362,10 +515,23 @@ void eng_worker_fill(struct worker *w)
             if (rc == 0) {
                 unsigned loops = o->loops ? o->loops : 1;
                 if (w->t0_set && w->loop + 1 < loops) {
+                    if (paced && (w->buffered || w->inflight > w->inflight_blocking)) {
+                        /* the next pass starts when this one is done: a replay that slipped
+                         * behind the recording (chained requests on a slower target) runs its
+                         * passes one after another, as the recording did, not on top of each
+                         * other (eng_worker_check_done calls again) */
+                        w->loop_wait = 1;
+                        return;
+                    }
+                    w->loop_wait = 0;
                     w->loop++;
-                    if (paced)
-                        w->loop_off += (uint64_t)((double)(w->trace_last - w->trace_t0) / o->speed) +
+                    if (paced) {
+                        uint64_t rec = w->loop_off +
+                                       (uint64_t)((double)(w->trace_last - w->trace_t0) / o->speed) +
                                        1000000;
+                        uint64_t done = now_ns() - w->wall_t0; /* where the replay is */
+                        w->loop_off = rec > done ? rec : done;
+                    }
                     if (reopen(w) < 0) {
                         char msg[300];
                         snprintf(msg, sizeof msg, "%s", w->err.msg);
@@ -400,10 +566,15 @@ void eng_worker_fill(struct worker *w)
         w->have_ev = 0;
         if (ev->type == TRACE_EV_REQUEST)
             w->rate_k++;
-        if (owner(w, ev->conn) != w->id)
-            continue;
         if (o->nparts > 1 && in_part(ev->conn, o->nparts) != o->part)
+            continue; /* another host's: not replayed here, not ordered */
+        unsigned own = owner(w, ev->conn);
+        if (own != w->id) {
+            /* another worker's request: the order here must know it too */
+            if (w->sync && ev->type == TRACE_EV_REQUEST)
+                sync_take_req(w, &ev->u.req, ev->conn, own, NULL);
             continue;
+        }
         uint64_t key = ev->conn ^ ((uint64_t)w->loop << 48);
         struct rconn *rc;
         switch (ev->type) {
@@ -416,8 +587,11 @@ void eng_worker_fill(struct worker *w)
             take_request(w, rc, ev, due);
             break;
         case TRACE_EV_REPLY:
-            if ((rc = eng_rconn_find(w, key)))
+            if ((rc = eng_rconn_find(w, key))) {
                 eng_rec_reply(w, rc, &ev->u.reply);
+                if (ev->u.reply.req_seq != TRACE_SEQ_NONE)
+                    rc->last_rec_reply_ts = ev->ts;
+            }
             break;
         case TRACE_EV_CONN_CLOSE:
             if ((rc = eng_rconn_find(w, key)) && !o->connections)
@@ -472,6 +646,10 @@ uint64_t eng_drain_ns(const struct worker *w)
 
 void eng_worker_check_done(struct worker *w)
 {
+    if (w->loop_wait && !w->buffered && w->inflight <= w->inflight_blocking) {
+        eng_worker_fill(w); /* the pass is done: the next one starts */
+        return;
+    }
     if (w->eof && !w->dhead && w->buffered == 0 && w->inflight == 0)
         event_base_loopbreak(w->base);
     else if (w->stopping && w->inflight == 0)
@@ -487,6 +665,8 @@ void eng_drain_cb(evutil_socket_t fd, short what, void *arg)
     uint64_t last = w->last_progress;
     if (w->dhead && w->dhead->due > last)
         last = w->dhead->due;
+    if (w->last_due > last)
+        last = w->last_due;
     if (!w->stopping && last + d > now) {
         arm_in(w->drain_timer, last + d - now); /* still going: wait for it to go quiet */
         return;

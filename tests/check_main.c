@@ -16,6 +16,7 @@ int main(void)
     srunner_add_suite(sr, hist_suite());
     srunner_add_suite(sr, server_suite());
     srunner_add_suite(sr, slot_suite());
+    srunner_add_suite(sr, sync_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -15,5 +15,6 @@ Suite *cmdtable_suite(void);
 Suite *hist_suite(void);
 Suite *server_suite(void);
 Suite *slot_suite(void);
+Suite *sync_suite(void);
 
 #endif

@@ -279,6 +279,15 @@ static json_t *errmsgs_json(const struct replay_errmsg *e, size_t n)
     return a;
 }
 
+/* the pacing and order models a run used */
+static void model_json(json_t *j, const struct replay_opts *o)
+{
+    static const char *const pace[] = {"auto", "chained", "scheduled"};
+    json_object_set_new(j, "pace", json_string(pace[o->pace % 3]));
+    json_object_set_new(j, "chain_gap_ms", json_real(o->chain_gap_ms > 0 ? o->chain_gap_ms : 1.0));
+    json_object_set_new(j, "sync", json_string(o->sync == REPLAY_SYNC_OFF ? "off" : "keys"));
+}
+
 static json_t *result_json(const struct replay_result *r, const char *trace, const char *target,
                            double speed, double rate, int lagging, double max_lag_ms)
 {
@@ -326,6 +335,21 @@ static json_t *result_json(const struct replay_result *r, const char *trace, con
     json_object_set_new(j, "latency_us", pct_json(r->lat, 1e3));
     json_object_set_new(j, "service_time_us", pct_json(r->svc, 1e3));
     json_object_set_new(j, "lag_us", pct_json(r->lag, 1e3));
+    {
+        json_t *sl = pct_json(r->slip, 1e3);
+        json_object_set_new(sl, "final", json_real((double)r->slip_final_ns / 1e3));
+        json_object_set_new(j, "slip_us", sl);
+        json_t *pc = json_object();
+        json_object_set_new(pc, "chained", rt_json_u64(r->chained));
+        json_object_set_new(pc, "scheduled", rt_json_u64(r->scheduled));
+        json_object_set_new(j, "pacing", pc);
+        json_object_set_new(j, "sync_wait_us", pct_json(r->sync_wait, 1e3));
+        json_t *sy = json_object();
+        json_object_set_new(sy, "waited", rt_json_u64(r->sync_waited));
+        json_object_set_new(sy, "barriers", rt_json_u64(r->sync_barriers));
+        json_object_set_new(sy, "unordered", rt_json_u64(r->sync_unordered));
+        json_object_set_new(j, "sync_stats", sy);
+    }
     json_object_set_new(j, "lag_exceeded", json_boolean(lagging));
     json_object_set_new(j, "max_lag_ms", json_real(max_lag_ms));
     json_object_set_new(j, "divergence", divergence_json(r->misses, r->new_errors,
@@ -493,8 +517,26 @@ static void print_table(FILE *out, const struct replay_result *r)
     fprintf(out, "%-14s %9s", "schedule lag", "");
     lat_cols(out, r->lag);
     fputc('\n', out);
-    fprintf(out, "latency: from when each request was due; service time: from its send; "
-                 "lag: send\nafter due (the replayer's own lateness)\n");
+    fprintf(out, "latency: from when each request was due (a chained one: when its predecessor's\n"
+                 "reply came, plus the recorded gap); service time: from its send; schedule lag:\n"
+                 "its send after it was due and free to go (the replayer's own lateness)\n");
+    if (r->chained)
+        fprintf(out, "slip behind the recording (chained requests' due time after their recorded\n"
+                     "time): p50 %.3f, p99 %.3f, max %.3f ms; at the end %.3f ms\n",
+                (double)rt_hist_percentile(r->slip, 50) / 1e6,
+                (double)rt_hist_percentile(r->slip, 99) / 1e6, (double)rt_hist_max(r->slip) / 1e6,
+                (double)r->slip_final_ns / 1e6);
+    else
+        fprintf(out, "slip behind the recording: none (no request was chained)\n");
+    fprintf(out, "pacing: %llu chained to their predecessor's reply, %llu on their recorded time\n",
+            (unsigned long long)r->chained, (unsigned long long)r->scheduled);
+    if (r->sync_waited || r->sync_barriers || r->sync_unordered)
+        fprintf(out, "order across connections: %llu waited for others' requests on their keys\n"
+                     "(p50 %.3f, p99 %.3f ms), %llu barriers, %llu not ordered\n",
+                (unsigned long long)r->sync_waited,
+                (double)rt_hist_percentile(r->sync_wait, 50) / 1e6,
+                (double)rt_hist_percentile(r->sync_wait, 99) / 1e6,
+                (unsigned long long)r->sync_barriers, (unsigned long long)r->sync_unordered);
 
     fprintf(out, "\n%-14s %9s %9s %8s %8s %8s %8s\n", "command", "skipped", "compared",
             "misses", "newerr", "typechg", "newval");
@@ -1019,6 +1061,7 @@ static int sweep_step(struct sweep_ctx *c, double speed)
     json_object_set_new(step, "why", held ? json_null() : json_string(why));
     json_object_set_new(step, "result",
                         result_json(&res, c->o->trace, c->target, speed, 0, lagging, c->max_lag_ms));
+    model_json(json_object_get(step, "result"), c->o);
     json_array_append_new(c->steps, step);
     replay_result_free(&res);
     return held;
@@ -1099,7 +1142,8 @@ int cmd_replay(int argc, char **argv)
         O_CTIMEOUT, O_SPEED, O_RATE, O_CONNS, O_THREADS, O_FROM, O_TO, O_LOOP, O_DURATION,
         O_MAXLAG, O_STRICT, O_ALLOW, O_ONLY, O_SKIP, O_READONLY, O_PREFIX, O_JSON, O_CLUSTER,
         O_REPLICAS, O_NOSPLIT, O_SPLIT, O_RTIMEOUT, O_CHECK, O_LABEL, O_PART, O_STARTAT, O_SWEEP,
-        O_SLO, O_REFINE, O_VERIFY, O_WAITREP, O_VTARGET, O_STALL, O_SENDMAL
+        O_SLO, O_REFINE, O_VERIFY, O_WAITREP, O_VTARGET, O_STALL, O_SENDMAL, O_PACE, O_CHAINGAP,
+        O_SYNC
     };
     static const struct option opts[] = {
         {"target", required_argument, NULL, O_TARGET},
@@ -1145,6 +1189,9 @@ int cmd_replay(int argc, char **argv)
         {"verify-target", required_argument, NULL, O_VTARGET},
         {"stall-timeout", required_argument, NULL, O_STALL},
         {"send-malformed", no_argument, NULL, O_SENDMAL},
+        {"pace", required_argument, NULL, O_PACE},
+        {"chain-gap", required_argument, NULL, O_CHAINGAP},
+        {"sync", required_argument, NULL, O_SYNC},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     struct replay_opts o = {0};
@@ -1316,6 +1363,25 @@ int cmd_replay(int argc, char **argv)
         case 'h': usage_replay(stdout); goto out;
         case O_STALL: NUM(o.stall_timeout_s, "--stall-timeout"); break;
         case O_SENDMAL: o.send_malformed = 1; break;
+        case O_PACE:
+            if (!strcmp(optarg, "auto"))
+                o.pace = REPLAY_PACE_AUTO;
+            else if (!strcmp(optarg, "chained"))
+                o.pace = REPLAY_PACE_CHAINED;
+            else if (!strcmp(optarg, "scheduled"))
+                o.pace = REPLAY_PACE_SCHEDULED;
+            else
+                USAGE("--pace takes auto, chained or scheduled, not '%s'", optarg);
+            break;
+        case O_CHAINGAP: NUM(o.chain_gap_ms, "--chain-gap"); break;
+        case O_SYNC:
+            if (!strcmp(optarg, "keys"))
+                o.sync = REPLAY_SYNC_KEYS;
+            else if (!strcmp(optarg, "off"))
+                o.sync = REPLAY_SYNC_OFF;
+            else
+                USAGE("--sync takes keys or off, not '%s'", optarg);
+            break;
         default:
             USAGE("unknown option or missing argument: '%s'",
                                   argv[optind - 1]);
@@ -1514,13 +1580,16 @@ int cmd_replay(int argc, char **argv)
                     res.start_late_s);
         if (json_path) {
             json_t *j = result_json(&res, o.trace, tbuf, o.speed, o.rate, lagging, max_lag_ms);
+            model_json(j, &o);
             if (label)
                 json_object_set_new(j, "label", json_string(label));
             if (write_json(j, json_path) < 0)
                 rc = RT_EXIT_FAIL;
         }
     }
-    /* the exit status says whether the replay did its job, in one line when it did not */
+    /* the exit status says whether the replay did its job, in one line when it did not (after
+     * the table: both may go to one file) */
+    fflush(stdout);
     char why[400];
     if (stop_flag) {
         fprintf(stderr, "resptrace replay: interrupted: the figures cover what ran\n");

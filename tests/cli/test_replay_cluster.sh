@@ -195,6 +195,7 @@ if [ "${NOTANS:-0}" -gt 0 ]; then
     check_match "failover: one line says what became of them" \
         "^resptrace replay: $NOTANS of [0-9]+ requests were not answered: .*(lost with their connection|dropped while)" \
         "$(grep '^resptrace replay: ' "$TMP/fo.out" | tail -n 1)"
+    grep -q '^resptrace replay: ' "$TMP/fo.out" || tail -n 8 "$TMP/fo.out" >&2
 fi
 check_eq "failover: no hang (well within the bound)" 1 "$(( SECONDS - START < 40 ))"
 check_eq "failover: the lost connection is reported" 1 "$(( $(jnum "$TMP/fo.json" .connections.failures) > 0 ))"

@@ -1,0 +1,689 @@
+/* sync.c: --sync keys: the recorded order between requests of different connections that touch
+ * the same keys, kept in the replay.
+ *
+ * The rule (issue 13, after Oracle Database Replay's OBJECT_ID synchronization): a request is
+ * sent only once every earlier request that touched one of its keys has been answered in the
+ * replay, whatever connection or thread it is on. "Earlier" is the order of the requests in
+ * the recording, which on a single-threaded server is the order it executed them in (it reads
+ * and runs each client's commands as they arrive; the order of its replies is not: replies
+ * queued in one event-loop turn are written in the reverse of the order they were made in).
+ * Reads after a write wait for the write; a write waits for the write before it and for every
+ * read since; reads do not wait for each other. A command the table cannot place (a script or a
+ * function without keys, a keyless write such as FLUSHDB or SWAPDB) is a barrier: it waits for
+ * everything before it and everything after it waits for it. A blocking command (BLPOP) waits
+ * for what came before it but nothing waits for it: its effect happens when it is served, after
+ * the request that serves it. The commands of a MULTI block take effect at EXEC: EXEC touches
+ * the keys of the commands it runs.
+ *
+ * Every worker thread reads the whole trace, so every worker sees every request, in the same
+ * order, and computes the same dependencies; each keeps its own key table (only the keys of the
+ * requests not yet answered: bounded by the read-ahead window). Only completion crosses threads:
+ * a bitmap of answered requests, and per worker an inbox. A worker whose request waits for
+ * another worker's asks that worker (SUBSCRIBE into its inbox); that worker, in its own thread,
+ * answers at once when the request is already answered, else remembers and posts ANSWERED when
+ * it is. Both happen in the owner's thread, in order, so no wake-up is lost.
+ *
+ * Requests are named by a global id: their sequence number in the trace plus the loop times the
+ * trace's request count. Requests outside this host's part (--part) are not replayed here: they
+ * are left out (and counted), since no host can wait for another's. */
+#include "sync.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the shared part --------------------------------------------------------------------- */
+
+/* a message between workers */
+struct sync_msg {
+    uint64_t id;
+    uint32_t from;     /* SUBSCRIBE: the worker that waits */
+    uint32_t subscribe; /* 1: "tell me when id is answered"; 0: "id is answered" */
+};
+
+struct sync_inbox {
+    pthread_mutex_t mu;
+    struct sync_msg *m;
+    size_t n, cap;
+    sync_kick_fn kick;
+    void *kick_arg;
+};
+
+struct sync_shared {
+    unsigned nw;
+    uint64_t nids;
+    _Atomic uint64_t *done; /* one bit per id */
+    struct sync_inbox *inbox;
+};
+
+struct sync_shared *sync_shared_new(unsigned nworkers, uint64_t nids)
+{
+    struct sync_shared *sh = calloc(1, sizeof *sh);
+    if (!sh)
+        return NULL;
+    sh->nw = nworkers;
+    sh->nids = nids;
+    sh->done = calloc(nids / 64 + 1, sizeof *sh->done);
+    sh->inbox = calloc(nworkers, sizeof *sh->inbox);
+    if (!sh->done || !sh->inbox) {
+        sync_shared_free(sh);
+        return NULL;
+    }
+    for (unsigned i = 0; i < nworkers; i++)
+        pthread_mutex_init(&sh->inbox[i].mu, NULL);
+    return sh;
+}
+
+void sync_shared_free(struct sync_shared *sh)
+{
+    if (!sh)
+        return;
+    for (unsigned i = 0; sh->inbox && i < sh->nw; i++) {
+        pthread_mutex_destroy(&sh->inbox[i].mu);
+        free(sh->inbox[i].m);
+    }
+    free(sh->inbox);
+    free((void *)sh->done);
+    free(sh);
+}
+
+void sync_set_kick(struct sync_shared *sh, unsigned worker, sync_kick_fn kick, void *arg)
+{
+    sh->inbox[worker].kick = kick;
+    sh->inbox[worker].kick_arg = arg;
+}
+
+int sync_is_done(const struct sync_shared *sh, uint64_t id)
+{
+    if (id >= sh->nids)
+        return 1; /* not a request of the replay: nothing to wait for */
+    return (atomic_load_explicit(&sh->done[id / 64], memory_order_acquire) >> (id % 64)) & 1;
+}
+
+static void set_done(struct sync_shared *sh, uint64_t id)
+{
+    if (id < sh->nids)
+        atomic_fetch_or_explicit(&sh->done[id / 64], 1ull << (id % 64), memory_order_release);
+}
+
+/* @return 0, or -1 on out of memory */
+static int post(struct sync_shared *sh, unsigned worker, struct sync_msg msg)
+{
+    struct sync_inbox *in = &sh->inbox[worker];
+    pthread_mutex_lock(&in->mu);
+    if (in->n == in->cap) {
+        size_t ncap = in->cap ? in->cap * 2 : 64;
+        struct sync_msg *n2 = realloc(in->m, ncap * sizeof *n2);
+        if (!n2) {
+            pthread_mutex_unlock(&in->mu);
+            return -1;
+        }
+        in->m = n2;
+        in->cap = ncap;
+    }
+    in->m[in->n++] = msg;
+    pthread_mutex_unlock(&in->mu);
+    if (in->kick)
+        in->kick(in->kick_arg);
+    return 0;
+}
+
+/* ---- a worker's part: small open-addressing tables ------------------------------------------ */
+
+/* an access: the request and the worker that owns it */
+struct acc {
+    uint64_t id;
+    unsigned owner;
+};
+
+struct kstate {
+    uint64_t key;       /* 0: empty slot */
+    struct acc write;   /* the last write (id UINT64_MAX: none) */
+    struct acc *reads;  /* the reads since it */
+    uint32_t nreads, capreads;
+};
+
+/* own requests waiting for an id */
+struct waitlist {
+    uint64_t id; /* UINT64_MAX: empty */
+    void **reqs;
+    uint32_t n, cap;
+};
+
+/* other workers to tell when an own id is answered */
+struct deplist {
+    uint64_t id; /* UINT64_MAX: empty */
+    uint64_t mask[4]; /* workers 0..255 */
+};
+
+/* the keys of a connection's open MULTI */
+struct txstate {
+    uint64_t conn; /* 0: empty (connection ids are never 0 for requests) */
+    struct sync_key *keys;
+    uint32_t n, cap;
+    uint8_t barrier;
+};
+
+struct sync_w {
+    struct sync_shared *sh;
+    unsigned me;
+    struct kstate *k;
+    size_t kcap, kn, klive_at_sweep;
+    struct waitlist *wl;
+    size_t wcap, wn;
+    struct deplist *dl;
+    size_t dcap, dn;
+    struct txstate *tx;
+    size_t txcap, txn;
+    struct acc barrier;     /* the last barrier */
+    struct acc *since;      /* every access since it (what the next barrier waits for) */
+    size_t nsince, capsince;
+    uint64_t *scratch;      /* the dependencies of the request being taken */
+    unsigned *scratch_owner;
+    size_t nscratch, capscratch;
+    struct sync_msg *drain; /* the inbox, swapped out */
+    size_t capdrain;
+    struct sync_stats st;
+    int oom;
+    int collect;            /* the request being taken is this worker's: its dependencies count */
+    uint64_t cur_id;        /* the request being taken */
+};
+
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+struct sync_w *sync_w_new(struct sync_shared *sh, unsigned me)
+{
+    struct sync_w *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->sh = sh;
+    s->me = me;
+    s->barrier.id = UINT64_MAX;
+    return s;
+}
+
+void sync_w_free(struct sync_w *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->kcap; i++)
+        free(s->k[i].reads);
+    free(s->k);
+    for (size_t i = 0; i < s->wcap; i++)
+        free(s->wl[i].reqs);
+    free(s->wl);
+    free(s->dl);
+    for (size_t i = 0; i < s->txn; i++)
+        free(s->tx[i].keys);
+    free(s->tx);
+    free(s->since);
+    free(s->scratch);
+    free(s->scratch_owner);
+    free(s->drain);
+    free(s);
+}
+
+const struct sync_stats *sync_w_stats(const struct sync_w *s)
+{
+    return &s->st;
+}
+
+size_t sync_w_keys(const struct sync_w *s)
+{
+    return s->kn;
+}
+
+/* grows an array of `sz`-byte elements to hold `need`. @return 0 or -1 */
+static int grow(void **p, size_t *cap, size_t need, size_t sz)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : 8;
+    while (ncap < need)
+        ncap *= 2;
+    void *q = realloc(*p, ncap * sz);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = ncap;
+    return 0;
+}
+
+/* ---- the key table ---------------------------------------------------------------------- */
+
+static int acc_done(struct sync_w *s, const struct acc *a)
+{
+    return a->id == UINT64_MAX || sync_is_done(s->sh, a->id);
+}
+
+/* drops answered reads; @return 1 when the whole entry can go */
+static int kstate_prune(struct sync_w *s, struct kstate *e)
+{
+    uint32_t o = 0;
+    for (uint32_t i = 0; i < e->nreads; i++)
+        if (!acc_done(s, &e->reads[i]))
+            e->reads[o++] = e->reads[i];
+    e->nreads = o;
+    return o == 0 && acc_done(s, &e->write);
+}
+
+static int ktable_rehash(struct sync_w *s, size_t ncap, int prune)
+{
+    struct kstate *nk = calloc(ncap, sizeof *nk);
+    if (!nk)
+        return -1;
+    size_t live = 0;
+    for (size_t i = 0; i < s->kcap; i++) {
+        struct kstate *e = &s->k[i];
+        if (!e->key)
+            continue;
+        if (prune && kstate_prune(s, e)) {
+            free(e->reads);
+            continue;
+        }
+        size_t j = mix(e->key) & (ncap - 1);
+        while (nk[j].key)
+            j = (j + 1) & (ncap - 1);
+        nk[j] = *e;
+        live++;
+    }
+    free(s->k);
+    s->k = nk;
+    s->kcap = ncap;
+    s->kn = live;
+    return 0;
+}
+
+static struct kstate *kstate_get(struct sync_w *s, uint64_t key)
+{
+    if (!key)
+        key = 1; /* 0 marks an empty slot */
+    if ((s->kn + 1) * 2 > s->kcap) {
+        /* full: first drop what is answered (the table keeps the read-ahead window's keys
+         * only), then grow if that was not enough */
+        if (s->kcap && s->kn > 2 * s->klive_at_sweep + 1024) {
+            if (ktable_rehash(s, s->kcap, 1) < 0)
+                return NULL;
+            s->klive_at_sweep = s->kn;
+            s->st.sweeps++;
+        }
+        if ((s->kn + 1) * 2 > s->kcap && ktable_rehash(s, s->kcap ? s->kcap * 2 : 1024, 0) < 0)
+            return NULL;
+    }
+    size_t j = mix(key) & (s->kcap - 1);
+    while (s->k[j].key && s->k[j].key != key)
+        j = (j + 1) & (s->kcap - 1);
+    struct kstate *e = &s->k[j];
+    if (!e->key) {
+        e->key = key;
+        e->write.id = UINT64_MAX;
+        s->kn++;
+    }
+    return e;
+}
+
+/* ---- dependencies of the request being taken --------------------------------------------- */
+
+static int dep_add(struct sync_w *s, const struct acc *a)
+{
+    if (!s->collect || acc_done(s, a) || a->id == s->cur_id)
+        return 0; /* another worker's request (only the key table follows it), or itself (a
+                   * key named twice: MSET k 1 k 2, a transaction's commands on one key) */
+    for (size_t i = 0; i < s->nscratch; i++)
+        if (s->scratch[i] == a->id)
+            return 0;
+    if (grow((void **)&s->scratch, &s->capscratch, s->nscratch + 1, sizeof *s->scratch) < 0)
+        return -1;
+    size_t c = s->capscratch;
+    /* the owners grow with the ids (same capacity) */
+    unsigned *no = realloc(s->scratch_owner, c * sizeof *no);
+    if (!no)
+        return -1;
+    s->scratch_owner = no;
+    s->scratch[s->nscratch] = a->id;
+    s->scratch_owner[s->nscratch++] = a->owner;
+    return 0;
+}
+
+static int since_add(struct sync_w *s, const struct acc *a)
+{
+    if (s->nsince == s->capsince) {
+        /* answered ones first go: what a barrier waits for is what is still pending */
+        size_t o = 0;
+        for (size_t i = 0; i < s->nsince; i++)
+            if (!acc_done(s, &s->since[i]))
+                s->since[o++] = s->since[i];
+        s->nsince = o;
+    }
+    if (grow((void **)&s->since, &s->capsince, s->nsince + 1, sizeof *s->since) < 0)
+        return -1;
+    s->since[s->nsince++] = *a;
+    return 0;
+}
+
+/* the request `a` touches `key` (`write`); its dependencies go to scratch */
+static int touch(struct sync_w *s, uint64_t key, int write, int is_dep, const struct acc *a)
+{
+    struct kstate *e = kstate_get(s, key);
+    if (!e)
+        return -1;
+    if (dep_add(s, &e->write) < 0)
+        return -1;
+    if (write) {
+        for (uint32_t i = 0; i < e->nreads; i++)
+            if (dep_add(s, &e->reads[i]) < 0)
+                return -1;
+        if (is_dep) {
+            e->write = *a;
+            e->nreads = 0;
+        }
+    } else if (is_dep) {
+        if (e->nreads == e->capreads) {
+            kstate_prune(s, e); /* the answered reads first */
+            if (e->nreads == e->capreads) {
+                size_t cap = e->capreads;
+                if (grow((void **)&e->reads, &cap, e->nreads + 1, sizeof *e->reads) < 0)
+                    return -1;
+                e->capreads = (uint32_t)cap;
+            }
+        }
+        e->reads[e->nreads++] = *a;
+    }
+    return 0;
+}
+
+/* ---- waiting and waking ------------------------------------------------------------------ */
+
+static struct waitlist *wl_find(struct sync_w *s, uint64_t id, int create)
+{
+    if (create && (s->wn + 1) * 2 > s->wcap) {
+        size_t ncap = s->wcap ? s->wcap * 2 : 256;
+        struct waitlist *nw = malloc(ncap * sizeof *nw);
+        if (!nw)
+            return NULL;
+        for (size_t i = 0; i < ncap; i++)
+            nw[i] = (struct waitlist){.id = UINT64_MAX};
+        size_t live = 0;
+        for (size_t i = 0; i < s->wcap; i++) {
+            if (s->wl[i].id == UINT64_MAX)
+                continue;
+            if (!s->wl[i].n) { /* emptied: dropped now */
+                free(s->wl[i].reqs);
+                continue;
+            }
+            size_t j = mix(s->wl[i].id) & (ncap - 1);
+            while (nw[j].id != UINT64_MAX)
+                j = (j + 1) & (ncap - 1);
+            nw[j] = s->wl[i];
+            live++;
+        }
+        free(s->wl);
+        s->wl = nw;
+        s->wcap = ncap;
+        s->wn = live;
+    }
+    if (!s->wcap)
+        return NULL;
+    size_t j = mix(id) & (s->wcap - 1);
+    while (s->wl[j].id != UINT64_MAX && s->wl[j].id != id)
+        j = (j + 1) & (s->wcap - 1);
+    if (s->wl[j].id == id)
+        return &s->wl[j];
+    if (!create)
+        return NULL;
+    s->wl[j] = (struct waitlist){.id = id};
+    s->wn++;
+    return &s->wl[j];
+}
+
+static struct deplist *dl_find(struct sync_w *s, uint64_t id, int create)
+{
+    if (create && (s->dn + 1) * 2 > s->dcap) {
+        size_t ncap = s->dcap ? s->dcap * 2 : 256;
+        struct deplist *nd = malloc(ncap * sizeof *nd);
+        if (!nd)
+            return NULL;
+        for (size_t i = 0; i < ncap; i++)
+            nd[i] = (struct deplist){.id = UINT64_MAX};
+        size_t live = 0;
+        for (size_t i = 0; i < s->dcap; i++) {
+            if (s->dl[i].id == UINT64_MAX || sync_is_done(s->sh, s->dl[i].id))
+                continue;
+            size_t j = mix(s->dl[i].id) & (ncap - 1);
+            while (nd[j].id != UINT64_MAX)
+                j = (j + 1) & (ncap - 1);
+            nd[j] = s->dl[i];
+            live++;
+        }
+        free(s->dl);
+        s->dl = nd;
+        s->dcap = ncap;
+        s->dn = live;
+    }
+    if (!s->dcap)
+        return NULL;
+    size_t j = mix(id) & (s->dcap - 1);
+    while (s->dl[j].id != UINT64_MAX && s->dl[j].id != id)
+        j = (j + 1) & (s->dcap - 1);
+    if (s->dl[j].id == id)
+        return &s->dl[j];
+    if (!create)
+        return NULL;
+    s->dl[j] = (struct deplist){.id = id};
+    s->dn++;
+    return &s->dl[j];
+}
+
+/* the own requests waiting for `id` each lose one reason to wait */
+static void wake_waiters(struct sync_w *s, uint64_t id, sync_wake_fn wake, void *ctx)
+{
+    struct waitlist *w = wl_find(s, id, 0);
+    if (!w || !w->n)
+        return;
+    /* taken out first: a wake may take further requests (and grow the table) */
+    void **reqs = w->reqs;
+    uint32_t n = w->n;
+    w->reqs = NULL;
+    w->n = w->cap = 0;
+    for (uint32_t i = 0; i < n; i++)
+        wake(ctx, reqs[i]);
+    free(reqs);
+}
+
+/* ---- the per-connection transaction ------------------------------------------------------- */
+
+static struct txstate *tx_find(struct sync_w *s, uint64_t conn, int create)
+{
+    for (size_t i = 0; i < s->txn; i++)
+        if (s->tx[i].conn == conn)
+            return &s->tx[i];
+    if (!create)
+        return NULL;
+    if (grow((void **)&s->tx, &s->txcap, s->txn + 1, sizeof *s->tx) < 0)
+        return NULL;
+    s->tx[s->txn] = (struct txstate){.conn = conn};
+    return &s->tx[s->txn++];
+}
+
+static void tx_drop(struct sync_w *s, struct txstate *t)
+{
+    free(t->keys);
+    *t = s->tx[--s->txn];
+    s->tx[s->txn] = (struct txstate){0};
+}
+
+/* ---- taking a request -------------------------------------------------------------------- */
+
+int sync_take(struct sync_w *s, const struct sync_req *q, void *req, uint32_t *pending)
+{
+    *pending = 0;
+    s->nscratch = 0;
+    struct acc a = {q->id, q->owner};
+    const struct sync_key *keys = q->keys;
+    size_t nk = q->nkeys;
+    unsigned kind = q->kind;
+    int mine = q->owner == s->me;
+    s->collect = mine && req; /* an own request that will not be sent waits for nothing */
+    s->cur_id = q->id;
+    if (mine)
+        s->st.taken++;
+
+    /* MULTI ... EXEC: the queued commands touch their keys at EXEC */
+    struct txstate *t = NULL;
+    if (kind == SYNC_MULTI) {
+        t = tx_find(s, q->conn, 1);
+        if (!t)
+            goto oom;
+        t->n = 0;
+        t->barrier = 0;
+        return 0;
+    }
+    if ((t = tx_find(s, q->conn, 0))) {
+        if (kind == SYNC_EXEC) {
+            keys = t->keys;
+            nk = t->n;
+            kind = t->barrier ? SYNC_BARRIER : SYNC_KEYS;
+        } else if (kind == SYNC_DISCARD) {
+            tx_drop(s, t);
+            return 0;
+        } else {
+            /* queued: its keys wait for the EXEC */
+            if (kind == SYNC_BARRIER)
+                t->barrier = 1;
+            size_t cap = t->cap;
+            if (grow((void **)&t->keys, &cap, t->n + nk, sizeof *t->keys) < 0)
+                goto oom;
+            t->cap = (uint32_t)cap;
+            memcpy(t->keys + t->n, q->keys, nk * sizeof *q->keys);
+            t->n += (uint32_t)nk;
+            return 0;
+        }
+    } else if (kind == SYNC_EXEC || kind == SYNC_DISCARD) {
+        return 0; /* no MULTI seen (before the window): nothing queued to order */
+    }
+    if (kind == SYNC_NONE)
+        goto out;
+
+    /* everything waits for the last barrier; a barrier waits for everything since */
+    if (dep_add(s, &s->barrier) < 0)
+        goto oom;
+    if (kind == SYNC_BARRIER) {
+        for (size_t i = 0; i < s->nsince; i++)
+            if (dep_add(s, &s->since[i]) < 0)
+                goto oom;
+        s->barrier = a;
+        s->nsince = 0;
+        if (mine)
+            s->st.barriers++;
+    } else {
+        int is_dep = kind != SYNC_BLOCKING;
+        for (size_t i = 0; i < nk; i++)
+            if (touch(s, keys[i].hash, keys[i].write, is_dep, &a) < 0)
+                goto oom;
+        if (is_dep && since_add(s, &a) < 0)
+            goto oom;
+    }
+
+    /* own: wait for what is not answered; other: tell its worker when an own one is */
+    for (size_t i = 0; i < s->nscratch; i++) {
+        uint64_t d = s->scratch[i];
+        unsigned downer = s->scratch_owner[i];
+        if (s->collect) {
+            struct waitlist *w = wl_find(s, d, 1);
+            if (!w)
+                goto oom;
+            if (w->n == w->cap) {
+                size_t cap = w->cap;
+                if (grow((void **)&w->reqs, &cap, w->n + 1, sizeof *w->reqs) < 0)
+                    goto oom;
+                w->cap = (uint32_t)cap;
+            }
+            w->reqs[w->n++] = req;
+            (*pending)++;
+            if (downer != s->me &&
+                post(s->sh, downer, (struct sync_msg){.id = d, .from = s->me, .subscribe = 1}) < 0)
+                goto oom;
+        }
+    }
+    if (mine && *pending)
+        s->st.waited++;
+out:
+    if (t && kind != SYNC_NONE && q->kind == SYNC_EXEC)
+        tx_drop(s, t);
+    return 0;
+oom:
+    /* no memory for the order: this request goes unordered (and it is counted) */
+    s->oom = 1;
+    s->st.unordered++;
+    *pending = 0;
+    return -1;
+}
+
+void sync_w_release(struct sync_w *s, sync_wake_fn drop, void *ctx)
+{
+    for (size_t i = 0; i < s->wcap; i++) {
+        struct waitlist *w = &s->wl[i];
+        if (w->id == UINT64_MAX || !w->n)
+            continue;
+        void **reqs = w->reqs;
+        uint32_t n = w->n;
+        w->reqs = NULL;
+        w->n = w->cap = 0;
+        for (uint32_t k = 0; k < n; k++)
+            drop(ctx, reqs[k]);
+        free(reqs);
+    }
+}
+
+void sync_answered(struct sync_w *s, uint64_t id, sync_wake_fn wake, void *ctx)
+{
+    set_done(s->sh, id);
+    wake_waiters(s, id, wake, ctx);
+    struct deplist *dl = s->dn ? dl_find(s, id, 0) : NULL;
+    if (!dl)
+        return;
+    for (unsigned wk = 0; wk < s->sh->nw && wk < 256; wk++)
+        if (wk != s->me && (dl->mask[wk / 64] >> (wk % 64) & 1))
+            post(s->sh, wk, (struct sync_msg){.id = id});
+    memset(dl->mask, 0, sizeof dl->mask);
+}
+
+void sync_drain(struct sync_w *s, sync_wake_fn wake, void *ctx)
+{
+    struct sync_inbox *in = &s->sh->inbox[s->me];
+    pthread_mutex_lock(&in->mu);
+    struct sync_msg *m = in->m;
+    size_t n = in->n;
+    size_t cap = in->cap;
+    in->m = s->drain;
+    in->cap = s->capdrain;
+    in->n = 0;
+    pthread_mutex_unlock(&in->mu);
+    s->drain = m;
+    s->capdrain = cap;
+    for (size_t i = 0; i < n; i++) {
+        if (!m[i].subscribe) {
+            wake_waiters(s, m[i].id, wake, ctx);
+            continue;
+        }
+        /* another worker waits for an own request: answered already, or remembered */
+        if (sync_is_done(s->sh, m[i].id)) {
+            post(s->sh, m[i].from, (struct sync_msg){.id = m[i].id});
+            continue;
+        }
+        struct deplist *dl = dl_find(s, m[i].id, 1);
+        if (dl)
+            dl->mask[(m[i].from / 64) & 3] |= 1ull << (m[i].from % 64);
+        else
+            post(s->sh, m[i].from, (struct sync_msg){.id = m[i].id}); /* no memory: let it go */
+    }
+}

@@ -1,0 +1,185 @@
+/* check_sync.c: --sync keys' dependency rules and cross-worker wake-ups (replay/sync.c). */
+#include "check_suites.h"
+#include "sync.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* a request of the tests: how many reasons it still has to wait, how often it was woken */
+struct treq {
+    uint32_t pending;
+    int woken;
+};
+
+static void wake(void *ctx, void *req)
+{
+    (void)ctx;
+    struct treq *r = req;
+    ck_assert_uint_gt(r->pending, 0);
+    r->pending--;
+    r->woken++;
+}
+
+static struct sync_key K(uint64_t h, int w) { return (struct sync_key){h, (uint8_t)w}; }
+
+/* takes request `id` of `conn` (owner `owner`) on worker `s` */
+static void take(struct sync_w *s, uint64_t id, uint64_t conn, unsigned owner, unsigned kind,
+                 const struct sync_key *keys, size_t nk, struct treq *r)
+{
+    struct sync_req q = {id, conn, owner, kind, keys, nk};
+    uint32_t pending = 0;
+    ck_assert_int_eq(sync_take(s, &q, r, &pending), 0);
+    if (r)
+        r->pending = pending;
+}
+
+START_TEST(test_sync_reads_wait_for_writes)
+{
+    struct sync_shared *sh = sync_shared_new(1, 100);
+    struct sync_w *s = sync_w_new(sh, 0);
+    struct treq w0 = {0}, r1 = {0}, r2 = {0}, w3 = {0};
+    struct sync_key k[] = {K(42, 1)}, rk[] = {K(42, 0)};
+    take(s, 0, 1, 0, SYNC_KEYS, k, 1, &w0);
+    take(s, 1, 2, 0, SYNC_KEYS, rk, 1, &r1);
+    take(s, 2, 3, 0, SYNC_KEYS, rk, 1, &r2);
+    take(s, 3, 4, 0, SYNC_KEYS, k, 1, &w3);
+    ck_assert_uint_eq(w0.pending, 0);
+    ck_assert_uint_eq(r1.pending, 1); /* the write */
+    ck_assert_uint_eq(r2.pending, 1); /* the write, not the other read */
+    ck_assert_uint_eq(w3.pending, 3); /* the write before it and both reads */
+    sync_answered(s, 0, wake, NULL);
+    ck_assert_uint_eq(r1.pending, 0);
+    ck_assert_uint_eq(r2.pending, 0);
+    ck_assert_uint_eq(w3.pending, 2);
+    sync_answered(s, 2, wake, NULL);
+    sync_answered(s, 1, wake, NULL);
+    ck_assert_uint_eq(w3.pending, 0);
+    ck_assert_int_eq(w3.woken, 3);
+    sync_w_free(s);
+    sync_shared_free(sh);
+}
+END_TEST
+
+START_TEST(test_sync_barrier_blocking_and_transactions)
+{
+    struct sync_shared *sh = sync_shared_new(1, 100);
+    struct sync_w *s = sync_w_new(sh, 0);
+    struct treq a = {0}, bar = {0}, b = {0}, bl = {0}, push = {0}, e = {0}, g = {0}, q = {0};
+    struct sync_key ka[] = {K(1, 1)}, kb[] = {K(2, 0)}, kq[] = {K(3, 1)}, kt[] = {K(4, 1)},
+                    kt_r[] = {K(4, 0)};
+    take(s, 0, 1, 0, SYNC_KEYS, ka, 1, &a);
+    take(s, 1, 2, 0, SYNC_BARRIER, NULL, 0, &bar); /* FLUSHDB: waits for everything before */
+    take(s, 2, 3, 0, SYNC_KEYS, kb, 1, &b);        /* an unrelated key: waits for the barrier */
+    ck_assert_uint_eq(bar.pending, 1);
+    ck_assert_uint_eq(b.pending, 1);
+    sync_answered(s, 0, wake, NULL);
+    sync_answered(s, 1, wake, NULL);
+    ck_assert_uint_eq(b.pending, 0);
+    sync_answered(s, 2, wake, NULL);
+    /* BLPOP q then LPUSH q: the push does not wait for the pop it serves */
+    take(s, 3, 4, 0, SYNC_BLOCKING, kq, 1, &bl);
+    take(s, 4, 5, 0, SYNC_KEYS, kq, 1, &push);
+    ck_assert_uint_eq(push.pending, 0);
+    sync_answered(s, 4, wake, NULL);
+    sync_answered(s, 3, wake, NULL);
+    /* MULTI; SET t (queued); EXEC on conn 6, a GET t of conn 7 after the EXEC waits for the EXEC */
+    take(s, 5, 6, 0, SYNC_MULTI, NULL, 0, NULL);
+    take(s, 6, 6, 0, SYNC_KEYS, kt, 1, &q);
+    take(s, 7, 6, 0, SYNC_EXEC, NULL, 0, &e);
+    take(s, 8, 7, 0, SYNC_KEYS, kt_r, 1, &g);
+    ck_assert_uint_eq(q.pending, 0); /* queued: nothing to wait for yet */
+    ck_assert_uint_eq(g.pending, 1);
+    sync_answered(s, 6, wake, NULL); /* QUEUED: the GET still waits */
+    ck_assert_uint_eq(g.pending, 1);
+    sync_answered(s, 7, wake, NULL);
+    ck_assert_uint_eq(g.pending, 0);
+    /* a key named twice (MSET t 1 t 2, a transaction's INCR t; INCR t) is no reason to wait
+     * for itself */
+    sync_answered(s, 8, wake, NULL);
+    struct treq twice = {0};
+    struct sync_key kk[] = {K(4, 1), K(4, 1)};
+    take(s, 9, 8, 0, SYNC_KEYS, kk, 2, &twice);
+    ck_assert_uint_eq(twice.pending, 0);
+    sync_w_free(s);
+    sync_shared_free(sh);
+}
+END_TEST
+
+/* two workers see the same requests; the kick counts how often a worker was woken */
+static int kicks[2];
+static void kick(void *arg) { kicks[(size_t)arg]++; }
+
+START_TEST(test_sync_across_workers)
+{
+    for (int order = 0; order < 3; order++) {
+        struct sync_shared *sh = sync_shared_new(2, 100);
+        struct sync_w *w0 = sync_w_new(sh, 0), *w1 = sync_w_new(sh, 1);
+        sync_set_kick(sh, 0, kick, (void *)0);
+        sync_set_kick(sh, 1, kick, (void *)1);
+        struct sync_key kw[] = {K(9, 1)}, kr[] = {K(9, 0)};
+        struct treq set = {0}, get = {0};
+        /* id 0: worker 0's SET; id 1: worker 1's GET of the same key */
+        take(w0, 0, 1, 0, SYNC_KEYS, kw, 1, &set);
+        if (order == 2)
+            sync_answered(w0, 0, wake, NULL); /* answered before worker 1 reads the GET */
+        take(w0, 1, 2, 1, SYNC_KEYS, kr, 1, NULL);
+        take(w1, 0, 1, 0, SYNC_KEYS, kw, 1, NULL);
+        take(w1, 1, 2, 1, SYNC_KEYS, kr, 1, &get);
+        if (order == 2) {
+            ck_assert_uint_eq(get.pending, 0);
+        } else {
+            ck_assert_uint_eq(get.pending, 1);
+            if (order == 0) {
+                sync_drain(w0, wake, NULL); /* the question first, then the answer */
+                sync_answered(w0, 0, wake, NULL);
+            } else {
+                sync_answered(w0, 0, wake, NULL); /* the answer before the question is read */
+                sync_drain(w0, wake, NULL);
+            }
+            ck_assert_uint_eq(get.pending, 1); /* not until worker 1 reads its inbox */
+            sync_drain(w1, wake, NULL);
+            ck_assert_uint_eq(get.pending, 0);
+            ck_assert_int_eq(get.woken, 1);
+        }
+        sync_w_free(w0);
+        sync_w_free(w1);
+        sync_shared_free(sh);
+    }
+}
+END_TEST
+
+START_TEST(test_sync_memory_bounded)
+{
+    /* 200,000 requests on distinct keys, each answered soon after: the table keeps only the
+     * keys of requests not yet answered */
+    uint64_t n = 200000;
+    struct sync_shared *sh = sync_shared_new(1, n);
+    struct sync_w *s = sync_w_new(sh, 0);
+    struct treq r;
+    size_t most = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        struct sync_key k[] = {K(1000 + i, 1)};
+        take(s, i, i % 50 + 1, 0, SYNC_KEYS, k, 1, &r);
+        ck_assert_uint_eq(r.pending, 0);
+        if (i >= 100)
+            sync_answered(s, i - 100, wake, NULL);
+        if (sync_w_keys(s) > most)
+            most = sync_w_keys(s);
+    }
+    ck_assert_uint_lt(most, 20000);
+    sync_w_free(s);
+    sync_shared_free(sh);
+}
+END_TEST
+
+Suite *sync_suite(void)
+{
+    Suite *s = suite_create("sync");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_sync_reads_wait_for_writes);
+    tcase_add_test(tc, test_sync_barrier_blocking_and_transactions);
+    tcase_add_test(tc, test_sync_across_workers);
+    tcase_add_test(tc, test_sync_memory_bounded);
+    suite_add_tcase(s, tc);
+    return s;
+}
