@@ -55,7 +55,7 @@ void usage_merge(FILE *out)
           "interrupted.\n"
           "\n"
           "usage: resptrace merge RUN1.json RUN2.json ... -o RUN.json [--label TEXT]\n"
-          "                       [--json]\n"
+          "                       [--json[=FILE]]\n"
           "\n"
           "Merges the results of replays run side by side (`resptrace replay --json`,\n"
           "e.g. the parts of a multi-host replay, --part I/N) into one result. Every\n"
@@ -75,6 +75,8 @@ void usage_merge(FILE *out)
           "\"parts\" lists the parts' labels (else targets), \"part_files\" their files;\n"
           "\"label\" is --label, else the parts' common label. -o - writes the result to\n"
           "stdout (the summary to stderr); RUN.json may not be one of the parts.\n"
+          "--json prints the summary as one JSON document; --json=FILE writes it to FILE\n"
+          "beside the text summary.\n"
           "Exit status: 0; 1 when a part cannot be read, is not a replay result or has no\n"
           "histograms, or the output cannot be written; 2 for a bad command line.\n",
           out);
