@@ -15,8 +15,16 @@ int rt_analyses_json_pass(const char *path, const struct rt_hotkeys_opts *ho, co
     if (!r)
         return -1;
     struct rt_walk *w = rt_walk_new("report");
+    /* three analyses fit in a walk: their tags take 40 of its RT_WALK_TAG_MAX bytes */
     struct stat_an *st = stat_an_attach(w);
-    struct hk_an *hk = hk_an_attach(w, ho);
+    struct hk_an *hk = st ? hk_an_attach(w, ho) : NULL;
+    if (!hk) {
+        rt_err_set(err, RT_ELIMIT, "report: the analyses do not fit in one walk");
+        stat_an_free(st);
+        rt_walk_free(w);
+        trace_reader_close(r);
+        return -1;
+    }
     struct sh_an *sh = NULL;
     if (ncounts) {
         struct rt_err serr = {0};

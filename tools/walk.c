@@ -42,7 +42,7 @@ struct rt_walk {
     uint8_t *ring;  /* RT_WALK_WINDOW records of `stride` bytes */
     uint8_t *ring2; /* RT_WALK_LONG_WINDOW records: the long waiters (allocated at the first) */
     size_t stride, tags_at; /* a record's bytes; where its tags start */
-    uint8_t scratch[RT_WALK_TAG_MAX]; /* the tags of a request that does not wait */
+    uint64_t scratch[RT_WALK_TAG_MAX / 8]; /* the tags of a request that does not wait */
     struct rt_walk_refs refs;
     struct cmd_ent cc[CMD_CACHE];
     unsigned ccn;
@@ -123,8 +123,6 @@ static int keys_fixed(const struct rt_cmd *c)
     return 1;
 }
 
-/* The command of `rq` through the cache: its entry when it was found there or added, else
- * NULL (*c is then rt_cmd_lookup()'s answer). */
 /* 1 when the `len` bytes at a and b are equal (names are short: a loop, not a call) */
 static inline int name_eq(const char *a, const char *b, size_t len)
 {
@@ -134,6 +132,8 @@ static inline int name_eq(const char *a, const char *b, size_t len)
     return 1;
 }
 
+/* The command of `rq` through the cache: its entry when it was found there or added, else
+ * NULL (*c is then rt_cmd_lookup()'s answer). */
 static struct cmd_ent *cmd_of(struct rt_walk *w, const struct trace_request *rq,
                               const struct rt_cmd **c)
 {
@@ -291,10 +291,10 @@ static void on_request(struct rt_walk *w, const struct trace_event *ev)
     struct rt_walk_req q = {.ev = ev, .rq = &ev->u.req};
     w->t.requests++;
     /* the record of a later request: a new request writes a line of the window not touched
-     * for a whole window of requests */
+     * for a whole window of requests, which may have left the closest caches */
     __builtin_prefetch(rec_at(w, q.rq->seq + 64), 1);
     resolve(w, &q);
-    uint8_t *tags = w->scratch;
+    uint8_t *tags = (uint8_t *)w->scratch;
     if (!(q.rq->flags & TRACE_REQ_NOREPLY)) {
         struct rec *r = rec_at(w, q.rq->seq);
         if (r->seq1)

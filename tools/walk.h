@@ -28,6 +28,15 @@
  *    only where they go. What varies with the request (the table entries of its keys) goes
  *    into one ring of RT_WALK_REFS_BYTES: a request whose references were overwritten by later
  *    ones before its reply came is paired, but its references are gone (rt_walk_refs_valid). */
+/* The events that are not plain requests and replies, one way for every analysis:
+ *  - a malformed request (bytes the server could not parse) is RT_WALK_MALFORMED: no command,
+ *    no keys, no wire size; it waits for its reply (the server's error) like any request;
+ *  - a redacted request (AUTH, HELLO AUTH: secret arguments replaced) is a request like any
+ *    other: the arguments replaced are never keys;
+ *  - a redacted reply (one that could hold a secret: only its type was kept) pairs like any
+ *    other; its len, size and count are 0, so it adds no bytes;
+ *  - a reply after a gap (TRACE_REPLY_AFTER_GAP) pairs by the sequence number the recorder
+ *    gave it, like any other; gaps, pushes, notes, stats, opens and closes go to on_other. */
 #define RT_WALK_WINDOW (1u << 16)
 #define RT_WALK_LONG_WINDOW (1u << 20)
 #define RT_WALK_TAG_MAX 96
@@ -184,8 +193,9 @@ struct sh_an;
 
 /*! stat_an_attach(), hk_an_attach(), sh_an_attach() : the analysis of `stat`, `hotkeys` (with
  *  options `o`) and `shards` (projections on `counts`, each 1..1024, split evenly) added to
- *  `w`. @return its state (free with *_an_free after the walk), or NULL with err set (a
- *  count out of range). */
+ *  `w`. @return its state (free with *_an_free after the walk), or NULL when the walk has no
+ *  room left for its tags (rt_walk_add: never with the three of them), or for shards, with
+ *  err set, when a count is out of range. */
 struct stat_an *stat_an_attach(struct rt_walk *w);
 struct hk_an *hk_an_attach(struct rt_walk *w, const struct rt_hotkeys_opts *o);
 struct sh_an *sh_an_attach(struct rt_walk *w, const int *counts, size_t ncounts,
