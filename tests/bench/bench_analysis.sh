@@ -3,10 +3,14 @@
 # (exact, and --approx) on a 10-million request trace, each pinned to one core, in requests
 # per second of wall time, against an anchor measured in the same run on the same trace.
 #
-# Usage:  tests/bench/bench_analysis.sh [RESPTRACE]
+# Usage:  tests/bench/bench_analysis.sh [RESPTRACE [BASELINE]]
 #   RESPTRACE  the resptrace binary (default ./build/resptrace); the script does not build it.
 #              The trace generator (tests/bench/make_big_trace.c) is taken from the build
 #              directory beside RESPTRACE when it was built there, else compiled with gcc.
+#   BASELINE   another resptrace binary (an earlier build: `git archive OLD | tar -x -C DIR`,
+#              then cmake) measured in the same rounds, each of its runs right after the same
+#              command of RESPTRACE, so that both see the same load: its table is printed too,
+#              with RESPTRACE's time relative to it, and whether the two wrote the same bytes.
 # Environment (all optional):
 #   RT_BENCH_DIR        work directory (default /tmp/rt-bench); the trace is kept there and
 #                       reused (it is the same file bench_replay.sh's memory part uses)
@@ -35,6 +39,7 @@ set -euo pipefail
 export LC_ALL=C
 
 RT=${1:-./build/resptrace}
+BASE=${2:-}
 WORK=${RT_BENCH_DIR:-/tmp/rt-bench}
 BIG_N=${RT_BENCH_BIG_N:-10000000}
 RUNS=${RT_BENCH_RUNS:-3}
@@ -48,6 +53,10 @@ log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
 [ -x "$RT" ] || die "no resptrace binary at $RT (build it, or pass its path as the first argument)"
 RT=$(realpath "$RT")
+if [ -n "$BASE" ]; then
+    [ -x "$BASE" ] || die "no baseline binary at $BASE"
+    BASE=$(realpath "$BASE")
+fi
 for t in jq taskset awk; do command -v "$t" > /dev/null || die "$t is missing"; done
 taskset -c "$CPU" true 2> /dev/null || die "cannot pin to core $CPU (set RT_BENCH_CPU)"
 mkdir -p "$WORK"
@@ -88,33 +97,61 @@ cat "$BIG" > /dev/null # into the page cache: every command reads it from memory
 # ---- the rounds -----------------------------------------------------------------------------
 NAMES=(anchor stat hotkeys "hotkeys --approx")
 CMDS=("info --verify --json" "stat --json" "hotkeys --json" "hotkeys --approx --json")
-declare -A TIMES=()
+BINS=(new)
+[ -n "$BASE" ] && BINS=(new base)
+declare -A TIMES=() SAME=()
 for r in $(seq 1 "$RUNS"); do
     for i in "${!CMDS[@]}"; do
-        # shellcheck disable=SC2086
-        t0=$(date +%s%N)
-        taskset -c "$CPU" "$RT" ${CMDS[$i]} "$BIG" > "$WORK/analysis.out" ||
-            die "resptrace ${CMDS[$i]} failed"
-        t1=$(date +%s%N)
-        # each command counted every request: it did the work it is timed for
-        [ "$(jq .requests "$WORK/analysis.out")" = "$REQS" ] ||
-            die "resptrace ${CMDS[$i]} counted another number of requests"
-        TIMES[$i]="${TIMES[$i]:-} $(((t1 - t0) / 1000))"
-        log "round $r: ${NAMES[$i]}: $(awk -v u=$(((t1 - t0) / 1000)) 'BEGIN { printf "%.3f s", u / 1e6 }')"
+        for b in "${BINS[@]}"; do
+            bin=$RT
+            [ "$b" = base ] && bin=$BASE
+            # shellcheck disable=SC2086
+            t0=$(date +%s%N)
+            taskset -c "$CPU" "$bin" ${CMDS[$i]} "$BIG" > "$WORK/analysis.$b" ||
+                die "$bin ${CMDS[$i]} failed"
+            t1=$(date +%s%N)
+            # each command counted every request: it did the work it is timed for
+            [ "$(jq .requests "$WORK/analysis.$b")" = "$REQS" ] ||
+                die "$bin ${CMDS[$i]} counted another number of requests"
+            TIMES[$b$i]="${TIMES[$b$i]:-} $(((t1 - t0) / 1000))"
+            log "round $r: $b: ${NAMES[$i]}: $(awk -v u=$(((t1 - t0) / 1000)) 'BEGIN { printf "%.3f s", u / 1e6 }')"
+        done
+        if [ -n "$BASE" ] && [ "$r" = 1 ]; then
+            # info --verify names its binary's version; the analyses' documents must be equal
+            cmp -s "$WORK/analysis.new" "$WORK/analysis.base" && SAME[$i]=identical || SAME[$i]=differs
+        fi
     done
 done
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-echo
-echo "resptrace analysis benchmark: $REQS requests ($SIZE bytes), pinned to core $CPU, median of $RUNS"
-printf '%-20s %10s %14s %10s %8s\n' command seconds "requests/s" "vs anchor" target
-ANCHOR_US=$(echo "${TIMES[0]}" | median)
-for i in "${!CMDS[@]}"; do
-    us=$(echo "${TIMES[$i]}" | median)
-    awk -v n="${NAMES[$i]}" -v us="$us" -v a="$ANCHOR_US" -v r="$REQS" -v t="$TARGET_RPS" -v i="$i" 'BEGIN {
-        rps = r / (us / 1e6);
-        verdict = i == 0 ? "-" : (rps >= t ? "PASS" : "MISS");
-        printf "%-20s %10.3f %14.0f %9.2fx %8s\n", n, us / 1e6, rps, a / us, verdict }'
-done
+# table BIN TITLE: the figures of one binary
+table() {
+    local b=$1 i us anchor base_us
+    echo
+    echo "$2: $REQS requests ($SIZE bytes), pinned to core $CPU, median of $RUNS"
+    if [ -n "$BASE" ] && [ "$b" = new ]; then
+        printf '%-20s %10s %14s %10s %8s %9s %10s\n' command seconds "requests/s" "vs anchor" target \
+            "vs base" output
+    else
+        printf '%-20s %10s %14s %10s %8s\n' command seconds "requests/s" "vs anchor" target
+    fi
+    anchor=$(echo "${TIMES[${b}0]}" | median)
+    for i in "${!CMDS[@]}"; do
+        us=$(echo "${TIMES[$b$i]}" | median)
+        base_us=0
+        [ -n "$BASE" ] && [ "$b" = new ] && base_us=$(echo "${TIMES[base$i]}" | median)
+        awk -v n="${NAMES[$i]}" -v us="$us" -v a="$anchor" -v r="$REQS" -v t="$TARGET_RPS" \
+            -v i="$i" -v bu="$base_us" -v same="${SAME[$i]:-}" 'BEGIN {
+            rps = r / (us / 1e6);
+            verdict = i == 0 ? "-" : (rps >= t ? "PASS" : "MISS");
+            printf "%-20s %10.3f %14.0f %9.2fx %8s", n, us / 1e6, rps, a / us, verdict
+            if (bu > 0)
+                printf " %8.2fx %10s", bu / us, i == 0 ? "-" : same
+            printf "\n" }'
+    done
+}
+table new "resptrace analysis benchmark"
+[ -n "$BASE" ] && table base "baseline ($BASE), the same rounds"
 echo "target: stat and hotkeys >= $TARGET_RPS requests/s on one core; vs anchor = anchor time / command time"
-rm -f "$WORK/analysis.out"
+[ -n "$BASE" ] && echo "vs base = baseline time / resptrace time (> 1: faster); output: the --json documents compared"
+rm -f "$WORK/analysis.new" "$WORK/analysis.base"
