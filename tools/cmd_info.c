@@ -85,6 +85,9 @@ static void print_table(struct trace_reader *r, const struct info *in)
            t->compressed_bytes ? (double)t->raw_bytes / (double)t->compressed_bytes : 0.0);
     if (t->events)
         printf("%-14s %.1f\n", "bytes/event", (double)in->file_size / (double)t->events);
+    if (t->chunks_unknown && in->dmg.first_offset == UINT64_MAX)
+        printf("%-14s %llu chunks of an encoding this version does not read (from the index)\n",
+               "unreadable", (unsigned long long)t->chunks_unknown);
     if (in->dmg.first_offset != UINT64_MAX && in->dmg.chunks_skipped)
         printf("%-14s starts at offset %llu; %llu chunks (%llu bytes) skipped\n", "damage",
                (unsigned long long)in->dmg.first_offset, (unsigned long long)in->dmg.chunks_skipped,
@@ -212,9 +215,20 @@ int cmd_info(int argc, char **argv)
         wrc = rt_json_write("info", info_json(r, &in), json);
     if (in.errmsg[0])
         fprintf(stderr, "resptrace info: %s\n", in.errmsg);
+    else if (in.dmg.first_offset != UINT64_MAX && in.dmg.chunks_unknown)
+        fprintf(stderr, "resptrace info: %s (%llu chunks skipped, %llu of them of an encoding "
+                        "this version does not read)\n",
+                in.dmg.msg, (unsigned long long)in.dmg.chunks_skipped,
+                (unsigned long long)in.dmg.chunks_unknown);
     else if (in.dmg.first_offset != UINT64_MAX)
         fprintf(stderr, "resptrace info: %s (salvaged: %llu damaged chunks skipped)\n", in.dmg.msg,
                 (unsigned long long)in.dmg.chunks_skipped);
+    else if (in.t.chunks_unknown)
+        fprintf(stderr, "resptrace info: %s: the index counts %llu chunks of an encoding this "
+                        "version does not read (a newer resptrace's): not complete for this one\n",
+                argv[optind], (unsigned long long)in.t.chunks_unknown);
     trace_reader_close(r);
-    return (rc < 0 || in.dmg.first_offset != UINT64_MAX || wrc != 0) ? RT_EXIT_FAIL : RT_EXIT_OK;
+    return (rc < 0 || in.dmg.first_offset != UINT64_MAX || in.t.chunks_unknown || wrc != 0)
+               ? RT_EXIT_FAIL
+               : RT_EXIT_OK;
 }
