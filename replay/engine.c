@@ -43,6 +43,7 @@ static void publish(struct worker *w, int final)
     w->shared->conns = w->live_tconns;
     w->shared->requests = w->res.requests;
     w->shared->inflight = w->inflight;
+    w->shared->slip_ns = w->res.slip_final_ns;
     if (w->lag_max_interval > w->shared_lag)
         w->shared_lag = w->lag_max_interval;
     w->shared->final = final;
@@ -463,7 +464,7 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         w->ssl = ssl;
         memcpy(&w->addr, ai->ai_addr, ai->ai_addrlen);
         w->addrlen = ai->ai_addrlen;
-        w->max_buffered = o->max_buffered ? o->max_buffered : 65536;
+        w->max_buffered = o->max_buffered ? o->max_buffered : 16384;
         w->max_buffered_bytes = o->max_buffered_bytes ? o->max_buffered_bytes : 64u << 20;
         w->wall_t0 = wall_t0;
         w->mu = &mu;
@@ -533,6 +534,8 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
             st.skipped += pub[i].skipped;
             st.conns += pub[i].conns;
             st.inflight += pub[i].inflight;
+            if (pub[i].slip_ns > st.slip_ns)
+                st.slip_ns = pub[i].slip_ns;
             st.requests += pub[i].requests;
         }
         st.total = res->total_requests;

@@ -102,7 +102,7 @@ struct replay_opts {
     size_t nskip;
     int read_only;                 /* skip commands flagged write in the command table */
     const char *key_prefix;        /* prepended to every key argument */
-    size_t max_buffered;           /* read-ahead bound in requests per thread; 0 means 65536 */
+    size_t max_buffered;           /* read-ahead bound in requests per thread; 0 means 16384 */
     size_t max_buffered_bytes;     /* and in bytes of those requests; 0 means 64 MiB */
     /* cluster mode */
     int cluster;                   /* 0: detect (CLUSTER SHARDS on the target), 1: required,
@@ -273,6 +273,7 @@ struct replay_status {
     uint64_t requests;       /* requests read from the trace so far (sent, skipped or waiting) */
     uint64_t total;          /* requests the replay will read; 0 when not known */
     uint64_t inflight;       /* sent and unanswered now */
+    int64_t slip_ns;         /* how far behind the recording the replay runs (the latest) */
     uint64_t p50_ns, p99_ns; /* intended-time latency so far */
     uint64_t lag_ns;         /* the largest lag of the last interval */
     int final;

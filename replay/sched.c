@@ -279,7 +279,9 @@ static void sync_take_req(struct worker *w, const struct trace_request *q, uint6
                           unsigned owner, struct req *r)
 {
     struct sync_req sq;
-    if (eng_sync_req(w, q, &sq) < 0 && owner == w->id)
+    /* where the recording cannot say: a command the order cannot place, or a request right
+     * after missing bytes (what came before it on its connection is not known): counted */
+    if ((eng_sync_req(w, q, &sq) < 0 || (q->flags & TRACE_REQ_AFTER_GAP)) && owner == w->id)
         w->res.sync_unordered++;
     sq.id = (uint64_t)w->loop * w->sync_nreq + q->seq;
     sq.conn = conn ^ ((uint64_t)w->loop << 48);

@@ -406,13 +406,20 @@ static int touch(struct sync_w *s, uint64_t key, int write, int is_dep, const st
 static struct waitlist *wl_find(struct sync_w *s, uint64_t id, int create)
 {
     if (create && (s->wn + 1) * 2 > s->wcap) {
-        size_t ncap = s->wcap ? s->wcap * 2 : 256;
+        /* sized by the lists still waited on: emptied ones go (a table that only grew would
+         * grow with the whole replay) */
+        size_t live = 0;
+        for (size_t i = 0; i < s->wcap; i++)
+            live += s->wl[i].id != UINT64_MAX && s->wl[i].n;
+        size_t ncap = 256;
+        while (ncap < (live + 1) * 4)
+            ncap *= 2;
         struct waitlist *nw = malloc(ncap * sizeof *nw);
         if (!nw)
             return NULL;
         for (size_t i = 0; i < ncap; i++)
             nw[i] = (struct waitlist){.id = UINT64_MAX};
-        size_t live = 0;
+        live = 0;
         for (size_t i = 0; i < s->wcap; i++) {
             if (s->wl[i].id == UINT64_MAX)
                 continue;
@@ -448,13 +455,18 @@ static struct waitlist *wl_find(struct sync_w *s, uint64_t id, int create)
 static struct deplist *dl_find(struct sync_w *s, uint64_t id, int create)
 {
     if (create && (s->dn + 1) * 2 > s->dcap) {
-        size_t ncap = s->dcap ? s->dcap * 2 : 256;
+        size_t live = 0;
+        for (size_t i = 0; i < s->dcap; i++)
+            live += s->dl[i].id != UINT64_MAX && !sync_is_done(s->sh, s->dl[i].id);
+        size_t ncap = 256;
+        while (ncap < (live + 1) * 4)
+            ncap *= 2;
         struct deplist *nd = malloc(ncap * sizeof *nd);
         if (!nd)
             return NULL;
         for (size_t i = 0; i < ncap; i++)
             nd[i] = (struct deplist){.id = UINT64_MAX};
-        size_t live = 0;
+        live = 0;
         for (size_t i = 0; i < s->dcap; i++) {
             if (s->dl[i].id == UINT64_MAX || sync_is_done(s->sh, s->dl[i].id))
                 continue;

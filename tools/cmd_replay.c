@@ -132,13 +132,25 @@ struct ui {
     int tty, quiet;
 };
 
+/* a count in at most 6 characters: 123456, 1.23M */
+static char *human(uint64_t v, char *buf, size_t cap)
+{
+    if (v < 1000000)
+        snprintf(buf, cap, "%llu", (unsigned long long)v);
+    else if (v < 1000000000)
+        snprintf(buf, cap, "%.2fM", (double)v / 1e6);
+    else
+        snprintf(buf, cap, "%.2fG", (double)v / 1e9);
+    return buf;
+}
+
 static void status(void *ctx, const struct replay_status *st)
 {
     struct ui *ui = ctx;
     if (!ui->tty || ui->quiet)
         return;
     /* progress against the trace: requests answered or skipped of the window's */
-    char prog[64] = "";
+    char prog[64] = "", a[16], b[16], r[16];
     uint64_t done = st->ops + st->skipped;
     if (st->total) {
         double f = (double)done / (double)st->total;
@@ -147,15 +159,17 @@ static void status(void *ctx, const struct replay_status *st)
         char eta[24] = "";
         if (f > 0.01 && st->elapsed_s > 1 && f < 1)
             snprintf(eta, sizeof eta, " ETA %.0fs", st->elapsed_s / f - st->elapsed_s);
-        snprintf(prog, sizeof prog, " %llu/%llu %.0f%%%s", (unsigned long long)done,
-                 (unsigned long long)st->total, f * 100, eta);
+        snprintf(prog, sizeof prog, " %s/%s %.0f%%%s", human(done, a, sizeof a),
+                 human(st->total, b, sizeof b), f * 100, eta);
     } else {
-        snprintf(prog, sizeof prog, " %llu done", (unsigned long long)done);
+        snprintf(prog, sizeof prog, " %s done", human(done, a, sizeof a));
     }
     char line[256];
-    snprintf(line, sizeof line, "replay %.0fs%s  %.0f/s p99 %.2fms err %llu lag %.1fms",
-             st->elapsed_s, prog, st->elapsed_s > 0 ? (double)st->ops / st->elapsed_s : 0.0,
-             (double)st->p99_ns / 1e6, (unsigned long long)st->errors, (double)st->lag_ns / 1e6);
+    snprintf(line, sizeof line, "replay %.0fs%s %s/s p99 %.2fms err %llu lag %.1fms slip %.0fms",
+             st->elapsed_s, prog,
+             human(st->elapsed_s > 0 ? (uint64_t)((double)st->ops / st->elapsed_s) : 0, r, sizeof r),
+             (double)st->p99_ns / 1e6, (unsigned long long)st->errors, (double)st->lag_ns / 1e6,
+             (double)st->slip_ns / 1e6);
     line[79] = 0; /* never wraps on an 80-column terminal */
     fprintf(stderr, "\r\033[K%s", line);
     if (st->final)

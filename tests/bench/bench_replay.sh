@@ -50,7 +50,9 @@
 #     once, sequentially, 50 connections) and `resptrace replay --speed max` of the trace: ops/s
 #     and CPU per request (user+sys of the client over the requests); then system calls per
 #     request of each (`strace -c -f` of one more run each).
-#  3. memory: a synthetic trace of RT_BENCH_BIG_N requests (make_big_trace: 50 connections,
+#  3. memory and the order's cost: a synthetic trace of 1M requests where no key is shared
+#     between connections replayed --sync keys and --sync off taking turns (target: keys at
+#     least 0.95x off's ops/s); then a synthetic trace of RT_BENCH_BIG_N requests (make_big_trace: 50 connections,
 #     SET/GET 1:1, 100-byte values, replies paired) replayed --speed max against a fresh server
 #     under /usr/bin/time -v: peak RSS (target < 64 MiB).
 set -euo pipefail
@@ -275,7 +277,7 @@ done
 # =====================================================================================
 # 2. Throughput: redis-benchmark and replay taking turns, each against a fresh server
 # =====================================================================================
-RB_LIST=() RP_LIST=() PAIR_RATIOS=() RB_CPU_LIST=() RP_CPU_LIST=() PAIR_ROWS=()
+RB_LIST=() RP_LIST=() PAIR_RATIOS=() RB_CPU_LIST=() RP_CPU_LIST=() PAIR_ROWS=() SO_LIST=()
 OPS_OK=1 OPS_ROWS=()
 for i in $(seq 1 "$RUNS"); do
     start_redis P2
@@ -305,6 +307,15 @@ for i in $(seq 1 "$RUNS"); do
     if [ "$j_ops" = "$want" ] && [ "$j_req" = "$TR_REQ" ]; then ok=yes; else ok=NO; OPS_OK=0; fi
     OPS_ROWS+=("$(printf "  run %d: trace %s requests, replay: requests %s, skipped %s, sent %s, ops %s (want %s: %s), unanswered %s, errors %s, connections %s" \
         "$i" "$TR_REQ" "$j_req" "$j_skip" "$j_sent" "$j_ops" "$want" "$ok" "$j_unans" "$j_err" "$j_conns")")
+    # the same replay without the order across connections (--sync off): what --sync keys
+    # costs when no key is shared (redis-benchmark -r: keys random, rarely shared)
+    start_redis P2
+    log "run $i/$RUNS: resptrace replay --speed max --sync off against a fresh R2 (127.0.0.1:$P2)"
+    "$RT" replay "$TRACE" --speed max --sync off --target "redis://127.0.0.1:$P2" \
+        --json="$RUN/so-$i.json" -q > /dev/null 2> "$RUN/so-$i.err" || true
+    stop_redis "$P2"
+    so=$(jq '.ops_per_s | floor' "$RUN/so-$i.json" 2> /dev/null || echo 0)
+    SO_LIST+=("$so")
     PAIR_RATIOS+=("$(ratio "$rp" "$rb")")
     RB_LIST+=("$rb") RP_LIST+=("$rp") RB_CPU_LIST+=("$rb_cpu") RP_CPU_LIST+=("$rp_cpu")
     PAIR_ROWS+=("$(printf "  %-5s %16s %16s %8s %14s %14s" "$i" "$(num "$rb")" "$(num "$rp")" "$(ratio "$rp" "$rb")" "$rb_cpu" "$rp_cpu")")
@@ -312,6 +323,8 @@ for i in $(seq 1 "$RUNS"); do
 done
 RB_MED=$(printf '%s\n' "${RB_LIST[@]}" | median)
 RP_MED=$(printf '%s\n' "${RP_LIST[@]}" | median)
+SO_MED=$(printf '%s\n' "${SO_LIST[@]}" | median)
+SYNC_RB_RATIO=$(ratio "$RP_MED" "$SO_MED")
 RB_CPU_MED=$(printf '%s\n' "${RB_CPU_LIST[@]}" | median)
 RP_CPU_MED=$(printf '%s\n' "${RP_CPU_LIST[@]}" | median)
 TP_RATIO=$(ratio "$RP_MED" "$RB_MED")
@@ -416,14 +429,40 @@ if [ "${RT_BENCH_NO_MEM:-0}" != 1 ]; then
                 die "could not build make_big_trace"
         fi
     fi
-    BIG=$WORK/big-$BIG_N.rtrace
+    # what --sync keys costs where nothing needs ordering: 1M requests, no key shared between
+    # connections, --sync keys and --sync off taking turns, each against a fresh server
+    SYN=$WORK/disjoint-1000000.rtrace
+    if [ ! -s "$SYN" ] || ! "$RT" info "$SYN" > /dev/null 2>&1; then
+        log "writing $SYN (1000000 requests, no key shared)"
+        "$GEN" "$SYN.tmp" 1000000 "$CLIENTS" disjoint >&2
+        mv "$SYN.tmp" "$SYN"
+    fi
+    SK_LIST=() SF_LIST=()
+    for i in $(seq 1 "$RUNS"); do
+        for m in keys off; do
+            start_redis P3
+            log "sync $i/$RUNS: replay --sync $m of $SYN"
+            "$RT" replay "$SYN" --speed max --sync "$m" --target "redis://127.0.0.1:$P3" \
+                --json="$RUN/sync-$m.json" -q > /dev/null 2> "$RUN/sync-$m.err" ||
+                { cat "$RUN/sync-$m.err" >&2; die "resptrace replay --sync $m failed"; }
+            stop_redis "$P3"
+            v=$(jq '.ops_per_s | floor' "$RUN/sync-$m.json")
+            if [ "$m" = keys ]; then SK_LIST+=("$v"); else SF_LIST+=("$v"); fi
+        done
+    done
+    SK_MED=$(printf '%s\n' "${SK_LIST[@]}" | median)
+    SF_MED=$(printf '%s\n' "${SF_LIST[@]}" | median)
+    SYNC_RATIO=$(ratio "$SK_MED" "$SF_MED")
+    SYNC_PASS=$(awk -v r="$SYNC_RATIO" 'BEGIN { print (r >= 0.95) ? 1 : 0 }')
+    SYNC_DONE=1
+    BIG=$WORK/big-disjoint-$BIG_N.rtrace
     if [ -s "$BIG" ] && "$RT" info --json "$BIG" > "$RUN/big.json" 2> /dev/null &&
         [ "$(jq .requests "$RUN/big.json")" = "$BIG_N" ]; then
         log "reusing $BIG"
     else
         log "writing $BIG ($BIG_N requests)"
         rm -f "$BIG"
-        "$GEN" "$BIG.tmp" "$BIG_N" "$CLIENTS" >&2
+        "$GEN" "$BIG.tmp" "$BIG_N" "$CLIENTS" disjoint >&2
         mv "$BIG.tmp" "$BIG"
         "$RT" info --json "$BIG" > "$RUN/big.json"
     fi
@@ -499,6 +538,12 @@ printf "| %-44s | %-34s | %-10s | %-7s |\n" "measure" "value" "target" "verdict"
 printf "| %-44s | %-34s | %-10s | %-7s |\n" "----" "----" "----" "----"
 printf "| %-44s | %-34s | %-10s | %-7s |\n" "replay / redis-benchmark ops/s (median of $RUNS)" \
     "${TP_RATIO}x ($(num "$RP_MED") / $(num "$RB_MED"))" ">= ${TARGET_RATIO}x" "$(verdict "$TP_PASS")"
+if [ "${SYNC_DONE:-0}" = 1 ]; then
+    printf "| %-44s | %-34s | %-10s | %-7s |\n" "--sync keys / off ops/s, no key shared" \
+        "${SYNC_RATIO}x ($(num "$SK_MED") / $(num "$SF_MED"))" ">= 0.95x" "$(verdict "$SYNC_PASS")"
+fi
+printf "| %-44s | %-34s | %-10s | %-7s |\n" "--sync keys / off, redis-benchmark trace" \
+    "${SYNC_RB_RATIO}x ($(num "$RP_MED") / $(num "$SO_MED"))" "(info)" ""
 printf "| %-44s | %-34s | %-10s | %-7s |\n" "replay / redis-benchmark, median of run pairs" \
     "${PAIR_MED}x ($(printf '%s ' "${PAIR_RATIOS[@]}"| sed 's/ $//'))" "(info)" ""
 printf "| %-44s | %-34s | %-10s | %-7s |\n" "replay / redis-benchmark cpu (median)" \

@@ -3,7 +3,10 @@
  * NKEYS keys with VLEN-byte values, closed loop (one request outstanding per connection, as
  * redis-benchmark -P 1 does), every request paired with its reply.
  *
- * Usage: make_big_trace OUT.rtrace [REQUESTS [CONNS]]   (defaults 10000000, 50)
+ * Usage: make_big_trace OUT.rtrace [REQUESTS [CONNS [disjoint]]]   (defaults 10000000, 50)
+ *
+ * `disjoint`: connection c uses only the keys k with k mod CONNS = c, so no key is shared between
+ * connections (what --sync keys costs when nothing needs ordering).
  *
  * Timestamps are those of a closed loop at about 85k requests/s in total (the redis-benchmark
  * SET/GET ceiling measured on the 2-core machine, /work/shared/MEASURED.md): a step every
@@ -101,10 +104,11 @@ static void step(void)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 4) {
-        fprintf(stderr, "usage: make_big_trace OUT.rtrace [REQUESTS [CONNS]]\n");
+    if (argc < 2 || argc > 5 || (argc == 5 && strcmp(argv[4], "disjoint"))) {
+        fprintf(stderr, "usage: make_big_trace OUT.rtrace [REQUESTS [CONNS [disjoint]]]\n");
         return 2;
     }
+    int disjoint = argc == 5;
     uint64_t nreq = argc > 2 ? strtoull(argv[2], NULL, 10) : 10000000ull;
     unsigned nconn = argc > 3 ? (unsigned)strtoul(argv[3], NULL, 10) : 50;
     if (nreq == 0 || nconn == 0 || nconn > 60000) {
@@ -155,6 +159,8 @@ int main(int argc, char **argv)
             busy[c] = 0;
         }
         uint32_t k = (uint32_t)(next_rand() % NKEYS);
+        if (disjoint)
+            k = (uint32_t)((k / nconn) * nconn + c) % NKEYS; /* k mod nconn == c */
         int is_set = (next_rand() & 1) != 0;
         size_t klen = (size_t)snprintf(key, sizeof key, "key:%012" PRIu32, k);
         const char *av[3] = {is_set ? "SET" : "GET", key, val};
