@@ -246,6 +246,10 @@ struct replay_result {
     uint64_t sync_barriers;   /* requests ordered as barriers (keyless writes, keyless scripts) */
     uint64_t sync_unordered;  /* requests the order could not place (unknown commands, keys the
                                * table cannot find, out of memory, a wait given up) */
+    uint64_t sync_overlapped; /* requests on a key that another connection's request had open
+                               * in the recording (sent, reply not yet come): which of the two
+                               * the server ran first is not on the wire; the order kept is the
+                               * order they arrived in, a guess */
     struct replay_cmd_result *cmds;
     size_t ncmds;
     struct replay_errmsg *errmsgs; /* every command's error replies by message */

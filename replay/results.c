@@ -491,6 +491,7 @@ static void merge_result(struct replay_result *dst, const struct replay_result *
     dst->sync_waited += s->sync_waited;
     dst->sync_barriers += s->sync_barriers;
     dst->sync_unordered += s->sync_unordered;
+    dst->sync_overlapped += s->sync_overlapped;
 }
 
 /* per node, by its address: workers number the nodes each in their own order */
@@ -548,6 +549,8 @@ void eng_results_merge(struct replay_result *res, struct worker *w)
         merge_cmd(res, &w->cmds[k].r);
     for (size_t k = 0; k < w->nerrs; k++)
         errtab_add(&res->errmsgs, &res->nerrmsgs, w->errs[k].msg, w->errs[k].count);
+    if (w->sync)
+        w->res.sync_overlapped = sync_w_stats(w->sync)->overlapped;
     merge_result(res, &w->res);
     if (w->cluster)
         merge_shards(res, w);

@@ -570,6 +570,8 @@ void eng_worker_fill(struct worker *w)
             w->rate_k++;
         if (o->nparts > 1 && in_part(ev->conn, o->nparts) != o->part)
             continue; /* another host's: not replayed here, not ordered */
+        if (w->sync && ev->type == TRACE_EV_REPLY && ev->u.reply.req_seq != TRACE_SEQ_NONE)
+            sync_recorded_reply(w->sync, (uint64_t)w->loop * w->sync_nreq + ev->u.reply.req_seq);
         unsigned own = owner(w, ev->conn);
         if (own != w->id) {
             /* another worker's request: the order here must know it too */

@@ -157,6 +157,14 @@ struct deplist {
     uint64_t mask[4]; /* workers 0..255 */
 };
 
+/* the recording's view of a key: its last write and last read by requests whose recorded reply
+ * had not come yet (open in the recording); what a new request on the key overlaps with */
+struct rstate {
+    uint64_t key;            /* 0: empty slot */
+    uint64_t wid, wconn;     /* the last write (wid UINT64_MAX: none) */
+    uint64_t rid, rconn;     /* the last read */
+};
+
 /* the keys of a connection's open MULTI */
 struct txstate {
     uint64_t conn; /* 0: empty (connection ids are never 0 for requests) */
@@ -184,6 +192,9 @@ struct sync_w {
     size_t nscratch, capscratch;
     struct sync_msg *drain; /* the inbox, swapped out */
     size_t capdrain;
+    struct rstate *r;       /* the recording's open accesses by key */
+    size_t rcap, rn;
+    uint64_t *rec_done;     /* one bit per id: its reply was read in the trace */
     struct sync_stats st;
     int oom;
     int collect;            /* the request being taken is this worker's: its dependencies count */
@@ -208,6 +219,11 @@ struct sync_w *sync_w_new(struct sync_shared *sh, unsigned me)
     s->sh = sh;
     s->me = me;
     s->barrier.id = UINT64_MAX;
+    s->rec_done = calloc(sh->nids / 64 + 1, sizeof *s->rec_done);
+    if (!s->rec_done) {
+        free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -229,6 +245,8 @@ void sync_w_free(struct sync_w *s)
     free(s->scratch);
     free(s->scratch_owner);
     free(s->drain);
+    free(s->r);
+    free(s->rec_done);
     free(s);
 }
 
@@ -533,6 +551,89 @@ static void tx_drop(struct sync_w *s, struct txstate *t)
     s->tx[s->txn] = (struct txstate){0};
 }
 
+/* ---- where the recording cannot say ------------------------------------------------------ */
+
+static int rec_open(const struct sync_w *s, uint64_t id)
+{
+    return id != UINT64_MAX && id < s->sh->nids && !((s->rec_done[id / 64] >> (id % 64)) & 1);
+}
+
+void sync_recorded_reply(struct sync_w *s, uint64_t id)
+{
+    if (id < s->sh->nids)
+        s->rec_done[id / 64] |= 1ull << (id % 64);
+}
+
+static struct rstate *rstate_get(struct sync_w *s, uint64_t key)
+{
+    if (!key)
+        key = 1;
+    if ((s->rn + 1) * 2 > s->rcap) {
+        /* what is no longer open in the recording goes; the table holds the keys of the
+         * requests outstanding in the recording (its concurrency), not the whole trace's */
+        size_t live = 0;
+        for (size_t i = 0; i < s->rcap; i++)
+            live += s->r[i].key && (rec_open(s, s->r[i].wid) || rec_open(s, s->r[i].rid));
+        size_t ncap = 256;
+        while (ncap < (live + 1) * 4)
+            ncap *= 2;
+        struct rstate *nr = calloc(ncap, sizeof *nr);
+        if (!nr)
+            return NULL;
+        live = 0;
+        for (size_t i = 0; i < s->rcap; i++) {
+            const struct rstate *e = &s->r[i];
+            if (!e->key || (!rec_open(s, e->wid) && !rec_open(s, e->rid)))
+                continue;
+            size_t j = mix(e->key) & (ncap - 1);
+            while (nr[j].key)
+                j = (j + 1) & (ncap - 1);
+            nr[j] = *e;
+            live++;
+        }
+        free(s->r);
+        s->r = nr;
+        s->rcap = ncap;
+        s->rn = live;
+    }
+    size_t j = mix(key) & (s->rcap - 1);
+    while (s->r[j].key && s->r[j].key != key)
+        j = (j + 1) & (s->rcap - 1);
+    struct rstate *e = &s->r[j];
+    if (!e->key) {
+        *e = (struct rstate){.key = key, .wid = UINT64_MAX, .rid = UINT64_MAX};
+        s->rn++;
+    }
+    return e;
+}
+
+/* 1 when request `id` of `conn` touches a key that a request of another connection, not yet
+ * answered in the recording, wrote (or read, when this one writes): both were in the server
+ * at once, and which ran first is not on the wire. The order kept is the order the requests
+ * arrived in, the server's most likely; it is a guess, and counted. */
+static int overlaps(struct sync_w *s, uint64_t id, uint64_t conn, const struct sync_key *keys,
+                    size_t nk)
+{
+    int hit = 0;
+    for (size_t i = 0; i < nk; i++) {
+        struct rstate *e = rstate_get(s, keys[i].hash);
+        if (!e)
+            return hit; /* no memory: not counted */
+        if (rec_open(s, e->wid) && e->wconn != conn)
+            hit = 1;
+        if (keys[i].write && rec_open(s, e->rid) && e->rconn != conn)
+            hit = 1;
+        if (keys[i].write) {
+            e->wid = id;
+            e->wconn = conn;
+        } else {
+            e->rid = id;
+            e->rconn = conn;
+        }
+    }
+    return hit;
+}
+
 /* ---- taking a request -------------------------------------------------------------------- */
 
 int sync_take(struct sync_w *s, const struct sync_req *q, void *req, uint32_t *pending)
@@ -598,6 +699,8 @@ int sync_take(struct sync_w *s, const struct sync_req *q, void *req, uint32_t *p
             s->st.barriers++;
     } else {
         int is_dep = kind != SYNC_BLOCKING;
+        if (overlaps(s, q->id, q->conn, keys, nk) && mine)
+            s->st.overlapped++;
         for (size_t i = 0; i < nk; i++)
             if (touch(s, keys[i].hash, keys[i].write, is_dep, &a) < 0)
                 goto oom;

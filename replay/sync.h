@@ -37,6 +37,8 @@ struct sync_stats {
     uint64_t barriers;   /* own barriers */
     uint64_t unordered;  /* taken without order (no memory) */
     uint64_t sweeps;     /* key table cleanups */
+    uint64_t overlapped; /* own requests on a key another connection's request had open in the
+                          * recording (its reply not yet come): their order is a guess */
 };
 
 struct sync_shared;
@@ -68,6 +70,11 @@ size_t sync_w_keys(const struct sync_w *s);
  *  `wake(ctx, req)` is called once as each of them is answered. @return 0, or -1 when out of
  *  memory (the request is then not ordered: *pending 0, counted). */
 int sync_take(struct sync_w *s, const struct sync_req *q, void *req, uint32_t *pending);
+
+/*! sync_recorded_reply() : the trace's reply to request `id` was read (any worker's: every
+ *  worker reads the whole trace). What was answered in the recording before a request was sent
+ *  ran before it; what was not overlapped it (sync_stats.overlapped). */
+void sync_recorded_reply(struct sync_w *s, uint64_t id);
 
 /*! sync_answered() : an own request was answered (or lost, skipped, dropped: it will not run
  *  later): own waiters are woken, other workers told. */

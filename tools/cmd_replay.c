@@ -362,6 +362,7 @@ static json_t *result_json(const struct replay_result *r, const char *trace, con
         json_object_set_new(sy, "waited", rt_json_u64(r->sync_waited));
         json_object_set_new(sy, "barriers", rt_json_u64(r->sync_barriers));
         json_object_set_new(sy, "unordered", rt_json_u64(r->sync_unordered));
+        json_object_set_new(sy, "overlapped", rt_json_u64(r->sync_overlapped));
         json_object_set_new(j, "sync_stats", sy);
     }
     json_object_set_new(j, "lag_exceeded", json_boolean(lagging));
@@ -551,6 +552,11 @@ static void print_table(FILE *out, const struct replay_result *r)
                 (double)rt_hist_percentile(r->sync_wait, 50) / 1e6,
                 (double)rt_hist_percentile(r->sync_wait, 99) / 1e6,
                 (unsigned long long)r->sync_barriers, (unsigned long long)r->sync_unordered);
+    if (r->sync_overlapped)
+        fprintf(out, "%llu overlapped another connection's request on a key in the recording (both\n"
+                     "in the server at once: which ran first is not on the wire; kept in the order\n"
+                     "they arrived)\n",
+                (unsigned long long)r->sync_overlapped);
 
     fprintf(out, "\n%-14s %9s %9s %8s %8s %8s %8s\n", "command", "skipped", "compared",
             "misses", "newerr", "typechg", "newval");

@@ -26,13 +26,19 @@ replay() {
     timeout 300 "$RT" replay "$TMP/loop.rtrace" --speed 1 --target "redis://127.0.0.1:$port" \
         --json="$TMP/$name.json" -q "$@" > "$TMP/$name.out" 2> "$TMP/$name.err"
     check_eq "$name: exit 0" 0 $?
-    echo "$name: $(jq -c '{ops, latency_p99: .latency_us.p99, service_p99: .service_time_us.p99, slip_p99: .slip_us.p99, slip_final: .slip_us.final, pacing}' "$TMP/$name.json")"
+    echo "$name: $(jq -c '{ops, latency_p99: .latency_us.p99, service_p99: .service_time_us.p99, lag_p99: .lag_us.p99, slip_p99: .slip_us.p99, slip_final: .slip_us.final, pacing}' "$TMP/$name.json")"
 }
 # within NAME: latency p99 within 1.5x of service-time p99 (plus 0.5 ms of scheduling noise on
-# a loaded 2-core machine)
+# a 2-core machine; the test runs alone). Under ASan+UBSan the replayer's own time per request
+# is several times larger and so is its share of the latency: 3x there, which still tells a
+# loop from the open-loop model's seconds (--pace scheduled below).
+SANITIZED=0
+if ldd "$RT" 2> /dev/null | grep -Eq 'libasan|libubsan'; then SANITIZED=1; fi
+FACTOR=1.5 LOOPF=1.25
+[ "$SANITIZED" = 1 ] && FACTOR=3 LOOPF=2
 within() {
-    check_eq "$1: latency p99 within 1.5x of service time p99" true \
-        "$(jq '.latency_us.p99 <= 1.5 * .service_time_us.p99 + 500' "$TMP/$1.json")"
+    check_eq "$1: latency p99 within ${FACTOR}x of service time p99" true \
+        "$(jq --argjson f "$FACTOR" '.latency_us.p99 <= $f * .service_time_us.p99 + 500' "$TMP/$1.json")"
 }
 
 start_redis_x; P=$RX_PORT
@@ -49,8 +55,12 @@ check_eq "fsync: slip larger than on the plain target" true \
     "$(jq --slurpfile p "$TMP/plain.json" '.slip_us.final > $p[0].slip_us.final' "$TMP/fsync.json")"
 rcli "$F" FLUSHALL > /dev/null
 replay fsync3 "$F" --loop 3
-check_eq "fsync --loop 3: latency p99 within 1.25x of a single pass" true \
-    "$(jq --slurpfile one "$TMP/fsync.json" '.latency_us.p99 <= 1.25 * $one[0].latency_us.p99 + 500' "$TMP/fsync3.json")"
+# (latency over service time: the fsync target's own service time varies from run to run with
+# the disk; what must not grow with the trace's length is what the replay adds to it)
+check_eq "fsync --loop 3: latency p99 within ${LOOPF}x of a single pass (over service p99)" true \
+    "$(jq --argjson f "$LOOPF" --slurpfile one "$TMP/fsync.json" \
+        '(.latency_us.p99 / .service_time_us.p99) <= $f * ($one[0].latency_us.p99 / $one[0].service_time_us.p99) + 0.1' \
+        "$TMP/fsync3.json")"
 within fsync3
 
 # the old model, for the record: latency from the recorded schedule grows with the backlog
