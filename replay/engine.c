@@ -39,6 +39,8 @@ static void publish(struct worker *w, int final)
     w->shared->sent = w->res.sent;
     w->shared->ops = w->res.ops;
     w->shared->errors = w->res.errors;
+    w->shared->hits = w->res.hits;
+    w->shared->misses = w->res.misses;
     w->shared->skipped = w->res.skipped;
     w->shared->conns = w->live_tconns;
     w->shared->requests = w->res.requests;
@@ -155,6 +157,10 @@ static void worker_cleanup(struct worker *w)
     rt_ctl_close(&w->ctl);
     rt_ctl_close(&w->tctl);
     free(w->ht);
+    free(w->fill_ttl_key);
+    free(w->fill_ttl_ms);
+    w->fill_ttl_key = NULL;
+    w->fill_ttl_ms = NULL;
     free(w->fold);
     w->ht = NULL;
     w->fold = NULL;
@@ -399,6 +405,7 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         memset(topo.owner, 0, sizeof topo.owner);
     }
     res->cluster = cluster;
+    res->read_through_on = o->read_through;
     unsigned nt = o->threads ? o->threads : 1;
     struct worker *ws = xcalloc(nt, sizeof *ws);
     pthread_t *th = xcalloc(nt, sizeof *th);
@@ -519,7 +526,7 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
             abort();
         }
     /* the status line: about once a second, until every worker has finished */
-    uint64_t tick_ops = 0, tick_errors = 0;
+    uint64_t tick_ops = 0, tick_errors = 0, tick_hits = 0, tick_misses = 0;
     for (unsigned tick = 0;; tick++) {
         struct timespec ts = {0, 100000000};
         nanosleep(&ts, NULL);
@@ -531,6 +538,8 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
             st.sent += pub[i].sent;
             st.ops += pub[i].ops;
             st.errors += pub[i].errors;
+            st.hits += pub[i].hits;
+            st.misses += pub[i].misses;
             st.skipped += pub[i].skipped;
             st.conns += pub[i].conns;
             st.inflight += pub[i].inflight;
@@ -559,6 +568,8 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
             tk->t_s = st.elapsed_s;
             tk->ops = st.ops - tick_ops;
             tk->errors = st.errors - tick_errors;
+            tk->hits = st.hits - tick_hits;
+            tk->misses = st.misses - tick_misses;
             tk->p50_ns = rt_hist_percentile(shared_sec, 50);
             tk->p99_ns = rt_hist_percentile(shared_sec, 99);
             tk->max_ns = rt_hist_max(shared_sec);
@@ -566,6 +577,8 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
             rt_hist_reset(shared_sec);
             tick_ops = st.ops;
             tick_errors = st.errors;
+            tick_hits = st.hits;
+            tick_misses = st.misses;
         }
         pthread_mutex_unlock(&mu);
         st.final = done == nt;

@@ -37,7 +37,8 @@ enum req_kind { K_REQ = 0, K_CLOSE = 1, K_INTERNAL = 2, K_PART = 3 /* of a split
 /* special handling of some commands */
 enum {
     S_NONE = 0, S_SELECT, S_HELLO, S_AUTH, S_SUBSCRIBE, S_UNSUBSCRIBE, S_RESET, S_QUIT,
-    S_MULTI, S_EXEC /* EXEC or DISCARD */, S_WAIT /* resptrace's WAIT after a write */
+    S_MULTI, S_EXEC /* EXEC or DISCARD */, S_WAIT /* resptrace's WAIT after a write */,
+    S_FILL /* --read-through: a write-back after a miss (fill.c) */
 };
 
 struct rconn;
@@ -75,6 +76,9 @@ struct req {
     uint8_t rec_state;     /* 0 awaited, 1 known, 2 none will come */
     uint8_t got;           /* the target's reply came */
     uint8_t rec_rtype, got_rtype;
+    uint8_t fill;          /* --read-through: 1 GET/GETEX, 2 HGET, 3 a read without a rule */
+    uint32_t rec_size;     /* the recorded reply's payload bytes */
+    uint64_t fill_hash;    /* the recorded key (database and bytes), for its TTL */
     uint32_t replies_left; /* subscribe family: confirmations still to come */
     int64_t arg;           /* SELECT db / HELLO protover */
     size_t wlen;
@@ -221,6 +225,8 @@ struct worker {
     int refresh_armed;
     struct req *retry_head;    /* waiting for a TRYAGAIN retry */
     struct vw_table *vw;       /* --verify-writes */
+    uint64_t *fill_ttl_key;    /* --read-through: keys' recorded TTLs (fill.c) */
+    uint32_t *fill_ttl_ms;
     int64_t last_ival;         /* the integer of the reply being completed */
     struct event *retry_timer;
     uint64_t unroutable_since; /* a request found no node for its slot (0: none waits) */
@@ -371,7 +377,7 @@ struct rconn *eng_rconn_get(struct worker *w, uint64_t key, uint64_t conn);
 /* a request whose recorded reply is awaited, in order (`r` NULL: a request not sent) */
 void eng_wait_push(struct rconn *rc, uint64_t seq, struct req *r);
 /* the oldest awaited recorded reply came (`known`, of type `rtype`) or never will */
-void eng_wait_pop(struct worker *w, struct rconn *rc, int known, unsigned rtype);
+void eng_wait_pop(struct worker *w, struct rconn *rc, int known, unsigned rtype, uint64_t size);
 /* a recorded reply read from the trace, paired with its request */
 void eng_rec_reply(struct worker *w, struct rconn *rc, const struct trace_reply *rp);
 /* frees a recorded connection: what it still queues is unsent, what is in flight detached */
@@ -395,6 +401,14 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
  * until the next call). @return 0, or -1 when the order cannot place it (unknown command, keys
  * not found): it is then not ordered */
 int eng_sync_req(struct worker *w, const struct trace_request *q, struct sync_req *sq);
+/* fill.c: --read-through */
+void eng_fill_learn(struct worker *w, const struct trace_request *q, uint64_t ts_ns);
+void eng_fill_mark(struct worker *w, struct req *r, const struct trace_request *q);
+void eng_fill_miss(struct worker *w, struct req *r);
+/* writes a write-back on the connection `r` was answered on; @return 0, or -1 when it is gone */
+int eng_tconn_fill(struct worker *w, struct req *r, size_t argc, const char *const *argv,
+                   const size_t *lens);
+
 char *eng_fmt_cmd(size_t argc, const char *const *argv, const size_t *len, const uint8_t *iskey,
                   const char *prefix, size_t *out_len);
 

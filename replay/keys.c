@@ -493,6 +493,7 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
         r->slot = slot;
         r->node = -1;
         r->is_read = c && (c->flags & RT_CMD_READONLY) && !(c->flags & RT_CMD_WRITE);
+        eng_fill_mark(w, r, q);
         r->blocking = (c && (c->flags & RT_CMD_BLOCKING)) || !strcmp(name, "wait") ||
                       !strcmp(name, "waitaof") || special == S_SUBSCRIBE;
         if (special == S_SELECT)

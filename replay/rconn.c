@@ -111,7 +111,7 @@ void eng_wait_push(struct rconn *rc, uint64_t seq, struct req *r)
 }
 
 /* Pops the oldest awaited recorded reply; `known` with the recorded type, or none. */
-void eng_wait_pop(struct worker *w, struct rconn *rc, int known, unsigned rtype)
+void eng_wait_pop(struct worker *w, struct rconn *rc, int known, unsigned rtype, uint64_t size)
 {
     struct wait_ent *ws = (struct wait_ent *)rc->wait;
     struct wait_ent e = ws[rc->wait_head];
@@ -124,6 +124,7 @@ void eng_wait_pop(struct worker *w, struct rconn *rc, int known, unsigned rtype)
     if (known) {
         e.r->rec_state = 1;
         e.r->rec_rtype = (uint8_t)rtype;
+        e.r->rec_size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
         if (e.r->got)
             eng_compare(w, e.r);
     } else {
@@ -142,10 +143,10 @@ void eng_rec_reply(struct worker *w, struct rconn *rc, const struct trace_reply 
         if (e->seq > rp->req_seq)
             return; /* not awaited (e.g. a reply to a NOREPLY request) */
         if (e->seq == rp->req_seq) {
-            eng_wait_pop(w, rc, 1, rp->rtype);
+            eng_wait_pop(w, rc, 1, rp->rtype, rp->size);
             return;
         }
-        eng_wait_pop(w, rc, 0, 0);
+        eng_wait_pop(w, rc, 0, 0, 0);
     }
 }
 
@@ -162,7 +163,7 @@ static void detach(struct req *list, struct rconn *rc)
 void eng_rconn_free(struct worker *w, struct rconn *rc)
 {
     while (rc->wait_n)
-        eng_wait_pop(w, rc, 0, 0);
+        eng_wait_pop(w, rc, 0, 0, 0);
     free(rc->wait);
     for (struct req *r = rc->rhead, *nx; r; r = nx) {
         nx = r->next;

@@ -137,6 +137,12 @@ struct replay_opts {
     int sync;                      /* REPLAY_SYNC_*: the recorded order across connections */
     int keys_from_target;          /* ask the target's COMMAND GETKEYS even for commands the table
                                     * knows (tests of that path) */
+    int read_through;              /* a read that misses where the recording had a value writes
+                                    * it back, as a cache-aside application would (replay.c's
+                                    * rules: GET/GETEX as SET NX, HGET as HSETNX, the recorded
+                                    * size, the recorded TTL or read_through_ttl_ms) */
+    uint64_t read_through_ttl_ms;  /* the TTL of a written-back key the trace shows none for;
+                                    * 0: none */
 };
 
 /* Per cluster node (cluster mode), in the result. */
@@ -169,6 +175,8 @@ struct replay_verify {
 struct replay_tick {
     double t_s;                    /* end of the second, from the start */
     uint64_t ops, errors;
+    uint64_t hits, misses;         /* reads answered with a value where the recording had one,
+                                    * and with none (misses) */
     uint64_t p50_ns, p99_ns, max_ns;
     uint64_t outstanding;          /* requests sent and unanswered at the end of the second (a
                                     * second with no ops and some outstanding is a stall) */
@@ -213,6 +221,12 @@ struct replay_result {
                                * either (a consumer waiting when the capture ended): not a
                                * failure */
     uint64_t lost;            /* sent, and lost with their connection (counted in errors) */
+    uint64_t hits;            /* reads answered with a value where the recording had one */
+    int read_through_on;      /* --read-through was given */
+    uint64_t read_through;    /* --read-through: misses written back */
+    uint64_t read_through_errors; /* of them, refused by the target or lost */
+    uint64_t read_through_skipped; /* misses not written back (a read it has no rule for, no
+                               * connection to the key's node) */
     uint64_t unsent;          /* requests read but never sent because the replay failed first
                                * (the target stalled, a fatal error) */
     uint64_t cut;             /* requests read but not sent because --duration or a signal ended
@@ -274,6 +288,7 @@ struct replay_result {
 struct replay_status {
     double elapsed_s;
     uint64_t sent, ops, errors, skipped, conns;
+    uint64_t hits, misses;
     uint64_t requests;       /* requests read from the trace so far (sent, skipped or waiting) */
     uint64_t total;          /* requests the replay will read; 0 when not known */
     uint64_t inflight;       /* sent and unanswered now */

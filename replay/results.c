@@ -67,12 +67,16 @@ void eng_compare(struct worker *w, struct req *r)
     } else if (got == TRACE_R_NULL && rec != TRACE_R_NULL && !is_err_type(rec)) {
         c->misses++;
         w->res.misses++;
+        if (w->o->read_through && r->kind == K_REQ)
+            eng_fill_miss(w, r);
     } else if (rec == TRACE_R_NULL && got != TRACE_R_NULL && !is_err_type(got)) {
         c->new_values++;
         w->res.new_values++;
     } else if (rec != got && !(is_err_type(rec) && is_err_type(got))) {
         c->type_changed++;
         w->res.type_changed++;
+    } else if (r->is_read && rec != TRACE_R_NULL && !is_err_type(rec)) {
+        w->res.hits++; /* found what the recording found */
     }
 }
 
@@ -176,7 +180,8 @@ void eng_inflight_done(struct worker *w, const struct req *r)
 void eng_complete(struct worker *w, struct req *r, unsigned rtype, uint64_t now)
 {
     struct replay_cmd_result *c = &w->cmds[r->cmd].r;
-    uint64_t lat = now - r->due, svc = now - r->sent;
+    /* (a due time after the reply would make a latency of 584 years: none is negative) */
+    uint64_t lat = now > r->due ? now - r->due : 0, svc = now > r->sent ? now - r->sent : 0;
     rt_hist_record(c->lat, lat);
     rt_hist_record(c->svc, svc);
     rt_hist_record(w->res.lat, lat);
@@ -492,6 +497,10 @@ static void merge_result(struct replay_result *dst, const struct replay_result *
     dst->sync_barriers += s->sync_barriers;
     dst->sync_unordered += s->sync_unordered;
     dst->sync_overlapped += s->sync_overlapped;
+    dst->hits += s->hits;
+    dst->read_through += s->read_through;
+    dst->read_through_errors += s->read_through_errors;
+    dst->read_through_skipped += s->read_through_skipped;
 }
 
 /* per node, by its address: workers number the nodes each in their own order */

@@ -213,7 +213,7 @@ void eng_rconn_pump(struct rconn *rc)
                 arm_in(rc->timer, due - now);
                 break;
             }
-            r->due = due;
+            r->due = due < now ? due : now; /* (sent now: up to 20 us early is not "late") */
         }
         if (!r->parts && eng_tc_throttled(eng_group_tc(w, rc->g, eng_route(w, rc, r->slot,
                                                                            r->is_read, r->in_tx))))
@@ -397,7 +397,7 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
     }
     if (expect) {
         if (rc->wait_n >= REC_WAIT_MAX)
-            eng_wait_pop(w, rc, 0, 0);
+            eng_wait_pop(w, rc, 0, 0, 0);
         rc->rec_out++;
         eng_wait_push(rc, q->seq, r);
         if (r)
@@ -570,6 +570,8 @@ void eng_worker_fill(struct worker *w)
             w->rate_k++;
         if (o->nparts > 1 && in_part(ev->conn, o->nparts) != o->part)
             continue; /* another host's: not replayed here, not ordered */
+        if (o->read_through && ev->type == TRACE_EV_REQUEST)
+            eng_fill_learn(w, &ev->u.req, ev->ts); /* any connection's: the key's TTL */
         if (w->sync && ev->type == TRACE_EV_REPLY && ev->u.reply.req_seq != TRACE_SEQ_NONE)
             sync_recorded_reply(w->sync, (uint64_t)w->loop * w->sync_nreq + ev->u.reply.req_seq);
         unsigned own = owner(w, ev->conn);

@@ -120,6 +120,30 @@ static struct req *send_internal(struct tconn *tc, uint8_t special, size_t argc,
     return r;
 }
 
+int eng_tconn_fill(struct worker *w, struct req *r, size_t argc, const char *const *argv,
+                   const size_t *lens)
+{
+    struct rconn *rc = r->rc;
+    if (!rc || !rc->g || r->node < 0 || (size_t)r->node >= rc->g->ntc)
+        return -1;
+    struct tconn *tc = rc->g->tc[r->node];
+    if (!tc || tc->state != TC_READY || !tc->bev)
+        return -1;
+    struct req *f = xcalloc(1, sizeof *f);
+    f->kind = K_INTERNAL;
+    f->special = S_FILL;
+    f->expect = 1;
+    f->refs = 1;
+    f->node = r->node;
+    f->wire = eng_fmt_cmd(argc, argv, lens, NULL, NULL, &f->wlen);
+    bufferevent_write(tc->bev, f->wire, f->wlen);
+    free(f->wire);
+    f->wire = NULL;
+    inflight_push(tc, f);
+    (void)w;
+    return 0;
+}
+
 static void send_auth(struct tconn *tc)
 {
     const struct replay_target *t = &tc->w->o->target;
@@ -251,9 +275,12 @@ void eng_tconn_send(struct tconn *tc, struct req *r, uint64_t now)
     eng_account_send(w, r->rc, r, now);
     eng_tc_write_req(tc, r);
     if (!w->cluster) {
-        /* the bufferevent holds a copy; nothing sends it again on a standalone target */
-        free(r->wire);
-        r->wire = NULL;
+        /* the bufferevent holds a copy; nothing sends it again on a standalone target (a read
+         * that may be written back keeps it: fill.c takes its key from it) */
+        if (!r->fill) {
+            free(r->wire);
+            r->wire = NULL;
+        }
     }
     switch (r->special) {
     case S_SELECT:
@@ -374,6 +401,12 @@ static int on_reply(struct tconn *tc, const struct resp_reply *m, uint64_t now)
                 vw_lost(w->vw, p->vw, now); /* applied, but not on the replicas */
         }
         eng_release(p);
+        eng_release(front);
+        return 0;
+    }
+    if (front->kind == K_INTERNAL && front->special == S_FILL) {
+        if (is_err_type(m->type))
+            w->res.read_through_errors++;
         eng_release(front);
         return 0;
     }

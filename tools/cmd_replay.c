@@ -87,6 +87,14 @@ void usage_replay(FILE *out)
             "                      N replicas have it (standalone targets)\n"
             "  --verify-target URL read back from here (e.g. the promoted replica)\n"
             "\n"
+            "cache warm-up:\n"
+            "  --read-through      a read that misses where the recording had a value writes\n"
+            "                      it back as a cache-aside application would: GET/GETEX as\n"
+            "                      SET NX, HGET as HSETNX, filler of the recorded size, the\n"
+            "                      key's TTL in the trace; counted apart from the trace's\n"
+            "  --read-through-ttl S  the TTL when the trace shows none for the key (3600;\n"
+            "                      0: none)\n"
+            "\n"
             "capacity sweep:\n"
             "  --sweep X,Y,...     replay at each speed in turn (e.g. 1,2,4,8) until the SLO\n"
             "                      breaks or the schedule slips (--max-lag), then narrow the\n"
@@ -215,12 +223,49 @@ static json_t *pct_json(const struct rt_hist *h, double scale)
     return j;
 }
 
-/* The disruption window: the run of consecutive "bad" seconds (with errors, or a p99 above 5
- * times the run's median per-second p99 and above 1 ms) around the worst second (the most
- * errors, then the highest p99), where a failover or a resharding showed. Bad seconds elsewhere
- * are counted in `others`. @return 1 when there is such a window. */
-static int disruption(const struct replay_result *r, double *from, double *to, uint64_t *errors,
-                      uint64_t *peak_p99)
+/* The disruption window: the run of consecutive "bad" seconds (with errors, a p99 above 5
+ * times the run's median per-second p99 and above 1 ms, a stall, or a miss storm) around the
+ * worst second (the most errors, then the highest p99), where a failover, a restart or a
+ * resharding showed; then its misses and warm-up (warmup()). @return 1 when there is one. */
+struct disr {
+    double from, to;
+    uint64_t errors, peak_p99;
+    double misses_before;   /* misses per second before the window */
+    uint64_t extra_misses;  /* misses above that rate, from the window's start to warm */
+    int warmed;
+    double warmup_s;        /* from the window's start to the end of the first second after
+                             * it whose misses are back within 2x of the rate before (or under
+                             * 1% of that second's replies) */
+};
+
+/* the misses of a disruption: the storm after it and how long the target took to warm up */
+static void warmup(const struct replay_result *r, size_t a, size_t b, struct disr *d)
+{
+    double before = 0, span = 0;
+    for (size_t i = 0; i < a; i++) {
+        before += (double)r->ticks[i].misses;
+        span = r->ticks[i].t_s;
+    }
+    d->misses_before = span > 0 ? before / span : 0;
+    d->extra_misses = 0;
+    d->warmed = 0;
+    d->warmup_s = 0;
+    for (size_t i = a; i < r->nticks; i++) {
+        const struct replay_tick *t = &r->ticks[i];
+        double dt = t->t_s - (i ? r->ticks[i - 1].t_s : 0);
+        double base = d->misses_before * dt;
+        double limit = 2 * base > 0.01 * (double)t->ops ? 2 * base : 0.01 * (double)t->ops;
+        if ((double)t->misses > base)
+            d->extra_misses += (uint64_t)((double)t->misses - base + 0.5);
+        if (i > b && t->ops && (double)t->misses <= limit) {
+            d->warmed = 1; /* (its own few misses were still the storm's) */
+            d->warmup_s = t->t_s - d->from;
+            return;
+        }
+    }
+}
+
+static int disruption(const struct replay_result *r, struct disr *d)
 {
     if (!r->nticks)
         return 0;
@@ -239,11 +284,29 @@ static int disruption(const struct replay_result *r, double *from, double *to, u
             }
         med = p[n / 2];
     }
+    /* the run's usual share of misses: the quietest quarter of its seconds */
+    double *mr = malloc(r->nticks * sizeof *mr);
+    size_t nm = 0;
+    for (size_t i = 0; mr && i < r->nticks; i++)
+        if (r->ticks[i].ops)
+            mr[nm++] = (double)r->ticks[i].misses / (double)r->ticks[i].ops;
+    for (size_t i = 1; i < nm; i++)
+        for (size_t k = i; k > 0 && mr[k - 1] > mr[k]; k--) {
+            double t = mr[k];
+            mr[k] = mr[k - 1];
+            mr[k - 1] = t;
+        }
+    double usual = nm ? mr[nm / 4] : 0;
+    free(mr);
     free(p);
-    /* a second in which nothing completed while requests waited is a stall: bad too */
+    /* a second in which nothing completed while requests waited is a stall: bad too; so is a
+     * miss storm (a restarted or flushed cache): misses above twice the usual share of the
+     * replies and above 1% of them */
 #define BAD(t)                                                                                     \
     ((t)->errors || (med && (t)->p99_ns > 5 * med && (t)->p99_ns > 1000000) ||                    \
-     (!(t)->ops && (t)->outstanding))
+     (!(t)->ops && (t)->outstanding) ||                                                            \
+     ((t)->ops && (double)(t)->misses > 2 * usual * (double)(t)->ops &&                           \
+      (double)(t)->misses > 0.01 * (double)(t)->ops))
     size_t worst = r->nticks;
     for (size_t i = 0; i < r->nticks; i++) {
         const struct replay_tick *t = &r->ticks[i];
@@ -261,14 +324,15 @@ static int disruption(const struct replay_result *r, double *from, double *to, u
     while (b + 1 < r->nticks && BAD(&r->ticks[b + 1]))
         b++;
 #undef BAD
-    *from = a ? r->ticks[a - 1].t_s : 0;
-    *to = r->ticks[b].t_s;
-    *errors = *peak_p99 = 0;
+    d->from = a ? r->ticks[a - 1].t_s : 0;
+    d->to = r->ticks[b].t_s;
+    d->errors = d->peak_p99 = 0;
     for (size_t i = a; i <= b; i++) {
-        *errors += r->ticks[i].errors;
-        if (r->ticks[i].p99_ns > *peak_p99)
-            *peak_p99 = r->ticks[i].p99_ns;
+        d->errors += r->ticks[i].errors;
+        if (r->ticks[i].p99_ns > d->peak_p99)
+            d->peak_p99 = r->ticks[i].p99_ns;
     }
+    warmup(r, a, b, d);
     return 1;
 }
 
@@ -393,6 +457,16 @@ static json_t *result_json(const struct replay_result *r, const char *trace, con
         json_object_set_new(cmds, c->name, o);
     }
     json_object_set_new(j, "commands", cmds);
+    json_object_set_new(j, "hits", rt_json_u64(r->hits));
+    if (r->read_through_on) {
+        json_t *rt = json_object();
+        json_object_set_new(rt, "written", rt_json_u64(r->read_through));
+        json_object_set_new(rt, "refused", rt_json_u64(r->read_through_errors));
+        json_object_set_new(rt, "skipped", rt_json_u64(r->read_through_skipped));
+        json_object_set_new(j, "read_through", rt);
+    } else {
+        json_object_set_new(j, "read_through", json_null());
+    }
     json_t *tl = json_array();
     for (size_t i = 0; i < r->nticks; i++) {
         const struct replay_tick *t = &r->ticks[i];
@@ -400,6 +474,8 @@ static json_t *result_json(const struct replay_result *r, const char *trace, con
         json_object_set_new(o, "t_s", json_real(t->t_s));
         json_object_set_new(o, "ops", rt_json_u64(t->ops));
         json_object_set_new(o, "errors", rt_json_u64(t->errors));
+        json_object_set_new(o, "hits", rt_json_u64(t->hits));
+        json_object_set_new(o, "misses", rt_json_u64(t->misses));
         json_object_set_new(o, "p50_us", json_real((double)t->p50_ns / 1e3));
         json_object_set_new(o, "p99_us", json_real((double)t->p99_ns / 1e3));
         json_object_set_new(o, "max_us", json_real((double)t->max_ns / 1e3));
@@ -407,14 +483,16 @@ static json_t *result_json(const struct replay_result *r, const char *trace, con
         json_array_append_new(tl, o);
     }
     json_object_set_new(j, "timeline", tl);
-    double from = 0, to = 0;
-    uint64_t derr = 0, dp99 = 0;
-    if (disruption(r, &from, &to, &derr, &dp99)) {
+    struct disr ds;
+    if (disruption(r, &ds)) {
         json_t *d = json_object();
-        json_object_set_new(d, "from_s", json_real(from));
-        json_object_set_new(d, "to_s", json_real(to));
-        json_object_set_new(d, "errors", rt_json_u64(derr));
-        json_object_set_new(d, "peak_p99_us", json_real((double)dp99 / 1e3));
+        json_object_set_new(d, "from_s", json_real(ds.from));
+        json_object_set_new(d, "to_s", json_real(ds.to));
+        json_object_set_new(d, "errors", rt_json_u64(ds.errors));
+        json_object_set_new(d, "peak_p99_us", json_real((double)ds.peak_p99 / 1e3));
+        json_object_set_new(d, "misses_before_per_s", json_real(ds.misses_before));
+        json_object_set_new(d, "extra_misses", rt_json_u64(ds.extra_misses));
+        json_object_set_new(d, "warmup_s", ds.warmed ? json_real(ds.warmup_s) : json_null());
         json_object_set_new(j, "disruption", d);
     } else {
         json_object_set_new(j, "disruption", json_null());
@@ -630,12 +708,26 @@ static void print_table(FILE *out, const struct replay_result *r)
         for (size_t i = 0; i < v->nexamples; i++)
             fprintf(out, "  e.g. %s\n", v->examples[i]);
     }
-    double from = 0, to = 0;
-    uint64_t derr = 0, dp99 = 0;
-    if (disruption(r, &from, &to, &derr, &dp99))
+    struct disr ds;
+    if (disruption(r, &ds)) {
         fprintf(out, "disruption: from %.1f s to %.1f s after the start: %llu errors, p99 up to "
                      "%.3f ms\n",
-                from, to, (unsigned long long)derr, (double)dp99 / 1e6);
+                ds.from, ds.to, (unsigned long long)ds.errors, (double)ds.peak_p99 / 1e6);
+        fprintf(out, "  misses: %llu more than the %.1f/s before it; ",
+                (unsigned long long)ds.extra_misses, ds.misses_before);
+        if (ds.warmed)
+            fprintf(out, "warmed up %.1f s after its start\n", ds.warmup_s);
+        else
+            fprintf(out, "not warmed up when the run ended\n");
+    }
+    if (r->hits || r->misses)
+        fprintf(out, "reads: %llu found what the recording found, %llu missed\n",
+                (unsigned long long)r->hits, (unsigned long long)r->misses);
+    if (r->read_through_on)
+        fprintf(out, "read-through: %llu misses written back (%llu refused), %llu not (no rule "
+                     "for the read,\n  or its connection gone)\n",
+                (unsigned long long)r->read_through, (unsigned long long)r->read_through_errors,
+                (unsigned long long)r->read_through_skipped);
     if (!r->cluster)
         return;
     fprintf(out, "\ncluster: %zu nodes; MOVED %llu, ASK %llu, TRYAGAIN %llu; topology read %llu "
@@ -1163,7 +1255,7 @@ int cmd_replay(int argc, char **argv)
         O_MAXLAG, O_STRICT, O_ALLOW, O_ONLY, O_SKIP, O_READONLY, O_PREFIX, O_JSON, O_CLUSTER,
         O_REPLICAS, O_NOSPLIT, O_SPLIT, O_RTIMEOUT, O_CHECK, O_LABEL, O_PART, O_STARTAT, O_SWEEP,
         O_SLO, O_REFINE, O_VERIFY, O_WAITREP, O_VTARGET, O_STALL, O_SENDMAL, O_PACE, O_CHAINGAP,
-        O_SYNC
+        O_SYNC, O_RTHRU, O_RTTTL
     };
     static const struct option opts[] = {
         {"target", required_argument, NULL, O_TARGET},
@@ -1212,8 +1304,11 @@ int cmd_replay(int argc, char **argv)
         {"pace", required_argument, NULL, O_PACE},
         {"chain-gap", required_argument, NULL, O_CHAINGAP},
         {"sync", required_argument, NULL, O_SYNC},
+        {"read-through", no_argument, NULL, O_RTHRU},
+        {"read-through-ttl", required_argument, NULL, O_RTTTL},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
+    double rt_ttl_s = 3600;
     struct replay_opts o = {0};
     struct rt_err err = {0};
     struct ui ui = {.tty = isatty(2)};
@@ -1383,6 +1478,12 @@ int cmd_replay(int argc, char **argv)
         case 'h': usage_replay(stdout); goto out;
         case O_STALL: NUM(o.stall_timeout_s, "--stall-timeout"); break;
         case O_SENDMAL: o.send_malformed = 1; break;
+        case O_RTHRU: o.read_through = 1; break;
+        case O_RTTTL:
+            rt_ttl_s = strtod(optarg, &end);
+            if (*end || !*optarg || !(rt_ttl_s >= 0) || rt_ttl_s > 1e9)
+                USAGE("--read-through-ttl takes seconds (0: no TTL), not '%s'", optarg);
+            break;
         case O_PACE:
             if (!strcmp(optarg, "auto"))
                 o.pace = REPLAY_PACE_AUTO;
@@ -1408,6 +1509,7 @@ int cmd_replay(int argc, char **argv)
         }
     }
 #undef NUM
+    o.read_through_ttl_ms = (uint64_t)(rt_ttl_s * 1000 + 0.5);
     if (optind + 1 != argc) {
         if (optind + 1 < argc && json_path && !strcmp(json_path, "-"))
             USAGE("give one trace ('%s' too: --json takes a file as "
