@@ -194,7 +194,8 @@ static void *worker_main(void *arg)
     struct timeval hv = {0, 100000};
     evtimer_add(w->house_timer, &hv);
     w->rd = trace_reader_open(w->o->trace, NULL, &w->err);
-    if (!w->rd || (w->o->from_ns && trace_reader_seek_time(w->rd, w->o->from_ns, &w->err) < 0)) {
+    if (!w->rd || (w->o->from_ns && trace_reader_seek_time(w->rd, w->o->from_ns, &w->err) < 0) ||
+        eng_scale_open(w) < 0) {
         w->fatal = 1;
     } else {
         /* --start-at: wait for the common start (paced: connect a little before it) */
@@ -235,6 +236,7 @@ static void *worker_main(void *arg)
     w->refresh_timer = w->retry_timer = NULL;
     event_base_free(w->base);
     eng_note_unreadable(w);
+    eng_scale_close(w);
     trace_reader_close(w->rd);
     w->rd = NULL;
     return NULL;
@@ -323,6 +325,7 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
                 total *= b > a ? (double)(b - a) / (double)(tt.ts_max - tt.ts_min) : 0;
             }
             total *= o->loops ? o->loops : 1;
+            total *= o->scale > 1 ? o->scale : 1;
             if (o->nparts > 1)
                 total /= o->nparts;
             res->total_requests = (uint64_t)total;
@@ -406,6 +409,7 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
     }
     res->cluster = cluster;
     res->read_through_on = o->read_through;
+    res->scale = o->scale > 1 ? o->scale : 1;
     unsigned nt = o->threads ? o->threads : 1;
     struct worker *ws = xcalloc(nt, sizeof *ws);
     pthread_t *th = xcalloc(nt, sizeof *th);
@@ -418,7 +422,8 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
     if (o->sync == REPLAY_SYNC_KEYS && nreq) {
         static pthread_once_t once = PTHREAD_ONCE_INIT;
         pthread_once(&once, use_threads);
-        sync_sh = sync_shared_new(nt, nreq * (o->loops ? o->loops : 1));
+        sync_sh = sync_shared_new(nt, nreq * (o->scale > 1 ? o->scale : 1) *
+                                          (o->loops ? o->loops : 1));
         for (unsigned i = 0; sync_sh && i < nt; i++)
             sync_set_kick(sync_sh, i, sync_kick, &ws[i]);
     }
@@ -500,7 +505,7 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         w->chain_gap_ns = (uint64_t)((o->chain_gap_ms > 0 ? o->chain_gap_ms : 1.0) * 1e6);
         if (sync_sh) {
             w->sync = sync_w_new(sync_sh, i);
-            w->sync_nreq = nreq;
+            w->sync_nreq = nreq * (o->scale > 1 ? o->scale : 1); /* (copies: seq * N + i) */
             if (!w->sync) {
                 rt_err_set(err, RT_ENOMEM, "out of memory");
                 rc = RT_ENOMEM;

@@ -130,6 +130,8 @@ struct rconn {
     uint32_t rec_out;      /* unanswered in the recording so far */
     uint32_t pending;      /* its requests in the due or ready queue */
     uint64_t unblocked_at; /* when the last reply arrived (a waiting request may go) */
+    uint64_t pace_debt;    /* the replayer's lateness sending chained requests, not yet taken
+                            * back from the next gaps (sched.c) */
     uint64_t last_rec_reply_ts; /* the trace time of its last recorded reply (chains) */
     int64_t slip_ns;            /* how far behind its recording it runs (its last chained
                                  * request's due time after its recorded time) */
@@ -187,6 +189,8 @@ struct worker {
     unsigned id, nthreads;
     struct event_base *base;
     struct trace_reader *rd;
+    struct scale_copy *copies; /* --scale N: a reader per copy (scale.c); NULL when 1 */
+    unsigned ncopies;
     struct rt_err err;
     int fatal;
     SSL_CTX *ssl;
@@ -401,6 +405,13 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
  * until the next call). @return 0, or -1 when the order cannot place it (unknown command, keys
  * not found): it is then not ordered */
 int eng_sync_req(struct worker *w, const struct trace_request *q, struct sync_req *sq);
+/* scale.c: --scale N */
+struct scale_copy;
+int eng_scale_open(struct worker *w);
+int eng_scale_reopen(struct worker *w);
+void eng_scale_close(struct worker *w);
+int eng_scale_next(struct worker *w, struct trace_event *out);
+
 /* fill.c: --read-through */
 void eng_fill_learn(struct worker *w, const struct trace_request *q, uint64_t ts_ns);
 void eng_fill_mark(struct worker *w, struct req *r, const struct trace_request *q);

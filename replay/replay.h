@@ -141,6 +141,8 @@ struct replay_opts {
                                     * it back, as a cache-aside application would (replay.c's
                                     * rules: GET/GETEX as SET NX, HGET as HSETNX, the recorded
                                     * size, the recorded TTL or read_through_ttl_ms) */
+    unsigned scale;                /* --scale N: every recorded connection N times, each copy
+                                    * with its own connections and keys (scale.c); 0 means 1 */
     uint64_t read_through_ttl_ms;  /* the TTL of a written-back key the trace shows none for;
                                     * 0: none */
 };
@@ -223,6 +225,9 @@ struct replay_result {
     uint64_t lost;            /* sent, and lost with their connection (counted in errors) */
     uint64_t hits;            /* reads answered with a value where the recording had one */
     int read_through_on;      /* --read-through was given */
+    unsigned scale;           /* --scale: copies of the recorded users */
+    uint64_t scale_unkeyed;   /* requests of copies whose keys could not be moved (a command
+                               * the command table cannot place): sent as recorded */
     uint64_t read_through;    /* --read-through: misses written back */
     uint64_t read_through_errors; /* of them, refused by the target or lost */
     uint64_t read_through_skipped; /* misses not written back (a read it has no rule for, no

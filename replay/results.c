@@ -498,6 +498,7 @@ static void merge_result(struct replay_result *dst, const struct replay_result *
     dst->sync_unordered += s->sync_unordered;
     dst->sync_overlapped += s->sync_overlapped;
     dst->hits += s->hits;
+    dst->scale_unkeyed += s->scale_unkeyed;
     dst->read_through += s->read_through;
     dst->read_through_errors += s->read_through_errors;
     dst->read_through_skipped += s->read_through_skipped;

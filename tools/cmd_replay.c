@@ -87,6 +87,13 @@ void usage_replay(FILE *out)
             "                      N replicas have it (standalone targets)\n"
             "  --verify-target URL read back from here (e.g. the promoted replica)\n"
             "\n"
+            "growth:\n"
+            "  --scale N           replay every recorded connection N times at once, copy i\n"
+            "                      on its own connections with its keys in its own namespace\n"
+            "                      (\"~i\" at the end of the key, or of its {hash tag}: the\n"
+            "                      copies spread over slots as new users would), started\n"
+            "                      i/N s later (trace time)\n"
+            "\n"
             "cache warm-up:\n"
             "  --read-through      a read that misses where the recording had a value writes\n"
             "                      it back as a cache-aside application would: GET/GETEX as\n"
@@ -103,6 +110,8 @@ void usage_replay(FILE *out)
             "  --slo SPEC          terms joined by ',': [CMD:]pNN<V(us|ms|s), [CMD:]max<V,\n"
             "                      errors<P%% (of requests sent); e.g. p99<2ms,get:p99.9<5ms\n"
             "  --sweep-refine K    bisection steps after the first speed that broke (3)\n"
+            "  --sweep-by scale    the factors are copies of the recorded users (--scale):\n"
+            "                      \"this target serves N x the recorded users at SLO\"\n"
             "\n"
             "shaping and safety:\n"
             "  --allow CMD[,CMD]   send these although they destroy or reconfigure\n"
@@ -457,6 +466,8 @@ static json_t *result_json(const struct replay_result *r, const char *trace, con
         json_object_set_new(cmds, c->name, o);
     }
     json_object_set_new(j, "commands", cmds);
+    json_object_set_new(j, "scale", json_integer((json_int_t)(r->scale ? r->scale : 1)));
+    json_object_set_new(j, "scale_unkeyed", rt_json_u64(r->scale_unkeyed));
     json_object_set_new(j, "hits", rt_json_u64(r->hits));
     if (r->read_through_on) {
         json_t *rt = json_object();
@@ -720,6 +731,11 @@ static void print_table(FILE *out, const struct replay_result *r)
         else
             fprintf(out, "not warmed up when the run ended\n");
     }
+    if (r->scale > 1)
+        fprintf(out, "scale: %u copies of the recorded users, each with its own connections and "
+                     "keys;\n  %llu requests of the copies sent with the recorded keys (no key "
+                     "spec)\n",
+                r->scale, (unsigned long long)r->scale_unkeyed);
     if (r->hits || r->misses)
         fprintf(out, "reads: %llu found what the recording found, %llu missed\n",
                 (unsigned long long)r->hits, (unsigned long long)r->misses);
@@ -1132,17 +1148,22 @@ struct sweep_ctx {
     json_t *steps;
     const char *target;
     int failed; /* a run could not run at all */
+    int by_scale; /* --sweep-by scale: the factors are copies of the users (--scale) */
 };
 
 /* one step: @return 1 held, 0 broke, -1 could not run */
-static int sweep_step(struct sweep_ctx *c, double speed)
+static int sweep_step(struct sweep_ctx *c, double factor)
 {
     struct replay_result res;
     struct rt_err err = {0};
-    c->o->speed = speed;
+    if (c->by_scale)
+        c->o->scale = (unsigned)factor;
+    else
+        c->o->speed = factor;
+    double speed = c->o->speed;
     int run = replay_run(c->o, status, c->ui, &stop_flag, &res, &err);
     if (run != 0) {
-        fprintf(stderr, "resptrace replay: --sweep %gx: %s\n", speed, err.msg);
+        fprintf(stderr, "resptrace replay: --sweep %gx: %s\n", factor, err.msg);
         replay_result_free(&res);
         c->failed = 1;
         return -1;
@@ -1160,15 +1181,29 @@ static int sweep_step(struct sweep_ctx *c, double speed)
         held = 0;
         snprintf(why, sizeof why, "stopped");
     }
-    printf("speed %7.3fx  %9.0f ops/s  p50 %8.3f ms  p99 %8.3f ms  errors %llu  lag p99 %.2f ms  "
+    /* request/response loops hold no schedule to lag behind: they slip. A run that took
+     * longer than the trace at this speed (10% and 0.25 s of slack; --scale's copies start up
+     * to 1 s later) did not serve its users at their pace */
+    double want_s = (res.trace_span_s + (c->o->scale > 1 ? 1.0 - 1.0 / c->o->scale : 0)) / speed *
+                    (c->o->loops ? c->o->loops : 1);
+    if (held && res.trace_span_s > 0 && res.duration_s > 1.1 * want_s + 0.25) {
+        held = 0;
+        snprintf(why, sizeof why,
+                 "the users could not keep their pace: %.2f s for %.2f s of trace (slip p99 %.1f ms)",
+                 res.duration_s, want_s, (double)rt_hist_percentile(res.slip, 99) / 1e6);
+    }
+    printf("%s %7.3fx  %9.0f ops/s  p50 %8.3f ms  p99 %8.3f ms  errors %llu  lag p99 %.2f ms  "
            "%s%s%s\n",
-           speed, res.duration_s > 0 ? (double)res.ops / res.duration_s : 0.0,
+           c->by_scale ? "users" : "speed", factor, res.duration_s > 0 ? (double)res.ops / res.duration_s : 0.0,
            (double)rt_hist_percentile(res.lat, 50) / 1e6, (double)rt_hist_percentile(res.lat, 99) / 1e6,
            (unsigned long long)res.errors, (double)lag99 / 1e6, held ? "held" : "BROKE", held ? "" : ": ",
            why);
     fflush(stdout);
     json_t *step = json_object();
     json_object_set_new(step, "speed", json_real(speed));
+    json_object_set_new(step, "factor", json_real(factor));
+    if (c->by_scale)
+        json_object_set_new(step, "scale", json_integer((json_int_t)factor));
     json_object_set_new(step, "held", json_boolean(held));
     json_object_set_new(step, "why", held ? json_null() : json_string(why));
     json_object_set_new(step, "result",
@@ -1185,9 +1220,9 @@ static int sweep_step(struct sweep_ctx *c, double speed)
 static int run_sweep(struct replay_opts *o, struct ui *ui, const double *speeds, size_t nspeeds,
                      const char *slo_spec, const struct slo_term *slo, size_t nslo,
                      double max_lag_ms, unsigned refine, const char *json_path, const char *label,
-                     const char *target)
+                     const char *target, int by_scale)
 {
-    struct sweep_ctx c = {o, ui, slo, nslo, max_lag_ms, json_array(), target, 0};
+    struct sweep_ctx c = {o, ui, slo, nslo, max_lag_ms, json_array(), target, 0, by_scale};
     double best = 0, broke = 0;
     for (size_t i = 0; i < nspeeds && !stop_flag; i++) {
         int h = sweep_step(&c, speeds[i]);
@@ -1203,6 +1238,13 @@ static int run_sweep(struct replay_opts *o, struct ui *ui, const double *speeds,
     if (best > 0 && broke > 0)
         for (unsigned k = 0; k < refine && !stop_flag && !c.failed; k++) {
             double mid = sqrt(best * broke);
+            if (by_scale) { /* whole copies */
+                mid = floor(mid + 0.5);
+                if (mid <= best)
+                    mid = best + 1;
+                if (mid >= broke)
+                    break;
+            }
             int h = sweep_step(&c, mid);
             if (h < 0)
                 break;
@@ -1213,12 +1255,15 @@ static int run_sweep(struct replay_opts *o, struct ui *ui, const double *speeds,
         }
     int rc = c.failed ? RT_EXIT_FAIL : RT_EXIT_OK;
     if (!c.failed) {
+        const char *what = by_scale ? "users" : "load";
         if (best > 0)
-            printf("\nthis target serves %.1fx the recorded load at %s%s\n", best, slo_spec,
-                   broke > 0 ? "" : " (the highest speed tried: it may serve more)");
+            printf("\nthis target serves %.*fx the recorded %s at %s%s\n", by_scale ? 0 : 1, best,
+                   what, slo_spec,
+                   broke > 0 ? "" : by_scale ? " (the most tried: it may serve more)"
+                                             : " (the highest speed tried: it may serve more)");
         else
-            printf("\nthis target does not hold %s even at %gx the recorded load\n", slo_spec,
-                   speeds[0]);
+            printf("\nthis target does not hold %s even at %gx the recorded %s\n", slo_spec,
+                   speeds[0], what);
     }
     if (json_path) {
         json_t *j = rt_json_doc("replay");
@@ -1228,6 +1273,13 @@ static int run_sweep(struct replay_opts *o, struct ui *ui, const double *speeds,
         if (label)
             json_object_set_new(j, "label", json_string(label));
         json_object_set_new(j, "slo", json_string(slo_spec));
+        /* the factor swept: a speed, or (by scale) copies of the recorded users; compare, the
+         * report and the prices read max_speed_held as the headroom either way */
+        json_object_set_new(j, "sweep_by", json_string(by_scale ? "scale" : "speed"));
+        if (by_scale) {
+            json_object_set_new(j, "max_scale_held", best > 0 ? json_real(best) : json_null());
+            json_object_set_new(j, "first_scale_broke", broke > 0 ? json_real(broke) : json_null());
+        }
         json_object_set_new(j, "max_speed_held", best > 0 ? json_real(best) : json_null());
         json_object_set_new(j, "first_speed_broke", broke > 0 ? json_real(broke) : json_null());
         json_object_set_new(j, "steps", c.steps);
@@ -1255,7 +1307,7 @@ int cmd_replay(int argc, char **argv)
         O_MAXLAG, O_STRICT, O_ALLOW, O_ONLY, O_SKIP, O_READONLY, O_PREFIX, O_JSON, O_CLUSTER,
         O_REPLICAS, O_NOSPLIT, O_SPLIT, O_RTIMEOUT, O_CHECK, O_LABEL, O_PART, O_STARTAT, O_SWEEP,
         O_SLO, O_REFINE, O_VERIFY, O_WAITREP, O_VTARGET, O_STALL, O_SENDMAL, O_PACE, O_CHAINGAP,
-        O_SYNC, O_RTHRU, O_RTTTL
+        O_SYNC, O_RTHRU, O_RTTTL, O_SCALE, O_SWEEPBY
     };
     static const struct option opts[] = {
         {"target", required_argument, NULL, O_TARGET},
@@ -1305,9 +1357,12 @@ int cmd_replay(int argc, char **argv)
         {"chain-gap", required_argument, NULL, O_CHAINGAP},
         {"sync", required_argument, NULL, O_SYNC},
         {"read-through", no_argument, NULL, O_RTHRU},
+        {"scale", required_argument, NULL, O_SCALE},
+        {"sweep-by", required_argument, NULL, O_SWEEPBY},
         {"read-through-ttl", required_argument, NULL, O_RTTTL},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
+    int sweep_by_scale = 0;
     double rt_ttl_s = 3600;
     struct replay_opts o = {0};
     struct rt_err err = {0};
@@ -1479,6 +1534,20 @@ int cmd_replay(int argc, char **argv)
         case O_STALL: NUM(o.stall_timeout_s, "--stall-timeout"); break;
         case O_SENDMAL: o.send_malformed = 1; break;
         case O_RTHRU: o.read_through = 1; break;
+        case O_SCALE:
+            NUM(d, "--scale");
+            if (d != floor(d) || d > 1024)
+                USAGE("--scale takes a whole number of copies (1 to 1024), not '%s'", optarg);
+            o.scale = (unsigned)d;
+            break;
+        case O_SWEEPBY:
+            if (!strcmp(optarg, "speed"))
+                sweep_by_scale = 0;
+            else if (!strcmp(optarg, "scale"))
+                sweep_by_scale = 1;
+            else
+                USAGE("--sweep-by takes speed or scale, not '%s'", optarg);
+            break;
         case O_RTTTL:
             rt_ttl_s = strtod(optarg, &end);
             if (*end || !*optarg || !(rt_ttl_s >= 0) || rt_ttl_s > 1e9)
@@ -1536,6 +1605,13 @@ int cmd_replay(int argc, char **argv)
      * a throwaway server starts or anything is sent */
     if (nsweep && !slo_spec)
         USAGE("--sweep needs an --slo");
+    if (sweep_by_scale && !nsweep)
+        USAGE("--sweep-by goes with --sweep");
+    if (sweep_by_scale && o.scale > 1)
+        USAGE("--sweep-by scale sets --scale itself");
+    for (size_t i = 0; sweep_by_scale && i < nsweep; i++)
+        if (sweep[i] != floor(sweep[i]) || sweep[i] > 1024)
+            USAGE("--sweep-by scale takes whole numbers of copies, not %g", sweep[i]);
     if (slo_spec && !nsweep)
         USAGE("--slo goes with --sweep");
     if (slo_spec && parse_slo(slo_spec, &slo, &nslo) < 0)
@@ -1669,7 +1745,7 @@ int cmd_replay(int argc, char **argv)
         char tb[400];
         replay_target_format(&o.target, tb, sizeof tb);
         rc = run_sweep(&o, &ui, sweep, nsweep, slo_spec, slo, nslo, max_lag_ms, refine, json_path,
-                       label, tb);
+                       label, tb, sweep_by_scale);
         if (stop_flag)
             rc = RT_EXIT_INTERRUPTED;
         goto out;

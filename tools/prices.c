@@ -328,7 +328,9 @@ static const json_t *sweep_step(const json_t *doc)
     if (json_is_number(best))
         json_array_foreach(steps, i, s)
         {
-            const json_t *sp = json_object_get(s, "speed");
+            const json_t *sp = json_object_get(s, "factor"); /* (a speed or a scale) */
+            if (!json_is_number(sp))
+                sp = json_object_get(s, "speed");
             if (json_is_true(json_object_get(s, "held")) && json_is_number(sp) &&
                 json_number_value(sp) == json_number_value(best) &&
                 json_is_object(json_object_get(s, "result")))
