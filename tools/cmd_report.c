@@ -20,9 +20,10 @@ void usage_report(FILE *out)
             "                        [--salvage] [--json[=FILE]] [-q]\n\n"
             "Writes one self-contained HTML file (inline SVG and CSS only: no scripts, no\n"
             "fonts, nothing fetched, it works offline) that shows:\n"
-            "  decision        with runs: one column per run (a candidate target): write\n"
-            "                  and read p99, headroom at the SLO and the ops/s served\n"
-            "                  within it (sweeps), acknowledged writes lost on failover\n"
+            "  decision        with runs: one column per candidate target (runs with the\n"
+            "                  same --label are one: a drill and a sweep): write and\n"
+            "                  read p99, headroom at the SLO and the ops/s served within\n"
+            "                  it (sweeps), acknowledged writes lost on failover\n"
             "                  (--verify-writes), miss storm and warm-up time (the run's\n"
             "                  disruption), monthly cost and cost per 1,000 ops/s at\n"
             "                  the SLO (--prices); the best of each row marked\n"
@@ -1175,13 +1176,30 @@ static void section_decision(FILE *f, const struct run *rs, size_t nr, const jso
         fprintf(f, "<p class=\"none\">out of memory</p>\n");
         return;
     }
+    /* one column per candidate: runs sharing a label are one */
+    struct rt_cand *cd = calloc(nr ? nr : 1, sizeof *cd);
+    size_t *col = calloc(nr ? nr : 1, sizeof *col);
+    const char **cname = calloc(nr ? nr : 1, sizeof *cname);
+    size_t ncol = 0;
+    if (cd && col && cname) {
+        for (size_t i = 0; i < nr; i++)
+            cd[i] = (struct rt_cand){
+                .doc = rs[i].doc, .run = rs[i].j, .name = rs[i].name, .file = rs[i].path};
+        ncol = rt_decision_columns(cd, nr, col, cname);
+    }
     fprintf(f, "<table class=\"decision\"><tr><th></th>");
-    for (size_t i = 0; i < nr; i++) {
+    for (size_t g = 0; g < ncol; g++) {
+        size_t i = 0;
+        while (i < nr && col[i] != g)
+            i++;
         fprintf(f, "<th class=\"k\"><span class=\"sw\" style=\"background:%s\"></span>",
                 run_colors[i % NRUNCOLORS]);
-        esc_n(f, rs[i].name, strlen(rs[i].name), 60);
+        esc_n(f, cname[g], strlen(cname[g]), 60);
         fprintf(f, "</th>");
     }
+    free(cd);
+    free(col);
+    free(cname);
     fprintf(f, "</tr>\n");
     size_t k;
     const json_t *row;
@@ -1193,7 +1211,7 @@ static void section_decision(FILE *f, const struct run *rs, size_t nr, const jso
         fprintf(f, "<tr><th class=\"k\">");
         esc(f, json_string_value(json_object_get(row, "title")));
         fprintf(f, "</th>");
-        for (size_t i = 0; i < nr; i++) {
+        for (size_t i = 0; i < ncol; i++) {
             const json_t *v = json_array_get(va, i);
             double x = json_is_number(v) ? json_number_value(v) : NAN;
             char b[64];
@@ -1225,7 +1243,9 @@ static void section_decision(FILE *f, const struct run *rs, size_t nr, const jso
     }
     fprintf(f, "</table>\n");
     const json_t *pr = json_object_get(cmp, "prices");
-    fprintf(f, "<p>One column per run; a sweep (<code>replay --sweep --slo</code>) is shown by "
+    fprintf(f, "<p>One column per candidate: runs with the same <code>--label</code> are one "
+               "(a failover drill and a sweep of one target), a cell the first of them that "
+               "has the value; a sweep (<code>replay --sweep --slo</code>) is shown by "
                "its step at the fastest speed that held its SLO. Write and read p99: the p99 "
                "of the commands flagged write and readonly, from the exact merge of their "
                "histograms. Headroom: that fastest speed, in multiples of the recorded load; "
@@ -1736,6 +1756,24 @@ static json_t *report_doc(const char *out_path, long size, const char *trace, co
     const json_t *pr = json_object_get(cmp, "prices");
     json_object_set_new(o, "prices", pr ? json_deep_copy(pr) : json_null());
     json_object_set_new(o, "decision", dec ? json_deep_copy(dec) : json_null());
+    /* its columns: runs sharing a label are one candidate */
+    json_t *cols = json_array();
+    struct rt_cand *cd = calloc(nr ? nr : 1, sizeof *cd);
+    size_t *col = calloc(nr ? nr : 1, sizeof *col);
+    const char **cname = calloc(nr ? nr : 1, sizeof *cname);
+    if (cols && cd && col && cname && dec) {
+        for (size_t i = 0; i < nr; i++)
+            cd[i] = (struct rt_cand){.doc = rs[i].doc, .run = rs[i].j, .name = rs[i].name};
+        size_t ncol = rt_decision_columns(cd, nr, col, cname);
+        for (size_t g = 0; g < ncol; g++)
+            json_array_append_new(cols, rt_json_bytes(cname[g], strlen(cname[g])));
+    }
+    free(cd);
+    free(col);
+    free(cname);
+    json_object_set_new(o, "decision_columns", dec && cols ? cols : json_null());
+    if (!dec)
+        json_decref(cols);
     return o;
 }
 

@@ -518,42 +518,95 @@ static double decision_value(enum drow_id k, const json_t *cmp, const struct rt_
     return NAN;
 }
 
+static const char *cand_label(const struct rt_cand *c)
+{
+    const char *l = json_string_value(json_object_get(c->doc, "label"));
+    if (!l)
+        l = json_string_value(json_object_get(c->run, "label"));
+    return l;
+}
+
+size_t rt_decision_columns(const struct rt_cand *c, size_t n, size_t *col, const char **name)
+{
+    size_t ncol = 0;
+    for (size_t r = 0; r < n; r++) {
+        const char *l = cand_label(&c[r]);
+        size_t k = ncol;
+        for (size_t q = 0; l && q < r; q++) {
+            const char *lq = cand_label(&c[q]);
+            if (lq && !strcmp(l, lq)) {
+                k = col[q];
+                break;
+            }
+        }
+        col[r] = k;
+        if (k == ncol)
+            name[ncol++] = l ? l : c[r].name;
+    }
+    return ncol;
+}
+
 json_t *rt_decision_json(const json_t *cmp, const struct rt_cand *c, size_t n)
 {
     json_t *rows = json_array();
     if (!rows)
         return NULL;
     double *v = calloc(n ? n : 1, sizeof *v);
-    if (!v) {
+    size_t *col = calloc(n ? n : 1, sizeof *col);
+    const char **names = calloc(n ? n : 1, sizeof *names);
+    char(*whys)[200] = calloc(n ? n : 1, sizeof *whys);
+    if (!v || !col || !names || !whys) {
+        free(v);
+        free(col);
+        free(names);
+        free(whys);
         json_decref(rows);
         return NULL;
     }
+    /* runs of one label are one candidate (a failover drill and a sweep of the same target):
+     * a cell is the first of its runs that has the value */
+    size_t ncol = rt_decision_columns(c, n, col, names);
     for (enum drow_id k = 0; k < NDROWS; k++) {
         json_t *va = json_array(), *wa = json_array(), *ba = json_array();
         size_t have = 0;
         double best = NAN;
-        for (size_t r = 0; r < n; r++) {
-            char why[200];
-            v[r] = decision_value(k, cmp, c, r, why, sizeof why);
-            json_array_append_new(va, num_or_null(v[r]));
-            json_array_append_new(wa, why[0] ? json_string(why) : json_null());
-            if (!isfinite(v[r]))
+        for (size_t g = 0; g < ncol; g++) {
+            v[g] = NAN;
+            whys[g][0] = '\0';
+            for (size_t r = 0; r < n; r++) {
+                if (col[r] != g)
+                    continue;
+                char why[200];
+                double x = decision_value(k, cmp, c, r, why, sizeof why);
+                if (isfinite(x) && !isfinite(v[g])) {
+                    v[g] = x;
+                    snprintf(whys[g], sizeof whys[g], "%s", why);
+                } else if (!isfinite(v[g]) && !whys[g][0]) {
+                    snprintf(whys[g], sizeof whys[g], "%s", why);
+                }
+            }
+            json_array_append_new(va, num_or_null(v[g]));
+            json_array_append_new(wa, whys[g][0] ? json_string(whys[g]) : json_null());
+            if (!isfinite(v[g]))
                 continue;
             have++;
-            if (!isfinite(best) || (drows[k].lower_better ? v[r] < best : v[r] > best))
-                best = v[r];
+            if (!isfinite(best) || (drows[k].lower_better ? v[g] < best : v[g] > best))
+                best = v[g];
         }
         /* marked only where the candidates differ: a row of equal values has no best */
         size_t nbest = 0;
-        for (size_t r = 0; r < n; r++)
-            nbest += isfinite(v[r]) && v[r] == best;
-        for (size_t r = 0; r < n; r++)
-            json_array_append_new(ba, json_boolean(have >= 2 && nbest < have && v[r] == best));
+        for (size_t g = 0; g < ncol; g++)
+            nbest += isfinite(v[g]) && v[g] == best;
+        for (size_t g = 0; g < ncol; g++)
+            json_array_append_new(ba, json_boolean(have >= 2 && nbest < have && v[g] == best));
         json_array_append_new(rows, json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o}", "key", drows[k].key,
                                               "title", drows[k].title, "kind", drows[k].kind,
                                               "better", drows[k].lower_better ? "lower" : "higher",
                                               "values", va, "why", wa, "best", ba));
     }
     free(v);
+    free(col);
+    free(names);
+    free(whys);
     return rows;
 }

@@ -90,4 +90,10 @@ json_t *rt_compare_cands_json(const struct rt_cand *c, size_t n, double threshol
  *  @return a new reference, or NULL when out of memory. */
 json_t *rt_decision_json(const json_t *cmp, const struct rt_cand *c, size_t n);
 
+/*! rt_decision_columns() : the decision table's columns: runs with the same label are one
+ *  candidate (e.g. its failover drill and its capacity sweep), others one each. col[r]
+ *  receives run r's column, name[] each column's name (the label, else the run's name).
+ *  @return the number of columns. */
+size_t rt_decision_columns(const struct rt_cand *c, size_t n, size_t *col, const char **name);
+
 #endif
