@@ -259,6 +259,7 @@ static void warmup(const struct replay_result *r, size_t a, size_t b, struct dis
     d->extra_misses = 0;
     d->warmed = 0;
     d->warmup_s = 0;
+    int storm = 0; /* misses rose above the limit: there was something to warm up */
     for (size_t i = a; i < r->nticks; i++) {
         const struct replay_tick *t = &r->ticks[i];
         double dt = t->t_s - (i ? r->ticks[i - 1].t_s : 0);
@@ -268,9 +269,14 @@ static void warmup(const struct replay_result *r, size_t a, size_t b, struct dis
             d->extra_misses += (uint64_t)((double)t->misses - base + 0.5);
         if (i > b && t->ops && (double)t->misses <= limit) {
             d->warmed = 1; /* (its own few misses were still the storm's) */
-            d->warmup_s = t->t_s - d->from;
+            d->warmup_s = storm ? t->t_s - d->from : 0; /* no storm: nothing to warm up */
             return;
         }
+        storm |= (double)t->misses > limit;
+    }
+    if (!storm) { /* the misses never rose: nothing to warm up */
+        d->warmed = 1;
+        d->warmup_s = 0;
     }
 }
 

@@ -564,7 +564,9 @@ json_t *rt_decision_json(const json_t *cmp, const struct rt_cand *c, size_t n)
         return NULL;
     }
     /* runs of one label are one candidate (a failover drill and a sweep of the same target):
-     * a cell is the first of its runs that has the value */
+     * a cell is the first of its runs that has the value, the runs of the kind the row is
+     * about first: latency, headroom and cost per load from a sweep (its step at the SLO),
+     * writes lost and the miss storm from a run that is not a sweep (a drill) */
     size_t ncol = rt_decision_columns(c, n, col, names);
     for (enum drow_id k = 0; k < NDROWS; k++) {
         json_t *va = json_array(), *wa = json_array(), *ba = json_array();
@@ -573,9 +575,16 @@ json_t *rt_decision_json(const json_t *cmp, const struct rt_cand *c, size_t n)
         for (size_t g = 0; g < ncol; g++) {
             v[g] = NAN;
             whys[g][0] = '\0';
-            for (size_t r = 0; r < n; r++) {
-                if (col[r] != g)
-                    continue;
+            int want_sweep = k == D_WRITE_P99 || k == D_READ_P99 || k == D_HEADROOM ||
+                             k == D_SLO_OPS || k == D_PER_1K;
+            int want_drill = k == D_LOST || k == D_MISSES || k == D_WARMUP;
+            for (size_t rr = 0; rr < 2 * n; rr++) {
+                size_t r = rr % n;
+                int sweep = c[r].doc != c[r].run;
+                int first = (want_sweep && sweep) || (want_drill && !sweep) ||
+                            (!want_sweep && !want_drill);
+                if (col[r] != g || (rr < n) != first)
+                    continue; /* (first pass: the preferred kind; second: the others) */
                 char why[200];
                 double x = decision_value(k, cmp, c, r, why, sizeof why);
                 if (isfinite(x) && !isfinite(v[g])) {

@@ -6,14 +6,14 @@
 #            write waits for (--wait-replicas 1: acknowledged once a second copy has it);
 #   cache    a cache-first target: no persistence, no replica.
 # For each: a capacity sweep (--sweep, one SLO) and a failover drill: the replay at speed 1
-# with --verify-writes and --read-through while the node is killed (SIGKILL) 3 s in and
+# with --verify-writes and --read-through while the node is killed (SIGKILL) 2 s in and
 # restarted on its port (the durable one reloads its log; the cache comes back empty). Then
 # `resptrace report` with an example prices file prints the decision table: write and read p99,
 # headroom at the SLO, acknowledged writes lost, the miss storm and the warm-up time, the monthly
 # cost and the cost per 1,000 ops/s served within the SLO. The prices are an example, not quotes.
 #
 # Usage: tools/walkthrough/durable-vs-cache.sh RESPTRACE [TRACE] [WORKDIR]
-#   TRACE    default traces/sample-cache.rtrace, replayed 4 times over (--loop 4, 16 s)
+#   TRACE    default traces/sample-cache.rtrace (4 s; the drills kill the node 2 s in)
 #   WORKDIR  where the runs, the report (decision.html) and the servers' files go (a new
 #            temporary directory by default; kept)
 set -euo pipefail
@@ -22,7 +22,7 @@ HERE=$(cd "$(dirname "$0")/../.." && pwd)
 TRACE=${2:-$HERE/traces/sample-cache.rtrace}
 WORK=${3:-$(mktemp -d /tmp/resptrace-decision.XXXXXX)}
 mkdir -p "$WORK"
-LOOPS=4
+KILL_AT=2
 SLO='p99<10ms'
 PIDS=()
 say() { printf '== %s\n' "$*" >&2; }
@@ -61,10 +61,15 @@ server durable-replica "$DR" --replicaof 127.0.0.1 "$DP"
 CP=$(free_port)
 CARGS=(--appendonly no)
 server cache "$CP" "${CARGS[@]}"; CPID=$SPID
-for _ in $(seq 1 50); do
-    redis-cli -p "$DR" INFO replication | grep -q 'master_link_status:up' && break
-    sleep 0.1
-done
+# settle: the replica's first full sync (a fork and a transfer) is not the candidate's latency
+settle() {
+    for _ in $(seq 1 100); do
+        [ "$(redis-cli -p "$DP" WAIT 1 100 2> /dev/null)" = 1 ] && break
+        sleep 0.1
+    done
+    sleep 1
+}
+settle
 say "durable: 127.0.0.1:$DP (appendfsync always) + replica :$DR; cache: 127.0.0.1:$CP"
 
 # ---- capacity: one sweep each, same SLO ------------------------------------------------------
@@ -91,23 +96,24 @@ drill() {
     "$RT" prime "$TRACE" --target "redis://127.0.0.1:$port" -q > /dev/null 2>&1 || true
     sleep 0.5
     (
-        sleep 3
+        sleep "$KILL_AT"
         kill -9 "$pid"
         sleep 0.2
         server "$name" "$port" "${sargs[@]}"
         echo "$SPID" > "$WORK/$name.pid2"
     ) &
     local killer=$!
-    "$RT" replay "$TRACE" --target "redis://127.0.0.1:$port" --label "$name" --loop "$LOOPS" \
+    "$RT" replay "$TRACE" --target "redis://127.0.0.1:$port" --label "$name" \
         --verify-writes --read-through "${rargs[@]}" --json="$WORK/$name-drill.json" \
         > "$WORK/$name-drill.out" 2>&1 || true
     wait "$killer"
     PIDS+=("$(cat "$WORK/$name.pid2")")
+    [ "$name" = durable ] && settle
     grep -E '^disruption|^  misses|^verify-writes' "$WORK/$name-drill.out" >&2 || true
 }
-say "failover drill: durable (killed 3 s in, restarted from its log)"
+say "failover drill: durable (killed $KILL_AT s in, restarted from its log)"
 drill durable "$DP" "$DPID" --wait-replicas 1 -- "${DARGS[@]}"
-say "failover drill: cache (killed 3 s in, restarted empty)"
+say "failover drill: cache (killed $KILL_AT s in, restarted empty)"
 drill cache "$CP" "$CPID" -- "${CARGS[@]}"
 
 # ---- the decision ----------------------------------------------------------------------------------
@@ -118,13 +124,14 @@ cat > "$WORK/prices.json" << 'EOF'
           "cache": {"nodes": 2, "price_per_node_hour": 0.206}}}
 EOF
 say "report: $WORK/decision.html"
-"$RT" report "$TRACE" "$WORK/durable-drill.json" "$WORK/durable-sweep.json" \
-    "$WORK/cache-drill.json" "$WORK/cache-sweep.json" --prices "$WORK/prices.json" \
+# (each candidate's sweep first: its latency rows come from normal operation, not the drill)
+"$RT" report "$TRACE" "$WORK/durable-sweep.json" "$WORK/durable-drill.json" \
+    "$WORK/cache-sweep.json" "$WORK/cache-drill.json" --prices "$WORK/prices.json" \
     -o "$WORK/decision.html" --json="$WORK/decision.json" -q
 jq -r '
   def cell($v; $k): if $v == null then "-"
     elif $k == "us" then (($v / 1000 * 1000 | round) / 1000 | tostring) + " ms"
-    elif $k == "speed" then ($v | tostring) + "x"
+    elif $k == "speed" then (($v * 10 | round) / 10 | tostring) + "x"
     elif $k == "s" then (($v * 10 | round) / 10 | tostring) + " s"
     elif $k == "money" then "USD " + (($v * 100 | round) / 100 | tostring)
     else ($v * 10 | round / 10 | tostring) end;
