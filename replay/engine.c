@@ -447,6 +447,7 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
             free(pub);
             rt_hist_free(shared_lat);
             rt_hist_free(shared_sec);
+            sync_shared_free(sync_sh);
             return RT_EINVAL;
         }
         if (o->start_at_ns > rnow) {
