@@ -142,6 +142,8 @@ struct kstate {
     struct acc write;   /* the last write (id UINT64_MAX: none) */
     struct acc *reads;  /* the reads since it */
     uint32_t nreads, capreads;
+    /* the recording's view: the last write and read, for touch() (ids UINT64_MAX: none) */
+    uint64_t rwid, rwconn, rrid, rrconn;
 };
 
 /* own requests waiting for an id */
@@ -155,14 +157,6 @@ struct waitlist {
 struct deplist {
     uint64_t id; /* UINT64_MAX: empty */
     uint64_t mask[4]; /* workers 0..255 */
-};
-
-/* the recording's view of a key: its last write and last read by requests whose recorded reply
- * had not come yet (open in the recording); what a new request on the key overlaps with */
-struct rstate {
-    uint64_t key;            /* 0: empty slot */
-    uint64_t wid, wconn;     /* the last write (wid UINT64_MAX: none) */
-    uint64_t rid, rconn;     /* the last read */
 };
 
 /* the keys of a connection's open MULTI */
@@ -192,14 +186,14 @@ struct sync_w {
     size_t nscratch, capscratch;
     struct sync_msg *drain; /* the inbox, swapped out */
     size_t capdrain;
-    struct rstate *r;       /* the recording's open accesses by key */
-    size_t rcap, rn;
     uint64_t *rec_done;     /* one bit per id: its reply was read in the trace */
     struct sync_stats st;
     int oom;
     int collect;            /* the request being taken is this worker's: its dependencies count */
     uint64_t cur_id;        /* the request being taken */
 };
+
+static int rec_open(const struct sync_w *s, uint64_t id);
 
 static uint64_t mix(uint64_t x)
 {
@@ -245,7 +239,6 @@ void sync_w_free(struct sync_w *s)
     free(s->scratch);
     free(s->scratch_owner);
     free(s->drain);
-    free(s->r);
     free(s->rec_done);
     free(s);
 }
@@ -291,7 +284,7 @@ static int kstate_prune(struct sync_w *s, struct kstate *e)
         if (!acc_done(s, &e->reads[i]))
             e->reads[o++] = e->reads[i];
     e->nreads = o;
-    return o == 0 && acc_done(s, &e->write);
+    return o == 0 && acc_done(s, &e->write) && !rec_open(s, e->rwid) && !rec_open(s, e->rrid);
 }
 
 static int ktable_rehash(struct sync_w *s, size_t ncap, int prune)
@@ -344,6 +337,7 @@ static struct kstate *kstate_get(struct sync_w *s, uint64_t key)
     if (!e->key) {
         e->key = key;
         e->write.id = UINT64_MAX;
+        e->rwid = e->rrid = UINT64_MAX;
         s->kn++;
     }
     return e;
@@ -389,11 +383,28 @@ static int since_add(struct sync_w *s, const struct acc *a)
 }
 
 /* the request `a` touches `key` (`write`); its dependencies go to scratch */
-static int touch(struct sync_w *s, uint64_t key, int write, int is_dep, const struct acc *a)
+/* the request `a` (of recorded connection `conn`) touches `key` (`write`); its dependencies go
+ * to scratch; *overlap is set when another connection's request on the key was still open in
+ * the recording (its reply not read yet): both were in the server at once, and which ran first
+ * is not on the wire (the order kept is the arrival order: a guess, counted). The recording's
+ * view lives in the key's entry, which goes when the replay answered its requests (by then the
+ * recording's replies were read: the read-ahead reads a reply soon after its request). */
+static int touch(struct sync_w *s, uint64_t key, int write, int is_dep, const struct acc *a,
+                 uint64_t conn, int *overlap)
 {
     struct kstate *e = kstate_get(s, key);
     if (!e)
         return -1;
+    if ((rec_open(s, e->rwid) && e->rwconn != conn) ||
+        (write && rec_open(s, e->rrid) && e->rrconn != conn))
+        *overlap = 1;
+    if (write) {
+        e->rwid = a->id;
+        e->rwconn = conn;
+    } else {
+        e->rrid = a->id;
+        e->rrconn = conn;
+    }
     if (dep_add(s, &e->write) < 0)
         return -1;
     if (write) {
@@ -516,6 +527,8 @@ static struct deplist *dl_find(struct sync_w *s, uint64_t id, int create)
 /* the own requests waiting for `id` each lose one reason to wait */
 static void wake_waiters(struct sync_w *s, uint64_t id, sync_wake_fn wake, void *ctx)
 {
+    if (!s->wn)
+        return; /* nothing waits (a trace whose connections share no key) */
     struct waitlist *w = wl_find(s, id, 0);
     if (!w || !w->n)
         return;
@@ -562,76 +575,6 @@ void sync_recorded_reply(struct sync_w *s, uint64_t id)
 {
     if (id < s->sh->nids)
         s->rec_done[id / 64] |= 1ull << (id % 64);
-}
-
-static struct rstate *rstate_get(struct sync_w *s, uint64_t key)
-{
-    if (!key)
-        key = 1;
-    if ((s->rn + 1) * 2 > s->rcap) {
-        /* what is no longer open in the recording goes; the table holds the keys of the
-         * requests outstanding in the recording (its concurrency), not the whole trace's */
-        size_t live = 0;
-        for (size_t i = 0; i < s->rcap; i++)
-            live += s->r[i].key && (rec_open(s, s->r[i].wid) || rec_open(s, s->r[i].rid));
-        size_t ncap = 256;
-        while (ncap < (live + 1) * 4)
-            ncap *= 2;
-        struct rstate *nr = calloc(ncap, sizeof *nr);
-        if (!nr)
-            return NULL;
-        live = 0;
-        for (size_t i = 0; i < s->rcap; i++) {
-            const struct rstate *e = &s->r[i];
-            if (!e->key || (!rec_open(s, e->wid) && !rec_open(s, e->rid)))
-                continue;
-            size_t j = mix(e->key) & (ncap - 1);
-            while (nr[j].key)
-                j = (j + 1) & (ncap - 1);
-            nr[j] = *e;
-            live++;
-        }
-        free(s->r);
-        s->r = nr;
-        s->rcap = ncap;
-        s->rn = live;
-    }
-    size_t j = mix(key) & (s->rcap - 1);
-    while (s->r[j].key && s->r[j].key != key)
-        j = (j + 1) & (s->rcap - 1);
-    struct rstate *e = &s->r[j];
-    if (!e->key) {
-        *e = (struct rstate){.key = key, .wid = UINT64_MAX, .rid = UINT64_MAX};
-        s->rn++;
-    }
-    return e;
-}
-
-/* 1 when request `id` of `conn` touches a key that a request of another connection, not yet
- * answered in the recording, wrote (or read, when this one writes): both were in the server
- * at once, and which ran first is not on the wire. The order kept is the order the requests
- * arrived in, the server's most likely; it is a guess, and counted. */
-static int overlaps(struct sync_w *s, uint64_t id, uint64_t conn, const struct sync_key *keys,
-                    size_t nk)
-{
-    int hit = 0;
-    for (size_t i = 0; i < nk; i++) {
-        struct rstate *e = rstate_get(s, keys[i].hash);
-        if (!e)
-            return hit; /* no memory: not counted */
-        if (rec_open(s, e->wid) && e->wconn != conn)
-            hit = 1;
-        if (keys[i].write && rec_open(s, e->rid) && e->rconn != conn)
-            hit = 1;
-        if (keys[i].write) {
-            e->wid = id;
-            e->wconn = conn;
-        } else {
-            e->rid = id;
-            e->rconn = conn;
-        }
-    }
-    return hit;
 }
 
 /* ---- taking a request -------------------------------------------------------------------- */
@@ -699,11 +642,12 @@ int sync_take(struct sync_w *s, const struct sync_req *q, void *req, uint32_t *p
             s->st.barriers++;
     } else {
         int is_dep = kind != SYNC_BLOCKING;
-        if (overlaps(s, q->id, q->conn, keys, nk) && mine)
-            s->st.overlapped++;
+        int overlap = 0;
         for (size_t i = 0; i < nk; i++)
-            if (touch(s, keys[i].hash, keys[i].write, is_dep, &a) < 0)
+            if (touch(s, keys[i].hash, keys[i].write, is_dep, &a, q->conn, &overlap) < 0)
                 goto oom;
+        if (overlap && mine)
+            s->st.overlapped++;
         if (is_dep && since_add(s, &a) < 0)
             goto oom;
     }

@@ -150,8 +150,8 @@ END_TEST
 
 START_TEST(test_sync_memory_bounded)
 {
-    /* 200,000 requests on distinct keys, each answered soon after: the table keeps only the
-     * keys of requests not yet answered */
+    /* 200,000 requests on distinct keys, each answered soon after (in the recording and in
+     * the replay): the table keeps only the keys of requests not yet answered */
     uint64_t n = 200000;
     struct sync_shared *sh = sync_shared_new(1, n);
     struct sync_w *s = sync_w_new(sh, 0);
@@ -161,12 +161,40 @@ START_TEST(test_sync_memory_bounded)
         struct sync_key k[] = {K(1000 + i, 1)};
         take(s, i, i % 50 + 1, 0, SYNC_KEYS, k, 1, &r);
         ck_assert_uint_eq(r.pending, 0);
+        if (i >= 50) /* the recording's reply, read a little after its request */
+            sync_recorded_reply(s, i - 50);
         if (i >= 100)
             sync_answered(s, i - 100, wake, NULL);
         if (sync_w_keys(s) > most)
             most = sync_w_keys(s);
     }
     ck_assert_uint_lt(most, 20000);
+    sync_w_free(s);
+    sync_shared_free(sh);
+}
+END_TEST
+
+START_TEST(test_sync_overlapped)
+{
+    /* connection 1 writes k; connection 2 writes k before (overlap) and after (none) the
+     * recording's reply to 1; a read of k by connection 3 while 2's write is open overlaps; the
+     * same connection never overlaps itself */
+    struct sync_shared *sh = sync_shared_new(1, 16);
+    struct sync_w *s = sync_w_new(sh, 0);
+    struct treq r;
+    struct sync_key w[] = {K(7, 1)}, rd[] = {K(7, 0)};
+    take(s, 0, 1, 0, SYNC_KEYS, w, 1, &r);
+    take(s, 1, 2, 0, SYNC_KEYS, w, 1, &r); /* 0's reply not read: overlapped */
+    ck_assert_uint_eq(sync_w_stats(s)->overlapped, 1);
+    sync_recorded_reply(s, 0);
+    sync_recorded_reply(s, 1);
+    take(s, 2, 2, 0, SYNC_KEYS, w, 1, &r); /* every earlier one answered: none */
+    ck_assert_uint_eq(sync_w_stats(s)->overlapped, 1);
+    take(s, 3, 3, 0, SYNC_KEYS, rd, 1, &r); /* 2's reply not read: overlapped */
+    ck_assert_uint_eq(sync_w_stats(s)->overlapped, 2);
+    sync_recorded_reply(s, 3);
+    take(s, 4, 2, 0, SYNC_KEYS, w, 1, &r); /* its own connection's write open: not counted */
+    ck_assert_uint_eq(sync_w_stats(s)->overlapped, 2);
     sync_w_free(s);
     sync_shared_free(sh);
 }
@@ -180,6 +208,7 @@ Suite *sync_suite(void)
     tcase_add_test(tc, test_sync_barrier_blocking_and_transactions);
     tcase_add_test(tc, test_sync_across_workers);
     tcase_add_test(tc, test_sync_memory_bounded);
+    tcase_add_test(tc, test_sync_overlapped);
     suite_add_tcase(s, tc);
     return s;
 }
