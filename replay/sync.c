@@ -135,6 +135,7 @@ static int post(struct sync_shared *sh, unsigned worker, struct sync_msg msg)
 struct acc {
     uint64_t id;
     unsigned owner;
+    uint64_t conn; /* its recorded connection (with the loop) */
 };
 
 struct kstate {
@@ -191,6 +192,7 @@ struct sync_w {
     int oom;
     int collect;            /* the request being taken is this worker's: its dependencies count */
     uint64_t cur_id;        /* the request being taken */
+    uint64_t cur_conn;      /* and its connection */
 };
 
 static int rec_open(const struct sync_w *s, uint64_t id);
@@ -347,9 +349,11 @@ static struct kstate *kstate_get(struct sync_w *s, uint64_t key)
 
 static int dep_add(struct sync_w *s, const struct acc *a)
 {
-    if (!s->collect || acc_done(s, a) || a->id == s->cur_id)
-        return 0; /* another worker's request (only the key table follows it), or itself (a
-                   * key named twice: MSET k 1 k 2, a transaction's commands on one key) */
+    if (!s->collect || acc_done(s, a) || a->id == s->cur_id || a->conn == s->cur_conn)
+        return 0; /* another worker's request (only the key table follows it), itself (a key
+                   * named twice: MSET k 1 k 2, a transaction's commands on one key), or one
+                   * of its own connection's: those reach the server in order anyway, and
+                   * waiting for them would undo the recorded pipelining */
     for (size_t i = 0; i < s->nscratch; i++)
         if (s->scratch[i] == a->id)
             return 0;
@@ -583,13 +587,14 @@ int sync_take(struct sync_w *s, const struct sync_req *q, void *req, uint32_t *p
 {
     *pending = 0;
     s->nscratch = 0;
-    struct acc a = {q->id, q->owner};
+    struct acc a = {q->id, q->owner, q->conn};
     const struct sync_key *keys = q->keys;
     size_t nk = q->nkeys;
     unsigned kind = q->kind;
     int mine = q->owner == s->me;
     s->collect = mine && req; /* an own request that will not be sent waits for nothing */
     s->cur_id = q->id;
+    s->cur_conn = q->conn;
     if (mine)
         s->st.taken++;
 
