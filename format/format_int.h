@@ -309,7 +309,8 @@ static inline const uint8_t *str_tab_get(const struct str_tab *t, uint32_t i, si
 {
     uint32_t start = i ? t->end[i - 1] : 0;
     *len = t->end[i] - start;
-    return t->bytes.p + start;
+    /* (a table of empty strings has no bytes at all: NULL + 0 is undefined, "" is not) */
+    return t->bytes.p ? t->bytes.p + start : (const uint8_t *)"";
 }
 
 uint32_t str_tab_hash(const void *p, size_t len);
