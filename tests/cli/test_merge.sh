@@ -41,8 +41,11 @@ check_eq "no pairing lost" 0 "$(jq .replies_unpaired_by_merge "$TMP/m.json")"
 
 # every request as (connection by its addresses, its rank on the connection, db, argv, its
 # reply's length and hash), with its time and its reply's time: the merged trace and the trace
-# of both clients must hold the same list. Separate pcap handles stamp one packet a few
-# hundred ns apart, so times must agree within 1 ms (and the merge must be in time order).
+# of both clients must hold the same list. Separate pcap handles stamp one packet apart (each
+# handle takes the time as the kernel hands it the packet: a few hundred ns, and on a loaded
+# machine once in a while more than a millisecond), so against the third recorder times agree
+# within 1 ms but for 0.1% of them; against its own sources (a and b, same clock) the merge
+# keeps every time exactly.
 project() {
     "$RT" cat "$1" --format jsonl | jq -c -s '
         (map(select(.event == "open") | {key: (.conn | tostring), value: "\(.client)>\(.server)"}) | from_entries) as $c
@@ -52,11 +55,13 @@ project() {
 }
 project "$TMP/all.rtrace" > "$TMP/all.req"
 project "$TMP/m.rtrace" > "$TMP/m.req"
+{ project "$TMP/a.rtrace"; project "$TMP/b.rtrace"; } | sort > "$TMP/ab.req"
 check_eq "requests projected" "$reqs" "$(wc -l < "$TMP/m.req")"
 check_eq "merge(a, b) = trace of both (connection, rank, db, argv, paired reply)" \
     "$(jq -c '.[0:6]' "$TMP/all.req" | md5sum)" "$(jq -c '.[0:6]' "$TMP/m.req" | md5sum)"
-check_eq "times agree within 1 ms" 0 "$(jq -n --slurpfile a "$TMP/all.req" --slurpfile m "$TMP/m.req" \
-    '[range(0; $a | length) | select((($a[.][6] - $m[.][6]) | fabs) > 1e6 or (($a[.][7] - $m[.][7]) | fabs) > 1e6)] | length')"
+check_eq "merge(a, b) = a and b, times to the nanosecond" "$(md5sum < "$TMP/ab.req")" "$(md5sum < "$TMP/m.req")"
+check_eq "times agree with the third recorder within 1 ms (all but 0.1%)" true "$(jq -n --slurpfile a "$TMP/all.req" --slurpfile m "$TMP/m.req" \
+    '[range(0; $a | length) | select((($a[.][6] - $m[.][6]) | fabs) > 1e6 or (($a[.][7] - $m[.][7]) | fabs) > 1e6)] | length <= ($a | length) / 1000')"
 check_eq "every request paired in the merge" 0 "$(jq -c 'select(.[5] == null)' "$TMP/m.req" | wc -l)"
 # the merged file itself is in time order
 check_eq "time order" true "$("$RT" cat "$TMP/m.rtrace" --format jsonl | jq -s '[.[].ts] | . == sort')"
