@@ -184,6 +184,7 @@ static void *worker_main(void *arg)
     w->house_timer = event_new(w->base, -1, EV_PERSIST, house_cb, w);
     w->refresh_timer = evtimer_new(w->base, eng_refresh_cb, w);
     w->retry_timer = evtimer_new(w->base, eng_retry_req_cb, w);
+    w->flush_ev = event_new(w->base, -1, 0, eng_flush_cb, w);
     if (w->sync) {
         pthread_mutex_lock(w->mu);
         w->sync_ev = event_new(w->base, -1, 0, sync_cb, w);
@@ -225,6 +226,11 @@ static void *worker_main(void *arg)
     event_free(w->house_timer);
     event_free(w->refresh_timer);
     event_free(w->retry_timer);
+    event_free(w->flush_ev);
+    w->flush_ev = NULL;
+    free(w->dirty);
+    w->dirty = NULL;
+    w->ndirty = w->capdirty = 0;
     if (w->sync_ev) {
         /* no more kicks: other workers may still post until they end (they read the flag) */
         pthread_mutex_lock(w->mu);

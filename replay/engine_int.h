@@ -149,7 +149,15 @@ struct worker;
 
 struct tconn {
     struct worker *w;
-    struct bufferevent *bev;
+    struct bufferevent *bev;   /* TLS: libevent's OpenSSL bufferevent; NULL for plain TCP */
+    /* plain TCP: the socket and its events, driven here (tconn.c says why) */
+    int fd;                    /* -1: none */
+    struct event *rev, *wev;   /* read (persistent); write (only while output waits, and
+                                * while connecting) */
+    int wev_on, conn_errno;
+    uint8_t *obuf;             /* output not yet written: [ooff, olen) */
+    size_t olen, ooff, ocap;
+    int dirty;                 /* on the worker's list of connections to write out */
     struct event *retry;
     int state;
     int ever_ready;
@@ -269,6 +277,9 @@ struct worker {
     /* --sync keys */
     struct sync_w *sync;
     uint64_t sync_nreq;       /* the trace's request count (ids: loop * this + seq) */
+    struct event *flush_ev;   /* writes out the plain connections' output (tconn.c) */
+    struct tconn **dirty;     /* the connections with output to write out */
+    size_t ndirty, capdirty;
     struct event *sync_ev;    /* kicked by other workers: its inbox has messages (set and
                                * cleared under mu, which the kicks take) */
     int sync_ev_gone;
@@ -459,6 +470,10 @@ void eng_tc_write_req(struct tconn *tc, struct req *r);
 void eng_tconn_resend(struct tconn *tc, struct req *r);
 /* the connection's output is full (backpressure): 1, and it pumps again once drained */
 int eng_tc_throttled(struct tconn *tc);
+/* writes out every plain connection's pending output (a connection's requests of one loop
+ * turn leave in one system call) */
+void eng_flush(struct worker *w);
+void eng_flush_cb(evutil_socket_t fd, short what, void *arg);
 
 /* results.c: results */
 

@@ -652,6 +652,7 @@ void eng_due_cb(evutil_socket_t fd, short what, void *arg)
         }
         eng_rconn_pump(rc);
     }
+    eng_flush(w); /* what fell due leaves now, before the read-ahead reads on */
     if (w->dhead)
         arm_in(w->due_timer, w->dhead->due > now ? w->dhead->due - now : 0);
     eng_worker_fill(w);

@@ -1,6 +1,14 @@
-/* tconn.c: the connections to the target: opened (plain or TLS, through libevent's
- * bufferevents), set up with AUTH, SELECT and HELLO of their own, requests written with
+/* tconn.c: the connections to the target: opened (plain TCP, or TLS through libevent's
+ * OpenSSL bufferevent), set up with AUTH, SELECT and HELLO of their own, requests written with
  * backpressure, replies framed and paired with their requests, and a connection lost.
+ *
+ * Plain TCP is driven here rather than through a socket bufferevent, for the system calls a
+ * request costs (issue 17): a bufferevent switches its write event on when output arrives and
+ * off when it drained (two epoll_ctl per request on a request/response loop), and asks the
+ * socket how much it may read (an ioctl per read) before reading into its chain and copying
+ * out. Here a connection's output of one loop turn leaves in one send() at the end of the turn
+ * (the write event is only on while the kernel refuses more: backpressure, or connecting), and
+ * a read event reads straight into the framing buffer until the socket is empty.
  *
  * A recorded connection sends through a group of target connections, one per node, each
  * opened on first use. Replies are framed with the RESP scanner of format/ (RESP2 and RESP3); a
@@ -12,8 +20,11 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -26,6 +37,7 @@ static struct tconn *tconn_new(struct worker *w, struct tgroup *g, int node)
     tc->g = g;
     tc->node = node;
     tc->proto = 2;
+    tc->fd = -1;
     w->live_tconns++;
     eng_tconn_connect(tc);
     return tc;
@@ -45,6 +57,135 @@ struct tconn *eng_group_tc(struct worker *w, struct tgroup *g, int node)
     return g->tc[node];
 }
 
+/* ---- the transport: plain sockets driven here, TLS through a bufferevent ---------------- */
+
+static void tconn_lost(struct tconn *tc, const char *why);
+
+/* the connection has a transport (up, or connecting) */
+static int tc_open(const struct tconn *tc)
+{
+    return tc->bev || tc->fd >= 0;
+}
+
+static void tc_close(struct tconn *tc)
+{
+    if (tc->bev) {
+        bufferevent_free(tc->bev);
+        tc->bev = NULL;
+    }
+    if (tc->rev) {
+        event_free(tc->rev);
+        tc->rev = NULL;
+    }
+    if (tc->wev) {
+        event_free(tc->wev);
+        tc->wev = NULL;
+    }
+    tc->wev_on = 0;
+    if (tc->fd >= 0) {
+        close(tc->fd);
+        tc->fd = -1;
+    }
+    tc->olen = tc->ooff = 0;
+}
+
+/* bytes given to the connection and not yet taken by the kernel */
+static size_t tc_pending(struct tconn *tc)
+{
+    if (tc->bev)
+        return evbuffer_get_length(bufferevent_get_output(tc->bev));
+    return tc->olen - tc->ooff;
+}
+
+/* queues bytes on the connection; a plain one writes them out at the end of the loop turn */
+static void tc_out(struct tconn *tc, const void *p, size_t n)
+{
+    if (tc->bev) {
+        bufferevent_write(tc->bev, p, n);
+        return;
+    }
+    if (tc->fd < 0 || !n)
+        return;
+    if (tc->olen + n > tc->ocap) {
+        if (tc->ooff) {
+            memmove(tc->obuf, tc->obuf + tc->ooff, tc->olen - tc->ooff);
+            tc->olen -= tc->ooff;
+            tc->ooff = 0;
+        }
+        if (tc->olen + n > tc->ocap) {
+            size_t ncap = tc->ocap ? tc->ocap : 4096;
+            while (ncap < tc->olen + n)
+                ncap *= 2;
+            tc->obuf = xrealloc(tc->obuf, ncap);
+            tc->ocap = ncap;
+        }
+    }
+    memcpy(tc->obuf + tc->olen, p, n);
+    tc->olen += n;
+    if (!tc->dirty) {
+        struct worker *w = tc->w;
+        if (w->ndirty == w->capdirty) {
+            w->capdirty = w->capdirty ? w->capdirty * 2 : 64;
+            w->dirty = xrealloc(w->dirty, w->capdirty * sizeof *w->dirty);
+        }
+        w->dirty[w->ndirty++] = tc;
+        tc->dirty = 1;
+        if (w->ndirty == 1 && w->flush_ev)
+            event_active(w->flush_ev, EV_WRITE, 0); /* after this turn's other callbacks */
+    }
+}
+
+/* gives the kernel what it takes of the output; the write event waits for room for the rest.
+ * @return 0, or -1 when the connection was lost (tc may be freed) */
+static int tc_write_out(struct tconn *tc)
+{
+    while (tc->ooff < tc->olen) {
+        size_t left = tc->olen - tc->ooff;
+        ssize_t k = send(tc->fd, tc->obuf + tc->ooff, left, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            char why[200];
+            snprintf(why, sizeof why, "%s", strerror(errno));
+            tconn_lost(tc, why);
+            return -1;
+        }
+        if (k > 0)
+            tc->ooff += (size_t)k;
+        if (k < 0 || (size_t)k < left) {
+            /* the kernel's buffer is full: the write event says when it has room */
+            if (!tc->wev_on && tc->wev) {
+                event_add(tc->wev, NULL);
+                tc->wev_on = 1;
+            }
+            return 0;
+        }
+    }
+    tc->olen = tc->ooff = 0;
+    if (tc->wev_on) {
+        event_del(tc->wev);
+        tc->wev_on = 0;
+    }
+    return 0;
+}
+
+void eng_flush(struct worker *w)
+{
+    while (w->ndirty) {
+        struct tconn *tc = w->dirty[--w->ndirty];
+        tc->dirty = 0;
+        if (tc->fd >= 0 && tc->state == TC_READY)
+            tc_write_out(tc); /* (a loss pumps, which may add connections to the list) */
+    }
+}
+
+void eng_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    eng_flush(arg);
+}
+
 void eng_tconn_free(struct tconn *tc)
 {
     struct worker *w = tc->w;
@@ -52,8 +193,16 @@ void eng_tconn_free(struct tconn *tc)
         tc->doomed = 1;
         return;
     }
-    if (tc->bev)
-        bufferevent_free(tc->bev);
+    tc_close(tc);
+    if (tc->dirty) {
+        for (size_t i = 0; i < w->ndirty; i++)
+            if (w->dirty[i] == tc) {
+                w->dirty[i] = w->dirty[--w->ndirty];
+                break;
+            }
+        tc->dirty = 0;
+    }
+    free(tc->obuf);
     if (tc->retry)
         event_free(tc->retry);
     if (tc->g && (size_t)tc->node < tc->g->ntc && tc->g->tc[tc->node] == tc)
@@ -115,7 +264,7 @@ static struct req *send_internal(struct tconn *tc, uint8_t special, size_t argc,
     r->expect = 1;
     r->refs = 1;
     r->wire = eng_fmt_cmd(argc, argv, len, NULL, NULL, &r->wlen);
-    bufferevent_write(tc->bev, r->wire, r->wlen);
+    tc_out(tc, r->wire, r->wlen);
     inflight_push(tc, r);
     return r;
 }
@@ -127,7 +276,7 @@ int eng_tconn_fill(struct worker *w, struct req *r, size_t argc, const char *con
     if (!rc || !rc->g || r->node < 0 || (size_t)r->node >= rc->g->ntc)
         return -1;
     struct tconn *tc = rc->g->tc[r->node];
-    if (!tc || tc->state != TC_READY || !tc->bev)
+    if (!tc || tc->state != TC_READY || !tc_open(tc))
         return -1;
     struct req *f = xcalloc(1, sizeof *f);
     f->kind = K_INTERNAL;
@@ -136,7 +285,7 @@ int eng_tconn_fill(struct worker *w, struct req *r, size_t argc, const char *con
     f->refs = 1;
     f->node = r->node;
     f->wire = eng_fmt_cmd(argc, argv, lens, NULL, NULL, &f->wlen);
-    bufferevent_write(tc->bev, f->wire, f->wlen);
+    tc_out(tc, f->wire, f->wlen);
     free(f->wire);
     f->wire = NULL;
     inflight_push(tc, f);
@@ -186,29 +335,37 @@ static void send_hello(struct tconn *tc, unsigned proto)
 static void arm_reply_timeout(struct tconn *tc, int blocking)
 {
     struct worker *w = tc->w;
-    if (!w->reply_timeout_ns || !tc->bev)
+    if (!w->reply_timeout_ns || !tc_open(tc))
         return;
     if (blocking) {
         /* a blocking command may rightly wait longer than any bound: none on this
          * connection from now on */
         tc->timed = -1;
-        bufferevent_set_timeouts(tc->bev, NULL, NULL);
+        if (tc->bev)
+            bufferevent_set_timeouts(tc->bev, NULL, NULL);
         return;
     }
     if (tc->timed)
         return;
     struct timeval tv = {(time_t)(w->reply_timeout_ns / NS),
                          (long)(w->reply_timeout_ns % NS / 1000)};
-    bufferevent_set_timeouts(tc->bev, &tv, NULL);
+    if (tc->bev)
+        bufferevent_set_timeouts(tc->bev, &tv, NULL);
+    else if (tc->rev)
+        event_add(tc->rev, &tv); /* (re)starts the count: a persistent event's timeout starts
+                                  * again at every read */
     tc->timed = 1;
 }
 
 static void disarm_reply_timeout(struct tconn *tc)
 {
-    if (tc->timed == 1 && tc->bev) {
+    if (tc->timed != 1)
+        return;
+    /* a plain connection's timer runs on: its timeout is ignored while nothing is in flight
+     * (one timer operation per request on a request/response loop, not two) */
+    if (tc->bev)
         bufferevent_set_timeouts(tc->bev, NULL, NULL);
-        tc->timed = 0;
-    }
+    tc->timed = 0;
 }
 
 /* writes a request (a part, a redirected one) on a ready connection and puts it in flight */
@@ -231,7 +388,7 @@ void eng_tc_write_req(struct tconn *tc, struct req *r)
         send_internal(tc, S_NONE, 1, argv);
         r->asking = 0;
     }
-    bufferevent_write(tc->bev, r->wire, r->wlen);
+    tc_out(tc, r->wire, r->wlen);
     r->node = tc->node;
     if (w->cluster)
         eng_shard(w, tc->node)->sent++;
@@ -275,7 +432,7 @@ void eng_tconn_send(struct tconn *tc, struct req *r, uint64_t now)
     eng_account_send(w, r->rc, r, now);
     eng_tc_write_req(tc, r);
     if (!w->cluster) {
-        /* the bufferevent holds a copy; nothing sends it again on a standalone target (a read
+        /* the output holds a copy; nothing sends it again on a standalone target (a read
          * that may be written back keeps it: fill.c takes its key from it) */
         if (!r->fill) {
             free(r->wire);
@@ -336,7 +493,7 @@ void eng_tconn_send(struct tconn *tc, struct req *r, uint64_t now)
 
 int eng_tc_throttled(struct tconn *tc)
 {
-    if (!tc->bev || evbuffer_get_length(bufferevent_get_output(tc->bev)) <= OUT_HIGH)
+    if (!tc_open(tc) || tc_pending(tc) <= OUT_HIGH)
         return 0;
     tc->throttled = 1;
     return 1;
@@ -356,8 +513,6 @@ static const char *const msg_kinds[] = {"message", "pmessage", "smessage", NULL}
 static const char *const conf_kinds[] = {"subscribe",   "psubscribe",   "ssubscribe",
                                          "unsubscribe", "punsubscribe", "sunsubscribe",
                                          NULL};
-
-static void tconn_lost(struct tconn *tc, const char *why);
 
 /* One message from the target. @return 0, or -1 when the connection is gone. */
 static int on_reply(struct tconn *tc, const struct resp_reply *m, uint64_t now)
@@ -482,34 +637,105 @@ static int on_reply(struct tconn *tc, const struct resp_reply *m, uint64_t now)
  * reply arriving in 4 kB reads cost 40 rescans. */
 #define STREAM_AT (64u << 10)
 
-/* Frames the streaming reply with what the input holds. @return 0 to go on, -1 when the
- * connection is gone by what the reply caused, -2 when it was lost here (tc may be freed) */
-static int stream_input(struct tconn *tc, struct evbuffer *in, uint64_t now)
+/* Frames what the read buffer holds: whole replies in place, a large one as it streams.
+ * The caller holds tc busy. @return 0 to read on, 1 to stop (the connection is gone or going:
+ * freed by the caller when doomed), -2 when it was lost here (tc may be freed) */
+static int tc_frame(struct tconn *tc, uint64_t now)
 {
-    struct evbuffer_iovec v;
-    if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || !v.iov_len)
-        return 0;
-    int done = 0;
-    ssize_t k = rs_feed(tc->rs, v.iov_base, v.iov_len, &done);
-    if (k < 0) {
-        char why[200];
-        snprintf(why, sizeof why, "the target sent bytes that are not RESP (%s, %zu bytes into "
-                                  "a reply)",
-                 tc->rs->fail_what, tc->rs->r.len);
-        tc->busy = 0;
-        tconn_lost(tc, why);
-        return -2;
+    if (tc->rs) {
+        int done = 0;
+        ssize_t k = rs_feed(tc->rs, tc->rbuf, tc->rlen, &done);
+        if (k < 0) {
+            char why[200];
+            snprintf(why, sizeof why, "the target sent bytes that are not RESP (%s, %zu bytes "
+                                      "into a reply)",
+                     tc->rs->fail_what, tc->rs->r.len);
+            tc->busy = 0;
+            tconn_lost(tc, why);
+            return -2;
+        }
+        memmove(tc->rbuf, tc->rbuf + k, tc->rlen - (size_t)k);
+        tc->rlen -= (size_t)k;
+        if (!done)
+            return 0;
+        struct rstream *rs = tc->rs;
+        tc->rs = NULL;
+        int rc = on_reply(tc, &rs->r, now); /* its err and first point into rs: freed after */
+        free(rs);
+        if (rc < 0 || tc->doomed || tc->state != TC_READY)
+            return 1;
     }
-    evbuffer_drain(in, (size_t)k);
-    if (!done)
+    if (tc->rlen < tc->need && tc->rlen < STREAM_AT)
         return 0;
-    struct rstream *rs = tc->rs;
-    tc->rs = NULL;
-    int rc = on_reply(tc, &rs->r, now); /* its err and first point into rs: freed after */
-    free(rs);
-    return rc;
+    tc->need = 0;
+    size_t off = 0;
+    while (off < tc->rlen) {
+        struct resp_reply m;
+        size_t need = 0;
+        int k = resp_scan_reply(tc->rbuf + off, tc->rlen - off, NULL, &m, &need);
+        if (k == -2) {
+            tc->need = need;
+            break;
+        }
+        if (k < 0) {
+            char why[160];
+            snprintf(why, sizeof why, "the target sent bytes that are not RESP (%s at byte %zu)",
+                     m.fail_what ? m.fail_what : "bad reply", m.fail_off);
+            tc->busy = 0;
+            tconn_lost(tc, why);
+            return -2;
+        }
+        off += (size_t)k;
+        if (on_reply(tc, &m, now) < 0)
+            return 1;
+    }
+    if (tc->doomed || tc->state != TC_READY)
+        return 1;
+    memmove(tc->rbuf, tc->rbuf + off, tc->rlen - off);
+    tc->rlen -= off;
+    if (tc->rlen >= STREAM_AT) {
+        /* a large reply in progress: frame the rest as it streams */
+        tc->rs = xcalloc(1, sizeof *tc->rs);
+        rs_init(tc->rs, NULL);
+        int done = 0;
+        ssize_t k = rs_feed(tc->rs, tc->rbuf, tc->rlen, &done);
+        if (k < 0 || done || (size_t)k != tc->rlen) {
+            /* the scanner said incomplete: the framer cannot disagree */
+            tc->busy = 0;
+            tconn_lost(tc, "the target sent bytes that are not RESP (in a large reply)");
+            return -2;
+        }
+        tc->rlen = tc->need = 0;
+    }
+    return 0;
 }
 
+/* room for the next read in the framing buffer (grown as needed): at most a little past the
+ * streaming threshold, and 64 KiB while a reply streams */
+static size_t tc_read_room(struct tconn *tc)
+{
+    size_t room = (tc->rlen < STREAM_AT ? STREAM_AT - tc->rlen : 0) + 65536;
+    if (tc->rlen + room > tc->rcap) {
+        size_t ncap = tc->rcap ? tc->rcap : 16384;
+        while (ncap < tc->rlen + room && ncap < STREAM_AT + 65536)
+            ncap *= 2;
+        if (ncap < tc->rlen + room)
+            ncap = tc->rlen + room;
+        tc->rbuf = xrealloc(tc->rbuf, ncap);
+        tc->rcap = ncap;
+    }
+    return room;
+}
+
+/* ends a read callback: a connection freed inside it goes now */
+static void tc_read_end(struct tconn *tc)
+{
+    tc->busy = 0;
+    if (tc->doomed)
+        eng_tconn_free(tc);
+}
+
+/* TLS: the bufferevent's input, taken into the framing buffer */
 static void tconn_read_cb(struct bufferevent *bev, void *arg)
 {
     struct tconn *tc = arg;
@@ -517,84 +743,64 @@ static void tconn_read_cb(struct bufferevent *bev, void *arg)
     uint64_t now = now_ns(); /* replies in this input arrived before anything sent from here */
     tc->w->last_progress = now; /* bytes came: the target is not stalled (a long reply streams) */
     tc->busy = 1;
-    int gone = 0;
-    while (!gone && evbuffer_get_length(in)) {
-        if (tc->rs) {
-            int k = stream_input(tc, in, now);
-            if (k == -2)
-                return; /* lost: tc may be gone */
-            gone = k < 0;
-            continue;
-        }
-        /* whole replies are framed in place: take the input, at most a little past the
-         * streaming threshold */
-        size_t n = evbuffer_get_length(in);
-        size_t room = (tc->rlen < STREAM_AT ? STREAM_AT - tc->rlen : 0) + 65536;
+    while (evbuffer_get_length(in)) {
+        size_t n = evbuffer_get_length(in), room = tc_read_room(tc);
         if (n > room)
             n = room;
-        if (tc->rlen + n > tc->rcap) {
-            size_t ncap = tc->rcap ? tc->rcap : 16384;
-            while (ncap < tc->rlen + n)
-                ncap *= 2;
-            tc->rbuf = xrealloc(tc->rbuf, ncap);
-            tc->rcap = ncap;
-        }
         evbuffer_remove(in, tc->rbuf + tc->rlen, n);
         tc->rlen += n;
-        if (tc->rlen < tc->need && tc->rlen < STREAM_AT)
-            continue;
-        tc->need = 0;
-        size_t off = 0;
-        while (off < tc->rlen) {
-            struct resp_reply m;
-            size_t need = 0;
-            int k = resp_scan_reply(tc->rbuf + off, tc->rlen - off, NULL, &m, &need);
-            if (k == -2) {
-                tc->need = need;
-                break;
-            }
-            if (k < 0) {
-                char why[160];
-                snprintf(why, sizeof why,
-                         "the target sent bytes that are not RESP (%s at byte %zu)",
-                         m.fail_what ? m.fail_what : "bad reply", m.fail_off);
-                tc->busy = 0;
-                tconn_lost(tc, why);
-                return;
-            }
-            off += (size_t)k;
-            if (on_reply(tc, &m, now) < 0) {
-                gone = 1;
-                break;
-            }
-        }
-        if (gone || tc->doomed || tc->state != TC_READY)
+        int k = tc_frame(tc, now);
+        if (k == -2)
+            return; /* lost: tc may be gone */
+        if (k)
             break;
-        memmove(tc->rbuf, tc->rbuf + off, tc->rlen - off);
-        tc->rlen -= off;
-        if (tc->rlen >= STREAM_AT) {
-            /* a large reply in progress: frame the rest as it streams */
-            tc->rs = xcalloc(1, sizeof *tc->rs);
-            rs_init(tc->rs, NULL);
-            int done = 0;
-            ssize_t k = rs_feed(tc->rs, tc->rbuf, tc->rlen, &done);
-            if (k < 0 || done) {
-                /* the scanner said incomplete: the framer cannot disagree */
-                tc->busy = 0;
-                tconn_lost(tc, "the target sent bytes that are not RESP (in a large reply)");
-                return;
-            }
-            tc->rlen = tc->need = 0;
-            free(tc->rbuf);
-            tc->rbuf = NULL;
-            tc->rcap = 0;
-        }
     }
-    tc->busy = 0;
-    if (tc->doomed) {
-        eng_tconn_free(tc);
+    tc_read_end(tc);
+}
+
+/* plain TCP: read straight into the framing buffer until the socket is empty; a reply timeout */
+static void tc_rev_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct tconn *tc = arg;
+    struct worker *w = tc->w;
+    if (what & EV_TIMEOUT) {
+        if (tc->timed != 1 || !tc->nin)
+            return; /* nothing in flight (the timer is left running: disarm_reply_timeout) */
+        char why[80];
+        snprintf(why, sizeof why, "no reply for %.1f s", (double)w->reply_timeout_ns / 1e9);
+        tconn_lost(tc, why);
         return;
     }
+    uint64_t now = now_ns(); /* replies read here arrived before anything sent from here */
+    w->last_progress = now;
+    tc->busy = 1;
+    for (;;) {
+        size_t room = tc_read_room(tc);
+        ssize_t n = recv(fd, tc->rbuf + tc->rlen, room, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                break;
+            char why[200];
+            snprintf(why, sizeof why, "%s",
+                     n == 0 ? "the target closed the connection" : strerror(errno));
+            tc->busy = 0;
+            tconn_lost(tc, why);
+            eng_flush(w);
+            return;
+        }
+        tc->rlen += (size_t)n;
+        int k = tc_frame(tc, now);
+        if (k == -2) {
+            eng_flush(w);
+            return; /* lost: tc may be gone */
+        }
+        if (k || (size_t)n < room)
+            break; /* gone, or the socket is empty (a short read: no need to ask again) */
+    }
+    tc_read_end(tc);
+    eng_flush(w); /* what the replies let go leaves now, one write per connection */
 }
 
 /* the output drained below OUT_LOW: requests held back by the backpressure may go */
@@ -688,10 +894,7 @@ static void tconn_lost(struct tconn *tc, const char *why)
             snprintf(w->res.conn_error, sizeof w->res.conn_error, "%.60s%s%.130s",
                      w->cluster ? host : "", w->cluster ? ": " : "", why);
     }
-    if (tc->bev) {
-        bufferevent_free(tc->bev);
-        tc->bev = NULL;
-    }
+    tc_close(tc);
     tc->state = TC_DOWN; /* after QUIT too: reopened (on the next use) */
     tc->quitting = 0;
     tc->timed = 0;
@@ -736,37 +939,110 @@ static void tconn_lost(struct tconn *tc, const char *why)
         eng_worker_check_done(w);
 }
 
+/* the connection is up: set up, then what waited for it goes */
+static void tc_connected(struct tconn *tc)
+{
+    struct worker *w = tc->w;
+    tc->state = TC_READY;
+    tc->attempts = 0;
+    tc->down_since = 0;
+    w->res.conn_opened++;
+    tc->db = 0;
+    tc->proto = 2;
+    send_auth(tc);
+    if (!w->cluster && w->o->target.db_set && w->o->target.db)
+        send_select(tc, w->o->target.db);
+    /* what was redirected here while it connected goes first */
+    struct req *pl = tc->phead;
+    tc->phead = tc->ptail = NULL;
+    for (struct req *r = pl, *nx; r; r = nx) {
+        nx = r->inext;
+        eng_tc_write_req(tc, r);
+    }
+    pump_users(tc);
+}
+
 static void tconn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct tconn *tc = arg;
-    struct worker *w = tc->w;
     if (what & BEV_EVENT_CONNECTED) {
-        tc->state = TC_READY;
-        tc->attempts = 0;
-        tc->down_since = 0;
-        w->res.conn_opened++;
         bufferevent_set_timeouts(bev, NULL, NULL);
         evutil_socket_t fd = bufferevent_getfd(bev);
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        tc->db = 0;
-        tc->proto = 2;
-        send_auth(tc);
-        if (!w->cluster && w->o->target.db_set && w->o->target.db)
-            send_select(tc, w->o->target.db);
-        /* what was redirected here while it connected goes first */
-        struct req *pl = tc->phead;
-        tc->phead = tc->ptail = NULL;
-        for (struct req *r = pl, *nx; r; r = nx) {
-            nx = r->inext;
-            eng_tc_write_req(tc, r);
-        }
-        pump_users(tc);
+        tc_connected(tc);
         return;
     }
     char why[256];
     conn_error_text(tc, what, why, sizeof why);
     tconn_lost(tc, why);
+}
+
+/* plain TCP: the connect's outcome (while connecting), then room for output that waited */
+static void tc_wev_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct tconn *tc = arg;
+    struct worker *w = tc->w;
+    if (tc->state == TC_CONNECTING) {
+        const struct replay_opts *o = w->o;
+        int err = tc->conn_errno;
+        socklen_t len = sizeof err;
+        if (!err && !(what & EV_TIMEOUT) && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
+        if (err || (what & EV_TIMEOUT)) {
+            char why[200];
+            if (err)
+                snprintf(why, sizeof why, "%s", strerror(err));
+            else
+                snprintf(why, sizeof why, "connect timed out after %.1f s",
+                         o->connect_timeout_s > 0 ? o->connect_timeout_s : 3.0);
+            tconn_lost(tc, why);
+            eng_flush(w);
+            return;
+        }
+        event_del(tc->wev);
+        tc->wev_on = 0;
+        event_add(tc->rev, NULL);
+        tc_connected(tc);
+        eng_flush(w);
+        return;
+    }
+    if (tc_write_out(tc) < 0)
+        return;
+    /* drained below OUT_LOW: requests held back by the backpressure may go */
+    if (tc->throttled && tc->state == TC_READY && tc_pending(tc) <= OUT_LOW) {
+        tc->throttled = 0;
+        if (!pump_users(tc))
+            eng_worker_check_done(w);
+    }
+    eng_flush(w);
+}
+
+/* plain TCP: a non-blocking socket, connected with the events above */
+static int tc_connect_plain(struct tconn *tc, const struct cl_node *nd, const struct timeval *tv)
+{
+    struct worker *w = tc->w;
+    int fd = socket(nd->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    tc->fd = fd;
+    tc->conn_errno = 0;
+    tc->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, tc_rev_cb, tc);
+    tc->wev = event_new(w->base, fd, EV_WRITE | EV_PERSIST, tc_wev_cb, tc);
+    if (!tc->rev || !tc->wev)
+        return -1;
+    if (connect(fd, (const struct sockaddr *)&nd->addr, nd->addrlen) < 0 &&
+        errno != EINPROGRESS) {
+        /* refused at once (loopback): said from the loop, as a connect that fails later is */
+        tc->conn_errno = errno ? errno : ECONNREFUSED;
+        event_active(tc->wev, EV_WRITE, 0);
+        return 0;
+    }
+    event_add(tc->wev, tv);
+    tc->wev_on = 1;
+    return 0;
 }
 
 void eng_tconn_connect(struct tconn *tc)
@@ -776,26 +1052,30 @@ void eng_tconn_connect(struct tconn *tc)
     tc->attempts++;
     tc->state = TC_CONNECTING;
     const struct cl_node *nd = &w->topo.nodes[tc->node];
-    if (o->target.tls) {
-        const char *sni = o->tls.sni ? o->tls.sni : w->cluster ? nd->host : o->target.host;
-        SSL *ssl = rt_tls_ssl_new(w->ssl, sni, o->tls.insecure);
-        tc->bev = ssl ? bufferevent_openssl_socket_new(w->base, -1, ssl,
-                                                       BUFFEREVENT_SSL_CONNECTING,
-                                                       BEV_OPT_CLOSE_ON_FREE)
-                      : NULL;
-        if (ssl && !tc->bev)
-            SSL_free(ssl);
-    } else {
-        tc->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    double ct = o->connect_timeout_s > 0 ? o->connect_timeout_s : 3.0;
+    struct timeval tv = {(time_t)ct, (long)((ct - (double)(time_t)ct) * 1e6)};
+    if (!o->target.tls) {
+        if (tc_connect_plain(tc, nd, &tv) < 0) {
+            char why[200];
+            snprintf(why, sizeof why, "cannot create a connection: %s", strerror(errno));
+            tc_close(tc);
+            eng_fatal(w, RT_ENOMEM, why);
+        }
+        return;
     }
+    const char *sni = o->tls.sni ? o->tls.sni : w->cluster ? nd->host : o->target.host;
+    SSL *ssl = rt_tls_ssl_new(w->ssl, sni, o->tls.insecure);
+    tc->bev = ssl ? bufferevent_openssl_socket_new(w->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                                   BEV_OPT_CLOSE_ON_FREE)
+                  : NULL;
+    if (ssl && !tc->bev)
+        SSL_free(ssl);
     if (!tc->bev) {
         eng_fatal(w, RT_ENOMEM, "cannot create a connection (out of memory or descriptors)");
         return;
     }
     bufferevent_setcb(tc->bev, tconn_read_cb, tconn_write_cb, tconn_event_cb, tc);
     bufferevent_setwatermark(tc->bev, EV_WRITE, OUT_LOW, 0);
-    double ct = o->connect_timeout_s > 0 ? o->connect_timeout_s : 3.0;
-    struct timeval tv = {(time_t)ct, (long)((ct - (double)(time_t)ct) * 1e6)};
     bufferevent_set_timeouts(tc->bev, &tv, &tv);
     bufferevent_enable(tc->bev, EV_READ | EV_WRITE);
     if (bufferevent_socket_connect(tc->bev, (const struct sockaddr *)&nd->addr,
