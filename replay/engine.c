@@ -245,6 +245,7 @@ static void *worker_main(void *arg)
     eng_scale_close(w);
     trace_reader_close(w->rd);
     w->rd = NULL;
+    eng_pools_free(); /* every request of this worker is gone by now */
     return NULL;
 }
 

@@ -360,6 +360,12 @@ void eng_fatal(struct worker *w, int code, const char *msg);
 void eng_unbuffer(struct worker *w, const struct req *r);
 /* drops a reference to a request: the last one frees it (and a split request's parts) */
 void eng_release(struct req *r);
+/* requests and their wire bytes, recycled per worker thread (sched.c says why): a zeroed
+ * request; a buffer for `len` bytes of wire form, freed with the same `len` */
+struct req *eng_req_new(void);
+char *eng_wire_alloc(size_t len);
+void eng_wire_free(char *wire, size_t len);
+void eng_pools_free(void); /* what the calling thread kept: at its end */
 /* the bookkeeping (lag, counts) of a request leaving its recorded connection's queue */
 void eng_account_send(struct worker *w, struct rconn *rc, struct req *r, uint64_t now);
 /* sends what is ready on a recorded connection, as far as the recorded pipelining allows */

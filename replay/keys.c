@@ -30,6 +30,8 @@ static int list_match(const char *const *list, size_t n, const char *name, size_
 {
     for (size_t i = 0; n == (size_t)-1 ? list[i] != NULL : i < n; i++) {
         const char *e = list[i];
+        if ((e[0] | 0x20) != (name[0] | 0x20))
+            continue; /* (most entries: no need to measure them) */
         size_t el = strcspn(e, "| ");
         if (el != nlen || strncasecmp(e, name, nlen) != 0)
             continue;
@@ -90,25 +92,46 @@ static void skip_req(struct worker *w, uint16_t cmd, unsigned why)
 
 /* ---- the bytes sent -------------------------------------------------------------------- */
 
-static size_t fmt_len(size_t argc, const size_t *len, const uint8_t *iskey, size_t plen)
+static size_t digits(size_t v)
 {
-    size_t n = 32;
-    for (size_t i = 0; i < argc; i++)
-        n += 32 + len[i] + (iskey && iskey[i] ? plen : 0);
-    return n;
+    size_t d = 1;
+    while (v >= 10) {
+        v /= 10;
+        d++;
+    }
+    return d;
 }
 
-/* RESP array of bulk strings, with `prefix` before the arguments iskey marks. */
+/* `c` then the decimal `v` and CRLF at buf; @return the bytes written */
+static size_t put_head(char *buf, char c, size_t v)
+{
+    size_t d = digits(v);
+    buf[0] = c;
+    for (size_t i = d; i > 0; i--) {
+        buf[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    buf[d + 1] = '\r';
+    buf[d + 2] = '\n';
+    return d + 3;
+}
+
+/* RESP array of bulk strings, with `prefix` before the arguments iskey marks. The buffer is
+ * eng_wire_alloc()'s: free it with eng_wire_free(buf, *out_len). */
 char *eng_fmt_cmd(size_t argc, const char *const *argv, const size_t *len, const uint8_t *iskey,
                   const char *prefix, size_t *out_len)
 {
     size_t plen = prefix ? strlen(prefix) : 0;
-    size_t cap = fmt_len(argc, len, iskey, plen);
-    char *buf = xcalloc(1, cap);
-    size_t p = (size_t)snprintf(buf, cap, "*%zu\r\n", argc);
+    size_t total = 3 + digits(argc);
+    for (size_t i = 0; i < argc; i++) {
+        size_t n = len[i] + (iskey && iskey[i] ? plen : 0);
+        total += 3 + digits(n) + n + 2;
+    }
+    char *buf = eng_wire_alloc(total);
+    size_t p = put_head(buf, '*', argc);
     for (size_t i = 0; i < argc; i++) {
         int k = iskey && iskey[i] && plen;
-        p += (size_t)snprintf(buf + p, cap - p, "$%zu\r\n", len[i] + (k ? plen : 0));
+        p += put_head(buf + p, '$', len[i] + (k ? plen : 0));
         if (k) {
             memcpy(buf + p, prefix, plen);
             p += plen;
@@ -271,7 +294,7 @@ static void make_parts(struct worker *w, struct rconn *rc, struct req *p,
                 len[n++] = q->argvlen[pos[i] + 1];
             }
         }
-        struct req *x = xcalloc(1, sizeof *x);
+        struct req *x = eng_req_new();
         x->kind = K_PART;
         x->parent = p;
         x->rc = rc;
@@ -477,7 +500,7 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
     if (why >= 0) {
         skip_req(w, ci, (unsigned)why);
     } else {
-        r = xcalloc(1, sizeof *r);
+        r = eng_req_new();
         r->rc = rc;
         r->seq = q->seq;
         r->due = due;
@@ -540,7 +563,7 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
             make_parts(w, rc, r, q, pos, ks, nk, pairs);
             w->res.split++;
         } else if (malformed) {
-            r->wire = xcalloc(1, q->argvlen[0] + 1);
+            r->wire = eng_wire_alloc(q->argvlen[0]);
             memcpy(r->wire, q->argv[0], q->argvlen[0]);
             r->wlen = q->argvlen[0];
         } else {

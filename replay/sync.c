@@ -316,6 +316,18 @@ static int ktable_rehash(struct sync_w *s, size_t ncap, int prune)
     return 0;
 }
 
+void sync_prefetch(const struct sync_w *s, const struct sync_req *q)
+{
+    if (!s->kcap || q->kind != SYNC_KEYS)
+        return;
+    for (size_t i = 0; i < q->nkeys && i < 4; i++) {
+        uint64_t key = q->keys[i].hash ? q->keys[i].hash : 1;
+        const char *e = (const char *)&s->k[mix(key) & (s->kcap - 1)];
+        __builtin_prefetch(e, 1);
+        __builtin_prefetch(e + sizeof(struct kstate) - 1, 1); /* (an entry may span two lines) */
+    }
+}
+
 static struct kstate *kstate_get(struct sync_w *s, uint64_t key)
 {
     if (!key)

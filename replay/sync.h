@@ -65,6 +65,10 @@ const struct sync_stats *sync_w_stats(const struct sync_w *s);
 /*! sync_w_keys() : keys in the worker's table now (for the memory bound's test). */
 size_t sync_w_keys(const struct sync_w *s);
 
+/*! sync_prefetch() : brings the key table's places of q's keys into the cache (a hint: call
+ *  it some work before sync_take() of the same request). */
+void sync_prefetch(const struct sync_w *s, const struct sync_req *q);
+
 /*! sync_take() : a request read from the trace, every worker's, in trace order. For this
  *  worker's (q->owner == me) `*pending` is the number of earlier requests it must wait for;
  *  `wake(ctx, req)` is called once as each of them is answered. @return 0, or -1 when out of

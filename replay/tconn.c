@@ -258,7 +258,7 @@ static struct req *send_internal(struct tconn *tc, uint8_t special, size_t argc,
     size_t len[8];
     for (size_t i = 0; i < argc; i++)
         len[i] = strlen(argv[i]);
-    struct req *r = xcalloc(1, sizeof *r);
+    struct req *r = eng_req_new();
     r->kind = K_INTERNAL;
     r->special = special;
     r->expect = 1;
@@ -278,7 +278,7 @@ int eng_tconn_fill(struct worker *w, struct req *r, size_t argc, const char *con
     struct tconn *tc = rc->g->tc[r->node];
     if (!tc || tc->state != TC_READY || !tc_open(tc))
         return -1;
-    struct req *f = xcalloc(1, sizeof *f);
+    struct req *f = eng_req_new();
     f->kind = K_INTERNAL;
     f->special = S_FILL;
     f->expect = 1;
@@ -286,7 +286,7 @@ int eng_tconn_fill(struct worker *w, struct req *r, size_t argc, const char *con
     f->node = r->node;
     f->wire = eng_fmt_cmd(argc, argv, lens, NULL, NULL, &f->wlen);
     tc_out(tc, f->wire, f->wlen);
-    free(f->wire);
+    eng_wire_free(f->wire, f->wlen);
     f->wire = NULL;
     inflight_push(tc, f);
     (void)w;
@@ -435,7 +435,7 @@ void eng_tconn_send(struct tconn *tc, struct req *r, uint64_t now)
         /* the output holds a copy; nothing sends it again on a standalone target (a read
          * that may be written back keeps it: fill.c takes its key from it) */
         if (!r->fill) {
-            free(r->wire);
+            eng_wire_free(r->wire, r->wlen);
             r->wire = NULL;
         }
     }
