@@ -20,6 +20,8 @@
 #   RT_BENCH_NO_PERF=1    do not profile the replay (perf record -e cpu-clock -g) when it is
 #                         slower than redis-benchmark
 #   RT_BENCH_NO_MEMTIER=1 skip the memtier_benchmark comparison
+#   RT_BENCH_NO_PIPE=1    skip the pipelined comparison (2c)
+#   RT_BENCH_PIPE_N       requests per redis-benchmark -P 16 test (-n; default 1000000, 2 tests)
 #   MEMTIER               a memtier_benchmark binary; else one in PATH, else one built from
 #                         MEMTIER_SRC (a local clone of github.com/RedisLabs/memtier_benchmark)
 #                         or a clone of it, in the work directory (autoconf, automake, g++,
@@ -50,6 +52,10 @@
 #     once, sequentially, 50 connections) and `resptrace replay --speed max` of the trace: ops/s
 #     and CPU per request (user+sys of the client over the requests); then system calls per
 #     request of each (`strace -c -f` of one more run each).
+#  2c. pipelined: a redis-benchmark run with -P 16 (50 clients, SET/GET, RT_BENCH_PIPE_N each)
+#     recorded, then RUNS times taking turns, each against a fresh server: redis-benchmark with
+#     the same parameters and the trace replayed --speed max (same connections and pipelining):
+#     ops/s and CPU per request (targets: replay >= 1x the ops/s, <= 1x the CPU per request).
 #  3. memory and the order's cost: a synthetic trace of 1M requests where no key is shared
 #     between connections replayed --sync keys and --sync off taking turns (target: keys at
 #     least 0.95x off's ops/s); then a synthetic trace of RT_BENCH_BIG_N requests (make_big_trace: 50 connections,
@@ -408,6 +414,64 @@ if [ -n "$MEMTIER_BIN" ] && [ -s "$RUN/mon.txt" ]; then
 fi
 
 # =====================================================================================
+# 2c. Pipelined: where the server is not the limit, the client's own cost per request is
+#     (redis-benchmark -P 16 recorded, replayed with the same connections and pipelining)
+# =====================================================================================
+PIPE_DONE=0 PIPE_ROWS=()
+if [ "${RT_BENCH_NO_PIPE:-0}" != 1 ]; then
+    PIPE_N=${RT_BENCH_PIPE_N:-1000000}
+    PB_ARGS=(-c "$CLIENTS" -n "$PIPE_N" -r 100000 -d 100 -t "set,get" -P 16)
+    PTRACE=$RUN/pipe.rtrace
+    start_redis P5
+    log "pipelined: record redis-benchmark ${PB_ARGS[*]} (127.0.0.1:$P5)"
+    tcpdump -i lo -B 262144 -s 0 -U -w "$RUN/pipe.pcap" "tcp port $P5" 2> "$RUN/pcap.err" &
+    CAP_PID=$!
+    for _ in $(seq 1 100); do grep -q "listening on" "$RUN/pcap.err" 2> /dev/null && break; sleep 0.05; done
+    sleep 0.2
+    redis-benchmark -h 127.0.0.1 -p "$P5" "${PB_ARGS[@]}" --csv > /dev/null
+    wait_stable "$RUN/pipe.pcap"
+    kill -INT "$CAP_PID"
+    wait "$CAP_PID" || true
+    CAP_PID=""
+    PIPE_CALLS=$(server_calls "$P5")
+    stop_redis "$P5"
+    "$RT" record -r "$RUN/pipe.pcap" -p "$P5" -w "$PTRACE" -q > /dev/null 2> "$RUN/prec.err" ||
+        { cat "$RUN/prec.err" >&2; die "resptrace record -r of the pipelined capture failed"; }
+    rm -f "$RUN/pipe.pcap"
+    PIPE_REQ=$(jq .requests <("$RT" info --json "$PTRACE"))
+    log "pipelined trace: $PIPE_REQ requests (server counted $PIPE_CALLS)"
+    PB_LIST=() PR_LIST=() PB_US_LIST=() PR_US_LIST=()
+    for i in $(seq 1 "$RUNS"); do
+        start_redis P5
+        log "pipelined run $i/$RUNS: redis-benchmark -P 16 against a fresh server"
+        /usr/bin/time -f "%U %S" -o "$RUN/pb.time" \
+            redis-benchmark -h 127.0.0.1 -p "$P5" "${PB_ARGS[@]}" --csv > "$RUN/pb-$i.csv"
+        stop_redis "$P5"
+        pb=$(awk -F'"' -v n="$PIPE_N" 'NR > 1 && $4 > 0 { t += n / $4; k += n } END { if (t > 0) printf "%.0f\n", k / t; else print 0 }' "$RUN/pb-$i.csv")
+        pb_us=$(awk -v c="$(cpu_of "$RUN/pb.time")" -v n="$((2 * PIPE_N))" 'BEGIN { printf "%.2f", c * 1e6 / n }')
+        start_redis P5
+        log "pipelined run $i/$RUNS: resptrace replay --speed max against a fresh server"
+        rc=0
+        /usr/bin/time -f "%U %S" -o "$RUN/pr.time" \
+            "$RT" replay "$PTRACE" --speed max --target "redis://127.0.0.1:$P5" --json="$RUN/pr-$i.json" -q \
+            > /dev/null 2> "$RUN/pr-$i.err" || rc=$?
+        stop_redis "$P5"
+        [ "$rc" = 0 ] || { cat "$RUN/pr-$i.err" >&2; die "pipelined replay exited with $rc"; }
+        pr=$(jq '.ops_per_s | floor' "$RUN/pr-$i.json")
+        pr_ops=$(jq .ops "$RUN/pr-$i.json")
+        pr_us=$(awk -v c="$(cpu_of "$RUN/pr.time")" -v n="$pr_ops" 'BEGIN { printf "%.2f", c * 1e6 / n }')
+        PB_LIST+=("$pb") PR_LIST+=("$pr") PB_US_LIST+=("$pb_us") PR_US_LIST+=("$pr_us")
+        PIPE_ROWS+=("$(printf "  %-5s %16s %12s %8s %10s %10s" "$i" "$pb" "$pr" "$(ratio "$pr" "$pb")" "$pb_us" "$pr_us")")
+        log "pipelined run $i: redis-benchmark $pb ops/s ($pb_us us/request), replay $pr ops/s ($pr_us us/request, $pr_ops ops)"
+    done
+    PB_MED=$(printf '%s\n' "${PB_LIST[@]}" | median)
+    PR_MED=$(printf '%s\n' "${PR_LIST[@]}" | median)
+    PB_US=$(printf '%s\n' "${PB_US_LIST[@]}" | median)
+    PR_US=$(printf '%s\n' "${PR_US_LIST[@]}" | median)
+    PIPE_DONE=1
+fi
+
+# =====================================================================================
 # 3. Memory: replay a BIG_N-request trace
 # =====================================================================================
 MEM_DONE=0
@@ -430,8 +494,8 @@ if [ "${RT_BENCH_NO_MEM:-0}" != 1 ]; then
                 [ "$(basename "$f")" = gen_cmdtable.c ] || FMT_SRC+=("$f")
             done
             # shellcheck disable=SC2046
-            gcc -std=gnu11 -O2 -I"$SRC/format" -o "$GEN" "$SRC/tests/bench/make_big_trace.c" \
-                "${FMT_SRC[@]}" $(pkg-config --libs libzstd libxxhash) -lpthread ||
+            gcc -std=gnu11 -O2 -I"$SRC/format/include" -I"$SRC/format" -o "$GEN" "$SRC/tests/bench/make_big_trace.c" \
+                "${FMT_SRC[@]}" $(pkg-config --libs libzstd libxxhash) -lpthread -lm ||
                 die "could not build make_big_trace"
         fi
     fi
@@ -522,6 +586,15 @@ else
     echo
     echo "memtier_benchmark comparison skipped: ${MEMTIER_WHY:-no MONITOR log}"
 fi
+if [ "$PIPE_DONE" = 1 ]; then
+    echo
+    echo "pipelined: redis-benchmark ${PB_ARGS[*]} ($(num "$PIPE_REQ") requests recorded, server counted"
+    echo "$(num "$PIPE_CALLS")) vs its trace replayed --speed max (same connections, same pipelining):"
+    printf "  %-5s %16s %12s %8s %10s %10s\n" "run" "redis-benchmark" "replay" "ratio" "rb us" "replay us"
+    printf '%s\n' "${PIPE_ROWS[@]}"
+    printf "  %-5s %16s %12s %8s %10s %10s\n" "med" "$(num "$PB_MED")" "$(num "$PR_MED")" "$(ratio "$PR_MED" "$PB_MED")" "$PB_US" "$PR_US"
+    echo "  (us = CPU user+sys of the client per request)"
+fi
 echo
 echo "replay ops = trace requests - skipped:"
 printf '%s\n' "${OPS_ROWS[@]}"
@@ -569,6 +642,16 @@ if [ "$MT_DONE" = 1 ]; then
         "$MR_SYS, $MT_SYS" "(info)" ""
 else
     printf "| %-44s | %-34s | %-10s | %-7s |\n" "replay vs memtier_benchmark" "skipped: ${MEMTIER_WHY:-no log}" "" "n/a"
+fi
+if [ "$PIPE_DONE" = 1 ]; then
+    PIPE_TP_PASS=$(awk -v a="$PR_MED" -v b="$PB_MED" 'BEGIN { print (a >= b) ? 1 : 0 }')
+    PIPE_CPU_PASS=$(awk -v a="$PR_US" -v b="$PB_US" 'BEGIN { print (a <= b) ? 1 : 0 }')
+    printf "| %-44s | %-34s | %-10s | %-7s |\n" "pipelined (-P 16): replay / redis-benchmark ops/s" \
+        "$(ratio "$PR_MED" "$PB_MED")x ($(num "$PR_MED") / $(num "$PB_MED"))" ">= 1x" "$(verdict "$PIPE_TP_PASS")"
+    printf "| %-44s | %-34s | %-10s | %-7s |\n" "pipelined: CPU per request (replay / rb)" \
+        "$(ratio "$PR_US" "$PB_US")x ($PR_US / $PB_US us)" "<= 1x" "$(verdict "$PIPE_CPU_PASS")"
+else
+    printf "| %-44s | %-34s | %-10s | %-7s |\n" "pipelined (-P 16) comparison" "skipped (RT_BENCH_NO_PIPE)" "" "n/a"
 fi
 if [ "$MEM_DONE" = 1 ]; then
     printf "| %-44s | %-34s | %-10s | %-7s |\n" "peak RSS replaying $(num "$BIG_N") requests" \
