@@ -62,9 +62,9 @@ static void crc16_init(void)
     }
 }
 
-static uint16_t crc16_xmodem(const uint8_t *p, size_t n)
+uint16_t rt_crc16(uint16_t crc, const void *data, size_t n)
 {
-    uint16_t crc = 0;
+    const uint8_t *p = data;
     if (n >= 4) {
         pthread_once(&crc16_once, crc16_init);
         for (; n >= 4; p += 4, n -= 4)
@@ -89,5 +89,5 @@ uint16_t rt_key_slot(const void *key, size_t len)
             len = (size_t)(close - (const uint8_t *)key) - start;
         }
     }
-    return (uint16_t)(crc16_xmodem(p, len) & (RT_KEY_SLOTS - 1));
+    return (uint16_t)(rt_crc16(0, p, len) & (RT_KEY_SLOTS - 1));
 }

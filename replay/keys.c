@@ -92,56 +92,14 @@ static void skip_req(struct worker *w, uint16_t cmd, unsigned why)
 
 /* ---- the bytes sent -------------------------------------------------------------------- */
 
-static size_t digits(size_t v)
-{
-    size_t d = 1;
-    while (v >= 10) {
-        v /= 10;
-        d++;
-    }
-    return d;
-}
-
-/* `c` then the decimal `v` and CRLF at buf; @return the bytes written */
-static size_t put_head(char *buf, char c, size_t v)
-{
-    size_t d = digits(v);
-    buf[0] = c;
-    for (size_t i = d; i > 0; i--) {
-        buf[i] = (char)('0' + v % 10);
-        v /= 10;
-    }
-    buf[d + 1] = '\r';
-    buf[d + 2] = '\n';
-    return d + 3;
-}
-
 /* RESP array of bulk strings, with `prefix` before the arguments iskey marks. The buffer is
  * eng_wire_alloc()'s: free it with eng_wire_free(buf, *out_len). */
 char *eng_fmt_cmd(size_t argc, const char *const *argv, const size_t *len, const uint8_t *iskey,
                   const char *prefix, size_t *out_len)
 {
     size_t plen = prefix ? strlen(prefix) : 0;
-    size_t total = 3 + digits(argc);
-    for (size_t i = 0; i < argc; i++) {
-        size_t n = len[i] + (iskey && iskey[i] ? plen : 0);
-        total += 3 + digits(n) + n + 2;
-    }
-    char *buf = eng_wire_alloc(total);
-    size_t p = put_head(buf, '*', argc);
-    for (size_t i = 0; i < argc; i++) {
-        int k = iskey && iskey[i] && plen;
-        p += put_head(buf + p, '$', len[i] + (k ? plen : 0));
-        if (k) {
-            memcpy(buf + p, prefix, plen);
-            p += plen;
-        }
-        memcpy(buf + p, argv[i], len[i]);
-        p += len[i];
-        buf[p++] = '\r';
-        buf[p++] = '\n';
-    }
-    *out_len = p;
+    char *buf = eng_wire_alloc(resp_request_len(argc, len, iskey, plen));
+    *out_len = resp_request_write(buf, argc, argv, len, iskey, prefix, plen);
     return buf;
 }
 

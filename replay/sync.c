@@ -28,6 +28,8 @@
  * are left out (and counted), since no host can wait for another's. */
 #include "sync.h"
 
+#include "format.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -197,15 +199,7 @@ struct sync_w {
 
 static int rec_open(const struct sync_w *s, uint64_t id);
 
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
+#define mix rt_fmix64
 
 struct sync_w *sync_w_new(struct sync_shared *sh, unsigned me)
 {

@@ -347,27 +347,6 @@ static void map_runs(struct anon *a, const uint8_t *p, size_t n, uint8_t *out)
     }
 }
 
-/* ---- CRC16/XMODEM, as Redis Cluster hashes keys (checked against rt_key_slot) ---- */
-
-static uint16_t crc_tab[256];
-
-static void crc_init(void)
-{
-    for (int i = 0; i < 256; i++) {
-        uint16_t c = (uint16_t)(i << 8);
-        for (int k = 0; k < 8; k++)
-            c = (uint16_t)(c & 0x8000 ? (c << 1) ^ 0x1021 : c << 1);
-        crc_tab[i] = c;
-    }
-}
-
-static uint16_t crc_upd(uint16_t c, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        c = (uint16_t)((c << 8) ^ crc_tab[((c >> 8) ^ p[i]) & 0xff]);
-    return c;
-}
-
 /* Rewrites the last characters of h[0..n) (the hashed region: the tag content, or the whole
  * key) so that CRC16(h) mod 16384 == slot: the last 6 digits of a final run of 6 or more
  * digits, else the last 3 non-separator characters (crossing into earlier runs when the last
@@ -377,7 +356,7 @@ static int fix_slot(struct anon *a, uint8_t *h, size_t n, uint16_t slot, const u
                     size_t olen, int *crossed)
 {
     *crossed = 0;
-    if ((crc_upd(0, h, n) & 0x3fff) == slot)
+    if ((rt_crc16(0, h, n) & 0x3fff) == slot)
         return 0;
     size_t rs = n; /* start of the last run */
     while (rs > 0 && !sep(h[rs - 1]))
@@ -393,7 +372,7 @@ static int fix_slot(struct anon *a, uint8_t *h, size_t n, uint16_t slot, const u
     if (m == 0 || space < RT_KEY_SLOTS)
         return -1;
     size_t first = pos[m - 1];
-    uint16_t pre = crc_upd(0, h, first);
+    uint16_t pre = rt_crc16(0, h, first);
     uint8_t k[32], t[32];
     hmac(a, "S", 1, orig, olen, k);
     uint64_t start = 0;
@@ -409,7 +388,7 @@ static int fix_slot(struct anon *a, uint8_t *h, size_t n, uint16_t slot, const u
             t[pos[i] - first] = (uint8_t)alpha[x % radix];
             x /= radix;
         }
-        if ((crc_upd(pre, t, tl) & 0x3fff) == slot) {
+        if ((rt_crc16(pre, t, tl) & 0x3fff) == slot) {
             memcpy(h + first, t, tl);
             *crossed = first < rs;
             return 0;
@@ -787,7 +766,6 @@ int cmd_anonymize(int argc, char **argv)
     struct rt_out o = {0};
     struct rt_progress pg;
     rt_progress_init(&pg, quiet);
-    crc_init();
     if (read_secret(a, secret) < 0)
         goto done;
     a->kc = calloc(1, sizeof *a->kc); /* without it (no memory) every key is mapped anew */

@@ -155,12 +155,7 @@ static void print_text(FILE *out, const struct trace_event *ev)
 
 static void print_resp(FILE *out, const struct trace_request *q)
 {
-    fprintf(out, "*%u\r\n", q->argc);
-    for (uint32_t i = 0; i < q->argc; i++) {
-        fprintf(out, "$%zu\r\n", q->argvlen[i]);
-        fwrite(q->argv[i], 1, q->argvlen[i], out);
-        fputs("\r\n", out);
-    }
+    resp_request_fput(out, q->argc, q->argv, q->argvlen);
 }
 
 /* ---- JSON lines ---- */

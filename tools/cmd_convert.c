@@ -908,13 +908,7 @@ done:
 
 static int write_resp(FILE *out, uint32_t argc, const char *const *argv, const size_t *argvlen)
 {
-    fprintf(out, "*%u\r\n", argc);
-    for (uint32_t i = 0; i < argc; i++) {
-        fprintf(out, "$%zu\r\n", argvlen[i]);
-        fwrite(argv[i], 1, argvlen[i], out);
-        fputs("\r\n", out);
-    }
-    return ferror(out) ? -1 : 0;
+    return resp_request_fput(out, argc, argv, argvlen);
 }
 
 struct to_counts {

@@ -583,16 +583,6 @@ static void on_request(void *ctx, struct rt_walk *w, const struct rt_walk_req *q
 
 /* ---- applying a reply ---------------------------------------------------------------------- */
 
-static size_t ndigits(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 10) {
-        v /= 10;
-        n++;
-    }
-    return n;
-}
-
 /* Sets the type of key `k`: the first type seen wins. @return 1 when `t` is its type. */
 static int set_type(struct prime *s, struct pkey *k, uint8_t t)
 {
@@ -626,11 +616,11 @@ static void elems(struct pkey *k, uint64_t bytes, uint64_t cnt)
  * wire, each a bulk string ("$<size>\r\n<bytes>\r\n"). */
 static uint64_t est_elem(const struct trace_reply *rp, uint64_t nelem)
 {
-    uint64_t hdr = 1 + ndigits(rp->count) + 2;
+    uint64_t hdr = 1 + resp_ndigits(rp->count) + 2;
     if (!nelem || rp->len <= hdr)
         return 0;
     uint64_t per = (rp->len - hdr) / nelem;
-    uint64_t over = 5 + ndigits(per);
+    uint64_t over = 5 + resp_ndigits(per);
     return per > over ? per - over : 0;
 }
 
@@ -826,7 +816,7 @@ static void on_reply(void *ctx, struct rt_walk *w, const struct rt_walk_reply *p
             break;
         leaves(rp, col);
         uint64_t avg = est_elem(rp, cnt);
-        int all_null = rp->len == 1 + ndigits(cnt) + 2 + 5 * cnt;
+        int all_null = rp->len == 1 + resp_ndigits(cnt) + 2 + 5 * cnt;
         for (uint32_t i = 0; i < p->nref; i++) {
             struct pkey *e = &s->k[ref_at(s, p, i)];
             if (!candidate(e))
@@ -978,7 +968,7 @@ static void on_reply(void *ctx, struct rt_walk *w, const struct rt_walk_reply *p
                 }
                 at_least(k, 1);
             }
-        } else if (p->op == OP_HMGET && rp->len != 1 + ndigits(cnt) + 2 + 5 * cnt &&
+        } else if (p->op == OP_HMGET && rp->len != 1 + resp_ndigits(cnt) + 2 + 5 * cnt &&
                    set_type(s, k, T_HASH)) {
             /* without payloads: which fields were null is not known; all are created */
             uint64_t avg = est_elem(rp, cnt);

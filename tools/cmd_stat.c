@@ -4,7 +4,6 @@
  * counts becomes a typed result (struct stat_result), which the text and JSON are written from. */
 #include "analysis_int.h"
 #include "walk.h"
-#include "replay.h"
 #include "tools.h"
 
 #include <getopt.h>

@@ -29,15 +29,7 @@ struct seqmap {
     struct sm_gen g[2]; /* g[0] takes the inserts; g[1] is the previous generation */
 };
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
+#define mix64 rt_fmix64
 
 static int gen_init(struct sm_gen *g)
 {

@@ -36,7 +36,7 @@ char *replay_target_format(const struct replay_target *t, char *buf, size_t cap)
 
 /* ---- The replay engine (engine.c) ----------------------------------------------------- */
 
-struct rt_hist; /* the latency histogram (hist.c) */
+struct rt_hist; /* the latency histogram (format.h: hist.c of format/) */
 
 /* TLS settings for rediss:// targets. */
 struct replay_tls {
@@ -369,46 +369,6 @@ void replay_errmsg_key(const char *msg, size_t len, char *out, size_t cap);
  *  reconfigures a server, so that replay skips it unless allowed. */
 int replay_cmd_is_unsafe(const char *name, const char *sub);
 
-
-/* ---- Latency histogram (hist.c) -------------------------------------------------------- */
-
-/* Log-linear, HDR-style, in nanoseconds: values below 256 exact, above at most 1/128 (0.78%)
- * relative error; the range ends at 2^43 - 1 ns (2.4 hours), larger values are clamped into
- * the last bucket and counted. 37 KiB each, allocated once; recording is O(1) and never
- * allocates. Not thread-safe: keep one per thread and merge them. */
-
-/*! rt_hist_new() : an empty histogram (owned by the caller: rt_hist_free), or NULL when out
- *  of memory. */
-struct rt_hist *rt_hist_new(void);
-/*! rt_hist_free() : frees `h` (NULL is accepted). */
-void rt_hist_free(struct rt_hist *h);
-/*! rt_hist_reset() : empties `h`, as new. */
-void rt_hist_reset(struct rt_hist *h);
-/*! rt_hist_record() : counts one value. rt_hist_record_n() : counts `n` of it (0: no-op). */
-void rt_hist_record(struct rt_hist *h, uint64_t ns);
-void rt_hist_record_n(struct rt_hist *h, uint64_t ns, uint64_t n);
-/*! rt_hist_merge() : adds `src` into `dst` (exact: the same as recording src's values into
- *  dst, the double sum of the mean aside). @return 0. */
-int rt_hist_merge(struct rt_hist *dst, const struct rt_hist *src);
-/*! rt_hist_percentile() : the nearest-rank percentile, the ceil(p/100 * count)-th smallest
- *  value, reported as the highest value of its bucket (never below the true value, less than
- *  1/128 above it), clamped to the exact min and max. p <= 0 (or NaN) gives the min, p >= 100
- *  the max; 0 when empty. */
-uint64_t rt_hist_percentile(const struct rt_hist *h, double p);
-uint64_t rt_hist_count(const struct rt_hist *h);
-uint64_t rt_hist_min(const struct rt_hist *h);     /* exact; 0 when empty */
-uint64_t rt_hist_max(const struct rt_hist *h);     /* exact, also when clamped; 0 when empty */
-uint64_t rt_hist_clamped(const struct rt_hist *h); /* values above 2^43 - 1 */
-double rt_hist_mean(const struct rt_hist *h);      /* 0 when empty */
-/*! rt_hist_encode() : "v1 7 min max count clamped sum idx:n idx:n ..." with the non-zero
- *  buckets in increasing order (malloc'd, owned by the caller; NULL on out of memory): the
- *  form result files carry so that hosts' results merge exactly. */
-char *rt_hist_encode(const struct rt_hist *h);
-/*! rt_hist_decode() : parses rt_hist_encode()'s text strictly (no blanks or newline around
- *  it; counts that add up; min and max in the first and last buckets). @return a new
- *  histogram (rt_hist_free), or NULL with `err` (RT_EINVAL, "histogram: ... at offset N")
- *  saying what is wrong and where. */
-struct rt_hist *rt_hist_decode(const char *s, struct rt_err *err);
 
 /* ---- A throwaway redis-server (server.c) ------------------------------------------------ */
 

@@ -417,6 +417,17 @@ void trace_reader_close(struct trace_reader *r);
 
 /*! trace_hash() : the payload hash stored in replies (XXH3-64, seed 0). */
 uint64_t trace_hash(const void *p, size_t n);
+/*! rt_fmix64() : a 64-bit mixer (MurmurHash3's finalizer) for the open-addressing tables that
+ *  index by a hash or an id: every bit of x moves every bit of the result. */
+static inline uint64_t rt_fmix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
 
 /*! rt_hexval() : @return the value of hex digit `c` (0-15), or -1. */
 int rt_hexval(int c);
@@ -536,6 +547,20 @@ int resp_scan_reply(const uint8_t *buf, size_t len, const struct resp_limits *li
  *  Inline commands are never resync targets. If a scan then fails at the offset returned,
  *  resync again from that offset + 1. @return the offset, or -1 when there is none. */
 ssize_t resp_resync(const uint8_t *buf, size_t len, int dir);
+/* ---- RESP requests written (resp_enc.c): the one encoder ------------------------------ */
+
+/*! resp_ndigits() : decimal digits of `v` (1 for 0). */
+size_t resp_ndigits(uint64_t v);
+/*! resp_request_len() : the bytes of the request argv[0..argc) as a RESP array of bulk
+ *  strings, with `plen` more in each argument iskey marks (iskey NULL: none). */
+size_t resp_request_len(size_t argc, const size_t *len, const uint8_t *iskey, size_t plen);
+/*! resp_request_write() : writes that request at buf (resp_request_len() bytes of room), the
+ *  `plen` bytes of `prefix` before each argument iskey marks. @return the bytes written. */
+size_t resp_request_write(char *buf, size_t argc, const char *const *argv, const size_t *len,
+                          const uint8_t *iskey, const char *prefix, size_t plen);
+/*! resp_request_fput() : writes the request to `out`. @return 0, or -1 when `out` failed. */
+int resp_request_fput(FILE *out, size_t argc, const char *const *argv, const size_t *len);
+
 /* ---- end of RESP scanning ----------------------------------------------------------- */
 
 /* ---- command table ------------------------------------------------------------------
@@ -679,7 +704,52 @@ int rt_cmd_values(const struct rt_cmd *c, size_t argc, const char *const *argv,
  *  key, or of its hashtag when it has one (the bytes between the first '{' and the first '}'
  *  after it, when there is at least one), modulo 16384. Binary-safe. @return 0..16383. */
 uint16_t rt_key_slot(const void *key, size_t len);
+/*! rt_crc16() : CRC16/XMODEM (what rt_key_slot() hashes with) of data[0..n), continued from
+ *  `crc` (0 to start): rt_crc16(rt_crc16(0, a, n), b, m) is the CRC of a then b. */
+uint16_t rt_crc16(uint16_t crc, const void *data, size_t n);
 /* ---- end of cluster hash slots --------------------------------------------------------- */
+
+/* ---- Histogram (hist.c): replay's latencies, the analyses' distributions ----------------- */
+
+struct rt_hist;
+
+/* Log-linear, HDR-style, in nanoseconds: values below 256 exact, above at most 1/128 (0.78%)
+ * relative error; the range ends at 2^43 - 1 ns (2.4 hours), larger values are clamped into
+ * the last bucket and counted. 37 KiB each, allocated once; recording is O(1) and never
+ * allocates. Not thread-safe: keep one per thread and merge them. */
+
+/*! rt_hist_new() : an empty histogram (owned by the caller: rt_hist_free), or NULL when out
+ *  of memory. */
+struct rt_hist *rt_hist_new(void);
+/*! rt_hist_free() : frees `h` (NULL is accepted). */
+void rt_hist_free(struct rt_hist *h);
+/*! rt_hist_reset() : empties `h`, as new. */
+void rt_hist_reset(struct rt_hist *h);
+/*! rt_hist_record() : counts one value. rt_hist_record_n() : counts `n` of it (0: no-op). */
+void rt_hist_record(struct rt_hist *h, uint64_t ns);
+void rt_hist_record_n(struct rt_hist *h, uint64_t ns, uint64_t n);
+/*! rt_hist_merge() : adds `src` into `dst` (exact: the same as recording src's values into
+ *  dst, the double sum of the mean aside). @return 0. */
+int rt_hist_merge(struct rt_hist *dst, const struct rt_hist *src);
+/*! rt_hist_percentile() : the nearest-rank percentile, the ceil(p/100 * count)-th smallest
+ *  value, reported as the highest value of its bucket (never below the true value, less than
+ *  1/128 above it), clamped to the exact min and max. p <= 0 (or NaN) gives the min, p >= 100
+ *  the max; 0 when empty. */
+uint64_t rt_hist_percentile(const struct rt_hist *h, double p);
+uint64_t rt_hist_count(const struct rt_hist *h);
+uint64_t rt_hist_min(const struct rt_hist *h);     /* exact; 0 when empty */
+uint64_t rt_hist_max(const struct rt_hist *h);     /* exact, also when clamped; 0 when empty */
+uint64_t rt_hist_clamped(const struct rt_hist *h); /* values above 2^43 - 1 */
+double rt_hist_mean(const struct rt_hist *h);      /* 0 when empty */
+/*! rt_hist_encode() : "v1 7 min max count clamped sum idx:n idx:n ..." with the non-zero
+ *  buckets in increasing order (malloc'd, owned by the caller; NULL on out of memory): the
+ *  form result files carry so that hosts' results merge exactly. */
+char *rt_hist_encode(const struct rt_hist *h);
+/*! rt_hist_decode() : parses rt_hist_encode()'s text strictly (no blanks or newline around
+ *  it; counts that add up; min and max in the first and last buckets). @return a new
+ *  histogram (rt_hist_free), or NULL with `err` (RT_EINVAL, "histogram: ... at offset N")
+ *  saying what is wrong and where. */
+struct rt_hist *rt_hist_decode(const char *s, struct rt_err *err);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,4 @@
-/* hist.c: the latency histogram of the replayer.
+/* hist.c: the latency histogram (of replay, and of the analyses: stat, report).
  *
  * Why a histogram of our own: Debian bookworm packages no C HdrHistogram (`apt-cache search
  * hdrhistogram` finds only the Java and Go ones), and what replay needs is small: fixed memory
@@ -13,7 +13,7 @@
  * as clamped. Min, max and count are exact, the mean is kept as a double sum. 4,736 buckets of
  * 8 bytes: 37 KiB, allocated once by rt_hist_new().
  */
-#include "replay.h"
+#include "format.h"
 
 #include <errno.h>
 #include <inttypes.h>
