@@ -192,8 +192,21 @@ struct cmd_stat {
     struct replay_cmd_result r;
 };
 
+/* what a known command's name decides (keys.c: eng_req_make), by its table entry */
+struct cmd_memo {
+    const struct rt_cmd *c;
+    uint16_t ci;     /* its per-command stats */
+    uint8_t special; /* S_* */
+};
+
 struct worker {
     const struct replay_opts *o;
+    struct cmd_memo cmemo[64];
+    const struct trace_request *lk_q; /* eng_req_cmd()'s last lookup */
+    const char *const *lk_argv;
+    uint64_t lk_seq;
+    const struct rt_cmd *lk_cmd;
+    int lk_set;
     unsigned id, nthreads;
     struct event_base *base;
     struct trace_reader *rd;
@@ -422,6 +435,8 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
  * until the next call). @return 0, or -1 when the order cannot place it (unknown command, keys
  * not found): it is then not ordered */
 int eng_sync_req(struct worker *w, const struct trace_request *q, struct sync_req *sq);
+/* the command table's entry of q (NULL: unknown), looked up once per request */
+const struct rt_cmd *eng_req_cmd(struct worker *w, const struct trace_request *q);
 /* scale.c: --scale N */
 struct scale_copy;
 int eng_scale_open(struct worker *w);

@@ -360,13 +360,18 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
     sub[0] = 0;
     if (q->argc > 1 && !malformed)
         lower_copy(sub, sizeof sub, q->argv[1], q->argvlen[1]);
-    const struct rt_cmd *c = malformed ? NULL : rt_cmd_lookup(q->argc, q->argv, q->argvlen);
-    uint16_t ci = eng_cmd_index(w, c ? c->name : name);
+    const struct rt_cmd *c = malformed ? NULL : eng_req_cmd(w, q);
+    /* what a known command's name decides is decided once per command (cmd_memo) */
+    struct cmd_memo *cm = c ? &w->cmemo[((uintptr_t)c * 0x9e3779b97f4a7c15ull) >> 58] : NULL;
+    int memo_hit = cm && cm->c == c;
+    uint16_t ci = memo_hit ? cm->ci : eng_cmd_index(w, c ? c->name : name);
     int expect = !(q->flags & TRACE_REQ_NOREPLY);
     uint32_t max_out = rc->rec_out;
 
     uint8_t special = S_NONE;
-    if (!strcmp(name, "select"))
+    if (memo_hit)
+        special = cm->special;
+    else if (!strcmp(name, "select"))
         special = S_SELECT;
     else if (!strcmp(name, "hello"))
         special = S_HELLO;
@@ -386,6 +391,8 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
         special = S_MULTI;
     else if (!strcmp(name, "exec") || !strcmp(name, "discard"))
         special = S_EXEC;
+    if (cm && !memo_hit)
+        *cm = (struct cmd_memo){.c = c, .ci = ci, .special = special};
     int64_t select_db = special == S_SELECT && q->argc == 2 ? parse_i64(q->argv[1], q->argvlen[1])
                                                             : -1;
 
@@ -554,6 +561,18 @@ static uint64_t sync_key_hash(uint32_t db, const char *k, size_t n)
     return trace_hash(k, n) ^ mix64((uint64_t)db + 1);
 }
 
+const struct rt_cmd *eng_req_cmd(struct worker *w, const struct trace_request *q)
+{
+    /* (the order looks a request up before eng_req_make() does: once is enough) */
+    if (w->lk_set && w->lk_q == q && w->lk_seq == q->seq && w->lk_argv == q->argv)
+        return w->lk_cmd;
+    w->lk_set = 1;
+    w->lk_q = q;
+    w->lk_seq = q->seq;
+    w->lk_argv = q->argv;
+    return w->lk_cmd = rt_cmd_lookup(q->argc, q->argv, q->argvlen);
+}
+
 int eng_sync_req(struct worker *w, const struct trace_request *q, struct sync_req *sq)
 {
     sq->kind = SYNC_NONE;
@@ -561,7 +580,7 @@ int eng_sync_req(struct worker *w, const struct trace_request *q, struct sync_re
     sq->nkeys = 0;
     if (!q->argc || (q->flags & TRACE_REQ_MALFORMED))
         return 0; /* the server ran nothing */
-    const struct rt_cmd *c = rt_cmd_lookup(q->argc, q->argv, q->argvlen);
+    const struct rt_cmd *c = eng_req_cmd(w, q);
     if (!c)
         return -1; /* unknown: not ordered, counted */
     if (!strcmp(c->name, "multi")) {

@@ -175,6 +175,9 @@ struct sync_w {
     unsigned me;
     struct kstate *k;
     size_t kcap, kn, klive_at_sweep;
+    struct kstate *kspare;  /* the previous table's memory, for the next rehash to the same
+                             * size (a fresh calloc of megabytes page-faulted on every sweep) */
+    size_t kspare_cap;
     struct waitlist *wl;
     size_t wcap, wn;
     struct deplist *dl;
@@ -190,6 +193,7 @@ struct sync_w {
     struct sync_msg *drain; /* the inbox, swapped out */
     size_t capdrain;
     uint64_t *rec_done;     /* one bit per id: its reply was read in the trace */
+    uint64_t *waited_on;    /* one bit per id: an own request waits for it (a wait list) */
     struct sync_stats st;
     int oom;
     int collect;            /* the request being taken is this worker's: its dependencies count */
@@ -210,7 +214,10 @@ struct sync_w *sync_w_new(struct sync_shared *sh, unsigned me)
     s->me = me;
     s->barrier.id = UINT64_MAX;
     s->rec_done = calloc(sh->nids / 64 + 1, sizeof *s->rec_done);
-    if (!s->rec_done) {
+    s->waited_on = calloc(sh->nids / 64 + 1, sizeof *s->waited_on);
+    if (!s->rec_done || !s->waited_on) {
+        free(s->rec_done);
+        free(s->waited_on);
         free(s);
         return NULL;
     }
@@ -224,6 +231,7 @@ void sync_w_free(struct sync_w *s)
     for (size_t i = 0; i < s->kcap; i++)
         free(s->k[i].reads);
     free(s->k);
+    free(s->kspare);
     for (size_t i = 0; i < s->wcap; i++)
         free(s->wl[i].reqs);
     free(s->wl);
@@ -236,6 +244,7 @@ void sync_w_free(struct sync_w *s)
     free(s->scratch_owner);
     free(s->drain);
     free(s->rec_done);
+    free(s->waited_on);
     free(s);
 }
 
@@ -285,9 +294,14 @@ static int kstate_prune(struct sync_w *s, struct kstate *e)
 
 static int ktable_rehash(struct sync_w *s, size_t ncap, int prune)
 {
-    struct kstate *nk = calloc(ncap, sizeof *nk);
-    if (!nk)
+    struct kstate *nk;
+    if (s->kspare && s->kspare_cap == ncap) {
+        nk = s->kspare;
+        memset(nk, 0, ncap * sizeof *nk);
+        s->kspare = NULL;
+    } else if (!(nk = calloc(ncap, sizeof *nk))) {
         return -1;
+    }
     size_t live = 0;
     for (size_t i = 0; i < s->kcap; i++) {
         struct kstate *e = &s->k[i];
@@ -303,7 +317,9 @@ static int ktable_rehash(struct sync_w *s, size_t ncap, int prune)
         nk[j] = *e;
         live++;
     }
-    free(s->k);
+    free(s->kspare);
+    s->kspare = s->k;
+    s->kspare_cap = s->kcap;
     s->k = nk;
     s->kcap = ncap;
     s->kn = live;
@@ -488,6 +504,8 @@ static struct waitlist *wl_find(struct sync_w *s, uint64_t id, int create)
         return NULL;
     s->wl[j] = (struct waitlist){.id = id};
     s->wn++;
+    if (id < s->sh->nids)
+        s->waited_on[id / 64] |= 1ull << (id % 64);
     return &s->wl[j];
 }
 
@@ -539,6 +557,13 @@ static void wake_waiters(struct sync_w *s, uint64_t id, sync_wake_fn wake, void 
 {
     if (!s->wn)
         return; /* nothing waits (a trace whose connections share no key) */
+    if (id < s->sh->nids) {
+        /* most answered requests have nobody waiting: a bit says so without a table probe */
+        uint64_t bit = 1ull << (id % 64);
+        if (!(s->waited_on[id / 64] & bit))
+            return;
+        s->waited_on[id / 64] &= ~bit;
+    }
     struct waitlist *w = wl_find(s, id, 0);
     if (!w || !w->n)
         return;
