@@ -66,8 +66,11 @@ check_eq "speed sweep: the loops slipped (why it broke)" true \
 check_eq "scale sweep: sweep_by scale" scale "$(jq -r .sweep_by "$TMP/scale.json")"
 check_match "scale sweep: says how many users" "serves [0-9]+x the recorded users at p99<20ms" \
     "$(cat "$TMP/scale.out")"
-check_eq "scale sweep: headroom ($SCALE x) at least twice the speed sweep's ($SPEED x)" 1 \
-    "$(awk -v a="$SCALE" -v b="$SPEED" 'BEGIN { print (b > 0 && a >= 2 * b) }')"
+# (the speed sweep may break at its first step already: on a loaded machine, under ASan, the
+# loops' slip passed the bound at 1x once, 3.71 s for a 3.04 s trace: then it held no speed,
+# and the scale sweep must still hold at least 2x the users)
+check_eq "scale sweep: headroom ($SCALE x) at least twice the speed sweep's ($SPEED x), and 2x" 1 \
+    "$(awk -v a="$SCALE" -v b="$SPEED" 'BEGIN { print (a >= 2 && a >= 2 * b) }')"
 # each scale step sent scale x the trace's requests
 check_eq "scale sweep: each step sent its copies' requests" true \
     "$(jq --argjson n "$(jq .requests "$TMP/s3.json")" \
