@@ -1,6 +1,9 @@
 /* probe_engine_int.c: must not compile with the include path tools/ builds with: engine_int.h is internal
- * to its module (tests/CMakeLists.txt checks that the compiler names the header it cannot find). */
+ * to its module. The test passes only when the compiler names that header as not found
+ * (tests/CMakeLists.txt); were it found, the #error below fails the build with another
+ * message, which fails the test too. */
 #include "engine_int.h"
+#error "engine_int.h was reachable from tools/: the layer is not enforced"
 
 int layer_probe_engine_int(void);
 int layer_probe_engine_int(void)
