@@ -130,6 +130,9 @@ rcli() {
 start_recorder() {
     local port=$1 file=$2
     shift 2
+    # (a retried attempt reuses its file name: the old file would pass the readiness check below
+    # before this recorder has its capture open, and the start of the traffic would be lost)
+    rm -f "$file"
     timeout -s KILL 120 "$RT" record -q -i lo -p "$port" -w "$file" "$@" \
         > "$file.out" 2> "$file.err" &
     REC_PID=$!
