@@ -1,5 +1,6 @@
-/* check_replay.c: unit tests of the replayer library: target URLs and the list of unsafe
- * commands (the histogram and the throwaway server have check_hist.c and check_server.c). */
+/* check_replay.c: unit tests of the replayer library: target URLs, the list of unsafe
+ * commands and the disruption window of a timeline (the histogram and the throwaway server
+ * have check_hist.c and check_server.c). */
 #include "check_suites.h"
 #include "replay.h"
 
@@ -85,6 +86,110 @@ START_TEST(test_unsafe_commands)
 }
 END_TEST
 
+/* a timeline of N seconds at 2,000 replies each, p99 0.4 ms, no miss, no error */
+#define NT 10
+static void quiet(struct replay_tick *t)
+{
+    for (size_t i = 0; i < NT; i++)
+        t[i] = (struct replay_tick){.t_s = (double)(i + 1),
+                                    .ops = 2000,
+                                    .hits = 2000,
+                                    .p50_ns = 150000,
+                                    .p99_ns = 400000,
+                                    .max_ns = 900000};
+}
+
+START_TEST(test_disruption_none)
+{
+    struct replay_tick t[NT];
+    quiet(t);
+    struct replay_result r = {.ticks = t, .nticks = NT};
+    struct replay_disruption d;
+    ck_assert_int_eq(replay_disruption(&r, &d), 0);
+    r.nticks = 0;
+    ck_assert_int_eq(replay_disruption(&r, &d), 0);
+}
+END_TEST
+
+/* What CI's busy host made: a p99 spike of 4.75 ms in second 2 (12x the median: bad), then the
+ * cache restarted empty in second 4 and every read missed to the end. The window is the
+ * storm's (the larger event), and it never warmed up. */
+START_TEST(test_disruption_storm_outranks_spike)
+{
+    struct replay_tick t[NT];
+    quiet(t);
+    t[1].p99_ns = 4750000;
+    for (size_t i = 3; i < NT; i++) {
+        t[i].misses = 2000;
+        t[i].hits = 0;
+    }
+    t[3].p99_ns = 1800000; /* the restart's own second: slower, but less than the spike */
+    struct replay_result r = {.ticks = t, .nticks = NT};
+    struct replay_disruption d;
+    ck_assert_int_eq(replay_disruption(&r, &d), 1);
+    ck_assert_double_eq(d.from_s, 3.0); /* the start of second 4 */
+    ck_assert_double_eq(d.to_s, 10.0);
+    ck_assert_int_eq(d.warmed, 0);
+    ck_assert_uint_eq(d.extra_misses, 7 * 2000); /* none before: every miss is extra */
+    ck_assert_uint_eq(d.peak_p99_ns, 1800000);
+    ck_assert_uint_eq(d.errors, 0);
+}
+END_TEST
+
+/* a 500 ms stall (p99 1,250x the median) outranks a 2% miss bump (2x over its limit); a storm
+ * that falls back warms up, and its warm-up time ends with the first second back under 1% */
+START_TEST(test_disruption_stall_and_warmup)
+{
+    struct replay_tick t[NT];
+    quiet(t);
+    t[2].misses = 40; /* a 2% bump: bad, but mild */
+    t[6].p99_ns = 500000000;
+    struct replay_result r = {.ticks = t, .nticks = NT};
+    struct replay_disruption d;
+    ck_assert_int_eq(replay_disruption(&r, &d), 1);
+    ck_assert_double_eq(d.from_s, 6.0);
+    ck_assert_double_eq(d.to_s, 7.0);
+    ck_assert_uint_eq(d.peak_p99_ns, 500000000);
+    ck_assert_int_eq(d.warmed, 1);
+    ck_assert_double_eq(d.warmup_s, 0); /* no storm after it: nothing to warm up */
+
+    /* a restart: the storm in seconds 5-6, falling to 1% in second 7 */
+    quiet(t);
+    t[4].misses = 1800;
+    t[5].misses = 400;
+    t[6].misses = 20;
+    ck_assert_int_eq(replay_disruption(&r, &d), 1);
+    ck_assert_double_eq(d.from_s, 4.0);
+    ck_assert_double_eq(d.to_s, 6.0);
+    ck_assert_int_eq(d.warmed, 1);
+    ck_assert_double_eq(d.warmup_s, 3.0); /* to the end of second 7 */
+    ck_assert_uint_eq(d.extra_misses, 1800 + 400 + 20);
+}
+END_TEST
+
+/* errors come first: one second with errors outranks a worse stall; a stall (nothing done,
+ * requests waiting) outranks any latency */
+START_TEST(test_disruption_errors_then_stall)
+{
+    struct replay_tick t[NT];
+    quiet(t);
+    t[1].p99_ns = 900000000;
+    t[7].errors = 3;
+    struct replay_result r = {.ticks = t, .nticks = NT};
+    struct replay_disruption d;
+    ck_assert_int_eq(replay_disruption(&r, &d), 1);
+    ck_assert_double_eq(d.from_s, 7.0);
+    ck_assert_uint_eq(d.errors, 3);
+
+    quiet(t);
+    t[1].p99_ns = 900000000;
+    t[5] = (struct replay_tick){.t_s = 6.0, .outstanding = 8};
+    ck_assert_int_eq(replay_disruption(&r, &d), 1);
+    ck_assert_double_eq(d.from_s, 5.0);
+    ck_assert_double_eq(d.to_s, 6.0);
+}
+END_TEST
+
 Suite *replay_suite(void)
 {
     Suite *s = suite_create("replay");
@@ -96,5 +201,11 @@ Suite *replay_suite(void)
     TCase *ts = tcase_create("safety");
     tcase_add_test(ts, test_unsafe_commands);
     suite_add_tcase(s, ts);
+    TCase *td = tcase_create("disruption");
+    tcase_add_test(td, test_disruption_none);
+    tcase_add_test(td, test_disruption_storm_outranks_spike);
+    tcase_add_test(td, test_disruption_stall_and_warmup);
+    tcase_add_test(td, test_disruption_errors_then_stall);
+    suite_add_tcase(s, td);
     return s;
 }

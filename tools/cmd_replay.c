@@ -232,125 +232,6 @@ static json_t *pct_json(const struct rt_hist *h, double scale)
     return j;
 }
 
-/* The disruption window: the run of consecutive "bad" seconds (with errors, a p99 above 5
- * times the run's median per-second p99 and above 1 ms, a stall, or a miss storm) around the
- * worst second (the most errors, then the highest p99), where a failover, a restart or a
- * resharding showed; then its misses and warm-up (warmup()). @return 1 when there is one. */
-struct disr {
-    double from, to;
-    uint64_t errors, peak_p99;
-    double misses_before;   /* misses per second before the window */
-    uint64_t extra_misses;  /* misses above that rate, from the window's start to warm */
-    int warmed;
-    double warmup_s;        /* from the window's start to the end of the first second after
-                             * it whose misses are back within 2x of the rate before (or under
-                             * 1% of that second's replies) */
-};
-
-/* the misses of a disruption: the storm after it and how long the target took to warm up */
-static void warmup(const struct replay_result *r, size_t a, size_t b, struct disr *d)
-{
-    double before = 0, span = 0;
-    for (size_t i = 0; i < a; i++) {
-        before += (double)r->ticks[i].misses;
-        span = r->ticks[i].t_s;
-    }
-    d->misses_before = span > 0 ? before / span : 0;
-    d->extra_misses = 0;
-    d->warmed = 0;
-    d->warmup_s = 0;
-    int storm = 0; /* misses rose above the limit: there was something to warm up */
-    for (size_t i = a; i < r->nticks; i++) {
-        const struct replay_tick *t = &r->ticks[i];
-        double dt = t->t_s - (i ? r->ticks[i - 1].t_s : 0);
-        double base = d->misses_before * dt;
-        double limit = 2 * base > 0.01 * (double)t->ops ? 2 * base : 0.01 * (double)t->ops;
-        if ((double)t->misses > base)
-            d->extra_misses += (uint64_t)((double)t->misses - base + 0.5);
-        if (i > b && t->ops && (double)t->misses <= limit) {
-            d->warmed = 1; /* (its own few misses were still the storm's) */
-            d->warmup_s = storm ? t->t_s - d->from : 0; /* no storm: nothing to warm up */
-            return;
-        }
-        storm |= (double)t->misses > limit;
-    }
-    if (!storm) { /* the misses never rose: nothing to warm up */
-        d->warmed = 1;
-        d->warmup_s = 0;
-    }
-}
-
-static int disruption(const struct replay_result *r, struct disr *d)
-{
-    if (!r->nticks)
-        return 0;
-    uint64_t *p = malloc(r->nticks * sizeof *p);
-    size_t n = 0;
-    for (size_t i = 0; i < r->nticks; i++)
-        if (r->ticks[i].ops)
-            p[n++] = r->ticks[i].p99_ns;
-    uint64_t med = 0;
-    if (n) {
-        for (size_t i = 1; i < n; i++) /* insertion sort: a few thousand seconds at most */
-            for (size_t k = i; k > 0 && p[k - 1] > p[k]; k--) {
-                uint64_t t = p[k];
-                p[k] = p[k - 1];
-                p[k - 1] = t;
-            }
-        med = p[n / 2];
-    }
-    /* the run's usual share of misses: the quietest quarter of its seconds */
-    double *mr = malloc(r->nticks * sizeof *mr);
-    size_t nm = 0;
-    for (size_t i = 0; mr && i < r->nticks; i++)
-        if (r->ticks[i].ops)
-            mr[nm++] = (double)r->ticks[i].misses / (double)r->ticks[i].ops;
-    for (size_t i = 1; i < nm; i++)
-        for (size_t k = i; k > 0 && mr[k - 1] > mr[k]; k--) {
-            double t = mr[k];
-            mr[k] = mr[k - 1];
-            mr[k - 1] = t;
-        }
-    double usual = nm ? mr[nm / 4] : 0;
-    free(mr);
-    free(p);
-    /* a second in which nothing completed while requests waited is a stall: bad too; so is a
-     * miss storm (a restarted or flushed cache): misses above twice the usual share of the
-     * replies and above 1% of them */
-#define BAD(t)                                                                                     \
-    ((t)->errors || (med && (t)->p99_ns > 5 * med && (t)->p99_ns > 1000000) ||                    \
-     (!(t)->ops && (t)->outstanding) ||                                                            \
-     ((t)->ops && (double)(t)->misses > 2 * usual * (double)(t)->ops &&                           \
-      (double)(t)->misses > 0.01 * (double)(t)->ops))
-    size_t worst = r->nticks;
-    for (size_t i = 0; i < r->nticks; i++) {
-        const struct replay_tick *t = &r->ticks[i];
-        if (!BAD(t))
-            continue;
-        if (worst == r->nticks || t->errors > r->ticks[worst].errors ||
-            (t->errors == r->ticks[worst].errors && t->p99_ns > r->ticks[worst].p99_ns))
-            worst = i;
-    }
-    if (worst == r->nticks)
-        return 0;
-    size_t a = worst, b = worst;
-    while (a > 0 && BAD(&r->ticks[a - 1]))
-        a--;
-    while (b + 1 < r->nticks && BAD(&r->ticks[b + 1]))
-        b++;
-#undef BAD
-    d->from = a ? r->ticks[a - 1].t_s : 0;
-    d->to = r->ticks[b].t_s;
-    d->errors = d->peak_p99 = 0;
-    for (size_t i = a; i <= b; i++) {
-        d->errors += r->ticks[i].errors;
-        if (r->ticks[i].p99_ns > d->peak_p99)
-            d->peak_p99 = r->ticks[i].p99_ns;
-    }
-    warmup(r, a, b, d);
-    return 1;
-}
-
 static json_t *divergence_json(uint64_t misses, uint64_t new_errors, uint64_t type_changed,
                                uint64_t new_values, uint64_t compared)
 {
@@ -500,13 +381,13 @@ static json_t *result_json(const struct replay_result *r, const char *trace, con
         json_array_append_new(tl, o);
     }
     json_object_set_new(j, "timeline", tl);
-    struct disr ds;
-    if (disruption(r, &ds)) {
+    struct replay_disruption ds;
+    if (replay_disruption(r, &ds)) {
         json_t *d = json_object();
-        json_object_set_new(d, "from_s", json_real(ds.from));
-        json_object_set_new(d, "to_s", json_real(ds.to));
+        json_object_set_new(d, "from_s", json_real(ds.from_s));
+        json_object_set_new(d, "to_s", json_real(ds.to_s));
         json_object_set_new(d, "errors", rt_json_u64(ds.errors));
-        json_object_set_new(d, "peak_p99_us", json_real((double)ds.peak_p99 / 1e3));
+        json_object_set_new(d, "peak_p99_us", json_real((double)ds.peak_p99_ns / 1e3));
         json_object_set_new(d, "misses_before_per_s", json_real(ds.misses_before));
         json_object_set_new(d, "extra_misses", rt_json_u64(ds.extra_misses));
         json_object_set_new(d, "warmup_s", ds.warmed ? json_real(ds.warmup_s) : json_null());
@@ -725,11 +606,11 @@ static void print_table(FILE *out, const struct replay_result *r)
         for (size_t i = 0; i < v->nexamples; i++)
             fprintf(out, "  e.g. %s\n", v->examples[i]);
     }
-    struct disr ds;
-    if (disruption(r, &ds)) {
+    struct replay_disruption ds;
+    if (replay_disruption(r, &ds)) {
         fprintf(out, "disruption: from %.1f s to %.1f s after the start: %llu errors, p99 up to "
                      "%.3f ms\n",
-                ds.from, ds.to, (unsigned long long)ds.errors, (double)ds.peak_p99 / 1e6);
+                ds.from_s, ds.to_s, (unsigned long long)ds.errors, (double)ds.peak_p99_ns / 1e6);
         fprintf(out, "  misses: %llu more than the %.1f/s before it; ",
                 (unsigned long long)ds.extra_misses, ds.misses_before);
         if (ds.warmed)

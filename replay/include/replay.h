@@ -348,6 +348,24 @@ void replay_topology_free(struct replay_topology *t);
 /*! replay_result_free() : frees what replay_run() put in `res`. */
 void replay_result_free(struct replay_result *res);
 
+/* The disruption window of a result's timeline (disrupt.c: which seconds are bad and which is
+ * the worst) and the miss storm after it. */
+struct replay_disruption {
+    double from_s, to_s;       /* from the start of its first bad second to the end of its last */
+    uint64_t errors;           /* in the window */
+    uint64_t peak_p99_ns;      /* the highest per-second p99 in it */
+    double misses_before;      /* misses per second before the window */
+    uint64_t extra_misses;     /* misses above that rate, from the window's start until warm */
+    int warmed;                /* 0: the misses had not come back down when the run ended */
+    double warmup_s;           /* from the window's start to the end of the first second after
+                                * it whose misses are back within 2x of the rate before (or
+                                * under 1% of that second's replies); 0 without a storm */
+};
+
+/*! replay_disruption() : finds the disruption window of `r->ticks`.
+ *  @return 1 and fills `d` when there is one, else 0. */
+int replay_disruption(const struct replay_result *r, struct replay_disruption *d);
+
 /*! replay_skip_name() : "unsafe", "read_only", "filter", "auth", "select", "keys",
  *  "unreachable", "malformed". */
 const char *replay_skip_name(unsigned why);
