@@ -31,6 +31,9 @@ void rt_ctl_close(struct rt_ctl *c)
         redisReaderFree(c->rd);
         c->rd = NULL;
     }
+    free(c->obuf);
+    c->obuf = NULL;
+    c->olen = c->ocap = 0;
 }
 
 static int ctl_write(struct rt_ctl *c, const char *p, size_t n)
@@ -45,21 +48,50 @@ static int ctl_write(struct rt_ctl *c, const char *p, size_t n)
     return 0;
 }
 
-redisReply *rt_ctl_command(struct rt_ctl *c, int argc, const char **argv, const size_t *len,
-                           char *why, size_t cap)
+int rt_ctl_append(struct rt_ctl *c, int argc, const char **argv, const size_t *len)
 {
     char *cmd = NULL;
     int n = redisFormatCommandArgv(&cmd, argc, argv, len);
-    if (n < 0) {
-        snprintf(why, cap, "out of memory");
+    if (n < 0)
+        return -1;
+    if (!c->olen) { /* nothing queued: the formatted command is the buffer */
+        free(c->obuf);
+        c->obuf = cmd;
+        c->olen = c->ocap = (size_t)n;
+        return 0;
+    }
+    if (c->olen + (size_t)n > c->ocap) {
+        size_t ncap = (c->olen + (size_t)n) * 2;
+        char *nb = realloc(c->obuf, ncap);
+        if (!nb) {
+            free(cmd);
+            return -1;
+        }
+        c->obuf = nb;
+        c->ocap = ncap;
+    }
+    memcpy(c->obuf + c->olen, cmd, (size_t)n);
+    c->olen += (size_t)n;
+    free(cmd);
+    return 0;
+}
+
+redisReply *rt_ctl_reply(struct rt_ctl *c, char *why, size_t cap)
+{
+    if (c->fd < 0) {
+        snprintf(why, cap, "the connection is closed");
         return NULL;
     }
-    int rc = ctl_write(c, cmd, (size_t)n);
-    free(cmd);
-    if (rc < 0) {
-        snprintf(why, cap, "write failed: %s", strerror(errno ? errno : EPIPE));
-        rt_ctl_close(c);
-        return NULL;
+    if (c->olen) {
+        int rc = ctl_write(c, c->obuf, c->olen);
+        c->olen = 0;
+        if (rc < 0) {
+            snprintf(why, cap, "write failed: %s",
+                     errno == EAGAIN || errno == EWOULDBLOCK ? "the server stopped reading"
+                                                             : strerror(errno ? errno : EPIPE));
+            rt_ctl_close(c);
+            return NULL;
+        }
     }
     size_t fed = 0;
     for (;;) {
@@ -93,6 +125,16 @@ redisReply *rt_ctl_command(struct rt_ctl *c, int argc, const char **argv, const 
     }
 }
 
+redisReply *rt_ctl_command(struct rt_ctl *c, int argc, const char **argv, const size_t *len,
+                           char *why, size_t cap)
+{
+    if (rt_ctl_append(c, argc, argv, len) < 0) {
+        snprintf(why, cap, "out of memory");
+        return NULL;
+    }
+    return rt_ctl_reply(c, why, cap);
+}
+
 /* connect() bounded by the timeout (a dead host must not hang the replay) */
 static int connect_timed(int fd, const struct sockaddr *addr, socklen_t len, double timeout_s)
 {
@@ -108,6 +150,8 @@ int rt_ctl_open(struct rt_ctl *c, const struct sockaddr *addr, socklen_t addrlen
 {
     c->fd = -1;
     c->ssl = NULL;
+    c->obuf = NULL;
+    c->olen = c->ocap = 0;
     c->rd = redisReaderCreate();
     if (!c->rd) {
         snprintf(why, cap, "out of memory");

@@ -37,6 +37,8 @@ struct rt_ctl {
     int fd;         /* -1 when closed */
     SSL *ssl;
     redisReader *rd;
+    char *obuf;     /* commands queued by rt_ctl_append, written by rt_ctl_reply */
+    size_t olen, ocap;
 };
 
 /*! rt_ctl_open() : connects to `addr` (TLS when `ssl` is not NULL, verifying `sni` unless
@@ -50,6 +52,13 @@ int rt_ctl_open(struct rt_ctl *c, const struct sockaddr *addr, socklen_t addrlen
  *  freeReplyObject), or NULL with `why` when the connection failed (then it is closed). */
 redisReply *rt_ctl_command(struct rt_ctl *c, int argc, const char **argv, const size_t *len,
                            char *why, size_t cap);
+
+/*! rt_ctl_append() : queues argv (pipelined: rt_ctl_reply writes what is queued, then reads
+ *  the replies in order). @return 0, or -1 when out of memory. */
+int rt_ctl_append(struct rt_ctl *c, int argc, const char **argv, const size_t *len);
+
+/*! rt_ctl_reply() : writes what is queued and reads the next reply; as rt_ctl_command. */
+redisReply *rt_ctl_reply(struct rt_ctl *c, char *why, size_t cap);
 
 /*! rt_ctl_close() : closes (a closed or zeroed-then-fd=-1 connection is accepted). */
 void rt_ctl_close(struct rt_ctl *c);

@@ -1,6 +1,7 @@
 /* cli.c: formatting and parsing helpers shared by the resptrace subcommands. */
 #define _GNU_SOURCE
 #include "tools.h"
+#include "replay.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -572,4 +573,17 @@ int rt_url_has_password(const char *url)
         if (s[i] == '@')
             at = s + i;
     return at && memchr(s, ':', (size_t)(at - s)) != NULL;
+}
+
+int rt_tls_option(int c, const char *arg, struct replay_tls *t)
+{
+    switch (c) {
+    case RT_O_CACERT: t->ca_file = arg; return 1;
+    case RT_O_CACERTDIR: t->ca_dir = arg; return 1;
+    case RT_O_CERT: t->cert = arg; return 1;
+    case RT_O_KEY: t->key = arg; return 1;
+    case RT_O_SNI: t->sni = arg; return 1;
+    case RT_O_INSECURE: t->insecure = 1; return 1;
+    default: return 0;
+    }
 }

@@ -8,7 +8,7 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <hiredis/hiredis.h>
+#include <hiredis/hiredis.h> /* the replies of replay_conn */
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -23,20 +23,24 @@
 void usage_prime(FILE *out)
 {
     fputs("usage: resptrace prime TRACE --target URL [--target URL2 ...] [--user NAME]\n"
-          "                       [--pass PASSWORD] [--key-prefix P] [--pipeline N]\n"
-          "                       [--dry-run] [--json[=FILE]] [-q] [--salvage]\n"
+          "                       [--pass PASSWORD] [TLS options] [--key-prefix P]\n"
+          "                       [--pipeline N] [--dry-run] [--json[=FILE]] [-q]\n"
+          "                       [--salvage]\n"
           "\n"
           "Before a replay, loads into the target the keys that the trace reads before it\n"
           "writes them (or reads and never writes), with the types and sizes its recorded\n"
           "replies show, so that the replay measures the service and not cache misses.\n"
           "\n"
-          "  --target URL      redis://[user:pass@]host:port[/db]; a cluster node is\n"
-          "                    enough: the topology is read from it (further --target\n"
-          "                    URLs are seed nodes)\n"
+          "  --target URL      redis://[user:pass@]host:port[/db] (rediss:// for TLS); a\n"
+          "                    cluster node is enough: the topology is read from it\n"
+          "                    (further --target URLs are seed nodes)\n"
           "  --user, --pass    ACL credentials; better in the environment: RESPTRACE_USER,\n"
           "                    RESPTRACE_PASS or REDISCLI_AUTH (a password on the command\n"
           "                    line, with --pass or in the URL, is visible to every local\n"
           "                    user: prime warns, as redis-cli does for -a)\n"
+          RT_TLS_USAGE
+          "                    (the connections are replay's own: the same certificate\n"
+          "                    checks, a host name or an IP target's address)\n"
           "  --key-prefix P    prime the keys with P prepended (as replay --key-prefix\n"
           "                    sends them)\n"
           "  --pipeline N      commands in flight per node (default 1000)\n"
@@ -106,8 +110,8 @@ void usage_prime(FILE *out)
           "pipelined, N in flight per node. On a cluster each key goes to the primary\n"
           "serving its slot (one connection per primary); keys of databases other than 0\n"
           "go to database 0, as replay sends them. On a standalone server the recorded\n"
-          "database is SELECTed unless the URL names one. rediss:// (TLS) targets are not\n"
-          "supported yet. A target that cannot be reached or refuses the credentials\n"
+          "database is SELECTed unless the URL names one. A target that cannot be\n"
+          "reached, whose certificate is not accepted, or that refuses the credentials\n"
           "(AUTH refused, NOAUTH) stops prime with one line, before anything is loaded.\n"
           "Ctrl-C stops the loading: what was sent is reported, exit 130.\n"
           "\n"
@@ -117,8 +121,7 @@ void usage_prime(FILE *out)
           "primed.\n"
           "\n"
           "Exit status: 0 primed, 1 the trace is damaged or the target answered errors\n"
-          "or failed, 2 for a bad command line (and for rediss:// targets), 130\n"
-          "interrupted.\n",
+          "or failed, 2 for a bad command line, 130 interrupted.\n",
           out);
 }
 
@@ -1122,7 +1125,7 @@ struct node {
     char addr[300];
     char host[256];
     int port;
-    redisContext *c;
+    struct replay_conn *c;
     uint64_t inflight, keys, cmds, bytes, errors;
     int64_t db; /* the database selected on the connection; -1 none yet */
     char first_error[200];
@@ -1264,10 +1267,11 @@ static void node_fail(struct loader *L, struct node *nd, const char *what)
 static void node_drain(struct loader *L, struct node *nd, uint64_t keep)
 {
     while (nd->c && nd->inflight > keep) {
-        redisReply *r = NULL;
-        if (redisGetReply(nd->c, (void **)&r) != REDIS_OK || !r) {
-            node_fail(L, nd, nd->c->errstr[0] ? nd->c->errstr : "connection lost");
-            redisFree(nd->c);
+        struct rt_err err = {0};
+        redisReply *r = replay_conn_reply(nd->c, &err);
+        if (!r) {
+            node_fail(L, nd, err.msg);
+            replay_conn_close(nd->c);
             nd->c = NULL;
             return;
         }
@@ -1292,8 +1296,9 @@ static void cmd_send(struct loader *L, struct node *nd)
     nd->cmds++;
     L->total_cmds++;
     if (!L->dry_run && nd->c) {
-        if (redisAppendCommandArgv(nd->c, (int)L->argc, L->argv, L->argvlen) != REDIS_OK) {
-            node_fail(L, nd, "cannot queue a command (out of memory)");
+        struct rt_err err = {0};
+        if (replay_conn_append(nd->c, (int)L->argc, L->argv, L->argvlen, &err) != 0) {
+            node_fail(L, nd, err.msg);
         } else {
             nd->inflight++;
             if (nd->inflight >= L->window)
@@ -1303,54 +1308,28 @@ static void cmd_send(struct loader *L, struct node *nd)
     cmd_reset(L);
 }
 
-static int connect_node(struct loader *L, struct node *nd, const struct replay_target *t)
+/* the node's connection: the replayer's (replay_conn: the same TLS, identity check and AUTH);
+ * on a standalone server the URL's database, when it names one */
+static int connect_node(struct loader *L, struct node *nd, const struct replay_target *t,
+                        const struct replay_tls *tls)
 {
-    struct timeval tv = {3, 0};
-    nd->c = redisConnectWithTimeout(nd->host, nd->port, tv);
-    if (!nd->c || nd->c->err) {
-        snprintf(L->fail_msg, sizeof L->fail_msg, "cannot connect to %s: %s", nd->addr,
-                 nd->c ? nd->c->errstr : "out of memory");
-        redisFree(nd->c);
-        nd->c = NULL;
+    struct replay_target tt = *t; /* (user and pass still owned by t) */
+    tt.db_set = !L->cluster && t->db_set;
+    struct rt_err err = {0};
+    nd->c = replay_conn_open(&tt, tls, nd->addr, 3.0, &err);
+    if (!nd->c) {
+        snprintf(L->fail_msg, sizeof L->fail_msg, "%s", err.msg);
         return -1;
     }
-    struct timeval rtv = {30, 0};
-    redisSetTimeout(nd->c, rtv);
-    nd->db = -1;
-    if (t->pass) {
-        redisReply *r = t->user ? redisCommand(nd->c, "AUTH %s %s", t->user, t->pass)
-                                : redisCommand(nd->c, "AUTH %s", t->pass);
-        int bad = !r || r->type == REDIS_REPLY_ERROR;
-        if (bad)
-            snprintf(L->fail_msg, sizeof L->fail_msg, "%s: AUTH failed: %s", nd->addr,
-                     r ? r->str : nd->c->errstr);
-        freeReplyObject(r);
-        if (bad) {
-            redisFree(nd->c);
-            nd->c = NULL;
-            return -1;
-        }
-    }
-    if (!L->cluster && t->db_set) {
-        redisReply *r = redisCommand(nd->c, "SELECT %u", (unsigned)t->db);
-        int bad = !r || r->type == REDIS_REPLY_ERROR;
-        if (bad)
-            snprintf(L->fail_msg, sizeof L->fail_msg, "%s: SELECT %u failed: %s", nd->addr,
-                     (unsigned)t->db, r ? r->str : nd->c->errstr);
-        freeReplyObject(r);
-        if (bad) {
-            redisFree(nd->c);
-            nd->c = NULL;
-            return -1;
-        }
-        nd->db = t->db;
-    }
+    replay_conn_set_timeout(nd->c, 30.0);
+    nd->db = tt.db_set ? (int64_t)t->db : -1;
     return 0;
 }
 
 /* The nodes to load: the primaries of the topology, or one unnamed node for a dry run
  * without a target. */
-static int setup_nodes(struct loader *L, const struct replay_target *t)
+static int setup_nodes(struct loader *L, const struct replay_target *t,
+                       const struct replay_tls *tls)
 {
     if (!L->have_topo) {
         L->nodes = xrealloc(NULL, sizeof *L->nodes);
@@ -1379,7 +1358,7 @@ static int setup_nodes(struct loader *L, const struct replay_target *t)
     if (L->dry_run)
         return 0;
     for (size_t i = 0; i < L->nnodes; i++)
-        if (connect_node(L, &L->nodes[i], t) < 0)
+        if (connect_node(L, &L->nodes[i], t, tls) < 0)
             return -1;
     return 0;
 }
@@ -1761,7 +1740,7 @@ static void prime_free(struct prime *s)
 static void loader_free(struct loader *L)
 {
     for (size_t i = 0; i < L->nnodes; i++)
-        redisFree(L->nodes[i].c);
+        replay_conn_close(L->nodes[i].c);
     free(L->nodes);
     free(L->node_of);
     free(L->argv);
@@ -1786,6 +1765,7 @@ int cmd_prime(int argc, char **argv)
                                          {"dry-run", no_argument, NULL, O_DRY},
                                          {"json", optional_argument, NULL, O_JSON},
                                          {"salvage", no_argument, NULL, O_SALVAGE},
+                                         RT_TLS_LONGOPTS,
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -1794,6 +1774,7 @@ int cmd_prime(int argc, char **argv)
     const char *user = NULL, *pass = NULL, *prefix = NULL, *json = NULL;
     int salvage = 0, c, status = RT_EXIT_OK;
     struct loader L = {.window = 1000, .tty = isatty(2)};
+    struct replay_tls tls = {0};
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":qh", opts, NULL)) != -1) {
@@ -1823,7 +1804,11 @@ int cmd_prime(int argc, char **argv)
             usage_prime(stdout);
             free(urls);
             return RT_EXIT_OK;
-        default: free(urls); return edit_bad_option("prime", c, argv);
+        default:
+            if (rt_tls_option(c, optarg, &tls))
+                break;
+            free(urls);
+            return edit_bad_option("prime", c, argv);
         }
     }
     if (optind != argc - 1 || (!nurls && !L.dry_run)) {
@@ -1848,6 +1833,7 @@ int cmd_prime(int argc, char **argv)
 
     struct replay_opts ro;
     memset(&ro, 0, sizeof ro);
+    ro.tls = tls;
     struct replay_target *seeds = nurls > 1 ? calloc(nurls - 1, sizeof *seeds) : NULL;
     struct rt_err err = {0};
     struct prime s = {.path = argv[optind],
@@ -1865,15 +1851,6 @@ int cmd_prime(int argc, char **argv)
                 status = rt_usage_error("prime", "--target %s: %s", urls[i], err.msg);
                 goto out;
             }
-        int tls = ro.target.tls;
-        for (size_t i = 0; i + 1 < nurls; i++)
-            tls |= seeds[i].tls;
-        if (tls) {
-            fprintf(stderr, "resptrace prime: prime does not support TLS yet (rediss:// "
-                            "target)\n");
-            status = RT_EXIT_USAGE;
-            goto out;
-        }
         ro.seeds = seeds;
         ro.nseeds = nurls - 1;
         if (!user)
@@ -1930,7 +1907,7 @@ int cmd_prime(int argc, char **argv)
         L.cluster = L.topo.cluster;
         L.url_db = ro.target.db_set;
     }
-    if (setup_nodes(&L, &ro.target) < 0) {
+    if (setup_nodes(&L, &ro.target, &ro.tls) < 0) {
         fprintf(stderr, "resptrace prime: %s%s\n", L.fail_msg, auth_hint(L.fail_msg, &ro.target));
         status = RT_EXIT_FAIL;
         goto out;

@@ -30,11 +30,7 @@ void usage_replay(FILE *out)
             "  --pass PASSWORD     password; better in RESPTRACE_PASS or REDISCLI_AUTH (a\n"
             "                      command line is visible to other users). Sent with AUTH\n"
             "                      on every connection, in place of the trace's AUTH/HELLO\n"
-            "  --cacert FILE       TLS: CA bundle to verify the server with\n"
-            "  --cacertdir DIR     TLS: directory of hashed CA certificates\n"
-            "  --cert FILE         TLS: client certificate;  --key FILE: its private key\n"
-            "  --sni NAME          TLS: server name to send and verify (default: the host)\n"
-            "  --insecure          TLS: do not verify the server's certificate\n"
+            RT_TLS_USAGE
             "  --connect-timeout S connect timeout in seconds (3)\n"
             "  --reply-timeout S   close a connection whose requests get no reply for S s\n"
             "                      (10 in cluster mode, none otherwise; blocking commands\n"
@@ -1189,8 +1185,7 @@ static char *env_first(const char *a, const char *b)
 int cmd_replay(int argc, char **argv)
 {
     enum {
-        O_TARGET = 256, O_USER, O_PASS, O_CACERT, O_CACERTDIR, O_CERT, O_KEY, O_SNI, O_INSECURE,
-        O_CTIMEOUT, O_SPEED, O_RATE, O_CONNS, O_THREADS, O_FROM, O_TO, O_LOOP, O_DURATION,
+        O_TARGET = 256, O_USER, O_PASS, O_CTIMEOUT, O_SPEED, O_RATE, O_CONNS, O_THREADS, O_FROM, O_TO, O_LOOP, O_DURATION,
         O_MAXLAG, O_STRICT, O_ALLOW, O_ONLY, O_SKIP, O_READONLY, O_PREFIX, O_JSON, O_CLUSTER,
         O_REPLICAS, O_NOSPLIT, O_SPLIT, O_RTIMEOUT, O_CHECK, O_LABEL, O_PART, O_STARTAT, O_SWEEP,
         O_SLO, O_REFINE, O_VERIFY, O_WAITREP, O_VTARGET, O_STALL, O_SENDMAL, O_PACE, O_CHAINGAP,
@@ -1200,12 +1195,7 @@ int cmd_replay(int argc, char **argv)
         {"target", required_argument, NULL, O_TARGET},
         {"user", required_argument, NULL, O_USER},
         {"pass", required_argument, NULL, O_PASS},
-        {"cacert", required_argument, NULL, O_CACERT},
-        {"cacertdir", required_argument, NULL, O_CACERTDIR},
-        {"cert", required_argument, NULL, O_CERT},
-        {"key", required_argument, NULL, O_KEY},
-        {"sni", required_argument, NULL, O_SNI},
-        {"insecure", no_argument, NULL, O_INSECURE},
+        RT_TLS_LONGOPTS,
         {"connect-timeout", required_argument, NULL, O_CTIMEOUT},
         {"speed", required_argument, NULL, O_SPEED},
         {"rate", required_argument, NULL, O_RATE},
@@ -1368,12 +1358,6 @@ int cmd_replay(int argc, char **argv)
             break;
         case O_USER: user = optarg; break;
         case O_PASS: pass = optarg; break;
-        case O_CACERT: o.tls.ca_file = optarg; break;
-        case O_CACERTDIR: o.tls.ca_dir = optarg; break;
-        case O_CERT: o.tls.cert = optarg; break;
-        case O_KEY: o.tls.key = optarg; break;
-        case O_SNI: o.tls.sni = optarg; break;
-        case O_INSECURE: o.tls.insecure = 1; break;
         case O_CTIMEOUT: NUM(o.connect_timeout_s, "--connect-timeout"); break;
         case O_SPEED:
             if (!strcmp(optarg, "max"))
@@ -1460,6 +1444,8 @@ int cmd_replay(int argc, char **argv)
                 USAGE("--sync takes keys or off, not '%s'", optarg);
             break;
         default:
+            if (rt_tls_option(c, optarg, &o.tls))
+                break;
             USAGE("unknown option or missing argument: '%s'",
                                   argv[optind - 1]);
         }

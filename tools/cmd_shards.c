@@ -1,13 +1,13 @@
 /* cmd_shards.c: `resptrace shards`: projects a trace's load onto N cluster shards, or onto a
  * real slot map, and proposes slot moves that even it out. */
 #include "analysis_int.h"
+#include "replay.h"
 #include "tools.h"
 #include "walk.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
-#include <hiredis/hiredis.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +23,8 @@ void usage_shards(FILE *out)
     fprintf(
         out,
         "usage: resptrace shards TRACE [--shards N[,N...]] [--slots-from FILE |\n"
-        "                        --target URL [--user NAME] [--pass PASSWORD]]\n"
+        "                        --target URL [--user NAME] [--pass PASSWORD]\n"
+        "                        [TLS options]]\n"
         "                        [--suggest [--max-imbalance X]] [--top K]\n"
         "                        [--json[=FILE]] [--salvage] [-q]\n\n"
         "Reads the trace once and projects its keyed requests onto Redis Cluster\n"
@@ -35,12 +36,14 @@ void usage_shards(FILE *out)
         "  --shards N,...     shard counts to project on (default 3,6,12), each split\n"
         "                     into even slot ranges as `redis-cli --cluster create` does\n"
         "  --slots-from FILE  project on this slot map instead (formats below)\n"
-        "  --target URL       read the slot map of a live cluster: HOST:PORT or\n"
-        "                     redis://[[USER]:PASS@]HOST:PORT (CLUSTER SHARDS, or\n"
-        "                     CLUSTER SLOTS on servers before 7)\n"
+        "  --target URL       read the slot map of a live cluster: HOST:PORT,\n"
+        "                     redis://[[USER]:PASS@]HOST:PORT or rediss:// for TLS\n"
+        "                     (CLUSTER SHARDS, or CLUSTER SLOTS on servers before 7;\n"
+        "                     read as replay reads it)\n"
         "  --user NAME        ACL user for --target (or RESPTRACE_USER)\n"
         "  --pass PASSWORD    password for --target (or RESPTRACE_PASS, REDISCLI_AUTH;\n"
         "                     those keep it off the command line, which others can see)\n"
+        RT_TLS_USAGE
         "  --suggest          propose slot moves from the hottest shard to the coldest\n"
         "                     until the imbalance is at most --max-imbalance (default\n"
         "                     1.1)\n"
@@ -576,195 +579,58 @@ static struct proj *proj_from_file(const char *path, struct rt_err *err)
     return p;
 }
 
-/* A reply of CLUSTER SHARDS (RESP2: flat key/value arrays) into the map. */
-static int map_from_shards_reply(struct proj *p, size_t *cap, const redisReply *r, const char *src,
-                                 struct rt_err *err)
+/* --target: the slot map of a live cluster, read as replay reads it (replay_topology_read:
+ * CLUSTER SHARDS, CLUSTER SLOTS before 7.0; the same connection, TLS and AUTH): one shard
+ * per primary serving slots, in the order of the topology. */
+static struct proj *proj_from_target(const char *url, const char *user_opt, const char *pass_opt,
+                                     const struct replay_tls *tls, struct rt_err *err)
 {
-    for (size_t i = 0; i < r->elements; i++) {
-        const redisReply *sh = r->element[i], *slots = NULL, *nodes = NULL;
-        if (sh->type != REDIS_REPLY_ARRAY)
-            continue;
-        for (size_t j = 0; j + 1 < sh->elements; j += 2) {
-            const redisReply *k = sh->element[j];
-            if (k->type != REDIS_REPLY_STRING && k->type != REDIS_REPLY_STATUS)
-                continue;
-            if (!strcmp(k->str, "slots"))
-                slots = sh->element[j + 1];
-            else if (!strcmp(k->str, "nodes"))
-                nodes = sh->element[j + 1];
-        }
-        if (!slots || !nodes || slots->type != REDIS_REPLY_ARRAY ||
-            nodes->type != REDIS_REPLY_ARRAY)
-            continue;
-        if (!slots->elements)
-            continue;
-        const char *id = NULL, *ip = NULL;
-        long long port = -1;
-        for (size_t n = 0; n < nodes->elements && !id; n++) {
-            const redisReply *nd = nodes->element[n];
-            const char *nid = NULL, *nip = NULL, *role = NULL;
-            long long nport = -1;
-            for (size_t j = 0; nd->type == REDIS_REPLY_ARRAY && j + 1 < nd->elements; j += 2) {
-                const redisReply *k = nd->element[j], *v = nd->element[j + 1];
-                if (k->type != REDIS_REPLY_STRING)
-                    continue;
-                if (!strcmp(k->str, "id") && v->type == REDIS_REPLY_STRING)
-                    nid = v->str;
-                else if ((!strcmp(k->str, "ip") || (!strcmp(k->str, "endpoint") && !nip)) &&
-                         v->type == REDIS_REPLY_STRING)
-                    nip = v->str;
-                else if ((!strcmp(k->str, "port") || (!strcmp(k->str, "tls-port") && nport < 0)) &&
-                         v->type == REDIS_REPLY_INTEGER)
-                    nport = v->integer;
-                else if (!strcmp(k->str, "role") && v->type == REDIS_REPLY_STRING)
-                    role = v->str;
-            }
-            if (role && !strcmp(role, "master")) {
-                id = nid;
-                ip = nip;
-                port = nport;
-            }
-        }
-        if (!id)
-            continue;
-        char *a = ip && port >= 0 ? addr_of(ip, port) : NULL;
-        int s = proj_shard_of(p, cap, id, a);
-        free(a);
-        if (s < 0) {
-            rt_err_set(err, RT_EINVAL, "%s: more than %d shards", src, MAX_SHARDS);
-            return -1;
-        }
-        for (size_t j = 0; j + 1 < slots->elements; j += 2)
-            if (proj_assign(p, (long)slots->element[j]->integer,
-                            (long)slots->element[j + 1]->integer, s, src, err) < 0)
-                return -1;
-    }
-    return 0;
-}
-
-static int map_from_slots_reply(struct proj *p, size_t *cap, const redisReply *r, const char *src,
-                                struct rt_err *err)
-{
-    for (size_t i = 0; i < r->elements; i++) {
-        const redisReply *e = r->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
-            e->element[2]->type != REDIS_REPLY_ARRAY || e->element[2]->elements < 2)
-            continue;
-        const redisReply *nd = e->element[2];
-        const char *ip = nd->element[0]->type == REDIS_REPLY_STRING ? nd->element[0]->str : "?";
-        char *a = addr_of(ip, nd->element[1]->integer);
-        const char *id = nd->elements > 2 && nd->element[2]->type == REDIS_REPLY_STRING
-                             ? nd->element[2]->str
-                             : a;
-        int s = proj_shard_of(p, cap, id, a);
-        free(a);
-        if (s < 0) {
-            rt_err_set(err, RT_EINVAL, "%s: more than %d shards", src, MAX_SHARDS);
-            return -1;
-        }
-        if (proj_assign(p, (long)e->element[0]->integer, (long)e->element[1]->integer, s, src,
-                        err) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* --target: redis://[[user]:pass@]host[:port][/db] or host:port; `user_opt` and `pass_opt`
- * (--user, --pass or the environment, may be NULL) when the URL names none. */
-static struct proj *proj_from_target(const char *url, const char *user_opt,
-                                     const char *pass_opt, struct rt_err *err)
-{
-    char host[256] = "127.0.0.1", pass[256] = "", user[256] = "";
-    int port = 6379;
-    const char *s = url;
-    if (!strncmp(s, "redis://", 8))
-        s += 8;
-    const char *at = strrchr(s, '@');
-    if (at) {
-        const char *colon = memchr(s, ':', (size_t)(at - s));
-        if (colon) {
-            snprintf(user, sizeof user, "%.*s", (int)(colon - s), s);
-            snprintf(pass, sizeof pass, "%.*s", (int)(at - colon - 1), colon + 1);
-        } else {
-            snprintf(pass, sizeof pass, "%.*s", (int)(at - s), s);
-        }
-        s = at + 1;
-    }
-    if (!pass[0] && pass_opt)
-        snprintf(pass, sizeof pass, "%s", pass_opt);
-    if (!user[0] && user_opt)
-        snprintf(user, sizeof user, "%s", user_opt);
-    size_t hl = strcspn(s, ":/");
-    if (hl) {
-        if (hl >= sizeof host) {
-            rt_err_set(err, RT_EINVAL, "--target '%s': host too long", url);
-            return NULL;
-        }
-        snprintf(host, sizeof host, "%.*s", (int)hl, s);
-    }
-    if (s[hl] == ':') {
-        char *end;
-        long v = strtol(s + hl + 1, &end, 10);
-        if (v <= 0 || v > 65535 || (*end && *end != '/')) {
-            rt_err_set(err, RT_EINVAL, "--target '%s': bad port", url);
-            return NULL;
-        }
-        port = (int)v;
-    }
-    struct timeval tv = {5, 0};
-    redisContext *c = redisConnectWithTimeout(host, port, tv);
-    if (!c || c->err) {
-        rt_err_set(err, RT_EIO, "--target %s:%d: cannot connect: %s", host, port,
-                   c ? c->errstr : "out of memory");
-        redisFree(c);
+    char full[1100];
+    snprintf(full, sizeof full, "%s%s", strstr(url, "://") ? "" : "redis://", url);
+    struct replay_opts o;
+    memset(&o, 0, sizeof o);
+    o.tls = *tls;
+    o.cluster = 1;
+    if (replay_target_parse(full, &o.target, err) != 0)
         return NULL;
-    }
-    redisSetTimeout(c, tv);
+    if (!o.target.user && user_opt)
+        o.target.user = xstrdup(user_opt);
+    if (!o.target.pass && pass_opt)
+        o.target.pass = xstrdup(pass_opt);
+    struct replay_topology topo;
     struct proj *p = NULL;
-    redisReply *r = NULL;
-    if (pass[0]) {
-        r = user[0] ? redisCommand(c, "AUTH %s %s", user, pass) : redisCommand(c, "AUTH %s", pass);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            rt_err_set(err, RT_EIO, "--target %s:%d: AUTH failed: %s", host, port,
-                       r ? r->str : c->errstr);
-            goto done;
-        }
-        freeReplyObject(r);
-    }
-    r = redisCommand(c, "CLUSTER SHARDS");
-    int slots_cmd = 0;
-    if (r && r->type == REDIS_REPLY_ERROR && strstr(r->str, "nknown")) {
-        freeReplyObject(r);
-        r = redisCommand(c, "CLUSTER SLOTS");
-        slots_cmd = 1;
-    }
-    if (!r) {
-        rt_err_set(err, RT_EIO, "--target %s:%d: %s", host, port, c->errstr);
-        goto done;
-    }
-    if (r->type != REDIS_REPLY_ARRAY) {
-        rt_err_set(err, RT_EIO, "--target %s:%d: CLUSTER %s answered %s", host, port,
-                   slots_cmd ? "SLOTS" : "SHARDS",
-                   r->type == REDIS_REPLY_ERROR ? r->str : "something else than an array");
-        goto done;
-    }
+    if (replay_topology_read(&o, &topo, err) != 0)
+        goto out;
     p = proj_new(0);
     size_t cap = 0;
-    char src[300];
-    snprintf(src, sizeof src, "--target %s:%d", host, port);
-    int rc = slots_cmd ? map_from_slots_reply(p, &cap, r, src, err)
-                       : map_from_shards_reply(p, &cap, r, src, err);
-    if (rc == 0 && p->n == 0) {
-        rt_err_set(err, RT_EINVAL, "%s: the cluster serves no slots", src);
-        rc = -1;
+    int *shard_of = xcalloc(topo.n ? topo.n : 1, sizeof *shard_of);
+    for (size_t i = 0; i < topo.n; i++)
+        shard_of[i] = -1;
+    for (size_t slot = 0; slot < RT_KEY_SLOTS; slot++) {
+        uint16_t nd = topo.owner[slot];
+        if (nd >= topo.n)
+            continue;
+        if (shard_of[nd] < 0) {
+            const struct replay_node *n = &topo.nodes[nd];
+            shard_of[nd] = proj_shard_of(p, &cap, n->id[0] ? n->id : n->addr, n->addr);
+            if (shard_of[nd] < 0) {
+                rt_err_set(err, RT_EINVAL, "--target %s: more than %d shards", url, MAX_SHARDS);
+                proj_free(p);
+                p = NULL;
+                break;
+            }
+        }
+        p->owner[slot] = (uint16_t)shard_of[nd];
     }
-    if (rc < 0) {
+    free(shard_of);
+    if (p && p->n == 0) {
+        rt_err_set(err, RT_EINVAL, "--target %s: the cluster serves no slots", url);
         proj_free(p);
         p = NULL;
     }
-done:
-    freeReplyObject(r);
-    redisFree(c);
+    replay_topology_free(&topo);
+out:
+    replay_target_clear(&o.target);
     return p;
 }
 
@@ -1850,11 +1716,14 @@ static void print_totals(const struct sh *s, const char *path)
 int cmd_shards(int argc, char **argv)
 {
     enum { O_USER = 256, O_PASS };
+    struct replay_tls tls = {0};
+    int tls_set = 0;
     static const struct option opts[] = {{"shards", required_argument, NULL, 'n'},
                                          {"slots-from", required_argument, NULL, 'f'},
                                          {"target", required_argument, NULL, 'T'},
                                          {"user", required_argument, NULL, O_USER},
                                          {"pass", required_argument, NULL, O_PASS},
+                                         RT_TLS_LONGOPTS,
                                          {"suggest", no_argument, NULL, 'S'},
                                          {"max-imbalance", required_argument, NULL, 'm'},
                                          {"top", required_argument, NULL, 't'},
@@ -1907,7 +1776,13 @@ int cmd_shards(int argc, char **argv)
             usage_shards(stdout);
             status = RT_EXIT_OK;
             goto done;
-        default: rt_opt_error("shards", c, argv); goto done;
+        default:
+            if (rt_tls_option(c, optarg, &tls)) {
+                tls_set = 1;
+                break;
+            }
+            rt_opt_error("shards", c, argv);
+            goto done;
         }
     }
     if (optind >= argc) {
@@ -1929,6 +1804,10 @@ int cmd_shards(int argc, char **argv)
     }
     if ((user || pass) && !target) {
         rt_usage_error("shards", "--user and --pass go with --target");
+        goto done;
+    }
+    if (tls_set && !target) {
+        rt_usage_error("shards", "the TLS options go with --target");
         goto done;
     }
     if (max_set && !sug) {
@@ -1962,7 +1841,7 @@ int cmd_shards(int argc, char **argv)
     const char *source = "even split";
     if (slots_from || target) {
         struct proj *p = slots_from ? proj_from_file(slots_from, &err)
-                                    : proj_from_target(target, user, pass, &err);
+                                    : proj_from_target(target, user, pass, &tls, &err);
         if (!p) {
             fprintf(stderr, "resptrace shards: %s\n", err.msg);
             goto done;

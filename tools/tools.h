@@ -275,4 +275,25 @@ void rt_warn_cmdline_password(const char *cmd, const char *what);
 /*! rt_url_has_password() : 1 when a redis:// or rediss:// URL carries user:pass@. */
 int rt_url_has_password(const char *url);
 
+/* The TLS options of every command that talks to a server (replay, prime, shards --target):
+ * RT_TLS_LONGOPTS in its getopt_long table, rt_tls_option() in its switch's default, the
+ * lines RT_TLS_USAGE in its usage. */
+struct replay_tls;
+enum { RT_O_CACERT = 0x1000, RT_O_CACERTDIR, RT_O_CERT, RT_O_KEY, RT_O_SNI, RT_O_INSECURE };
+#define RT_TLS_LONGOPTS                                                                            \
+    {"cacert", required_argument, NULL, RT_O_CACERT},                                              \
+        {"cacertdir", required_argument, NULL, RT_O_CACERTDIR},                                    \
+        {"cert", required_argument, NULL, RT_O_CERT}, {"key", required_argument, NULL, RT_O_KEY},  \
+        {"sni", required_argument, NULL, RT_O_SNI}, {"insecure", no_argument, NULL, RT_O_INSECURE}
+#define RT_TLS_USAGE                                                                               \
+    "  --cacert FILE       TLS: CA bundle to verify the server with\n"                            \
+    "  --cacertdir DIR     TLS: directory of hashed CA certificates\n"                            \
+    "  --cert FILE         TLS: client certificate;  --key FILE: its private key\n"               \
+    "  --sni NAME          TLS: server name to send and verify (default: the host)\n"             \
+    "  --insecure          TLS: do not verify the server's certificate\n"
+
+/*! rt_tls_option() : stores option `c` (with `arg`) in `t` when it is one of RT_TLS_LONGOPTS.
+ *  @return 1 when it was, else 0. */
+int rt_tls_option(int c, const char *arg, struct replay_tls *t);
+
 #endif

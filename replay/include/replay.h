@@ -345,6 +345,37 @@ int replay_topology_read(const struct replay_opts *o, struct replay_topology *t,
                          struct rt_err *err);
 void replay_topology_free(struct replay_topology *t);
 
+/* ---- one connection to a server (conn.c) ------------------------------------------------
+ * Blocking, pipelined, for the tools that talk to a server outside a replay (prime's loader,
+ * shards' slot map): the replayer's own control connection, so the same TLS setup and
+ * identity check (a host name, or the IP address of an IP target, against the certificate),
+ * the same AUTH and SELECT. Replies are hiredis's (struct redisReply, freeReplyObject). */
+struct replay_conn;
+struct redisReply;
+
+/*! replay_conn_open() : connects to `addr` ("host:port"; NULL: the target's own host and
+ *  port) with the target's TLS (rediss://, `tls` may be NULL), user and password; SELECTs the
+ *  target's database when it names one other than 0. `timeout_s` bounds the connect and each
+ *  read and write (0: 3 s). @return the connection, or NULL with `err` naming the server and
+ *  what failed (the certificate, AUTH, ...). */
+struct replay_conn *replay_conn_open(const struct replay_target *t, const struct replay_tls *tls,
+                                     const char *addr, double timeout_s, struct rt_err *err);
+/*! replay_conn_append() : queues a command (argv with lengths): it leaves with the next
+ *  replay_conn_reply(), and its reply comes in order. @return 0 or a negative code. */
+int replay_conn_append(struct replay_conn *c, int argc, const char **argv, const size_t *len,
+                       struct rt_err *err);
+/*! replay_conn_reply() : writes what is queued and reads the next reply. @return it (the
+ *  caller frees it), or NULL with `err` when the connection failed (it is then closed). */
+struct redisReply *replay_conn_reply(struct replay_conn *c, struct rt_err *err);
+/*! replay_conn_command() : append and reply. */
+struct redisReply *replay_conn_command(struct replay_conn *c, int argc, const char **argv,
+                                       const size_t *len, struct rt_err *err);
+/*! replay_conn_set_timeout() : bounds each later read and write. */
+void replay_conn_set_timeout(struct replay_conn *c, double seconds);
+/*! replay_conn_name() : "host:port" of the connection, for messages. */
+const char *replay_conn_name(const struct replay_conn *c);
+void replay_conn_close(struct replay_conn *c);
+
 /*! replay_result_free() : frees what replay_run() put in `res`. */
 void replay_result_free(struct replay_result *res);
 

@@ -125,6 +125,29 @@ rcli() {
     redis-cli -h 127.0.0.1 -p "$port" "$@" | tr -d '\r'
 }
 
+# make_pki DIR: a test PKI made with openssl in DIR: two CAs (ca, other) and, signed by ca,
+# "server" for IP 127.0.0.1, "named" for the host name redis.test only, "client" (client and
+# server use); each NAME.pem with its NAME.key
+make_pki() {
+    local d=$1 n
+    mkdir -p "$d"
+    for n in ca other; do
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/$n.key" -out "$d/$n.pem" -days 2 \
+            -subj "/CN=resptrace test $n" 2> /dev/null
+    done
+    # NAME SAN EKU
+    set -- server IP:127.0.0.1 serverAuth named DNS:redis.test serverAuth \
+        client DNS:client serverAuth,clientAuth
+    while [ $# -ge 3 ]; do
+        openssl req -newkey rsa:2048 -nodes -keyout "$d/$1.key" -out "$d/$1.csr" -subj "/CN=$1" 2> /dev/null
+        printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=%s\n' \
+            "$2" "$3" > "$d/$1.ext"
+        openssl x509 -req -in "$d/$1.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+            -out "$d/$1.pem" -days 2 -extfile "$d/$1.ext" 2> /dev/null
+        shift 3
+    done
+}
+
 # start_recorder PORT FILE [record args...]: a live `record -i lo -p PORT -w FILE` in the
 # background, bounded to 120 s; returns once the trace exists (capture active). Sets REC_PID.
 start_recorder() {

@@ -214,8 +214,9 @@ echo "cluster priming: misses $CM of $CC compared"
 check_eq "no --target: exit 2" 2 $?
 check_match "no --target: says so" "give --target" "$(cat "$TMP/u1.err")"
 "$RT" prime "$TMP/r.rtrace" --target "rediss://127.0.0.1:$P" > /dev/null 2> "$TMP/u2.err"
-check_eq "rediss://: exit 2" 2 $?
-check_match "rediss://: says so" "does not support TLS yet" "$(cat "$TMP/u2.err")"
+# (TLS works: test_tls_tools.sh; a plaintext port spoken to in TLS is named as such)
+check_eq "rediss:// to a plaintext port: exit 1" 1 $?
+check_match "rediss:// to a plaintext port: the handshake is named" "TLS" "$(cat "$TMP/u2.err")"
 "$RT" prime "$TMP/r.rtrace" --target "redis://127.0.0.1:$P" --pipeline 0 > /dev/null 2> "$TMP/u3.err"
 check_eq "--pipeline 0: exit 2" 2 $?
 "$RT" prime "$TMP/nope.rtrace" --target "redis://127.0.0.1:$P" > /dev/null 2> "$TMP/u4.err"

@@ -5,25 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 redis-server --help 2>&1 | grep -q . || { echo "no redis-server" >&2; exit 1; }
 C=$TMP/pki
-mkdir -p "$C"
-# make_ca NAME
-make_ca() {
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$C/$1.key" -out "$C/$1.pem" -days 2 \
-        -subj "/CN=resptrace test $1" 2> /dev/null
-}
-# make_cert NAME CA SAN EKU
-make_cert() {
-    openssl req -newkey rsa:2048 -nodes -keyout "$C/$1.key" -out "$C/$1.csr" -subj "/CN=$1" 2> /dev/null
-    printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=%s\n' \
-        "$3" "$4" > "$C/$1.ext"
-    openssl x509 -req -in "$C/$1.csr" -CA "$C/$2.pem" -CAkey "$C/$2.key" -CAcreateserial \
-        -out "$C/$1.pem" -days 2 -extfile "$C/$1.ext" 2> /dev/null
-}
-make_ca ca
-make_ca other
-make_cert server ca IP:127.0.0.1 serverAuth
-make_cert named ca DNS:redis.test serverAuth
-make_cert client ca DNS:client serverAuth,clientAuth
+make_pki "$C"
 for f in ca other server named client; do
     check_eq "made $f.pem" 1 "$([ -s "$C/$f.pem" ] && echo 1 || echo 0)"
 done
