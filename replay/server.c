@@ -117,34 +117,32 @@ done:
     return ok;
 }
 
-/* Finds the server binary: $RESPTRACE_REDIS_SERVER, else redis-server in $PATH. */
-static int find_binary(char *path, size_t cap, struct rt_err *err)
+/* Finds the server binary: o->binary (a path, or a name looked up in o->search_path), else
+ * redis-server in o->search_path. */
+static int find_binary(const struct replay_server_opts *o, char *path, size_t cap,
+                       struct rt_err *err)
 {
-    const char *env = getenv("RESPTRACE_REDIS_SERVER");
-    if (env && *env) {
+    const char *bin = o->binary && *o->binary ? o->binary : NULL;
+    if (bin && strchr(bin, '/')) {
         struct stat st;
-        if (strchr(env, '/')) {
-            const char *why = NULL;
-            if (access(env, X_OK) != 0 || stat(env, &st) != 0)
-                why = strerror(errno);
-            else if (!S_ISREG(st.st_mode))
-                why = "not a regular file";
-            if (why) {
-                rt_err_set(err, RT_EINVAL, "RESPTRACE_REDIS_SERVER=%s: cannot run it: %s", env,
-                           why);
-                return RT_EINVAL;
-            }
-            if ((size_t)snprintf(path, cap, "%s", env) >= cap) {
-                rt_err_set(err, RT_EINVAL, "RESPTRACE_REDIS_SERVER: path too long");
-                return RT_EINVAL;
-            }
-            return 0;
+        const char *why = NULL;
+        if (access(bin, X_OK) != 0 || stat(bin, &st) != 0)
+            why = strerror(errno);
+        else if (!S_ISREG(st.st_mode))
+            why = "not a regular file";
+        if (why) {
+            rt_err_set(err, RT_EINVAL, "the redis-server binary %s: cannot run it: %s", bin, why);
+            return RT_EINVAL;
         }
+        if ((size_t)snprintf(path, cap, "%s", bin) >= cap) {
+            rt_err_set(err, RT_EINVAL, "the redis-server binary: path too long");
+            return RT_EINVAL;
+        }
+        return 0;
     }
-    const char *name = env && *env ? env : "redis-server";
-    const char *dirs = getenv("PATH");
-    if (!dirs || !*dirs)
-        dirs = "/usr/local/bin:/usr/bin:/bin";
+    const char *name = bin ? bin : "redis-server";
+    const char *dirs = o->search_path && *o->search_path ? o->search_path
+                                                         : "/usr/local/bin:/usr/bin:/bin";
     for (const char *d = dirs; *d;) {
         size_t n = strcspn(d, ":");
         struct stat st;
@@ -159,8 +157,7 @@ static int find_binary(char *path, size_t cap, struct rt_err *err)
             d++;
     }
     rt_err_set(err, RT_EINVAL,
-               "%s not found in PATH (install the redis-server package, or set "
-               "RESPTRACE_REDIS_SERVER to its path)",
+               "%s not found in PATH (install the redis-server package, or give its path)",
                name);
     return RT_EINVAL;
 }
@@ -366,11 +363,16 @@ done:
     return rc;
 }
 
-int replay_server_start(struct replay_server *s, const char *const *extra_args, struct rt_err *err)
+int replay_server_start(struct replay_server *s, const struct replay_server_opts *o,
+                        struct rt_err *err)
 {
+    static const struct replay_server_opts defaults;
+    if (!o)
+        o = &defaults;
+    const char *const *extra_args = o->extra_args;
     memset(s, 0, sizeof *s);
     char bin[4096];
-    int rc = find_binary(bin, sizeof bin, err);
+    int rc = find_binary(o, bin, sizeof bin, err);
     if (rc)
         return rc;
     size_t nextra = 0;
@@ -381,11 +383,11 @@ int replay_server_start(struct replay_server *s, const char *const *extra_args, 
         rt_err_set(err, RT_ENOMEM, "redis-server: out of memory");
         return RT_ENOMEM;
     }
-    const char *tmp = getenv("TMPDIR");
+    const char *tmp = o->tmpdir;
     if ((size_t)snprintf(s->dir, sizeof s->dir, "%s/resptrace-redis-XXXXXX",
                          tmp && *tmp ? tmp : "/tmp") >= sizeof s->dir - 16) {
         s->dir[0] = 0;
-        rt_err_set(err, RT_EINVAL, "redis-server: TMPDIR is too long");
+        rt_err_set(err, RT_EINVAL, "redis-server: the temporary directory's name is too long");
         rc = RT_EINVAL;
         goto done;
     }

@@ -113,7 +113,7 @@ START_TEST(test_server_extra_args_reach_the_server)
     static const char *const extra[] = {"--maxmemory", "12345678", "--databases", "3", NULL};
     struct replay_server s;
     struct rt_err err = {0};
-    ck_assert_msg(replay_server_start(&s, extra, &err) == 0, "start: %s", err.msg);
+    ck_assert_msg(replay_server_start(&s, &(struct replay_server_opts){.extra_args = extra}, &err) == 0, "start: %s", err.msg);
     char buf[512];
     ck_assert_int_eq(exchange(s.port, "CONFIG GET maxmemory\r\n", "12345678", buf, sizeof buf), 0);
     ck_assert_int_eq(exchange(s.port, "SELECT 3\r\n", "\r\n", buf, sizeof buf), 0);
@@ -126,20 +126,24 @@ START_TEST(test_server_missing_binary_is_named)
 {
     struct replay_server s;
     struct rt_err err = {0};
-    setenv("RESPTRACE_REDIS_SERVER", "/nonexistent/redis-server", 1);
-    ck_assert_int_lt(replay_server_start(&s, NULL, &err), 0);
+    struct replay_server_opts o = {.binary = "/nonexistent/redis-server"};
+    ck_assert_int_lt(replay_server_start(&s, &o, &err), 0);
     ck_assert_msg(strstr(err.msg, "/nonexistent/redis-server") && strstr(err.msg, "No such file"),
                   "message '%s'", err.msg);
     ck_assert_int_eq(s.pid, 0);
     ck_assert_str_eq(s.dir, "");
-    setenv("RESPTRACE_REDIS_SERVER", "no-such-redis-server-here", 1);
-    ck_assert_int_lt(replay_server_start(&s, NULL, &err), 0);
+    o.binary = "no-such-redis-server-here";
+    ck_assert_int_lt(replay_server_start(&s, &o, &err), 0);
     ck_assert_msg(strstr(err.msg, "no-such-redis-server-here not found in PATH"), "message '%s'",
                   err.msg);
-    setenv("RESPTRACE_REDIS_SERVER", "/", 1);
-    ck_assert_int_lt(replay_server_start(&s, NULL, &err), 0);
+    o.binary = "/";
+    ck_assert_int_lt(replay_server_start(&s, &o, &err), 0);
     ck_assert_msg(strstr(err.msg, "not a regular file"), "message '%s'", err.msg);
-    unsetenv("RESPTRACE_REDIS_SERVER");
+    /* a name is looked up in the search path given (the CLI's $PATH), not the environment's */
+    o.binary = "redis-server";
+    o.search_path = "/nonexistent-dir";
+    ck_assert_int_lt(replay_server_start(&s, &o, &err), 0);
+    ck_assert_msg(strstr(err.msg, "redis-server not found in PATH"), "message '%s'", err.msg);
 }
 END_TEST
 
@@ -148,7 +152,7 @@ START_TEST(test_server_config_error_quotes_the_log)
     static const char *const extra[] = {"--no-such-directive", "1", NULL};
     struct replay_server s;
     struct rt_err err = {0};
-    ck_assert_int_lt(replay_server_start(&s, extra, &err), 0);
+    ck_assert_int_lt(replay_server_start(&s, &(struct replay_server_opts){.extra_args = extra}, &err), 0);
     ck_assert_msg(strstr(err.msg, "exited with status 1") && strstr(err.msg, "no-such-directive"),
                   "message '%s'", err.msg);
     ck_assert_int_eq(s.pid, 0);
@@ -166,11 +170,9 @@ START_TEST(test_server_silent_binary_times_out)
     fputs("#!/bin/sh\necho 'fake server up, answering nothing' >&2\nexec sleep 60\n", f);
     fclose(f);
     chmod(path, 0700);
-    setenv("RESPTRACE_REDIS_SERVER", path, 1);
     struct replay_server s;
     struct rt_err err = {0};
-    ck_assert_int_lt(replay_server_start(&s, NULL, &err), 0);
-    unsetenv("RESPTRACE_REDIS_SERVER");
+    ck_assert_int_lt(replay_server_start(&s, &(struct replay_server_opts){.binary = path}, &err), 0);
     unlink(path);
     rmdir(dir);
     ck_assert_msg(strstr(err.msg, "did not answer PING") &&
@@ -254,7 +256,7 @@ START_TEST(test_server_tls_beside_the_plain_port)
                                  NULL};
     struct replay_server s;
     struct rt_err err = {0};
-    int rc = replay_server_start(&s, extra, &err);
+    int rc = replay_server_start(&s, &(struct replay_server_opts){.extra_args = extra}, &err);
     if (rc != 0 && strstr(err.msg, "tls")) {
         fprintf(stderr, "check_server: redis-server without TLS? %s\n", err.msg);
     } else {

@@ -587,3 +587,11 @@ int rt_tls_option(int c, const char *arg, struct replay_tls *t)
     default: return 0;
     }
 }
+
+const char *rt_env_first(const char *a, const char *b)
+{
+    const char *v = getenv(a);
+    if ((!v || !*v) && b)
+        v = getenv(b);
+    return v && *v ? v : NULL;
+}

@@ -1718,14 +1718,6 @@ static const char *auth_hint(const char *msg, const struct replay_target *t)
     return "";
 }
 
-static const char *env_first(const char *a, const char *b)
-{
-    const char *v = getenv(a);
-    if (!v && b)
-        v = getenv(b);
-    return v && *v ? v : NULL;
-}
-
 static void prime_free(struct prime *s)
 {
     free(s->k);
@@ -1854,9 +1846,9 @@ int cmd_prime(int argc, char **argv)
         ro.seeds = seeds;
         ro.nseeds = nurls - 1;
         if (!user)
-            user = env_first("RESPTRACE_USER", NULL);
+            user = rt_env_first("RESPTRACE_USER", NULL);
         if (!pass)
-            pass = env_first("RESPTRACE_PASS", "REDISCLI_AUTH");
+            pass = rt_env_first("RESPTRACE_PASS", "REDISCLI_AUTH");
         if (user) {
             free(ro.target.user);
             ro.target.user = strdup(user);

@@ -1174,14 +1174,6 @@ static int run_sweep(struct replay_opts *o, struct ui *ui, const double *speeds,
     return rc;
 }
 
-static char *env_first(const char *a, const char *b)
-{
-    char *v = getenv(a);
-    if (!v && b)
-        v = getenv(b);
-    return v;
-}
-
 int cmd_replay(int argc, char **argv)
 {
     enum {
@@ -1553,9 +1545,9 @@ int cmd_replay(int argc, char **argv)
     if (pass)
         rt_warn_cmdline_password("replay", "--pass");
     if (!user)
-        user = env_first("RESPTRACE_USER", NULL);
+        user = rt_env_first("RESPTRACE_USER", NULL);
     if (!pass)
-        pass = env_first("RESPTRACE_PASS", "REDISCLI_AUTH");
+        pass = rt_env_first("RESPTRACE_PASS", "REDISCLI_AUTH");
     if (user) {
         free(o.target.user);
         o.target.user = strdup(user);
@@ -1591,7 +1583,11 @@ int cmd_replay(int argc, char **argv)
         goto out;
     }
     if (!target_url) {
-        if (replay_server_start(&srv, NULL, &err) != 0) {
+        /* the binary: $RESPTRACE_REDIS_SERVER (a path, or a name looked up in $PATH) */
+        struct replay_server_opts so = {.binary = rt_env_first("RESPTRACE_REDIS_SERVER", NULL),
+                                        .search_path = getenv("PATH"),
+                                        .tmpdir = rt_env_first("TMPDIR", NULL)};
+        if (replay_server_start(&srv, &so, &err) != 0) {
             fprintf(stderr, "resptrace replay: no --target, and the throwaway redis-server did "
                             "not start: %s\n",
                     err.msg);

@@ -1685,14 +1685,6 @@ static int parse_counts(const char *arg, struct proj ***pr, size_t *n)
     return *n ? 0 : -1;
 }
 
-static char *env_first(const char *a, const char *b)
-{
-    char *v = getenv(a);
-    if (!v && b)
-        v = getenv(b);
-    return v;
-}
-
 /* The summary above the projections' tables. */
 static void print_totals(const struct sh *s, const char *path)
 {
@@ -1833,9 +1825,9 @@ int cmd_shards(int argc, char **argv)
     else if (target && rt_url_has_password(target))
         rt_warn_cmdline_password("shards", "the URL");
     if (target && !user)
-        user = env_first("RESPTRACE_USER", NULL);
+        user = rt_env_first("RESPTRACE_USER", NULL);
     if (target && !pass)
-        pass = env_first("RESPTRACE_PASS", "REDISCLI_AUTH");
+        pass = rt_env_first("RESPTRACE_PASS", "REDISCLI_AUTH");
     status = RT_EXIT_FAIL;
     struct rt_err err = {0};
     const char *source = "even split";

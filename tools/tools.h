@@ -272,6 +272,10 @@ void rt_progress_done(struct rt_progress *p);
  *  environment variables RESPTRACE_PASS / REDISCLI_AUTH. Printed once per process. */
 void rt_warn_cmdline_password(const char *cmd, const char *what);
 
+/*! rt_env_first() : the value of environment variable `a`, else of `b` (may be NULL); an
+ *  empty value counts as unset. @return it, or NULL. */
+const char *rt_env_first(const char *a, const char *b);
+
 /*! rt_url_has_password() : 1 when a redis:// or rediss:// URL carries user:pass@. */
 int rt_url_has_password(const char *url);
 

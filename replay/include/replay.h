@@ -429,12 +429,21 @@ struct replay_server {
     char dir[256]; /* its working directory and log (removed by replay_server_stop) */
 };
 
+/* Where the server comes from (the library reads no environment: the CLI passes
+ * $RESPTRACE_REDIS_SERVER, $PATH and $TMPDIR). */
+struct replay_server_opts {
+    const char *binary;            /* a path (with a '/') or a name looked up in search_path;
+                                    * NULL: "redis-server" */
+    const char *search_path;       /* directories as in PATH; NULL: /usr/local/bin:/usr/bin:/bin */
+    const char *tmpdir;            /* where its directory is made; NULL: /tmp */
+    const char *const *extra_args; /* more arguments (NULL-terminated; may be NULL) */
+};
+
 /*! replay_server_start() :
- *  Starts redis-server ($RESPTRACE_REDIS_SERVER, a path or a name looked up in PATH; else
- *  redis-server from PATH) with --bind 127.0.0.1 --port P (a free port, picked again when
- *  another process takes it first) --save "" --appendonly no in a fresh directory under
- *  $TMPDIR or /tmp, its log in dir/redis.log (stderr too), stdin and stdout on /dev/null,
- *  plus `extra_args` (NULL-terminated; may be NULL). Waits up to 5 s until it answers PING
+ *  Starts redis-server (`o` may be NULL: the defaults) with --bind 127.0.0.1 --port P (a free
+ *  port, picked again when another process takes it first) --save "" --appendonly no in a
+ *  fresh directory under o->tmpdir, its log in dir/redis.log (stderr too), stdin and stdout on
+ *  /dev/null, plus o->extra_args. Waits up to 5 s until it answers PING
  *  and INFO with its own process id on the plain port (a -NOAUTH answer counts: requirepass
  *  in extra_args), so TLS options (--tls-port ...) may be added but the plain port must stay
  *  (no --port in extra_args). The server runs in its own process group (a terminal's Ctrl-C
@@ -442,7 +451,7 @@ struct replay_server {
  *  (PR_SET_PDEATHSIG): start it from a thread that lives as long as it is needed.
  *  @return 0, or a negative code with `err` naming the binary and quoting the last lines of
  *  its log; `s` is then zeroed and nothing is left behind. */
-int replay_server_start(struct replay_server *s, const char *const *extra_args,
+int replay_server_start(struct replay_server *s, const struct replay_server_opts *o,
                         struct rt_err *err);
 
 /*! replay_server_stop() : SIGTERM (SIGKILL after 3 s), reaps it, removes its directory.
