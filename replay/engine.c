@@ -166,9 +166,38 @@ static void worker_cleanup(struct worker *w)
     w->fold = NULL;
 }
 
+/* The workers wait at the gate until every thread was created: when one cannot be, those
+ * already running are told to end before they touch anything, and the run fails with an
+ * error instead of replaying part of the trace. */
+struct start_gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int state; /* 0: wait; 1: go; -1: cancelled */
+};
+
+static int gate_wait(struct start_gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    while (!g->state)
+        pthread_cond_wait(&g->cv, &g->mu);
+    int st = g->state;
+    pthread_mutex_unlock(&g->mu);
+    return st;
+}
+
+static void gate_open(struct start_gate *g, int state)
+{
+    pthread_mutex_lock(&g->mu);
+    g->state = state;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
+    if (w->gate && gate_wait(w->gate) < 0)
+        return NULL;
     struct event_config *cfg = event_config_new();
     event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
     w->base = event_base_new_with_config(cfg);
@@ -533,11 +562,24 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
             goto out;
         }
     }
-    for (unsigned i = 0; i < nt; i++)
-        if (pthread_create(&th[i], NULL, worker_main, &ws[i]) != 0) {
-            fprintf(stderr, "resptrace replay: cannot start thread %u\n", i);
-            abort();
-        }
+    struct start_gate gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    unsigned started = 0;
+    int terr = 0;
+    for (; started < nt; started++) {
+        ws[started].gate = &gate;
+        if ((terr = pthread_create(&th[started], NULL, worker_main, &ws[started])) != 0)
+            break;
+    }
+    if (started < nt) {
+        gate_open(&gate, -1);
+        for (unsigned i = 0; i < started; i++)
+            pthread_join(th[i], NULL);
+        rt_err_set(err, RT_EIO, "cannot start thread %u of %u: %s", started + 1, nt,
+                   strerror(terr));
+        rc = RT_EIO;
+        goto out;
+    }
+    gate_open(&gate, 1);
     /* the status line: about once a second, until every worker has finished */
     uint64_t tick_ops = 0, tick_errors = 0, tick_hits = 0, tick_misses = 0;
     for (unsigned tick = 0;; tick++) {

@@ -279,6 +279,7 @@ struct worker {
     struct replay_status *shared;
     uint64_t shared_lag;
     volatile int *stop;
+    struct start_gate *gate; /* the workers start together, or none does (engine.c) */
     uint64_t deadline;
     int stopping;             /* 1: --duration ended: nothing more is sent, replies in flight
                                * are awaited; 2: a signal: the loop ends now */
