@@ -54,20 +54,22 @@ start_redis_x --hz 500; W=$RX_PORT
     --json="$TMP/speed.json" > "$TMP/speed.out" 2> "$TMP/speed.err"
 check_eq "speed sweep: exit 0" 0 $?
 grep -E '^speed|serves|does not' "$TMP/speed.out"
-# (up to 2 attempts: under ASan on a loaded machine a 1x step once slipped past the bound,
-# 3.81 s for a 3.03 s trace, where the speed sweep's 1x of the same load held just before)
-for attempt in 1 2; do
+SPEED=$(jq '.max_speed_held // 0' "$TMP/speed.json")
+# (up to 3 attempts: under ASan the replayer's own CPU per request makes 8 loops slip on a
+# busy 2-core machine: a 1x step once slipped past the bound, 3.81 s for a 3.03 s trace, and a
+# 2x step once took 4.78 s for 4.04 s, where release builds hold 8x)
+for attempt in 1 2 3; do
     rcli "$W" FLUSHALL > /dev/null
     "$RT" replay "$TMP/loops.rtrace" --target "redis://127.0.0.1:$W" --sweep 1,2,4,8 --sweep-by scale \
         --slo 'p99<20ms' --json="$TMP/scale.json" > "$TMP/scale.out" 2> "$TMP/scale.err"
     rc=$?
-    [ "$(jq '.max_scale_held // 0' "$TMP/scale.json")" != 0 ] && break
-    echo "scale sweep, attempt $attempt: held no step, again"
+    SCALE=$(jq '.max_scale_held // 0' "$TMP/scale.json")
+    [ "$(awk -v a="$SCALE" -v b="$SPEED" 'BEGIN { print (a >= 2 && a >= 2 * b) }')" = 1 ] && break
+    echo "scale sweep, attempt $attempt: held ${SCALE}x the users, again"
+    grep -E '^users' "$TMP/scale.out"
 done
 check_eq "scale sweep: exit 0" 0 $rc
 grep -E '^users|serves|does not' "$TMP/scale.out"
-SPEED=$(jq '.max_speed_held // 0' "$TMP/speed.json")
-SCALE=$(jq '.max_scale_held // 0' "$TMP/scale.json")
 check_eq "speed sweep: the loops slipped (why it broke)" true \
     "$(jq '[.steps[] | select(.held == false) | .why | test("could not keep their pace")] | any' "$TMP/speed.json")"
 check_eq "scale sweep: sweep_by scale" scale "$(jq -r .sweep_by "$TMP/scale.json")"
