@@ -148,6 +148,18 @@ make_pki() {
     done
 }
 
+# commands_counted CLI: the commands a server counted since CONFIG RESETSTAT (INFO
+# commandstats), other than the reset, INFO and the one AUTH of this check's own, asked through
+# the shell function CLI (a redis-cli with the server's TLS options and password); "no answer"
+# when it cannot ask, so that a silent server fails the check
+commands_counted() {
+    local st
+    st=$("$1" INFO commandstats)
+    [ -n "$st" ] || { echo "no answer"; return; }
+    printf '%s\n' "$st" | awk -F'[:=,]' '/^cmdstat_/ && $1 != "cmdstat_info" && $1 != "cmdstat_config|resetstat" {
+        n = $3; if ($1 == "cmdstat_auth") n -= 1; s += n } END { print s + 0 }'
+}
+
 # start_recorder PORT FILE [record args...]: a live `record -i lo -p PORT -w FILE` in the
 # background, bounded to 120 s; returns once the trace exists (capture active). Sets REC_PID.
 start_recorder() {

@@ -137,15 +137,7 @@ W=$RX_PORT
 wcli() { redis-cli $WCLI -h 127.0.0.1 -p "$W" "$@" | tr -d '\r'; }
 RX_CLI=""
 check_eq "the other-name server answers with its name" PONG "$(wcli PING)"
-# calls: commands the server counted since its stats were reset, other than the reset, and the
-# AUTH and INFO this check sends itself ("no answer" when it cannot ask, so that a silent server fails)
-calls() {
-    local st
-    st=$(wcli INFO commandstats)
-    [ -n "$st" ] || { echo "no answer"; return; }
-    printf '%s\n' "$st" | awk -F'[:=,]' '/^cmdstat_/ && $1 != "cmdstat_info" && $1 != "cmdstat_config|resetstat" {
-        n = $3; if ($1 == "cmdstat_auth") n -= 1; s += n } END { print s + 0 }'
-}
+calls() { commands_counted wcli; }
 export RESPTRACE_PASS=sekret
 kind() {
     local name=$1

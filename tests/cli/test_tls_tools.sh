@@ -136,14 +136,7 @@ RX_CLI=""
 W=$RX_PORT
 wcli() { redis-cli "${WCLI[@]}" -h 127.0.0.1 -p "$W" "$@" | tr -d '\r'; }
 check_eq "the other-name server answers by its name" PONG "$(wcli PING)"
-# calls: commands counted since the reset other than the reset and this check's own AUTH and INFO
-calls() {
-    local st
-    st=$(wcli INFO commandstats)
-    [ -n "$st" ] || { echo "no answer"; return; }
-    printf '%s\n' "$st" | awk -F'[:=,]' '/^cmdstat_/ && $1 != "cmdstat_info" && $1 != "cmdstat_config|resetstat" {
-        n = $3; if ($1 == "cmdstat_auth") n -= 1; s += n } END { print s + 0 }'
-}
+calls() { commands_counted wcli; }
 export RESPTRACE_PASS=sekret
 for kind in prime shards; do
     wcli CONFIG RESETSTAT > /dev/null
