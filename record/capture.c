@@ -1,6 +1,6 @@
 /* capture.c: the recorder's main loop: libpcap source, reassembly, sessions, trace writer. */
 #define _GNU_SOURCE
-#include "record.h"
+#include "record_int.h"
 
 #include <errno.h>
 #include <grp.h>

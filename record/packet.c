@@ -1,5 +1,5 @@
 /* packet.c: decodes one captured frame (link layer, IPv4/IPv6, TCP) into a TCP segment. */
-#include "record.h"
+#include "record_int.h"
 
 #include <pcap/dlt.h>
 #include <string.h>

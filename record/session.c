@@ -33,7 +33,7 @@
  *   grow with the data and are freed when a long message has passed, and the scratch where
  *   requests are taken apart is the recorder's, shared by its sessions (struct rec_scratch).
  */
-#include "record.h"
+#include "record_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -23,7 +23,7 @@
  * would pass the table's cap, when it is older than the hole timeout, or when the connection
  * closes. Time is the capture's: nothing here reads a clock.
  */
-#include "record.h"
+#include "record_int.h"
 
 #include <stdlib.h>
 #include <string.h>

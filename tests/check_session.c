@@ -1,6 +1,6 @@
 /* check_session.c: unit tests of the recorder's per-connection pairing layer (session.c). */
 #define _GNU_SOURCE /* memmem */
-#include "record.h"
+#include "record_int.h"
 
 #include <check.h>
 #include <pcap/pcap.h>

@@ -1,7 +1,7 @@
 /* check_tcp.c: unit tests of packet decoding and TCP reassembly in the recorder library. */
 #define _GNU_SOURCE /* scandir, alphasort */
 #include "check_suites.h"
-#include "record.h"
+#include "record_int.h"
 
 #include <check.h>
 #include <dirent.h>

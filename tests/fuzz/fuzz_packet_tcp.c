@@ -1,6 +1,6 @@
 /* fuzz_packet_tcp.c: libFuzzer target for packet decoding feeding TCP reassembly. */
 #include "fuzz_common.h"
-#include "record.h"
+#include "record_int.h"
 
 #include <pcap/dlt.h>
 #include <stdint.h>

@@ -8,7 +8,7 @@
  * 1 server bytes, 2 a gap of len bytes in direction (op >> 2) & 1, 3 close (then the rest is
  * fed after the close). Every event the session emits is checked for what the API promises. */
 #include "fuzz_common.h"
-#include "record.h"
+#include "record_int.h"
 
 #include <string.h>
 
