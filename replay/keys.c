@@ -185,14 +185,15 @@ static int getkeys_remote(struct worker *w, const struct trace_request *q, uint8
 
 /* ---- cluster slots and split requests -------------------------------------------------- */
 
-/* the slot of a key as sent (after --key-prefix) */
-static int32_t key_slot(const char *prefix, const char *k, size_t n)
+int32_t rt_sent_key_slot(const char *prefix, const char *k, size_t n)
 {
     if (!prefix || !*prefix)
         return rt_key_slot(k, n);
     size_t pl = strlen(prefix);
     char stackbuf[512];
-    char *b = pl + n <= sizeof stackbuf ? stackbuf : xcalloc(1, pl + n);
+    char *b = pl + n <= sizeof stackbuf ? stackbuf : malloc(pl + n);
+    if (!b)
+        return -1;
     memcpy(b, prefix, pl);
     memcpy(b + pl, k, n);
     int32_t s = rt_key_slot(b, pl + n);
@@ -201,8 +202,7 @@ static int32_t key_slot(const char *prefix, const char *k, size_t n)
     return s;
 }
 
-/* the merged reply type of a command that may be split per slot; 0: not splittable */
-static uint8_t split_kind(const char *name, int *pairs)
+uint8_t rt_split_kind(const char *name, int *pairs)
 {
     *pairs = 0;
     if (!strcmp(name, "mget"))
@@ -452,7 +452,7 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
     if (why < 0 && w->cluster && keys_known && nk) {
         ks = xcalloc(nk, sizeof *ks);
         for (size_t i = 0; i < nk; i++) {
-            ks[i] = pos[i] < q->argc ? key_slot(o->key_prefix, q->argv[pos[i]], q->argvlen[pos[i]])
+            ks[i] = pos[i] < q->argc ? rt_sent_key_slot(o->key_prefix, q->argv[pos[i]], q->argvlen[pos[i]])
                                      : 0;
             if (slot < 0)
                 slot = ks[i];
@@ -489,7 +489,7 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
         if (special == S_SUBSCRIBE || special == S_UNSUBSCRIBE)
             r->replies_left = q->argc > 1 ? (uint32_t)(q->argc - 1) : 1;
         int pairs = 0;
-        uint8_t sk = cross && !rc->in_tx && !o->no_split ? split_kind(name, &pairs) : 0;
+        uint8_t sk = cross && !rc->in_tx && !o->no_split ? rt_split_kind(name, &pairs) : 0;
         if (special == S_AUTH || special == S_HELLO) {
             /* the trace's credentials (redacted) give way to the target's */
             const char *av[8];

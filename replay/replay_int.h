@@ -23,6 +23,15 @@ SSL_CTX *rt_tls_ctx_new(const struct replay_tls *t, struct rt_err *err);
  *  address. @return it, or NULL on out of memory. */
 SSL *rt_tls_ssl_new(SSL_CTX *ctx, const char *name, int insecure);
 
+/*! rt_sent_key_slot() : the slot of a key as the replay sends it (after --key-prefix
+ *  `prefix`, may be NULL); -1 when out of memory. The engine routes by it, --check counts by it. */
+int32_t rt_sent_key_slot(const char *prefix, const char *k, size_t n);
+
+/*! rt_split_kind() : for a command (lower-case name) whose keys span slots, the type of the
+ *  reply merged from its per-slot parts (MGET an array, MSET a status, DEL/UNLINK/EXISTS/TOUCH
+ *  an integer; `*pairs` 1 for MSET's key-value pairs); 0: not split (CROSSSLOT). */
+uint8_t rt_split_kind(const char *name, int *pairs);
+
 /*! rt_tls_error() : why a handshake on `ssl` (may be NULL) failed, from the verify result and
  *  OpenSSL's error queue (which it clears), as one line. */
 void rt_tls_error(SSL *ssl, char *buf, size_t cap);

@@ -688,183 +688,26 @@ static int write_json(json_t *j, const char *path)
 
 /* ---- --check: what will not run as recorded ------------------------------------------- */
 
-enum {
-    CK_UNSAFE, CK_UNKNOWN, CK_SPLIT, CK_CROSSSLOT, CK_TX_CROSS, CK_SELECT, CK_KEYLESS,
-    CK_PUBSUB, CK_ALLNODES, CK_BLOCKING, CK_NOSLOT, CK_MAX
-};
-
-static const struct {
-    const char *key, *text;
-} ck_names[CK_MAX] = {
-    {"unsafe", "skipped as unsafe (destroy or reconfigure; --allow to send)"},
-    {"unknown_commands", "not in the command table (keys asked of the target)"},
-    {"split", "multi-key commands across slots, split per slot"},
-    {"crossslot", "commands whose keys span slots: the target answers CROSSSLOT"},
-    {"crossslot_transactions", "transactions whose keys span slots (fail on a cluster)"},
-    {"select", "SELECT of a db other than 0 (skipped: a cluster has db 0 only)"},
-    {"keyless", "keyless commands (sent to one node per recorded connection)"},
-    {"pubsub", "subscriptions (served by one node, not the whole cluster)"},
-    {"all_nodes", "commands meant for every node or shard (KEYS, SCAN, DBSIZE, ...): one node answers"},
-    {"blocking", "blocking commands (replies may come late)"},
-    {"unserved_slots", "requests for slots no node serves now"},
-};
-
-struct check_cat {
-    uint64_t n;
-    char ex[3][120];
-    size_t nex;
-};
-
-static void ck_add(struct check_cat *c, const struct trace_event *ev, uint64_t t0)
-{
-    c->n++;
-    if (c->nex == 3)
-        return;
-    const struct trace_request *q = &ev->u.req;
-    char *b = c->ex[c->nex++];
-    int k = snprintf(b, 120, "conn %llu +%.3fs:", (unsigned long long)ev->conn,
-                     (double)(ev->ts - t0) / 1e9);
-    for (size_t i = 0; i < q->argc && i < 4 && k > 0 && k < 110; i++) {
-        int m = snprintf(b + k, 120 - (size_t)k, " %.*s", (int)(q->argvlen[i] < 24 ? q->argvlen[i] : 24),
-                         q->argv[i]);
-        for (int x = k + 1; m > 0 && x < k + m && x < 119; x++)
-            if ((unsigned char)b[x] < 32 || (unsigned char)b[x] > 126)
-                b[x] = '.';
-        k += m;
-    }
-}
-
+/* --check (replay_check): prints and writes what will not run as recorded */
 static int run_check(const struct replay_opts *o, const char *json_path)
 {
     struct rt_err err = {0};
-    struct replay_topology topo;
-    if (replay_topology_read(o, &topo, &err) != 0) {
+    struct replay_check chk;
+    int crc = replay_check(o, &chk, &err);
+    if (crc != 0 && (!chk.requests || !chk.per_node)) { /* nothing read: nothing to show */
         fprintf(stderr, "resptrace replay: --check: %s\n", err.msg);
+        replay_check_free(&chk);
         return RT_EXIT_FAIL;
     }
-    struct trace_reader *rd = rt_open_trace("replay", o->trace, 0);
-    if (!rd) {
-        replay_topology_free(&topo);
-        return RT_EXIT_FAIL;
-    }
-    struct check_cat cat[CK_MAX] = {0};
-    uint64_t *per_node = calloc(topo.n + 1, sizeof *per_node);
-    uint64_t requests = 0, t0 = 0;
-    /* per recorded connection: in a transaction, its first slot, already counted */
-    struct txs {
-        uint64_t conn;
-        int32_t slot;
-        int cross;
-    } *tx = NULL;
-    size_t ntx = 0;
-    uint32_t pos[256];
-    struct trace_event ev;
-    int r;
-    while ((r = trace_reader_next(rd, &ev, &err)) == 1) {
-        if (!t0)
-            t0 = ev.ts;
-        if (ev.type != TRACE_EV_REQUEST || !ev.u.req.argc)
-            continue;
-        const struct trace_request *q = &ev.u.req;
-        requests++;
-        char name[32], sub[32];
-        size_t nl = q->argvlen[0] < 31 ? q->argvlen[0] : 31;
-        for (size_t i = 0; i < nl; i++)
-            name[i] = (char)tolower((unsigned char)q->argv[0][i]);
-        name[nl] = 0;
-        sub[0] = 0;
-        if (q->argc > 1) {
-            size_t sl = q->argvlen[1] < 31 ? q->argvlen[1] : 31;
-            for (size_t i = 0; i < sl; i++)
-                sub[i] = (char)tolower((unsigned char)q->argv[1][i]);
-            sub[sl] = 0;
-        }
-        if (replay_cmd_is_unsafe(name, q->argc > 1 ? sub : NULL)) {
-            ck_add(&cat[CK_UNSAFE], &ev, t0);
-            continue;
-        }
-        const struct rt_cmd *c = rt_cmd_lookup(q->argc, q->argv, q->argvlen);
-        if (!c) {
-            ck_add(&cat[CK_UNKNOWN], &ev, t0);
-            continue;
-        }
-        if (c->flags & RT_CMD_BLOCKING)
-            ck_add(&cat[CK_BLOCKING], &ev, t0);
-        if (!topo.cluster) {
-            per_node[0]++;
-            continue;
-        }
-        size_t nk = 0;
-        int32_t slot = -1;
-        int cross = 0;
-        if (rt_cmd_keys(c, q->argc, q->argv, q->argvlen, pos, 256, &nk) == 0)
-            for (size_t i = 0; i < nk && i < 256; i++) {
-                size_t p = pos[i];
-                if (p >= q->argc)
-                    continue;
-                int32_t s;
-                if (o->key_prefix) {
-                    size_t pl = strlen(o->key_prefix);
-                    char *b = malloc(pl + q->argvlen[p] + 1);
-                    memcpy(b, o->key_prefix, pl);
-                    memcpy(b + pl, q->argv[p], q->argvlen[p]);
-                    s = rt_key_slot(b, pl + q->argvlen[p]);
-                    free(b);
-                } else {
-                    s = rt_key_slot(q->argv[p], q->argvlen[p]);
-                }
-                if (slot < 0)
-                    slot = s;
-                else if (s != slot)
-                    cross = 1;
-            }
-        /* transactions */
-        size_t ti = 0;
-        while (ti < ntx && tx[ti].conn != ev.conn)
-            ti++;
-        int in_tx = ti < ntx;
-        if (!strcmp(name, "multi") && !in_tx) {
-            tx = realloc(tx, (ntx + 1) * sizeof *tx);
-            tx[ntx++] = (struct txs){ev.conn, -1, 0};
-        } else if (in_tx) {
-            if (slot >= 0 && tx[ti].slot < 0)
-                tx[ti].slot = slot;
-            if (slot >= 0 && (slot != tx[ti].slot || cross) && !tx[ti].cross) {
-                tx[ti].cross = 1;
-                ck_add(&cat[CK_TX_CROSS], &ev, t0);
-            }
-            if (!strcmp(name, "exec") || !strcmp(name, "discard"))
-                tx[ti] = tx[--ntx];
-        }
-        if (!strcmp(name, "select") && !(q->argc == 2 && q->argvlen[1] == 1 && q->argv[1][0] == '0'))
-            ck_add(&cat[CK_SELECT], &ev, t0);
-        if (c->flags & (RT_CMD_ALL_NODES | RT_CMD_ALL_SHARDS))
-            ck_add(&cat[CK_ALLNODES], &ev, t0);
-        else if (c->flags & RT_CMD_PUBSUB && strstr(name, "subscribe") && slot < 0)
-            ck_add(&cat[CK_PUBSUB], &ev, t0);
-        else if (slot < 0 && strcmp(name, "multi") && strcmp(name, "exec") &&
-                 strcmp(name, "discard") && strcmp(name, "select"))
-            ck_add(&cat[CK_KEYLESS], &ev, t0);
-        if (cross && !in_tx) {
-            int splittable = !strcmp(name, "mget") || !strcmp(name, "mset") ||
-                             !strcmp(name, "del") || !strcmp(name, "unlink") ||
-                             !strcmp(name, "exists") || !strcmp(name, "touch");
-            ck_add(&cat[splittable && !o->no_split ? CK_SPLIT : CK_CROSSSLOT], &ev, t0);
-        }
-        if (slot >= 0) {
-            uint16_t own = topo.owner[slot];
-            if (own == 0xffff)
-                ck_add(&cat[CK_NOSLOT], &ev, t0);
-            else
-                per_node[own]++;
-        }
-    }
+    const struct replay_topology *tp = &chk.topo;
+    const struct replay_check_cat *cat = chk.cat;
+    const uint64_t *per_node = chk.per_node;
+    uint64_t requests = chk.requests;
     int rc = RT_EXIT_OK;
-    if (r < 0) {
+    if (crc != 0) {
         fprintf(stderr, "resptrace replay: --check: %s\n", err.msg);
         rc = RT_EXIT_FAIL;
     }
-    trace_reader_close(rd);
     char tb[400];
     replay_target_format(&o->target, tb, sizeof tb);
     if (json_path) {
@@ -872,23 +715,23 @@ static int run_check(const struct replay_opts *o, const char *json_path)
         json_object_set_new(j, "mode", json_string("check"));
         json_object_set_new(j, "trace", json_string(o->trace));
         json_object_set_new(j, "target", json_string(tb));
-        json_object_set_new(j, "cluster", json_boolean(topo.cluster));
+        json_object_set_new(j, "cluster", json_boolean(tp->cluster));
         json_object_set_new(j, "requests", rt_json_u64(requests));
         json_t *cj = json_object();
-        for (int i = 0; i < CK_MAX; i++) {
+        for (int i = 0; i < REPLAY_CK_MAX; i++) {
             json_t *e = json_object();
             json_object_set_new(e, "count", rt_json_u64(cat[i].n));
             json_t *ex = json_array();
             for (size_t k = 0; k < cat[i].nex; k++)
                 json_array_append_new(ex, json_string(cat[i].ex[k]));
             json_object_set_new(e, "examples", ex);
-            json_object_set_new(cj, ck_names[i].key, e);
+            json_object_set_new(cj, replay_check_key(i), e);
         }
         json_object_set_new(j, "findings", cj);
         json_t *nodes = json_array();
-        for (size_t i = 0; i < topo.n; i++)
-            if (topo.nodes[i].primary)
-                json_array_append_new(nodes, json_pack("{s:s,s:o}", "node", topo.nodes[i].addr,
+        for (size_t i = 0; i < tp->n; i++)
+            if (tp->nodes[i].primary)
+                json_array_append_new(nodes, json_pack("{s:s,s:o}", "node", tp->nodes[i].addr,
                                                        "requests", rt_json_u64(per_node[i])));
         json_object_set_new(j, "primaries", nodes);
         if (write_json(j, json_path) < 0)
@@ -896,248 +739,99 @@ static int run_check(const struct replay_opts *o, const char *json_path)
     }
     if (!json_path || strcmp(json_path, "-")) {
         printf("%s: %llu requests; target %s: %s\n", o->trace, (unsigned long long)requests, tb,
-               topo.cluster ? "a cluster" : "a standalone server");
-        if (topo.cluster) {
+               tp->cluster ? "a cluster" : "a standalone server");
+        if (tp->cluster) {
             size_t np = 0;
-            for (size_t i = 0; i < topo.n; i++)
-                np += topo.nodes[i].primary;
+            for (size_t i = 0; i < tp->n; i++)
+                np += tp->nodes[i].primary;
             printf("%zu primaries, %zu replicas; requests with keys per primary:\n", np,
-                   topo.n - np);
-            for (size_t i = 0; i < topo.n; i++)
-                if (topo.nodes[i].primary)
-                    printf("  %-24s %10llu\n", topo.nodes[i].addr,
+                   tp->n - np);
+            for (size_t i = 0; i < tp->n; i++)
+                if (tp->nodes[i].primary)
+                    printf("  %-24s %10llu\n", tp->nodes[i].addr,
                            (unsigned long long)per_node[i]);
         }
         int any = 0;
-        for (int i = 0; i < CK_MAX; i++) {
+        for (int i = 0; i < REPLAY_CK_MAX; i++) {
             if (!cat[i].n)
                 continue;
             if (!any)
                 printf("\nwill not run as recorded:\n");
             any = 1;
-            printf("  %10llu  %s\n", (unsigned long long)cat[i].n, ck_names[i].text);
+            printf("  %10llu  %s\n", (unsigned long long)cat[i].n, replay_check_text(i));
             for (size_t k = 0; k < cat[i].nex; k++)
                 printf("              e.g. %s\n", cat[i].ex[k]);
         }
         if (!any)
             printf("\neverything runs as recorded.\n");
     }
-    free(tx);
-    free(per_node);
-    replay_topology_free(&topo);
+    replay_check_free(&chk);
     return rc;
 }
 
 /* ---- --sweep and --slo -------------------------------------------------------------------- */
 
-/* One term of an SLO: "p99<2ms", "get:p99.9<5ms", "max<50ms", "errors<0.1%". */
-struct slo_term {
-    char cmd[64];  /* empty: overall */
-    int errors;    /* the error rate, in percent of the requests sent */
-    double pct;    /* the percentile (100: max) */
-    double limit;  /* ns, or percent for errors */
-    char text[96];
-};
-
-static int parse_slo(const char *spec, struct slo_term **out, size_t *n)
-{
-    char *copy = strdup(spec), *save = NULL;
-    *out = NULL;
-    *n = 0;
-    for (char *t = strtok_r(copy, ",;", &save); t; t = strtok_r(NULL, ",;", &save)) {
-        while (*t == ' ')
-            t++;
-        struct slo_term x = {0};
-        snprintf(x.text, sizeof x.text, "%s", t);
-        char *colon = strchr(t, ':'), *lt = strchr(t, '<');
-        if (!lt)
-            goto bad;
-        if (colon && colon < lt) {
-            snprintf(x.cmd, sizeof x.cmd, "%.*s", (int)(colon - t), t);
-            for (char *c = x.cmd; *c; c++)
-                *c = (char)tolower((unsigned char)*c);
-            t = colon + 1;
-        }
-        char *end;
-        if (!strncmp(t, "errors<", 7)) {
-            x.errors = 1;
-            x.limit = strtod(lt + 1, &end);
-            if (end == lt + 1 || strcmp(end, "%") != 0)
-                goto bad;
-        } else {
-            if (!strncmp(t, "max<", 4))
-                x.pct = 100;
-            else if (t[0] == 'p') {
-                x.pct = strtod(t + 1, &end);
-                if (end != lt || !(x.pct > 0) || x.pct > 100)
-                    goto bad;
-            } else
-                goto bad;
-            double v = strtod(lt + 1, &end);
-            double unit = !strcmp(end, "us") ? 1e3 : !strcmp(end, "ms") ? 1e6 : !strcmp(end, "s") ? 1e9 : 0;
-            if (end == lt + 1 || !unit || !(v > 0))
-                goto bad;
-            x.limit = v * unit;
-        }
-        *out = realloc(*out, (*n + 1) * sizeof **out);
-        (*out)[(*n)++] = x;
-    }
-    free(copy);
-    return *n ? 0 : -1;
-bad:
-    free(copy);
-    free(*out);
-    *out = NULL;
-    return -1;
-}
-
-/* @return 1 when every term holds; else 0 with `why` naming the first that broke */
-static int slo_holds(const struct replay_result *r, const struct slo_term *t, size_t n, char *why,
-                     size_t cap)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (t[i].errors) {
-            double rate = r->sent ? 100.0 * (double)r->errors / (double)r->sent : 0;
-            if (!(rate < t[i].limit)) {
-                snprintf(why, cap, "%s broke: %.3f%% errors", t[i].text, rate);
-                return 0;
-            }
-            continue;
-        }
-        const struct rt_hist *h = r->lat;
-        if (t[i].cmd[0]) {
-            h = NULL;
-            for (size_t k = 0; k < r->ncmds; k++)
-                if (!strcmp(r->cmds[k].name, t[i].cmd))
-                    h = r->cmds[k].lat;
-            if (!h)
-                continue; /* the command did not run: nothing to hold against */
-        }
-        uint64_t v = t[i].pct >= 100 ? rt_hist_max(h) : rt_hist_percentile(h, t[i].pct);
-        if (!((double)v < t[i].limit)) {
-            snprintf(why, cap, "%s broke: %.3f ms", t[i].text, (double)v / 1e6);
-            return 0;
-        }
-    }
-    return 1;
-}
-
 struct sweep_ctx {
     struct replay_opts *o;
-    struct ui *ui;
-    const struct slo_term *slo;
-    size_t nslo;
     double max_lag_ms;
     json_t *steps;
     const char *target;
-    int failed; /* a run could not run at all */
     int by_scale; /* --sweep-by scale: the factors are copies of the users (--scale) */
 };
 
-/* one step: @return 1 held, 0 broke, -1 could not run */
-static int sweep_step(struct sweep_ctx *c, double factor)
+/* a step of the sweep (replay_sweep decided whether it held): its line and its JSON */
+static void sweep_step(void *ctx, const struct replay_sweep_step *st)
 {
-    struct replay_result res;
-    struct rt_err err = {0};
-    if (c->by_scale)
-        c->o->scale = (unsigned)factor;
-    else
-        c->o->speed = factor;
-    double speed = c->o->speed;
-    int run = replay_run(c->o, status, c->ui, &stop_flag, &res, &err);
-    if (run != 0) {
-        fprintf(stderr, "resptrace replay: --sweep %gx: %s\n", factor, err.msg);
-        replay_result_free(&res);
-        c->failed = 1;
-        return -1;
-    }
-    char why[200] = "";
-    uint64_t lag99 = rt_hist_percentile(res.lag, 99);
-    int lagging = res.sent && (double)lag99 / 1e6 > c->max_lag_ms;
-    int held = slo_holds(&res, c->slo, c->nslo, why, sizeof why);
-    if (held && lagging) {
-        held = 0;
-        snprintf(why, sizeof why, "could not keep the schedule: p99 lag %.1f ms > %.1f ms",
-                 (double)lag99 / 1e6, c->max_lag_ms);
-    }
-    if (held && res.stopped) {
-        held = 0;
-        snprintf(why, sizeof why, "stopped");
-    }
-    /* request/response loops hold no schedule to lag behind: they slip. A run that took
-     * longer than the trace at this speed (10% and 0.25 s of slack; --scale's copies start up
-     * to 1 s later) did not serve its users at their pace */
-    double want_s = (res.trace_span_s + (c->o->scale > 1 ? 1.0 - 1.0 / c->o->scale : 0)) / speed *
-                    (c->o->loops ? c->o->loops : 1);
-    if (held && res.trace_span_s > 0 && res.duration_s > 1.1 * want_s + 0.25) {
-        held = 0;
-        snprintf(why, sizeof why,
-                 "the users could not keep their pace: %.2f s for %.2f s of trace (slip p99 %.1f ms)",
-                 res.duration_s, want_s, (double)rt_hist_percentile(res.slip, 99) / 1e6);
-    }
+    struct sweep_ctx *c = ctx;
+    const struct replay_result *res = st->res;
+    uint64_t lag99 = rt_hist_percentile(res->lag, 99);
     printf("%s %7.3fx  %9.0f ops/s  p50 %8.3f ms  p99 %8.3f ms  errors %llu  lag p99 %.2f ms  "
            "%s%s%s\n",
-           c->by_scale ? "users" : "speed", factor, res.duration_s > 0 ? (double)res.ops / res.duration_s : 0.0,
-           (double)rt_hist_percentile(res.lat, 50) / 1e6, (double)rt_hist_percentile(res.lat, 99) / 1e6,
-           (unsigned long long)res.errors, (double)lag99 / 1e6, held ? "held" : "BROKE", held ? "" : ": ",
-           why);
+           c->by_scale ? "users" : "speed", st->factor,
+           res->duration_s > 0 ? (double)res->ops / res->duration_s : 0.0,
+           (double)rt_hist_percentile(res->lat, 50) / 1e6,
+           (double)rt_hist_percentile(res->lat, 99) / 1e6, (unsigned long long)res->errors,
+           (double)lag99 / 1e6, st->held ? "held" : "BROKE", st->held ? "" : ": ", st->why);
     fflush(stdout);
     json_t *step = json_object();
-    json_object_set_new(step, "speed", json_real(speed));
-    json_object_set_new(step, "factor", json_real(factor));
+    json_object_set_new(step, "speed", json_real(st->speed));
+    json_object_set_new(step, "factor", json_real(st->factor));
     if (c->by_scale)
-        json_object_set_new(step, "scale", json_integer((json_int_t)factor));
-    json_object_set_new(step, "held", json_boolean(held));
-    json_object_set_new(step, "why", held ? json_null() : json_string(why));
+        json_object_set_new(step, "scale", json_integer((json_int_t)st->factor));
+    json_object_set_new(step, "held", json_boolean(st->held));
+    json_object_set_new(step, "why", st->held ? json_null() : json_string(st->why));
     json_object_set_new(step, "result",
-                        result_json(&res, c->o->trace, c->target, speed, 0, lagging, c->max_lag_ms));
+                        result_json(res, c->o->trace, c->target, st->speed, 0, st->lagging,
+                                    c->max_lag_ms));
     model_json(json_object_get(step, "result"), c->o);
     json_array_append_new(c->steps, step);
-    replay_result_free(&res);
-    return held;
 }
 
-/* --sweep: replays at each speed in turn until the SLO breaks or the schedule slips, then
- * narrows the highest speed that held by bisection (geometric) between it and the first that
- * broke. @return the exit code. */
+/* --sweep (replay_sweep: the steps, the SLO, the bisection): prints each step and the
+ * headroom, writes the JSON. @return the exit code. */
 static int run_sweep(struct replay_opts *o, struct ui *ui, const double *speeds, size_t nspeeds,
-                     const char *slo_spec, const struct slo_term *slo, size_t nslo,
+                     const char *slo_spec, const struct replay_slo_term *slo, size_t nslo,
                      double max_lag_ms, unsigned refine, const char *json_path, const char *label,
                      const char *target, int by_scale)
 {
-    struct sweep_ctx c = {o, ui, slo, nslo, max_lag_ms, json_array(), target, 0, by_scale};
-    double best = 0, broke = 0;
-    for (size_t i = 0; i < nspeeds && !stop_flag; i++) {
-        int h = sweep_step(&c, speeds[i]);
-        if (h < 0)
-            break;
-        if (h) {
-            best = speeds[i];
-        } else {
-            broke = speeds[i];
-            break;
-        }
-    }
-    if (best > 0 && broke > 0)
-        for (unsigned k = 0; k < refine && !stop_flag && !c.failed; k++) {
-            double mid = sqrt(best * broke);
-            if (by_scale) { /* whole copies */
-                mid = floor(mid + 0.5);
-                if (mid <= best)
-                    mid = best + 1;
-                if (mid >= broke)
-                    break;
-            }
-            int h = sweep_step(&c, mid);
-            if (h < 0)
-                break;
-            if (h)
-                best = mid;
-            else
-                broke = mid;
-        }
-    int rc = c.failed ? RT_EXIT_FAIL : RT_EXIT_OK;
-    if (!c.failed) {
+    struct sweep_ctx c = {o, max_lag_ms, json_array(), target, by_scale};
+    struct replay_sweep_opts so = {.factors = speeds,
+                                   .nfactors = nspeeds,
+                                   .by_scale = by_scale,
+                                   .slo = slo,
+                                   .nslo = nslo,
+                                   .max_lag_ms = max_lag_ms,
+                                   .refine = refine,
+                                   .on_step = sweep_step,
+                                   .ctx = &c};
+    struct replay_sweep_result sr;
+    struct rt_err err = {0};
+    int failed = replay_sweep(o, &so, status, ui, &stop_flag, &sr, &err) != 0;
+    double best = sr.best, broke = sr.broke;
+    int rc = failed ? RT_EXIT_FAIL : RT_EXIT_OK;
+    if (failed) {
+        fprintf(stderr, "resptrace replay: --sweep %gx: %s\n", sr.failed_at, err.msg);
+    } else {
         const char *what = by_scale ? "users" : "load";
         if (best > 0)
             printf("\nthis target serves %.*fx the recorded %s at %s%s\n", by_scale ? 0 : 1, best,
@@ -1253,7 +947,7 @@ int cmd_replay(int argc, char **argv)
     int strict = 0, c, rc = RT_EXIT_OK;
     struct replay_server srv = {0};
     int own_server = 0;
-    struct slo_term *slo = NULL;
+    struct replay_slo_term *slo = NULL;
     size_t nslo = 0;
     /* a usage error: one line, then everything allocated so far is released at `out` */
 #define USAGE(...)                                                                                 \
@@ -1479,7 +1173,8 @@ int cmd_replay(int argc, char **argv)
             USAGE("--sweep-by scale takes whole numbers of copies, not %g", sweep[i]);
     if (slo_spec && !nsweep)
         USAGE("--slo goes with --sweep");
-    if (slo_spec && parse_slo(slo_spec, &slo, &nslo) < 0)
+    struct rt_err slo_err = {0};
+    if (slo_spec && replay_slo_parse(slo_spec, &slo, &nslo, &slo_err) != 0)
         USAGE("--slo: cannot read '%s' (terms like p99<2ms, "
                                         "get:p99.9<5ms, max<50ms, errors<0.1%%)",
                               slo_spec);

@@ -379,6 +379,96 @@ void replay_conn_close(struct replay_conn *c);
 /*! replay_result_free() : frees what replay_run() put in `res`. */
 void replay_result_free(struct replay_result *res);
 
+/* ---- replay --check (check.c) ------------------------------------------------------------
+ * What of a trace will not run as recorded against a target, found without sending anything. */
+enum replay_check_kind {
+    REPLAY_CK_UNSAFE, REPLAY_CK_UNKNOWN, REPLAY_CK_SPLIT, REPLAY_CK_CROSSSLOT,
+    REPLAY_CK_TX_CROSS, REPLAY_CK_SELECT, REPLAY_CK_KEYLESS, REPLAY_CK_PUBSUB,
+    REPLAY_CK_ALLNODES, REPLAY_CK_BLOCKING, REPLAY_CK_NOSLOT, REPLAY_CK_MAX
+};
+
+struct replay_check_cat {
+    uint64_t n;
+    char ex[3][120]; /* the first three: "conn C +T s: ARGV..." (printable) */
+    size_t nex;
+};
+
+struct replay_check {
+    struct replay_topology topo; /* as replay reads it */
+    uint64_t requests;
+    struct replay_check_cat cat[REPLAY_CK_MAX];
+    uint64_t *per_node;          /* keyed requests per topology node (all on node 0 when
+                                  * standalone) */
+};
+
+/*! replay_check() : reads o->target's topology and walks o->trace. @return 0; or a negative
+ *  code with `err` (the topology could not be read: `c` empty; the trace is damaged: `c`
+ *  holds what came before). Free with replay_check_free() either way. */
+int replay_check(const struct replay_opts *o, struct replay_check *c, struct rt_err *err);
+void replay_check_free(struct replay_check *c);
+/*! replay_check_key() / replay_check_text() : the JSON name and the sentence of a kind. */
+const char *replay_check_key(int kind);
+const char *replay_check_text(int kind);
+
+/* ---- the capacity sweep (sweep.c) -------------------------------------------------------
+ * One term of an SLO: "p99<2ms", "get:p99.9<5ms", "max<50ms", "errors<0.1%". */
+struct replay_slo_term {
+    char cmd[64];  /* empty: overall; else the command (lower case) */
+    int errors;    /* the error rate, in percent of the requests sent */
+    double pct;    /* the percentile (100: max) */
+    double limit;  /* ns, or percent for errors */
+    char text[96]; /* as given */
+};
+
+/*! replay_slo_parse() : "p99<2ms,get:p99.9<5ms,errors<0.1%" (',' or ';' between terms) into
+ *  `*out` (free() it). @return 0, or RT_EINVAL naming the spec. */
+int replay_slo_parse(const char *spec, struct replay_slo_term **out, size_t *n,
+                     struct rt_err *err);
+
+/*! replay_slo_holds() : @return 1 when every term holds in `r`; else 0 with `why` naming the
+ *  first that broke and its value. A term of a command that did not run holds. */
+int replay_slo_holds(const struct replay_result *r, const struct replay_slo_term *t, size_t n,
+                     char *why, size_t cap);
+
+/* What a step of the sweep was, for the caller to print and record. */
+struct replay_sweep_step {
+    double factor;                  /* the speed, or (by_scale) the copies of the users */
+    double speed;                   /* the replay's speed */
+    int held;
+    int lagging;                    /* its p99 lag passed max_lag_ms */
+    char why[200];                  /* when it broke: the SLO term, the lag, or the users' slip */
+    const struct replay_result *res; /* valid during the call only */
+};
+
+struct replay_sweep_opts {
+    const double *factors; /* tried in turn until one breaks */
+    size_t nfactors;
+    int by_scale;          /* the factors are --scale copies of the users, not speeds */
+    const struct replay_slo_term *slo;
+    size_t nslo;
+    double max_lag_ms;     /* a step whose p99 lag passes this breaks (it could not keep the
+                            * schedule: the replayer, not the target, was the limit) */
+    unsigned refine;       /* bisection steps between the last that held and the first that
+                            * broke (geometric; whole copies by scale) */
+    void (*on_step)(void *ctx, const struct replay_sweep_step *st);
+    void *ctx;
+};
+
+struct replay_sweep_result {
+    double best;      /* the highest factor that held; 0: none */
+    double broke;     /* the lowest that broke; 0: none did */
+    double failed_at; /* the factor whose replay could not run (the error says why) */
+};
+
+/*! replay_sweep() : replays `o` at each factor in turn (o->speed or o->scale set per step)
+ *  until one breaks the SLO, lags, is stopped, or its request/response loops slip behind
+ *  their pace (the run took over 1.1x the trace's span at that speed, plus 0.25 s); then
+ *  narrows between the last that held and the first that broke. @return 0, or the code of a
+ *  replay that could not run (with `err`). */
+int replay_sweep(struct replay_opts *o, const struct replay_sweep_opts *so,
+                 replay_status_fn status, void *sctx, volatile int *stop,
+                 struct replay_sweep_result *out, struct rt_err *err);
+
 /* The disruption window of a result's timeline (disrupt.c: which seconds are bad and which is
  * the worst) and the miss storm after it. */
 struct replay_disruption {
