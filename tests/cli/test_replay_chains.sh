@@ -28,17 +28,21 @@ replay() {
     check_eq "$name: exit 0" 0 $?
     echo "$name: $(jq -c '{ops, latency_p99: .latency_us.p99, service_p99: .service_time_us.p99, lag_p99: .lag_us.p99, slip_p99: .slip_us.p99, slip_final: .slip_us.final, pacing}' "$TMP/$name.json")"
 }
-# within NAME: latency p99 within 1.5x of service-time p99 (plus 0.5 ms of scheduling noise on
-# a 2-core machine; the test runs alone). Under ASan+UBSan the replayer's own time per request
+# within NAME: latency p99 within 1.5x of service-time p99, plus the replayer's own lateness as
+# it measured it (schedule lag p99: a chained request's latency is its send's lateness plus its
+# service time; CI's machine in a slow spell had service p99 1.3-3 ms and lag p99 0.4-1.4 ms,
+# and missed the old bound of 1.5x + 0.5 ms three times running), plus 0.5 ms of scheduling
+# noise on a 2-core machine (the test runs alone). A replay that counts the backlog as latency
+# misses by seconds. Under ASan+UBSan the replayer's own time per request
 # is several times larger and so is its share of the latency: 3x there, which still tells a
 # loop from the open-loop model's seconds (--pace scheduled below).
 SANITIZED=0
 if ldd "$RT" 2> /dev/null | grep -Eq 'libasan|libubsan'; then SANITIZED=1; fi
 FACTOR=1.5 LOOPF=1.25
 [ "$SANITIZED" = 1 ] && FACTOR=3 LOOPF=2
-is_within() { jq --argjson f "$FACTOR" '.latency_us.p99 <= $f * .service_time_us.p99 + 500' "$TMP/$1.json"; }
+is_within() { jq --argjson f "$FACTOR" '.latency_us.p99 <= $f * .service_time_us.p99 + .lag_us.p99 + 500' "$TMP/$1.json"; }
 within() {
-    check_eq "$1: latency p99 within ${FACTOR}x of service time p99" true "$(is_within "$1")"
+    check_eq "$1: latency p99 within ${FACTOR}x of service time p99 plus lag p99" true "$(is_within "$1")"
 }
 # replay_within NAME PORT [args]: as replay, with up to 3 attempts (each into an emptied target)
 # until the latency p99 is within; a slow or loaded host can stall the replayer at the wrong
