@@ -71,13 +71,15 @@ void rt_hist_free(struct rt_hist *h)
 
 void rt_hist_reset(struct rt_hist *h)
 {
+    if (!h)
+        return;
     memset(h, 0, sizeof *h);
     h->min = UINT64_MAX;
 }
 
 void rt_hist_record_n(struct rt_hist *h, uint64_t ns, uint64_t n)
 {
-    if (!n)
+    if (!n || !h)
         return;
     unsigned i = bucket_of(ns);
     if (i == NBUCKETS - 1 && ns > bucket_high(i))
@@ -98,7 +100,7 @@ void rt_hist_record(struct rt_hist *h, uint64_t ns)
 
 int rt_hist_merge(struct rt_hist *dst, const struct rt_hist *src)
 {
-    if (!src->count)
+    if (!dst || !src || !src->count)
         return 0;
     for (unsigned i = 0; i < NBUCKETS; i++)
         dst->b[i] += src->b[i];
@@ -114,23 +116,23 @@ int rt_hist_merge(struct rt_hist *dst, const struct rt_hist *src)
 
 uint64_t rt_hist_count(const struct rt_hist *h)
 {
-    return h->count;
+    return h ? h->count : 0;
 }
 uint64_t rt_hist_min(const struct rt_hist *h)
 {
-    return h->count ? h->min : 0;
+    return h && h->count ? h->min : 0;
 }
 uint64_t rt_hist_max(const struct rt_hist *h)
 {
-    return h->max;
+    return h ? h->max : 0;
 }
 uint64_t rt_hist_clamped(const struct rt_hist *h)
 {
-    return h->clamped;
+    return h ? h->clamped : 0;
 }
 double rt_hist_mean(const struct rt_hist *h)
 {
-    return h->count ? h->sum / (double)h->count : 0;
+    return h && h->count ? h->sum / (double)h->count : 0;
 }
 
 /* The nearest rank of percentile p among n values: ceil(p/100 * n), at least 1. The product
@@ -149,7 +151,7 @@ static uint64_t rank_of(double p, uint64_t n)
 
 uint64_t rt_hist_percentile(const struct rt_hist *h, double p)
 {
-    if (!h->count)
+    if (!h || !h->count)
         return 0;
     if (isnan(p) || p <= 0)
         return h->min;
@@ -196,6 +198,9 @@ static int append(char **s, size_t *len, size_t *cap, const char *fmt, ...)
 
 char *rt_hist_encode(const struct rt_hist *h)
 {
+    static const struct rt_hist empty = {.min = UINT64_MAX};
+    if (!h)
+        h = &empty;
     size_t cap = 256, len = 0;
     char *s = malloc(cap);
     if (!s)

@@ -199,9 +199,11 @@ static void *worker_main(void *arg)
     if (w->gate && gate_wait(w->gate) < 0)
         return NULL;
     struct event_config *cfg = event_config_new();
-    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
-    w->base = event_base_new_with_config(cfg);
-    event_config_free(cfg);
+    if (cfg) {
+        event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+        w->base = event_base_new_with_config(cfg);
+        event_config_free(cfg);
+    }
     if (!w->base) {
         eng_fatal(w, RT_ENOMEM, "cannot create an event loop");
         publish(w, 1);
@@ -221,10 +223,17 @@ static void *worker_main(void *arg)
             event_active(w->sync_ev, EV_READ, 0); /* what was posted before it existed */
         pthread_mutex_unlock(w->mu);
     }
-    struct timeval hv = {0, 100000};
-    evtimer_add(w->house_timer, &hv);
-    w->rd = trace_reader_open(w->o->trace, NULL, &w->err);
-    if (!w->rd || (w->o->from_ns && trace_reader_seek_time(w->rd, w->o->from_ns, &w->err) < 0) ||
+    if (!w->due_timer || !w->fill_timer || !w->drain_timer || !w->house_timer ||
+        !w->refresh_timer || !w->retry_timer || !w->flush_ev || (w->sync && !w->sync_ev)) {
+        eng_fatal(w, RT_ENOMEM, "out of memory while replaying");
+    } else {
+        struct timeval hv = {0, 100000};
+        evtimer_add(w->house_timer, &hv);
+        w->rd = trace_reader_open(w->o->trace, NULL, &w->err);
+    }
+    if (w->fatal) {
+        /* (out of memory above: nothing started) */
+    } else if (!w->rd || (w->o->from_ns && trace_reader_seek_time(w->rd, w->o->from_ns, &w->err) < 0) ||
         eng_scale_open(w) < 0) {
         w->fatal = 1;
     } else {
@@ -249,13 +258,11 @@ static void *worker_main(void *arg)
     w->eof = 1;
     worker_cleanup(w);
     publish(w, 1);
-    event_free(w->due_timer);
-    event_free(w->fill_timer);
-    event_free(w->drain_timer);
-    event_free(w->house_timer);
-    event_free(w->refresh_timer);
-    event_free(w->retry_timer);
-    event_free(w->flush_ev);
+    struct event *evs[] = {w->due_timer,     w->fill_timer,  w->drain_timer, w->house_timer,
+                           w->refresh_timer, w->retry_timer, w->flush_ev};
+    for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
+        if (evs[i])
+            event_free(evs[i]);
     w->flush_ev = NULL;
     free(w->dirty);
     w->dirty = NULL;
@@ -298,9 +305,11 @@ int replay_topology_read(const struct replay_opts *o, struct replay_topology *t,
         rt_err_set(err, RT_EINVAL, "%s:%u does not run in cluster mode", o->target.host,
                    (unsigned)o->target.port);
         rc = RT_EINVAL;
+    } else if (!(t->nodes = calloc(found == 1 && topo.n ? topo.n : 1, sizeof *t->nodes))) {
+        rt_err_set(err, RT_ENOMEM, "out of memory");
+        rc = RT_ENOMEM;
     } else if (found == 1) {
         t->cluster = 1;
-        t->nodes = xcalloc(topo.n ? topo.n : 1, sizeof *t->nodes);
         t->n = topo.n;
         for (size_t i = 0; i < topo.n; i++) {
             snprintf(t->nodes[i].addr, sizeof t->nodes[i].addr, "%s:%u", topo.nodes[i].host,
@@ -311,7 +320,6 @@ int replay_topology_read(const struct replay_opts *o, struct replay_topology *t,
         }
         memcpy(t->owner, topo.owner, sizeof t->owner);
     } else {
-        t->nodes = xcalloc(1, sizeof *t->nodes);
         t->n = 1;
         snprintf(t->nodes[0].addr, sizeof t->nodes[0].addr, "%s:%u", o->target.host,
                  (unsigned)o->target.port);
@@ -433,7 +441,14 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
     if (!cluster) {
         /* standalone: one node, the target, serving every slot */
         cl_topo_free(&topo);
-        topo.nodes = xcalloc(1, sizeof *topo.nodes);
+        topo.nodes = calloc(1, sizeof *topo.nodes);
+        if (!topo.nodes) {
+            rt_err_set(err, RT_ENOMEM, "out of memory");
+            if (ssl)
+                SSL_CTX_free(ssl);
+            freeaddrinfo(ai);
+            return RT_ENOMEM;
+        }
         topo.n = topo.cap = 1;
         snprintf(topo.nodes[0].host, sizeof topo.nodes[0].host, "%s", o->target.host);
         topo.nodes[0].port = o->target.port;
@@ -447,9 +462,20 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
     res->read_through_on = o->read_through;
     res->scale = o->scale > 1 ? o->scale : 1;
     unsigned nt = o->threads ? o->threads : 1;
-    struct worker *ws = xcalloc(nt, sizeof *ws);
-    pthread_t *th = xcalloc(nt, sizeof *th);
-    struct replay_status *pub = xcalloc(nt, sizeof *pub);
+    struct worker *ws = calloc(nt, sizeof *ws);
+    pthread_t *th = calloc(nt, sizeof *th);
+    struct replay_status *pub = calloc(nt, sizeof *pub);
+    if (!ws || !th || !pub) {
+        free(ws);
+        free(th);
+        free(pub);
+        cl_topo_free(&topo);
+        if (ssl)
+            SSL_CTX_free(ssl);
+        freeaddrinfo(ai);
+        rt_err_set(err, RT_ENOMEM, "out of memory");
+        return RT_ENOMEM;
+    }
     pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     struct rt_hist *shared_lat = rt_hist_new(), *shared_sec = rt_hist_new();
     /* --sync keys: the order the workers share (ids: loop * nreq + seq); their loops take
@@ -522,7 +548,15 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         w->shared_sec = shared_sec;
         w->cluster = cluster;
         w->topo = topo;
-        w->topo.nodes = xcalloc(topo.cap, sizeof *topo.nodes);
+        w->topo.nodes = calloc(topo.cap, sizeof *topo.nodes);
+        w->cmds = calloc(MAX_CMDS, sizeof *w->cmds);
+        if (!w->topo.nodes || !w->cmds) {
+            w->topo.n = 0;
+            rt_err_set(err, RT_ENOMEM, "out of memory");
+            rc = RT_ENOMEM;
+            nt = i + 1;
+            goto out;
+        }
         memcpy(w->topo.nodes, topo.nodes, topo.n * sizeof *topo.nodes);
         w->tctl.fd = -1;
         w->ctl.fd = -1;
@@ -535,9 +569,14 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         eng_shard(w, (int)topo.n - 1);
         if (o->verify_writes)
             w->vw = vw_table_new();
+        if (w->fatal || (o->verify_writes && !w->vw)) {
+            rt_err_set(err, RT_ENOMEM, "out of memory");
+            rc = RT_ENOMEM;
+            nt = i + 1;
+            goto out;
+        }
         w->stop = stop;
         w->deadline = o->duration_s > 0 ? wall_t0 + (uint64_t)(o->duration_s * 1e9) : 0;
-        w->cmds = xcalloc(MAX_CMDS, sizeof *w->cmds);
         w->delta_lat = rt_hist_new();
         w->chain_gap_ns = (uint64_t)((o->chain_gap_ms > 0 ? o->chain_gap_ms : 1.0) * 1e6);
         if (sync_sh) {
@@ -553,9 +592,9 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         w->no_table_keys = o->keys_from_target;
         if (o->connections) {
             w->nfold = o->connections;
-            w->fold = xcalloc(w->nfold, sizeof *w->fold);
+            w->fold = calloc(w->nfold, sizeof *w->fold);
         }
-        if (eng_result_alloc(&w->res) < 0 || !w->delta_lat) {
+        if (eng_result_alloc(&w->res) < 0 || !w->delta_lat || (o->connections && !w->fold)) {
             rt_err_set(err, RT_ENOMEM, "out of memory");
             rc = RT_ENOMEM;
             nt = i + 1;
@@ -618,17 +657,24 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         st.elapsed_s = now > wall_t0 ? (double)(now - wall_t0) / 1e9 : 0;
         if (second && now > wall_t0) {
             /* the timeline: one entry a second */
-            res->ticks = xrealloc(res->ticks, (res->nticks + 1) * sizeof *res->ticks);
-            struct replay_tick *tk = &res->ticks[res->nticks++];
-            tk->t_s = st.elapsed_s;
-            tk->ops = st.ops - tick_ops;
-            tk->errors = st.errors - tick_errors;
-            tk->hits = st.hits - tick_hits;
-            tk->misses = st.misses - tick_misses;
-            tk->p50_ns = rt_hist_percentile(shared_sec, 50);
-            tk->p99_ns = rt_hist_percentile(shared_sec, 99);
-            tk->max_ns = rt_hist_max(shared_sec);
-            tk->outstanding = st.inflight;
+            struct replay_tick *grown = realloc(res->ticks, (res->nticks + 1) * sizeof *grown);
+            if (!grown && !rc) { /* the timeline stops there; the run fails when it ends */
+                rt_err_set(err, RT_ENOMEM, "out of memory (the timeline)");
+                rc = RT_ENOMEM;
+            }
+            if (grown) {
+                res->ticks = grown;
+                struct replay_tick *tk = &res->ticks[res->nticks++];
+                tk->t_s = st.elapsed_s;
+                tk->ops = st.ops - tick_ops;
+                tk->errors = st.errors - tick_errors;
+                tk->hits = st.hits - tick_hits;
+                tk->misses = st.misses - tick_misses;
+                tk->p50_ns = rt_hist_percentile(shared_sec, 50);
+                tk->p99_ns = rt_hist_percentile(shared_sec, 99);
+                tk->max_ns = rt_hist_max(shared_sec);
+                tk->outstanding = st.inflight;
+            }
             rt_hist_reset(shared_sec);
             tick_ops = st.ops;
             tick_errors = st.errors;
@@ -650,14 +696,25 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
             *err = w->err;
             rc = w->err.code ? w->err.code : RT_EIO;
         }
-        eng_results_merge(res, w);
+        if (eng_results_merge(res, w) < 0 && !rc) {
+            rt_err_set(err, RT_ENOMEM, "out of memory (merging the results)");
+            rc = RT_ENOMEM;
+        }
     }
     if (o->verify_writes && !rc) {
         struct vw_table *all = vw_table_new();
-        for (unsigned i = 0; i < nt; i++)
+        int oom = !all;
+        for (unsigned i = 0; all && i < nt; i++)
             if (ws[i].vw)
                 vw_merge(all, ws[i].vw);
-        eng_verify_writes(o, ssl, cluster, all, &res->verify);
+        for (unsigned i = 0; i < nt; i++)
+            oom |= vw_table_oom(ws[i].vw);
+        if (oom || vw_table_oom(all)) {
+            rt_err_set(err, RT_ENOMEM, "out of memory (--verify-writes)");
+            rc = RT_ENOMEM;
+        } else {
+            eng_verify_writes(o, ssl, cluster, all, &res->verify);
+        }
         vw_table_free(all);
     }
     /* a replay that ended because the target stalled never read the rest of the window: those
@@ -690,6 +747,7 @@ out:
         sync_w_free(w->sync);
         free(w->skeys);
         free(w->spos);
+        free(w->fold); /* (a worker that ran freed it already) */
     }
     sync_shared_free(sync_sh);
     rt_hist_free(shared_lat);

@@ -243,6 +243,7 @@ struct worker {
     int cluster;
     struct cl_topo topo;
     struct shard_stat *shards; /* by node index */
+    struct shard_stat shard_sink; /* eng_shard out of memory: counts nothing */
     size_t nshards;
     struct rt_ctl tctl;        /* for topology refreshes */
     struct event *refresh_timer;
@@ -334,24 +335,29 @@ static inline uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-__attribute__((returns_nonnull, malloc)) static inline void *xcalloc(size_t n, size_t sz)
+/* Memory in a worker. The library never aborts: a failed allocation fails the run with
+ * RT_ENOMEM (eng_fatal: the worker's loop stops) and returns NULL (eng_grow: -1, the old block
+ * kept), and the caller gives up what it was doing without a trace of it; nothing of a failed
+ * run is used afterwards but its error. */
+void eng_fatal(struct worker *w, int code, const char *msg);
+static inline void *eng_calloc(struct worker *w, size_t n, size_t sz)
 {
-    void *p = calloc(n, sz);
-    if (!p) {
-        fprintf(stderr, "resptrace replay: out of memory\n");
-        abort();
-    }
+    void *p = calloc(n ? n : 1, sz ? sz : 1);
+    if (!p)
+        eng_fatal(w, RT_ENOMEM, "out of memory while replaying");
     return p;
 }
 
-__attribute__((returns_nonnull)) static inline void *xrealloc(void *p, size_t sz)
+/* grows *pp (any pointer's address) to `sz` bytes: 0, or -1 with *pp untouched */
+static inline int eng_grow(struct worker *w, void *pp, size_t sz)
 {
-    void *q = realloc(p, sz);
+    void *q = realloc(*(void **)pp, sz);
     if (!q) {
-        fprintf(stderr, "resptrace replay: out of memory\n");
-        abort();
+        eng_fatal(w, RT_ENOMEM, "out of memory while replaying");
+        return -1;
     }
-    return q;
+    *(void **)pp = q;
+    return 0;
 }
 
 static inline int is_err_type(unsigned t) { return t == TRACE_R_ERROR || t == TRACE_R_BLOB_ERROR; }
@@ -376,8 +382,8 @@ void eng_unbuffer(struct worker *w, const struct req *r);
 void eng_release(struct req *r);
 /* requests and their wire bytes, recycled per worker thread (sched.c says why): a zeroed
  * request; a buffer for `len` bytes of wire form, freed with the same `len` */
-struct req *eng_req_new(void);
-char *eng_wire_alloc(size_t len);
+struct req *eng_req_new(struct worker *w); /* NULL: out of memory (the run fails) */
+char *eng_wire_alloc(struct worker *w, size_t len); /* NULL: out of memory */
 void eng_wire_free(char *wire, size_t len);
 void eng_pools_free(void); /* what the calling thread kept: at its end */
 /* the bookkeeping (lag, counts) of a request leaving its recorded connection's queue */
@@ -410,7 +416,7 @@ struct rconn *eng_rconn_find(struct worker *w, uint64_t key);
 /* the recorded connection `key`, made (with its group of target connections) when new */
 struct rconn *eng_rconn_get(struct worker *w, uint64_t key, uint64_t conn);
 /* a request whose recorded reply is awaited, in order (`r` NULL: a request not sent) */
-void eng_wait_push(struct rconn *rc, uint64_t seq, struct req *r);
+int eng_wait_push(struct rconn *rc, uint64_t seq, struct req *r);
 /* the oldest awaited recorded reply came (`known`, of type `rtype`) or never will */
 void eng_wait_pop(struct worker *w, struct rconn *rc, int known, unsigned rtype, uint64_t size);
 /* a recorded reply read from the trace, paired with its request */
@@ -453,8 +459,8 @@ void eng_fill_miss(struct worker *w, struct req *r);
 int eng_tconn_fill(struct worker *w, struct req *r, size_t argc, const char *const *argv,
                    const size_t *lens);
 
-char *eng_fmt_cmd(size_t argc, const char *const *argv, const size_t *len, const uint8_t *iskey,
-                  const char *prefix, size_t *out_len);
+char *eng_fmt_cmd(struct worker *w, size_t argc, const char *const *argv, const size_t *len,
+                  const uint8_t *iskey, const char *prefix, size_t *out_len);
 
 /* route.c: routing and redirections */
 
@@ -518,7 +524,7 @@ void eng_inflight_done(struct worker *w, const struct req *r);
 /* the histograms of a result: 0, or -1 on out of memory */
 int eng_result_alloc(struct replay_result *r);
 /* adds worker `w`'s results into `res` */
-void eng_results_merge(struct replay_result *res, struct worker *w);
+int eng_results_merge(struct replay_result *res, struct worker *w); /* -1: out of memory */
 /* the merged results in the order they are shown */
 void eng_results_sort(struct replay_result *res);
 /* --verify-writes: reads every acknowledged write back into `v` */

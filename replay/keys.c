@@ -94,12 +94,12 @@ static void skip_req(struct worker *w, uint16_t cmd, unsigned why)
 
 /* RESP array of bulk strings, with `prefix` before the arguments iskey marks. The buffer is
  * eng_wire_alloc()'s: free it with eng_wire_free(buf, *out_len). */
-char *eng_fmt_cmd(size_t argc, const char *const *argv, const size_t *len, const uint8_t *iskey,
-                  const char *prefix, size_t *out_len)
+char *eng_fmt_cmd(struct worker *w, size_t argc, const char *const *argv, const size_t *len,
+                  const uint8_t *iskey, const char *prefix, size_t *out_len)
 {
     size_t plen = prefix ? strlen(prefix) : 0;
-    char *buf = eng_wire_alloc(resp_request_len(argc, len, iskey, plen));
-    *out_len = resp_request_write(buf, argc, argv, len, iskey, prefix, plen);
+    char *buf = eng_wire_alloc(w, resp_request_len(argc, len, iskey, plen));
+    *out_len = buf ? resp_request_write(buf, argc, argv, len, iskey, prefix, plen) : 0;
     return buf;
 }
 
@@ -142,8 +142,13 @@ static int getkeys_remote(struct worker *w, const struct trace_request *q, uint8
     if (ctl_ready(w) < 0)
         return -1;
     size_t n = q->argc + 2;
-    const char **av = xcalloc(n, sizeof *av);
-    size_t *len = xcalloc(n, sizeof *len);
+    const char **av = eng_calloc(w, n, sizeof *av);
+    size_t *len = eng_calloc(w, n, sizeof *len);
+    if (!av || !len) {
+        free(av);
+        free(len);
+        return -1;
+    }
     av[0] = "COMMAND";
     len[0] = 7;
     av[1] = "GETKEYS";
@@ -217,12 +222,21 @@ uint8_t rt_split_kind(const char *name, int *pairs)
     return 0;
 }
 
-/* Splits `p` (whose keys span slots) into one request per slot, keys in their order. */
-static void make_parts(struct worker *w, struct rconn *rc, struct req *p,
-                       const struct trace_request *q, const uint32_t *pos, const int32_t *ks,
-                       size_t nk, int pairs)
+/* Splits `p` (whose keys span slots) into one request per slot, keys in their order.
+ * @return 0, or -1 when out of memory (the run fails; p keeps the parts made). */
+static int make_parts(struct worker *w, struct rconn *rc, struct req *p,
+                      const struct trace_request *q, const uint32_t *pos, const int32_t *ks,
+                      size_t nk, int pairs)
 {
-    int32_t *slots = xcalloc(nk, sizeof *slots);
+    int32_t *slots = eng_calloc(w, nk, sizeof *slots);
+    const char **av = eng_calloc(w, 2 * nk + 1, sizeof *av);
+    size_t *len = eng_calloc(w, 2 * nk + 1, sizeof *len);
+    uint8_t *isk = eng_calloc(w, 2 * nk + 1, 1);
+    int rc_ = 0;
+    if (!slots || !av || !len || !isk) {
+        rc_ = -1;
+        goto out;
+    }
     size_t ns = 0;
     for (size_t i = 0; i < nk; i++) {
         size_t j = 0;
@@ -231,11 +245,11 @@ static void make_parts(struct worker *w, struct rconn *rc, struct req *p,
         if (j == ns)
             slots[ns++] = ks[i];
     }
-    p->parts = xcalloc(ns, sizeof *p->parts);
-    p->nparts = (uint32_t)ns;
-    const char **av = xcalloc(2 * nk + 1, sizeof *av);
-    size_t *len = xcalloc(2 * nk + 1, sizeof *len);
-    uint8_t *isk = xcalloc(2 * nk + 1, 1);
+    p->parts = eng_calloc(w, ns, sizeof *p->parts);
+    if (!p->parts) {
+        rc_ = -1;
+        goto out;
+    }
     for (size_t j = 0; j < ns; j++) {
         size_t n = 0;
         av[n] = q->argv[0];
@@ -252,7 +266,13 @@ static void make_parts(struct worker *w, struct rconn *rc, struct req *p,
                 len[n++] = q->argvlen[pos[i] + 1];
             }
         }
-        struct req *x = eng_req_new();
+        struct req *x = eng_req_new(w);
+        if (!x) {
+            rc_ = -1;
+            goto out;
+        }
+        p->parts[j] = x;
+        p->nparts = (uint32_t)j + 1;
         x->kind = K_PART;
         x->parent = p;
         x->rc = rc;
@@ -263,27 +283,35 @@ static void make_parts(struct worker *w, struct rconn *rc, struct req *p,
         x->is_read = p->is_read;
         x->expect = 1;
         x->refs = 1;
-        x->wire = eng_fmt_cmd(n, av, len, isk, w->o->key_prefix, &x->wlen);
+        x->wire = eng_fmt_cmd(w, n, av, len, isk, w->o->key_prefix, &x->wlen);
         memset(isk, 0, n);
-        p->parts[j] = x;
+        if (!x->wire) {
+            rc_ = -1;
+            goto out;
+        }
     }
+out:
     free(av);
     free(len);
     free(isk);
     free(slots);
+    return rc_;
 }
 
 /* ---- --verify-writes ------------------------------------------------------------------- */
 
 /* --verify-writes: what a write request leaves in its keys when acknowledged (verify.c says
  * what is tracked). NULL for a request that writes nothing. */
-static struct vwrite *make_vwrite(const struct replay_opts *o, const char *name,
-                                  const struct rt_cmd *c, const struct trace_request *q,
-                                  const uint32_t *pos, size_t nk, int in_tx)
+static struct vwrite *make_vwrite(struct worker *w, const char *name, const struct rt_cmd *c,
+                                  const struct trace_request *q, const uint32_t *pos, size_t nk,
+                                  int in_tx)
 {
+    const struct replay_opts *o = w->o;
     if (!c || !nk || !(c->flags & (RT_CMD_WRITE | RT_CMD_SCRIPTING | RT_CMD_MAY_REPLICATE)))
         return NULL;
-    struct vwrite *v = xcalloc(1, sizeof *v + nk * sizeof v->k[0]);
+    struct vwrite *v = eng_calloc(w, 1, sizeof *v + nk * sizeof v->k[0]);
+    if (!v)
+        return NULL;
     uint8_t kind = VW_UNTRACKED, cond = 0;
     if (in_tx) {
         /* inside MULTI the reply is QUEUED, not the outcome */
@@ -321,7 +349,11 @@ static struct vwrite *make_vwrite(const struct replay_opts *o, const char *name,
         struct vw_key *k = &v->k[v->n++];
         k->kind = kind;
         k->klen = (uint32_t)(pl + q->argvlen[p]);
-        k->key = xcalloc(1, k->klen + 1);
+        k->key = eng_calloc(w, 1, k->klen + 1);
+        if (!k->key) {
+            vwrite_free(v);
+            return NULL;
+        }
         if (pl)
             memcpy(k->key, o->key_prefix, pl);
         memcpy(k->key + pl, q->argv[p], q->argvlen[p]);
@@ -331,7 +363,11 @@ static struct vwrite *make_vwrite(const struct replay_opts *o, const char *name,
                 continue;
             }
             k->vlen = (uint32_t)q->argvlen[p + 1];
-            k->val = xcalloc(1, k->vlen + 1);
+            k->val = eng_calloc(w, 1, k->vlen + 1);
+            if (!k->val) {
+                vwrite_free(v);
+                return NULL;
+            }
             memcpy(k->val, q->argv[p + 1], k->vlen);
         }
     }
@@ -428,9 +464,11 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
     size_t nk = 0;
     int keys_known = 0;
     if (why < 0 && !malformed && (o->key_prefix || w->cluster || o->verify_writes)) {
-        pos = xcalloc(q->argc, sizeof *pos);
-        iskey = xcalloc(q->argc, 1);
-        if (c && !w->no_table_keys &&
+        pos = eng_calloc(w, q->argc, sizeof *pos);
+        iskey = eng_calloc(w, q->argc, 1);
+        if (!pos || !iskey)
+            why = REPLAY_SKIP_KEYS; /* (out of memory: the run fails) */
+        else if (c && !w->no_table_keys &&
             rt_cmd_keys(c, q->argc, q->argv, q->argvlen, pos, q->argc, &nk) == 0) {
             keys_known = 1;
             for (size_t i = 0; i < nk; i++)
@@ -450,8 +488,8 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
     int32_t slot = -1, *ks = NULL;
     int cross = 0;
     if (why < 0 && w->cluster && keys_known && nk) {
-        ks = xcalloc(nk, sizeof *ks);
-        for (size_t i = 0; i < nk; i++) {
+        ks = eng_calloc(w, nk, sizeof *ks);
+        for (size_t i = 0; ks && i < nk; i++) {
             ks[i] = pos[i] < q->argc ? rt_sent_key_slot(o->key_prefix, q->argv[pos[i]], q->argvlen[pos[i]])
                                      : 0;
             if (slot < 0)
@@ -465,7 +503,9 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
     if (why >= 0) {
         skip_req(w, ci, (unsigned)why);
     } else {
-        r = eng_req_new();
+        r = eng_req_new(w);
+    }
+    if (r) {
         r->rc = rc;
         r->seq = q->seq;
         r->due = due;
@@ -522,23 +562,25 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
                     len[n++] = setlen;
                     break;
                 }
-            r->wire = eng_fmt_cmd(n, av, len, NULL, NULL, &r->wlen);
-        } else if (sk) {
+            r->wire = eng_fmt_cmd(w, n, av, len, NULL, NULL, &r->wlen);
+        } else if (sk && ks) {
             r->split_kind = sk;
             make_parts(w, rc, r, q, pos, ks, nk, pairs);
             w->res.split++;
         } else if (malformed) {
-            r->wire = eng_wire_alloc(q->argvlen[0]);
-            memcpy(r->wire, q->argv[0], q->argvlen[0]);
-            r->wlen = q->argvlen[0];
+            r->wire = eng_wire_alloc(w, q->argvlen[0]);
+            if (r->wire)
+                memcpy(r->wire, q->argv[0], q->argvlen[0]);
+            r->wlen = r->wire ? q->argvlen[0] : 0;
         } else {
             if (cross && !rc->in_tx)
                 w->res.crossslot++; /* goes whole: the target answers CROSSSLOT */
-            r->wire = eng_fmt_cmd(q->argc, q->argv, q->argvlen, iskey, o->key_prefix, &r->wlen);
+            r->wire =
+                eng_fmt_cmd(w, q->argc, q->argv, q->argvlen, iskey, o->key_prefix, &r->wlen);
         }
     }
     if (r && o->verify_writes && keys_known)
-        r->vw = make_vwrite(o, c ? c->name : name, c, q, pos, nk, rc->vw_tx || special == S_EXEC);
+        r->vw = make_vwrite(w, c ? c->name : name, c, q, pos, nk, rc->vw_tx || special == S_EXEC);
     if (special == S_MULTI)
         rc->vw_tx = 1;
     else if (special == S_EXEC)
@@ -546,6 +588,10 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
     free(iskey);
     free(pos);
     free(ks);
+    if (r && w->fatal) { /* out of memory somewhere above: the run fails, nothing is sent */
+        eng_release(r);
+        r = NULL;
+    }
     pl->special = special;
     pl->expect = (uint8_t)expect;
     pl->cross = (uint8_t)cross;
@@ -597,8 +643,9 @@ int eng_sync_req(struct worker *w, const struct trace_request *q, struct sync_re
     }
     int write = (c->flags & (RT_CMD_WRITE | RT_CMD_SCRIPTING | RT_CMD_MAY_REPLICATE)) != 0;
     if (w->spcap < q->argc) {
+        if (eng_grow(w, &w->spos, q->argc * sizeof *w->spos) < 0)
+            return -1; /* (out of memory: the run fails) */
         w->spcap = q->argc;
-        w->spos = xrealloc(w->spos, w->spcap * sizeof *w->spos);
     }
     size_t nk = 0;
     if (rt_cmd_keys(c, q->argc, q->argv, q->argvlen, w->spos, q->argc, &nk) != 0) {
@@ -614,8 +661,9 @@ int eng_sync_req(struct worker *w, const struct trace_request *q, struct sync_re
         return 0;
     }
     if (w->skcap < nk) {
+        if (eng_grow(w, &w->skeys, nk * sizeof *w->skeys) < 0)
+            return -1;
         w->skcap = nk;
-        w->skeys = xrealloc(w->skeys, w->skcap * sizeof *w->skeys);
     }
     uint32_t db = w->cluster ? 0 : q->db;
     for (size_t i = 0; i < nk; i++) {

@@ -19,11 +19,17 @@ struct rconn *eng_rconn_find(struct worker *w, uint64_t key)
     return NULL;
 }
 
-static void ht_insert(struct worker *w, struct rconn *rc)
+/* @return 0, or -1 when out of memory (only when there is no table yet: a table that cannot
+ * grow takes more per bucket) */
+static int ht_insert(struct worker *w, struct rconn *rc)
 {
-    if (w->nrconn + 1 > w->htcap / 2) {
-        size_t ncap = w->htcap ? w->htcap * 2 : 256;
-        struct rconn **nt = xcalloc(ncap, sizeof *nt);
+    size_t ncap = w->htcap ? w->htcap * 2 : 256;
+    struct rconn **nt = w->nrconn + 1 > w->htcap / 2 ? calloc(ncap, sizeof *nt) : NULL;
+    if (!nt && !w->htcap) {
+        eng_fatal(w, RT_ENOMEM, "out of memory while replaying");
+        return -1;
+    }
+    if (nt) {
         for (size_t i = 0; i < w->htcap; i++)
             for (struct rconn *c = w->ht[i], *nx; c; c = nx) {
                 nx = c->hnext;
@@ -38,6 +44,7 @@ static void ht_insert(struct worker *w, struct rconn *rc)
     rc->hnext = *b;
     *b = rc;
     w->nrconn++;
+    return 0;
 }
 
 static void ht_remove(struct worker *w, struct rconn *rc)
@@ -50,13 +57,16 @@ static void ht_remove(struct worker *w, struct rconn *rc)
         }
 }
 
-static void group_add_user(struct tgroup *g, struct rconn *rc)
+static int group_add_user(struct worker *w, struct tgroup *g, struct rconn *rc)
 {
     if (g->nusers == g->capusers) {
-        g->capusers = g->capusers ? g->capusers * 2 : 4;
-        g->users = xrealloc(g->users, g->capusers * sizeof *g->users);
+        size_t ncap = g->capusers ? g->capusers * 2 : 4;
+        if (eng_grow(w, &g->users, ncap * sizeof *g->users) < 0)
+            return -1;
+        g->capusers = ncap;
     }
     g->users[g->nusers++] = rc;
+    return 0;
 }
 
 static void group_del_user(struct tgroup *g, struct rconn *rc)
@@ -73,18 +83,25 @@ struct rconn *eng_rconn_get(struct worker *w, uint64_t key, uint64_t conn)
     struct rconn *rc = eng_rconn_find(w, key);
     if (rc)
         return rc;
-    rc = xcalloc(1, sizeof *rc);
+    rc = eng_calloc(w, 1, sizeof *rc);
+    if (!rc)
+        return NULL;
     rc->key = key;
     rc->w = w;
     rc->home_slot = (uint32_t)(mix64(conn) % CL_SLOTS);
     rc->tx_node = -1;
     rc->tx_slot = -1;
-    ht_insert(w, rc);
-    if (w->o->connections)
-        rc->g = &w->fold[mix64(conn) % w->o->connections];
-    else
-        rc->g = xcalloc(1, sizeof *rc->g);
-    group_add_user(rc->g, rc);
+    struct tgroup *g = w->o->connections ? &w->fold[mix64(conn) % w->o->connections]
+                                         : eng_calloc(w, 1, sizeof *rc->g);
+    if (!g || ht_insert(w, rc) < 0) {
+        if (!w->o->connections)
+            free(g);
+        free(rc);
+        return NULL;
+    }
+    rc->g = g;
+    if (group_add_user(w, rc->g, rc) < 0)
+        return NULL; /* (in the table: freed with the others; the run fails) */
     /* standalone: the connection opens when the recorded one appears; in cluster mode
      * each node's opens on first use */
     if (!w->cluster)
@@ -92,11 +109,13 @@ struct rconn *eng_rconn_get(struct worker *w, uint64_t key, uint64_t conn)
     return rc;
 }
 
-void eng_wait_push(struct rconn *rc, uint64_t seq, struct req *r)
+int eng_wait_push(struct rconn *rc, uint64_t seq, struct req *r)
 {
     if (rc->wait_n == rc->wait_cap) {
         size_t ncap = rc->wait_cap ? rc->wait_cap * 2 : 16;
-        struct wait_ent *nw = xcalloc(ncap, sizeof *nw);
+        struct wait_ent *nw = eng_calloc(rc->w, ncap, sizeof *nw);
+        if (!nw)
+            return -1;
         struct wait_ent *ow = (struct wait_ent *)rc->wait;
         for (size_t i = 0; i < rc->wait_n; i++)
             nw[i] = ow[(rc->wait_head + i) % rc->wait_cap];
@@ -108,11 +127,14 @@ void eng_wait_push(struct rconn *rc, uint64_t seq, struct req *r)
     struct wait_ent *ws = (struct wait_ent *)rc->wait;
     ws[(rc->wait_head + rc->wait_n) % rc->wait_cap] = (struct wait_ent){seq, r};
     rc->wait_n++;
+    return 0;
 }
 
 /* Pops the oldest awaited recorded reply; `known` with the recorded type, or none. */
 void eng_wait_pop(struct worker *w, struct rconn *rc, int known, unsigned rtype, uint64_t size)
 {
+    if (!rc->wait_n)
+        return; /* (a push that failed: out of memory, the run fails) */
     struct wait_ent *ws = (struct wait_ent *)rc->wait;
     struct wait_ent e = ws[rc->wait_head];
     rc->wait_head = (rc->wait_head + 1) % rc->wait_cap;

@@ -168,6 +168,8 @@ void vw_ack(struct vw_table *t, const struct vwrite *w, int64_t ival, uint64_t n
 void vw_lost(struct vw_table *t, const struct vwrite *w, uint64_t now);
 /*! vw_merge() : adds `src` (another thread's) into `dst`: the newest acknowledgement wins. */
 void vw_merge(struct vw_table *dst, const struct vw_table *src);
+/*! vw_table_oom() : 1 when a key could not be kept (out of memory): the run must fail. */
+int vw_table_oom(const struct vw_table *t);
 /* kind 0: uncertain (or never acknowledged) */
 typedef void (*vw_visit_fn)(void *ctx, const char *key, size_t klen, int kind, const char *val,
                             size_t vlen, int64_t ival, int uncertain);

@@ -27,25 +27,25 @@ uint16_t eng_cmd_index(struct worker *w, const char *name)
     snprintf(c->r.name, sizeof c->r.name, "%s", name);
     c->r.lat = rt_hist_new();
     c->r.svc = rt_hist_new();
-    if (!c->r.lat || !c->r.svc) {
-        fprintf(stderr, "resptrace replay: out of memory\n");
-        abort();
-    }
+    if (!c->r.lat || !c->r.svc) /* (its histograms record nothing: the run fails) */
+        eng_fatal(w, RT_ENOMEM, "out of memory while replaying");
     return (uint16_t)w->ncmds++;
 }
 
+/* the statistics of node `node`; out of memory, a sink that counts nothing (the run fails) */
 struct shard_stat *eng_shard(struct worker *w, int node)
 {
+    if (node < 0)
+        return &w->shard_sink;
     if ((size_t)node >= w->nshards) {
         size_t n = w->topo.n > (size_t)node ? w->topo.n : (size_t)node + 1;
-        w->shards = xrealloc(w->shards, n * sizeof *w->shards);
+        if (eng_grow(w, &w->shards, n * sizeof *w->shards) < 0)
+            return &w->shard_sink;
         for (size_t i = w->nshards; i < n; i++) {
             memset(&w->shards[i], 0, sizeof w->shards[i]);
             w->shards[i].lat = rt_hist_new();
-            if (!w->shards[i].lat) {
-                fprintf(stderr, "resptrace replay: out of memory\n");
-                abort();
-            }
+            if (!w->shards[i].lat) /* (records nothing: the run fails) */
+                eng_fatal(w, RT_ENOMEM, "out of memory while replaying");
         }
         w->nshards = n;
     }
@@ -108,23 +108,24 @@ void replay_errmsg_key(const char *msg, size_t len, char *out, size_t cap)
 
 /* counts `count` of message `key` in the table (at most ERRTAB_CAP entries: once full, new
  * messages are counted in one "(other messages)" entry) */
-static void errtab_add(struct replay_errmsg **tab, size_t *n, const char *key, uint64_t count)
+static int errtab_add(struct replay_errmsg **tab, size_t *n, const char *key, uint64_t count)
 {
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < *n; i++)
             if (!strcmp((*tab)[i].msg, key)) {
                 (*tab)[i].count += count;
-                return;
+                return 0;
             }
         if (*n < ERRTAB_CAP - 1 || !strcmp(key, other_msgs))
             break;
         key = other_msgs; /* full: the message joins the others */
     }
-    if (*n == 0)
-        *tab = xcalloc(ERRTAB_CAP, sizeof **tab);
+    if (*n == 0 && !(*tab = calloc(ERRTAB_CAP, sizeof **tab)))
+        return -1;
     snprintf((*tab)[*n].msg, sizeof (*tab)[*n].msg, "%s", key);
     (*tab)[*n].count = count;
     (*n)++;
+    return 0;
 }
 
 static int cmp_errmsg(const void *a, const void *b)
@@ -163,8 +164,9 @@ static void count_errmsg(struct worker *w, struct replay_cmd_result *c)
         replay_errmsg_key(w->cur_err, w->cur_errlen, key, sizeof key);
     else
         snprintf(key, sizeof key, "(no message)");
-    errtab_add(&c->errmsgs, &c->nerrmsgs, key, 1);
-    errtab_add(&w->errs, &w->nerrs, key, 1);
+    if (errtab_add(&c->errmsgs, &c->nerrmsgs, key, 1) < 0 ||
+        errtab_add(&w->errs, &w->nerrs, key, 1) < 0)
+        eng_fatal(w, RT_ENOMEM, "out of memory while replaying");
 }
 
 /* ---- a request's end: answered, lost or abandoned -------------------------------------- */
@@ -395,14 +397,17 @@ uint64_t replay_failed(const struct replay_result *r, char *why, size_t cap)
 
 /* ---- the merge of the workers' results ------------------------------------------------- */
 
-static void merge_cmd(struct replay_result *dst, const struct replay_cmd_result *c)
+static int merge_cmd(struct replay_result *dst, const struct replay_cmd_result *c)
 {
     size_t i = 0;
     for (; i < dst->ncmds; i++)
         if (!strcmp(dst->cmds[i].name, c->name))
             break;
     if (i == dst->ncmds) {
-        dst->cmds = xrealloc(dst->cmds, (dst->ncmds + 1) * sizeof *dst->cmds);
+        struct replay_cmd_result *grown = realloc(dst->cmds, (dst->ncmds + 1) * sizeof *grown);
+        if (!grown)
+            return -1;
+        dst->cmds = grown;
         memset(&dst->cmds[i], 0, sizeof dst->cmds[i]);
         snprintf(dst->cmds[i].name, sizeof dst->cmds[i].name, "%s", c->name);
         dst->cmds[i].lat = rt_hist_new();
@@ -421,7 +426,9 @@ static void merge_cmd(struct replay_result *dst, const struct replay_cmd_result 
     rt_hist_merge(d->lat, c->lat);
     rt_hist_merge(d->svc, c->svc);
     for (size_t k = 0; k < c->nerrmsgs; k++)
-        errtab_add(&d->errmsgs, &d->nerrmsgs, c->errmsgs[k].msg, c->errmsgs[k].count);
+        if (errtab_add(&d->errmsgs, &d->nerrmsgs, c->errmsgs[k].msg, c->errmsgs[k].count) < 0)
+            return -1;
+    return !d->lat || !d->svc ? -1 : 0;
 }
 
 static int cmp_cmd(const void *a, const void *b)
@@ -505,7 +512,7 @@ static void merge_result(struct replay_result *dst, const struct replay_result *
 }
 
 /* per node, by its address: workers number the nodes each in their own order */
-static void merge_shards(struct replay_result *dst, struct worker *w)
+static int merge_shards(struct replay_result *dst, struct worker *w)
 {
     for (size_t i = 0; i < w->nshards && i < w->topo.n; i++) {
         const struct cl_node *nd = &w->topo.nodes[i];
@@ -516,17 +523,26 @@ static void merge_shards(struct replay_result *dst, struct worker *w)
         while (k < dst->nshards && strcmp(dst->shards[k].addr, addr) != 0)
             k++;
         if (k == dst->nshards) {
-            dst->shards = xrealloc(dst->shards, (k + 1) * sizeof *dst->shards);
+            struct replay_shard_result *grown = realloc(dst->shards, (k + 1) * sizeof *grown);
+            char *slots = calloc(1, 65536);
+            if (grown)
+                dst->shards = grown;
+            if (!grown || !slots) {
+                free(slots);
+                return -1;
+            }
             struct replay_shard_result *d = &dst->shards[k];
             memset(d, 0, sizeof *d);
             snprintf(d->addr, sizeof d->addr, "%s", addr);
             snprintf(d->id, sizeof d->id, "%s", nd->id);
             d->primary = nd->primary;
-            d->slots = xcalloc(1, 65536);
-            cl_topo_ranges(&w->topo, i, d->slots, 65536);
-            d->slots = xrealloc(d->slots, strlen(d->slots) + 1);
+            cl_topo_ranges(&w->topo, i, slots, 65536);
+            char *fit = realloc(slots, strlen(slots) + 1);
+            d->slots = fit ? fit : slots;
             d->lat = rt_hist_new();
             dst->nshards++;
+            if (!d->lat)
+                return -1;
         }
         struct replay_shard_result *d = &dst->shards[k];
         d->sent += st->sent;
@@ -537,6 +553,7 @@ static void merge_shards(struct replay_result *dst, struct worker *w)
         d->tryagain += st->tryagain;
         rt_hist_merge(d->lat, st->lat);
     }
+    return 0;
 }
 
 static int cmp_shard(const void *a, const void *b)
@@ -553,17 +570,21 @@ static int cmp_shard(const void *a, const void *b)
 }
 
 /* adds worker `w`'s results into `res` */
-void eng_results_merge(struct replay_result *res, struct worker *w)
+int eng_results_merge(struct replay_result *res, struct worker *w)
 {
+    int rc = 0;
     for (size_t k = 0; k < w->ncmds; k++)
-        merge_cmd(res, &w->cmds[k].r);
+        if (merge_cmd(res, &w->cmds[k].r) < 0)
+            rc = -1;
     for (size_t k = 0; k < w->nerrs; k++)
-        errtab_add(&res->errmsgs, &res->nerrmsgs, w->errs[k].msg, w->errs[k].count);
+        if (errtab_add(&res->errmsgs, &res->nerrmsgs, w->errs[k].msg, w->errs[k].count) < 0)
+            rc = -1;
     if (w->sync)
         w->res.sync_overlapped = sync_w_stats(w->sync)->overlapped;
     merge_result(res, &w->res);
-    if (w->cluster)
-        merge_shards(res, w);
+    if (w->cluster && merge_shards(res, w) < 0)
+        rc = -1;
+    return rc;
 }
 
 /* the merged results in their order: error messages by count (past REPLAY_ERRMSG_MAX, the
@@ -596,9 +617,13 @@ static struct rt_ctl *vctl(struct vctx *c, int node)
 {
     if ((size_t)node >= c->nctl) {
         size_t n = c->topo.n > (size_t)node ? c->topo.n : (size_t)node + 1;
-        c->ctl = xrealloc(c->ctl, n * sizeof *c->ctl);
+        struct rt_ctl *grown = realloc(c->ctl, n * sizeof *grown);
+        if (!grown)
+            return NULL; /* (counted as not read back) */
+        c->ctl = grown;
+        memset(c->ctl + c->nctl, 0, (n - c->nctl) * sizeof *c->ctl);
         for (size_t i = c->nctl; i < n; i++)
-            c->ctl[i].fd = -1, c->ctl[i].ssl = NULL, c->ctl[i].rd = NULL;
+            c->ctl[i].fd = -1;
         c->nctl = n;
     }
     struct rt_ctl *x = &c->ctl[node];

@@ -217,7 +217,9 @@ static void pump_all(struct worker *w)
 {
     if (!w->nrconn)
         return;
-    struct rconn **all = xcalloc(w->nrconn, sizeof *all);
+    struct rconn **all = eng_calloc(w, w->nrconn, sizeof *all);
+    if (!all)
+        return;
     size_t n = 0;
     for (size_t i = 0; i < w->htcap; i++)
         for (struct rconn *rc = w->ht[i]; rc; rc = rc->hnext)

@@ -53,7 +53,9 @@ int eng_scale_open(struct worker *w)
     unsigned n = w->o->scale;
     if (n <= 1)
         return 0;
-    w->copies = xcalloc(n, sizeof *w->copies);
+    w->copies = eng_calloc(w, n, sizeof *w->copies);
+    if (!w->copies)
+        return -1;
     w->ncopies = n;
     for (unsigned i = 0; i < n; i++) {
         w->copies[i].offset_ns = (uint64_t)i * SCALE_OFFSET_NS / n;
@@ -123,9 +125,10 @@ static void rewrite(struct worker *w, struct scale_copy *c, unsigned i, struct t
     size_t nk = 0;
     if (q->argc > c->cap) {
         size_t cap = q->argc * 2;
-        c->argv = xrealloc(c->argv, cap * sizeof *c->argv);
-        c->argvlen = xrealloc(c->argvlen, cap * sizeof *c->argvlen);
-        c->pos = xrealloc(c->pos, cap * sizeof *c->pos);
+        if (eng_grow(w, &c->argv, cap * sizeof *c->argv) < 0 ||
+            eng_grow(w, &c->argvlen, cap * sizeof *c->argvlen) < 0 ||
+            eng_grow(w, &c->pos, cap * sizeof *c->pos) < 0)
+            return; /* (out of memory: the run fails) */
         c->cap = cap;
     }
     if (!cmd || rt_cmd_keys(cmd, q->argc, q->argv, q->argvlen, c->pos, q->argc, &nk) < 0) {
@@ -144,7 +147,8 @@ static void rewrite(struct worker *w, struct scale_copy *c, unsigned i, struct t
         if (c->pos[k] < q->argc)
             need += q->argvlen[c->pos[k]] + sl;
     if (need > c->kcap) {
-        c->kbuf = xrealloc(c->kbuf, need);
+        if (eng_grow(w, &c->kbuf, need) < 0)
+            return;
         c->kcap = need;
     }
     memcpy(c->argv, q->argv, q->argc * sizeof *c->argv);

@@ -58,23 +58,23 @@ void eng_unbuffer(struct worker *w, const struct req *r)
 static __thread struct req *req_pool;
 static __thread void *wire_pool; /* linked through their first bytes */
 
-struct req *eng_req_new(void)
+struct req *eng_req_new(struct worker *w)
 {
     struct req *r = req_pool;
     if (!r)
-        return xcalloc(1, sizeof *r);
+        return eng_calloc(w, 1, sizeof *r);
     req_pool = r->next;
     memset(r, 0, sizeof *r);
     return r;
 }
 
-char *eng_wire_alloc(size_t len)
+char *eng_wire_alloc(struct worker *w, size_t len)
 {
     if (len > WIRE_SMALL)
-        return xcalloc(1, len);
+        return eng_calloc(w, 1, len);
     void *p = wire_pool;
     if (!p)
-        return xcalloc(1, WIRE_SMALL);
+        return eng_calloc(w, 1, WIRE_SMALL);
     memcpy(&wire_pool, p, sizeof wire_pool);
     return p;
 }
@@ -234,7 +234,7 @@ void eng_rconn_pump(struct rconn *rc)
     uint64_t now = now_ns();
     uint64_t window = (uint64_t)((w->o->reconnect_window_s > 0 ? w->o->reconnect_window_s : 2.0) *
                                  (double)NS);
-    while (rc->rhead && !w->stopping) {
+    while (rc->rhead && !w->stopping && !w->fatal) {
         struct req *r = rc->rhead;
         if (r->hold)
             break; /* MULTI: where it goes is not known yet */
@@ -487,8 +487,7 @@ static void take_request(struct worker *w, struct rconn *rc, const struct trace_
         if (rc->wait_n >= REC_WAIT_MAX)
             eng_wait_pop(w, rc, 0, 0, 0);
         rc->rec_out++;
-        eng_wait_push(rc, q->seq, r);
-        if (r)
+        if (eng_wait_push(rc, q->seq, r) == 0 && r)
             r->refs++;
     }
     if (!r) {
@@ -518,7 +517,9 @@ static void schedule_close(struct worker *w, struct rconn *rc, uint64_t due)
         eng_rconn_pump(rc);
         return;
     }
-    struct req *r = eng_req_new();
+    struct req *r = eng_req_new(w);
+    if (!r)
+        return;
     r->kind = K_CLOSE;
     r->rc = rc;
     r->due = due;
@@ -684,6 +685,8 @@ void eng_worker_fill(struct worker *w)
             break;
         case TRACE_EV_REQUEST:
             rc = eng_rconn_get(w, key, ev->conn);
+            if (!rc)
+                return; /* out of memory: the run fails */
             take_request(w, rc, ev, due);
             break;
         case TRACE_EV_REPLY:

@@ -695,19 +695,31 @@ int sync_take(struct sync_w *s, const struct sync_req *q, void *req, uint32_t *p
         if (s->collect) {
             struct waitlist *w = wl_find(s, d, 1);
             if (!w)
-                goto oom;
+                goto oom_waiting;
             if (w->n == w->cap) {
                 size_t cap = w->cap;
                 if (grow((void **)&w->reqs, &cap, w->n + 1, sizeof *w->reqs) < 0)
-                    goto oom;
+                    goto oom_waiting;
                 w->cap = (uint32_t)cap;
             }
             w->reqs[w->n++] = req;
             (*pending)++;
             if (downer != s->me &&
-                post(s->sh, downer, (struct sync_msg){.id = d, .from = s->me, .subscribe = 1}) < 0)
-                goto oom;
+                post(s->sh, downer, (struct sync_msg){.id = d, .from = s->me, .subscribe = 1}) < 0) {
+                i++; /* (its wait is in the list: taken back below) */
+                goto oom_waiting;
+            }
         }
+        continue;
+    oom_waiting:
+        /* the request goes unordered: it must not stay in the lists it joined in this call,
+         * or their wake-up would reach it after it was sent and freed */
+        for (size_t j = 0; s->collect && j < i; j++) {
+            struct waitlist *w = wl_find(s, s->scratch[j], 0);
+            if (w && w->n && w->reqs[w->n - 1] == req)
+                w->n--;
+        }
+        goto oom;
     }
     if (mine && *pending)
         s->st.waited++;

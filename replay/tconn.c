@@ -32,7 +32,9 @@
 
 static struct tconn *tconn_new(struct worker *w, struct tgroup *g, int node)
 {
-    struct tconn *tc = xcalloc(1, sizeof *tc);
+    struct tconn *tc = eng_calloc(w, 1, sizeof *tc);
+    if (!tc)
+        return NULL;
     tc->w = w;
     tc->g = g;
     tc->node = node;
@@ -43,12 +45,14 @@ static struct tconn *tconn_new(struct worker *w, struct tgroup *g, int node)
     return tc;
 }
 
-/* the group's connection to `node`, opened on first use */
+/* the group's connection to `node`, opened on first use; NULL when out of memory (the run
+ * fails: the functions that take a connection accept NULL and do nothing) */
 struct tconn *eng_group_tc(struct worker *w, struct tgroup *g, int node)
 {
     if ((size_t)node >= g->ntc) {
         size_t n = w->topo.n > (size_t)node ? w->topo.n : (size_t)node + 1;
-        g->tc = xrealloc(g->tc, n * sizeof *g->tc);
+        if (eng_grow(w, &g->tc, n * sizeof *g->tc) < 0)
+            return NULL;
         memset(g->tc + g->ntc, 0, (n - g->ntc) * sizeof *g->tc);
         g->ntc = n;
     }
@@ -116,7 +120,8 @@ static void tc_out(struct tconn *tc, const void *p, size_t n)
             size_t ncap = tc->ocap ? tc->ocap : 4096;
             while (ncap < tc->olen + n)
                 ncap *= 2;
-            tc->obuf = xrealloc(tc->obuf, ncap);
+            if (eng_grow(tc->w, &tc->obuf, ncap) < 0)
+                return; /* (the run fails) */
             tc->ocap = ncap;
         }
     }
@@ -125,8 +130,10 @@ static void tc_out(struct tconn *tc, const void *p, size_t n)
     if (!tc->dirty) {
         struct worker *w = tc->w;
         if (w->ndirty == w->capdirty) {
-            w->capdirty = w->capdirty ? w->capdirty * 2 : 64;
-            w->dirty = xrealloc(w->dirty, w->capdirty * sizeof *w->dirty);
+            size_t ncap = w->capdirty ? w->capdirty * 2 : 64;
+            if (eng_grow(w, &w->dirty, ncap * sizeof *w->dirty) < 0)
+                return;
+            w->capdirty = ncap;
         }
         w->dirty[w->ndirty++] = tc;
         tc->dirty = 1;
@@ -258,12 +265,14 @@ static struct req *send_internal(struct tconn *tc, uint8_t special, size_t argc,
     size_t len[8];
     for (size_t i = 0; i < argc; i++)
         len[i] = strlen(argv[i]);
-    struct req *r = eng_req_new();
+    struct req *r = eng_req_new(tc->w);
+    if (!r)
+        return NULL; /* (out of memory: the run fails) */
     r->kind = K_INTERNAL;
     r->special = special;
     r->expect = 1;
     r->refs = 1;
-    r->wire = eng_fmt_cmd(argc, argv, len, NULL, NULL, &r->wlen);
+    r->wire = eng_fmt_cmd(tc->w, argc, argv, len, NULL, NULL, &r->wlen);
     tc_out(tc, r->wire, r->wlen);
     inflight_push(tc, r);
     return r;
@@ -278,13 +287,15 @@ int eng_tconn_fill(struct worker *w, struct req *r, size_t argc, const char *con
     struct tconn *tc = rc->g->tc[r->node];
     if (!tc || tc->state != TC_READY || !tc_open(tc))
         return -1;
-    struct req *f = eng_req_new();
+    struct req *f = eng_req_new(w);
+    if (!f)
+        return -1;
     f->kind = K_INTERNAL;
     f->special = S_FILL;
     f->expect = 1;
     f->refs = 1;
     f->node = r->node;
-    f->wire = eng_fmt_cmd(argc, argv, lens, NULL, NULL, &f->wlen);
+    f->wire = eng_fmt_cmd(w, argc, argv, lens, NULL, NULL, &f->wlen);
     tc_out(tc, f->wire, f->wlen);
     eng_wire_free(f->wire, f->wlen);
     f->wire = NULL;
@@ -312,7 +323,9 @@ static void send_select(struct tconn *tc, uint32_t db)
     char num[16];
     snprintf(num, sizeof num, "%u", db);
     const char *argv[] = {"SELECT", num};
-    send_internal(tc, S_SELECT, 2, argv)->arg = db;
+    struct req *r = send_internal(tc, S_SELECT, 2, argv);
+    if (r)
+        r->arg = db;
     tc->db = db;
 }
 
@@ -371,6 +384,8 @@ static void disarm_reply_timeout(struct tconn *tc)
 /* writes a request (a part, a redirected one) on a ready connection and puts it in flight */
 void eng_tc_write_req(struct tconn *tc, struct req *r)
 {
+    if (!tc)
+        return; /* (out of memory: the run fails) */
     struct worker *w = tc->w;
     const struct replay_opts *o = w->o;
     if (r->special != S_HELLO && r->special != S_RESET && r->proto && r->proto != tc->proto)
@@ -400,15 +415,19 @@ void eng_tc_write_req(struct tconn *tc, struct req *r)
         char n[16];
         snprintf(n, sizeof n, "%u", o->wait_replicas);
         const char *argv[] = {"WAIT", n, "0"};
-        send_internal(tc, S_WAIT, 3, argv);
-        tc->itail->parent = r;
-        r->refs++;
+        struct req *wr = send_internal(tc, S_WAIT, 3, argv);
+        if (wr) {
+            wr->parent = r;
+            r->refs++;
+        }
     }
 }
 
 /* a redirected or retried request: sent now, or when the connection is up */
 void eng_tconn_resend(struct tconn *tc, struct req *r)
 {
+    if (!tc)
+        return;
     if (tc->parked) {
         tc->parked = 0;
         eng_tconn_connect(tc);
@@ -427,6 +446,8 @@ void eng_tconn_resend(struct tconn *tc, struct req *r)
 
 void eng_tconn_send(struct tconn *tc, struct req *r, uint64_t now)
 {
+    if (!tc)
+        return;
     struct worker *w = tc->w;
     const struct replay_opts *o = w->o;
     eng_account_send(w, r->rc, r, now);
@@ -493,6 +514,8 @@ void eng_tconn_send(struct tconn *tc, struct req *r, uint64_t now)
 
 int eng_tc_throttled(struct tconn *tc)
 {
+    if (!tc)
+        return 1; /* (out of memory: nothing more goes) */
     if (!tc_open(tc) || tc_pending(tc) <= OUT_HIGH)
         return 0;
     tc->throttled = 1;
@@ -686,8 +709,8 @@ static int tc_frame(struct tconn *tc, uint64_t now)
             return -2;
         }
         off += (size_t)k;
-        if (on_reply(tc, &m, now) < 0)
-            return 1;
+        if (on_reply(tc, &m, now) < 0 || tc->w->fatal)
+            return 1; /* (a failed run reads nothing more) */
     }
     if (tc->doomed || tc->state != TC_READY)
         return 1;
@@ -695,7 +718,12 @@ static int tc_frame(struct tconn *tc, uint64_t now)
     tc->rlen -= off;
     if (tc->rlen >= STREAM_AT) {
         /* a large reply in progress: frame the rest as it streams */
-        tc->rs = xcalloc(1, sizeof *tc->rs);
+        tc->rs = eng_calloc(tc->w, 1, sizeof *tc->rs);
+        if (!tc->rs) { /* (the run fails) */
+            tc->busy = 0;
+            tconn_lost(tc, "out of memory");
+            return -2;
+        }
         rs_init(tc->rs, NULL);
         int done = 0;
         ssize_t k = rs_feed(tc->rs, tc->rbuf, tc->rlen, &done);
@@ -721,7 +749,8 @@ static size_t tc_read_room(struct tconn *tc)
             ncap *= 2;
         if (ncap < tc->rlen + room)
             ncap = tc->rlen + room;
-        tc->rbuf = xrealloc(tc->rbuf, ncap);
+        if (eng_grow(tc->w, &tc->rbuf, ncap) < 0)
+            return 0; /* (the run fails: nothing more is read) */
         tc->rcap = ncap;
     }
     return room;
@@ -745,6 +774,8 @@ static void tconn_read_cb(struct bufferevent *bev, void *arg)
     tc->busy = 1;
     while (evbuffer_get_length(in)) {
         size_t n = evbuffer_get_length(in), room = tc_read_room(tc);
+        if (!room)
+            break; /* out of memory: the run fails */
         if (n > room)
             n = room;
         evbuffer_remove(in, tc->rbuf + tc->rlen, n);
@@ -776,6 +807,8 @@ static void tc_rev_cb(evutil_socket_t fd, short what, void *arg)
     tc->busy = 1;
     for (;;) {
         size_t room = tc_read_room(tc);
+        if (!room)
+            break; /* out of memory: the run fails */
         ssize_t n = recv(fd, tc->rbuf + tc->rlen, room, 0);
         if (n < 0 && errno == EINTR)
             continue;

@@ -27,6 +27,7 @@ struct vw_ent {
 struct vw_table {
     struct vw_ent *e;
     size_t cap, n;
+    int oom; /* a key could not be kept (out of memory): the run fails (vw_table_oom) */
 };
 
 static uint64_t h64(const char *p, size_t n)
@@ -40,6 +41,11 @@ static uint64_t h64(const char *p, size_t n)
 struct vw_table *vw_table_new(void)
 {
     return calloc(1, sizeof(struct vw_table));
+}
+
+int vw_table_oom(const struct vw_table *t)
+{
+    return t && t->oom;
 }
 
 void vw_table_free(struct vw_table *t)
@@ -60,8 +66,10 @@ static struct vw_ent *find(struct vw_table *t, const char *k, size_t n, int add)
     if (add && (t->n + 1) * 2 > t->cap) {
         size_t ncap = t->cap ? t->cap * 2 : 1024;
         struct vw_ent *ne = calloc(ncap, sizeof *ne);
-        if (!ne)
-            abort();
+        if (!ne) {
+            t->oom = 1;
+            return NULL;
+        }
         for (size_t i = 0; i < t->cap; i++)
             if (t->e[i].used) {
                 size_t j = h64(t->e[i].key, t->e[i].klen) & (ncap - 1);
@@ -84,10 +92,12 @@ static struct vw_ent *find(struct vw_table *t, const char *k, size_t n, int add)
     if (!add)
         return NULL;
     struct vw_ent *e = &t->e[j];
-    e->used = 1;
     e->key = malloc(n ? n : 1);
-    if (!e->key)
-        abort();
+    if (!e->key) {
+        t->oom = 1;
+        return NULL;
+    }
+    e->used = 1;
     memcpy(e->key, k, n);
     e->klen = (uint32_t)n;
     t->n++;
@@ -99,6 +109,8 @@ void vw_ack(struct vw_table *t, const struct vwrite *w, int64_t ival, uint64_t n
     for (size_t i = 0; i < w->n; i++) {
         const struct vw_key *k = &w->k[i];
         struct vw_ent *e = find(t, k->key, k->klen, 1);
+        if (!e)
+            return;
         e->kind = k->kind;
         e->ack_ns = now;
         free(e->val);
@@ -106,8 +118,11 @@ void vw_ack(struct vw_table *t, const struct vwrite *w, int64_t ival, uint64_t n
         e->vlen = 0;
         if (k->kind == VW_VALUE) {
             e->val = malloc(k->vlen ? k->vlen : 1);
-            if (!e->val)
-                abort();
+            if (!e->val) {
+                t->oom = 1;
+                e->kind = VW_UNTRACKED;
+                continue;
+            }
             memcpy(e->val, k->val, k->vlen);
             e->vlen = k->vlen;
         }
@@ -119,6 +134,8 @@ void vw_lost(struct vw_table *t, const struct vwrite *w, uint64_t now)
 {
     for (size_t i = 0; i < w->n; i++) {
         struct vw_ent *e = find(t, w->k[i].key, w->k[i].klen, 1);
+        if (!e)
+            return;
         e->lost_ns = now;
     }
 }
@@ -130,6 +147,8 @@ void vw_merge(struct vw_table *dst, const struct vw_table *src)
         if (!s->used)
             continue;
         struct vw_ent *d = find(dst, s->key, s->klen, 1);
+        if (!d)
+            return;
         if (s->ack_ns > d->ack_ns) {
             d->kind = s->kind;
             d->ack_ns = s->ack_ns;
@@ -139,8 +158,11 @@ void vw_merge(struct vw_table *dst, const struct vw_table *src)
             d->vlen = 0;
             if (s->val) {
                 d->val = malloc(s->vlen ? s->vlen : 1);
-                if (!d->val)
-                    abort();
+                if (!d->val) {
+                    dst->oom = 1;
+                    d->kind = VW_UNTRACKED;
+                    continue;
+                }
                 memcpy(d->val, s->val, s->vlen);
                 d->vlen = s->vlen;
             }

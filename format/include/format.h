@@ -716,7 +716,9 @@ struct rt_hist;
 /* Log-linear, HDR-style, in nanoseconds: values below 256 exact, above at most 1/128 (0.78%)
  * relative error; the range ends at 2^43 - 1 ns (2.4 hours), larger values are clamped into
  * the last bucket and counted. 37 KiB each, allocated once; recording is O(1) and never
- * allocates. Not thread-safe: keep one per thread and merge them. */
+ * allocates. Not thread-safe: keep one per thread and merge them. A NULL histogram (one that
+ * could not be allocated) is accepted everywhere as an empty one that records nothing, so a
+ * run that ran out of memory fails with its error instead of a crash. */
 
 /*! rt_hist_new() : an empty histogram (owned by the caller: rt_hist_free), or NULL when out
  *  of memory. */
