@@ -233,8 +233,9 @@ static void *worker_main(void *arg)
     }
     if (w->fatal) {
         /* (out of memory above: nothing started) */
-    } else if (!w->rd || (w->o->from_ns && trace_reader_seek_time(w->rd, w->o->from_ns, &w->err) < 0) ||
-        eng_scale_open(w) < 0) {
+    } else if (!w->rd ||
+               (w->o->from_ns && trace_reader_seek_time(w->rd, w->o->from_ns, &w->err) < 0) ||
+               eng_scale_open(w) < 0) {
         w->fatal = 1;
     } else {
         /* --start-at: wait for the common start (paced: connect a little before it) */

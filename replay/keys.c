@@ -490,8 +490,9 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
     if (why < 0 && w->cluster && keys_known && nk) {
         ks = eng_calloc(w, nk, sizeof *ks);
         for (size_t i = 0; ks && i < nk; i++) {
-            ks[i] = pos[i] < q->argc ? rt_sent_key_slot(o->key_prefix, q->argv[pos[i]], q->argvlen[pos[i]])
-                                     : 0;
+            ks[i] = pos[i] < q->argc
+                        ? rt_sent_key_slot(o->key_prefix, q->argv[pos[i]], q->argvlen[pos[i]])
+                        : 0;
             if (slot < 0)
                 slot = ks[i];
             else if (ks[i] != slot)

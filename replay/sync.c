@@ -705,7 +705,8 @@ int sync_take(struct sync_w *s, const struct sync_req *q, void *req, uint32_t *p
             w->reqs[w->n++] = req;
             (*pending)++;
             if (downer != s->me &&
-                post(s->sh, downer, (struct sync_msg){.id = d, .from = s->me, .subscribe = 1}) < 0) {
+                post(s->sh, downer,
+                     (struct sync_msg){.id = d, .from = s->me, .subscribe = 1}) < 0) {
                 i++; /* (its wait is in the list: taken back below) */
                 goto oom_waiting;
             }

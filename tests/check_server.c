@@ -113,7 +113,9 @@ START_TEST(test_server_extra_args_reach_the_server)
     static const char *const extra[] = {"--maxmemory", "12345678", "--databases", "3", NULL};
     struct replay_server s;
     struct rt_err err = {0};
-    ck_assert_msg(replay_server_start(&s, &(struct replay_server_opts){.extra_args = extra}, &err) == 0, "start: %s", err.msg);
+    ck_assert_msg(
+        replay_server_start(&s, &(struct replay_server_opts){.extra_args = extra}, &err) == 0,
+        "start: %s", err.msg);
     char buf[512];
     ck_assert_int_eq(exchange(s.port, "CONFIG GET maxmemory\r\n", "12345678", buf, sizeof buf), 0);
     ck_assert_int_eq(exchange(s.port, "SELECT 3\r\n", "\r\n", buf, sizeof buf), 0);
