@@ -18,8 +18,10 @@ DBG=(--enable-debug-command local)
 # key_owner_check REF PREFIX: every key of the server on port REF is on exactly one primary
 # of the cluster (the others answer MOVED), with the same value (DEBUG DIGEST-VALUE; streams by
 # length, their ids are made anew). Sets OWN_FOUND to the number of keys found on the cluster.
+# (a third argument: keys matching this awk regex are not value-compared: the keys of
+# transactions the replay counted as aborted)
 key_owner_check() {
-    local ref=$1 tag=$2 found=0 p n bad=0
+    local ref=$1 tag=$2 skip=${3:-^$} found=0 p n bad=0
     rcli "$ref" --scan | sort > "$TMP/$tag.keys"
     for p in "${PRIMARIES[@]}"; do
         # (redis-cli follows an error with an empty line)
@@ -28,10 +30,14 @@ key_owner_check() {
         n=$(awk '$2 != "none"' "$TMP/$tag.own.$p" | wc -l)
         found=$((found + n))
         # values: the same digest on the owner as on the reference (streams: the same length)
-        awk '$2 != "stream" && $2 != "none" {print "DEBUG DIGEST-VALUE " $1}' "$TMP/$tag.own.$p" > "$TMP/$tag.dq.$p"
+        awk -v skip="$skip" '$2 != "stream" && $2 != "none" && $1 !~ skip {print "DEBUG DIGEST-VALUE " $1}' \
+            "$TMP/$tag.own.$p" > "$TMP/$tag.dq.$p"
         if [ -s "$TMP/$tag.dq.$p" ]; then
             if ! cmp -s <(rcli "$p" < "$TMP/$tag.dq.$p") <(rcli "$ref" < "$TMP/$tag.dq.$p"); then
                 bad=$((bad + 1))
+                echo "$tag: values that differ on $p:" \
+                    "$(paste -d' ' "$TMP/$tag.dq.$p" <(rcli "$p" < "$TMP/$tag.dq.$p") <(rcli "$ref" < "$TMP/$tag.dq.$p") |
+                        awk '$4 != $5 {print $3}' | head -5 | tr '\n' ' ')"
             fi
         fi
         awk '$2 == "stream" {print "XLEN " $1}' "$TMP/$tag.own.$p" > "$TMP/$tag.xq.$p"
@@ -160,7 +166,8 @@ check_eq "resharding: every request answered" "$(jnum "$TMP/rs.json" .requests)"
 check_eq "resharding: no errors outside aborted transactions (their INCRs and EXEC)" 0 \
     "$(jnum "$TMP/rs.json" '.errors - ([.commands.exec.errors, .commands.incr.errors] | map(. // 0) | add)')"
 check_eq "resharding: each aborted transaction is one EXEC error" "$ABORTED" "$(jnum "$TMP/rs.json" '.commands.exec.errors // 0')"
-key_owner_check "$REF2" rs
+# (an aborted transaction's INCRs did not happen: its hash-tagged keys may hold other values)
+if [ "${ABORTED:-0}" -gt 0 ]; then key_owner_check "$REF2" rs '^[{]t:'; else key_owner_check "$REF2" rs; fi
 # the keys missing are those of the aborted transactions (2 each, hash-tagged {t:N})
 MISSING=$(( $(rcli "$REF2" DBSIZE) - OWN_FOUND ))
 check_eq "resharding: every key on its slot's primary but the aborted transactions' ({t:*})" 1 \
