@@ -3,7 +3,6 @@
 
 #include "replay.h"
 
-#include <ctype.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
