@@ -19,6 +19,8 @@
  */
 #include "format.h"
 
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -29,6 +31,42 @@ extern const size_t rt_cmd_table_len;
 extern const char rt_cmd_table_server[];
 
 #define CMD_NAME_MAX 64 /* longer than any command name, "container|subcommand" included */
+
+/* An index of the table by name: every request of every tool is looked up (the replay, the
+ * recorder's --redact-values, the analyses), and a binary search over 400 names cost nine
+ * string comparisons each. Open addressing over FNV-1a of the lower-case name, built once. */
+#define IDX_CAP 2048 /* a power of two, over 4x the table's entries */
+static uint16_t cmd_idx[IDX_CAP]; /* entry + 1; 0: empty */
+static pthread_once_t cmd_idx_once = PTHREAD_ONCE_INIT;
+
+static uint32_t name_hash(const char *low, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)low[i]) * 16777619u;
+    return h;
+}
+
+static const struct rt_cmd *c_sort, *c_sort_ro, *c_migrate; /* keys found by procedure */
+static void cmd_idx_build(void)
+{
+    for (size_t i = 0; i < rt_cmd_table_len && i + 1 < IDX_CAP; i++) {
+        const char *n = rt_cmd_table[i].name;
+        size_t j = name_hash(n, strlen(n)) & (IDX_CAP - 1);
+        while (cmd_idx[j])
+            j = (j + 1) & (IDX_CAP - 1);
+        cmd_idx[j] = (uint16_t)(i + 1);
+    }
+    for (size_t i = 0; i < rt_cmd_table_len; i++) {
+        const char *n = rt_cmd_table[i].name;
+        if (!strcmp(n, "sort"))
+            c_sort = &rt_cmd_table[i];
+        else if (!strcmp(n, "sort_ro"))
+            c_sort_ro = &rt_cmd_table[i];
+        else if (!strcmp(n, "migrate"))
+            c_migrate = &rt_cmd_table[i];
+    }
+}
 
 /* The entry of `name` (`len` bytes, any case), or NULL. */
 static const struct rt_cmd *cmd_find(const char *name, size_t len)
@@ -41,16 +79,11 @@ static const struct rt_cmd *cmd_find(const char *name, size_t len)
         low[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
     }
     low[len] = 0;
-    size_t lo = 0, hi = rt_cmd_table_len;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(low, rt_cmd_table[mid].name);
-        if (c == 0)
-            return &rt_cmd_table[mid];
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
+    pthread_once(&cmd_idx_once, cmd_idx_build);
+    for (size_t j = name_hash(low, len) & (IDX_CAP - 1); cmd_idx[j]; j = (j + 1) & (IDX_CAP - 1)) {
+        const struct rt_cmd *c = &rt_cmd_table[cmd_idx[j] - 1];
+        if (!strcmp(c->name, low))
+            return c;
     }
     return NULL;
 }
@@ -254,11 +287,12 @@ int rt_cmd_keys(const struct rt_cmd *c, size_t argc, const char *const *argv,
     *n = 0;
     if (!c || !arity_ok(c, argc))
         return -1;
-    if (!strcmp(c->name, "sort")) {
+    pthread_once(&cmd_idx_once, cmd_idx_build); /* (c_sort...: no name compared per request) */
+    if (c == c_sort) {
         sort_keys(argc, argv, argvlen, &o);
-    } else if (!strcmp(c->name, "sort_ro")) {
+    } else if (c == c_sort_ro) {
         key_add(&o, 1);
-    } else if (!strcmp(c->name, "migrate")) {
+    } else if (c == c_migrate) {
         migrate_keys(argc, argv, argvlen, &o);
     } else {
         for (size_t j = 0; j < c->nkeyspecs; j++) {
