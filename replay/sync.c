@@ -140,14 +140,28 @@ struct acc {
     uint64_t conn; /* its recorded connection (with the loop) */
 };
 
-struct kstate {
-    uint64_t key;       /* 0: empty slot */
-    struct acc write;   /* the last write (id UINT64_MAX: none) */
-    struct acc *reads;  /* the reads since it */
-    uint32_t nreads, capreads;
-    /* the recording's view: the last write and read, for touch() (ids UINT64_MAX: none) */
-    uint64_t rwid, rwconn, rrid, rrconn;
+/* A key's entry: one cache line. Most keys have at most one read open since their last write,
+ * so the first read lives in the entry and only further ones in a block of their own. The
+ * recording's view (for the overlap count, a statistic) keeps the low 32 bits of its ids (the
+ * full id is the nearest one before the request being taken) and 16 bits of its connections. */
+struct kreads {
+    uint32_t n, cap;
+    struct acc a[];
 };
+
+struct kstate {
+    uint64_t key;          /* 0: empty slot */
+    uint64_t wid, wconn;   /* the last write (wid UINT64_MAX: none) */
+    uint64_t rid, rconn;   /* the first read since it (rid UINT64_MAX: none) */
+    struct kreads *more;   /* the further reads since it (NULL: none) */
+    uint32_t rec_w, rec_r; /* the recording's last write and read (low bits of their ids) */
+    uint8_t wown, rown;    /* the workers of wid and rid */
+    uint8_t rec;           /* REC_W, REC_R: rec_w, rec_r are set */
+    uint8_t pad;
+    uint16_t rec_wc, rec_rc; /* the recording's view: their connections, folded */
+};
+enum { REC_W = 1, REC_R = 2 };
+_Static_assert(sizeof(struct kstate) == 64, "a key's entry is one cache line");
 
 /* own requests waiting for an id */
 struct waitlist {
@@ -229,7 +243,7 @@ void sync_w_free(struct sync_w *s)
     if (!s)
         return;
     for (size_t i = 0; i < s->kcap; i++)
-        free(s->k[i].reads);
+        free(s->k[i].more);
     free(s->k);
     free(s->kspare);
     for (size_t i = 0; i < s->wcap; i++)
@@ -281,15 +295,60 @@ static int acc_done(struct sync_w *s, const struct acc *a)
     return a->id == UINT64_MAX || sync_is_done(s->sh, a->id);
 }
 
+static int id_done(struct sync_w *s, uint64_t id)
+{
+    return id == UINT64_MAX || sync_is_done(s->sh, id);
+}
+
+/* the full id of the recording's view `low` (the low 32 bits of an id taken before now) */
+static uint64_t rec_id(const struct sync_w *s, uint32_t low)
+{
+    return s->cur_id - (uint32_t)((uint32_t)s->cur_id - low);
+}
+
+static uint16_t fold16(uint64_t conn)
+{
+    uint64_t h = mix(conn);
+    return (uint16_t)(h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48));
+}
+
+/* the recording's view of the entry is closed: its requests' replies were read */
+static int rec_closed(const struct sync_w *s, const struct kstate *e)
+{
+    return (!(e->rec & REC_W) || !rec_open(s, rec_id(s, e->rec_w))) &&
+           (!(e->rec & REC_R) || !rec_open(s, rec_id(s, e->rec_r)));
+}
+
 /* drops answered reads; @return 1 when the whole entry can go */
 static int kstate_prune(struct sync_w *s, struct kstate *e)
 {
-    uint32_t o = 0;
-    for (uint32_t i = 0; i < e->nreads; i++)
-        if (!acc_done(s, &e->reads[i]))
-            e->reads[o++] = e->reads[i];
-    e->nreads = o;
-    return o == 0 && acc_done(s, &e->write) && !rec_open(s, e->rwid) && !rec_open(s, e->rrid);
+    if (e->rid != UINT64_MAX && sync_is_done(s->sh, e->rid))
+        e->rid = UINT64_MAX;
+    if (e->more) {
+        uint32_t o = 0;
+        for (uint32_t i = 0; i < e->more->n; i++)
+            if (!acc_done(s, &e->more->a[i]))
+                e->more->a[o++] = e->more->a[i];
+        e->more->n = o;
+        if (e->rid == UINT64_MAX && o) {
+            /* the first open one moves into the entry */
+            e->rid = e->more->a[0].id;
+            e->rconn = e->more->a[0].conn;
+            e->rown = (uint8_t)e->more->a[0].owner;
+            memmove(e->more->a, e->more->a + 1, (o - 1) * sizeof *e->more->a);
+            e->more->n = o - 1;
+        }
+        if (!e->more->n) {
+            free(e->more);
+            e->more = NULL;
+        }
+    }
+    return e->rid == UINT64_MAX && id_done(s, e->wid) && rec_closed(s, e);
+}
+
+static size_t kslot(const struct sync_w *s, uint64_t key)
+{
+    return mix(key) & (s->kcap - 1);
 }
 
 static int ktable_rehash(struct sync_w *s, size_t ncap, int prune)
@@ -299,8 +358,10 @@ static int ktable_rehash(struct sync_w *s, size_t ncap, int prune)
         nk = s->kspare;
         memset(nk, 0, ncap * sizeof *nk);
         s->kspare = NULL;
-    } else if (!(nk = calloc(ncap, sizeof *nk))) {
+    } else if (!(nk = aligned_alloc(64, ncap * sizeof *nk))) {
         return -1;
+    } else {
+        memset(nk, 0, ncap * sizeof *nk);
     }
     size_t live = 0;
     for (size_t i = 0; i < s->kcap; i++) {
@@ -308,7 +369,7 @@ static int ktable_rehash(struct sync_w *s, size_t ncap, int prune)
         if (!e->key)
             continue;
         if (prune && kstate_prune(s, e)) {
-            free(e->reads);
+            free(e->more);
             continue;
         }
         size_t j = mix(e->key) & (ncap - 1);
@@ -330,12 +391,8 @@ void sync_prefetch(const struct sync_w *s, const struct sync_req *q)
 {
     if (!s->kcap || q->kind != SYNC_KEYS)
         return;
-    for (size_t i = 0; i < q->nkeys && i < 4; i++) {
-        uint64_t key = q->keys[i].hash ? q->keys[i].hash : 1;
-        const char *e = (const char *)&s->k[mix(key) & (s->kcap - 1)];
-        __builtin_prefetch(e, 1);
-        __builtin_prefetch(e + sizeof(struct kstate) - 1, 1); /* (an entry may span two lines) */
-    }
+    for (size_t i = 0; i < q->nkeys && i < 4; i++)
+        __builtin_prefetch(&s->k[kslot(s, q->keys[i].hash ? q->keys[i].hash : 1)], 1);
 }
 
 static struct kstate *kstate_get(struct sync_w *s, uint64_t key)
@@ -354,17 +411,49 @@ static struct kstate *kstate_get(struct sync_w *s, uint64_t key)
         if ((s->kn + 1) * 2 > s->kcap && ktable_rehash(s, s->kcap ? s->kcap * 2 : 1024, 0) < 0)
             return NULL;
     }
-    size_t j = mix(key) & (s->kcap - 1);
+    size_t j = kslot(s, key);
     while (s->k[j].key && s->k[j].key != key)
         j = (j + 1) & (s->kcap - 1);
     struct kstate *e = &s->k[j];
     if (!e->key) {
-        e->key = key;
-        e->write.id = UINT64_MAX;
-        e->rwid = e->rrid = UINT64_MAX;
+        *e = (struct kstate){.key = key, .wid = UINT64_MAX, .rid = UINT64_MAX};
         s->kn++;
     }
     return e;
+}
+
+/* Deletes entry i (linear probing: the entries after it that would no longer be found move
+ * back into the hole). */
+static void kstate_del(struct sync_w *s, size_t i)
+{
+    size_t mask = s->kcap - 1;
+    free(s->k[i].more);
+    for (size_t j = (i + 1) & mask; s->k[j].key; j = (j + 1) & mask) {
+        size_t h = kslot(s, s->k[j].key);
+        /* j stays when its home is cyclically in (i, j] */
+        int stays = i <= j ? (h > i && h <= j) : (h > i || h <= j);
+        if (!stays) {
+            s->k[i] = s->k[j];
+            i = j;
+        }
+    }
+    s->k[i].key = 0;
+    s->k[i].more = NULL;
+    s->kn--;
+}
+
+void sync_forget(struct sync_w *s, uint64_t key)
+{
+    if (!s->kcap)
+        return;
+    if (!key)
+        key = 1;
+    size_t j = kslot(s, key);
+    while (s->k[j].key && s->k[j].key != key)
+        j = (j + 1) & (s->kcap - 1);
+    /* (the recording's ids are counted back from the last request taken: s->cur_id) */
+    if (s->k[j].key && kstate_prune(s, &s->k[j]))
+        kstate_del(s, j);
 }
 
 /* ---- dependencies of the request being taken --------------------------------------------- */
@@ -379,14 +468,17 @@ static int dep_add(struct sync_w *s, const struct acc *a)
     for (size_t i = 0; i < s->nscratch; i++)
         if (s->scratch[i] == a->id)
             return 0;
-    if (grow((void **)&s->scratch, &s->capscratch, s->nscratch + 1, sizeof *s->scratch) < 0)
-        return -1;
-    size_t c = s->capscratch;
-    /* the owners grow with the ids (same capacity) */
-    unsigned *no = realloc(s->scratch_owner, c * sizeof *no);
-    if (!no)
-        return -1;
-    s->scratch_owner = no;
+    if (s->nscratch == s->capscratch) {
+        size_t c = s->capscratch;
+        if (grow((void **)&s->scratch, &c, s->nscratch + 1, sizeof *s->scratch) < 0)
+            return -1;
+        /* the owners grow with the ids (same capacity) */
+        unsigned *no = realloc(s->scratch_owner, c * sizeof *no);
+        if (!no)
+            return -1;
+        s->scratch_owner = no;
+        s->capscratch = c;
+    }
     s->scratch[s->nscratch] = a->id;
     s->scratch_owner[s->nscratch++] = a->owner;
     return 0;
@@ -408,7 +500,6 @@ static int since_add(struct sync_w *s, const struct acc *a)
     return 0;
 }
 
-/* the request `a` touches `key` (`write`); its dependencies go to scratch */
 /* the request `a` (of recorded connection `conn`) touches `key` (`write`); its dependencies go
  * to scratch; *overlap is set when another connection's request on the key was still open in
  * the recording (its reply not read yet): both were in the server at once, and which ran first
@@ -421,37 +512,67 @@ static int touch(struct sync_w *s, uint64_t key, int write, int is_dep, const st
     struct kstate *e = kstate_get(s, key);
     if (!e)
         return -1;
-    if ((rec_open(s, e->rwid) && e->rwconn != conn) ||
-        (write && rec_open(s, e->rrid) && e->rrconn != conn))
+    uint16_t fc = fold16(conn);
+    if (((e->rec & REC_W) && rec_open(s, rec_id(s, e->rec_w)) && e->rec_wc != fc) ||
+        (write && (e->rec & REC_R) && rec_open(s, rec_id(s, e->rec_r)) && e->rec_rc != fc))
         *overlap = 1;
     if (write) {
-        e->rwid = a->id;
-        e->rwconn = conn;
+        e->rec_w = (uint32_t)a->id;
+        e->rec_wc = fc;
+        e->rec |= REC_W;
     } else {
-        e->rrid = a->id;
-        e->rrconn = conn;
+        e->rec_r = (uint32_t)a->id;
+        e->rec_rc = fc;
+        e->rec |= REC_R;
     }
-    if (dep_add(s, &e->write) < 0)
+    struct acc wa = {e->wid, e->wown, e->wconn};
+    if (dep_add(s, &wa) < 0)
         return -1;
     if (write) {
-        for (uint32_t i = 0; i < e->nreads; i++)
-            if (dep_add(s, &e->reads[i]) < 0)
+        struct acc ra = {e->rid, e->rown, e->rconn};
+        if (dep_add(s, &ra) < 0)
+            return -1;
+        for (uint32_t i = 0; e->more && i < e->more->n; i++)
+            if (dep_add(s, &e->more->a[i]) < 0)
                 return -1;
         if (is_dep) {
-            e->write = *a;
-            e->nreads = 0;
+            e->wid = a->id;
+            e->wconn = a->conn;
+            e->wown = (uint8_t)a->owner;
+            e->rid = UINT64_MAX;
+            if (e->more)
+                e->more->n = 0;
         }
     } else if (is_dep) {
-        if (e->nreads == e->capreads) {
-            kstate_prune(s, e); /* the answered reads first */
-            if (e->nreads == e->capreads) {
-                size_t cap = e->capreads;
-                if (grow((void **)&e->reads, &cap, e->nreads + 1, sizeof *e->reads) < 0)
+        if (e->rid != UINT64_MAX && sync_is_done(s->sh, e->rid) && (!e->more || !e->more->n))
+            e->rid = UINT64_MAX; /* answered: its place is free */
+        if (e->rid == UINT64_MAX) {
+            e->rid = a->id;
+            e->rconn = a->conn;
+            e->rown = (uint8_t)a->owner;
+            return 0;
+        }
+        if (!e->more || e->more->n == e->more->cap) {
+            if (e->more)
+                kstate_prune(s, e); /* the answered reads first */
+            if (e->rid == UINT64_MAX) {
+                e->rid = a->id;
+                e->rconn = a->conn;
+                e->rown = (uint8_t)a->owner;
+                return 0;
+            }
+            if (!e->more || e->more->n == e->more->cap) {
+                uint32_t cap = e->more ? e->more->cap * 2 : 4;
+                struct kreads *m = realloc(e->more, sizeof *m + cap * sizeof *m->a);
+                if (!m)
                     return -1;
-                e->capreads = (uint32_t)cap;
+                if (!e->more)
+                    m->n = 0;
+                m->cap = cap;
+                e->more = m;
             }
         }
-        e->reads[e->nreads++] = *a;
+        e->more->a[e->more->n++] = *a;
     }
     return 0;
 }

@@ -84,6 +84,11 @@ void sync_recorded_reply(struct sync_w *s, uint64_t id);
  *  later): own waiters are woken, other workers told. */
 void sync_answered(struct sync_w *s, uint64_t id, sync_wake_fn wake, void *ctx);
 
+/*! sync_forget() : an own request on key `key` was answered (after sync_answered): the key's
+ *  entry goes when nothing on the key is open any more (in the replay and in the
+ *  recording), instead of waiting for the next sweep of the table. */
+void sync_forget(struct sync_w *s, uint64_t key);
+
 /*! sync_w_release() : the worker ends: every registered wait is given to `drop` once (to let
  *  go of what the waiting requests hold) and forgotten. */
 void sync_w_release(struct sync_w *s, sync_wake_fn drop, void *ctx);
