@@ -541,6 +541,10 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         memcpy(&w->addr, ai->ai_addr, ai->ai_addrlen);
         w->addrlen = ai->ai_addrlen;
         w->max_buffered = o->max_buffered ? o->max_buffered : 16384;
+        w->ahead_adaptive = !o->max_buffered && o->speed <= 0 && o->rate <= 0;
+        w->c_multi = rt_cmd_by_name("multi");
+        w->c_exec = rt_cmd_by_name("exec");
+        w->c_discard = rt_cmd_by_name("discard");
         w->max_buffered_bytes = o->max_buffered_bytes ? o->max_buffered_bytes : 64u << 20;
         w->wall_t0 = wall_t0;
         w->mu = &mu;

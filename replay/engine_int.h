@@ -97,6 +97,8 @@ struct req {
     uint64_t sync_id;
     uint32_t sync_pending; /* earlier requests on its keys still unanswered */
     uint64_t sync_blocked_at; /* when it first waited for them at the head of its queue */
+    uint64_t sync_key;     /* its one key's hash, forgotten by the order once it is answered */
+    uint8_t sync_one;      /* sync_key is set */
 };
 
 struct tconn;
@@ -195,8 +197,13 @@ struct cmd_stat {
 /* what a known command's name decides (keys.c: eng_req_make), by its table entry */
 struct cmd_memo {
     const struct rt_cmd *c;
-    uint16_t ci;     /* its per-command stats */
-    uint8_t special; /* S_* */
+    uint16_t ci;      /* its per-command stats */
+    uint8_t special;  /* S_* */
+    uint8_t blocking; /* may wait on the server for long */
+    uint8_t why_set;  /* `why` holds for every request of the command: its skip reason does
+                       * not depend on its arguments (no list names a subcommand of it, and it
+                       * is not SELECT) */
+    int8_t why;       /* REPLAY_SKIP_* or -1 */
 };
 
 struct worker {
@@ -207,6 +214,7 @@ struct worker {
     uint64_t lk_seq;
     const struct rt_cmd *lk_cmd;
     int lk_set;
+    const struct rt_cmd *c_multi, *c_exec, *c_discard; /* the table's entries (--sync keys) */
     unsigned id, nthreads;
     struct event_base *base;
     struct trace_reader *rd;
@@ -224,6 +232,8 @@ struct worker {
     uint64_t trace_t0, trace_last, loop_off, wall_t0, rate_k;
     int t0_set;
     size_t buffered, max_buffered;         /* requests read and not yet sent */
+    int ahead_adaptive;                    /* --speed max, no bound set in replay_opts:
+                                            * the bound follows what is in flight (eng_ahead) */
     size_t buffered_bytes, max_buffered_bytes; /* their bytes: a few huge requests bound the
                                             * read-ahead as well as many small ones */
     struct req *dhead, *dtail; /* due queue */
@@ -367,6 +377,22 @@ static inline int name_eq(const char *a, const char *b, size_t blen)
     return strlen(a) == blen && strncasecmp(a, b, blen) == 0;
 }
 
+/* The read-ahead bound in requests. At --speed max nothing but this bound limits how far the
+ * trace is read, and reading 16 Ki requests ahead of the sends cost the pipelined benchmark a
+ * third of its throughput: each request's structure and wire bytes were made megabytes before
+ * they were sent and answered, out of the cache by then (the memcpy of its wire bytes into the
+ * output alone was 5% of the CPU). What must be read ahead there is what keeps every connection
+ * busy: the next requests of everything in flight. So the bound is what is in flight plus 512
+ * (a start, and room for connections that are waiting), within max_buffered. A paced replay
+ * reads LOOKAHEAD_NS ahead of its schedule, within max_buffered. */
+static inline size_t eng_ahead(const struct worker *w)
+{
+    if (!w->ahead_adaptive)
+        return w->max_buffered;
+    size_t b = w->inflight + 512;
+    return b < w->max_buffered ? b : w->max_buffered;
+}
+
 /* ---- what the engine's files call in each other ------------------------------------------ */
 
 /* engine.c: the worker loop */
@@ -390,6 +416,9 @@ void eng_pools_free(void); /* what the calling thread kept: at its end */
 void eng_account_send(struct worker *w, struct rconn *rc, struct req *r, uint64_t now);
 /* sends what is ready on a recorded connection, as far as the recorded pipelining allows */
 void eng_rconn_pump(struct rconn *rc);
+/* the same at `now` (a reply's time: its requests leave at the end of this loop turn anyway,
+ * and one clock read per reply was 2.5% of a pipelined replay's CPU) */
+void eng_rconn_pump_at(struct rconn *rc, uint64_t now);
 /* reads the trace ahead of the schedule, within the read-ahead bounds */
 void eng_worker_fill(struct worker *w);
 /* the timer of a recorded connection fired: its head request's time has come */

@@ -57,6 +57,20 @@ const char *replay_skip_name(unsigned why)
 
 /* ---- names, lists and skips ------------------------------------------------------------ */
 
+/* 1 when an entry of the list is "name|sub" or "name sub" for this name (any subcommand):
+ * whether a request of the command is in the list may then depend on its arguments */
+static int list_names_sub(const char *const *list, size_t n, const char *name)
+{
+    size_t nlen = strlen(name);
+    for (size_t i = 0; n == (size_t)-1 ? list[i] != NULL : i < n; i++) {
+        const char *e = list[i];
+        size_t el = strcspn(e, "| ");
+        if (e[el] && el == nlen && strncasecmp(e, name, nlen) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static int in_list(const char *const *list, size_t n, const char *name, const char *sub)
 {
     return list_match(list, n, name, strlen(name), sub, sub ? strlen(sub) : 0);
@@ -388,18 +402,19 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
      * what the client sent. Skipped and counted, or with --send-malformed sent as they were
      * (the server then answers with its protocol error and closes, as it did) */
     int malformed = (q->flags & TRACE_REQ_MALFORMED) != 0;
-    char name[48], sub[48];
-    if (malformed)
-        snprintf(name, sizeof name, "(malformed)");
-    else
-        lower_copy(name, sizeof name, q->argv[0], q->argvlen[0]);
-    sub[0] = 0;
-    if (q->argc > 1 && !malformed)
-        lower_copy(sub, sizeof sub, q->argv[1], q->argvlen[1]);
     const struct rt_cmd *c = malformed ? NULL : eng_req_cmd(w, q);
-    /* what a known command's name decides is decided once per command (cmd_memo) */
+    /* what a known command's name decides is decided once per command (cmd_memo): a request
+     * of a command seen before does not look at its name again */
     struct cmd_memo *cm = c ? &w->cmemo[((uintptr_t)c * 0x9e3779b97f4a7c15ull) >> 58] : NULL;
     int memo_hit = cm && cm->c == c;
+    char name[48], sub[48];
+    name[0] = sub[0] = 0;
+    if (malformed)
+        snprintf(name, sizeof name, "(malformed)");
+    else if (!memo_hit)
+        lower_copy(name, sizeof name, q->argv[0], q->argvlen[0]);
+    if (q->argc > 1 && !malformed && !memo_hit)
+        lower_copy(sub, sizeof sub, q->argv[1], q->argvlen[1]);
     uint16_t ci = memo_hit ? cm->ci : eng_cmd_index(w, c ? c->name : name);
     int expect = !(q->flags & TRACE_REQ_NOREPLY);
     uint32_t max_out = rc->rec_out;
@@ -427,8 +442,6 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
         special = S_MULTI;
     else if (!strcmp(name, "exec") || !strcmp(name, "discard"))
         special = S_EXEC;
-    if (cm && !memo_hit)
-        *cm = (struct cmd_memo){.c = c, .ci = ci, .special = special};
     int64_t select_db = special == S_SELECT && q->argc == 2 ? parse_i64(q->argv[1], q->argvlen[1])
                                                             : -1;
 
@@ -438,6 +451,8 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
         why = REPLAY_SKIP_MALFORMED;
     else if (malformed)
         why = -1; /* sent as it was: none of the rules below applies to bytes with no command */
+    else if (memo_hit && cm->why_set)
+        why = cm->why;
     else if (special != S_QUIT && replay_cmd_is_unsafe(name, subp) &&
         !in_list(o->allow, o->nallow, name, subp))
         why = REPLAY_SKIP_UNSAFE;
@@ -450,9 +465,28 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
         why = REPLAY_SKIP_WRITE;
     else if (special == S_AUTH && !o->target.pass)
         why = REPLAY_SKIP_AUTH;
-    else if (special == S_SELECT && o->target.db_set)
+    if (cm && !memo_hit) {
+        /* the reason above depends on the name only unless a list names one of its
+         * subcommands (a container's subcommand is its own entry: fixed by c) */
+        int by_name = special != S_SELECT &&
+                      (strchr(c->name, '|') ||
+                       (!list_names_sub(unsafe_cmds, (size_t)-1, name) &&
+                        !list_names_sub(o->allow, o->nallow, name) &&
+                        !list_names_sub(o->only, o->nonly, name) &&
+                        !list_names_sub(o->skip, o->nskip, name)));
+        *cm = (struct cmd_memo){
+            .c = c,
+            .ci = ci,
+            .special = special,
+            .blocking = (c->flags & RT_CMD_BLOCKING) || !strcmp(name, "wait") ||
+                        !strcmp(name, "waitaof") || special == S_SUBSCRIBE,
+            .why_set = (uint8_t)by_name,
+            .why = (int8_t)why,
+        };
+    }
+    if (why < 0 && special == S_SELECT && o->target.db_set)
         why = REPLAY_SKIP_SELECT;
-    else if (special == S_SELECT && w->cluster && select_db != 0) {
+    else if (why < 0 && special == S_SELECT && w->cluster && select_db != 0) {
         why = REPLAY_SKIP_SELECT; /* a cluster has db 0 only: its commands go there */
         w->res.select_mapped++;
     }
@@ -523,13 +557,16 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
         r->node = -1;
         r->is_read = c && (c->flags & RT_CMD_READONLY) && !(c->flags & RT_CMD_WRITE);
         eng_fill_mark(w, r, q);
-        r->blocking = (c && (c->flags & RT_CMD_BLOCKING)) || !strcmp(name, "wait") ||
-                      !strcmp(name, "waitaof") || special == S_SUBSCRIBE;
+        r->blocking = cm ? cm->blocking
+                         : (c && (c->flags & RT_CMD_BLOCKING)) || !strcmp(name, "wait") ||
+                               !strcmp(name, "waitaof") || special == S_SUBSCRIBE;
         if (special == S_SELECT)
             r->arg = select_db;
         if (special == S_SUBSCRIBE || special == S_UNSUBSCRIBE)
             r->replies_left = q->argc > 1 ? (uint32_t)(q->argc - 1) : 1;
         int pairs = 0;
+        if (cross && memo_hit)
+            lower_copy(name, sizeof name, q->argv[0], q->argvlen[0]);
         uint8_t sk = cross && !rc->in_tx && !o->no_split ? rt_split_kind(name, &pairs) : 0;
         if (special == S_AUTH || special == S_HELLO) {
             /* the trace's credentials (redacted) give way to the target's */
@@ -630,15 +667,15 @@ int eng_sync_req(struct worker *w, const struct trace_request *q, struct sync_re
     const struct rt_cmd *c = eng_req_cmd(w, q);
     if (!c)
         return -1; /* unknown: not ordered, counted */
-    if (!strcmp(c->name, "multi")) {
+    if (c == w->c_multi) {
         sq->kind = SYNC_MULTI;
         return 0;
     }
-    if (!strcmp(c->name, "exec")) {
+    if (c == w->c_exec) {
         sq->kind = SYNC_EXEC;
         return 0;
     }
-    if (!strcmp(c->name, "discard")) {
+    if (c == w->c_discard) {
         sq->kind = SYNC_DISCARD;
         return 0;
     }

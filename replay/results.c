@@ -184,10 +184,10 @@ void eng_complete(struct worker *w, struct req *r, unsigned rtype, uint64_t now)
     struct replay_cmd_result *c = &w->cmds[r->cmd].r;
     /* (a due time after the reply would make a latency of 584 years: none is negative) */
     uint64_t lat = now > r->due ? now - r->due : 0, svc = now > r->sent ? now - r->sent : 0;
+    /* (the overall histograms are the per-command ones merged at the end: two records less
+     * per reply) */
     rt_hist_record(c->lat, lat);
     rt_hist_record(c->svc, svc);
-    rt_hist_record(w->res.lat, lat);
-    rt_hist_record(w->res.svc, svc);
     rt_hist_record(w->delta_lat, lat);
     c->ops++;
     w->res.ops++;
@@ -222,8 +222,8 @@ void eng_complete(struct worker *w, struct req *r, unsigned rtype, uint64_t now)
     eng_sync_answered(w, r); /* the requests of every connection waiting for it may go */
     eng_release(r);
     if (rc)
-        eng_rconn_pump(rc);
-    if (w->buffered <= w->max_buffered / 2 && w->buffered_bytes <= w->max_buffered_bytes / 2)
+        eng_rconn_pump_at(rc, now);
+    if (w->buffered <= eng_ahead(w) / 2 && w->buffered_bytes <= w->max_buffered_bytes / 2)
         eng_worker_fill(w);
 }
 
@@ -573,9 +573,12 @@ static int cmp_shard(const void *a, const void *b)
 int eng_results_merge(struct replay_result *res, struct worker *w)
 {
     int rc = 0;
-    for (size_t k = 0; k < w->ncmds; k++)
+    for (size_t k = 0; k < w->ncmds; k++) {
         if (merge_cmd(res, &w->cmds[k].r) < 0)
             rc = -1;
+        rt_hist_merge(w->res.lat, w->cmds[k].r.lat); /* (eng_complete records per command) */
+        rt_hist_merge(w->res.svc, w->cmds[k].r.svc);
+    }
     for (size_t k = 0; k < w->nerrs; k++)
         if (errtab_add(&res->errmsgs, &res->nerrmsgs, w->errs[k].msg, w->errs[k].count) < 0)
             rc = -1;

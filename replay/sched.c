@@ -227,11 +227,16 @@ static uint64_t chain_due(struct rconn *rc, struct req *r, int take)
 
 void eng_rconn_pump(struct rconn *rc)
 {
+    if (!rc->pumping)
+        eng_rconn_pump_at(rc, now_ns());
+}
+
+void eng_rconn_pump_at(struct rconn *rc, uint64_t now)
+{
     struct worker *w = rc->w;
     if (rc->pumping)
         return;
     rc->pumping = 1;
-    uint64_t now = now_ns();
     uint64_t window = (uint64_t)((w->o->reconnect_window_s > 0 ? w->o->reconnect_window_s : 2.0) *
                                  (double)NS);
     while (rc->rhead && !w->stopping && !w->fatal) {
@@ -346,6 +351,8 @@ void eng_sync_answered(struct worker *w, struct req *r)
         return;
     r->synced = 0;
     sync_answered(w->sync, r->sync_id, eng_sync_wake, w);
+    if (r->sync_one)
+        sync_forget(w->sync, r->sync_key); /* (the table then holds what is open only) */
 }
 
 /* what the order needs of request `q` (of connection `conn`), owned by worker `owner`: its keys
@@ -378,12 +385,17 @@ static void sync_take_req(struct worker *w, const struct sync_req *rq, struct re
         return;
     if (sq.kind == SYNC_BARRIER)
         w->res.sync_barriers++;
+    int one = sq.kind == SYNC_KEYS && sq.nkeys == 1;
     if (!r) {
         /* skipped: nothing to wait for it */
         sync_answered(w->sync, sq.id, eng_sync_wake, w);
+        if (one)
+            sync_forget(w->sync, sq.keys[0].hash);
         return;
     }
     r->synced = 1;
+    r->sync_one = (uint8_t)one;
+    r->sync_key = one ? sq.keys[0].hash : 0;
     r->sync_id = sq.id;
     r->sync_pending = pending;
     r->refs += pending; /* each registration keeps it until its wake */
@@ -590,7 +602,7 @@ void eng_worker_fill(struct worker *w)
     const struct replay_opts *o = w->o;
     int paced = o->speed > 0 && o->rate <= 0;
     uint64_t now = now_ns();
-    while (!w->eof && !w->fatal && !w->stopping && w->buffered < w->max_buffered &&
+    while (!w->eof && !w->fatal && !w->stopping && w->buffered < eng_ahead(w) &&
            w->buffered_bytes < w->max_buffered_bytes) {
         if (!w->have_ev) {
             int rc = w->ncopies ? eng_scale_next(w, &w->ev)
