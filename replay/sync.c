@@ -395,6 +395,12 @@ void sync_prefetch(const struct sync_w *s, const struct sync_req *q)
         __builtin_prefetch(&s->k[kslot(s, q->keys[i].hash ? q->keys[i].hash : 1)], 1);
 }
 
+void sync_prefetch_key(const struct sync_w *s, uint64_t key)
+{
+    if (s->kcap)
+        __builtin_prefetch(&s->k[kslot(s, key ? key : 1)], 1);
+}
+
 static struct kstate *kstate_get(struct sync_w *s, uint64_t key)
 {
     if (!key)

@@ -69,6 +69,9 @@ size_t sync_w_keys(const struct sync_w *s);
  *  it some work before sync_take() of the same request). */
 void sync_prefetch(const struct sync_w *s, const struct sync_req *q);
 
+/*! sync_prefetch_key() : the same for one key (before sync_forget() of it). */
+void sync_prefetch_key(const struct sync_w *s, uint64_t key);
+
 /*! sync_take() : a request read from the trace, every worker's, in trace order. For this
  *  worker's (q->owner == me) `*pending` is the number of earlier requests it must wait for;
  *  `wake(ctx, req)` is called once as each of them is answered. @return 0, or -1 when out of

@@ -709,6 +709,15 @@ static int tc_frame(struct tconn *tc, uint64_t now)
             return -2;
         }
         off += (size_t)k;
+        /* the next replies' requests were made long ago: their structures, and the order's
+         * entries of their keys, are fetched into the cache while this one completes */
+        struct req *nx = tc->ihead ? tc->ihead->inext : NULL;
+        if (nx) {
+            if (nx->inext)
+                __builtin_prefetch(nx->inext);
+            if (nx->sync_one && tc->w->sync)
+                sync_prefetch_key(tc->w->sync, nx->sync_key);
+        }
         if (on_reply(tc, &m, now) < 0 || tc->w->fatal)
             return 1; /* (a failed run reads nothing more) */
     }
