@@ -8,6 +8,10 @@
 
 size_t resp_ndigits(uint64_t v)
 {
+    if (v < 10)
+        return 1; /* (most headers: the common cases first) */
+    if (v < 100)
+        return 2;
     size_t d = 1;
     while (v >= 10) {
         v /= 10;
@@ -19,8 +23,14 @@ size_t resp_ndigits(uint64_t v)
 /* `c`, the decimal `v` and CRLF at buf; @return the bytes written (at most 23) */
 static size_t put_head(char *buf, char c, uint64_t v)
 {
-    size_t d = resp_ndigits(v);
     buf[0] = c;
+    if (v < 10) { /* (most headers: "*3", "$3") */
+        buf[1] = (char)('0' + v);
+        buf[2] = '\r';
+        buf[3] = '\n';
+        return 4;
+    }
+    size_t d = resp_ndigits(v);
     for (size_t i = d; i > 0; i--) {
         buf[i] = (char)('0' + v % 10);
         v /= 10;

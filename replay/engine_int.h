@@ -206,9 +206,17 @@ struct cmd_memo {
     int8_t why;       /* REPLAY_SKIP_* or -1 */
 };
 
+/* a command name of up to 8 bytes, as sent, and its table entry (keys.c: eng_req_cmd) */
+struct name_memo {
+    uint64_t k;
+    const struct rt_cmd *c;
+    uint8_t n; /* 0: empty */
+};
+
 struct worker {
     const struct replay_opts *o;
     struct cmd_memo cmemo[64];
+    struct name_memo nmemo[16];
     const struct trace_request *lk_q; /* eng_req_cmd()'s last lookup */
     const char *const *lk_argv;
     uint64_t lk_seq;
