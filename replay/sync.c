@@ -550,8 +550,12 @@ static int touch(struct sync_w *s, uint64_t key, int write, int is_dep, const st
                 e->more->n = 0;
         }
     } else if (is_dep) {
-        if (e->rid != UINT64_MAX && sync_is_done(s->sh, e->rid) && (!e->more || !e->more->n))
-            e->rid = UINT64_MAX; /* answered: its place is free */
+        /* the first open read goes in the entry, the others in its block (answered ones
+         * leave first) */
+        if (e->rid != UINT64_MAX && (!e->more || !e->more->n) && sync_is_done(s->sh, e->rid))
+            e->rid = UINT64_MAX;
+        else if (e->more && e->more->n == e->more->cap)
+            kstate_prune(s, e);
         if (e->rid == UINT64_MAX) {
             e->rid = a->id;
             e->rconn = a->conn;
@@ -559,24 +563,14 @@ static int touch(struct sync_w *s, uint64_t key, int write, int is_dep, const st
             return 0;
         }
         if (!e->more || e->more->n == e->more->cap) {
-            if (e->more)
-                kstate_prune(s, e); /* the answered reads first */
-            if (e->rid == UINT64_MAX) {
-                e->rid = a->id;
-                e->rconn = a->conn;
-                e->rown = (uint8_t)a->owner;
-                return 0;
-            }
-            if (!e->more || e->more->n == e->more->cap) {
-                uint32_t cap = e->more ? e->more->cap * 2 : 4;
-                struct kreads *m = realloc(e->more, sizeof *m + cap * sizeof *m->a);
-                if (!m)
-                    return -1;
-                if (!e->more)
-                    m->n = 0;
-                m->cap = cap;
-                e->more = m;
-            }
+            uint32_t cap = e->more ? e->more->cap * 2 : 4;
+            struct kreads *m = realloc(e->more, sizeof *m + cap * sizeof *m->a);
+            if (!m)
+                return -1;
+            if (!e->more)
+                m->n = 0;
+            m->cap = cap;
+            e->more = m;
         }
         e->more->a[e->more->n++] = *a;
     }
