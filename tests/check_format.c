@@ -841,6 +841,44 @@ static void roundtrip_variants(struct evlist *l)
     roundtrip(l, &opts_three);
 }
 
+/* rt_cur_varint's one- and two-byte paths and its loop agree with the writer on every length,
+ * and every cut of an encoding (a stream ending inside it) is an error that leaves nothing read
+ * past the end; an 11-byte run of continuation bytes is refused. */
+START_TEST(test_format_varint_paths)
+{
+    uint64_t vals[] = {0, 1, 0x7f, 0x80, 0xff, 0x3fff, 0x4000, 0x1fffff, 0x200000,
+                       UINT32_MAX, (uint64_t)1 << 56, UINT64_MAX - 1, UINT64_MAX};
+    for (size_t i = 0; i < sizeof vals / sizeof *vals; i++) {
+        struct rt_buf b = {0};
+        ck_assert_int_eq(rt_put_varint(&b, vals[i]), 0);
+        ck_assert_int_eq(rt_put_u8(&b, 0x5a), 0); /* a byte after it: not consumed */
+        size_t n = b.len - 1;
+        /* the number of 7-bit groups the value needs */
+        size_t want = 1;
+        for (uint64_t v = vals[i] >> 7; v; v >>= 7)
+            want++;
+        ck_assert_uint_eq(n, want);
+        struct rt_cur c = {b.p, b.p + b.len};
+        uint64_t out = 12345;
+        ck_assert_int_eq(rt_cur_varint(&c, &out), 0);
+        ck_assert_uint_eq(out, vals[i]);
+        ck_assert_ptr_eq(c.p, b.p + n);
+        for (size_t cut = 0; cut < n; cut++) {
+            struct rt_cur t = {b.p, b.p + cut};
+            ck_assert_int_eq(rt_cur_varint(&t, &out), -1);
+            ck_assert(t.p <= b.p + cut);
+        }
+        rt_buf_free(&b);
+    }
+    uint8_t runon[12];
+    memset(runon, 0x80, sizeof runon);
+    runon[11] = 0x01;
+    struct rt_cur c = {runon, runon + sizeof runon};
+    uint64_t out;
+    ck_assert_int_eq(rt_cur_varint(&c, &out), -1);
+}
+END_TEST
+
 START_TEST(test_format_roundtrip_conn_open)
 {
     struct evlist l = {0};
@@ -3721,6 +3759,7 @@ Suite *format_suite(void)
 
     TCase *tc = tcase_create("roundtrip");
     tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_format_varint_paths);
     tcase_add_test(tc, test_format_roundtrip_conn_open);
     tcase_add_test(tc, test_format_roundtrip_conn_close);
     tcase_add_test(tc, test_format_roundtrip_request_fields);
