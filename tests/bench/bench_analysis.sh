@@ -80,7 +80,7 @@ if [ -z "$GEN" ]; then
             [ "$(basename "$f")" = gen_cmdtable.c ] || FMT_SRC+=("$f")
         done
         # shellcheck disable=SC2046
-        gcc -std=gnu11 -O2 -I"$SRC/format" -o "$GEN" "$SRC/tests/bench/make_big_trace.c" \
+        gcc -std=gnu11 -O2 -I"$SRC/format" -I"$SRC/format/include" -o "$GEN" "$SRC/tests/bench/make_big_trace.c" \
             "${FMT_SRC[@]}" $(pkg-config --libs libzstd libxxhash) -lpthread ||
             die "could not build make_big_trace"
     fi
