@@ -12,6 +12,8 @@ size_t resp_ndigits(uint64_t v)
         return 1; /* (most headers: the common cases first) */
     if (v < 100)
         return 2;
+    if (v < 1000)
+        return 3;
     size_t d = 1;
     while (v >= 10) {
         v /= 10;
@@ -29,6 +31,13 @@ static size_t put_head(char *buf, char c, uint64_t v)
         buf[2] = '\r';
         buf[3] = '\n';
         return 4;
+    }
+    if (v < 100) { /* (keys and short values: "$16") */
+        buf[1] = (char)('0' + v / 10);
+        buf[2] = (char)('0' + v % 10);
+        buf[3] = '\r';
+        buf[4] = '\n';
+        return 5;
     }
     size_t d = resp_ndigits(v);
     for (size_t i = d; i > 0; i--) {

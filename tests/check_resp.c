@@ -148,6 +148,46 @@ static const char *const valid_requests[] = {
  * Replies
  * ------------------------------------------------------------------------------------- */
 
+/* The request encoder against snprintf: argument lengths on every side of a change in their
+ * number of digits (the header's fast paths and its loop), with and without a key prefix;
+ * resp_request_len() is the length written, and resp_ndigits() counts what "%zu" prints. */
+START_TEST(test_resp_request_encoder)
+{
+    static const size_t lens[] = {0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 9999, 10000, 123457};
+    const size_t nl = sizeof lens / sizeof *lens;
+    char *val = malloc(123457 + 16);
+    ck_assert_ptr_nonnull(val);
+    memset(val, 'v', 123457 + 16);
+    for (size_t i = 0; i < nl; i++) {
+        char d[32];
+        ck_assert_uint_eq(resp_ndigits(lens[i]), (size_t)snprintf(d, sizeof d, "%zu", lens[i]));
+    }
+    for (size_t pre = 0; pre < 2; pre++) {
+        const char *prefix = pre ? "pfx:" : NULL;
+        size_t plen = pre ? 4 : 0;
+        for (size_t i = 0; i < nl; i++) {
+            /* SET <key of lens[i] bytes> <value of lens[nl-1-i] bytes>, the key prefixed */
+            const char *argv[3] = {"SET", val, val};
+            size_t len[3] = {3, lens[i], lens[nl - 1 - i]};
+            uint8_t iskey[3] = {0, 1, 0};
+            size_t want_len = resp_request_len(3, len, iskey, plen);
+            char *buf = malloc(want_len + 1), *ref = malloc(want_len + 64);
+            ck_assert(buf && ref);
+            size_t n = resp_request_write(buf, 3, argv, len, iskey, prefix, plen);
+            ck_assert_uint_eq(n, want_len);
+            int r = snprintf(ref, want_len + 64, "*3\r\n$3\r\nSET\r\n$%zu\r\n%s%.*s\r\n$%zu\r\n%.*s\r\n",
+                             len[1] + plen, pre ? prefix : "", (int)len[1], val, len[2],
+                             (int)len[2], val);
+            ck_assert_int_eq(r, (int)want_len);
+            ck_assert(memcmp(buf, ref, n) == 0);
+            free(buf);
+            free(ref);
+        }
+    }
+    free(val);
+}
+END_TEST
+
 START_TEST(test_resp_reply_simple_string_and_error)
 {
     struct resp_reply r;
@@ -1421,6 +1461,7 @@ Suite *resp_suite(void)
 {
     Suite *s = suite_create("resp");
     TCase *tc = tcase_create("scan");
+    tcase_add_test(tc, test_resp_request_encoder);
     tcase_add_test(tc, test_resp_reply_simple_string_and_error);
     tcase_add_test(tc, test_resp_reply_integer);
     tcase_add_test(tc, test_resp_reply_bulk_string);
