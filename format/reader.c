@@ -977,11 +977,13 @@ static int decode_one(struct trace_reader *r, struct trace_event *ev, struct rt_
          * argument table costs 16 bytes an argument, so it is also held to the chunk limit
          * the caller chose, or one byte of a chunk could cost 16 of memory. */
         if (argc == 0 ||
-            argc > (uint64_t)(r->c[W_REQ_ARG0].end - r->c[W_REQ_ARG0].p) +
+            (argc > r->argcap && /* (within the tables already allocated, the reads below
+                                  * find a short stream themselves) */
+             argc > (uint64_t)(r->c[W_REQ_ARG0].end - r->c[W_REQ_ARG0].p) +
                        (uint64_t)(r->c[W_REQ_ARG1].end - r->c[W_REQ_ARG1].p) +
                        (uint64_t)(r->c[W_REQ_ARGN].end - r->c[W_REQ_ARGN].p) +
                        (uint64_t)(r->c[W_REQ_ARG0_REF].end - r->c[W_REQ_ARG0_REF].p) +
-                       (uint64_t)(r->c[W_REQ_ARG1_REF].end - r->c[W_REQ_ARG1_REF].p) ||
+                       (uint64_t)(r->c[W_REQ_ARG1_REF].end - r->c[W_REQ_ARG1_REF].p)) ||
             argc > r->o.max_chunk_raw / (sizeof *r->argv + sizeof *r->argvlen)) {
             bad = W_REQ_ARGC;
             goto corrupt;
@@ -1254,10 +1256,12 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev, struct rt_
             }
             r->rtot.events++;
             r->rtot.by_type[ev->type]++;
-            if (ev->type == TRACE_EV_GAP)
-                r->rtot.gap_bytes[ev->u.gap.dir ? 1 : 0] += ev->u.gap.bytes;
-            else if (ev->type == TRACE_EV_STATS)
-                r->rtot.stats = ev->u.stats;
+            if (ev->type >= TRACE_EV_GAP) { /* (one test for the common kinds) */
+                if (ev->type == TRACE_EV_GAP)
+                    r->rtot.gap_bytes[ev->u.gap.dir ? 1 : 0] += ev->u.gap.bytes;
+                else if (ev->type == TRACE_EV_STATS)
+                    r->rtot.stats = ev->u.stats;
+            }
             if (r->rtot.events == 1 || ev->ts < r->rtot.ts_min)
                 r->rtot.ts_min = ev->ts;
             if (ev->ts > r->rtot.ts_max)
