@@ -50,9 +50,22 @@ check_eq "--scale takes whole copies" 2 $?
 
 # ---- the speed sweep and the scale sweep, one server, one SLO -------------------------------------
 start_redis_x --hz 500; W=$RX_PORT
-"$RT" replay "$TMP/loops.rtrace" --target "redis://127.0.0.1:$W" --sweep 1,2,4 --slo 'p99<20ms' \
-    --json="$TMP/speed.json" > "$TMP/speed.out" 2> "$TMP/speed.err"
-check_eq "speed sweep: exit 0" 0 $?
+# (up to 3 attempts: on a busy 2-core machine, another test beside this one, a step can break on
+# a p99 spike past the SLO before the loops' slip shows; the slip is what this checks)
+slipped() {
+    jq '[.steps[] | select(.held == false) | .why | test("could not keep their pace")] | any' \
+        "$TMP/speed.json" 2> /dev/null
+}
+for attempt in 1 2 3; do
+    rcli "$W" FLUSHALL > /dev/null
+    "$RT" replay "$TMP/loops.rtrace" --target "redis://127.0.0.1:$W" --sweep 1,2,4 --slo 'p99<20ms' \
+        --json="$TMP/speed.json" > "$TMP/speed.out" 2> "$TMP/speed.err"
+    src=$?
+    [ $src = 0 ] && [ "$(slipped)" = true ] && break
+    echo "speed sweep, attempt $attempt: exit $src, no step broke on the loops' slip, again"
+    grep -E '^speed' "$TMP/speed.out"
+done
+check_eq "speed sweep: exit 0" 0 $src
 grep -E '^speed|serves|does not' "$TMP/speed.out"
 SPEED=$(jq '.max_speed_held // 0' "$TMP/speed.json")
 # (up to 3 attempts: under ASan the replayer's own CPU per request makes 8 loops slip on a
@@ -70,8 +83,7 @@ for attempt in 1 2 3; do
 done
 check_eq "scale sweep: exit 0" 0 $rc
 grep -E '^users|serves|does not' "$TMP/scale.out"
-check_eq "speed sweep: the loops slipped (why it broke)" true \
-    "$(jq '[.steps[] | select(.held == false) | .why | test("could not keep their pace")] | any' "$TMP/speed.json")"
+check_eq "speed sweep: the loops slipped (why it broke)" true "$(slipped)"
 check_eq "scale sweep: sweep_by scale" scale "$(jq -r .sweep_by "$TMP/scale.json")"
 check_match "scale sweep: says how many users" "serves [0-9]+x the recorded users at p99<20ms" \
     "$(cat "$TMP/scale.out")"
