@@ -545,6 +545,7 @@ int replay_run(const struct replay_opts *o, replay_status_fn status, void *ctx,
         w->c_multi = rt_cmd_by_name("multi");
         w->c_exec = rt_cmd_by_name("exec");
         w->c_discard = rt_cmd_by_name("discard");
+        w->c_set = rt_cmd_by_name("set");
         w->max_buffered_bytes = o->max_buffered_bytes ? o->max_buffered_bytes : 64u << 20;
         w->wall_t0 = wall_t0;
         w->mu = &mu;

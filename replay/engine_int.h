@@ -222,7 +222,8 @@ struct worker {
     uint64_t lk_seq;
     const struct rt_cmd *lk_cmd;
     int lk_set;
-    const struct rt_cmd *c_multi, *c_exec, *c_discard; /* the table's entries (--sync keys) */
+    const struct rt_cmd *c_multi, *c_exec, *c_discard, *c_set; /* the table's entries
+                                                                * (--sync keys) */
     unsigned id, nthreads;
     struct event_base *base;
     struct trace_reader *rd;

@@ -645,6 +645,27 @@ static uint64_t sync_key_hash(uint32_t db, const char *k, size_t n)
     return trace_hash(k, n) ^ mix64((uint64_t)db + 1);
 }
 
+/* sync_key.same of a request on one key: SET k v, or SET k v with EX, PX, EXAT or PXAT (an
+ * option that makes the state or the reply depend on the key, NX, XX, GET or KEEPTTL, is not
+ * an identical write), as the hash of its arguments after the name; else 0 */
+static uint64_t sync_same(const struct worker *w, const struct rt_cmd *c,
+                          const struct trace_request *q)
+{
+    if (c != w->c_set || (q->argc != 3 && q->argc != 5))
+        return 0;
+    if (q->argc == 5) {
+        const char *o = q->argv[3];
+        size_t n = q->argvlen[3];
+        if (!(n == 2 && (!strncasecmp(o, "ex", 2) || !strncasecmp(o, "px", 2))) &&
+            !(n == 4 && (!strncasecmp(o, "exat", 4) || !strncasecmp(o, "pxat", 4))))
+            return 0;
+    }
+    uint64_t h = 0x5e7;
+    for (uint32_t i = 1; i < q->argc; i++)
+        h = mix64(h ^ trace_hash(q->argv[i], q->argvlen[i]) ^ ((uint64_t)q->argvlen[i] << 32));
+    return h ? h : 1;
+}
+
 const struct rt_cmd *eng_req_cmd(struct worker *w, const struct trace_request *q)
 {
     /* (the order looks a request up before eng_req_make() does: once is enough) */
@@ -723,6 +744,7 @@ int eng_sync_req(struct worker *w, const struct trace_request *q, struct sync_re
         uint32_t p = w->spos[i] < q->argc ? w->spos[i] : 0;
         w->skeys[i].hash = sync_key_hash(db, q->argv[p], q->argvlen[p]);
         w->skeys[i].write = (uint8_t)write;
+        w->skeys[i].same = nk == 1 ? sync_same(w, c, q) : 0;
     }
     sq->kind = (c->flags & RT_CMD_BLOCKING) ? SYNC_BLOCKING : SYNC_KEYS;
     sq->keys = w->skeys;

@@ -504,6 +504,7 @@ static void merge_result(struct replay_result *dst, const struct replay_result *
     dst->sync_barriers += s->sync_barriers;
     dst->sync_unordered += s->sync_unordered;
     dst->sync_overlapped += s->sync_overlapped;
+    dst->sync_commuted += s->sync_commuted;
     dst->hits += s->hits;
     dst->scale_unkeyed += s->scale_unkeyed;
     dst->read_through += s->read_through;
@@ -582,8 +583,10 @@ int eng_results_merge(struct replay_result *res, struct worker *w)
     for (size_t k = 0; k < w->nerrs; k++)
         if (errtab_add(&res->errmsgs, &res->nerrmsgs, w->errs[k].msg, w->errs[k].count) < 0)
             rc = -1;
-    if (w->sync)
+    if (w->sync) {
         w->res.sync_overlapped = sync_w_stats(w->sync)->overlapped;
+        w->res.sync_commuted = sync_w_stats(w->sync)->commuted;
+    }
     merge_result(res, &w->res);
     if (w->cluster && merge_shards(res, w) < 0)
         rc = -1;

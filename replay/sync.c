@@ -15,6 +15,21 @@
  * the request that serves it. The commands of a MULTI block take effect at EXEC: EXEC touches
  * the keys of the commands it runs.
  *
+ * Identical writes: a write that sets its key to what its arguments alone say, with a reply
+ * that does not depend on the key (SET k v, with a TTL option: sync_key.same), right after
+ * the same write on the key (reads in between allowed) joins it in a group: the group leaves
+ * the key in one state (k = v) whichever member runs last, and every read after the group's
+ * first member sees it. So a member need not wait for the members before it, once everything
+ * before the group is answered ("settled", as this worker saw it when the group began): it
+ * waits for nothing on the key. The key's entry takes the new member as its last write and
+ * keeps the one before it as if it were a read (as it keeps the reads since the group began):
+ * a later write waits for every member and those reads; a later read waits for the last
+ * member, and any member gives it v. Cache refills of one value by many clients after a miss,
+ * and benchmark clients that SET one value, are such groups. Whether a request joins a group
+ * depends only on the trace, so every worker's table follows the same rule; whether a member
+ * waits is its owner's decision alone. (`idem` remembers the groups, one per place, direct
+ * mapped: a group forgotten there just waits as any write does.)
+ *
  * Every worker thread reads the whole trace, so every worker sees every request, in the same
  * order, and computes the same dependencies; each keeps its own key table (only the keys of the
  * requests not yet answered: bounded by the read-ahead window). Only completion crosses threads:
@@ -176,6 +191,19 @@ struct deplist {
     uint64_t mask[4]; /* workers 0..255 */
 };
 
+/* a group of identical writes on a key (the rule above) */
+struct idem {
+    uint64_t wid;  /* its last member (the key's last write while the group lasts: an id names
+                    * one request, so one key), IDEM_SETTLED set when everything on the key
+                    * before the group was answered; 0 when empty */
+    uint64_t same; /* what its members write (sync_key.same) */
+};
+#define IDEM_SETTLED (1ull << 63)
+/* places: a group is remembered from its last member to the next one, across the requests
+ * in flight between them (the read-ahead, thousands): a place taken over by another key's
+ * group in between is one more wait */
+#define IDEM_N 16384
+
 /* the keys of a connection's open MULTI */
 struct txstate {
     uint64_t conn; /* 0: empty (connection ids are never 0 for requests) */
@@ -198,6 +226,7 @@ struct sync_w {
     size_t dcap, dn;
     struct txstate *tx;
     size_t txcap, txn;
+    struct idem *idem;      /* IDEM_N groups of identical writes (NULL: none yet) */
     struct acc barrier;     /* the last barrier */
     struct acc *since;      /* every access since it (what the next barrier waits for) */
     size_t nsince, capsince;
@@ -246,6 +275,7 @@ void sync_w_free(struct sync_w *s)
         free(s->k[i].more);
     free(s->k);
     free(s->kspare);
+    free(s->idem);
     for (size_t i = 0; i < s->wcap; i++)
         free(s->wl[i].reqs);
     free(s->wl);
@@ -506,14 +536,63 @@ static int since_add(struct sync_w *s, const struct acc *a)
     return 0;
 }
 
-/* the request `a` (of recorded connection `conn`) touches `key` (`write`); its dependencies go
- * to scratch; *overlap is set when another connection's request on the key was still open in
- * the recording (its reply not read yet): both were in the server at once, and which ran first
- * is not on the wire (the order kept is the arrival order: a guess, counted). The recording's
- * view lives in the key's entry, which goes when the replay answered its requests (by then the
- * recording's replies were read: the read-ahead reads a reply soon after its request). */
-static int touch(struct sync_w *s, uint64_t key, int write, int is_dep, const struct acc *a,
-                 uint64_t conn, int *overlap)
+/* adds the open access `a` to the reads of entry `e` (the first open one in the entry, the
+ * others in its block; answered ones leave first) */
+static int reads_add(struct sync_w *s, struct kstate *e, const struct acc *a)
+{
+    if (e->rid != UINT64_MAX && (!e->more || !e->more->n) && sync_is_done(s->sh, e->rid))
+        e->rid = UINT64_MAX;
+    else if (e->more && e->more->n == e->more->cap)
+        kstate_prune(s, e);
+    if (e->rid == UINT64_MAX) {
+        e->rid = a->id;
+        e->rconn = a->conn;
+        e->rown = (uint8_t)a->owner;
+        return 0;
+    }
+    if (!e->more || e->more->n == e->more->cap) {
+        uint32_t cap = e->more ? e->more->cap * 2 : 4;
+        struct kreads *m = realloc(e->more, sizeof *m + cap * sizeof *m->a);
+        if (!m)
+            return -1;
+        if (!e->more)
+            m->n = 0;
+        m->cap = cap;
+        e->more = m;
+    }
+    e->more->a[e->more->n++] = *a;
+    return 0;
+}
+
+/* the group place of key `key` (NULL: no memory for groups) */
+static struct idem *idem_at(struct sync_w *s, uint64_t key)
+{
+    if (!s->idem && !(s->idem = calloc(IDEM_N, sizeof *s->idem)))
+        return NULL;
+    return &s->idem[(mix(key) >> 20) & (IDEM_N - 1)];
+}
+
+/* 1 when everything entry `e` and the last barrier hold is answered (this worker's view) */
+static int kstate_settled(struct sync_w *s, const struct kstate *e)
+{
+    if (!id_done(s, e->wid) || !id_done(s, e->rid) || !acc_done(s, &s->barrier))
+        return 0;
+    for (uint32_t i = 0; e->more && i < e->more->n; i++)
+        if (!acc_done(s, &e->more->a[i]))
+            return 0;
+    return 1;
+}
+
+/* the request `a` (of recorded connection `conn`) touches `key` (`write`; `same`: an identical
+ * write's arguments, sync_key.same); its dependencies go to scratch; *overlap is set when
+ * another connection's request on the key was still open in the recording (its reply not
+ * read yet): both were in the server at once, and which ran first is not on the wire (the
+ * order kept is the arrival order: a guess, counted); *commuted when it joined a group of
+ * identical writes without waiting for an open member. The recording's view lives in the
+ * key's entry, which goes when the replay answered its requests (by then the recording's
+ * replies were read: the read-ahead reads a reply soon after its request). */
+static int touch(struct sync_w *s, uint64_t key, int write, uint64_t same, int is_dep,
+                 const struct acc *a, uint64_t conn, int *overlap, int *commuted)
 {
     struct kstate *e = kstate_get(s, key);
     if (!e)
@@ -532,6 +611,30 @@ static int touch(struct sync_w *s, uint64_t key, int write, int is_dep, const st
         e->rec |= REC_R;
     }
     struct acc wa = {e->wid, e->wown, e->wconn};
+    struct idem *g = write && same && is_dep ? idem_at(s, key) : NULL;
+    if (g && g->same == same && (g->wid & ~IDEM_SETTLED) == e->wid && e->wid != UINT64_MAX) {
+        /* the same write as the key's last one: it joins its group. Unsettled, it waits for
+         * the last member (which waited for what was before); the reads since need no wait
+         * either way: they read what this writes. */
+        if (!(g->wid & IDEM_SETTLED)) {
+            if (dep_add(s, &wa) < 0)
+                return -1;
+        } else if (s->collect && !acc_done(s, &wa) && wa.conn != s->cur_conn) {
+            *commuted = 1;
+        }
+        if (!acc_done(s, &wa) && reads_add(s, e, &wa) < 0)
+            return -1; /* (a later write waits for it, as for the reads since the group began) */
+        e->wid = a->id;
+        e->wconn = a->conn;
+        e->wown = (uint8_t)a->owner;
+        g->wid = a->id | (g->wid & IDEM_SETTLED);
+        return 0;
+    }
+    if (g) {
+        /* a group begins: whether it may run in any order is what is open before it now */
+        g->wid = a->id | (kstate_settled(s, e) ? IDEM_SETTLED : 0);
+        g->same = same;
+    }
     if (dep_add(s, &wa) < 0)
         return -1;
     if (write) {
@@ -550,29 +653,7 @@ static int touch(struct sync_w *s, uint64_t key, int write, int is_dep, const st
                 e->more->n = 0;
         }
     } else if (is_dep) {
-        /* the first open read goes in the entry, the others in its block (answered ones
-         * leave first) */
-        if (e->rid != UINT64_MAX && (!e->more || !e->more->n) && sync_is_done(s->sh, e->rid))
-            e->rid = UINT64_MAX;
-        else if (e->more && e->more->n == e->more->cap)
-            kstate_prune(s, e);
-        if (e->rid == UINT64_MAX) {
-            e->rid = a->id;
-            e->rconn = a->conn;
-            e->rown = (uint8_t)a->owner;
-            return 0;
-        }
-        if (!e->more || e->more->n == e->more->cap) {
-            uint32_t cap = e->more ? e->more->cap * 2 : 4;
-            struct kreads *m = realloc(e->more, sizeof *m + cap * sizeof *m->a);
-            if (!m)
-                return -1;
-            if (!e->more)
-                m->n = 0;
-            m->cap = cap;
-            e->more = m;
-        }
-        e->more->a[e->more->n++] = *a;
+        return reads_add(s, e, a);
     }
     return 0;
 }
@@ -799,12 +880,17 @@ int sync_take(struct sync_w *s, const struct sync_req *q, void *req, uint32_t *p
             s->st.barriers++;
     } else {
         int is_dep = kind != SYNC_BLOCKING;
-        int overlap = 0;
+        int overlap = 0, commuted = 0;
+        /* (an identical write is one request's only key: a transaction's are not) */
+        uint64_t same = q->kind == SYNC_KEYS && nk == 1 ? keys[0].same : 0;
         for (size_t i = 0; i < nk; i++)
-            if (touch(s, keys[i].hash, keys[i].write, is_dep, &a, q->conn, &overlap) < 0)
+            if (touch(s, keys[i].hash, keys[i].write, same, is_dep, &a, q->conn, &overlap,
+                      &commuted) < 0)
                 goto oom;
         if (overlap && mine)
             s->st.overlapped++;
+        if (commuted && mine)
+            s->st.commuted++;
         if (is_dep && since_add(s, &a) < 0)
             goto oom;
     }

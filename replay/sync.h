@@ -20,6 +20,11 @@ enum sync_kind {
 struct sync_key {
     uint64_t hash;  /* of the database and the key's bytes, as sent */
     uint8_t write;
+    /* a write that sets the key to what its arguments alone say, with a reply that does not
+     * depend on the key (SET k v, with a TTL option): the hash of its arguments, else 0. Two
+     * such writes with the same arguments, one after the other on the key, leave the same
+     * state and replies in either order (sync.c: identical writes) */
+    uint64_t same;
 };
 
 struct sync_req {
@@ -39,6 +44,8 @@ struct sync_stats {
     uint64_t sweeps;     /* key table cleanups */
     uint64_t overlapped; /* own requests on a key another connection's request had open in the
                           * recording (its reply not yet come): their order is a guess */
+    uint64_t commuted;   /* own identical writes (sync_key.same) that did not wait for the
+                          * same write before them, still unanswered */
 };
 
 struct sync_shared;

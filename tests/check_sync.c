@@ -20,7 +20,7 @@ static void wake(void *ctx, void *req)
     r->woken++;
 }
 
-static struct sync_key K(uint64_t h, int w) { return (struct sync_key){h, (uint8_t)w}; }
+static struct sync_key K(uint64_t h, int w) { return (struct sync_key){h, (uint8_t)w, 0}; }
 
 /* takes request `id` of `conn` (owner `owner`) on worker `s` */
 static void take(struct sync_w *s, uint64_t id, uint64_t conn, unsigned owner, unsigned kind,
@@ -249,6 +249,82 @@ START_TEST(test_sync_forget)
 }
 END_TEST
 
+/* a write that is the same SET as another (sync_key.same) */
+static struct sync_key KS(uint64_t h, uint64_t same) { return (struct sync_key){h, 1, same}; }
+
+START_TEST(test_sync_identical_writes)
+{
+    struct sync_shared *sh = sync_shared_new(1, 100);
+    struct sync_w *s = sync_w_new(sh, 0);
+    struct sync_key w0[] = {KS(5, 11)}, v[] = {KS(5, 22)}, x[] = {KS(5, 33)}, rd[] = {K(5, 0)},
+                    plain[] = {K(5, 1)};
+    /* settled: everything before the group answered. B and A write the same: A does not wait
+     * for B; a read after them waits for the last one; a different write waits for both and
+     * for the read between them */
+    struct treq W0 = {0}, B = {0}, R1 = {0}, A = {0}, R2 = {0}, D = {0};
+    take(s, 0, 1, 0, SYNC_KEYS, w0, 1, &W0);
+    sync_answered(s, 0, wake, NULL);
+    take(s, 1, 2, 0, SYNC_KEYS, v, 1, &B);
+    take(s, 2, 3, 0, SYNC_KEYS, rd, 1, &R1);
+    take(s, 3, 4, 0, SYNC_KEYS, v, 1, &A);
+    take(s, 4, 5, 0, SYNC_KEYS, rd, 1, &R2);
+    take(s, 5, 6, 0, SYNC_KEYS, x, 1, &D);
+    ck_assert_uint_eq(B.pending, 0);
+    ck_assert_uint_eq(R1.pending, 1);
+    ck_assert_uint_eq(A.pending, 0);
+    ck_assert_uint_eq(R2.pending, 1); /* A */
+    ck_assert_uint_eq(D.pending, 4);  /* A, B, R1, R2 */
+    ck_assert_uint_eq(sync_w_stats(s)->commuted, 1);
+    sync_answered(s, 3, wake, NULL); /* A */
+    ck_assert_uint_eq(R2.pending, 0);
+    ck_assert_uint_eq(R1.pending, 1); /* (B's read: B is still open) */
+    sync_answered(s, 4, wake, NULL);
+    ck_assert_uint_eq(D.pending, 2);
+    sync_answered(s, 1, wake, NULL); /* B */
+    sync_answered(s, 2, wake, NULL);
+    ck_assert_uint_eq(D.pending, 0);
+    sync_answered(s, 5, wake, NULL);
+
+    /* not settled: the write before the group is open. The second member waits for the
+     * first (which waits for that write), not for nothing */
+    struct treq W1 = {0}, B2 = {0}, A2 = {0}, A3 = {0};
+    take(s, 10, 1, 0, SYNC_KEYS, w0, 1, &W1);
+    take(s, 11, 2, 0, SYNC_KEYS, v, 1, &B2);
+    take(s, 12, 3, 0, SYNC_KEYS, v, 1, &A2);
+    take(s, 13, 4, 0, SYNC_KEYS, v, 1, &A3);
+    ck_assert_uint_eq(B2.pending, 1);
+    ck_assert_uint_eq(A2.pending, 1);
+    ck_assert_uint_eq(A3.pending, 1);
+    sync_answered(s, 10, wake, NULL);
+    ck_assert_uint_eq(B2.pending, 0);
+    ck_assert_uint_eq(A2.pending, 1);
+    sync_answered(s, 11, wake, NULL);
+    ck_assert_uint_eq(A2.pending, 0);
+    ck_assert_uint_eq(A3.pending, 1);
+    sync_answered(s, 12, wake, NULL);
+    ck_assert_uint_eq(A3.pending, 0);
+    sync_answered(s, 13, wake, NULL);
+    ck_assert_uint_eq(sync_w_stats(s)->commuted, 1);
+
+    /* not the same write: a different value, or a write that is not an identical one (0),
+     * waits as any write does; so does the same value after a different write in between */
+    struct treq P = {0}, Q = {0}, S = {0}, T = {0}, U = {0};
+    take(s, 20, 1, 0, SYNC_KEYS, v, 1, &P);
+    take(s, 21, 2, 0, SYNC_KEYS, x, 1, &Q);
+    take(s, 22, 3, 0, SYNC_KEYS, x, 1, &S); /* joins Q's group, which began on P still open */
+    take(s, 23, 4, 0, SYNC_KEYS, plain, 1, &T);
+    take(s, 24, 5, 0, SYNC_KEYS, x, 1, &U);
+    ck_assert_uint_eq(P.pending, 0);
+    ck_assert_uint_eq(Q.pending, 1);
+    ck_assert_uint_eq(S.pending, 1);
+    ck_assert_uint_eq(T.pending, 2); /* Q and S */
+    ck_assert_uint_eq(U.pending, 1); /* T */
+    ck_assert_uint_eq(sync_w_stats(s)->commuted, 1);
+    sync_w_free(s);
+    sync_shared_free(sh);
+}
+END_TEST
+
 Suite *sync_suite(void)
 {
     Suite *s = suite_create("sync");
@@ -259,6 +335,7 @@ Suite *sync_suite(void)
     tcase_add_test(tc, test_sync_memory_bounded);
     tcase_add_test(tc, test_sync_overlapped);
     tcase_add_test(tc, test_sync_forget);
+    tcase_add_test(tc, test_sync_identical_writes);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -318,6 +318,7 @@ static json_t *result_json(const struct replay_result *r, const char *trace, con
         json_object_set_new(sy, "barriers", rt_json_u64(r->sync_barriers));
         json_object_set_new(sy, "unordered", rt_json_u64(r->sync_unordered));
         json_object_set_new(sy, "overlapped", rt_json_u64(r->sync_overlapped));
+        json_object_set_new(sy, "commuted", rt_json_u64(r->sync_commuted));
         json_object_set_new(j, "sync_stats", sy);
     }
     json_object_set_new(j, "lag_exceeded", json_boolean(lagging));
@@ -528,6 +529,10 @@ static void print_table(FILE *out, const struct replay_result *r)
                      "in the server at once: which ran first is not on the wire; kept in the order\n"
                      "they arrived)\n",
                 (unsigned long long)r->sync_overlapped);
+    if (r->sync_commuted)
+        fprintf(out, "%llu identical writes (the same SET as the key's last write) went without\n"
+                     "waiting for it: either order leaves the key in the same state\n",
+                (unsigned long long)r->sync_commuted);
 
     fprintf(out, "\n%-14s %9s %9s %8s %8s %8s %8s\n", "command", "skipped", "compared",
             "misses", "newerr", "typechg", "newval");

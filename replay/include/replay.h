@@ -269,6 +269,8 @@ struct replay_result {
                                * in the recording (sent, reply not yet come): which of the two
                                * the server ran first is not on the wire; the order kept is the
                                * order they arrived in, a guess */
+    uint64_t sync_commuted;   /* identical writes (SET k v after the same SET k v) that did not
+                               * wait for the one before them: either order leaves one state */
     struct replay_cmd_result *cmds;
     size_t ncmds;
     struct replay_errmsg *errmsgs; /* every command's error replies by message */

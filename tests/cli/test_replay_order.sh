@@ -2,7 +2,9 @@
 # test_replay_order.sh: --sync keys keeps the recorded order between requests of different
 # connections that touch the same keys (issue 13). A workload of phases run one after another on
 # fresh connections (SETs, SETs of some keys again, RPUSH, LPOP, INCR, DEL) and then 20 concurrent
-# clients writing distinct values to 50 hot keys is recorded live, then replayed into fresh
+# clients writing distinct values to 50 hot keys is recorded live (and before them, groups of
+# identical SETs by 20 clients around an overwrite: identical writes may run in any order, the
+# overwrite may not), then replayed into fresh
 # servers at speed 1, at --speed max, with --threads 2, with --connections 3 and into a
 # 3-primary cluster. Every key the recording can decide (DEBUG DIGEST-VALUE) equals the
 # original's. Where two clients' SETs of a hot key were in the server at once (each sent before
@@ -24,6 +26,26 @@ for i in $(seq 1 250); do echo "LPOP q"; done | rcli "$A" > /dev/null
 for i in $(seq 1 300); do echo "INCRBY n:$(( i % 7 )) $i"; done | rcli "$A" > /dev/null
 for i in $(seq 1 300 | awk 'NR % 5 == 0'); do echo "DEL k:$i"; done | rcli "$A" > /dev/null
 for i in $(seq 1 100); do echo "APPEND log:$(( i % 3 )) ,$i"; done | rcli "$A" > /dev/null
+# identical writes: 20 concurrent clients SET one value per key on 20 keys (a group of the same
+# SET, which may run in any order), then one client overwrites the even keys, then 20 clients
+# again SET one value per odd key: the overwrite must stay after the first group and before
+# the second
+group() {
+    local CL="" c
+    for c in $(seq 1 20); do
+        (for n in $(seq 1 40); do
+            k=$(( (c + n) % 20 ))
+            [ "$1" = odd ] && [ $(( k % 2 )) -eq 0 ] && continue
+            echo "SET same:$k $1-$k"
+        done | rcli "$A" > /dev/null) &
+        CL="$CL $!"
+    done
+    # shellcheck disable=SC2086
+    wait $CL
+}
+group all
+for k in $(seq 0 2 19); do echo "SET same:$k after-$k"; done | rcli "$A" > /dev/null
+group odd
 # 20 concurrent clients, distinct values on 50 hot keys: the final values depend on the order
 # the server executed them in, which the recording saw
 CLIENTS=""
@@ -116,6 +138,8 @@ replay_into c3 --speed max --connections 3
 check_eq "--speed max --connections 3: every key as the recording says" 0 "$BAD"
 check_eq "--sync keys is the default" "keys" "$(jq -r .sync "$TMP/max.json")"
 check_eq "--speed max: requests waited on others" true "$(jq '.sync_wait_us.count > 0' "$TMP/max.json")"
+check_eq "--speed max: identical SETs went without waiting for each other" true \
+    "$(jq '.sync_stats.commuted > 0' "$TMP/max.json")"
 check_match "--speed max: the text says how many overlapped" "^$OVERLAPS overlapped|^$" \
     "$(grep -o '^[0-9]* overlapped' "$TMP/max.out")"
 replay_into off --speed max --sync off
