@@ -232,7 +232,7 @@ struct sync_w {
     size_t dcap, dn;
     struct txstate *tx;
     size_t txcap, txn;
-    struct idem *idem;      /* IDEM_SETS x 2 groups of identical writes (NULL: none yet) */
+    struct idem *idem;      /* IDEM_SETS x 2 groups of identical writes */
     struct acc barrier;     /* the last barrier */
     struct acc *since;      /* every access since it (what the next barrier waits for) */
     size_t nsince, capsince;
@@ -264,12 +264,17 @@ struct sync_w *sync_w_new(struct sync_shared *sh, unsigned me)
     s->barrier.id = UINT64_MAX;
     s->rec_done = calloc(sh->nids / 64 + 1, sizeof *s->rec_done);
     s->waited_on = calloc(sh->nids / 64 + 1, sizeof *s->waited_on);
-    if (!s->rec_done || !s->waited_on) {
+    /* the groups' table now, not at the first SET: a worker that had none while the others
+     * had theirs would disagree with them about who joined a group */
+    s->idem = aligned_alloc(64, IDEM_SETS * 2 * sizeof *s->idem);
+    if (!s->rec_done || !s->waited_on || !s->idem) {
         free(s->rec_done);
         free(s->waited_on);
+        free(s->idem);
         free(s);
         return NULL;
     }
+    memset(s->idem, 0, IDEM_SETS * 2 * sizeof *s->idem);
     return s;
 }
 
@@ -571,14 +576,9 @@ static int reads_add(struct sync_w *s, struct kstate *e, const struct acc *a)
 }
 
 /* the place of key `key`'s group: the one holding the key, else the one to take for it (an
- * empty one, else the one whose last member is older). NULL: no memory for groups. */
+ * empty one, else the one whose last member is older) */
 static struct idem *idem_at(struct sync_w *s, uint64_t key)
 {
-    if (!s->idem) {
-        if (!(s->idem = aligned_alloc(64, IDEM_SETS * 2 * sizeof *s->idem)))
-            return NULL;
-        memset(s->idem, 0, IDEM_SETS * 2 * sizeof *s->idem);
-    }
     struct idem *g = &s->idem[((mix(key) >> 20) & (IDEM_SETS - 1)) * 2];
     if (g[0].key == key)
         return &g[0];
