@@ -27,8 +27,8 @@
  * member, and any member gives it v. Cache refills of one value by many clients after a miss,
  * and benchmark clients that SET one value, are such groups. Whether a request joins a group
  * depends only on the trace, so every worker's table follows the same rule; whether a member
- * waits is its owner's decision alone. (`idem` remembers the groups, one per place, direct
- * mapped: a group forgotten there just waits as any write does.)
+ * waits is its owner's decision alone. (`idem` remembers the groups in two-way sets: a group
+ * forgotten there just waits as any write does.)
  *
  * Every worker thread reads the whole trace, so every worker sees every request, in the same
  * order, and computes the same dependencies; each keeps its own key table (only the keys of the
