@@ -249,6 +249,64 @@ START_TEST(test_sync_forget)
 }
 END_TEST
 
+START_TEST(test_sync_hot_key_reads)
+{
+    /* one key read by many connections at once, as a hot key is: 2,000 reads, each answered
+     * and forgotten 300 reads after it was taken (the entry then keeps answered reads until a
+     * later pass over them); once the open ones are answered too, newest first, the entry goes.
+     * Then 600 more reads, the first 300 answered: a write waits for exactly the 300 open. */
+    enum { N = 2000, WIN = 300 };
+    struct sync_shared *sh = sync_shared_new(1, N + 2 * WIN + 2);
+    struct sync_w *s = sync_w_new(sh, 0);
+    static struct treq rd[N + 2 * WIN + 1];
+    struct treq w0 = {0}, w1 = {0};
+    struct sync_key kw[] = {K(5, 1)}, kr[] = {K(5, 0)};
+    take(s, 0, 1, 0, SYNC_KEYS, kw, 1, &w0);
+    sync_recorded_reply(s, 0);
+    sync_answered(s, 0, wake, NULL);
+    sync_forget(s, 5);
+    ck_assert_uint_eq(sync_w_keys(s), 0);
+    for (uint64_t i = 1; i < N; i++) {
+        take(s, i, 2 + i % 500, 0, SYNC_KEYS, kr, 1, &rd[i]);
+        ck_assert_uint_eq(rd[i].pending, 0); /* the write was answered; reads wait for no read */
+        sync_recorded_reply(s, i);
+        if (i > WIN) {
+            sync_answered(s, i - WIN, wake, NULL);
+            sync_forget(s, 5);
+        }
+    }
+    for (uint64_t i = N - 1; i >= N - WIN; i--) {
+        ck_assert_uint_eq(sync_w_keys(s), 1);
+        sync_answered(s, i, wake, NULL);
+        sync_forget(s, 5);
+    }
+    ck_assert_uint_eq(sync_w_keys(s), 0); /* every read answered: the entry went */
+    for (uint64_t i = N; i < N + 2 * WIN; i++) {
+        take(s, i, 2 + i % 500, 0, SYNC_KEYS, kr, 1, &rd[i]);
+        sync_recorded_reply(s, i);
+    }
+    for (uint64_t i = N; i < N + WIN; i++) {
+        sync_answered(s, i, wake, NULL);
+        sync_forget(s, 5);
+    }
+    take(s, N + 2 * WIN, 1000, 0, SYNC_KEYS, kw, 1, &w1);
+    ck_assert_uint_eq(w1.pending, WIN); /* the open reads, not the answered ones */
+    sync_recorded_reply(s, N + 2 * WIN);
+    for (uint64_t i = N + WIN; i < N + 2 * WIN; i++) {
+        sync_answered(s, i, wake, NULL);
+        sync_forget(s, 5);
+    }
+    ck_assert_int_eq(w1.woken, WIN);
+    ck_assert_uint_eq(w1.pending, 0);
+    ck_assert_uint_eq(sync_w_keys(s), 1); /* the write is open */
+    sync_answered(s, N + 2 * WIN, wake, NULL);
+    sync_forget(s, 5);
+    ck_assert_uint_eq(sync_w_keys(s), 0);
+    sync_w_free(s);
+    sync_shared_free(sh);
+}
+END_TEST
+
 /* a write that is the same SET as another (sync_key.same) */
 static struct sync_key KS(uint64_t h, uint64_t same) { return (struct sync_key){h, 1, same}; }
 
@@ -335,6 +393,7 @@ Suite *sync_suite(void)
     tcase_add_test(tc, test_sync_memory_bounded);
     tcase_add_test(tc, test_sync_overlapped);
     tcase_add_test(tc, test_sync_forget);
+    tcase_add_test(tc, test_sync_hot_key_reads);
     tcase_add_test(tc, test_sync_identical_writes);
     suite_add_tcase(s, tc);
     return s;
