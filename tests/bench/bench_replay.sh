@@ -22,6 +22,9 @@
 #   RT_BENCH_NO_MEMTIER=1 skip the memtier_benchmark comparison
 #   RT_BENCH_NO_PIPE=1    skip the pipelined comparison (2c)
 #   RT_BENCH_PIPE_N       requests per redis-benchmark -P 16 test (-n; default 1000000, 2 tests)
+#   RT_BENCH_PIPE_KEYS    keys of the pipelined workload (-r; default 100000). 10 makes it a
+#                         hot-key workload: hundreds of requests in flight on each key, which
+#                         the order (--sync keys) must keep track of
 #   MEMTIER               a memtier_benchmark binary; else one in PATH, else one built from
 #                         MEMTIER_SRC (a local clone of github.com/RedisLabs/memtier_benchmark)
 #                         or a clone of it, in the work directory (autoconf, automake, g++,
@@ -420,7 +423,7 @@ fi
 PIPE_DONE=0 PIPE_ROWS=()
 if [ "${RT_BENCH_NO_PIPE:-0}" != 1 ]; then
     PIPE_N=${RT_BENCH_PIPE_N:-1000000}
-    PB_ARGS=(-c "$CLIENTS" -n "$PIPE_N" -r 100000 -d 100 -t "set,get" -P 16)
+    PB_ARGS=(-c "$CLIENTS" -n "$PIPE_N" -r "${RT_BENCH_PIPE_KEYS:-100000}" -d 100 -t "set,get" -P 16)
     PTRACE=$RUN/pipe.rtrace
     start_redis P5
     log "pipelined: record redis-benchmark ${PB_ARGS[*]} (127.0.0.1:$P5)"
