@@ -28,6 +28,18 @@ check_files() {
     if cmp -s "$2" "$3"; then ok; else fail "$1: $3 differs from $2"; diff "$2" "$3" | head -20 >&2; fi
 }
 
+# alloc_shim: builds tests/cli/alloc_fail.c (the allocation counter and failer preloaded by
+# test_oom and test_replay_alloc) as $TMP/alloc_fail.so. A sanitized build skips the test (exit
+# 77): the sanitizer's allocator cannot be replaced by a preloaded one.
+alloc_shim() {
+    if ldd "$RT" 2> /dev/null | grep -Eq 'libasan|libubsan'; then
+        echo "skipped: a sanitized build (its allocator cannot be replaced by a preloaded one)"
+        exit 77
+    fi
+    cc -shared -fPIC -O1 -o "$TMP/alloc_fail.so" "$SRC/tests/cli/alloc_fail.c" ||
+        { echo "cannot build the shim" >&2; exit 1; }
+}
+
 # Starts redis-server on 127.0.0.1 and a free port; sets REDIS_PORT.
 start_redis() {
     local port

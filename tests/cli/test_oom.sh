@@ -8,12 +8,7 @@
 # own (inside its workers), so the test reaches past the set-up. Without a sanitizer only: the
 # sanitizers' allocators cannot be preloaded over (exit 77: skipped).
 . "$(dirname "$0")/lib.sh"
-if ldd "$RT" 2> /dev/null | grep -Eq 'libasan|libubsan'; then
-    echo "skipped: a sanitized build (its allocator cannot be replaced by a preloaded one)"
-    exit 77
-fi
-cc -shared -fPIC -O1 -o "$TMP/alloc_fail.so" "$SRC/tests/cli/alloc_fail.c" ||
-    { echo "cannot build the shim" >&2; exit 1; }
+alloc_shim
 start_redis_x; P=$RX_PORT
 TRACE=$SRC/traces/sample-cache.rtrace
 # run [VAR=value...]: the replay with the shim and the variables given

@@ -11,12 +11,7 @@
 # made it 0.28 per request). Without a sanitizer only: the sanitizers' allocators cannot be
 # preloaded over (exit 77: skipped).
 . "$(dirname "$0")/lib.sh"
-if ldd "$RT" 2> /dev/null | grep -Eq 'libasan|libubsan'; then
-    echo "skipped: a sanitized build (its allocator cannot be replaced by a preloaded one)"
-    exit 77
-fi
-cc -shared -fPIC -O1 -o "$TMP/alloc_count.so" "$SRC/tests/cli/alloc_fail.c" ||
-    { echo "cannot build the shim" >&2; exit 1; }
+alloc_shim
 
 for n in 20000 60000; do
     start_redis_x; R=$RX_PORT # (a fresh one each: the replays start from an empty server too)
@@ -27,7 +22,7 @@ done
 # the requests of each trace the replay sends (redis-benchmark's CONFIG GETs are skipped)
 for n in 20000 60000; do
     start_redis_x; T=$RX_PORT
-    env LD_PRELOAD="$TMP/alloc_count.so" RT_COUNT_ALLOC=1 timeout 60 "$RT" replay "$TMP/p$n.rtrace" \
+    env LD_PRELOAD="$TMP/alloc_fail.so" RT_COUNT_ALLOC=1 timeout 60 "$RT" replay "$TMP/p$n.rtrace" \
         --target "redis://127.0.0.1:$T" --speed max -q --json="$TMP/r$n.json" > /dev/null 2> "$TMP/r$n.err"
     check_eq "replay of $n per test exits 0" 0 $?
     want=$(( $(jq .requests "$TMP/r$n.json") - $(jq .skipped "$TMP/r$n.json") ))
