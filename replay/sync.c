@@ -378,10 +378,9 @@ static int rec_closed(const struct sync_w *s, const struct kstate *e)
 /* the pool's class of a block of `cap` reads, -1 when it is not pooled */
 static int kpool_class(uint32_t cap)
 {
-    for (int c = 0; c < KPOOL_CLASSES; c++)
-        if (cap == 4u << c)
-            return c;
-    return -1;
+    if (cap < 4 || cap > KPOOL_MAX || (cap & (cap - 1)))
+        return -1;
+    return __builtin_ctz(cap) - 2;
 }
 
 /* an empty block of `cap` reads (a power of two from 4), from the pool when it has one */
@@ -636,7 +635,7 @@ static int reads_add(struct sync_w *s, struct kstate *e, const struct acc *a)
     if (!e->more || e->more->n == e->more->cap || (pruned && e->more->n * 2 > e->more->cap)) {
         uint32_t cap = e->more ? e->more->cap * 2 : 4;
         struct kreads *m;
-        if (e->more && kpool_class(cap) < 0 && kpool_class(e->more->cap) < 0) {
+        if (e->more && e->more->cap > KPOOL_MAX) {
             /* (beyond the pool's sizes: the block grows in place when it can) */
             m = realloc(e->more, sizeof *m + (size_t)cap * sizeof *m->a);
             if (!m)

@@ -252,10 +252,11 @@ END_TEST
 START_TEST(test_sync_hot_key_reads)
 {
     /* one key read by many connections at once, as a hot key is: 2,000 reads, each answered
-     * and forgotten 300 reads after it was taken (the entry then keeps answered reads until a
-     * later pass over them); once the open ones are answered too, newest first, the entry goes.
-     * Then 600 more reads, the first 300 answered: a write waits for exactly the 300 open. */
-    enum { N = 2000, WIN = 300 };
+     * and forgotten 700 reads after it was taken (the entry then keeps answered reads until a
+     * later pass over them; 700 open need a block beyond the pool's sizes); once the open ones
+     * are answered too, newest first, the entry goes. Then 1,400 more reads, the first 700
+     * answered: a write waits for exactly the 700 open. */
+    enum { N = 2000, WIN = 700 };
     struct sync_shared *sh = sync_shared_new(1, N + 2 * WIN + 2);
     struct sync_w *s = sync_w_new(sh, 0);
     static struct treq rd[N + 2 * WIN + 1];
