@@ -71,6 +71,8 @@ void sync_w_free(struct sync_w *s);
 const struct sync_stats *sync_w_stats(const struct sync_w *s);
 /*! sync_w_keys() : keys in the worker's table now (for the memory bound's test). */
 size_t sync_w_keys(const struct sync_w *s);
+/*! sync_w_places() : the places of the worker's key table (its memory: 64 bytes each). */
+size_t sync_w_places(const struct sync_w *s);
 
 /*! sync_prefetch() : brings the key table's places of q's keys into the cache (a hint: call
  *  it some work before sync_take() of the same request). */

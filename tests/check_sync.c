@@ -174,6 +174,37 @@ START_TEST(test_sync_memory_bounded)
 }
 END_TEST
 
+START_TEST(test_sync_table_stays_small)
+{
+    /* 60,000 writes on distinct keys, 3,000 open at a time, each answered and its recorded
+     * reply read; a quarter of them are never forgotten (as a multi-key request's keys are
+     * not): only a pass over the table drops those. 3,000 open keys need 8,192 places (the
+     * table is kept at most half full); strays must not double it for good. */
+    uint64_t n = 60000, open = 3000;
+    struct sync_shared *sh = sync_shared_new(1, n);
+    struct sync_w *s = sync_w_new(sh, 0);
+    struct treq r;
+    size_t most = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        struct sync_key k[] = {K(5000 + i, 1)};
+        take(s, i, i % 50 + 1, 0, SYNC_KEYS, k, 1, &r);
+        ck_assert_uint_eq(r.pending, 0);
+        sync_recorded_reply(s, i);
+        if (i >= open) {
+            sync_answered(s, i - open, wake, NULL);
+            if ((i - open) % 4)
+                sync_forget(s, 5000 + i - open);
+        }
+        if (sync_w_places(s) > most)
+            most = sync_w_places(s);
+    }
+    ck_assert_uint_eq(most, 8192);
+    ck_assert_uint_gt(sync_w_stats(s)->sweeps, 5);
+    sync_w_free(s);
+    sync_shared_free(sh);
+}
+END_TEST
+
 START_TEST(test_sync_overlapped)
 {
     /* connection 1 writes k; connection 2 writes k before (overlap) and after (none) the
@@ -392,10 +423,12 @@ Suite *sync_suite(void)
     tcase_add_test(tc, test_sync_barrier_blocking_and_transactions);
     tcase_add_test(tc, test_sync_across_workers);
     tcase_add_test(tc, test_sync_memory_bounded);
+    tcase_add_test(tc, test_sync_table_stays_small);
     tcase_add_test(tc, test_sync_overlapped);
     tcase_add_test(tc, test_sync_forget);
     tcase_add_test(tc, test_sync_hot_key_reads);
     tcase_add_test(tc, test_sync_identical_writes);
+    tcase_set_timeout(tc, 60); /* (under a sanitizer: the larger ones take seconds) */
     suite_add_tcase(s, tc);
     return s;
 }
