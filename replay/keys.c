@@ -640,16 +640,17 @@ struct req *eng_req_make(struct worker *w, struct rconn *rc, const struct trace_
 /* ---- --sync keys: what a request does to the order -------------------------------------- */
 
 /* the hash of a key as the order knows it: its database and its bytes */
-static uint64_t sync_key_hash(uint32_t db, const char *k, size_t n)
+static uint64_t sync_key_hash(uint32_t db, uint64_t khash)
 {
-    return trace_hash(k, n) ^ mix64((uint64_t)db + 1);
+    return khash ^ mix64((uint64_t)db + 1);
 }
 
-/* sync_key.same of a request on one key: SET k v, or SET k v with EX, PX, EXAT or PXAT (an
- * option that makes the state or the reply depend on the key, NX, XX, GET or KEEPTTL, is not
- * an identical write), as the hash of its arguments after the name; else 0 */
+/* sync_key.same of a request on one key (argument kpos, whose trace_hash() is khash): SET k v,
+ * or SET k v with EX, PX, EXAT or PXAT (an option that makes the state or the reply depend on
+ * the key, NX, XX, GET or KEEPTTL, is not an identical write), as the hash of its arguments
+ * after the name; else 0 */
 static uint64_t sync_same(const struct worker *w, const struct rt_cmd *c,
-                          const struct trace_request *q)
+                          const struct trace_request *q, uint32_t kpos, uint64_t khash)
 {
     if (c != w->c_set || (q->argc != 3 && q->argc != 5))
         return 0;
@@ -660,9 +661,11 @@ static uint64_t sync_same(const struct worker *w, const struct rt_cmd *c,
             !(n == 4 && (!strncasecmp(o, "exat", 4) || !strncasecmp(o, "pxat", 4))))
             return 0;
     }
+    /* (the key's hash is the caller's: hashing it again was a tenth of the order's work) */
     uint64_t h = 0x5e7;
     for (uint32_t i = 1; i < q->argc; i++)
-        h = mix64(h ^ trace_hash(q->argv[i], q->argvlen[i]) ^ ((uint64_t)q->argvlen[i] << 32));
+        h = mix64(h ^ (i == kpos ? khash : trace_hash(q->argv[i], q->argvlen[i])) ^
+                  ((uint64_t)q->argvlen[i] << 32));
     return h ? h : 1;
 }
 
@@ -742,9 +745,10 @@ int eng_sync_req(struct worker *w, const struct trace_request *q, struct sync_re
     uint32_t db = w->cluster ? 0 : q->db;
     for (size_t i = 0; i < nk; i++) {
         uint32_t p = w->spos[i] < q->argc ? w->spos[i] : 0;
-        w->skeys[i].hash = sync_key_hash(db, q->argv[p], q->argvlen[p]);
+        uint64_t kh = trace_hash(q->argv[p], q->argvlen[p]);
+        w->skeys[i].hash = sync_key_hash(db, kh);
         w->skeys[i].write = (uint8_t)write;
-        w->skeys[i].same = nk == 1 ? sync_same(w, c, q) : 0;
+        w->skeys[i].same = nk == 1 ? sync_same(w, c, q, p, kh) : 0;
     }
     sq->kind = (c->flags & RT_CMD_BLOCKING) ? SYNC_BLOCKING : SYNC_KEYS;
     sq->keys = w->skeys;
