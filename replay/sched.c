@@ -61,9 +61,12 @@ static __thread void *wire_pool; /* linked through their first bytes */
 struct req *eng_req_new(struct worker *w)
 {
     struct req *r = req_pool;
-    if (!r)
-        return eng_calloc(w, 1, sizeof *r);
-    req_pool = r->next;
+    if (r) {
+        req_pool = r->next;
+    } else if (!(r = aligned_alloc(_Alignof(struct req), sizeof *r))) {
+        eng_fatal(w, RT_ENOMEM, "out of memory while replaying");
+        return NULL;
+    }
     memset(r, 0, sizeof *r);
     return r;
 }
