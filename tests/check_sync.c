@@ -148,29 +148,51 @@ START_TEST(test_sync_across_workers)
 }
 END_TEST
 
-START_TEST(test_sync_memory_bounded)
+/* the most a worker's key table held over n writes on distinct keys (keys from `base`) by 50
+ * connections, none of which waits: the recording's reply to each is read `rec_lag` requests
+ * after it, the replay answers it `ans_lag` after it and then forgets its key, but for every
+ * keep-th (1: none is forgotten, only passes over the table drop them) */
+struct distinct_run {
+    size_t most_keys, most_places;
+    uint64_t sweeps;
+};
+
+static struct distinct_run distinct_writes(uint64_t n, uint64_t base, uint64_t rec_lag,
+                                           uint64_t ans_lag, uint64_t keep)
 {
-    /* 200,000 requests on distinct keys, each answered soon after (in the recording and in
-     * the replay): the table keeps only the keys of requests not yet answered */
-    uint64_t n = 200000;
+    struct distinct_run out = {0, 0, 0};
     struct sync_shared *sh = sync_shared_new(1, n);
     struct sync_w *s = sync_w_new(sh, 0);
     struct treq r;
-    size_t most = 0;
     for (uint64_t i = 0; i < n; i++) {
-        struct sync_key k[] = {K(1000 + i, 1)};
+        struct sync_key k[] = {K(base + i, 1)};
         take(s, i, i % 50 + 1, 0, SYNC_KEYS, k, 1, &r);
         ck_assert_uint_eq(r.pending, 0);
-        if (i >= 50) /* the recording's reply, read a little after its request */
-            sync_recorded_reply(s, i - 50);
-        if (i >= 100)
-            sync_answered(s, i - 100, wake, NULL);
-        if (sync_w_keys(s) > most)
-            most = sync_w_keys(s);
+        if (i >= rec_lag)
+            sync_recorded_reply(s, i - rec_lag);
+        if (i >= ans_lag) {
+            sync_answered(s, i - ans_lag, wake, NULL);
+            if ((i - ans_lag) % keep)
+                sync_forget(s, base + i - ans_lag);
+        }
+        if (sync_w_keys(s) > out.most_keys)
+            out.most_keys = sync_w_keys(s);
+        if (sync_w_places(s) > out.most_places)
+            out.most_places = sync_w_places(s);
     }
-    ck_assert_uint_lt(most, 20000);
+    out.sweeps = sync_w_stats(s)->sweeps;
     sync_w_free(s);
     sync_shared_free(sh);
+    return out;
+}
+
+START_TEST(test_sync_memory_bounded)
+{
+    /* 200,000 requests on distinct keys, each answered soon after (in the recording and in
+     * the replay), never forgotten: the table keeps only the keys of requests not yet
+     * answered */
+    struct distinct_run d = distinct_writes(200000, 1000, 50, 100, 1);
+    ck_assert_uint_lt(d.most_keys, 20000);
 }
 END_TEST
 
@@ -180,28 +202,9 @@ START_TEST(test_sync_table_stays_small)
      * reply read; a quarter of them are never forgotten (as a multi-key request's keys are
      * not): only a pass over the table drops those. 3,000 open keys need 8,192 places (the
      * table is kept at most half full); strays must not double it for good. */
-    uint64_t n = 60000, open = 3000;
-    struct sync_shared *sh = sync_shared_new(1, n);
-    struct sync_w *s = sync_w_new(sh, 0);
-    struct treq r;
-    size_t most = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        struct sync_key k[] = {K(5000 + i, 1)};
-        take(s, i, i % 50 + 1, 0, SYNC_KEYS, k, 1, &r);
-        ck_assert_uint_eq(r.pending, 0);
-        sync_recorded_reply(s, i);
-        if (i >= open) {
-            sync_answered(s, i - open, wake, NULL);
-            if ((i - open) % 4)
-                sync_forget(s, 5000 + i - open);
-        }
-        if (sync_w_places(s) > most)
-            most = sync_w_places(s);
-    }
-    ck_assert_uint_eq(most, 8192);
-    ck_assert_uint_gt(sync_w_stats(s)->sweeps, 5);
-    sync_w_free(s);
-    sync_shared_free(sh);
+    struct distinct_run d = distinct_writes(60000, 5000, 0, 3000, 4);
+    ck_assert_uint_eq(d.most_places, 8192);
+    ck_assert_uint_gt(d.sweeps, 5);
 }
 END_TEST
 
