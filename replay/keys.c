@@ -661,7 +661,7 @@ static uint64_t sync_same(const struct worker *w, const struct rt_cmd *c,
             !(n == 4 && (!strncasecmp(o, "exat", 4) || !strncasecmp(o, "pxat", 4))))
             return 0;
     }
-    /* (the key's hash is the caller's: hashing it again was a tenth of the order's work) */
+    /* (the key's hash is the caller's, not computed a second time) */
     uint64_t h = 0x5e7;
     for (uint32_t i = 1; i < q->argc; i++)
         h = mix64(h ^ (i == kpos ? khash : trace_hash(q->argv[i], q->argvlen[i])) ^
