@@ -58,7 +58,9 @@
 #  2c. pipelined: a redis-benchmark run with -P 16 (50 clients, SET/GET, RT_BENCH_PIPE_N each)
 #     recorded, then RUNS times taking turns, each against a fresh server: redis-benchmark with
 #     the same parameters and the trace replayed --speed max (same connections and pipelining):
-#     ops/s and CPU per request (targets: replay >= 1x the ops/s, <= 1x the CPU per request).
+#     ops/s and CPU per request (targets: replay >= 1x the ops/s, <= 1x the CPU per request);
+#     and in each round the replay with --sync off too, and the user time per request of all
+#     three (info: what the order across connections costs where the client's work shows).
 #  3. memory and the order's cost: a synthetic trace of 1M requests where no key is shared
 #     between connections replayed --sync keys and --sync off taking turns (target: keys at
 #     least 0.95x off's ops/s); then a synthetic trace of RT_BENCH_BIG_N requests (make_big_trace: 50 connections,
@@ -443,7 +445,9 @@ if [ "${RT_BENCH_NO_PIPE:-0}" != 1 ]; then
     rm -f "$RUN/pipe.pcap"
     PIPE_REQ=$(jq .requests <("$RT" info --json "$PTRACE"))
     log "pipelined trace: $PIPE_REQ requests (server counted $PIPE_CALLS)"
-    PB_LIST=() PR_LIST=() PB_US_LIST=() PR_US_LIST=()
+    PB_LIST=() PR_LIST=() PB_US_LIST=() PR_US_LIST=() PO_US_LIST=()
+    PB_U_LIST=() PR_U_LIST=() PO_U_LIST=()
+    user_us() { awk -v n="$2" '{ printf "%.2f", $1 * 1e6 / n }' "$1"; }
     for i in $(seq 1 "$RUNS"); do
         start_redis P5
         log "pipelined run $i/$RUNS: redis-benchmark -P 16 against a fresh server"
@@ -463,14 +467,31 @@ if [ "${RT_BENCH_NO_PIPE:-0}" != 1 ]; then
         pr=$(jq '.ops_per_s | floor' "$RUN/pr-$i.json")
         pr_ops=$(jq .ops "$RUN/pr-$i.json")
         pr_us=$(awk -v c="$(cpu_of "$RUN/pr.time")" -v n="$pr_ops" 'BEGIN { printf "%.2f", c * 1e6 / n }')
+        start_redis P5
+        log "pipelined run $i/$RUNS: resptrace replay --speed max --sync off against a fresh server"
+        rc=0
+        /usr/bin/time -f "%U %S" -o "$RUN/po.time" \
+            "$RT" replay "$PTRACE" --speed max --sync off --target "redis://127.0.0.1:$P5" \
+            --json="$RUN/po-$i.json" -q > /dev/null 2> "$RUN/po-$i.err" || rc=$?
+        stop_redis "$P5"
+        [ "$rc" = 0 ] || { cat "$RUN/po-$i.err" >&2; die "pipelined replay --sync off exited with $rc"; }
+        po_ops=$(jq .ops "$RUN/po-$i.json")
+        po_us=$(awk -v c="$(cpu_of "$RUN/po.time")" -v n="$po_ops" 'BEGIN { printf "%.2f", c * 1e6 / n }')
         PB_LIST+=("$pb") PR_LIST+=("$pr") PB_US_LIST+=("$pb_us") PR_US_LIST+=("$pr_us")
-        PIPE_ROWS+=("$(printf "  %-5s %16s %12s %8s %10s %10s" "$i" "$pb" "$pr" "$(ratio "$pr" "$pb")" "$pb_us" "$pr_us")")
-        log "pipelined run $i: redis-benchmark $pb ops/s ($pb_us us/request), replay $pr ops/s ($pr_us us/request, $pr_ops ops)"
+        PO_US_LIST+=("$po_us")
+        PB_U_LIST+=("$(user_us "$RUN/pb.time" "$((2 * PIPE_N))")")
+        PR_U_LIST+=("$(user_us "$RUN/pr.time" "$pr_ops")") PO_U_LIST+=("$(user_us "$RUN/po.time" "$po_ops")")
+        PIPE_ROWS+=("$(printf "  %-5s %16s %12s %8s %10s %10s %10s" "$i" "$pb" "$pr" "$(ratio "$pr" "$pb")" "$pb_us" "$pr_us" "$po_us")")
+        log "pipelined run $i: redis-benchmark $pb ops/s ($pb_us us/request), replay $pr ops/s ($pr_us us/request, $pr_ops ops), --sync off $po_us us/request"
     done
     PB_MED=$(printf '%s\n' "${PB_LIST[@]}" | median)
     PR_MED=$(printf '%s\n' "${PR_LIST[@]}" | median)
     PB_US=$(printf '%s\n' "${PB_US_LIST[@]}" | median)
     PR_US=$(printf '%s\n' "${PR_US_LIST[@]}" | median)
+    PO_US=$(printf '%s\n' "${PO_US_LIST[@]}" | median)
+    PB_U=$(printf '%s\n' "${PB_U_LIST[@]}" | median)
+    PR_U=$(printf '%s\n' "${PR_U_LIST[@]}" | median)
+    PO_U=$(printf '%s\n' "${PO_U_LIST[@]}" | median)
     PIPE_DONE=1
 fi
 
@@ -593,10 +614,11 @@ if [ "$PIPE_DONE" = 1 ]; then
     echo
     echo "pipelined: redis-benchmark ${PB_ARGS[*]} ($(num "$PIPE_REQ") requests recorded, server counted"
     echo "$(num "$PIPE_CALLS")) vs its trace replayed --speed max (same connections, same pipelining):"
-    printf "  %-5s %16s %12s %8s %10s %10s\n" "run" "redis-benchmark" "replay" "ratio" "rb us" "replay us"
+    printf "  %-5s %16s %12s %8s %10s %10s %10s\n" "run" "redis-benchmark" "replay" "ratio" "rb us" "replay us" "off us"
     printf '%s\n' "${PIPE_ROWS[@]}"
-    printf "  %-5s %16s %12s %8s %10s %10s\n" "med" "$(num "$PB_MED")" "$(num "$PR_MED")" "$(ratio "$PR_MED" "$PB_MED")" "$PB_US" "$PR_US"
-    echo "  (us = CPU user+sys of the client per request)"
+    printf "  %-5s %16s %12s %8s %10s %10s %10s\n" "med" "$(num "$PB_MED")" "$(num "$PR_MED")" "$(ratio "$PR_MED" "$PB_MED")" "$PB_US" "$PR_US" "$PO_US"
+    echo "  (us = CPU user+sys of the client per request; off: the replay with --sync off; user time"
+    echo "   alone, medians: redis-benchmark $PB_U, replay $PR_U, --sync off $PO_U us)"
 fi
 echo
 echo "replay ops = trace requests - skipped:"
@@ -653,6 +675,10 @@ if [ "$PIPE_DONE" = 1 ]; then
         "$(ratio "$PR_MED" "$PB_MED")x ($(num "$PR_MED") / $(num "$PB_MED"))" ">= 1x" "$(verdict "$PIPE_TP_PASS")"
     printf "| %-44s | %-34s | %-10s | %-7s |\n" "pipelined: CPU per request (replay / rb)" \
         "$(ratio "$PR_US" "$PB_US")x ($PR_US / $PB_US us)" "<= 1x" "$(verdict "$PIPE_CPU_PASS")"
+    printf "| %-44s | %-34s | %-10s | %-7s |\n" "pipelined, --sync off: CPU (off / rb)" \
+        "$(ratio "$PO_US" "$PB_US")x ($PO_US / $PB_US us)" "(info)" ""
+    printf "| %-44s | %-34s | %-10s | %-7s |\n" "pipelined user us/request (rb, keys, off)" \
+        "$PB_U, $PR_U, $PO_U" "(info)" ""
 else
     printf "| %-44s | %-34s | %-10s | %-7s |\n" "pipelined (-P 16) comparison" "skipped (RT_BENCH_NO_PIPE)" "" "n/a"
 fi
