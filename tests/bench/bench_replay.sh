@@ -448,6 +448,19 @@ if [ "${RT_BENCH_NO_PIPE:-0}" != 1 ]; then
     PB_LIST=() PR_LIST=() PB_US_LIST=() PR_US_LIST=() PO_US_LIST=()
     PB_U_LIST=() PR_U_LIST=() PO_U_LIST=()
     user_us() { awk -v n="$2" '{ printf "%.2f", $1 * 1e6 / n }' "$1"; }
+    # pipe_replay TAG [OPTION...]: the pipelined trace replayed --speed max into a fresh server
+    # under /usr/bin/time ($RUN/TAG.time, $RUN/TAG-$i.json); dies when the replay fails
+    pipe_replay() {
+        local tag=$1 rc=0
+        shift
+        start_redis P5
+        log "pipelined run $i/$RUNS: resptrace replay --speed max${*:+ $*} against a fresh server"
+        /usr/bin/time -f "%U %S" -o "$RUN/$tag.time" \
+            "$RT" replay "$PTRACE" --speed max "$@" --target "redis://127.0.0.1:$P5" \
+            --json="$RUN/$tag-$i.json" -q > /dev/null 2> "$RUN/$tag-$i.err" || rc=$?
+        stop_redis "$P5"
+        [ "$rc" = 0 ] || { cat "$RUN/$tag-$i.err" >&2; die "pipelined replay $* exited with $rc"; }
+    }
     for i in $(seq 1 "$RUNS"); do
         start_redis P5
         log "pipelined run $i/$RUNS: redis-benchmark -P 16 against a fresh server"
@@ -456,25 +469,11 @@ if [ "${RT_BENCH_NO_PIPE:-0}" != 1 ]; then
         stop_redis "$P5"
         pb=$(awk -F'"' -v n="$PIPE_N" 'NR > 1 && $4 > 0 { t += n / $4; k += n } END { if (t > 0) printf "%.0f\n", k / t; else print 0 }' "$RUN/pb-$i.csv")
         pb_us=$(awk -v c="$(cpu_of "$RUN/pb.time")" -v n="$((2 * PIPE_N))" 'BEGIN { printf "%.2f", c * 1e6 / n }')
-        start_redis P5
-        log "pipelined run $i/$RUNS: resptrace replay --speed max against a fresh server"
-        rc=0
-        /usr/bin/time -f "%U %S" -o "$RUN/pr.time" \
-            "$RT" replay "$PTRACE" --speed max --target "redis://127.0.0.1:$P5" --json="$RUN/pr-$i.json" -q \
-            > /dev/null 2> "$RUN/pr-$i.err" || rc=$?
-        stop_redis "$P5"
-        [ "$rc" = 0 ] || { cat "$RUN/pr-$i.err" >&2; die "pipelined replay exited with $rc"; }
+        pipe_replay pr
         pr=$(jq '.ops_per_s | floor' "$RUN/pr-$i.json")
         pr_ops=$(jq .ops "$RUN/pr-$i.json")
         pr_us=$(awk -v c="$(cpu_of "$RUN/pr.time")" -v n="$pr_ops" 'BEGIN { printf "%.2f", c * 1e6 / n }')
-        start_redis P5
-        log "pipelined run $i/$RUNS: resptrace replay --speed max --sync off against a fresh server"
-        rc=0
-        /usr/bin/time -f "%U %S" -o "$RUN/po.time" \
-            "$RT" replay "$PTRACE" --speed max --sync off --target "redis://127.0.0.1:$P5" \
-            --json="$RUN/po-$i.json" -q > /dev/null 2> "$RUN/po-$i.err" || rc=$?
-        stop_redis "$P5"
-        [ "$rc" = 0 ] || { cat "$RUN/po-$i.err" >&2; die "pipelined replay --sync off exited with $rc"; }
+        pipe_replay po --sync off
         po_ops=$(jq .ops "$RUN/po-$i.json")
         po_us=$(awk -v c="$(cpu_of "$RUN/po.time")" -v n="$po_ops" 'BEGIN { printf "%.2f", c * 1e6 / n }')
         PB_LIST+=("$pb") PR_LIST+=("$pr") PB_US_LIST+=("$pb_us") PR_US_LIST+=("$pr_us")
