@@ -346,4 +346,11 @@ int desc_tab_add(struct desc_tab *t, const struct reply_desc *d, int indexed, ui
 void desc_tab_reset(struct desc_tab *t);
 void desc_tab_free(struct desc_tab *t);
 
+/* ---- the command table (cmdtable.c) ---- */
+
+/* rt_cmd_values() is cmd_values(..., 1); with plain 0 every request goes through the grammar
+ * match, without the shortcut for plain argument lists (for the test that compares them). */
+int cmd_values(const struct rt_cmd *c, size_t argc, const char *const *argv,
+               const size_t *argvlen, uint32_t *pos, size_t cap, size_t *n, int plain);
+
 #endif

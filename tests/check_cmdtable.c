@@ -3,6 +3,7 @@
  * COMMAND GETKEYS. */
 #include "check_suites.h"
 #include "format.h"
+#include "format_int.h" /* cmd_values() */
 
 #include <signal.h>
 #include <stdio.h>
@@ -245,6 +246,64 @@ START_TEST(test_values)
 }
 END_TEST
 
+/* rt_cmd_values()' shortcut for plain argument lists against the grammar match alone, on
+ * every command of the table with a grammar, 1 to 9 arguments after the name, drawn from the
+ * command's own tokens, numbers and words (so that options, typed arguments and their
+ * failures all occur): the two must agree on the result and on every position. */
+START_TEST(test_values_shortcut)
+{
+    static const char *const words[] = {"x", "1", "1.5", "-inf", "*", "0-1", "k"};
+    const size_t nwords = sizeof words / sizeof words[0];
+    uint64_t rng = 0x2545f4914f6cdd1dull;
+    size_t compared = 0, with_values = 0, set_plain = 0;
+    for (size_t ci = 0; ci < rt_cmd_count(); ci++) {
+        const struct rt_cmd *c = rt_cmd_at(ci);
+        if (!c->nargs)
+            continue;
+        const char *tok[64];
+        size_t ntok = 0;
+        for (size_t j = 0; j < c->nargs && ntok < 64; j++)
+            if (c->args[j].token)
+                tok[ntok++] = c->args[j].token;
+        for (size_t argc = 2; argc <= 10; argc++) {
+            for (int round = 0; round < 24; round++) {
+                const char *argv[10];
+                size_t len[10];
+                argv[0] = c->name;
+                for (size_t j = 1; j < argc; j++) {
+                    rng ^= rng >> 12;
+                    rng ^= rng << 25;
+                    rng ^= rng >> 27;
+                    uint64_t r = (rng * 0x2545f4914f6cdd1dull) >> 33;
+                    /* round 0: words only; then tokens one time in two */
+                    argv[j] = round == 0 || !ntok || r % 2 ? words[(r / 2) % nwords]
+                                                          : tok[(r / 2) % ntok];
+                }
+                for (size_t j = 0; j < argc; j++)
+                    len[j] = strlen(argv[j]);
+                uint32_t pa[10], pb[10];
+                size_t na = 0, nb = 0;
+                int ra = cmd_values(c, argc, argv, len, pa, 10, &na, 1);
+                int rb = cmd_values(c, argc, argv, len, pb, 10, &nb, 0);
+                ck_assert_msg(ra == rb && na == nb, "%s with %zu arguments: %d/%zu vs %d/%zu",
+                              c->name, argc, ra, na, rb, nb);
+                for (size_t j = 0; j < na && j < 10; j++)
+                    ck_assert_msg(pa[j] == pb[j], "%s with %zu arguments: position %zu",
+                                  c->name, argc, j);
+                compared++;
+                with_values += na > 0;
+                if (strcmp(c->name, "set") == 0 && argc == 3)
+                    set_plain += ra == 0 && na == 1 && pa[0] == 2;
+            }
+        }
+    }
+    /* the comparison covered the table, including requests with values */
+    ck_assert_uint_gt(compared, 5000);
+    ck_assert_uint_gt(with_values, 1000);
+    ck_assert_uint_eq(set_plain, 24);
+}
+END_TEST
+
 /* a long request: the match loops over repetitions instead of recursing */
 START_TEST(test_values_long)
 {
@@ -449,6 +508,7 @@ Suite *cmdtable_suite(void)
     tcase_add_test(tc, test_keys);
     tcase_add_test(tc, test_values);
     tcase_add_test(tc, test_values_long);
+    tcase_add_test(tc, test_values_shortcut);
 #ifdef RT_HAVE_HIREDIS
     tcase_add_test(tc, test_keys_vs_server);
 #endif
