@@ -60,7 +60,10 @@
 #     the same parameters and the trace replayed --speed max (same connections and pipelining):
 #     ops/s and CPU per request (targets: replay >= 1x the ops/s, <= 1x the CPU per request);
 #     and in each round the replay with --sync off too, and the user time per request of all
-#     three (info: what the order across connections costs where the client's work shows).
+#     three (info: what the order across connections costs where the client's work shows);
+#     and the server's own CPU per call (INFO cpu) and reads per call (INFO stats) during each
+#     client's run (info: the server is the busier side here, so ops/s follows its cost, and
+#     the reads show whether both clients hand it requests in batches of the same size).
 #  3. memory and the order's cost: a synthetic trace of 1M requests where no key is shared
 #     between connections replayed --sync keys and --sync off taking turns (target: keys at
 #     least 0.95x off's ops/s); then a synthetic trace of RT_BENCH_BIG_N requests (make_big_trace: 50 connections,
@@ -179,6 +182,29 @@ server_calls() {
 # rb_rps CSV: redis-benchmark's throughput over all its tests: sum n / sum (n / rps)
 rb_rps() {
     awk -F'"' -v n="$N" 'NR > 1 && $4 > 0 { t += n / $4; k += n } END { if (t > 0) printf "%.0f\n", k / t; else print 0 }' "$1"
+}
+
+# server_cpu PORT: the server's own CPU seconds so far (INFO cpu: used_cpu_user + used_cpu_sys)
+server_cpu() {
+    redis-cli -h 127.0.0.1 -p "$1" info cpu | tr -d '\r' |
+        awk -F: '/^used_cpu_(user|sys):/ { s += $2 } END { printf "%.6f\n", s }'
+}
+
+# server_reads PORT: the reads from client sockets the server has made (INFO stats)
+server_reads() {
+    redis-cli -h 127.0.0.1 -p "$1" info stats | tr -d '\r' |
+        awk -F: '/^total_reads_processed:/ { print $2 + 0 }'
+}
+
+# server_cost PORT CPU0: "US RD": the server's CPU per call since CPU0 (server_cpu before the
+# run) in microseconds and its reads per call, both from its own counters
+server_cost() {
+    local calls cpu1 reads
+    calls=$(server_calls "$1")
+    cpu1=$(server_cpu "$1")
+    reads=$(server_reads "$1")
+    awk -v a="$2" -v b="$cpu1" -v r="$reads" -v n="$calls" \
+        'BEGIN { if (n > 0) printf "%.2f %.4f\n", (b - a) * 1e6 / n, r / n; else print "0 0" }'
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -447,40 +473,50 @@ if [ "${RT_BENCH_NO_PIPE:-0}" != 1 ]; then
     log "pipelined trace: $PIPE_REQ requests (server counted $PIPE_CALLS)"
     PB_LIST=() PR_LIST=() PB_US_LIST=() PR_US_LIST=() PO_US_LIST=()
     PB_U_LIST=() PR_U_LIST=() PO_U_LIST=()
+    SB_US_LIST=() SR_US_LIST=() SO_US_LIST=() SB_RD_LIST=() SR_RD_LIST=()
     user_us() { awk -v n="$2" '{ printf "%.2f", $1 * 1e6 / n }' "$1"; }
     # pipe_replay TAG [OPTION...]: the pipelined trace replayed --speed max into a fresh server
     # under /usr/bin/time ($RUN/TAG.time, $RUN/TAG-$i.json); dies when the replay fails
+    # SRV_COST: the server's CPU per call (us) and reads per call during the replay
     pipe_replay() {
-        local tag=$1 rc=0
+        local tag=$1 rc=0 c0
         shift
         start_redis P5
         log "pipelined run $i/$RUNS: resptrace replay --speed max${*:+ $*} against a fresh server"
+        c0=$(server_cpu "$P5")
         /usr/bin/time -f "%U %S" -o "$RUN/$tag.time" \
             "$RT" replay "$PTRACE" --speed max "$@" --target "redis://127.0.0.1:$P5" \
             --json="$RUN/$tag-$i.json" -q > /dev/null 2> "$RUN/$tag-$i.err" || rc=$?
+        SRV_COST=$(server_cost "$P5" "$c0")
         stop_redis "$P5"
         [ "$rc" = 0 ] || { cat "$RUN/$tag-$i.err" >&2; die "pipelined replay $* exited with $rc"; }
     }
     for i in $(seq 1 "$RUNS"); do
         start_redis P5
         log "pipelined run $i/$RUNS: redis-benchmark -P 16 against a fresh server"
+        c0=$(server_cpu "$P5")
         /usr/bin/time -f "%U %S" -o "$RUN/pb.time" \
             redis-benchmark -h 127.0.0.1 -p "$P5" "${PB_ARGS[@]}" --csv > "$RUN/pb-$i.csv"
+        read -r sb_us sb_rd <<< "$(server_cost "$P5" "$c0")"
         stop_redis "$P5"
         pb=$(awk -F'"' -v n="$PIPE_N" 'NR > 1 && $4 > 0 { t += n / $4; k += n } END { if (t > 0) printf "%.0f\n", k / t; else print 0 }' "$RUN/pb-$i.csv")
         pb_us=$(awk -v c="$(cpu_of "$RUN/pb.time")" -v n="$((2 * PIPE_N))" 'BEGIN { printf "%.2f", c * 1e6 / n }')
         pipe_replay pr
+        read -r sr_us sr_rd <<< "$SRV_COST"
         pr=$(jq '.ops_per_s | floor' "$RUN/pr-$i.json")
         pr_ops=$(jq .ops "$RUN/pr-$i.json")
         pr_us=$(awk -v c="$(cpu_of "$RUN/pr.time")" -v n="$pr_ops" 'BEGIN { printf "%.2f", c * 1e6 / n }')
         pipe_replay po --sync off
+        read -r so_us _ <<< "$SRV_COST"
         po_ops=$(jq .ops "$RUN/po-$i.json")
         po_us=$(awk -v c="$(cpu_of "$RUN/po.time")" -v n="$po_ops" 'BEGIN { printf "%.2f", c * 1e6 / n }')
         PB_LIST+=("$pb") PR_LIST+=("$pr") PB_US_LIST+=("$pb_us") PR_US_LIST+=("$pr_us")
         PO_US_LIST+=("$po_us")
         PB_U_LIST+=("$(user_us "$RUN/pb.time" "$((2 * PIPE_N))")")
         PR_U_LIST+=("$(user_us "$RUN/pr.time" "$pr_ops")") PO_U_LIST+=("$(user_us "$RUN/po.time" "$po_ops")")
-        PIPE_ROWS+=("$(printf "  %-5s %16s %12s %8s %10s %10s %10s" "$i" "$pb" "$pr" "$(ratio "$pr" "$pb")" "$pb_us" "$pr_us" "$po_us")")
+        SB_US_LIST+=("$sb_us") SR_US_LIST+=("$sr_us") SO_US_LIST+=("$so_us")
+        SB_RD_LIST+=("$sb_rd") SR_RD_LIST+=("$sr_rd")
+        PIPE_ROWS+=("$(printf "  %-5s %16s %12s %8s %10s %10s %10s %8s %8s %8s" "$i" "$pb" "$pr" "$(ratio "$pr" "$pb")" "$pb_us" "$pr_us" "$po_us" "$sb_us" "$sr_us" "$so_us")")
         log "pipelined run $i: redis-benchmark $pb ops/s ($pb_us us/request), replay $pr ops/s ($pr_us us/request, $pr_ops ops), --sync off $po_us us/request"
     done
     PB_MED=$(printf '%s\n' "${PB_LIST[@]}" | median)
@@ -491,6 +527,11 @@ if [ "${RT_BENCH_NO_PIPE:-0}" != 1 ]; then
     PB_U=$(printf '%s\n' "${PB_U_LIST[@]}" | median)
     PR_U=$(printf '%s\n' "${PR_U_LIST[@]}" | median)
     PO_U=$(printf '%s\n' "${PO_U_LIST[@]}" | median)
+    SB_US=$(printf '%s\n' "${SB_US_LIST[@]}" | median)
+    SR_US=$(printf '%s\n' "${SR_US_LIST[@]}" | median)
+    SO_US=$(printf '%s\n' "${SO_US_LIST[@]}" | median)
+    SB_RD=$(printf '%s\n' "${SB_RD_LIST[@]}" | median)
+    SR_RD=$(printf '%s\n' "${SR_RD_LIST[@]}" | median)
     PIPE_DONE=1
 fi
 
@@ -613,11 +654,14 @@ if [ "$PIPE_DONE" = 1 ]; then
     echo
     echo "pipelined: redis-benchmark ${PB_ARGS[*]} ($(num "$PIPE_REQ") requests recorded, server counted"
     echo "$(num "$PIPE_CALLS")) vs its trace replayed --speed max (same connections, same pipelining):"
-    printf "  %-5s %16s %12s %8s %10s %10s %10s\n" "run" "redis-benchmark" "replay" "ratio" "rb us" "replay us" "off us"
+    printf "  %-5s %16s %12s %8s %10s %10s %10s %8s %8s %8s\n" "run" "redis-benchmark" "replay" "ratio" "rb us" "replay us" "off us" "srv rb" "srv rp" "srv off"
     printf '%s\n' "${PIPE_ROWS[@]}"
-    printf "  %-5s %16s %12s %8s %10s %10s %10s\n" "med" "$(num "$PB_MED")" "$(num "$PR_MED")" "$(ratio "$PR_MED" "$PB_MED")" "$PB_US" "$PR_US" "$PO_US"
+    printf "  %-5s %16s %12s %8s %10s %10s %10s %8s %8s %8s\n" "med" "$(num "$PB_MED")" "$(num "$PR_MED")" "$(ratio "$PR_MED" "$PB_MED")" "$PB_US" "$PR_US" "$PO_US" "$SB_US" "$SR_US" "$SO_US"
     echo "  (us = CPU user+sys of the client per request; off: the replay with --sync off; user time"
-    echo "   alone, medians: redis-benchmark $PB_U, replay $PR_U, --sync off $PO_U us)"
+    echo "   alone, medians: redis-benchmark $PB_U, replay $PR_U, --sync off $PO_U us; srv = the"
+    echo "   server's own CPU per call, INFO cpu, while each client ran: the server is the busier"
+    echo "   side, so ops/s follows it; its reads per call, INFO stats: redis-benchmark $SB_RD,"
+    echo "   replay $SR_RD, i.e. requests reach it in batches of the same size)"
 fi
 echo
 echo "replay ops = trace requests - skipped:"
@@ -678,6 +722,10 @@ if [ "$PIPE_DONE" = 1 ]; then
         "$(ratio "$PO_US" "$PB_US")x ($PO_US / $PB_US us)" "(info)" ""
     printf "| %-44s | %-34s | %-10s | %-7s |\n" "pipelined user us/request (rb, keys, off)" \
         "$PB_U, $PR_U, $PO_U" "(info)" ""
+    printf "| %-44s | %-34s | %-10s | %-7s |\n" "pipelined server CPU us/call (rb, keys, off)" \
+        "$SB_US, $SR_US, $SO_US" "(info)" ""
+    printf "| %-44s | %-34s | %-10s | %-7s |\n" "pipelined server reads per call (rb, keys)" \
+        "$SB_RD, $SR_RD" "(info)" ""
 else
     printf "| %-44s | %-34s | %-10s | %-7s |\n" "pipelined (-P 16) comparison" "skipped (RT_BENCH_NO_PIPE)" "" "n/a"
 fi
