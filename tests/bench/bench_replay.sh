@@ -62,8 +62,8 @@
 #     and in each round the replay with --sync off too, and the user time per request of all
 #     three (info: what the order across connections costs where the client's work shows);
 #     and the server's own CPU per call (INFO cpu) and reads per call (INFO stats) during each
-#     client's run (info: the server is the busier side here, so ops/s follows its cost, and
-#     the reads show whether both clients hand it requests in batches of the same size).
+#     client's run (info: whether the server is the busier side, so that ops/s follows its
+#     cost, and whether both clients hand it requests in batches of the same size).
 #  3. memory and the order's cost: a synthetic trace of 1M requests where no key is shared
 #     between connections replayed --sync keys and --sync off taking turns (target: keys at
 #     least 0.95x off's ops/s); then a synthetic trace of RT_BENCH_BIG_N requests (make_big_trace: 50 connections,
@@ -659,9 +659,17 @@ if [ "$PIPE_DONE" = 1 ]; then
     printf "  %-5s %16s %12s %8s %10s %10s %10s %8s %8s %8s\n" "med" "$(num "$PB_MED")" "$(num "$PR_MED")" "$(ratio "$PR_MED" "$PB_MED")" "$PB_US" "$PR_US" "$PO_US" "$SB_US" "$SR_US" "$SO_US"
     echo "  (us = CPU user+sys of the client per request; off: the replay with --sync off; user time"
     echo "   alone, medians: redis-benchmark $PB_U, replay $PR_U, --sync off $PO_U us; srv = the"
-    echo "   server's own CPU per call, INFO cpu, while each client ran: the server is the busier"
-    echo "   side, so ops/s follows it; its reads per call, INFO stats: redis-benchmark $SB_RD,"
-    echo "   replay $SR_RD, i.e. requests reach it in batches of the same size)"
+    echo "   server's own CPU per call, INFO cpu, while each client ran; its reads per call, INFO"
+    echo "   stats: redis-benchmark $SB_RD, replay $SR_RD)"
+    # what the server's figures say, from the figures (medians)
+    if awk -v s="$SB_US" -v r="$SR_US" -v b="$PB_US" -v p="$PR_US" 'BEGIN { exit !(s > b && r > p) }'; then
+        echo "  the server spent more CPU per call than its client under both: ops/s follows its cost"
+    fi
+    if awk -v a="$SB_RD" -v b="$SR_RD" 'BEGIN { exit !(a > 0 && b > 0 && a / b < 1.05 && b / a < 1.05) }'; then
+        echo "  the server read its requests in batches of the same size under both (within 5%)"
+    else
+        echo "  the server read its requests in batches of different sizes: $SB_RD vs $SR_RD reads per call"
+    fi
 fi
 echo
 echo "replay ops = trace requests - skipped:"
