@@ -455,7 +455,8 @@ static int m_node(struct match *m, const struct rt_cmdarg *a, size_t i, const st
  * same positions, and every optional node after the last argument matches nothing (a node
  * marks a value only at an argument it consumes). check_cmdtable compares the two on every
  * command of the table. (On `stat`'s benchmark trace, SET/GET, the match and its two
- * allocations took a sixth of the pass; `record` matches every request it captures too.)
+ * allocations took a sixth of the pass; `record --redact-values` matches every write it
+ * captures too.)
  * @return 1 with isval[] set, 0 when the shape is not this one (then match). */
 static int values_plain(const struct rt_cmd *c, size_t argc, uint8_t *isval)
 {
