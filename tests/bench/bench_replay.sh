@@ -208,6 +208,8 @@ server_cost() {
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# median_of VALUE...: the median of the arguments
+median_of() { printf '%s\n' "$@" | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f\n", a / b; else print "inf" }'; }
 num() { awk -v v="$1" 'BEGIN { printf "%.0f\n", v }'; }
 # cpu seconds (user+sys) from a `/usr/bin/time -f "%U %S"` file's last line
@@ -358,14 +360,14 @@ for i in $(seq 1 "$RUNS"); do
     PAIR_ROWS+=("$(printf "  %-5s %16s %16s %8s %14s %14s" "$i" "$(num "$rb")" "$(num "$rp")" "$(ratio "$rp" "$rb")" "$rb_cpu" "$rp_cpu")")
     log "run $i: redis-benchmark $rb ops/s ($rb_cpu s cpu), replay $rp ops/s in ${j_dur} s ($rp_cpu s cpu)"
 done
-RB_MED=$(printf '%s\n' "${RB_LIST[@]}" | median)
-RP_MED=$(printf '%s\n' "${RP_LIST[@]}" | median)
-SO_MED=$(printf '%s\n' "${SO_LIST[@]}" | median)
+RB_MED=$(median_of "${RB_LIST[@]}")
+RP_MED=$(median_of "${RP_LIST[@]}")
+SO_MED=$(median_of "${SO_LIST[@]}")
 SYNC_RB_RATIO=$(ratio "$RP_MED" "$SO_MED")
-RB_CPU_MED=$(printf '%s\n' "${RB_CPU_LIST[@]}" | median)
-RP_CPU_MED=$(printf '%s\n' "${RP_CPU_LIST[@]}" | median)
+RB_CPU_MED=$(median_of "${RB_CPU_LIST[@]}")
+RP_CPU_MED=$(median_of "${RP_CPU_LIST[@]}")
 TP_RATIO=$(ratio "$RP_MED" "$RB_MED")
-PAIR_MED=$(printf '%s\n' "${PAIR_RATIOS[@]}" | median)
+PAIR_MED=$(median_of "${PAIR_RATIOS[@]}")
 TP_PASS=$(awk -v r="$TP_RATIO" -v t="$TARGET_RATIO" 'BEGIN { print (r >= t) ? 1 : 0 }')
 
 # a profile of the replay when it is the slower one
@@ -422,10 +424,10 @@ if [ -n "$MEMTIER_BIN" ] && [ -s "$RUN/mon.txt" ]; then
             "$(awk -v c="$mt_cpu" -v n="$MT_REQ" 'BEGIN { printf "%.2f", c * 1e6 / n }')" \
             "$(awk -v c="$mr_cpu" -v n="$mr_ops" 'BEGIN { printf "%.2f", c * 1e6 / n }')" "$mt_calls" "$mr_ops")")
     done
-    MT_MED=$(printf '%s\n' "${MT_LIST[@]}" | median)
-    MR_MED=$(printf '%s\n' "${MR_LIST[@]}" | median)
-    MT_US=$(awk -v c="$(printf '%s\n' "${MT_CPU_LIST[@]}" | median)" -v n="$MT_REQ" 'BEGIN { printf "%.2f", c * 1e6 / n }')
-    MR_US=$(awk -v c="$(printf '%s\n' "${MR_CPU_LIST[@]}" | median)" -v n="$TR_REQ" 'BEGIN { printf "%.2f", c * 1e6 / n }')
+    MT_MED=$(median_of "${MT_LIST[@]}")
+    MR_MED=$(median_of "${MR_LIST[@]}")
+    MT_US=$(awk -v c="$(median_of "${MT_CPU_LIST[@]}")" -v n="$MT_REQ" 'BEGIN { printf "%.2f", c * 1e6 / n }')
+    MR_US=$(awk -v c="$(median_of "${MR_CPU_LIST[@]}")" -v n="$TR_REQ" 'BEGIN { printf "%.2f", c * 1e6 / n }')
     # system calls per request: one more run of each under strace -c -f
     MT_SYS="n/a" MR_SYS="n/a"
     if command -v strace > /dev/null; then
@@ -519,19 +521,19 @@ if [ "${RT_BENCH_NO_PIPE:-0}" != 1 ]; then
         PIPE_ROWS+=("$(printf "  %-5s %16s %12s %8s %10s %10s %10s %8s %8s %8s" "$i" "$pb" "$pr" "$(ratio "$pr" "$pb")" "$pb_us" "$pr_us" "$po_us" "$sb_us" "$sr_us" "$so_us")")
         log "pipelined run $i: redis-benchmark $pb ops/s ($pb_us us/request), replay $pr ops/s ($pr_us us/request, $pr_ops ops), --sync off $po_us us/request"
     done
-    PB_MED=$(printf '%s\n' "${PB_LIST[@]}" | median)
-    PR_MED=$(printf '%s\n' "${PR_LIST[@]}" | median)
-    PB_US=$(printf '%s\n' "${PB_US_LIST[@]}" | median)
-    PR_US=$(printf '%s\n' "${PR_US_LIST[@]}" | median)
-    PO_US=$(printf '%s\n' "${PO_US_LIST[@]}" | median)
-    PB_U=$(printf '%s\n' "${PB_U_LIST[@]}" | median)
-    PR_U=$(printf '%s\n' "${PR_U_LIST[@]}" | median)
-    PO_U=$(printf '%s\n' "${PO_U_LIST[@]}" | median)
-    SB_US=$(printf '%s\n' "${SB_US_LIST[@]}" | median)
-    SR_US=$(printf '%s\n' "${SR_US_LIST[@]}" | median)
-    SO_US=$(printf '%s\n' "${SO_US_LIST[@]}" | median)
-    SB_RD=$(printf '%s\n' "${SB_RD_LIST[@]}" | median)
-    SR_RD=$(printf '%s\n' "${SR_RD_LIST[@]}" | median)
+    PB_MED=$(median_of "${PB_LIST[@]}")
+    PR_MED=$(median_of "${PR_LIST[@]}")
+    PB_US=$(median_of "${PB_US_LIST[@]}")
+    PR_US=$(median_of "${PR_US_LIST[@]}")
+    PO_US=$(median_of "${PO_US_LIST[@]}")
+    PB_U=$(median_of "${PB_U_LIST[@]}")
+    PR_U=$(median_of "${PR_U_LIST[@]}")
+    PO_U=$(median_of "${PO_U_LIST[@]}")
+    SB_US=$(median_of "${SB_US_LIST[@]}")
+    SR_US=$(median_of "${SR_US_LIST[@]}")
+    SO_US=$(median_of "${SO_US_LIST[@]}")
+    SB_RD=$(median_of "${SB_RD_LIST[@]}")
+    SR_RD=$(median_of "${SR_RD_LIST[@]}")
     PIPE_DONE=1
 fi
 
@@ -584,8 +586,8 @@ if [ "${RT_BENCH_NO_MEM:-0}" != 1 ]; then
             if [ "$m" = keys ]; then SK_LIST+=("$v"); else SF_LIST+=("$v"); fi
         done
     done
-    SK_MED=$(printf '%s\n' "${SK_LIST[@]}" | median)
-    SF_MED=$(printf '%s\n' "${SF_LIST[@]}" | median)
+    SK_MED=$(median_of "${SK_LIST[@]}")
+    SF_MED=$(median_of "${SF_LIST[@]}")
     SYNC_RATIO=$(ratio "$SK_MED" "$SF_MED")
     SYNC_PASS=$(awk -v r="$SYNC_RATIO" 'BEGIN { print (r >= 0.95) ? 1 : 0 }')
     SYNC_DONE=1
