@@ -3,7 +3,10 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <xxhash.h>
 
 const char *rt_strerror(int code)
@@ -99,12 +102,39 @@ int rt_buf_grow(struct rt_buf *b, size_t need)
     size_t cap = b->cap ? b->cap : 256;
     while (cap - b->len < need)
         cap *= 2;
-    uint8_t *p = realloc(b->p, cap);
-    if (!p)
-        return -1;
+    uint8_t *p;
+    if (cap < RT_HUGE_MIN) {
+        p = realloc(b->p, cap);
+        if (!p)
+            return -1;
+    } else {
+        /* by hand: huge pages are asked for before the copy first writes the new pages */
+        if (!(p = malloc(cap)))
+            return -1;
+        rt_mem_huge(p, cap);
+        if (b->len)
+            memcpy(p, b->p, b->len);
+        free(b->p);
+    }
     b->p = p;
     b->cap = cap;
     return 0;
+}
+
+void rt_mem_huge(void *p, size_t len)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t page = 4096;
+    if (!p || len < RT_HUGE_MIN)
+        return;
+    /* the whole pages inside the buffer only: the ones it shares belong to others too */
+    uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1), e = ((uintptr_t)p + len) & ~(page - 1);
+    if (e > a)
+        (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)len;
+#endif
 }
 
 void rt_buf_free(struct rt_buf *b)
