@@ -2797,6 +2797,62 @@ START_TEST(test_format_enc2_seek)
 }
 END_TEST
 
+/* The tables live in reservations sized to the format's limits (table.c): each fills to
+ * exactly its limit, the next entry is refused (-2), and every entry reads back, the last bytes
+ * of each reservation included. */
+START_TEST(test_format_tab_reservations)
+{
+    static uint8_t s[TRACE_TAB_MAX_STR];
+    /* bytes: 32 MiB of 1,024-byte strings, each filled with its own number */
+    struct str_tab t = {0};
+    uint32_t nbig = TRACE_TAB_MAX_BYTES / TRACE_TAB_MAX_STR;
+    for (uint32_t i = 0; i < nbig; i++) {
+        memset(s, (int)(i * 7 + 1), sizeof s);
+        memcpy(s, &i, sizeof i);
+        ck_assert_int_eq(str_tab_add(&t, s, sizeof s, 0, 0), 0);
+    }
+    ck_assert_int_eq(str_tab_add(&t, "x", 1, 0, 0), -2);
+    ck_assert_int_eq(str_tab_add(&t, "", 0, 0, 0), 0); /* an empty string still fits */
+    for (uint32_t i = 0; i < nbig; i++) {
+        size_t len;
+        const uint8_t *p = str_tab_get(&t, i, &len);
+        uint32_t v;
+        memcpy(&v, p, sizeof v);
+        NEED(len == sizeof s && v == i && p[len - 1] == (uint8_t)(i * 7 + 1), "entry %u", i);
+    }
+    str_tab_reset(&t);
+    /* entries: 1 Mi one-byte strings, then the limit */
+    for (uint32_t i = 0; i < TRACE_TAB_MAX_ENTRIES; i++) {
+        uint8_t c = (uint8_t)i;
+        ck_assert_int_eq(str_tab_add(&t, &c, 1, 0, 0), 0);
+    }
+    ck_assert_int_eq(str_tab_add(&t, "y", 1, 0, 0), -2);
+    for (uint32_t i = 0; i < TRACE_TAB_MAX_ENTRIES; i += 4093) {
+        size_t len;
+        const uint8_t *p = str_tab_get(&t, i, &len);
+        NEED(len == 1 && p[0] == (uint8_t)i, "entry %u", i);
+    }
+    size_t len;
+    const uint8_t *p = str_tab_get(&t, TRACE_TAB_MAX_ENTRIES - 1, &len);
+    NEED(len == 1 && p[0] == (uint8_t)(TRACE_TAB_MAX_ENTRIES - 1), "the last entry");
+    str_tab_free(&t);
+    /* reply descriptors, indexed as the writer keeps them */
+    struct desc_tab d = {0};
+    for (uint32_t i = 0; i < TRACE_TAB_MAX_REPLIES; i++) {
+        struct reply_desc x = {.len = i, .hash = (uint64_t)i * 0xff51afd7ed558ccdull, .rtype = '$'};
+        ck_assert_int_eq(desc_tab_add(&d, &x, 1, desc_tab_hash(&x)), 0);
+    }
+    struct reply_desc more = {.len = 1u << 30, .rtype = '$'};
+    ck_assert_int_eq(desc_tab_add(&d, &more, 1, desc_tab_hash(&more)), -2);
+    for (uint32_t i = 0; i < TRACE_TAB_MAX_REPLIES; i += 997) {
+        struct reply_desc x = {.len = i, .hash = (uint64_t)i * 0xff51afd7ed558ccdull, .rtype = '$'};
+        NEED(desc_tab_find(&d, &x, desc_tab_hash(&x)) == (int)i, "descriptor %u", i);
+    }
+    NEED(d.d[TRACE_TAB_MAX_REPLIES - 1].len == TRACE_TAB_MAX_REPLIES - 1, "the last descriptor");
+    desc_tab_free(&d);
+}
+END_TEST
+
 /* A key table grows to at most TRACE_TAB_MAX_BYTES: past half of it the next chunk starts a
  * chain, and inside one big chunk the writer stops adding (the reader would refuse more). */
 START_TEST(test_format_enc2_table_limits)
@@ -3840,6 +3896,11 @@ Suite *format_suite(void)
     tcase_add_test(tc, test_format_enc2_seek);
     tcase_add_test(tc, test_format_enc2_table_limits);
     tcase_add_test(tc, test_format_enc2_hand_chunks);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("tables");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_format_tab_reservations);
     suite_add_tcase(s, tc);
 
     return s;
