@@ -316,6 +316,7 @@ struct str_tab {
     uint32_t n, cap;
     uint64_t *slot; /* the writer's index: (hash << 32) | (entry + 1), 0 when empty */
     uint32_t nslot; /* a power of two, or 0 */
+    int unmapped;   /* its reservations were refused: bytes and end grow by realloc (table.c) */
 };
 
 /* What a reply table entry fixes: every field of a reply but `back`, which is per event. */
@@ -331,6 +332,7 @@ struct desc_tab {
     uint32_t n, cap;
     uint64_t *slot;
     uint32_t nslot;
+    int unmapped; /* its reservation was refused: d grows by realloc (table.c) */
 };
 
 static inline const uint8_t *str_tab_get(const struct str_tab *t, uint32_t i, size_t *len)

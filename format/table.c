@@ -16,7 +16,8 @@
  * (TRACE_TAB_*: 32 MiB of strings, 4 MiB of ends, 24 MiB of descriptors; address space, not
  * memory: a page comes when it is first written) and never moves. Past its first 2 MiB it
  * asks for transparent huge pages, so a small table costs small pages and a big one a fault
- * per 2 MiB. */
+ * per 2 MiB. Where the address space is refused (a `ulimit -v`, strict overcommit), the table
+ * is marked `unmapped` and grows by realloc as it did before. */
 #define HUGE (2u << 20)
 #define REGION_SIZE(bytes) (((size_t)(bytes) + HUGE - 1) & ~(size_t)(HUGE - 1))
 #define STR_BYTES_REGION REGION_SIZE(TRACE_TAB_MAX_BYTES)
@@ -111,20 +112,29 @@ int str_tab_add(struct str_tab *t, const void *p, size_t len, int indexed, uint3
     if (len > TRACE_TAB_MAX_STR || t->n >= TRACE_TAB_MAX_ENTRIES ||
         t->bytes.len + len > TRACE_TAB_MAX_BYTES)
         return -2;
-    if (!t->end) {
+    if (!t->end && !t->unmapped) {
         uint8_t *b = region_new(STR_BYTES_REGION);
         uint32_t *e = b ? region_new(STR_END_REGION) : NULL;
-        if (!e) {
+        if (e) {
+            t->bytes = (struct rt_buf){.p = b, .len = 0, .cap = TRACE_TAB_MAX_BYTES};
+            t->end = e;
+            t->cap = TRACE_TAB_MAX_ENTRIES;
+        } else {
             region_free(b, STR_BYTES_REGION);
-            return -1;
+            t->unmapped = 1; /* no room for them (ulimit -v, strict overcommit): as before */
         }
-        t->bytes = (struct rt_buf){.p = b, .len = 0, .cap = TRACE_TAB_MAX_BYTES};
+    }
+    if (t->n == t->cap) { /* only without the reservations */
+        uint32_t cap = t->cap ? t->cap * 2 : 1024;
+        uint32_t *e = realloc(t->end, cap * sizeof *e);
+        if (!e)
+            return -1;
         t->end = e;
-        t->cap = TRACE_TAB_MAX_ENTRIES;
+        t->cap = cap;
     }
     if (indexed && 2 * (t->n + 1) > t->nslot && index_grow(&t->slot, &t->nslot))
         return -1;
-    if (rt_put_bytes(&t->bytes, p, len)) /* never grows: the limit is checked above */
+    if (rt_put_bytes(&t->bytes, p, len)) /* in a reservation, never grows (limit checked) */
         return -1;
     t->end[t->n] = (uint32_t)t->bytes.len;
     if (indexed)
@@ -143,8 +153,13 @@ void str_tab_reset(struct str_tab *t)
 
 void str_tab_free(struct str_tab *t)
 {
-    region_free(t->bytes.p, STR_BYTES_REGION);
-    region_free(t->end, STR_END_REGION);
+    if (t->unmapped) {
+        rt_buf_free(&t->bytes);
+        free(t->end);
+    } else {
+        region_free(t->bytes.p, STR_BYTES_REGION);
+        region_free(t->end, STR_END_REGION);
+    }
     free(t->slot);
     memset(t, 0, sizeof *t);
 }
@@ -185,10 +200,19 @@ int desc_tab_add(struct desc_tab *t, const struct reply_desc *d, int indexed, ui
 {
     if (t->n >= TRACE_TAB_MAX_REPLIES)
         return -2;
-    if (!t->d) {
-        if (!(t->d = region_new(DESC_REGION)))
+    if (!t->d && !t->unmapped) {
+        if ((t->d = region_new(DESC_REGION)) != NULL)
+            t->cap = TRACE_TAB_MAX_REPLIES;
+        else
+            t->unmapped = 1;
+    }
+    if (t->n == t->cap) { /* only without the reservation */
+        uint32_t cap = t->cap ? t->cap * 2 : 1024;
+        struct reply_desc *p = realloc(t->d, cap * sizeof *p);
+        if (!p)
             return -1;
-        t->cap = TRACE_TAB_MAX_REPLIES;
+        t->d = p;
+        t->cap = cap;
     }
     if (indexed && 2 * (t->n + 1) > t->nslot && index_grow(&t->slot, &t->nslot))
         return -1;
@@ -208,7 +232,10 @@ void desc_tab_reset(struct desc_tab *t)
 
 void desc_tab_free(struct desc_tab *t)
 {
-    region_free(t->d, DESC_REGION);
+    if (t->unmapped)
+        free(t->d);
+    else
+        region_free(t->d, DESC_REGION);
     free(t->slot);
     memset(t, 0, sizeof *t);
 }

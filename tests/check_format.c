@@ -2853,6 +2853,65 @@ START_TEST(test_format_tab_reservations)
 }
 END_TEST
 
+/* Where the address space for the reservations is refused (`ulimit -v`, strict overcommit),
+ * a table grows by realloc as before: in a child whose address space may grow by 16 MiB only
+ * (less than any reservation), 20,000 strings of 100 bytes and 50,000 reply descriptors (2 MB
+ * and 2.4 MB) go in and read back. Not under a sanitizer, whose own mappings an address-space
+ * limit breaks. */
+START_TEST(test_format_tab_unmapped)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return;
+#endif
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        unsigned long pages = 0;
+        FILE *f = fopen("/proc/self/statm", "r");
+        if (!f || fscanf(f, "%lu", &pages) != 1)
+            _exit(10);
+        fclose(f);
+        rlim_t lim = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (16u << 20);
+        struct rlimit rl = {lim, lim};
+        if (setrlimit(RLIMIT_AS, &rl))
+            _exit(11);
+        struct str_tab t = {0};
+        uint8_t s[100];
+        for (uint32_t i = 0; i < 20000; i++) {
+            memset(s, (int)i, sizeof s);
+            memcpy(s, &i, sizeof i);
+            if (str_tab_add(&t, s, sizeof s, 1, str_tab_hash(s, sizeof s)))
+                _exit(1);
+        }
+        if (!t.unmapped)
+            _exit(2);
+        for (uint32_t i = 0; i < 20000; i++) {
+            memset(s, (int)i, sizeof s);
+            memcpy(s, &i, sizeof i);
+            if (str_tab_find(&t, s, sizeof s, str_tab_hash(s, sizeof s)) != (int)i)
+                _exit(3);
+        }
+        str_tab_free(&t);
+        struct desc_tab d = {0};
+        for (uint32_t i = 0; i < 50000; i++) {
+            struct reply_desc x = {.len = i, .size = 7, .rtype = ':'};
+            if (desc_tab_add(&d, &x, 0, 0))
+                _exit(4);
+        }
+        if (!d.unmapped)
+            _exit(5);
+        for (uint32_t i = 0; i < 50000; i++)
+            if (d.d[i].len != i || d.d[i].size != 7)
+                _exit(6);
+        desc_tab_free(&d);
+        _exit(0);
+    }
+    int st = 0;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    NEED(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child under the limit: status %d", st);
+}
+END_TEST
+
 /* A key table grows to at most TRACE_TAB_MAX_BYTES: past half of it the next chunk starts a
  * chain, and inside one big chunk the writer stops adding (the reader would refuse more). */
 START_TEST(test_format_enc2_table_limits)
@@ -3901,6 +3960,7 @@ Suite *format_suite(void)
     tc = tcase_create("tables");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_format_tab_reservations);
+    tcase_add_test(tc, test_format_tab_unmapped);
     suite_add_tcase(s, tc);
 
     return s;
