@@ -18,7 +18,7 @@
  * asks for transparent huge pages, so a small table costs small pages and a big one a fault
  * per 2 MiB. Where the address space is refused (a `ulimit -v`, strict overcommit), the table
  * is marked `unmapped` and grows by realloc as it did before. */
-#define HUGE (2u << 20)
+#define HUGE RT_HUGE_MIN /* a transparent huge page */
 #define REGION_SIZE(bytes) (((size_t)(bytes) + HUGE - 1) & ~(size_t)(HUGE - 1))
 #define STR_BYTES_REGION REGION_SIZE(TRACE_TAB_MAX_BYTES)
 #define STR_END_REGION REGION_SIZE((size_t)TRACE_TAB_MAX_ENTRIES * sizeof(uint32_t))
@@ -58,6 +58,7 @@ static int index_grow(uint64_t **slot, uint32_t *nslot)
     uint64_t *s = calloc(n, sizeof *s);
     if (!s)
         return -1;
+    rt_mem_huge(s, (size_t)n * sizeof *s); /* before the rehash first writes its pages */
     for (uint32_t i = 0; i < *nslot; i++) {
         uint64_t v = (*slot)[i];
         if (!v)
@@ -68,7 +69,6 @@ static int index_grow(uint64_t **slot, uint32_t *nslot)
         s[j] = v;
     }
     free(*slot);
-    rt_mem_huge(s, (size_t)n * sizeof *s);
     *slot = s;
     *nslot = n;
     return 0;
