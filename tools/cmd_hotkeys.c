@@ -118,6 +118,7 @@ struct ctab {
     uint32_t *hei;
     void *hops_mem;  /* the allocation of hops */
     uint32_t *hpos;  /* approx: each entry's position in the heap */
+    uint32_t *hend;  /* approx, once full: where a sift-down from each node ends (heap_inc) */
     struct evict *ev; /* approx: per entry */
 };
 
@@ -163,6 +164,7 @@ static void ctab_init(struct ctab *t, int approx, size_t cap)
             t->hops[i] = UINT64_MAX;
         t->hei = xrealloc(NULL, cap * sizeof *t->hei);
         t->hpos = xrealloc(NULL, cap * sizeof *t->hpos);
+        t->hend = xrealloc(NULL, cap * sizeof *t->hend);
         t->ev = xrealloc(NULL, cap * sizeof *t->ev);
     } else {
         t->ecap = 512;
@@ -184,6 +186,7 @@ static void ctab_free(struct ctab *t)
     free(t->hops_mem);
     free(t->hei);
     free(t->hpos);
+    free(t->hend);
     free(t->ev);
 }
 
@@ -300,14 +303,89 @@ static void heap_up(struct ctab *t, size_t i)
     t->hpos[xe] = (uint32_t)i;
 }
 
+/* Once the table is full, the heap only ever has a count go up by one, at the root (a
+ * takeover) or anywhere (an operation on a key it holds), and heap_down() then moves that
+ * node down a path: from a node of count c, to its left child when that child's count is c
+ * too, else to its right child when that one's is, and stops at a node with neither (the
+ * children of a node of count c count at least c, and a tie goes left). That path depends on
+ * the counts alone, so its end can be kept for every node: hend[i] is i when neither child
+ * counts what i counts, else the end of the child the path takes. heap_inc() then finds the
+ * end in one load and moves the entries along the path by arithmetic on indices (a parent is
+ * (i - 1) / 2): no chain of comparisons, each waiting for the load before it, down the
+ * heap's twelve levels, which on the uniform benchmark trace were the most repeated loop of
+ * --approx. The result is heap_down()'s, node for node (the same entries in the same places),
+ * so the counters taken over, and the output, are the same.
+ *
+ * Only one count changes (the path's end: c to c + 1), so only the ends that were that node
+ * change: the node's own (now following children of count c + 1), and those of the ancestors
+ * whose path led to it, which are consecutive up from it (each one's path goes through the
+ * next): its parent's is taken again from its children, and the ones above take the parent's. */
+static uint32_t hend_of(const struct ctab *t, size_t i)
+{
+    const uint64_t *ops = t->hops;
+    size_t l = 2 * i + 1;
+    if (l < t->n) { /* ops[l + 1] is at most ops[n]: the sentinel, which no count equals */
+        if (ops[l] == ops[i])
+            return t->hend[l];
+        if (ops[l + 1] == ops[i])
+            return t->hend[l + 1];
+    }
+    return (uint32_t)i;
+}
+
+/* The ends of all nodes, bottom up (when the table has just filled). */
+static void hend_build(struct ctab *t)
+{
+    for (size_t i = t->n; i-- > 0;)
+        t->hend[i] = hend_of(t, i);
+}
+
+/* Node p's count goes up by one, and the heap is a heap again: as `hops[p]++; heap_down(t, p)`
+ * (which it is until the table is full). */
+static void heap_inc(struct ctab *t, size_t p)
+{
+    if (t->n < t->cap) {
+        t->hops[p]++;
+        heap_down(t, p);
+        return;
+    }
+    uint64_t *ops = t->hops;
+    uint32_t *hei = t->hei, *hpos = t->hpos, *hend = t->hend;
+    const uint32_t k = hend[p];
+    ops[k]++;
+    hend[k] = hend_of(t, k);
+    /* the new end of the ancestors whose path led to k: its parent's, from its children */
+    uint32_t v = 0;
+    if (k > 0 && hend[(k - 1) / 2] == k)
+        v = hend_of(t, (k - 1) / 2);
+    /* the entries on the path from p to k move up a node, p's to k, from the bottom; the
+     * path's nodes above k take the new end */
+    uint32_t carry = hei[p];
+    size_t x = k;
+    for (;;) {
+        uint32_t up = hei[x];
+        hei[x] = carry;
+        hpos[carry] = (uint32_t)x;
+        carry = up;
+        if (x == p)
+            break;
+        x = (x - 1) / 2;
+        hend[x] = v;
+    }
+    /* above p, the ancestors of count c whose path went through p (none above the root) */
+    while (x > 0 && hend[(x - 1) / 2] == k) {
+        x = (x - 1) / 2;
+        hend[x] = v;
+    }
+}
+
 /* One more operation on entry `ei`. */
 static inline void ctab_bump(struct ctab *t, uint32_t ei)
 {
     t->e[ei].ops++;
     if (t->approx) {
         uint32_t hp = t->hpos[ei];
-        t->hops[hp]++;
-        heap_down(t, hp);
+        heap_inc(t, hp);
     }
 }
 
@@ -388,6 +466,8 @@ static uint32_t ctab_touch(struct ctab *t, uint64_t h, const char *k, size_t len
             t->hei[t->n - 1] = ei;
             t->ev[ei].hhi = (uint32_t)(h >> 32);
             heap_up(t, t->n - 1);
+            if (t->n == t->cap) /* full: from now on counts only go up (heap_inc) */
+                hend_build(t);
             idx_insert(t, ei);
         } else {
             t->idx[p] = SLOTV(ei, h); /* p is the empty slot the probe ended on */
@@ -407,13 +487,13 @@ static uint32_t ctab_touch(struct ctab *t, uint64_t h, const char *k, size_t len
     }
     e->h = h;
     e->err = t->hops[0];
-    e->ops = ++t->hops[0];
+    e->ops = t->hops[0] + 1;
     t->ev[ei].hhi = (uint32_t)(h >> 32);
     e->reads = e->writes = e->bytes = 0;
     e->epoch++;
     ent_setkey(t, e, k, len);
     idx_insert(t, ei);
-    heap_down(t, 0);
+    heap_inc(t, 0);
     /* The counters the next two new keys will take over, whose entries and index slots are not
      * otherwise prefetched: the root, then (its count being the smallest + 1 by then) the
      * smaller of its children. One takeover ahead is not enough time for a random entry of
