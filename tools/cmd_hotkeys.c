@@ -251,9 +251,9 @@ static void idx_insert(struct ctab *t, uint32_t ei)
  * moves as the textbook sift-down: to the smaller child, the left one on a tie, while that
  * child is smaller than the node. The count after the last node, ops[n], is always
  * UINT64_MAX (a sentinel: the array has room for it, and nothing writes past the heap): a
- * lone left child is then compared with it instead of testing for a right one. On the
- * uniform benchmark trace a takeover sifts the root down about twelve levels of equal counts,
- * so this loop is the most repeated one of --approx. */
+ * lone left child is then compared with it instead of testing for a right one. It serves
+ * while the table fills; a full table's sift-downs go through heap_inc(), which finds the same
+ * path without walking it. */
 static void heap_down(struct ctab *t, size_t i)
 {
     uint64_t *ops = t->hops;
