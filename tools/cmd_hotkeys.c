@@ -954,7 +954,7 @@ static const struct slotc *sort_slots;
 
 static int cmp_slot(const void *pa, const void *pb)
 {
-    uint16_t x = *(const uint16_t *)pa, y = *(const uint16_t *)pb;
+    uint32_t x = *(const uint32_t *)pa, y = *(const uint32_t *)pb;
     const struct slotc *a = &sort_slots[x], *b = &sort_slots[y];
     int c = sort_bytes ? cmp_u64desc(a->bytes, b->bytes) : cmp_u64desc(a->ops, b->ops);
     if (!c)
@@ -962,16 +962,55 @@ static int cmp_slot(const void *pa, const void *pb)
     return c ? c : (x > y) - (x < y);
 }
 
+/* Keeps in ix[0..k) the k of the values cand[0..n) (0..n-1 when cand is NULL) that rank first
+ * by `cmp` (a total order on them: cmp_ent, keys differ; cmp_slot, slots differ), as a heap
+ * whose root ranks last of them, in one pass in their order: most are turned away by one
+ * comparison with the root, where sorting all of a table of 100k keys compared entries
+ * scattered over megabytes 1.7 million times (4% of `hotkeys`' instructions on a trace of
+ * 1M requests). */
+static void rank_select(uint32_t *ix, size_t k, const uint32_t *cand, size_t n,
+                        int (*cmp)(const void *, const void *))
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t v = cand ? cand[i] : (uint32_t)i;
+        size_t j;
+        if (i < k) { /* up from the end */
+            for (j = i; j > 0 && cmp(&v, &ix[(j - 1) / 2]) > 0; j = (j - 1) / 2)
+                ix[j] = ix[(j - 1) / 2];
+        } else if (cmp(&v, &ix[0]) < 0) { /* down from the root */
+            for (j = 0;;) {
+                size_t c = 2 * j + 1;
+                if (c >= k)
+                    break;
+                if (c + 1 < k && cmp(&ix[c + 1], &ix[c]) > 0)
+                    c++;
+                if (cmp(&ix[c], &v) <= 0)
+                    break;
+                ix[j] = ix[c];
+                j = c;
+            }
+        } else {
+            continue;
+        }
+        ix[j] = v;
+    }
+}
+
 /* The top entries of a table, ranked: a new array of min(top, n) rows. */
 static struct hk_row *rank(const struct ctab *t, int by_bytes, size_t top, size_t *nout)
 {
     uint32_t *ix = xrealloc(NULL, (t->n ? t->n : 1) * sizeof *ix);
-    for (size_t i = 0; i < t->n; i++)
-        ix[i] = (uint32_t)i;
     sort_tab = t;
     sort_bytes = by_bytes;
-    qsort(ix, t->n, sizeof *ix, cmp_ent);
     size_t n = t->n < top ? t->n : top;
+    if (n && n < t->n / 8) {
+        rank_select(ix, n, NULL, t->n, cmp_ent);
+        qsort(ix, n, sizeof *ix, cmp_ent);
+    } else {
+        for (size_t i = 0; i < t->n; i++)
+            ix[i] = (uint32_t)i;
+        qsort(ix, t->n, sizeof *ix, cmp_ent);
+    }
     struct hk_row *rows = xrealloc(NULL, (n ? n : 1) * sizeof *rows);
     for (size_t i = 0; i < n; i++) {
         const struct ent *e = &t->e[ix[i]];
@@ -990,19 +1029,26 @@ static struct hk_row *rank(const struct ctab *t, int by_bytes, size_t top, size_
 
 static struct hk_slot_row *rank_slots(const struct hk_an *s, size_t *nout)
 {
-    uint16_t *ix = xrealloc(NULL, RT_KEY_SLOTS * sizeof *ix);
+    uint32_t *ix = xrealloc(NULL, 2 * RT_KEY_SLOTS * sizeof *ix), *cand = ix + RT_KEY_SLOTS;
     size_t n = 0;
     for (uint32_t i = 0; i < RT_KEY_SLOTS; i++)
         if (s->slots[i].ops)
-            ix[n++] = (uint16_t)i;
+            cand[n++] = i;
     sort_slots = s->slots;
     sort_bytes = s->by_bytes;
-    qsort(ix, n, sizeof *ix, cmp_slot);
+    size_t k = n < s->top ? n : s->top;
+    if (k && k < n / 8) {
+        rank_select(ix, k, cand, n, cmp_slot);
+    } else {
+        memcpy(ix, cand, n * sizeof *ix);
+        k = n;
+    }
+    qsort(ix, k, sizeof *ix, cmp_slot);
     if (n > s->top)
         n = s->top;
     struct hk_slot_row *rows = xrealloc(NULL, (n ? n : 1) * sizeof *rows);
     for (size_t i = 0; i < n; i++)
-        rows[i] = (struct hk_slot_row){ix[i], s->slots[ix[i]].ops, s->slots[ix[i]].bytes};
+        rows[i] = (struct hk_slot_row){(uint16_t)ix[i], s->slots[ix[i]].ops, s->slots[ix[i]].bytes};
     free(ix);
     *nout = n;
     return rows;
