@@ -311,8 +311,8 @@ static void heap_up(struct ctab *t, size_t i)
  * the counts alone, so its end can be kept for every node: hend[i] is i when neither child
  * counts what i counts, else the end of the child the path takes. heap_inc() then finds the
  * end in one load and moves the entries along the path by arithmetic on indices (a parent is
- * (i - 1) / 2): no chain of comparisons, each waiting for the load before it, down the
- * heap's twelve levels, which on the uniform benchmark trace were the most repeated loop of
+ * (i - 1) / 2): no chain of comparisons, each waiting for the load before it, down about ten
+ * of the heap's levels, which on the uniform benchmark trace were the most repeated loop of
  * --approx. The result is heap_down()'s, node for node (the same entries in the same places),
  * so the counters taken over, and the output, are the same.
  *
@@ -966,7 +966,7 @@ static int cmp_slot(const void *pa, const void *pb)
  * by `cmp` (a total order on them: cmp_ent, keys differ; cmp_slot, slots differ), as a heap
  * whose root ranks last of them, in one pass in their order: most are turned away by one
  * comparison with the root, where sorting all of a table of 100k keys compared entries
- * scattered over megabytes 1.7 million times (4% of `hotkeys`' instructions on a trace of
+ * scattered over megabytes 1.7 million times (4.6% of `hotkeys`' instructions on a trace of
  * 1M requests). */
 static void rank_select(uint32_t *ix, size_t k, const uint32_t *cand, size_t n,
                         int (*cmp)(const void *, const void *))
@@ -996,6 +996,22 @@ static void rank_select(uint32_t *ix, size_t k, const uint32_t *cand, size_t n,
     }
 }
 
+/* ix[0..min(k, n)) = the values cand[0..n) (0..n-1 when cand is NULL) that rank first by
+ * `cmp`, in order: selected then sorted when they are a small part of all, else all sorted
+ * (ix has room for n). */
+static void rank_order(uint32_t *ix, size_t k, const uint32_t *cand, size_t n,
+                       int (*cmp)(const void *, const void *))
+{
+    if (k && k < n / 8) {
+        rank_select(ix, k, cand, n, cmp);
+        n = k;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            ix[i] = cand ? cand[i] : (uint32_t)i;
+    }
+    qsort(ix, n, sizeof *ix, cmp);
+}
+
 /* The top entries of a table, ranked: a new array of min(top, n) rows. */
 static struct hk_row *rank(const struct ctab *t, int by_bytes, size_t top, size_t *nout)
 {
@@ -1003,14 +1019,7 @@ static struct hk_row *rank(const struct ctab *t, int by_bytes, size_t top, size_
     sort_tab = t;
     sort_bytes = by_bytes;
     size_t n = t->n < top ? t->n : top;
-    if (n && n < t->n / 8) {
-        rank_select(ix, n, NULL, t->n, cmp_ent);
-        qsort(ix, n, sizeof *ix, cmp_ent);
-    } else {
-        for (size_t i = 0; i < t->n; i++)
-            ix[i] = (uint32_t)i;
-        qsort(ix, t->n, sizeof *ix, cmp_ent);
-    }
+    rank_order(ix, n, NULL, t->n, cmp_ent);
     struct hk_row *rows = xrealloc(NULL, (n ? n : 1) * sizeof *rows);
     for (size_t i = 0; i < n; i++) {
         const struct ent *e = &t->e[ix[i]];
@@ -1036,14 +1045,7 @@ static struct hk_slot_row *rank_slots(const struct hk_an *s, size_t *nout)
             cand[n++] = i;
     sort_slots = s->slots;
     sort_bytes = s->by_bytes;
-    size_t k = n < s->top ? n : s->top;
-    if (k && k < n / 8) {
-        rank_select(ix, k, cand, n, cmp_slot);
-    } else {
-        memcpy(ix, cand, n * sizeof *ix);
-        k = n;
-    }
-    qsort(ix, k, sizeof *ix, cmp_slot);
+    rank_order(ix, s->top, cand, n, cmp_slot);
     if (n > s->top)
         n = s->top;
     struct hk_slot_row *rows = xrealloc(NULL, (n ? n : 1) * sizeof *rows);
