@@ -148,7 +148,7 @@ uint16_t stream_id_of(int slot)
 {
     static const uint16_t fixed[W_REPLY] = {
         S_TYPE,      S_TS,        S_CONN,     S_OPEN_FLAGS, S_OPEN_ADDR, S_CLOSE_REASON, S_REQ_DB,
-        S_REQ_PROTO, S_REQ_FLAGS, S_REQ_ARGC, S_REQ_ARG0,   S_REQ_ARG1,  S_REQ_ARGN,
+        S_REQ_PROTO, S_REQ_FLAGS, S_REQ_ARGC, S_REQ_ARG0,   S_REQ_ARG1,  S_REQ_ARGLEN, S_REQ_ARGN,
         S_REQ_ARG0_REF, S_REQ_ARG1_REF, S_TS_LO};
     if (slot < W_REPLY)
         return fixed[slot];

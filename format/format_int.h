@@ -28,7 +28,11 @@ enum trace_block_type {
 #define TRACE_CHUNK_HDR_CONTENT 56
 #define TRACE_CHUNK_ENCODING 1   /* columnar, every chunk decodes on its own */
 #define TRACE_CHUNK_ENCODING_2 2 /* since 1.2: as 1, with tables a chunk carries over to the next */
-#define TRACE_CHUNK_ENCODING_MAX 2
+#define TRACE_CHUNK_ENCODING_3 3 /* since 1.3: as 2, with the lengths of arguments 2.. apart */
+#define TRACE_CHUNK_ENCODING_MAX 3
+/* encodings 2 and 3 carry tables from chunk to chunk, in chains */
+#define TRACE_ENC_TABLES(e) ((e) == TRACE_CHUNK_ENCODING_2 || (e) == TRACE_CHUNK_ENCODING_3)
+#define TRACE_ENC_KNOWN(e) ((e) >= TRACE_CHUNK_ENCODING && (e) <= TRACE_CHUNK_ENCODING_MAX)
 /* chunk header flags */
 #define TRACE_CHUNK_DEPENDS 0x1u /* encoding 2: the chunk uses the tables of the chunks before it */
 #define TRACE_HEADER_CONTENT 29 /* type(1) magic(8) major(2) minor(2) flags(4) created(8) check(4) */
@@ -60,6 +64,7 @@ enum trace_stream_id {
     S_REQ_ARGN = 0x37,
     S_REQ_ARG0_REF = 0x38, /* encoding 2 */
     S_REQ_ARG1_REF = 0x39, /* encoding 2 */
+    S_REQ_ARGLEN = 0x3a,   /* encoding 3: the lengths of arguments 2.. (0x37: their bytes) */
     /* REPLY at 0x40, PUSH at 0x50: the same fields at the same offsets */
     S_R_TYPE = 0x0,
     S_R_FLAGS = 0x1,
@@ -96,6 +101,7 @@ enum {
     W_REQ_ARGC,
     W_REQ_ARG0,
     W_REQ_ARG1,
+    W_REQ_ARGLEN, /* before W_REQ_ARGN: the lengths share a frame with the streams before */
     W_REQ_ARGN,
     W_REQ_ARG0_REF,
     W_REQ_ARG1_REF,

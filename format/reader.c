@@ -13,6 +13,9 @@ struct index_entry {
     uint32_t events;
 };
 
+/* frames a chunk may leave compressed (opts.lazy_args); more are decompressed at once */
+#define TRACE_DEFER_MAX 8
+
 struct block {
     uint64_t off;   /* offset of the envelope */
     uint32_t size;  /* content bytes */
@@ -64,6 +67,17 @@ struct trace_reader {
     uint64_t prev_ts, prev_conn, req_next;
     uint64_t skip_before;
     uint8_t enc; /* the chunk's encoding */
+
+    /* opts.lazy_args, encoding 3: the frames of the chunk left compressed (they hold only
+     * bytes of arguments 2.., stream 0x37), and while `lazy`, the bytes of 0x37 that the
+     * requests decoded so far take (argn_off, from their lengths in 0x3a); argn_req: where
+     * the last request's arguments 2.. start in 0x37 */
+    struct defer {
+        size_t zoff, zlen, off, len;
+    } defer[TRACE_DEFER_MAX];
+    int ndefer, lazy;
+    const uint8_t *argn_base;
+    size_t argn_len, argn_off, argn_req;
 
     /* encoding 2: the tables of the chain being read; the chain's id and the position of its
      * last chunk loaded; chain_ok 0: the next encoding-2 chunk must start a chain */
@@ -423,7 +437,7 @@ static int parse_index(struct trace_reader *r, const uint8_t *c, size_t n)
         for (uint64_t enc = 0; enc < nenc; enc++) {
             if (rt_cur_varint(&cur, &k))
                 goto bad;
-            if (enc != TRACE_CHUNK_ENCODING && enc != TRACE_CHUNK_ENCODING_2)
+            if (!TRACE_ENC_KNOWN(enc))
                 r->itot.chunks_unknown += k;
         }
     }
@@ -722,7 +736,7 @@ static void prefetch_start(struct trace_reader *r)
 {
     uint64_t ref;
     for (int k = 0; k < 3; k++) {
-        r->pf[k] = r->enc == TRACE_CHUNK_ENCODING_2 ? r->c[pf_slot[k]] : (struct rt_cur){0};
+        r->pf[k] = TRACE_ENC_TABLES(r->enc) ? r->c[pf_slot[k]] : (struct rt_cur){0};
         if (k < 2)
             r->pf2[k] = r->pf[k];
         for (int i = 0; i < PF_FAR && r->pf[k].p; i++)
@@ -734,6 +748,96 @@ static void prefetch_start(struct trace_reader *r)
     }
 }
 
+/* Where the bytes of arguments 2.. (stream 0x37) of an encoding-3 chunk are in its payload,
+ * of which the first `avail` bytes are decompressed: [*lo, *hi). @return 0, or -1 when the
+ * preamble and the directory are not all within those bytes or there is no 0x37: then
+ * nothing stays compressed. chunk_load() checks the directory in full afterwards. */
+static int argn_range(const struct trace_reader *r, const struct chunk_hdr *h, size_t avail,
+                      uint64_t *lo, uint64_t *hi)
+{
+    struct rt_cur d = {r->raw.p, r->raw.p + avail};
+    uint64_t v, n, id, len;
+    const uint8_t *skip;
+    if (h->encoding != TRACE_CHUNK_ENCODING_3)
+        return -1;
+    /* the preamble, then the directory */
+    if (rt_cur_varint(&d, &v) || (v && rt_cur_bytes(&d, 4, &skip)) || rt_cur_varint(&d, &n) ||
+        n > TRACE_NTABLES)
+        return -1;
+    for (uint64_t i = 0; i < n; i++)
+        if (rt_cur_varint(&d, &v))
+            return -1;
+    if (rt_cur_varint(&d, &n) || n > 256)
+        return -1;
+    uint64_t off = 0, argn = UINT64_MAX, argn_len = 0;
+    struct rt_cur dir = d;
+    for (uint64_t i = 0; i < n; i++)
+        if (rt_cur_varint(&d, &id) || rt_cur_varint(&d, &len))
+            return -1;
+    off = (uint64_t)(d.p - r->raw.p);
+    for (uint64_t i = 0; i < n; i++) {
+        rt_cur_varint(&dir, &id);
+        rt_cur_varint(&dir, &len);
+        if (len > h->raw_size)
+            return -1;
+        if (id == S_REQ_ARGN && argn == UINT64_MAX) {
+            argn = off;
+            argn_len = len;
+        }
+        off += len;
+    }
+    if (argn == UINT64_MAX)
+        return -1;
+    *lo = argn;
+    *hi = argn + argn_len;
+    return 0;
+}
+
+/* Decompresses the chunk in r->comp into r->raw: @return NULL, or why it failed. With
+ * opts.lazy_args it goes frame by frame, and a frame that declares its size and whose bytes
+ * lie inside stream 0x37 of an encoding-3 chunk is left compressed (r->defer) until
+ * trace_reader_load_args(): an analysis of keys needs the lengths of arguments 2.. (0x3a),
+ * not their bytes, and those bytes (the values of SETs) are most of a trace and most of the
+ * time spent decompressing it (measured on the analysis benchmark's trace: 78%). */
+static const char *chunk_decompress(struct trace_reader *r, const struct chunk_hdr *h)
+{
+    size_t zo = 0, oo = 0;
+    r->ndefer = 0;
+    if (r->o.lazy_args) {
+        uint64_t lo = 0, hi = 0;
+        for (int first = 1; zo < h->comp_size; first = 0) {
+            size_t fc = ZSTD_findFrameCompressedSize(r->comp.p + zo, h->comp_size - zo);
+            if (ZSTD_isError(fc))
+                return ZSTD_getErrorName(fc);
+            unsigned long long cs = ZSTD_getFrameContentSize(r->comp.p + zo, fc);
+            if (cs == ZSTD_CONTENTSIZE_UNKNOWN || cs == ZSTD_CONTENTSIZE_ERROR ||
+                cs > h->raw_size - oo)
+                break; /* the rest in one call, which says what is wrong */
+            if (!first && cs && oo >= lo && oo + cs <= hi && r->ndefer < TRACE_DEFER_MAX) {
+                r->defer[r->ndefer++] = (struct defer){zo, fc, oo, (size_t)cs};
+            } else {
+                size_t got = ZSTD_decompressDCtx(r->dctx, r->raw.p + oo, (size_t)cs,
+                                                 r->comp.p + zo, fc);
+                if (ZSTD_isError(got))
+                    return ZSTD_getErrorName(got);
+                if (got != cs)
+                    return "wrong size";
+            }
+            zo += fc;
+            oo += (size_t)cs;
+            if (first && argn_range(r, h, oo, &lo, &hi))
+                break;
+        }
+        if (zo == h->comp_size && oo == h->raw_size)
+            return NULL;
+    }
+    size_t got = ZSTD_decompressDCtx(r->dctx, r->raw.p + oo, h->raw_size - oo, r->comp.p + zo,
+                                     h->comp_size - zo);
+    if (ZSTD_isError(got))
+        return ZSTD_getErrorName(got);
+    return got == h->raw_size - oo ? NULL : "wrong size";
+}
+
 /* Loads the chunk whose header block is `b`: reads, verifies and decompresses the frame and
  * sets up the stream cursors. On a corrupt frame *next is still set past the frame.
  * @return 0, 1 for a chunk of an encoding this version does not know (*enc says which), or a
@@ -743,10 +847,11 @@ static int chunk_load(struct trace_reader *r, const struct block *b, uint64_t *n
 {
     struct chunk_hdr h;
     chunk_hdr_parse(b->content, &h);
+    r->lazy = 0;
     uint64_t foff = block_end_off(b);
     *next = foff + h.comp_size;
     *enc = h.encoding;
-    if (h.encoding != TRACE_CHUNK_ENCODING && h.encoding != TRACE_CHUNK_ENCODING_2) {
+    if (!TRACE_ENC_KNOWN(h.encoding)) {
         /* a chunk encoding from a newer writer: skipped (and reported) */
         return 1;
     }
@@ -781,17 +886,16 @@ static int chunk_load(struct trace_reader *r, const struct block *b, uint64_t *n
                    (unsigned long long)b->off);
         return RT_ECORRUPT;
     }
-    size_t got = ZSTD_decompressDCtx(r->dctx, r->raw.p, h.raw_size, r->comp.p, h.comp_size);
-    if (ZSTD_isError(got) || got != h.raw_size) {
+    const char *why = chunk_decompress(r, &h);
+    if (why) {
         rt_err_set(err, RT_ECORRUPT, "%s: chunk at offset %llu does not decompress (%s)",
-                   r->name, (unsigned long long)b->off,
-                   ZSTD_isError(got) ? ZSTD_getErrorName(got) : "wrong size");
+                   r->name, (unsigned long long)b->off, why);
         return RT_ECORRUPT;
     }
     /* encoding 2: the preamble; then the stream directory: (id, length) pairs, then the
      * streams in that order */
     struct rt_cur d = {r->raw.p, r->raw.p + h.raw_size};
-    if (h.encoding == TRACE_CHUNK_ENCODING_2 && (rc = chain_check(r, b, &h, &d, err)) != 0)
+    if (TRACE_ENC_TABLES(h.encoding) && (rc = chain_check(r, b, &h, &d, err)) != 0)
         return rc;
     uint64_t n, id, len, total = 0;
     if (rt_cur_varint(&d, &n) || n > h.raw_size)
@@ -819,6 +923,14 @@ static int chunk_load(struct trace_reader *r, const struct block *b, uint64_t *n
     }
     r->chunk_off = b->off;
     r->enc = h.encoding;
+    /* frames left compressed (inside 0x37, where argn_range() found it by the directory
+     * checked above): requests get their arguments 2.. without bytes until they are needed */
+    r->lazy = r->ndefer > 0;
+    if (r->lazy) {
+        r->argn_base = r->c[W_REQ_ARGN].p;
+        r->argn_len = (size_t)(r->c[W_REQ_ARGN].end - r->c[W_REQ_ARGN].p);
+        r->argn_off = r->argn_req = 0;
+    }
     prefetch_start(r);
     r->chunk_events = r->left = h.events;
     r->prev_ts = h.ts_min;
@@ -841,7 +953,7 @@ static const char *slot_name(int s)
     static const char *const fixed[W_REPLY] = {
         "type",      "ts",       "conn",       "open.flags", "open.addr",
         "close",     "req.db",   "req.proto",  "req.flags",  "req.argc",
-        "req.arg0",  "req.arg1",  "req.argn",  "req.arg0.ref", "req.arg1.ref", "ts.lo"};
+        "req.arg0",  "req.arg1",  "req.arglen", "req.argn",  "req.arg0.ref", "req.arg1.ref", "ts.lo"};
     if (s < W_REPLY)
         return fixed[s];
     if (s < W_PUSH)
@@ -931,7 +1043,7 @@ static int decode_one(struct trace_reader *r, struct trace_event *ev, struct rt_
     uint64_t v, dts, dconn;
     uint8_t type;
     R8(W_TYPE, &type);
-    if (r->enc == TRACE_CHUNK_ENCODING_2) {
+    if (TRACE_ENC_TABLES(r->enc)) {
         /* the noisy low byte of a nanosecond delta is kept apart from the rest */
         uint8_t lo;
         R8(W_TS_LO, &lo);
@@ -982,6 +1094,7 @@ static int decode_one(struct trace_reader *r, struct trace_event *ev, struct rt_
              argc > (uint64_t)(r->c[W_REQ_ARG0].end - r->c[W_REQ_ARG0].p) +
                        (uint64_t)(r->c[W_REQ_ARG1].end - r->c[W_REQ_ARG1].p) +
                        (uint64_t)(r->c[W_REQ_ARGN].end - r->c[W_REQ_ARGN].p) +
+                       (uint64_t)(r->c[W_REQ_ARGLEN].end - r->c[W_REQ_ARGLEN].p) +
                        (uint64_t)(r->c[W_REQ_ARG0_REF].end - r->c[W_REQ_ARG0_REF].p) +
                        (uint64_t)(r->c[W_REQ_ARG1_REF].end - r->c[W_REQ_ARG1_REF].p)) ||
             argc > r->o.max_chunk_raw / (sizeof *r->argv + sizeof *r->argvlen)) {
@@ -1005,7 +1118,7 @@ static int decode_one(struct trace_reader *r, struct trace_event *ev, struct rt_
             r->argcap = cap;
         }
         uint64_t i = 0;
-        if (r->enc == TRACE_CHUNK_ENCODING_2) {
+        if (TRACE_ENC_TABLES(r->enc)) {
             for (; i < argc && i < 2; i++) {
                 int rc = decode_arg_ref(r, i == 0 ? TAB_ARG0 : TAB_ARG1, &r->argv[i],
                                         &r->argvlen[i], &bad);
@@ -1016,6 +1129,28 @@ static int decode_one(struct trace_reader *r, struct trace_event *ev, struct rt_
                 }
                 if (rc)
                     goto corrupt;
+            }
+        }
+        if (r->enc == TRACE_CHUNK_ENCODING_3) {
+            /* arguments 2..: lengths in 0x3a, bytes in 0x37; while the bytes are still
+             * compressed (r->lazy), argv[i] is NULL and only the lengths are checked against
+             * what 0x37 holds, until trace_reader_load_args() */
+            r->argn_req = r->argn_off;
+            for (; i < argc; i++) {
+                RV(W_REQ_ARGLEN, &v);
+                if (r->lazy) {
+                    if (v > r->argn_len - r->argn_off) {
+                        bad = W_REQ_ARGN;
+                        goto corrupt;
+                    }
+                    r->argn_off += (size_t)v;
+                    r->argv[i] = NULL;
+                } else {
+                    const uint8_t *p;
+                    RB(W_REQ_ARGN, (size_t)(v > SIZE_MAX ? SIZE_MAX : v), &p);
+                    r->argv[i] = (const char *)p;
+                }
+                r->argvlen[i] = (size_t)v;
             }
         }
         for (; i < argc; i++) {
@@ -1048,7 +1183,7 @@ static int decode_one(struct trace_reader *r, struct trace_event *ev, struct rt_
             goto corrupt;
         }
         p->req_seq = back ? r->req_next - back : TRACE_SEQ_NONE;
-        if (type == TRACE_EV_REPLY && r->enc == TRACE_CHUNK_ENCODING_2) {
+        if (type == TRACE_EV_REPLY && TRACE_ENC_TABLES(r->enc)) {
             RV(base + S_R_REF, &ref);
             prefetch_ref(r, 2);
             if (ref >= TRACE_REF_ENTRY) {
@@ -1227,6 +1362,54 @@ static int damaged(struct trace_reader *r, int rc, uint64_t skip_to, struct rt_e
     return 0;
 }
 
+/* The bytes a chunk left compressed are damaged: none of its events more; salvaging, it
+ * counts as a damaged chunk. */
+static int load_failed(struct trace_reader *r, struct rt_err *err)
+{
+    r->left = 0;
+    r->ndefer = 0;
+    if (!r->o.salvage)
+        return RT_ECORRUPT;
+    if (r->dmg.first_offset == UINT64_MAX)
+        memcpy(r->dmg.msg, err->msg, sizeof r->dmg.msg);
+    note_damage(r, r->chunk_off);
+    r->dmg.chunks_skipped++;
+    return 1;
+}
+
+int trace_reader_load_args(struct trace_reader *r, const struct trace_event *ev,
+                           struct rt_err *err)
+{
+    struct rt_err own;
+    if (!err)
+        err = &own;
+    if (!r->lazy)
+        return 0;
+    r->lazy = 0;
+    for (int k = 0; k < r->ndefer; k++) {
+        const struct defer *f = &r->defer[k];
+        size_t got = ZSTD_decompressDCtx(r->dctx, r->raw.p + f->off, f->len, r->comp.p + f->zoff,
+                                         f->zlen);
+        if (ZSTD_isError(got) || got != f->len) {
+            rt_err_set(err, RT_ECORRUPT, "%s: chunk at offset %llu does not decompress (%s)",
+                       r->name, (unsigned long long)r->chunk_off,
+                       ZSTD_isError(got) ? ZSTD_getErrorName(got) : "wrong size");
+            return load_failed(r, err);
+        }
+    }
+    r->ndefer = 0;
+    r->c[W_REQ_ARGN].p = r->argn_base + r->argn_off;
+    /* the request just returned */
+    if (ev && ev->type == TRACE_EV_REQUEST && ev->u.req.argc > 2 && !r->argv[2]) {
+        const uint8_t *p = r->argn_base + r->argn_req;
+        for (uint32_t i = 2; i < ev->u.req.argc; i++) {
+            r->argv[i] = (const char *)p;
+            p += r->argvlen[i];
+        }
+    }
+    return 0;
+}
+
 int trace_reader_next(struct trace_reader *r, struct trace_event *ev, struct rt_err *err)
 {
     /* salvage copies the message into the damage report, so it needs one even when the
@@ -1394,7 +1577,7 @@ static size_t chain_start(struct trace_reader *r, size_t i)
         if (block_read(r, r->idx[i].offset, &b, &e) != 1 || b.type != TRACE_BLK_CHUNK)
             break; /* damage: reading from here reports it */
         chunk_hdr_parse(b.content, &h);
-        if (h.encoding != TRACE_CHUNK_ENCODING_2 || !(h.flags & TRACE_CHUNK_DEPENDS))
+        if (!TRACE_ENC_TABLES(h.encoding) || !(h.flags & TRACE_CHUNK_DEPENDS))
             break;
         i--;
     }
@@ -1416,6 +1599,7 @@ int trace_reader_seek_time(struct trace_reader *r, uint64_t ts, struct rt_err *e
     while (i < r->nidx && r->idx[i].ts_max < ts)
         i++;
     r->left = 0;
+    r->lazy = 0;
     r->skip_before = ts;
     if (i == r->nidx) {
         /* past the last event: the next read reports the end as a sequential read would */

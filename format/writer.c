@@ -214,9 +214,10 @@ struct trace_writer *trace_writer_open_fd(int fd, const char *name,
     if (w->o.chunk_events == 0)
         w->o.chunk_events = 1u << 20;
     if (w->o.encoding == 0)
-        w->o.encoding = TRACE_CHUNK_ENCODING_2;
-    if (w->o.encoding != TRACE_CHUNK_ENCODING && w->o.encoding != TRACE_CHUNK_ENCODING_2) {
-        rt_err_set(err, RT_EINVAL, "%s: no chunk encoding %d (1 or 2)", w->name, w->o.encoding);
+        w->o.encoding = TRACE_CHUNK_ENCODING_MAX;
+    if (!TRACE_ENC_KNOWN(w->o.encoding)) {
+        rt_err_set(err, RT_EINVAL, "%s: no chunk encoding %d (1, 2 or 3)", w->name,
+                   w->o.encoding);
         goto fail;
     }
     if (w->o.chain_bytes == 0)
@@ -421,7 +422,7 @@ static int put_reply(struct trace_writer *w, int base, const struct trace_reply 
         flags |= TRACE_REPLY_HAS_PAYLOAD;
     if (paired && sv(w, base + S_R_BACK, back))
         return RT_ENOMEM;
-    if (paired && w->o.encoding == TRACE_CHUNK_ENCODING_2) {
+    if (paired && TRACE_ENC_TABLES(w->o.encoding)) {
         int in_table = put_reply_ref(w, r, flags);
         if (in_table)
             return in_table < 0 ? RT_ENOMEM : 0;
@@ -475,7 +476,7 @@ static int put_request(struct trace_writer *w, struct trace_request *q, struct r
         sv(w, W_REQ_FLAGS, q->flags) || sv(w, W_REQ_ARGC, q->argc))
         return RT_ENOMEM;
     uint32_t i = 0;
-    if (w->o.encoding == TRACE_CHUNK_ENCODING_2) {
+    if (TRACE_ENC_TABLES(w->o.encoding)) {
         for (; i < q->argc && i < 2; i++)
             if (put_arg_ref(w, i == 0 ? TAB_ARG0 : TAB_ARG1, i == 0 ? W_REQ_ARG0_REF : W_REQ_ARG1_REF,
                             i == 0 ? W_REQ_ARG0 : W_REQ_ARG1, q->argv[i], q->argvlen[i]))
@@ -485,8 +486,16 @@ static int put_request(struct trace_writer *w, struct trace_request *q, struct r
         int slot = i == 0 ? W_REQ_ARG0 : i == 1 ? W_REQ_ARG1 : W_REQ_ARGN;
         /* the length goes in front of the bytes, in the same stream: a repeated key then
          * matches together with its length */
-        if (sv(w, slot, q->argvlen[i]) || sbytes(w, slot, q->argv[i], q->argvlen[i]))
+        if (slot == W_REQ_ARGN && w->o.encoding == TRACE_CHUNK_ENCODING_3) {
+            /* encoding 3: the lengths of arguments 2.. in a stream of their own, so that a
+             * reader that needs their lengths but not their bytes (an analysis of keys) can
+             * leave the frame of the bytes compressed */
+            if (sv(w, W_REQ_ARGLEN, q->argvlen[i]) ||
+                sbytes(w, slot, q->argv[i], q->argvlen[i]))
+                return RT_ENOMEM;
+        } else if (sv(w, slot, q->argvlen[i]) || sbytes(w, slot, q->argv[i], q->argvlen[i])) {
             return RT_ENOMEM;
+        }
     }
     q->seq = w->req_next++;
     return 0;
@@ -532,12 +541,12 @@ int trace_writer_add(struct trace_writer *w, struct trace_event *ev, struct rt_e
         w->prev_conn = 0;
         c->req_base = w->req_next;
         w->opened_wall = wall_ns();
-        if (w->o.encoding == TRACE_CHUNK_ENCODING_2)
+        if (TRACE_ENC_TABLES(w->o.encoding))
             chain_next(w, c);
     }
     int rc = 0;
     uint64_t dts = rt_zigzag((int64_t)(ev->ts - w->prev_ts));
-    int enc2 = w->o.encoding == TRACE_CHUNK_ENCODING_2;
+    int enc2 = TRACE_ENC_TABLES(w->o.encoding); /* encodings 2 and 3 */
     if (s8(w, W_TYPE, ev->type) || (enc2 && s8(w, W_TS_LO, (uint8_t)dts)) ||
         sv(w, W_TS, enc2 ? dts >> 8 : dts) ||
         sv(w, W_CONN, rt_zigzag((int64_t)(ev->conn - w->prev_conn)))) {
@@ -641,7 +650,7 @@ static int ts_first_patch(struct trace_writer *w)
     uint8_t v[10];
     struct rt_buf t = {v, 0, sizeof v};
     uint64_t dts = rt_zigzag((int64_t)(w->ts_first - w->cur.ts_min));
-    if (w->o.encoding == TRACE_CHUNK_ENCODING_2) {
+    if (TRACE_ENC_TABLES(w->o.encoding)) {
         w->cur.s[W_TS_LO].p[0] = (uint8_t)dts;
         dts >>= 8;
     }
@@ -694,6 +703,26 @@ nomem:
     return RT_ENOMEM;
 }
 
+/* The chunk's zstd frames: src[] is the preamble, the directory and the streams, in the order
+ * they are written; the frame that starts at src[k] ends at the index returned. A stream of
+ * TRACE_FRAME_SPLIT bytes or more ends its frame, so keys, values and timestamps are each
+ * compressed with statistics of their own (measured: 3% smaller than one frame); small
+ * streams share a frame. Since 1.3 the bytes of arguments 2.. (W_REQ_ARGN), when that large,
+ * also start a frame: it then holds them alone, and a reader that needs only their lengths
+ * (W_REQ_ARGLEN) can leave it compressed. Every frame declares its content size, which is
+ * what lets a reader place a frame in the payload without decompressing it. */
+static int frame_last(const struct rt_buf *const *src, int k)
+{
+    size_t acc = 0;
+    for (int j = k;; j++) {
+        acc += src[j]->len;
+        if (j == W_NSTREAMS + 1 || acc >= TRACE_FRAME_SPLIT)
+            return j;
+        if (j + 1 == W_REQ_ARGN + 2 && acc && src[j + 1]->len >= TRACE_FRAME_SPLIT)
+            return j;
+    }
+}
+
 /* Emitter side: writes the pending metadata blocks of a sealed chunk, then compresses and
  * writes the chunk itself (when it has events). Touches only `c` and the emitter's fields. */
 static int emit(struct trace_writer *w, struct chunk *c, struct rt_err *err)
@@ -709,7 +738,7 @@ static int emit(struct trace_writer *w, struct chunk *c, struct rt_err *err)
     /* encoding 2: the preamble says where in which chain the chunk is and how full the tables
      * were, so that a reader knows it read the chunks before it */
     c->pre.len = 0;
-    if (w->o.encoding == TRACE_CHUNK_ENCODING_2) {
+    if (TRACE_ENC_TABLES(w->o.encoding)) {
         w->chain_seq = c->chain_first ? 0 : w->chain_seq + 1;
         if (rt_put_varint(&c->pre, w->chain_seq) || rt_buf_reserve(&c->pre, 4))
             goto nomem;
@@ -728,38 +757,44 @@ static int emit(struct trace_writer *w, struct chunk *c, struct rt_err *err)
         rt_err_set(err, RT_ELIMIT, "%s: chunk of %zu bytes is too large", w->name, raw);
         return RT_ELIMIT;
     }
-    /* Compress the preamble, the directory and the streams without concatenating them. A
-     * stream of more than TRACE_FRAME_SPLIT bytes ends its zstd frame, so keys, values and
-     * timestamps are each compressed with statistics of their own (measured: 3% smaller than
-     * one frame); small streams share a frame. */
+    /* Compress the preamble, the directory and the streams without concatenating them, in
+     * frames (frame_last()). */
     struct rt_buf *o = &w->out;
     o->len = 0;
     size_t bound = ZSTD_compressBound(raw) + TRACE_FRAME_SLACK;
     if (rt_buf_reserve(o, TRACE_ENVELOPE + TRACE_CHUNK_HDR_CONTENT + bound))
         goto nomem;
+    const struct rt_buf *src[W_NSTREAMS + 2];
+    src[0] = &c->pre;
+    src[1] = &c->dir;
+    for (int i = 0; i < W_NSTREAMS; i++)
+        src[i + 2] = &c->s[i];
     ZSTD_CCtx_reset(w->cctx, ZSTD_reset_session_only);
     ZSTD_outBuffer zo = {o->p + TRACE_ENVELOPE + TRACE_CHUNK_HDR_CONTENT, bound, 0};
-    size_t in_frame = 0;
-    for (int i = -2; i < W_NSTREAMS; i++) {
-        const struct rt_buf *src = i == -2 ? &c->pre : i == -1 ? &c->dir : &c->s[i];
-        ZSTD_inBuffer zi = {src->p, src->len, 0};
-        while (zi.pos < zi.size) {
-            size_t r = ZSTD_compressStream2(w->cctx, &zo, &zi, ZSTD_e_continue);
-            if (ZSTD_isError(r))
-                goto zerr;
-        }
-        in_frame += src->len;
-        if (in_frame >= TRACE_FRAME_SPLIT || i == W_NSTREAMS - 1) {
-            ZSTD_inBuffer none = {NULL, 0, 0};
-            for (;;) {
-                size_t r = ZSTD_compressStream2(w->cctx, &zo, &none, ZSTD_e_end);
+    for (int k = 0; k < W_NSTREAMS + 2;) {
+        int last = frame_last(src, k);
+        size_t fsize = 0;
+        for (int j = k; j <= last; j++)
+            fsize += src[j]->len;
+        if (ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(w->cctx, fsize)))
+            goto zerr;
+        for (int j = k; j <= last; j++) {
+            ZSTD_inBuffer zi = {src[j]->p, src[j]->len, 0};
+            while (zi.pos < zi.size) {
+                size_t r = ZSTD_compressStream2(w->cctx, &zo, &zi, ZSTD_e_continue);
                 if (ZSTD_isError(r))
                     goto zerr;
-                if (r == 0)
-                    break;
             }
-            in_frame = 0;
         }
+        ZSTD_inBuffer none = {NULL, 0, 0};
+        for (;;) {
+            size_t r = ZSTD_compressStream2(w->cctx, &zo, &none, ZSTD_e_end);
+            if (ZSTD_isError(r))
+                goto zerr;
+            if (r == 0)
+                break;
+        }
+        k = last + 1;
     }
 
     /* chunk header block in front of the frame */
@@ -769,7 +804,7 @@ static int emit(struct trace_writer *w, struct chunk *c, struct rt_err *err)
     rt_le32(h + 4, TRACE_CHUNK_HDR_CONTENT);
     hc[0] = TRACE_BLK_CHUNK;
     hc[1] = (uint8_t)w->o.encoding;
-    rt_le16(hc + 2, w->o.encoding == TRACE_CHUNK_ENCODING_2 && !c->chain_first
+    rt_le16(hc + 2, TRACE_ENC_TABLES(w->o.encoding) && !c->chain_first
                         ? TRACE_CHUNK_DEPENDS
                         : 0);
     rt_le32(hc + 4, c->events);
@@ -781,7 +816,7 @@ static int emit(struct trace_writer *w, struct chunk *c, struct rt_err *err)
     rt_le32(hc + 40, (uint32_t)zo.pos);
     uint64_t comp_hash = trace_hash(hc + TRACE_CHUNK_HDR_CONTENT, zo.pos);
     rt_le64(hc + 44, comp_hash);
-    if (w->o.encoding == TRACE_CHUNK_ENCODING_2 && c->chain_first)
+    if (TRACE_ENC_TABLES(w->o.encoding) && c->chain_first)
         w->chain_id = (uint32_t)comp_hash;
     rt_le32(hc + 52, rt_check32(hc, 52));
     o->len = TRACE_ENVELOPE + TRACE_CHUNK_HDR_CONTENT + zo.pos;

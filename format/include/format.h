@@ -19,8 +19,10 @@ extern "C" {
  * knows; minor versions only add block types, chunk encodings, stream ids or metadata keys,
  * which older readers skip (a chunk of an unknown encoding is also reported as damage). */
 #define TRACE_FORMAT_MAJOR 1
-#define TRACE_FORMAT_MINOR 2 /* 1.1: request flag MALFORMED, reply flag REDACTED;
-                              * 1.2: chunk encoding 2 (tables carried from chunk to chunk) */
+#define TRACE_FORMAT_MINOR 3 /* 1.1: request flag MALFORMED, reply flag REDACTED;
+                              * 1.2: chunk encoding 2 (tables carried from chunk to chunk);
+                              * 1.3: chunk encoding 3 (as 2, the lengths of arguments 2..
+                              * in a stream apart), frames that declare their size */
 
 /* ---------------------------------------------------------------------------------------
  * Errors
@@ -253,13 +255,14 @@ struct trace_writer_opts {
     int fsync_chunks;      /* fsync after every chunk (survives power loss, costs time) */
     int synchronous;       /* 1: compress and write each chunk inside the call that completes
                             * it; 0 (the default): on a background thread, see below */
-    int encoding;          /* chunk encoding: 0 means the newest (2); 1 writes chunks that
-                            * resptrace 1.0 and 1.1 readers read (each one on its own) */
-    size_t chain_bytes;    /* encoding 2: a chunk starts a new chain (tables empty, readable
+    int encoding;          /* chunk encoding: 0 means the newest (3); 2 writes chunks that
+                            * resptrace 1.2 readers read, 1 chunks that 1.0 and 1.1 readers
+                            * read (each one on its own) */
+    size_t chain_bytes;    /* encodings 2 and 3: a chunk starts a new chain (tables empty, readable
                             * on its own) once the chain holds this many raw bytes; 0 means
                             * 128 MiB. A seek decodes from the first chunk of a chain, and
                             * damage to a chunk loses the rest of its chain. */
-    uint32_t chain_chunks; /* encoding 2: ... or this many chunks; 0 means 256. A new chain
+    uint32_t chain_chunks; /* encodings 2 and 3: ... or this many chunks; 0 means 256. A new chain
                             * also starts when a table is half full. */
 };
 
@@ -328,6 +331,11 @@ struct trace_reader;
 struct trace_reader_opts {
     int salvage;          /* skip damaged chunks instead of stopping at the first one */
     size_t max_chunk_raw; /* refuse chunks that decompress to more; 0 means 256 MiB */
+    int lazy_args;        /* requests' arguments 2.. may come with their lengths and without
+                           * their bytes (argv[i] NULL for i >= 2) until
+                           * trace_reader_load_args(): for a reader that needs only the
+                           * lengths of most requests' arguments 2.. (an analysis of keys),
+                           * it saves decompressing them (traces of 1.3 on) */
 };
 
 /* Totals of a trace: from the index when the file was closed, else counted while reading. */
@@ -363,6 +371,14 @@ struct trace_reader *trace_reader_open_mem(const void *buf, size_t len, const ch
  *  complete chunk was read: everything before the damage has been returned. With salvage,
  *  damaged chunks are skipped and counted (trace_reader_damage()) instead of returned. */
 int trace_reader_next(struct trace_reader *r, struct trace_event *ev, struct rt_err *err);
+
+/*! trace_reader_load_args() : with opts.lazy_args, gives the request `ev` just returned by
+ *  trace_reader_next() the bytes of its arguments 2.. (argv[2..] were NULL), and every later
+ *  request of the same chunk too; does nothing when they are there already. @return 0; when
+ *  the bytes left compressed are damaged, the rest of the chunk is not returned and: with
+ *  opts.salvage, 1 (the chunk is counted as damaged: drop `ev`), else a negative code. */
+int trace_reader_load_args(struct trace_reader *r, const struct trace_event *ev,
+                           struct rt_err *err);
 
 /*! trace_reader_seek_time() : positions the reader at the first chunk that may hold events
  *  at or after `ts` (for a chunk of encoding 2 that depends on the chunks before it: at the

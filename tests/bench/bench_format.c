@@ -899,7 +899,8 @@ static void usage(FILE *f)
                "                   writer's background thread)\n"
                "  --only PHASE     time only `write` or only `read` (for profiling; implies\n"
                "                   --no-anchor)\n"
-               "  --encoding E     chunk encoding of the trace writer: 2 (default) or 1 (1.1's)\n"
+               "  --encoding E     chunk encoding of the trace writer: 3 (default), 2 (1.2's)\n"
+               "                   or 1 (1.1's)\n"
                "  --keep           keep the trace and the RESP file (their directory is printed)\n");
 }
 
@@ -1137,7 +1138,7 @@ int main(int argc, char **argv)
            100.0 * (double)s.cmd_count[CMD_SET] / (double)nreq,
            100.0 * (double)s.cmd_count[CMD_HSET] / (double)nreq, gen_s);
     printf("writer: encoding %d, level %d%s, chunk-bytes %zu%s, %s; best of %d; files in %s\n",
-           wo.encoding ? wo.encoding : 2, wo.level ? wo.level : 3, wo.level ? "" : " (default)",
+           wo.encoding ? wo.encoding : 3, wo.level ? wo.level : 3, wo.level ? "" : " (default)",
            wo.chunk_bytes ? wo.chunk_bytes : (size_t)8 << 20, wo.chunk_bytes ? "" : " (default)",
            wo.synchronous ? "synchronous" : "background thread", reps, tmpl);
     fflush(stdout);
@@ -1167,7 +1168,7 @@ int main(int argc, char **argv)
         z19 = run_zstd(resp_path, 19, resp_bytes);
     }
 
-    struct results res = {wo.encoding ? wo.encoding : 2, s.n, resp_bytes, trace_bytes, tot, bw, br,
+    struct results res = {wo.encoding ? wo.encoding : 3, s.n, resp_bytes, trace_bytes, tot, bw, br,
                           z19, z3, anchor};
     print_report(&res);
 

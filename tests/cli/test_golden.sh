@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # test_golden.sh: the golden traces committed by format versions 1.0, 1.1 (both chunk
-# encoding 1) and 1.2 (chunk encoding 2: tables carried from chunk to chunk) hold the same
-# events and must read identically in every later version. A failure here means the format
+# encoding 1), 1.2 (chunk encoding 2: tables carried from chunk to chunk) and 1.3 (chunk
+# encoding 3: the lengths of arguments 2.. apart) hold the same events and must read identically in every later version. A failure here means the format
 # changed incompatibly (or the output of cat/info changed: then update tests/golden/ on
 # purpose, never the traces). A trace with a chunk of an encoding this version does not read
 # (written by a newer one) is read around it, and the chunk is reported, not passed over.
 . "$(dirname "$0")/lib.sh"
 cd "$SRC/traces"
 E=$SRC/tests/golden
-for v in 1 1.1 1.2; do
+for v in 1 1.1 1.2 1.3; do
     G=golden-v$v.rtrace
     "$RT" cat "$G" --format jsonl > "$TMP/out.jsonl"; check_eq "$v: cat jsonl exit" 0 $?
     check_files "$v: cat jsonl" "$E/golden-v1.jsonl" "$TMP/out.jsonl"
@@ -31,6 +31,7 @@ for v in 1 1.1 1.2; do
 done
 check_eq "1.1: written by 1.1" "1.1" "$("$RT" info --json golden-v1.1.rtrace | jq -r .format_version)"
 check_eq "1.2: written by 1.2" "1.2" "$("$RT" info --json golden-v1.2.rtrace | jq -r .format_version)"
+check_eq "1.3: written by 1.3" "1.3" "$("$RT" info --json golden-v1.3.rtrace | jq -r .format_version)"
 
 # newer-encoding.rtrace: golden-v1.1.rtrace with its second chunk (events 17-32, at offset
 # 783) marked as encoding 9: every other event is printed, then the chunk is reported

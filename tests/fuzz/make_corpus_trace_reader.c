@@ -10,8 +10,9 @@
  * Each seed is small (a few KiB at most) so that libFuzzer can mutate it within its default
  * input size, and together they reach every event type, every reply type, several chunks,
  * metadata in the middle of the stream, files with and without an index, and the damaged
- * files that salvage mode handles. Every seed is written twice: in chunk encoding 1
- * (seed-NAME) and in chunk encoding 2 (seed-e2-NAME: chains of chunks sharing tables). */
+ * files that salvage mode handles. Every seed is written three times: in chunk encoding 1
+ * (seed-NAME), in chunk encoding 2 (seed-e2-NAME: chains of chunks sharing tables) and in
+ * encoding 3 (seed-e3-NAME: as 2, the lengths of arguments 2.. apart). */
 
 static const char *outdir;
 static int encoding = 1;   /* of the seeds being written */
@@ -26,7 +27,8 @@ static void die(const char *what, const struct rt_err *err)
 static char *seed_path(const char *name)
 {
     static char path[4096];
-    snprintf(path, sizeof path, "%s/seed-%s%s", outdir, encoding == 2 ? "e2-" : "", name);
+    snprintf(path, sizeof path, "%s/seed-%s%s", outdir,
+             encoding == 3 ? "e3-" : encoding == 2 ? "e2-" : "", name);
     return path;
 }
 
@@ -314,6 +316,31 @@ static void seed_requests(void)
     close_seed(w);
 }
 
+/* Encoding 3: chunks whose bytes of arguments 2.. (SET values) take a zstd frame of their
+ * own, which a reader with opts.lazy_args leaves compressed until a request needs them */
+static void seed_big_values(void)
+{
+    struct trace_writer *w = open_seed("big-values", NULL, 0, 150, 0);
+    ev_open(w, 5, 4, 0);
+    static char val[1200];
+    memset(val, 'v', sizeof val);
+    for (int i = 0; i < 200; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i % 7);
+        const char *argv[5] = {i % 9 == 4 ? "MSET" : "SET", key, val, "k9", val};
+        size_t argvlen[5] = {argv[0][0] == 'M' ? 4 : 3, strlen(key), 1000 + (size_t)i, 2, 3};
+        struct trace_event ev = {.type = TRACE_EV_REQUEST, .ts = now += 100, .conn = 5};
+        ev.u.req.proto = 2;
+        ev.u.req.argc = argv[0][0] == 'M' ? 5 : 3;
+        ev.u.req.argv = argv;
+        ev.u.req.argvlen = argvlen;
+        add(w, &ev);
+        ev_request(w, 5, "GET k1", 0, 2);
+    }
+    ev_close(w, 5, TRACE_CLOSE_FIN);
+    close_seed(w);
+}
+
 /* Format 1.1: a malformed request (one argument: the raw bytes) paired with its protocol
  * error, and redacted replies (type only; the writer drops what the caller passed). */
 static void seed_v11_flags(void)
@@ -486,10 +513,10 @@ static void seed_damaged(void)
     wr32(buf + c1 + 8 + 52, (uint32_t)trace_hash(buf + c1 + 8, 52));
     spill("unknown-encoding", buf, len);
 
-    /* the other encoding's payload under a valid check (encoding 1 read as 2: no preamble;
-     * 2 read as 1: the preamble taken for a directory) */
+    /* another encoding's payload under a valid check (1 read as 2: no preamble; 2 read as 3:
+     * the lengths of arguments 2.. missing from 0x3a; 3 read as 2: missing from 0x37) */
     memcpy(buf, p, len);
-    buf[c1 + 8 + 1] = encoding == 2 ? 1 : 2;
+    buf[c1 + 8 + 1] = encoding == 2 ? 3 : encoding == 3 ? 2 : 2;
     wr32(buf + c1 + 8 + 52, (uint32_t)trace_hash(buf + c1 + 8, 52));
     spill("other-encoding", buf, len);
 
@@ -513,8 +540,10 @@ int main(int argc, char **argv)
     }
     outdir = argv[1];
     mkdir(outdir, 0755);
-    for (encoding = 1; encoding <= 2; encoding++)
+    for (encoding = 1; encoding <= 3; encoding++)
         write_seeds();
+    encoding = 3;
+    seed_big_values();
     /* encoding 2 with chains of 3 chunks: a table carried over, then a new chain */
     encoding = 2;
     chain = 3;
