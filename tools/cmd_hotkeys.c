@@ -873,7 +873,7 @@ struct hk_an *hk_an_attach(struct rt_walk *w, const struct rt_hotkeys_opts *o)
     s->capacity = o->capacity ? o->capacity : 10000;
     hk_an_init(s, w);
     struct rt_walk_analysis a = {.ctx = s,
-                                 .needs = RT_WALK_NEED_WIRE | RT_WALK_NEED_HASH,
+                                 .needs = RT_WALK_NEED_WIRE | RT_WALK_NEED_HASH | RT_WALK_KEYS_ONLY,
                                  .tag_size = sizeof(struct hk_tag),
                                  .on_request = hk_request,
                                  .on_reply = hk_reply,
@@ -1247,7 +1247,9 @@ static int parse_size(const char *s, size_t lo, size_t hi, size_t *out)
 json_t *rt_hotkeys_json_pass(const char *path, const struct rt_hotkeys_opts *o,
                              struct rt_pass *ps, struct rt_err *err)
 {
-    struct trace_reader_opts ro = {.salvage = o->salvage};
+    /* lazy_args: the bytes of arguments 2.. (values) stay compressed unless a key is among
+     * them; their lengths give the wire sizes */
+    struct trace_reader_opts ro = {.salvage = o->salvage, .lazy_args = 1};
     struct trace_reader *r = trace_reader_open(path, &ro, err);
     if (!r)
         return NULL;

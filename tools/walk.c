@@ -39,6 +39,12 @@ struct rt_walk {
     size_t tag_off[MAX_ANALYSES];
     size_t nan, tag_bytes;
     unsigned needs;
+    int keys_only; /* every analysis says RT_WALK_KEYS_ONLY */
+    /* the reader (its requests' arguments 2.. may still be compressed: opts.lazy_args) and
+     * the outcome of loading them: 0, 1 a damaged chunk skipped (salvage), < 0 (err) */
+    struct trace_reader *rd;
+    struct rt_err *err;
+    int load_rc;
     uint8_t *ring;  /* RT_WALK_WINDOW records of `stride` bytes */
     uint8_t *ring2; /* RT_WALK_LONG_WINDOW records: the long waiters (allocated at the first) */
     size_t stride, tags_at; /* a record's bytes; where its tags start */
@@ -85,6 +91,7 @@ int rt_walk_add(struct rt_walk *w, const struct rt_walk_analysis *a)
     w->tag_off[w->nan] = w->tag_bytes;
     w->tag_bytes += sz;
     w->needs |= a->needs;
+    w->keys_only = (w->nan == 0 || w->keys_only) && (a->needs & RT_WALK_KEYS_ONLY);
     w->nan++;
     return 0;
 }
@@ -207,11 +214,25 @@ static uint64_t wire_size(const struct trace_request *rq)
     return b;
 }
 
+/* The bytes of the arguments 2.. of q's request, which the reader left compressed.
+ * @return 0, or -1 when they are damaged (w->load_rc says how): the request gets no keys. */
+static int load_args(struct rt_walk *w, struct rt_walk_req *q)
+{
+    int rc = trace_reader_load_args(w->rd, q->ev, w->err);
+    if (rc == 0)
+        return 0;
+    w->load_rc = rc;
+    q->keys_rc = -1;
+    return -1;
+}
+
 /* What every analysis needs to know about a request: its kind, command and keys. */
 static void resolve(struct rt_walk *w, struct rt_walk_req *q)
 {
     const struct trace_request *rq = q->rq;
     q->keys_rc = -1;
+    if (!w->keys_only && rq->argc > 2 && !rq->argv[2] && load_args(w, q))
+        return;
     if (rq->flags & TRACE_REQ_MALFORMED) {
         q->kind = RT_WALK_MALFORMED;
         return;
@@ -229,11 +250,19 @@ static void resolve(struct rt_walk *w, struct rt_walk_req *q)
     q->kind = RT_WALK_CMD;
     q->cmd = c;
     size_t n = 0;
+    /* the bytes of arguments 2.. still compressed: a command whose key positions depend on
+     * more than argc may read them to find its keys */
+    int lazy = rq->argc > 2 && !rq->argv[2];
     if (e && e->fixed && e->have && e->argc == rq->argc) {
         q->keys_rc = e->rc;
         n = e->n;
         q->keys = e->pos;
     } else {
+        if (lazy && !(e && e->fixed)) {
+            if (load_args(w, q))
+                return;
+            lazy = 0;
+        }
         q->keys_rc = find_keys(w, c, rq, &n);
         q->keys = w->pos;
         if (e && e->fixed && n <= FIXED_KEYS) {
@@ -246,6 +275,13 @@ static void resolve(struct rt_walk *w, struct rt_walk_req *q)
     }
     if (q->keys_rc != 0)
         return;
+    if (lazy)
+        for (size_t i = 0; i < n; i++)
+            if (q->keys[i] >= 2) { /* a key among them */
+                if (load_args(w, q))
+                    return;
+                break;
+            }
     q->nkeys = n;
     if (w->needs & RT_WALK_NEED_WIRE)
         q->wire = wire_size(rq);
@@ -377,8 +413,15 @@ int rt_walk_run(struct rt_walk *w, struct trace_reader *r, struct rt_pass *ps, s
     }
     struct trace_event ev;
     int rc;
+    w->rd = r;
+    w->err = err;
     while ((rc = trace_reader_next(r, &ev, err)) == 1) {
         on_event(w, &ev);
+        if (w->load_rc < 0) { /* the bytes of a request's arguments are damaged */
+            rc = w->load_rc;
+            break;
+        }
+        w->load_rc = 0;
         if (!(w->t.events % RT_PASS_EVERY) && rt_pass_check(ps, r, w->t.events))
             break;
     }

@@ -88,6 +88,11 @@ struct rt_walk;
 #define RT_WALK_NEED_WIRE 0x1u /* rt_walk_req.wire */
 #define RT_WALK_NEED_HASH 0x2u /* rt_walk_req.key_hash */
 #define RT_WALK_NEED_TS 0x4u   /* rt_walk_reply.req_ts (each waiting request keeps its time) */
+/* The analysis reads no argument bytes but those of argv[0], argv[1] and the keys: with a
+ * reader opened with opts.lazy_args, a walk whose analyses all say so loads a request's
+ * arguments 2.. (trace_reader_load_args) only when the command's key positions need them or
+ * a key is among them; else it loads them for every request. */
+#define RT_WALK_KEYS_ONLY 0x8u
 
 /* An analysis: its callbacks (any may be NULL) and what it keeps per waiting request. */
 struct rt_walk_analysis {
