@@ -155,14 +155,20 @@ int rt_print_json(FILE *out, json_t *obj)
     return rc;
 }
 
-struct trace_reader *rt_open_trace(const char *cmd, const char *path, int salvage)
+struct trace_reader *rt_open_trace_opts(const char *cmd, const char *path,
+                                        const struct trace_reader_opts *o)
 {
     struct rt_err err = {0};
-    struct trace_reader_opts o = {.salvage = salvage};
-    struct trace_reader *r = trace_reader_open(path, &o, &err);
+    struct trace_reader *r = trace_reader_open(path, o, &err);
     if (!r)
         fprintf(stderr, "resptrace %s: %s\n", cmd, err.msg);
     return r;
+}
+
+struct trace_reader *rt_open_trace(const char *cmd, const char *path, int salvage)
+{
+    struct trace_reader_opts o = {.salvage = salvage};
+    return rt_open_trace_opts(cmd, path, &o);
 }
 
 int rt_parse_time(const char *s, uint64_t base_ns, uint64_t *out)

@@ -1331,7 +1331,9 @@ int cmd_hotkeys(int argc, char **argv)
     const char *path = argv[optind];
     if (rt_out_refuse_inputs("hotkeys", json_path, &path, 1) < 0)
         return RT_EXIT_USAGE;
-    struct trace_reader *r = rt_open_trace("hotkeys", path, o.salvage);
+    /* lazy_args: as in rt_hotkeys_json_pass() */
+    struct trace_reader_opts ro = {.salvage = o.salvage, .lazy_args = 1};
+    struct trace_reader *r = rt_open_trace_opts("hotkeys", path, &ro);
     if (!r)
         return RT_EXIT_FAIL;
 

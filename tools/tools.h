@@ -155,6 +155,9 @@ int rt_print_json(FILE *out, json_t *obj);
 
 /*! rt_open_trace() : opens a trace for a command, printing the error if it fails. */
 struct trace_reader *rt_open_trace(const char *cmd, const char *path, int salvage);
+/*! rt_open_trace_opts() : the same with the reader's options (lazy_args: hotkeys). */
+struct trace_reader *rt_open_trace_opts(const char *cmd, const char *path,
+                                        const struct trace_reader_opts *o);
 
 /*! rt_parse_time() : a time given on the command line: "+S" or "S" seconds after `base_ns`
  *  (fractions allowed), an integer of nanoseconds since the epoch (> 1e15), or an ISO 8601
