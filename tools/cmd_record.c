@@ -43,6 +43,8 @@ void usage_record(FILE *out)
             "  --redact-values  replace the values of write commands (SET's value, HSET's\n"
             "                   values, list/set elements, ...) by 'x' bytes of their length\n"
             "  --level N        zstd level of the trace (1-19; 3)\n"
+            "  --encoding N     chunk encoding: 3 (format 1.3, the default), 2 for\n"
+            "                   resptrace 1.2 readers, 1 for 1.0 and 1.1 readers\n"
             "  --json[=FILE]    the summary as one JSON document on stdout (or into FILE);\n"
             "                   the text summary then goes to stderr\n"
             "  -q               no status line\n\n"
@@ -233,7 +235,8 @@ int cmd_record(int argc, char **argv)
         {"duration", required_argument, NULL, 'D'}, {"payloads", no_argument, NULL, 'P'},
         {"redact-values", no_argument, NULL, 'V'},  {"immediate", no_argument, NULL, 'I'},
         {"level", required_argument, NULL, 'L'},    {"json", optional_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+        {"encoding", required_argument, NULL, 'E'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     struct record_opts o = {0};
     struct trace_writer_opts wo = {0};
     struct rt_err err = {0};
@@ -298,6 +301,12 @@ int cmd_record(int argc, char **argv)
                 return rt_usage_error("record", "--level takes a zstd level 1-19, not '%s'",
                                       optarg);
             wo.level = (int)v;
+            break;
+        case 'E':
+            if (parse_num(optarg, 1, 3, &v) != 0)
+                return rt_usage_error("record", "--encoding takes a chunk encoding 1-3, not '%s'",
+                                      optarg);
+            wo.encoding = (int)v;
             break;
         case 'j':
             json = 1;
