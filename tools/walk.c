@@ -231,8 +231,10 @@ static void resolve(struct rt_walk *w, struct rt_walk_req *q)
 {
     const struct trace_request *rq = q->rq;
     q->keys_rc = -1;
-    if (!w->keys_only && rq->argc > 2 && !rq->argv[2] && load_args(w, q))
+    if (!w->keys_only && rq->argc > 2 && !rq->argv[2] && load_args(w, q)) {
+        q->kind = RT_WALK_UNKNOWN; /* its arguments went with their chunk: no command */
         return;
+    }
     if (rq->flags & TRACE_REQ_MALFORMED) {
         q->kind = RT_WALK_MALFORMED;
         return;
