@@ -34,7 +34,7 @@ enum trace_block_type {
 #define TRACE_ENC_TABLES(e) ((e) == TRACE_CHUNK_ENCODING_2 || (e) == TRACE_CHUNK_ENCODING_3)
 #define TRACE_ENC_KNOWN(e) ((e) >= TRACE_CHUNK_ENCODING && (e) <= TRACE_CHUNK_ENCODING_MAX)
 /* chunk header flags */
-#define TRACE_CHUNK_DEPENDS 0x1u /* encoding 2: the chunk uses the tables of the chunks before it */
+#define TRACE_CHUNK_DEPENDS 0x1u /* encodings 2, 3: the chunk uses the tables of the chunks before it */
 #define TRACE_HEADER_CONTENT 29 /* type(1) magic(8) major(2) minor(2) flags(4) created(8) check(4) */
 #define TRACE_MAX_META_BLOCK (16u << 20)
 #define TRACE_MAX_META_KEYS 65536u /* distinct metadata keys a reader keeps */

@@ -953,7 +953,8 @@ static const char *slot_name(int s)
     static const char *const fixed[W_REPLY] = {
         "type",      "ts",       "conn",       "open.flags", "open.addr",
         "close",     "req.db",   "req.proto",  "req.flags",  "req.argc",
-        "req.arg0",  "req.arg1",  "req.arglen", "req.argn",  "req.arg0.ref", "req.arg1.ref", "ts.lo"};
+        "req.arg0",  "req.arg1",  "req.arglen", "req.argn",  "req.arg0.ref", "req.arg1.ref",
+        "ts.lo"};
     if (s < W_REPLY)
         return fixed[s];
     if (s < W_PUSH)

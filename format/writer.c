@@ -485,17 +485,13 @@ static int put_request(struct trace_writer *w, struct trace_request *q, struct r
     for (; i < q->argc; i++) {
         int slot = i == 0 ? W_REQ_ARG0 : i == 1 ? W_REQ_ARG1 : W_REQ_ARGN;
         /* the length goes in front of the bytes, in the same stream: a repeated key then
-         * matches together with its length */
-        if (slot == W_REQ_ARGN && w->o.encoding == TRACE_CHUNK_ENCODING_3) {
-            /* encoding 3: the lengths of arguments 2.. in a stream of their own, so that a
-             * reader that needs their lengths but not their bytes (an analysis of keys) can
-             * leave the frame of the bytes compressed */
-            if (sv(w, W_REQ_ARGLEN, q->argvlen[i]) ||
-                sbytes(w, slot, q->argv[i], q->argvlen[i]))
-                return RT_ENOMEM;
-        } else if (sv(w, slot, q->argvlen[i]) || sbytes(w, slot, q->argv[i], q->argvlen[i])) {
+         * matches together with its length; but in encoding 3 the lengths of arguments 2..
+         * have a stream of their own, so that a reader that needs their lengths and not
+         * their bytes (an analysis of keys) can leave the frame of the bytes compressed */
+        int len_slot =
+            slot == W_REQ_ARGN && w->o.encoding == TRACE_CHUNK_ENCODING_3 ? W_REQ_ARGLEN : slot;
+        if (sv(w, len_slot, q->argvlen[i]) || sbytes(w, slot, q->argv[i], q->argvlen[i]))
             return RT_ENOMEM;
-        }
     }
     q->seq = w->req_next++;
     return 0;

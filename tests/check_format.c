@@ -4071,8 +4071,8 @@ static uint8_t *enc3_chunk(const uint8_t *vals, size_t nvals, const uint64_t *vl
                            size_t *len)
 {
     static const uint8_t pre[] = {0, 3, 0, 0, 0}, type[] = {3, 3}, zero[] = {0, 0},
-                         proto[] = {2, 2}, argc[] = {3, 3}, a0[] = {3, 'S', 'E', 'T', 3, 'S', 'E', 'T'},
-                         a1[] = {1, 'a', 1, 'b'};
+                         proto[] = {2, 2}, argc[] = {3, 3}, a1[] = {1, 'a', 1, 'b'},
+                         a0[] = {3, 'S', 'E', 'T', 3, 'S', 'E', 'T'};
     struct rt_buf lens = {0};
     put_vars(&lens, vlen, 2);
     struct stream_spec s[] = {
@@ -4126,10 +4126,12 @@ static void read_hand3(const uint8_t *buf, size_t len, int salvage, int *lazy_rc
         if (rc == RT_ETRUNCATED && strstr(err.msg, "without an index"))
             rc = 0;
         if (lazy && rc == 1) { /* salvaged: the rest of the chunk is gone, the read goes on */
-            NEED(trace_reader_next(r, &ev, &err) == RT_ETRUNCATED, "the end after the damaged chunk");
+            NEED(trace_reader_next(r, &ev, &err) == RT_ETRUNCATED,
+                 "the end after the damaged chunk");
             struct trace_damage d;
             trace_reader_damage(r, &d);
-            NEED(d.chunks_skipped == 1, "%llu chunks skipped", (unsigned long long)d.chunks_skipped);
+            NEED(d.chunks_skipped == 1, "%llu chunks skipped",
+                 (unsigned long long)d.chunks_skipped);
             snprintf(err.msg, sizeof err.msg, "%s", d.msg);
         }
         *(lazy ? lazy_rc : whole_rc) = rc;

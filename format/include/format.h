@@ -258,12 +258,12 @@ struct trace_writer_opts {
     int encoding;          /* chunk encoding: 0 means the newest (3); 2 writes chunks that
                             * resptrace 1.2 readers read, 1 chunks that 1.0 and 1.1 readers
                             * read (each one on its own) */
-    size_t chain_bytes;    /* encodings 2 and 3: a chunk starts a new chain (tables empty, readable
-                            * on its own) once the chain holds this many raw bytes; 0 means
+    size_t chain_bytes;    /* encodings 2 and 3: a chunk starts a new chain (tables empty,
+                            * readable on its own) once the chain holds this many raw bytes; 0 means
                             * 128 MiB. A seek decodes from the first chunk of a chain, and
                             * damage to a chunk loses the rest of its chain. */
-    uint32_t chain_chunks; /* encodings 2 and 3: ... or this many chunks; 0 means 256. A new chain
-                            * also starts when a table is half full. */
+    uint32_t chain_chunks; /* encodings 2 and 3: ... or this many chunks; 0 means 256. A new
+                            * chain also starts when a table is half full. */
 };
 
 /* The background thread (opts->synchronous == 0). trace_writer_add() only encodes events into
