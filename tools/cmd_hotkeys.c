@@ -160,8 +160,8 @@ static void ctab_init(struct ctab *t, int approx, size_t cap)
          * misses and a takeover that deletes a key from the index, and both end at the first
          * empty slot; at loads of 1/4 to 1/2 their loops ran a slot or two more, a branch the
          * predictor missed each time (on the analysis benchmark: 2 slots per counter took 8%
-         * more time than 8, 4 took 5% more). The index costs 64 bytes per counter instead of
-         * 16, the entry 128. */
+         * more time than 8, 4 took 5% more). The index costs 64 to 128 bytes per counter (16
+         * to 32 before), the entry 128. */
         while (slots < cap * 8)
             slots *= 2;
         t->ecap = cap;
