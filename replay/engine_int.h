@@ -158,7 +158,7 @@ struct rconn {
                                  * its predecessor's reply plus the recorded gap (chained) */
     int closing;           /* the recorded connection closed: close after draining */
     /* requests whose recorded reply is awaited, in order */
-    struct req **wait;
+    struct req **wait;     /* a ring of wait_cap entries (a power of two) */
     size_t wait_head, wait_n, wait_cap;
 };
 
@@ -443,7 +443,8 @@ void eng_account_send(struct worker *w, struct rconn *rc, struct req *r, uint64_
 /* sends what is ready on a recorded connection, as far as the recorded pipelining allows */
 void eng_rconn_pump(struct rconn *rc);
 /* the same at `now` (a reply's time: its requests leave at the end of this loop turn anyway,
- * and one clock read per reply was 2.5% of a pipelined replay's CPU) */
+ * and one clock read per reply was 2.5% of a pipelined replay's CPU); 0: the clock is read
+ * when something needs it (eng_rconn_pump) */
 void eng_rconn_pump_at(struct rconn *rc, uint64_t now);
 /* reads the trace ahead of the schedule, within the read-ahead bounds */
 void eng_worker_fill(struct worker *w);
@@ -519,8 +520,14 @@ char *eng_fmt_cmd(struct worker *w, size_t argc, const char *const *argv, const 
 
 /* route.c: routing and redirections */
 
-/* the node a request goes to now; -1 when no node serves its slot */
-int eng_route(struct worker *w, struct rconn *rc, int32_t slot, int is_read, int in_tx);
+/* the node a request goes to now; -1 when no node serves its slot (inline for a standalone
+ * target, node 0: every pump of every request asks) */
+int eng_route_cluster(struct worker *w, struct rconn *rc, int32_t slot, int is_read, int in_tx);
+static inline int eng_route(struct worker *w, struct rconn *rc, int32_t slot, int is_read,
+                            int in_tx)
+{
+    return w->cluster ? eng_route_cluster(w, rc, slot, is_read, in_tx) : 0;
+}
 /* sends the parts of a split request, each to its slot's node */
 void eng_send_split(struct worker *w, struct rconn *rc, struct req *p, uint64_t now);
 /* follows a MOVED, ASK or TRYAGAIN: 1 when the request went on */
@@ -539,8 +546,15 @@ void eng_refresh_cb(evutil_socket_t fd, short what, void *arg);
 
 /* tconn.c: target connections */
 
-/* the group's connection to `node`, opened on first use */
-struct tconn *eng_group_tc(struct worker *w, struct tgroup *g, int node);
+/* the group's connection to `node`, opened on first use (inline when it is there: every pump
+ * of every request asks) */
+struct tconn *eng_group_tc_open(struct worker *w, struct tgroup *g, int node);
+static inline struct tconn *eng_group_tc(struct worker *w, struct tgroup *g, int node)
+{
+    if ((size_t)node < g->ntc && g->tc[node])
+        return g->tc[node];
+    return eng_group_tc_open(w, g, node);
+}
 /* connects (again) to the connection's node */
 void eng_tconn_connect(struct tconn *tc);
 /* frees a target connection (when its own callback returns, if inside one) */

@@ -125,7 +125,7 @@ int eng_wait_push(struct rconn *rc, uint64_t seq, struct req *r)
         rc->wait_head = 0;
     }
     struct wait_ent *ws = (struct wait_ent *)rc->wait;
-    ws[(rc->wait_head + rc->wait_n) % rc->wait_cap] = (struct wait_ent){seq, r};
+    ws[(rc->wait_head + rc->wait_n) & (rc->wait_cap - 1)] = (struct wait_ent){seq, r};
     rc->wait_n++;
     return 0;
 }
@@ -137,7 +137,7 @@ void eng_wait_pop(struct worker *w, struct rconn *rc, int known, unsigned rtype,
         return; /* (a push that failed: out of memory, the run fails) */
     struct wait_ent *ws = (struct wait_ent *)rc->wait;
     struct wait_ent e = ws[rc->wait_head];
-    rc->wait_head = (rc->wait_head + 1) % rc->wait_cap;
+    rc->wait_head = (rc->wait_head + 1) & (rc->wait_cap - 1);
     rc->wait_n--;
     if (rc->rec_out)
         rc->rec_out--;

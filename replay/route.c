@@ -16,10 +16,8 @@
 /* The node a request goes to now: its slot's primary (or one of its replicas for a read with
  * --read-from-replicas), the transaction's node inside MULTI, the connection's home slot's
  * node for keyless commands. @return -1 when no node serves the slot (failover, resharding). */
-int eng_route(struct worker *w, struct rconn *rc, int32_t slot, int is_read, int in_tx)
+int eng_route_cluster(struct worker *w, struct rconn *rc, int32_t slot, int is_read, int in_tx)
 {
-    if (!w->cluster)
-        return 0;
     if (in_tx && rc->tx_node >= 0)
         return rc->tx_node;
     uint32_t s = slot >= 0 ? (uint32_t)slot : rc->home_slot;

@@ -231,7 +231,24 @@ static uint64_t chain_due(struct rconn *rc, struct req *r, int take)
 void eng_rconn_pump(struct rconn *rc)
 {
     if (!rc->pumping)
-        eng_rconn_pump_at(rc, now_ns());
+        eng_rconn_pump_at(rc, 0);
+}
+
+/* the pump's time, read from the clock at the first need: a pump that sends nothing (most of
+ * them: a request taken while its connection waits for replies, as recorded) reads none (one
+ * clock read a request was 2% of the replayer's CPU on a pipelined trace) */
+static inline uint64_t pump_now(uint64_t *now)
+{
+    if (!*now)
+        *now = now_ns();
+    return *now;
+}
+
+/* how long requests wait for a node that is down or unknown before they are dropped */
+static uint64_t reconnect_window_ns(const struct worker *w)
+{
+    return (uint64_t)((w->o->reconnect_window_s > 0 ? w->o->reconnect_window_s : 2.0) *
+                      (double)NS);
 }
 
 void eng_rconn_pump_at(struct rconn *rc, uint64_t now)
@@ -240,8 +257,6 @@ void eng_rconn_pump_at(struct rconn *rc, uint64_t now)
     if (rc->pumping)
         return;
     rc->pumping = 1;
-    uint64_t window = (uint64_t)((w->o->reconnect_window_s > 0 ? w->o->reconnect_window_s : 2.0) *
-                                 (double)NS);
     while (rc->rhead && !w->stopping && !w->fatal) {
         struct req *r = rc->rhead;
         if (r->hold)
@@ -253,7 +268,7 @@ void eng_rconn_pump_at(struct rconn *rc, uint64_t now)
             r->due = r->sched_due + (uint64_t)rc->slip_ns;
             r->shifted = 1;
         }
-        if (r->due > now && !r->chained) {
+        if (r->due && !r->chained && r->due > pump_now(&now)) {
             /* its recorded time has not come */
             if (!rc->timer)
                 rc->timer = evtimer_new(w->base, eng_rc_timer_cb, rc);
@@ -265,8 +280,8 @@ void eng_rconn_pump_at(struct rconn *rc, uint64_t now)
         if (ready < 0) {
             /* no node serves the slot: wait for the topology to settle, within the window */
             if (!w->unroutable_since)
-                w->unroutable_since = now;
-            if (now - w->unroutable_since > window) {
+                w->unroutable_since = pump_now(&now);
+            if (pump_now(&now) - w->unroutable_since > reconnect_window_ns(w)) {
                 drop_unreachable(w, rc);
                 continue;
             }
@@ -274,7 +289,7 @@ void eng_rconn_pump_at(struct rconn *rc, uint64_t now)
             break;
         }
         if (!ready) {
-            if (down && now - down > window) {
+            if (down && pump_now(&now) - down > reconnect_window_ns(w)) {
                 drop_unreachable(w, rc);
                 continue;
             }
@@ -285,12 +300,12 @@ void eng_rconn_pump_at(struct rconn *rc, uint64_t now)
         if (r->sync_pending) {
             /* --sync keys: earlier requests on its keys are not answered yet */
             if (!r->sync_blocked_at)
-                r->sync_blocked_at = now;
+                r->sync_blocked_at = pump_now(&now);
             break;
         }
         if (r->chained && !r->due) {
             uint64_t due = chain_due(rc, r, 0);
-            if (due > now + 20000) {
+            if (due > pump_now(&now) + 20000) {
                 if (!rc->timer)
                     rc->timer = evtimer_new(w->base, eng_rc_timer_cb, rc);
                 arm_in(rc->timer, due - now);
@@ -299,20 +314,23 @@ void eng_rconn_pump_at(struct rconn *rc, uint64_t now)
             chain_due(rc, r, 1);
             r->due = due < now ? due : now; /* (sent now: up to 20 us early is not "late") */
         }
-        if (!r->parts && eng_tc_throttled(eng_group_tc(w, rc->g, eng_route(w, rc, r->slot,
-                                                                           r->is_read, r->in_tx))))
-            break; /* the target reads slower than we write: wait for the output to drain */
+        /* (where it goes, found once for the check and the send) */
+        struct tconn *tc = NULL;
+        if (!r->parts) {
+            tc = eng_group_tc(w, rc->g, eng_route(w, rc, r->slot, r->is_read, r->in_tx));
+            if (eng_tc_throttled(tc))
+                break; /* the target reads slower than we write: wait for the output to drain */
+        }
         rc->rhead = r->next;
         if (!rc->rhead)
             rc->rtail = NULL;
         r->next = NULL;
         rc->pending--;
         if (r->parts) {
-            eng_send_split(w, rc, r, now);
+            eng_send_split(w, rc, r, pump_now(&now));
             continue;
         }
-        int node = eng_route(w, rc, r->slot, r->is_read, r->in_tx);
-        eng_tconn_send(eng_group_tc(w, rc->g, node), r, now);
+        eng_tconn_send(tc, r, pump_now(&now));
     }
     rc->pumping = 0;
     if (rc->closing && rc->pending == 0 && rc->out == 0)
@@ -544,6 +562,8 @@ static void schedule_close(struct worker *w, struct rconn *rc, uint64_t due)
 
 static unsigned owner(const struct worker *w, uint64_t conn)
 {
+    if (w->nthreads == 1)
+        return 0; /* (every event asks: no hash and two divisions for the one answer) */
     uint64_t h = mix64(conn);
     if (w->o->connections)
         return (unsigned)((h % w->o->connections) % w->nthreads);

@@ -47,7 +47,7 @@ static struct tconn *tconn_new(struct worker *w, struct tgroup *g, int node)
 
 /* the group's connection to `node`, opened on first use; NULL when out of memory (the run
  * fails: the functions that take a connection accept NULL and do nothing) */
-struct tconn *eng_group_tc(struct worker *w, struct tgroup *g, int node)
+struct tconn *eng_group_tc_open(struct worker *w, struct tgroup *g, int node)
 {
     if ((size_t)node >= g->ntc) {
         size_t n = w->topo.n > (size_t)node ? w->topo.n : (size_t)node + 1;
