@@ -258,6 +258,15 @@ int rt_usage_error(const char *cmd, const char *fmt, ...)
     return RT_EXIT_USAGE;
 }
 
+int rt_opt_encoding(const char *cmd, const char *arg, int *enc)
+{
+    if ((arg[0] >= '1' && arg[0] <= '3') && !arg[1]) {
+        *enc = arg[0] - '0';
+        return 0;
+    }
+    return rt_usage_error(cmd, "--encoding takes a chunk encoding 1-3, not '%s'", arg);
+}
+
 json_t *rt_json_doc(const char *cmd)
 {
     json_t *j = json_object();

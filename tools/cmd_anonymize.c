@@ -14,8 +14,8 @@
 
 void usage_anonymize(FILE *out)
 {
-    fputs("usage: resptrace anonymize TRACE -o OUT --key-secret FILE [--json[=FILE]] [-q]\n"
-          "                           [--salvage]\n"
+    fputs("usage: resptrace anonymize TRACE -o OUT --key-secret FILE [--encoding N]\n"
+          "                           [--json[=FILE]] [-q] [--salvage]\n"
           "\n"
           "Writes TRACE to OUT with its keys, values and client addresses replaced, so\n"
           "that it can be shared. The secret is the bytes of FILE (one trailing newline\n"
@@ -54,6 +54,8 @@ void usage_anonymize(FILE *out)
           "                      under a temporary name and renamed when complete; it may\n"
           "                      not be TRACE or the secret (nor a link to them)\n"
           "  --key-secret FILE   the secret (required)\n"
+          "  --encoding N        chunk encoding of OUT: 3 (format 1.3, the default), 2\n"
+          "                      for resptrace 1.2 readers, 1 for 1.0 and 1.1 readers\n"
           "  --json[=FILE]       the summary as one JSON document on stdout (the text then\n"
           "                      goes to stderr), or into FILE\n"
           "  -q, --quiet         no status line on a terminal\n"
@@ -645,7 +647,7 @@ static int read_secret(struct anon *a, const char *path)
 }
 
 static struct trace_writer *open_out(struct anon *a, struct trace_reader *r, struct rt_out *o,
-                                     const char *out)
+                                     const char *out, int enc)
 {
     size_t n;
     const struct trace_meta_kv *kv = trace_reader_meta(r, &n);
@@ -672,7 +674,7 @@ static struct trace_writer *open_out(struct anon *a, struct trace_reader *r, str
     m[k2++] = (struct trace_meta_kv){"redaction.values", "on", 2};
     m[k2++] = (struct trace_meta_kv){"anonymize.method", "hmac-sha256 v1", 14};
     m[k2++] = (struct trace_meta_kv){"anonymize.secret_id", id, strlen(id)};
-    struct trace_writer *w = edit_writer_open("anonymize", o, out, m, k2);
+    struct trace_writer *w = edit_writer_open("anonymize", o, out, m, k2, enc);
     free(m);
     return w;
 }
@@ -726,19 +728,24 @@ int cmd_anonymize(int argc, char **argv)
 {
     static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
                                          {"key-secret", required_argument, NULL, 'k'},
+                                         {"encoding", required_argument, NULL, 'E'},
                                          {"json", optional_argument, NULL, 'j'},
                                          {"salvage", no_argument, NULL, 's'},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *out = NULL, *secret = NULL, *json = NULL;
-    int salvage = 0, quiet = 0, c;
+    int salvage = 0, quiet = 0, c, enc = 0;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":ho:q", opts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 'k': secret = optarg; break;
+        case 'E':
+            if (rt_opt_encoding("anonymize", optarg, &enc))
+                return RT_EXIT_USAGE;
+            break;
         case 'j': json = optarg ? optarg : "-"; break;
         case 's': salvage = 1; break;
         case 'q': quiet = 1; break;
@@ -772,7 +779,7 @@ int cmd_anonymize(int argc, char **argv)
     if (a->kc)
         a->kc->seed = rt_hash_seeded(0x6b6579636163686full, a->secret, a->slen);
     r = rt_open_trace("anonymize", path, salvage);
-    if (!r || !(w = open_out(a, r, &o, out)))
+    if (!r || !(w = open_out(a, r, &o, out, enc)))
         goto done;
     struct trace_event ev;
     struct rt_err err = {0};

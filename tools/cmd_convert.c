@@ -80,6 +80,9 @@ void usage_convert(FILE *out)
         "  --skip-bad         skip lines that cannot be read instead of failing\n"
         "  --keep-keys        --from twitter: keep keys as they are\n"
         "  --start TIME       --from twitter: ISO 8601 UTC time of timestamp 0\n"
+        "  --encoding N       --from: chunk encoding of the trace: 3 (format 1.3, the\n"
+        "                     default), 2 for resptrace 1.2 readers, 1 for 1.0 and\n"
+        "                     1.1 readers\n"
         "  --json[=FILE]      the summary as one JSON document on stdout (the text then\n"
         "                     goes to stderr), or into FILE (FILE is needed when the\n"
         "                     converted data goes to stdout)\n"
@@ -110,6 +113,7 @@ struct conv {
     FILE *in, *sum;                        /* sum: the text summary's stream */
     uint64_t in_size;                      /* bytes of the input file (0: not a file) */
     int quiet, skip_bad, keep_lua, keep_keys, salvage, interrupted;
+    int encoding; /* --from: of the trace written (0: the newest) */
     struct rt_out o;
     struct rt_progress pg;
     struct trace_addr server;
@@ -1280,7 +1284,8 @@ static int run_from(struct conv *c, const char *from)
         {tw ? "convert.time_base_ns" : "convert.values", tw ? base : "as captured",
          strlen(tw ? base : "as captured")},
     };
-    c->w = edit_writer_open("convert", &c->o, c->out_path, meta, sizeof meta / sizeof meta[0]);
+    c->w = edit_writer_open("convert", &c->o, c->out_path, meta, sizeof meta / sizeof meta[0],
+                            c->encoding);
     if (!c->w) {
         if (c->in != stdin)
             fclose(c->in);
@@ -1413,6 +1418,7 @@ int cmd_convert(int argc, char **argv)
                                          {"skip-bad", no_argument, NULL, 'B'},
                                          {"keep-keys", no_argument, NULL, 'K'},
                                          {"start", required_argument, NULL, 's'},
+                                         {"encoding", required_argument, NULL, 'E'},
                                          {"json", optional_argument, NULL, 'j'},
                                          {"salvage", no_argument, NULL, 'V'},
                                          {"quiet", no_argument, NULL, 'q'},
@@ -1440,6 +1446,10 @@ int cmd_convert(int argc, char **argv)
                 return rt_usage_error("convert", "--start takes an ISO 8601 UTC time, not '%s'",
                                       optarg);
             break;
+        case 'E':
+            if (rt_opt_encoding("convert", optarg, &c.encoding))
+                return RT_EXIT_USAGE;
+            break;
         case 'j': c.json = optarg ? optarg : "-"; break;
         case 'q': c.quiet = 1; break;
         case 'V': c.salvage = 1; break;
@@ -1457,6 +1467,8 @@ int cmd_convert(int argc, char **argv)
         return rt_usage_error("convert", "--from takes monitor or twitter, not '%s'", from);
     if (to && strcmp(to, "resp") && strcmp(to, "twitter"))
         return rt_usage_error("convert", "--to takes resp or twitter, not '%s'", to);
+    if (to && c.encoding)
+        return rt_usage_error("convert", "--encoding is for the trace --from writes, not --to");
     const char *data = c.out_path ? c.out_path : from ? NULL : "-"; /* --to: stdout default */
     if (to && !strcmp(data, "-") && c.json && !strcmp(c.json, "-"))
         return rt_usage_error("convert", "the converted data goes to stdout: give -o FILE or "

@@ -13,7 +13,7 @@ void usage_merge(FILE *out)
 {
     fputs("usage: resptrace merge A.rtrace B.rtrace ... -o ALL.rtrace\n"
           "                       [--clock-offset HOST=SECONDS]... [--same-conns]\n"
-          "                       [--json[=FILE]] [-q] [--salvage]\n"
+          "                       [--encoding N] [--json[=FILE]] [-q] [--salvage]\n"
           "\n"
           "Merges traces into one, in time order (a k-way merge holding one event per\n"
           "source: memory does not grow with the traces' length). Events with equal\n"
@@ -31,6 +31,9 @@ void usage_merge(FILE *out)
           "                            error)\n"
           "  --same-conns              the sources are pieces of one capture (slices):\n"
           "                            keep their connection ids as they are\n"
+          "  --encoding N              chunk encoding of the merged trace: 3 (format\n"
+          "                            1.3, the default), 2 for resptrace 1.2 readers,\n"
+          "                            1 for 1.0 and 1.1 readers\n"
           "  --json[=FILE]             the summary as one JSON document on stdout (the\n"
           "                            text then goes to stderr), or into FILE\n"
           "  -q, --quiet               no status line on a terminal\n"
@@ -413,6 +416,7 @@ int cmd_merge(int argc, char **argv)
     static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
                                          {"clock-offset", required_argument, NULL, 'c'},
                                          {"same-conns", no_argument, NULL, 'S'},
+                                         {"encoding", required_argument, NULL, 'E'},
                                          {"json", optional_argument, NULL, 'j'},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"label", required_argument, NULL, 'L'},
@@ -421,7 +425,7 @@ int cmd_merge(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     const char *out = NULL, *label = NULL, *json = NULL;
     struct offset_opt *offs = NULL;
-    int noffs = 0, quiet = 0, salvage = 0, same_conns = 0, c, status = RT_EXIT_USAGE;
+    int noffs = 0, quiet = 0, salvage = 0, same_conns = 0, c, status = RT_EXIT_USAGE, enc = 0;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":ho:q", opts, NULL)) != -1) {
@@ -437,6 +441,10 @@ int cmd_merge(int argc, char **argv)
             break;
         }
         case 'S': same_conns = 1; break;
+        case 'E':
+            if (rt_opt_encoding("merge", optarg, &enc))
+                goto usage_out;
+            break;
         case 'j': json = optarg ? optarg : "-"; break;
         case 'q': quiet = 1; break;
         case 'L': label = optarg; break;
@@ -463,9 +471,9 @@ int cmd_merge(int argc, char **argv)
     for (int i = 0; i < n; i++)
         njson += rt_file_is_json(argv[optind + i]);
     if (njson == n) {
-        if (noffs || same_conns || salvage) {
-            rt_usage_error("merge", "--clock-offset, --same-conns and --salvage are for "
-                                    "traces, not replay results (JSON)");
+        if (noffs || same_conns || salvage || enc) {
+            rt_usage_error("merge", "--clock-offset, --same-conns, --encoding and --salvage "
+                                    "are for traces, not replay results (JSON)");
             goto usage_out;
         }
         status = rt_merge_runs(argv + optind, (size_t)n, out, label, json);
@@ -525,7 +533,7 @@ int cmd_merge(int argc, char **argv)
         fprintf(stderr, "resptrace merge: out of memory\n");
         goto done;
     }
-    w = edit_writer_open("merge", &o, out, mb.kv, mb.n);
+    w = edit_writer_open("merge", &o, out, mb.kv, mb.n, enc);
     if (!w)
         goto done;
 

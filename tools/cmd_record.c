@@ -303,10 +303,8 @@ int cmd_record(int argc, char **argv)
             wo.level = (int)v;
             break;
         case 'E':
-            if (parse_num(optarg, 1, 3, &v) != 0)
-                return rt_usage_error("record", "--encoding takes a chunk encoding 1-3, not '%s'",
-                                      optarg);
-            wo.encoding = (int)v;
+            if (rt_opt_encoding("record", optarg, &wo.encoding))
+                return RT_EXIT_USAGE;
             break;
         case 'j':
             json = 1;

@@ -15,7 +15,8 @@
 void usage_slice(FILE *out)
 {
     fputs("usage: resptrace slice TRACE -o OUT [--from TIME] [--to TIME]\n"
-          "                       [--reply-window S] [--json[=FILE]] [-q] [--salvage]\n"
+          "                       [--reply-window S] [--encoding N] [--json[=FILE]]\n"
+          "                       [-q] [--salvage]\n"
           "\n"
           "Writes the events of TRACE whose time is in [--from, --to) to OUT, seeking to\n"
           "--from with the trace's index (chunks before it are not decompressed) and\n"
@@ -29,6 +30,8 @@ void usage_slice(FILE *out)
           "  --reply-window S    a request kept in the range keeps its reply even when the\n"
           "                      reply comes after --to, if it comes within S seconds\n"
           "                      after --to (default 10)\n"
+          "  --encoding N        chunk encoding of OUT: 3 (format 1.3, the default), 2\n"
+          "                      for resptrace 1.2 readers, 1 for 1.0 and 1.1 readers\n"
           "  --json[=FILE]       the summary as one JSON document on stdout (the text then\n"
           "                      goes to stderr), or into FILE\n"
           "  -q, --quiet         no status line on a terminal\n"
@@ -52,7 +55,7 @@ void usage_filter(FILE *out)
     fputs("usage: resptrace filter TRACE -o OUT [--cmd LIST] [--key-glob GLOB]\n"
           "                        [--conn ID]... [--db N]\n"
           "                        [--sample 1/N [--by conn|key] [--seed S]]\n"
-          "                        [--json[=FILE]] [-q] [--salvage]\n"
+          "                        [--encoding N] [--json[=FILE]] [-q] [--salvage]\n"
           "\n"
           "Writes the requests of TRACE that match every given condition to OUT, each with\n"
           "its reply, and the open, close, gap, note and push events of the connections\n"
@@ -72,6 +75,8 @@ void usage_filter(FILE *out)
           "                      or of the key with the seed: a sampled key keeps all its\n"
           "                      requests, in order\n"
           "  --seed S            the sampling seed (default 0)\n"
+          "  --encoding N        chunk encoding of OUT: 3 (format 1.3, the default), 2\n"
+          "                      for resptrace 1.2 readers, 1 for 1.0 and 1.1 readers\n"
           "  --json[=FILE]       the summary as one JSON document on stdout (the text then\n"
           "                      goes to stderr), or into FILE\n"
           "  -q, --quiet         no status line on a terminal\n"
@@ -110,14 +115,14 @@ static int parse_u64(const char *s, uint64_t *out)
 /* Opens OUT (through a temporary name) with the metadata of `r` plus `extra`. */
 static struct trace_writer *open_out(const char *cmd, struct rt_out *o, const char *out,
                                      struct trace_reader *r, const struct trace_meta_kv *extra,
-                                     size_t nextra)
+                                     size_t nextra, int enc)
 {
     size_t n;
     const struct trace_meta_kv *kv = trace_reader_meta(r, &n);
     struct trace_meta_kv *all = rt_xcalloc(cmd, n + nextra + 1, sizeof *all);
     memcpy(all, kv, n * sizeof *kv);
     memcpy(all + n, extra, nextra * sizeof *extra);
-    struct trace_writer *w = edit_writer_open(cmd, o, out, all, n + nextra);
+    struct trace_writer *w = edit_writer_open(cmd, o, out, all, n + nextra, enc);
     free(all);
     return w;
 }
@@ -302,6 +307,7 @@ int cmd_slice(int argc, char **argv)
                                          {"to", required_argument, NULL, 'T'},
                                          {"output", required_argument, NULL, 'o'},
                                          {"reply-window", required_argument, NULL, 'w'},
+                                         {"encoding", required_argument, NULL, 'E'},
                                          {"json", optional_argument, NULL, 'j'},
                                          {"salvage", no_argument, NULL, 's'},
                                          {"quiet", no_argument, NULL, 'q'},
@@ -309,7 +315,7 @@ int cmd_slice(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     const char *from_s = NULL, *to_s = NULL, *out = NULL, *json = NULL;
     double window = 10;
-    int salvage = 0, quiet = 0, c;
+    int salvage = 0, quiet = 0, c, enc = 0;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":ho:q", opts, NULL)) != -1) {
@@ -324,6 +330,10 @@ int cmd_slice(int argc, char **argv)
                 return rt_usage_error("slice", "bad --reply-window '%s'", optarg);
             break;
         }
+        case 'E':
+            if (rt_opt_encoding("slice", optarg, &enc))
+                return RT_EXIT_USAGE;
+            break;
         case 'j': json = optarg ? optarg : "-"; break;
         case 's': salvage = 1; break;
         case 'q': quiet = 1; break;
@@ -383,7 +393,7 @@ int cmd_slice(int argc, char **argv)
                                     {"slice.from_ns", fb, strlen(fb)},
                                     {"slice.to_ns", to_s ? tb : "", to_s ? strlen(tb) : 0}};
     struct rt_out o = {0};
-    struct trace_writer *w = open_out("slice", &o, out, r, extra, 3);
+    struct trace_writer *w = open_out("slice", &o, out, r, extra, 3, enc);
     struct seqmap *map = seqmap_new();
     if (!map)
         rt_oom("slice");
@@ -611,6 +621,7 @@ int cmd_filter(int argc, char **argv)
                                          {"sample", required_argument, NULL, 'S'},
                                          {"by", required_argument, NULL, 'b'},
                                          {"seed", required_argument, NULL, 'e'},
+                                         {"encoding", required_argument, NULL, 'E'},
                                          {"json", optional_argument, NULL, 'j'},
                                          {"salvage", no_argument, NULL, 's'},
                                          {"quiet", no_argument, NULL, 'q'},
@@ -618,7 +629,7 @@ int cmd_filter(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     struct filt f = {0};
     const char *out = NULL, *json = NULL;
-    int salvage = 0, quiet = 0, c, by_set = 0, seed_set = 0, status = RT_EXIT_USAGE;
+    int salvage = 0, quiet = 0, c, by_set = 0, seed_set = 0, status = RT_EXIT_USAGE, enc = 0;
     char **cl = NULL;
     size_t ncl = 0;
     char cond[512] = ""; /* the conditions as given, for the line saying nothing matched */
@@ -679,6 +690,10 @@ int cmd_filter(int argc, char **argv)
             }
             seed_set = 1;
             COND(" --seed %s", optarg);
+            break;
+        case 'E':
+            if (rt_opt_encoding("filter", optarg, &enc))
+                goto usage_out;
             break;
         case 'j': json = optarg ? optarg : "-"; break;
         case 's': salvage = 1; break;
@@ -751,7 +766,7 @@ int cmd_filter(int argc, char **argv)
     if (!r)
         goto done;
     struct trace_meta_kv extra[] = {{"filter.source", path, strlen(path)}};
-    w = open_out("filter", &o, out, r, extra, 1);
+    w = open_out("filter", &o, out, r, extra, 1, enc);
     if (!w)
         goto done;
     struct trace_event ev;

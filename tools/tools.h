@@ -191,6 +191,11 @@ int rt_parse_time(const char *s, uint64_t base_ns, uint64_t *out);
  *  stderr. @return RT_EXIT_USAGE. */
 int rt_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*! rt_opt_encoding() : `arg` of --encoding (the commands that write traces: record, slice,
+ *  filter, merge, anonymize, convert --from) into *enc (1-3). @return 0, or RT_EXIT_USAGE
+ *  after rt_usage_error() naming it. */
+int rt_opt_encoding(const char *cmd, const char *arg, int *enc);
+
 /*! rt_json_doc() : a new JSON object {"tool": "resptrace", "version": "...", "schema":
  *  RT_JSON_SCHEMA, "command": cmd} for a command's document to be added to (aborts with
  *  rt_oom on out of memory). */

@@ -262,7 +262,8 @@ int edit_out_commit(const char *cmd, struct rt_out *o, int handed_over)
 }
 
 struct trace_writer *edit_writer_open(const char *cmd, struct rt_out *o, const char *path,
-                                      const struct trace_meta_kv *meta, size_t nmeta)
+                                      const struct trace_meta_kv *meta, size_t nmeta,
+                                      int encoding)
 {
     int fd = edit_out_begin(cmd, o, path, 0600);
     if (fd < 0)
@@ -278,7 +279,8 @@ struct trace_writer *edit_writer_open(const char *cmd, struct rt_out *o, const c
         }
     }
     struct rt_err err = {0};
-    struct trace_writer *w = trace_writer_open_fd(fd, path, meta, nmeta, NULL, &err);
+    struct trace_writer_opts wo = {.encoding = encoding};
+    struct trace_writer *w = trace_writer_open_fd(fd, path, meta, nmeta, &wo, &err);
     if (!w) { /* the fd is closed */
         fprintf(stderr, "resptrace %s: %s\n", cmd, err.msg);
         rt_out_abort(o, 1);

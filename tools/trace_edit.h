@@ -83,11 +83,13 @@ FILE *edit_out_open(const char *cmd, struct rt_out *o, const char *path, unsigne
  *  @return 0, or -1 after printing why. */
 int edit_out_commit(const char *cmd, struct rt_out *o, int handed_over);
 
-/*! edit_writer_open() : a trace writer on `path` ("-": stdout) with `meta`, writing a
- *  temporary file beside it (mode 0600) that edit_writer_commit() renames into place.
+/*! edit_writer_open() : a trace writer on `path` ("-": stdout) with `meta`, writing chunks of
+ *  `encoding` (0: the newest; --encoding), to a temporary file beside it (mode 0600) that
+ *  edit_writer_commit() renames into place.
  *  @return the writer, or NULL after printing why (nothing is left behind). */
 struct trace_writer *edit_writer_open(const char *cmd, struct rt_out *o, const char *path,
-                                      const struct trace_meta_kv *meta, size_t nmeta);
+                                      const struct trace_meta_kv *meta, size_t nmeta,
+                                      int encoding);
 
 /*! edit_writer_commit() : closes `w` (index and footer) and renames the file into place.
  *  @return 0, or -1 after printing why (then the final name is left as it was). */

@@ -198,3 +198,22 @@ stop_recorder() {
 
 # jnum FILE JQ-EXPR: a number from a JSON file (integral values printed without ".0")
 jnum() { jq -r "($2) as \$v | if (\$v|type)==\"number\" and \$v==(\$v|floor) then (\$v|floor) else \$v end" "$1" 2>/dev/null; }
+
+# chunk_encodings TRACE: the encoding byte of every chunk header, walking the blocks (FORMAT.md)
+chunk_encodings() {
+    python3 - "$1" << 'PY'
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+off, out = 0, []
+while off + 8 <= len(b):
+    magic, size = struct.unpack_from("<II", b, off)
+    if magic != 0x184D2A5A:
+        sys.exit("no block at %d" % off)
+    c = b[off + 8:off + 8 + size]
+    off += 8 + size
+    if c[0] == 3:
+        out.append(str(c[1]))
+        off += struct.unpack_from("<I", c, 40)[0]
+print(" ".join(sorted(set(out))))
+PY
+}

@@ -45,24 +45,6 @@ check_eq "SETs flagged values_redacted" "$(jq -c 'select(.event=="request" and .
 check_eq "GETs untouched" 0 "$(jq -c 'select(.event=="request" and .cmd=="GET" and (.flags|index("values_redacted")))' "$TMP/v.jsonl" | wc -l)"
 
 # --- --encoding: chunks older readers read (2: resptrace 1.2, 1: 1.0 and 1.1), the same events
-# chunk_encodings TRACE: the encoding byte of every chunk header, walking the blocks (FORMAT.md)
-chunk_encodings() {
-    python3 - "$1" << 'PY'
-import struct, sys
-b = open(sys.argv[1], "rb").read()
-off, out = 0, []
-while off + 8 <= len(b):
-    magic, size = struct.unpack_from("<II", b, off)
-    if magic != 0x184D2A5A:
-        sys.exit("no block at %d" % off)
-    c = b[off + 8:off + 8 + size]
-    off += 8 + size
-    if c[0] == 3:
-        out.append(str(c[1]))
-        off += struct.unpack_from("<I", c, 40)[0]
-print(" ".join(sorted(set(out))))
-PY
-}
 check_eq "default encoding" 3 "$(chunk_encodings "$TMP/f.rtrace")"
 for e in 2 1; do
     "$RT" record -q -r "$P" -f tcp -w "$TMP/e$e.rtrace" --encoding $e > /dev/null 2>&1
