@@ -502,6 +502,32 @@ int rt_cmd_values(const struct rt_cmd *c, size_t argc, const char *const *argv,
     return cmd_values(c, argc, argv, argvlen, pos, cap, n, 1);
 }
 
+int rt_cmd_values_bytes(const struct rt_cmd *c, size_t argc)
+{
+    /* cmd_values()'s paths: no answer or no grammar (no bytes read), the plain shape
+     * (values_plain: none read, then rt_cmd_keys() when a value is found, which reads none
+     * when every key spec is an index and a range), else the matcher (bytes read) */
+    if (!c || !arity_ok(c, argc) || !c->nargs)
+        return 0;
+    uint8_t isval[VALUES_STACK];
+    if (argc > VALUES_STACK || !values_plain(c, argc, isval))
+        return 1;
+    int any = 0;
+    for (size_t i = 1; i < argc; i++)
+        any |= isval[i];
+    if (!any)
+        return 0;
+    pthread_once(&cmd_idx_once, cmd_idx_build);
+    if (c == c_sort || c == c_sort_ro || c == c_migrate)
+        return 1;
+    for (size_t j = 0; j < c->nkeyspecs; j++) {
+        const struct rt_keyspec *ks = &c->keyspecs[j];
+        if (!(ks->flags & RT_KS_NOT_KEY) && (ks->bs != RT_KS_INDEX || ks->fk != RT_KS_RANGE))
+            return 1;
+    }
+    return 0;
+}
+
 int cmd_values(const struct rt_cmd *c, size_t argc, const char *const *argv,
                const size_t *argvlen, uint32_t *pos, size_t cap, size_t *n, int plain)
 {

@@ -304,6 +304,73 @@ START_TEST(test_values_shortcut)
 }
 END_TEST
 
+/* rt_cmd_values_bytes() 0: rt_cmd_values() gives the same answer with arguments 2.. absent
+ * (NULL, as a lazy reader leaves them; a read of one would crash the test), for every command
+ * and 1-10 arguments, words and option tokens mixed as above */
+START_TEST(test_values_bytes)
+{
+    static const char *const words[] = {"x", "1", "1.5", "-inf", "*", "0-1", "k"};
+    const size_t nwords = sizeof words / sizeof words[0];
+    uint64_t rng = 0x9e3779b97f4a7c15ull;
+    size_t without = 0, with = 0, without_values = 0;
+    for (size_t ci = 0; ci < rt_cmd_count(); ci++) {
+        const struct rt_cmd *c = rt_cmd_at(ci);
+        const char *tok[64];
+        size_t ntok = 0;
+        for (size_t j = 0; j < c->nargs && ntok < 64; j++)
+            if (c->args[j].token)
+                tok[ntok++] = c->args[j].token;
+        for (size_t argc = 1; argc <= 10; argc++) {
+            if (rt_cmd_values_bytes(c, argc)) {
+                with++;
+                continue;
+            }
+            without++;
+            for (int round = 0; round < 8; round++) {
+                const char *argv[10], *lazy[10];
+                size_t len[10];
+                argv[0] = c->name;
+                for (size_t j = 1; j < argc; j++) {
+                    rng ^= rng >> 12;
+                    rng ^= rng << 25;
+                    rng ^= rng >> 27;
+                    uint64_t r = (rng * 0x2545f4914f6cdd1dull) >> 33;
+                    argv[j] = round == 0 || !ntok || r % 2 ? words[(r / 2) % nwords]
+                                                          : tok[(r / 2) % ntok];
+                }
+                for (size_t j = 0; j < argc; j++) {
+                    len[j] = strlen(argv[j]);
+                    lazy[j] = j < 2 ? argv[j] : NULL;
+                }
+                uint32_t pa[10], pb[10];
+                size_t na = 0, nb = 0;
+                int ra = rt_cmd_values(c, argc, argv, len, pa, 10, &na);
+                int rb = rt_cmd_values(c, argc, lazy, len, pb, 10, &nb);
+                ck_assert_msg(ra == rb && na == nb, "%s with %zu arguments: %d/%zu vs %d/%zu",
+                              c->name, argc, ra, na, rb, nb);
+                for (size_t j = 0; j < na && j < 10; j++)
+                    ck_assert_msg(pa[j] == pb[j], "%s with %zu arguments: position %zu",
+                                  c->name, argc, j);
+                without_values += na > 0;
+            }
+        }
+    }
+    /* known answers: SET k v from its count, SET k v EX 10 and EVAL by their bytes */
+    const struct rt_cmd *set = rt_cmd_at(0);
+    for (size_t ci = 0; ci < rt_cmd_count(); ci++)
+        if (!strcmp(rt_cmd_at(ci)->name, "set"))
+            set = rt_cmd_at(ci);
+    ck_assert_str_eq(set->name, "set");
+    ck_assert_int_eq(rt_cmd_values_bytes(set, 3), 0);
+    ck_assert_int_eq(rt_cmd_values_bytes(set, 5), 1);
+    ck_assert_int_eq(rt_cmd_values_bytes(NULL, 3), 0);
+    /* both answers occur, and the count-only one covers requests with values */
+    ck_assert_uint_gt(without, 1000);
+    ck_assert_uint_gt(with, 100);
+    ck_assert_uint_gt(without_values, 100);
+}
+END_TEST
+
 /* a long request: the match loops over repetitions instead of recursing */
 START_TEST(test_values_long)
 {
@@ -509,6 +576,7 @@ Suite *cmdtable_suite(void)
     tcase_add_test(tc, test_values);
     tcase_add_test(tc, test_values_long);
     tcase_add_test(tc, test_values_shortcut);
+    tcase_add_test(tc, test_values_bytes);
 #ifdef RT_HAVE_HIREDIS
     tcase_add_test(tc, test_keys_vs_server);
 #endif

@@ -327,11 +327,18 @@ static void series_add(struct series *se, uint64_t base, uint64_t ts)
         se->len = sec + 1;
 }
 
-/* The value sizes of a request of a known command (its keys were found by the walk). */
-static void count_values(struct stat_an *s, const struct rt_walk_req *q)
+/* The value sizes of a request of a known command (its keys were found by the walk). The
+ * sizes are the arguments' lengths, which a lazy reader gives; their bytes are loaded only
+ * when the values cannot be told without them (an option token to read). */
+static void count_values(struct stat_an *s, struct rt_walk *w, const struct rt_walk_req *q)
 {
     const struct rt_cmd *c = q->cmd;
     const struct trace_request *rq = q->rq;
+    if (rq->argc > 2 && !rq->argv[2] && rt_cmd_values_bytes(c, rq->argc) &&
+        rt_walk_load_args(w, q) < 0) {
+        s->values_unresolved++; /* (the walk reports the damage) */
+        return;
+    }
     size_t n = 0;
     int rc = rt_cmd_values(c, rq->argc, rq->argv, rq->argvlen, s->pos, s->pos_cap, &n);
     if (rc == 0 && n > s->pos_cap) {
@@ -373,7 +380,7 @@ static void stat_request(void *ctx, struct rt_walk *w, const struct rt_walk_req 
             s->keys_unresolved++;
         }
         if (c->nargs)
-            count_values(s, q);
+            count_values(s, w, q);
     }
     if (rq->db < DB_DIRECT)
         s->dbs[rq->db]++;
@@ -503,7 +510,7 @@ struct stat_an *stat_an_attach(struct rt_walk *w)
     s->conn_reqs = xhist();
     s->lat = xhist();
     struct rt_walk_analysis a = {.ctx = s,
-                                 .needs = RT_WALK_NEED_TS,
+                                 .needs = RT_WALK_NEED_TS | RT_WALK_KEYS_ONLY,
                                  .tag_size = sizeof(struct stat_tag),
                                  .on_request = stat_request,
                                  .on_reply = stat_reply,
@@ -1053,7 +1060,9 @@ static void print_table(const struct stat_result *r)
 
 json_t *rt_stat_json_pass(const char *path, int salvage, struct rt_pass *ps, struct rt_err *err)
 {
-    struct trace_reader_opts ro = {.salvage = salvage};
+    /* lazy_args: the bytes of arguments 2.. (values) stay compressed unless a key is among
+     * them or an option token must be read (count_values): stat counts their lengths */
+    struct trace_reader_opts ro = {.salvage = salvage, .lazy_args = 1};
     struct trace_reader *r = trace_reader_open(path, &ro, err);
     if (!r)
         return NULL;
@@ -1106,7 +1115,9 @@ int cmd_stat(int argc, char **argv)
         return rt_usage_error("stat", "--json= needs a file name (or '-' for stdout)");
     if (rt_out_refuse_inputs("stat", json_path, &path, 1) < 0)
         return RT_EXIT_USAGE;
-    struct trace_reader *r = rt_open_trace("stat", path, salvage);
+    /* lazy_args: as in rt_stat_json_pass() */
+    struct trace_reader_opts ro = {.salvage = salvage, .lazy_args = 1};
+    struct trace_reader *r = rt_open_trace_opts("stat", path, &ro);
     if (!r)
         return RT_EXIT_FAIL;
 

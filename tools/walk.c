@@ -226,6 +226,15 @@ static int load_args(struct rt_walk *w, struct rt_walk_req *q)
     return -1;
 }
 
+int rt_walk_load_args(struct rt_walk *w, const struct rt_walk_req *q)
+{
+    int rc = trace_reader_load_args(w->rd, q->ev, w->err);
+    if (rc == 0)
+        return 0;
+    w->load_rc = rc;
+    return -1;
+}
+
 /* What every analysis needs to know about a request: its kind, command and keys. */
 static void resolve(struct rt_walk *w, struct rt_walk_req *q)
 {

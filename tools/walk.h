@@ -140,6 +140,12 @@ int rt_walk_run(struct rt_walk *w, struct trace_reader *r, struct rt_pass *ps,
 /*! rt_walk_totals() : the walk's counts (borrowed). */
 const struct rt_walk_totals *rt_walk_totals(const struct rt_walk *w);
 
+/*! rt_walk_load_args() : for an analysis that said RT_WALK_KEYS_ONLY and needs the bytes of
+ *  request q's arguments 2.. after all (argv[2] NULL: the reader left them compressed), from
+ *  its on_request: loads them (trace_reader_load_args). @return 0, or -1 when they are
+ *  damaged (the walk then reports it as it does for its own loads). */
+int rt_walk_load_args(struct rt_walk *w, const struct rt_walk_req *q);
+
 /*! rt_walk_free() : frees `w` (NULL is accepted). */
 void rt_walk_free(struct rt_walk *w);
 

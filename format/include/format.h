@@ -708,6 +708,13 @@ int rt_cmd_keys(const struct rt_cmd *c, size_t argc, const char *const *argv,
  *  match the grammar (then treat every non-key argument as a value to be safe). */
 int rt_cmd_values(const struct rt_cmd *c, size_t argc, const char *const *argv,
                   const size_t *argvlen, uint32_t *pos, size_t cap, size_t *n);
+
+/*! rt_cmd_values_bytes() : 0 when rt_cmd_values() answers for `argc` arguments of `c` from
+ *  their count alone (SET k v, GETSET k v, APPEND k v: the common shape, where no option
+ *  token is there to read; a command without values; a wrong argc), 1 when it reads the
+ *  bytes of arguments 2.. (to match tokens, or to find keys): for a reader that left them
+ *  compressed (trace_reader_opts.lazy_args). */
+int rt_cmd_values_bytes(const struct rt_cmd *c, size_t argc);
 /* ---- end of command table ------------------------------------------------------------ */
 
 /* ---- cluster hash slots (slot.c) ----------------------------------------------------- */
