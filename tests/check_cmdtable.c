@@ -246,41 +246,49 @@ START_TEST(test_values)
 }
 END_TEST
 
+/* The arguments of a request of command `c` for the value tests: argv[0] its name, then
+ * argc - 1 drawn from numbers and words, and from round 1 on from the command's own option
+ * tokens one time in two (so that options, typed arguments and their failures all occur);
+ * *rng is the caller's xorshift state. */
+static void value_args(const struct rt_cmd *c, size_t argc, int round, uint64_t *rng,
+                       const char **argv, size_t *len)
+{
+    static const char *const words[] = {"x", "1", "1.5", "-inf", "*", "0-1", "k"};
+    const size_t nwords = sizeof words / sizeof words[0];
+    const char *tok[64];
+    size_t ntok = 0;
+    for (size_t j = 0; j < c->nargs && ntok < 64; j++)
+        if (c->args[j].token)
+            tok[ntok++] = c->args[j].token;
+    argv[0] = c->name;
+    for (size_t j = 1; j < argc; j++) {
+        *rng ^= *rng >> 12;
+        *rng ^= *rng << 25;
+        *rng ^= *rng >> 27;
+        uint64_t r = (*rng * 0x2545f4914f6cdd1dull) >> 33;
+        argv[j] = round == 0 || !ntok || r % 2 ? words[(r / 2) % nwords] : tok[(r / 2) % ntok];
+    }
+    for (size_t j = 0; j < argc; j++)
+        len[j] = strlen(argv[j]);
+}
+
 /* rt_cmd_values()' shortcut for plain argument lists against the grammar match alone, on
  * every command of the table with a grammar, 1 to 9 arguments after the name, drawn from the
  * command's own tokens, numbers and words (so that options, typed arguments and their
  * failures all occur): the two must agree on the result and on every position. */
 START_TEST(test_values_shortcut)
 {
-    static const char *const words[] = {"x", "1", "1.5", "-inf", "*", "0-1", "k"};
-    const size_t nwords = sizeof words / sizeof words[0];
     uint64_t rng = 0x2545f4914f6cdd1dull;
     size_t compared = 0, with_values = 0, set_plain = 0;
     for (size_t ci = 0; ci < rt_cmd_count(); ci++) {
         const struct rt_cmd *c = rt_cmd_at(ci);
         if (!c->nargs)
             continue;
-        const char *tok[64];
-        size_t ntok = 0;
-        for (size_t j = 0; j < c->nargs && ntok < 64; j++)
-            if (c->args[j].token)
-                tok[ntok++] = c->args[j].token;
         for (size_t argc = 2; argc <= 10; argc++) {
             for (int round = 0; round < 24; round++) {
                 const char *argv[10];
                 size_t len[10];
-                argv[0] = c->name;
-                for (size_t j = 1; j < argc; j++) {
-                    rng ^= rng >> 12;
-                    rng ^= rng << 25;
-                    rng ^= rng >> 27;
-                    uint64_t r = (rng * 0x2545f4914f6cdd1dull) >> 33;
-                    /* round 0: words only; then tokens one time in two */
-                    argv[j] = round == 0 || !ntok || r % 2 ? words[(r / 2) % nwords]
-                                                          : tok[(r / 2) % ntok];
-                }
-                for (size_t j = 0; j < argc; j++)
-                    len[j] = strlen(argv[j]);
+                value_args(c, argc, round, &rng, argv, len);
                 uint32_t pa[10], pb[10];
                 size_t na = 0, nb = 0;
                 int ra = cmd_values(c, argc, argv, len, pa, 10, &na, 1);
@@ -306,20 +314,13 @@ END_TEST
 
 /* rt_cmd_values_bytes() 0: rt_cmd_values() gives the same answer with arguments 2.. absent
  * (NULL, as a lazy reader leaves them; a read of one would crash the test), for every command
- * and 1-10 arguments, words and option tokens mixed as above */
+ * and 1-10 arguments (value_args) */
 START_TEST(test_values_bytes)
 {
-    static const char *const words[] = {"x", "1", "1.5", "-inf", "*", "0-1", "k"};
-    const size_t nwords = sizeof words / sizeof words[0];
     uint64_t rng = 0x9e3779b97f4a7c15ull;
     size_t without = 0, with = 0, without_values = 0;
     for (size_t ci = 0; ci < rt_cmd_count(); ci++) {
         const struct rt_cmd *c = rt_cmd_at(ci);
-        const char *tok[64];
-        size_t ntok = 0;
-        for (size_t j = 0; j < c->nargs && ntok < 64; j++)
-            if (c->args[j].token)
-                tok[ntok++] = c->args[j].token;
         for (size_t argc = 1; argc <= 10; argc++) {
             if (rt_cmd_values_bytes(c, argc)) {
                 with++;
@@ -329,19 +330,9 @@ START_TEST(test_values_bytes)
             for (int round = 0; round < 8; round++) {
                 const char *argv[10], *lazy[10];
                 size_t len[10];
-                argv[0] = c->name;
-                for (size_t j = 1; j < argc; j++) {
-                    rng ^= rng >> 12;
-                    rng ^= rng << 25;
-                    rng ^= rng >> 27;
-                    uint64_t r = (rng * 0x2545f4914f6cdd1dull) >> 33;
-                    argv[j] = round == 0 || !ntok || r % 2 ? words[(r / 2) % nwords]
-                                                          : tok[(r / 2) % ntok];
-                }
-                for (size_t j = 0; j < argc; j++) {
-                    len[j] = strlen(argv[j]);
+                value_args(c, argc, round, &rng, argv, len);
+                for (size_t j = 0; j < argc; j++)
                     lazy[j] = j < 2 ? argv[j] : NULL;
-                }
                 uint32_t pa[10], pb[10];
                 size_t na = 0, nb = 0;
                 int ra = rt_cmd_values(c, argc, argv, len, pa, 10, &na);
