@@ -214,24 +214,23 @@ static uint64_t wire_size(const struct trace_request *rq)
     return b;
 }
 
-/* The bytes of the arguments 2.. of q's request, which the reader left compressed.
- * @return 0, or -1 when they are damaged (w->load_rc says how): the request gets no keys. */
-static int load_args(struct rt_walk *w, struct rt_walk_req *q)
-{
-    int rc = trace_reader_load_args(w->rd, q->ev, w->err);
-    if (rc == 0)
-        return 0;
-    w->load_rc = rc;
-    q->keys_rc = -1;
-    return -1;
-}
-
 int rt_walk_load_args(struct rt_walk *w, const struct rt_walk_req *q)
 {
     int rc = trace_reader_load_args(w->rd, q->ev, w->err);
     if (rc == 0)
         return 0;
     w->load_rc = rc;
+    return -1;
+}
+
+/* The bytes of the arguments 2.. of q's request, which the reader left compressed, for the
+ * walk's own key resolution. @return 0, or -1 when they are damaged (w->load_rc says how): the
+ * request gets no keys. */
+static int load_args(struct rt_walk *w, struct rt_walk_req *q)
+{
+    if (rt_walk_load_args(w, q) == 0)
+        return 0;
+    q->keys_rc = -1;
     return -1;
 }
 
