@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#define XXH_INLINE_ALL /* (as in common.c) */
 #include <xxhash.h>
 
 /* Where a table's arrays live: the string bytes, the string ends and the reply descriptors.
