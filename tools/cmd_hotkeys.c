@@ -197,6 +197,43 @@ static void ctab_free(struct ctab *t)
     free(t->ev);
 }
 
+/* Copies and comparisons of keys. Most keys are 8 to 16 bytes ("user:1234",
+ * "key:000000012345"), which two overlapping 8-byte moves cover without a call into the C
+ * library (a call and its dispatch on the length cost more than the move itself). */
+static inline void key_copy(char *d, const char *k, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, k, 8);
+        memcpy(&b, k + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n) {
+        memcpy(d, k, n);
+    }
+}
+
+static inline int key_eq(const char *a, const char *b, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&a1, a + n - 8, 8);
+        memcpy(&b1, b + n - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (n >= 4 && n < 8) { /* prefixes ("user:") */
+        uint32_t a0, a1, b0, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&a1, a + n - 4, 4);
+        memcpy(&b1, b + n - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    return memcmp(a, b, n) == 0;
+}
+
 static const char *ent_key(const struct ctab *t, const struct ent *e)
 {
     if (e->klen <= KEY_INLINE)
@@ -392,8 +429,7 @@ static void ent_setkey(struct ctab *t, struct ent *e, const char *k, size_t len)
 {
     e->klen = (uint32_t)len;
     if (len <= KEY_INLINE) {
-        if (len) /* the empty prefix */
-            memcpy(e->ikey, k, len);
+        key_copy(e->ikey, k, len); /* (nothing for the empty prefix) */
     } else if (t->approx) {
         if (len > e->kcap || !e->u.kbuf) {
             size_t c = e->kcap * 2 > len ? e->kcap * 2 : len;
@@ -438,7 +474,7 @@ static uint32_t ctab_touch(struct ctab *t, uint64_t h, const char *k, size_t len
         if ((v ^ h) >> 32)
             continue;
         struct ent *e = &t->e[SLOT_EI(v)];
-        if (e->h == h && e->klen == len && memcmp(ent_key(t, e), k, len) == 0) {
+        if (e->h == h && e->klen == len && key_eq(ent_key(t, e), k, len)) {
             *fresh = 0;
             ctab_bump(t, SLOT_EI(v));
             return SLOT_EI(v);
@@ -584,6 +620,7 @@ struct hk_an {
     struct { /* the prefix found last (keys that follow each other often share it) */
         uint32_t idx, ep;
         uint32_t len; /* > sizeof text: none */
+        int full;     /* it ends at its depth-th ':' */
         char text[KEY_INLINE];
     } lastp;
     struct op *q; /* the queue: BATCH operations, their keys in qkeys */
@@ -595,18 +632,21 @@ struct hk_an {
         reply_unattr;
 };
 
-/* The prefix of a key: up to and including its depth-th ':' (its last when fewer). */
-static size_t prefix_len(const char *k, size_t len, int depth)
+/* The prefix of a key: up to and including its depth-th ':' (its last when fewer); *full is 1
+ * when it ends at the depth-th. */
+static size_t prefix_len(const char *k, size_t len, int depth, int *full)
 {
     size_t end = 0;
     const char *p = k, *lim = k + len;
-    for (int d = 0; d < depth; d++) {
+    int d = 0;
+    for (; d < depth; d++) {
         const char *c = memchr(p, ':', (size_t)(lim - p));
         if (!c)
             break;
         end = (size_t)(c - k) + 1;
         p = c + 1;
     }
+    *full = d == depth;
     return end;
 }
 
@@ -617,10 +657,20 @@ static uint32_t prefix_of(struct hk_an *s, struct ent *ke, const char *k, size_t
         ctab_bump(pt, ke->pidx);
         return ke->pidx;
     }
-    size_t pl = prefix_len(k, len, s->depth);
+    size_t pl;
+    int same, full = 1;
+    if (s->lastp.full && len >= s->lastp.len && key_eq(k, s->lastp.text, s->lastp.len)) {
+        /* the key starts with the prefix found last, which ends at its depth-th ':': so
+         * does the key's prefix (no search for the ':'s; most keys of a trace share a few
+         * prefixes, and a key new to the table, most of them under --approx, comes here) */
+        pl = s->lastp.len;
+        same = 1;
+    } else {
+        pl = prefix_len(k, len, s->depth, &full);
+        same = pl == s->lastp.len && key_eq(k, s->lastp.text, pl);
+    }
     uint32_t pi;
-    if (pl == s->lastp.len && memcmp(k, s->lastp.text, pl) == 0 &&
-        pt->e[s->lastp.idx].epoch == s->lastp.ep) {
+    if (same && pt->e[s->lastp.idx].epoch == s->lastp.ep) {
         pi = s->lastp.idx; /* what ctab_touch() would find, without hashing and probing */
         ctab_bump(pt, pi);
     } else {
@@ -629,6 +679,7 @@ static uint32_t prefix_of(struct hk_an *s, struct ent *ke, const char *k, size_t
         if (pl <= sizeof s->lastp.text) {
             memcpy(s->lastp.text, k, pl);
             s->lastp.len = (uint32_t)pl;
+            s->lastp.full = full;
             s->lastp.idx = pi;
             s->lastp.ep = pt->e[pi].epoch;
         }
@@ -759,8 +810,7 @@ static void queue_key(struct hk_an *s, const char *k, size_t kl, uint64_t h, uin
         }
     }
     struct op *o = op_new(s);
-    if (kl)
-        memcpy(s->qkeys + s->qklen, k, kl);
+    key_copy(s->qkeys + s->qklen, k, kl);
     o->h = h;
     o->b = b;
     o->ref = ref;
