@@ -200,12 +200,21 @@ static void ctab_free(struct ctab *t)
 /* Copies and comparisons of keys. Most keys are 8 to 16 bytes ("user:1234",
  * "key:000000012345"), which two overlapping 8-byte moves cover without a call into the C
  * library (a call and its dispatch on the length cost more than the move itself). */
+
+/* k's first and last w bytes (w = 4 or 8, w <= n <= 2w: together they cover k) */
+static inline void key_ends(const char *k, size_t n, size_t w, uint64_t *first, uint64_t *last)
+{
+    if (w < 8)
+        *first = *last = 0;
+    memcpy(first, k, w);
+    memcpy(last, k + n - w, w);
+}
+
 static inline void key_copy(char *d, const char *k, size_t n)
 {
     if (n >= 8 && n <= 16) {
         uint64_t a, b;
-        memcpy(&a, k, 8);
-        memcpy(&b, k + n - 8, 8);
+        key_ends(k, n, 8, &a, &b);
         memcpy(d, &a, 8);
         memcpy(d + n - 8, &b, 8);
     } else if (n) {
@@ -215,23 +224,17 @@ static inline void key_copy(char *d, const char *k, size_t n)
 
 static inline int key_eq(const char *a, const char *b, size_t n)
 {
+    uint64_t a0, a1, b0, b1;
     if (n >= 8 && n <= 16) {
-        uint64_t a0, a1, b0, b1;
-        memcpy(&a0, a, 8);
-        memcpy(&b0, b, 8);
-        memcpy(&a1, a + n - 8, 8);
-        memcpy(&b1, b + n - 8, 8);
-        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+        key_ends(a, n, 8, &a0, &a1);
+        key_ends(b, n, 8, &b0, &b1);
+    } else if (n >= 4 && n < 8) { /* prefixes ("user:") */
+        key_ends(a, n, 4, &a0, &a1);
+        key_ends(b, n, 4, &b0, &b1);
+    } else {
+        return memcmp(a, b, n) == 0;
     }
-    if (n >= 4 && n < 8) { /* prefixes ("user:") */
-        uint32_t a0, a1, b0, b1;
-        memcpy(&a0, a, 4);
-        memcpy(&b0, b, 4);
-        memcpy(&a1, a + n - 4, 4);
-        memcpy(&b1, b + n - 4, 4);
-        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-    }
-    return memcmp(a, b, n) == 0;
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
 }
 
 static const char *ent_key(const struct ctab *t, const struct ent *e)
