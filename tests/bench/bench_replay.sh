@@ -22,6 +22,8 @@
 #   RT_BENCH_NO_MEMTIER=1 skip the memtier_benchmark comparison
 #   RT_BENCH_NO_PIPE=1    skip the pipelined comparison (2c)
 #   RT_BENCH_PIPE_N       requests per redis-benchmark -P 16 test (-n; default 1000000, 2 tests)
+#   RT_BENCH_PIPE_PIN     the cores of the pipelined comparison: "SERVER,CLIENT" (default 0,1;
+#                         "none" leaves them to the scheduler)
 #   RT_BENCH_PIPE_KEYS    keys of the pipelined workload (-r; default 100000). 10 makes it a
 #                         hot-key workload: hundreds of requests in flight on each key, which
 #                         the order (--sync keys) must keep track of
@@ -63,7 +65,13 @@
 #     three (info: what the order across connections costs where the client's work shows);
 #     and the server's own CPU per call (INFO cpu) and reads per call (INFO stats) during each
 #     client's run (info: whether the server is the busier side, so that ops/s follows its
-#     cost, and whether both clients hand it requests in batches of the same size).
+#     cost, and whether both clients hand it requests in batches of the same size), and how
+#     busy the server was (its CPU seconds over the client's wall time: near 1, the server was
+#     the limit under that client). The server is pinned to one core and each client to the
+#     other (RT_BENCH_PIPE_PIN), as a load generator runs on its own host and the server on
+#     another; both clients get the same cores. Left to the scheduler, a pair also measures
+#     where it put the processes and threads (6 pairs of one spell, taking turns with 6
+#     pinned ones: median 0.96 unpinned, 1.01 pinned; the run pairs spread as widely).
 #  3. memory and the order's cost: a synthetic trace of 1M requests where no key is shared
 #     between connections replayed --sync keys and --sync off taking turns (target: keys at
 #     least 0.95x off's ops/s); then a synthetic trace of RT_BENCH_BIG_N requests (make_big_trace: 50 connections,
@@ -108,6 +116,7 @@ mkdir -p "$RUN"
 
 # --- processes this script starts, stopped on any exit
 declare -A REDIS_PIDS=()
+SRV_PIN=() CLI_PIN=() # taskset prefixes of the server and the client (2c only)
 CAP_PID=""
 cleanup() {
     local rc=$?
@@ -129,7 +138,7 @@ start_redis() {
     for _ in $(seq 1 50); do
         port=$((20000 + RANDOM % 40000))
         if ss -Htln "sport = :$port" 2> /dev/null | grep -q .; then continue; fi
-        redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+        "${SRV_PIN[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
             --dir "$RUN" --logfile "$RUN/redis-$port.log" &
         pid=$!
         for _ in $(seq 1 50); do
@@ -205,6 +214,13 @@ server_cost() {
     reads=$(server_reads "$1")
     awk -v a="$2" -v b="$cpu1" -v r="$reads" -v n="$calls" \
         'BEGIN { if (n > 0) printf "%.2f %.4f\n", (b - a) * 1e6 / n, r / n; else print "0 0" }'
+}
+
+# server_busy PORT CPU0 TIMEFILE: the server's CPU seconds since CPU0 over the client's wall
+# time (the third field of a `/usr/bin/time -f "%U %S %e"` file): near 1, the server was busy
+# all the time the client ran, and the limit
+server_busy() {
+    tail -1 "$3" | awk -v a="$2" -v b="$(server_cpu "$1")" '{ if ($3 > 0) printf "%.2f\n", (b - a) / $3; else print 0 }'
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -473,7 +489,22 @@ if [ "${RT_BENCH_NO_PIPE:-0}" != 1 ]; then
     rm -f "$RUN/pipe.pcap"
     PIPE_REQ=$(jq .requests <("$RT" info --json "$PTRACE"))
     log "pipelined trace: $PIPE_REQ requests (server counted $PIPE_CALLS)"
-    PB_LIST=() PR_LIST=() PB_US_LIST=() PR_US_LIST=() PO_US_LIST=()
+    # the server on one core, each client on the other (the recording above was not pinned:
+    # it only makes the trace)
+    PIPE_PIN=${RT_BENCH_PIPE_PIN:-0,1}
+    if [ "$PIPE_PIN" != none ]; then
+        IFS=, read -r pin_s pin_c <<< "$PIPE_PIN"
+        if [ -n "$pin_c" ] && taskset -c "$pin_s" true 2> /dev/null && taskset -c "$pin_c" true 2> /dev/null; then
+            SRV_PIN=(taskset -c "$pin_s") CLI_PIN=(taskset -c "$pin_c")
+            PIPE_PIN="server on core $pin_s, client on core $pin_c"
+        else
+            log "pipelined: cannot pin to cores $PIPE_PIN (RT_BENCH_PIPE_PIN): left to the scheduler"
+            PIPE_PIN=none
+        fi
+    fi
+    [ "$PIPE_PIN" = none ] && PIPE_PIN="not pinned"
+    PB_LIST=() PR_LIST=() PB_US_LIST=() PR_US_LIST=() PO_US_LIST=() PIPE_RATIOS=()
+    SB_BUSY_LIST=() SR_BUSY_LIST=()
     PB_U_LIST=() PR_U_LIST=() PO_U_LIST=()
     SB_US_LIST=() SR_US_LIST=() SO_US_LIST=() SB_RD_LIST=() SR_RD_LIST=()
     user_us() { awk -v n="$2" '{ printf "%.2f", $1 * 1e6 / n }' "$1"; }
@@ -486,10 +517,10 @@ if [ "${RT_BENCH_NO_PIPE:-0}" != 1 ]; then
         start_redis P5
         log "pipelined run $i/$RUNS: resptrace replay --speed max${*:+ $*} against a fresh server"
         c0=$(server_cpu "$P5")
-        /usr/bin/time -f "%U %S" -o "$RUN/$tag.time" \
-            "$RT" replay "$PTRACE" --speed max "$@" --target "redis://127.0.0.1:$P5" \
+        /usr/bin/time -f "%U %S %e" -o "$RUN/$tag.time" \
+            "${CLI_PIN[@]}" "$RT" replay "$PTRACE" --speed max "$@" --target "redis://127.0.0.1:$P5" \
             --json="$RUN/$tag-$i.json" -q > /dev/null 2> "$RUN/$tag-$i.err" || rc=$?
-        SRV_COST=$(server_cost "$P5" "$c0")
+        SRV_COST="$(server_cost "$P5" "$c0") $(server_busy "$P5" "$c0" "$RUN/$tag.time")"
         stop_redis "$P5"
         [ "$rc" = 0 ] || { cat "$RUN/$tag-$i.err" >&2; die "pipelined replay $* exited with $rc"; }
     }
@@ -497,14 +528,14 @@ if [ "${RT_BENCH_NO_PIPE:-0}" != 1 ]; then
         start_redis P5
         log "pipelined run $i/$RUNS: redis-benchmark -P 16 against a fresh server"
         c0=$(server_cpu "$P5")
-        /usr/bin/time -f "%U %S" -o "$RUN/pb.time" \
-            redis-benchmark -h 127.0.0.1 -p "$P5" "${PB_ARGS[@]}" --csv > "$RUN/pb-$i.csv"
-        read -r sb_us sb_rd <<< "$(server_cost "$P5" "$c0")"
+        /usr/bin/time -f "%U %S %e" -o "$RUN/pb.time" \
+            "${CLI_PIN[@]}" redis-benchmark -h 127.0.0.1 -p "$P5" "${PB_ARGS[@]}" --csv > "$RUN/pb-$i.csv"
+        read -r sb_us sb_rd sb_busy <<< "$(server_cost "$P5" "$c0") $(server_busy "$P5" "$c0" "$RUN/pb.time")"
         stop_redis "$P5"
         pb=$(awk -F'"' -v n="$PIPE_N" 'NR > 1 && $4 > 0 { t += n / $4; k += n } END { if (t > 0) printf "%.0f\n", k / t; else print 0 }' "$RUN/pb-$i.csv")
         pb_us=$(awk -v c="$(cpu_of "$RUN/pb.time")" -v n="$((2 * PIPE_N))" 'BEGIN { printf "%.2f", c * 1e6 / n }')
         pipe_replay pr
-        read -r sr_us sr_rd <<< "$SRV_COST"
+        read -r sr_us sr_rd sr_busy <<< "$SRV_COST"
         pr=$(jq '.ops_per_s | floor' "$RUN/pr-$i.json")
         pr_ops=$(jq .ops "$RUN/pr-$i.json")
         pr_us=$(awk -v c="$(cpu_of "$RUN/pr.time")" -v n="$pr_ops" 'BEGIN { printf "%.2f", c * 1e6 / n }')
@@ -518,7 +549,8 @@ if [ "${RT_BENCH_NO_PIPE:-0}" != 1 ]; then
         PR_U_LIST+=("$(user_us "$RUN/pr.time" "$pr_ops")") PO_U_LIST+=("$(user_us "$RUN/po.time" "$po_ops")")
         SB_US_LIST+=("$sb_us") SR_US_LIST+=("$sr_us") SO_US_LIST+=("$so_us")
         SB_RD_LIST+=("$sb_rd") SR_RD_LIST+=("$sr_rd")
-        PIPE_ROWS+=("$(printf "  %-5s %16s %12s %8s %10s %10s %10s %8s %8s %8s" "$i" "$pb" "$pr" "$(ratio "$pr" "$pb")" "$pb_us" "$pr_us" "$po_us" "$sb_us" "$sr_us" "$so_us")")
+        SB_BUSY_LIST+=("$sb_busy") SR_BUSY_LIST+=("$sr_busy") PIPE_RATIOS+=("$(ratio "$pr" "$pb")")
+        PIPE_ROWS+=("$(printf "  %-5s %16s %12s %8s %10s %10s %10s %8s %8s %8s %8s %8s" "$i" "$pb" "$pr" "$(ratio "$pr" "$pb")" "$pb_us" "$pr_us" "$po_us" "$sb_us" "$sr_us" "$so_us" "$sb_busy" "$sr_busy")")
         log "pipelined run $i: redis-benchmark $pb ops/s ($pb_us us/request), replay $pr ops/s ($pr_us us/request, $pr_ops ops), --sync off $po_us us/request"
     done
     PB_MED=$(median_of "${PB_LIST[@]}")
@@ -534,6 +566,10 @@ if [ "${RT_BENCH_NO_PIPE:-0}" != 1 ]; then
     SO_US=$(median_of "${SO_US_LIST[@]}")
     SB_RD=$(median_of "${SB_RD_LIST[@]}")
     SR_RD=$(median_of "${SR_RD_LIST[@]}")
+    SB_BUSY=$(median_of "${SB_BUSY_LIST[@]}")
+    SR_BUSY=$(median_of "${SR_BUSY_LIST[@]}")
+    PIPE_PAIR_MED=$(median_of "${PIPE_RATIOS[@]}")
+    SRV_PIN=() CLI_PIN=()
     PIPE_DONE=1
 fi
 
@@ -655,14 +691,16 @@ fi
 if [ "$PIPE_DONE" = 1 ]; then
     echo
     echo "pipelined: redis-benchmark ${PB_ARGS[*]} ($(num "$PIPE_REQ") requests recorded, server counted"
-    echo "$(num "$PIPE_CALLS")) vs its trace replayed --speed max (same connections, same pipelining):"
-    printf "  %-5s %16s %12s %8s %10s %10s %10s %8s %8s %8s\n" "run" "redis-benchmark" "replay" "ratio" "rb us" "replay us" "off us" "srv rb" "srv rp" "srv off"
+    echo "$(num "$PIPE_CALLS")) vs its trace replayed --speed max (same connections, same pipelining),"
+    echo "$PIPE_PIN:"
+    printf "  %-5s %16s %12s %8s %10s %10s %10s %8s %8s %8s %8s %8s\n" "run" "redis-benchmark" "replay" "ratio" "rb us" "replay us" "off us" "srv rb" "srv rp" "srv off" "busy rb" "busy rp"
     printf '%s\n' "${PIPE_ROWS[@]}"
-    printf "  %-5s %16s %12s %8s %10s %10s %10s %8s %8s %8s\n" "med" "$(num "$PB_MED")" "$(num "$PR_MED")" "$(ratio "$PR_MED" "$PB_MED")" "$PB_US" "$PR_US" "$PO_US" "$SB_US" "$SR_US" "$SO_US"
+    printf "  %-5s %16s %12s %8s %10s %10s %10s %8s %8s %8s %8s %8s\n" "med" "$(num "$PB_MED")" "$(num "$PR_MED")" "$(ratio "$PR_MED" "$PB_MED")" "$PB_US" "$PR_US" "$PO_US" "$SB_US" "$SR_US" "$SO_US" "$SB_BUSY" "$SR_BUSY"
     echo "  (us = CPU user+sys of the client per request; off: the replay with --sync off; user time"
     echo "   alone, medians: redis-benchmark $PB_U, replay $PR_U, --sync off $PO_U us; srv = the"
     echo "   server's own CPU per call, INFO cpu, while each client ran; its reads per call, INFO"
-    echo "   stats: redis-benchmark $SB_RD, replay $SR_RD)"
+    echo "   stats: redis-benchmark $SB_RD, replay $SR_RD; busy = the server's CPU seconds over the"
+    echo "   client's wall time)"
     # what the server's figures say, from the figures (medians)
     if awk -v s="$SB_US" -v r="$SR_US" -v b="$PB_US" -v p="$PR_US" 'BEGIN { exit !(s > b && r > p) }'; then
         echo "  the server spent more CPU per call than its client under both: ops/s follows its cost"
@@ -726,6 +764,10 @@ if [ "$PIPE_DONE" = 1 ]; then
     PIPE_CPU_PASS=$(awk -v a="$PR_US" -v b="$PB_US" 'BEGIN { print (a <= b) ? 1 : 0 }')
     printf "| %-44s | %-34s | %-10s | %-7s |\n" "pipelined (-P 16): replay / redis-benchmark ops/s" \
         "$(ratio "$PR_MED" "$PB_MED")x ($(num "$PR_MED") / $(num "$PB_MED"))" ">= 1x" "$(verdict "$PIPE_TP_PASS")"
+    printf "| %-44s | %-34s | %-10s | %-7s |\n" "pipelined: replay / rb, median of run pairs" \
+        "${PIPE_PAIR_MED}x ($(printf '%s ' "${PIPE_RATIOS[@]}" | sed 's/ $//'))" "(info)" ""
+    printf "| %-44s | %-34s | %-10s | %-7s |\n" "pipelined: server busy (under rb, replay)" \
+        "$SB_BUSY, $SR_BUSY" "(info)" ""
     printf "| %-44s | %-34s | %-10s | %-7s |\n" "pipelined: CPU per request (replay / rb)" \
         "$(ratio "$PR_US" "$PB_US")x ($PR_US / $PB_US us)" "<= 1x" "$(verdict "$PIPE_CPU_PASS")"
     printf "| %-44s | %-34s | %-10s | %-7s |\n" "pipelined, --sync off: CPU (off / rb)" \
