@@ -70,8 +70,8 @@
 #     the limit under that client). The server is pinned to one core and each client to the
 #     other (RT_BENCH_PIPE_PIN), as a load generator runs on its own host and the server on
 #     another; both clients get the same cores. Left to the scheduler, a pair also measures
-#     where it put the processes and threads (6 pairs of one spell, taking turns with 6
-#     pinned ones: median 0.96 unpinned, 1.01 pinned; the run pairs spread as widely).
+#     where it put the processes and threads (12 pairs in two spells, taking turns with 12
+#     pinned ones: median 0.96 unpinned, 1.02 pinned; the run pairs spread as widely).
 #  3. memory and the order's cost: a synthetic trace of 1M requests where no key is shared
 #     between connections replayed --sync keys and --sync off taking turns (target: keys at
 #     least 0.95x off's ops/s); then a synthetic trace of RT_BENCH_BIG_N requests (make_big_trace: 50 connections,
